@@ -1,0 +1,258 @@
+"""Finding, checking and fingerprinting MusicVAE checkpoints.
+
+`--checkpoint_file` may be a checkpoint prefix (`model.ckpt-N`), a directory
+holding one, or a `.tar` bundle as Magenta publishes them. Before anything is
+restored, the checkpoint's variable names and shapes are compared with the
+config's graph, so that a checkpoint of another config gets one sentence
+naming the config it looks like, instead of TensorFlow's restore error.
+
+The variables of every known MusicVAE config are stored in
+`musicvae_variables.json` (written by `bin/make_musicvae_variables`), so this
+comparison costs no graph building. Configs missing from it are built on the
+spot, in a throwaway graph.
+"""
+
+import copy
+import functools
+import glob
+import hashlib
+import importlib.resources
+import json
+import os
+import tarfile
+import warnings
+
+import tensorflow.compat.v1 as tf
+
+from midime_magenta import configs
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be found, read or used with the config."""
+
+
+# Variables that say nothing about the model's architecture or training.
+_IGNORED_VARIABLES = ('global_step',)
+
+
+def cache_dir():
+  """Where unpacked bundles and downloads go: $MIDIME_MAGENTA_CACHE or ~/.cache."""
+  return os.environ.get('MIDIME_MAGENTA_CACHE') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'midime_magenta')
+
+
+def _prefixes_in_directory(directory):
+  return sorted(p[:-len('.index')]
+                for p in glob.glob(os.path.join(directory, '*.index')))
+
+
+def _unpack_tar(path):
+  """Unpacks a `.tar` bundle once into the cache and returns its prefix.
+
+  Unpacked under a key of the bundle's path, size and mtime, so a second run
+  reuses it; into a temporary folder renamed into place, so an interrupted
+  unpack is never mistaken for a finished one.
+  """
+  stat = os.stat(path)
+  key = hashlib.sha256(
+      f'{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'.encode()
+  ).hexdigest()[:16]
+  target = os.path.join(cache_dir(), 'unpacked', key)
+  if not os.path.isdir(target):
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    partial = f'{target}.partial-{os.getpid()}'
+    try:
+      with tarfile.open(path) as tar:
+        # The 'data' filter refuses absolute paths, '..', links out of the
+        # folder and device files: a bundle cannot write outside `partial`.
+        tar.extractall(partial, filter='data')
+    except (tarfile.TarError, OSError) as e:
+      raise CheckpointError(
+          f'Cannot unpack checkpoint bundle {path} ({e}); download it '
+          'again.') from None
+    try:
+      os.rename(partial, target)
+    except OSError:  # Another process finished first; use theirs.
+      pass
+  found = [p for p in glob.glob(os.path.join(target, '**', '*.index'),
+                                recursive=True)]
+  if len(found) != 1:
+    raise CheckpointError(
+        f'Checkpoint bundle {path} holds {len(found)} checkpoints, not one; '
+        'unpack it and pass the prefix of the one you want.')
+  return found[0][:-len('.index')]
+
+
+def resolve_checkpoint_prefix(path):
+  """Returns the checkpoint prefix that `path` names.
+
+  Args:
+    path: a checkpoint prefix, a directory holding one checkpoint (or a
+      `checkpoint` state file naming the latest), or a `.tar` bundle.
+
+  Raises:
+    CheckpointError: if nothing usable is there, or a directory holds several
+      checkpoints and no state file says which is latest.
+  """
+  path = os.path.expanduser(path)
+  if os.path.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest and os.path.exists(latest + '.index'):
+      return latest
+    prefixes = _prefixes_in_directory(path)
+    if len(prefixes) == 1:
+      return prefixes[0]
+    if not prefixes:
+      raise CheckpointError(
+          f'Directory {path} holds no checkpoint (no *.index file); pass a '
+          'checkpoint prefix, a directory holding one, or a .tar bundle.')
+    names = ', '.join(os.path.basename(p) for p in prefixes)
+    raise CheckpointError(
+        f'Directory {path} holds several checkpoints ({names}) and no '
+        '`checkpoint` file says which is latest; pass one prefix, e.g. '
+        f'{prefixes[-1]}.')
+  if os.path.isfile(path) and tarfile.is_tarfile(path):
+    return _unpack_tar(path)
+  if os.path.exists(path + '.index'):
+    return path
+  if os.path.isfile(path) and path.endswith('.index'):
+    return path[:-len('.index')]
+  raise CheckpointError(
+      f'No MusicVAE checkpoint at {path}; pass a checkpoint prefix '
+      '(model.ckpt-N), a directory holding one, or a .tar bundle.')
+
+
+def checkpoint_variables(prefix):
+  """Returns {variable name: shape} stored in a checkpoint.
+
+  Raises:
+    CheckpointError: if the checkpoint files cannot be read.
+  """
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+  except (tf.errors.OpError, ValueError) as e:
+    raise CheckpointError(
+        f'Cannot read checkpoint {prefix}: {e.__class__.__name__}; the files '
+        'are damaged or incomplete, fetch them again.') from None
+  return {name: list(shape)
+          for name, shape in reader.get_variable_to_shape_map().items()
+          if name not in _IGNORED_VARIABLES}
+
+
+def build_config_variables(music_vae_config):
+  """Builds a config's inference graph, as `TrainedModel` does; returns shapes.
+
+  Returns:
+    {variable name: shape} of the graph `TrainedModel` would restore.
+  """
+  config = copy.deepcopy(music_vae_config)
+  converter = config.data_converter
+  hparams = config.hparams
+  hparams.batch_size = 1
+  with tf.Graph().as_default() as graph, warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    model = config.model
+    model.build(hparams, converter.output_depth, is_training=False)
+    z = (tf.placeholder(tf.float32, [1, hparams.z_size])
+         if hparams.z_size else None)
+    c_input = (tf.placeholder(tf.float32, [None, converter.control_depth])
+               if converter.control_depth > 0 else None)
+    model.sample(1, max_length=tf.placeholder(tf.int32, ()), z=z,
+                 c_input=c_input, temperature=tf.placeholder(tf.float32, ()))
+    if hparams.z_size:
+      model.encode(
+          tf.placeholder(tf.float32, [1, None, converter.input_depth]),
+          tf.placeholder(tf.int32, [1] + list(converter.length_shape)),
+          tf.placeholder(tf.float32, [1, None, converter.control_depth]))
+    return {v.op.name: v.shape.as_list()
+            for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
+            if v.op.name not in _IGNORED_VARIABLES}
+
+
+@functools.lru_cache(maxsize=None)
+def _stored_config_variables():
+  resource = importlib.resources.files('midime_magenta').joinpath(
+      'musicvae_variables.json')
+  with resource.open(encoding='utf-8') as f:
+    return json.load(f)
+
+
+@functools.lru_cache(maxsize=None)
+def _built_config_variables(name):
+  return build_config_variables(configs.get_music_vae_config(name))
+
+
+def config_variables(name):
+  """Returns {variable name: shape} that the named MusicVAE config restores."""
+  stored = _stored_config_variables()
+  if name in stored:
+    return stored[name]
+  return _built_config_variables(name)
+
+
+def _mismatches(expected, found):
+  """Variables of `expected` that `found` lacks or holds with another shape."""
+  return {name: (shape, found.get(name)) for name, shape in expected.items()
+          if found.get(name) != shape}
+
+
+def configs_matching(found):
+  """Names of known configs whose variables a checkpoint holds, best first.
+
+  A config matches when every variable it needs is in the checkpoint with
+  the same shape; among matches, the one using most of the checkpoint wins.
+  """
+  stored = _stored_config_variables()
+  matches = [name for name, expected in stored.items()
+             if not _mismatches(expected, found)]
+  return sorted(matches, key=lambda n: (-len(stored[n]), n))
+
+
+def check_checkpoint_fits_config(config_name, prefix):
+  """Compares a checkpoint's variables with the config's graph.
+
+  Raises:
+    CheckpointError: naming the config the checkpoint looks like, when it
+      does not fit `config_name`.
+  """
+  found = checkpoint_variables(prefix)
+  mismatches = _mismatches(config_variables(config_name), found)
+  if not mismatches:
+    return
+  guesses = [g for g in configs_matching(found) if g != config_name]
+  if guesses:
+    hint = (f'it looks like a {guesses[0]} checkpoint; pass '
+            f'--config={guesses[0]}')
+    if len(guesses) > 1:
+      hint += f' (or one of {", ".join(guesses[1:4])})'
+  else:
+    name, (want, got) = sorted(mismatches.items())[0]
+    got_text = 'missing' if got is None else f'shape {got}'
+    hint = (f'{len(mismatches)} variables differ (e.g. {name}: config wants '
+            f'{want}, checkpoint has {got_text}) and it matches no known '
+            'MusicVAE config')
+  raise CheckpointError(
+      f'Checkpoint {prefix} does not fit config {config_name}: {hint}.')
+
+
+def checkpoint_fingerprint(prefix):
+  """A short hash naming a checkpoint's weights, whatever its file layout.
+
+  Covers every variable's name and shape and the values of every tensor of
+  at most 65,536 numbers (biases and small kernels), which differ between any
+  two trainings; hashing all of a 1.6 GB checkpoint would take seconds. The
+  same weights converted between TF and Magenta.js layouts hash the same.
+  """
+  reader = tf.train.load_checkpoint(prefix)
+  shapes = reader.get_variable_to_shape_map()
+  digest = hashlib.sha256()
+  for name in sorted(shapes):
+    if name in _IGNORED_VARIABLES:
+      continue
+    digest.update(f'{name}:{shapes[name]};'.encode())
+    size = 1
+    for dim in shapes[name]:
+      size *= dim
+    if size <= 65536:
+      digest.update(reader.get_tensor(name).astype('<f4').tobytes())
+  return digest.hexdigest()[:16]

@@ -1,0 +1,150 @@
+"""Tests for checkpoint_lib: prefix, directory and .tar forms, and checks."""
+
+import io
+import os
+import shutil
+import tarfile
+
+import pytest
+
+from midime_magenta import checkpoint_lib
+from midime_magenta import configs
+from midime_magenta import testdata_lib
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+  monkeypatch.setenv('MIDIME_MAGENTA_CACHE', str(tmp_path / 'cache'))
+
+
+def _make_tar(prefix, tar_path, arcdir='cat-mel_2bar_small'):
+  """Bundles a checkpoint the way Magenta publishes them."""
+  with tarfile.open(tar_path, 'w') as tar:
+    for suffix in ('.index', '.data-00000-of-00001'):
+      tar.add(prefix + suffix,
+              arcname=f'{arcdir}/{os.path.basename(prefix)}{suffix}')
+  return tar_path
+
+
+def test_prefix_resolves_to_itself(mel_2bar_small_checkpoint):
+  assert checkpoint_lib.resolve_checkpoint_prefix(
+      mel_2bar_small_checkpoint) == mel_2bar_small_checkpoint
+
+
+def test_directory_resolves_to_its_checkpoint(mel_2bar_small_checkpoint):
+  directory = os.path.dirname(mel_2bar_small_checkpoint)
+  prefix = checkpoint_lib.resolve_checkpoint_prefix(directory)
+  assert os.path.realpath(prefix) == os.path.realpath(mel_2bar_small_checkpoint)
+
+
+def test_directory_without_state_file_uses_its_only_checkpoint(
+    mel_2bar_small_checkpoint, tmp_path):
+  for suffix in ('.index', '.data-00000-of-00001'):
+    shutil.copy(mel_2bar_small_checkpoint + suffix, tmp_path)
+  assert checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path)) == str(
+      tmp_path / 'model.ckpt')
+
+
+def test_tar_bundle_is_unpacked_once_into_the_cache(
+    mel_2bar_small_checkpoint, tmp_path):
+  tar_path = _make_tar(mel_2bar_small_checkpoint, tmp_path / 'bundle.tar')
+  first = checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+  assert first.startswith(str(tmp_path / 'cache'))
+  assert os.path.exists(first + '.index')
+  mtime = os.path.getmtime(first + '.index')
+  assert checkpoint_lib.resolve_checkpoint_prefix(str(tar_path)) == first
+  assert os.path.getmtime(first + '.index') == mtime
+
+
+def test_tar_with_path_traversal_is_refused(tmp_path):
+  tar_path = tmp_path / 'evil.tar'
+  with tarfile.open(tar_path, 'w') as tar:
+    info = tarfile.TarInfo('../../escaped.index')
+    info.size = 3
+    tar.addfile(info, io.BytesIO(b'abc'))
+  with pytest.raises(checkpoint_lib.CheckpointError, match='Cannot unpack'):
+    checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+  assert not (tmp_path / 'escaped.index').exists()
+  assert not (tmp_path.parent / 'escaped.index').exists()
+
+
+def test_missing_path_says_what_to_pass(tmp_path):
+  with pytest.raises(checkpoint_lib.CheckpointError,
+                     match='No MusicVAE checkpoint at .*prefix'):
+    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path / 'nothing'))
+
+
+def test_empty_directory_is_refused(tmp_path):
+  with pytest.raises(checkpoint_lib.CheckpointError, match='holds no checkpoint'):
+    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path))
+
+
+def test_directory_with_several_checkpoints_and_no_state_is_refused(tmp_path):
+  source = testdata_lib.tiny_checkpoint('tiny-mel_2bar')
+  for step in (100, 200):
+    for suffix in ('.index', '.data-00000-of-00001'):
+      shutil.copy(os.path.join(source, 'model.ckpt' + suffix),
+                  tmp_path / f'model.ckpt-{step}{suffix}')
+  with pytest.raises(checkpoint_lib.CheckpointError,
+                     match=r'several checkpoints \(model.ckpt-100, '
+                     r'model.ckpt-200\)'):
+    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path))
+
+
+def test_damaged_checkpoint_is_reported(tmp_path):
+  (tmp_path / 'model.ckpt.index').write_bytes(b'not an index')
+  with pytest.raises(checkpoint_lib.CheckpointError, match='damaged'):
+    checkpoint_lib.checkpoint_variables(str(tmp_path / 'model.ckpt'))
+
+
+def test_official_checkpoint_fits_its_config(mel_2bar_small_checkpoint):
+  checkpoint_lib.check_checkpoint_fits_config('cat-mel_2bar_small',
+                                              mel_2bar_small_checkpoint)
+  assert checkpoint_lib.configs_matching(checkpoint_lib.checkpoint_variables(
+      mel_2bar_small_checkpoint))[0] == 'cat-mel_2bar_small'
+
+
+@pytest.mark.parametrize('wrong_config', [
+    'hierdec-mel_16bar', 'cat-mel_2bar_big', 'cat-drums_2bar_small'])
+def test_wrong_config_names_the_right_one(mel_2bar_small_checkpoint,
+                                          wrong_config):
+  with pytest.raises(checkpoint_lib.CheckpointError) as raised:
+    checkpoint_lib.check_checkpoint_fits_config(wrong_config,
+                                                mel_2bar_small_checkpoint)
+  message = str(raised.value)
+  assert f'does not fit config {wrong_config}' in message
+  assert '--config=cat-mel_2bar_small' in message
+  assert '\n' not in message
+
+
+def test_tiny_checkpoint_is_recognised_as_tiny():
+  prefix = checkpoint_lib.resolve_checkpoint_prefix(
+      testdata_lib.tiny_checkpoint('tiny-mel_2bar'))
+  with pytest.raises(checkpoint_lib.CheckpointError,
+                     match='looks like a tiny-mel_2bar checkpoint'):
+    checkpoint_lib.check_checkpoint_fits_config('cat-mel_2bar_small', prefix)
+
+
+def test_fingerprint_is_the_same_for_every_form(mel_2bar_small_checkpoint,
+                                                tmp_path):
+  tar_path = _make_tar(mel_2bar_small_checkpoint, tmp_path / 'b.tar')
+  from_tar = checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+  fingerprint = checkpoint_lib.checkpoint_fingerprint(mel_2bar_small_checkpoint)
+  assert checkpoint_lib.checkpoint_fingerprint(from_tar) == fingerprint
+  other = checkpoint_lib.checkpoint_fingerprint(
+      testdata_lib.tiny_checkpoint('tiny-mel_2bar') + '/model.ckpt')
+  assert other != fingerprint and len(fingerprint) == 16
+
+
+@pytest.mark.parametrize('name', ['cat-mel_2bar_small', 'tiny-mel_2bar',
+                                  'cat-drums_2bar_small'])
+def test_stored_variables_match_the_built_graph(name):
+  built = checkpoint_lib.build_config_variables(
+      configs.get_music_vae_config(name))
+  assert checkpoint_lib._stored_config_variables()[name] == built  # pylint: disable=protected-access
+
+
+def test_every_registered_midime_config_has_stored_variables():
+  stored = checkpoint_lib._stored_config_variables()  # pylint: disable=protected-access
+  for config in configs.CONFIG_MAP.values():
+    assert config.music_vae_config in stored, config.name

@@ -1,0 +1,323 @@
+"""Reading a user's MIDI and cutting it into chunks of a MusicVAE config.
+
+Chunks are made by the config's own data converter in training mode, as the
+MidiMe demo did, with one change: the converter's cap of 5 random chunks per
+sequence (`max_tensors_per_notesequence`) is lifted, so every valid window
+counts. Identical windows are still merged, as the converter does.
+
+For melody configs, one track is chosen (see `choose_melody_instrument`) and
+its notes are given program 0: the converter silently drops melodies on
+programs outside 0-31, so a flute or violin tune would give no chunks.
+
+When an input gives no chunks, `explain_no_chunks` says why in one clause.
+"""
+
+import copy
+import dataclasses
+import glob
+import os
+
+import note_seq
+import numpy as np
+import tensorflow.compat.v1 as tf
+from magenta.models.music_vae import data
+from note_seq.protobuf import music_pb2
+
+MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
+TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
+
+
+class InputError(ValueError):
+  """An input path that cannot be read as MIDI or NoteSequences."""
+
+
+def converter_kind(music_vae_config):
+  """'melody', 'drums', 'trio' or 'other', from the config's data converter."""
+  converter = music_vae_config.data_converter
+  if isinstance(converter, data.OneHotMelodyConverter):
+    return 'melody'
+  if isinstance(converter, data.DrumsConverter):
+    return 'drums'
+  if isinstance(converter, data.TrioConverter):
+    return 'trio'
+  return 'other'
+
+
+def find_input_files(spec):
+  """Expands '--input_midi': comma-separated files, directories and globs.
+
+  Directories are searched recursively for MIDI and TFRecord files.
+
+  Returns:
+    Sorted, de-duplicated file paths.
+
+  Raises:
+    InputError: when an item names nothing, or a directory holds no MIDI.
+  """
+  found = []
+  for item in filter(None, (s.strip() for s in spec.split(','))):
+    item = os.path.expanduser(item)
+    if os.path.isdir(item):
+      matches = [os.path.join(root, f)
+                 for root, _, files in os.walk(item) for f in files
+                 if f.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS)]
+      if not matches:
+        raise InputError(f'Directory {item} holds no .mid, .midi or '
+                         '.tfrecord files.')
+    elif glob.has_magic(item):
+      matches = [p for p in glob.glob(item, recursive=True)
+                 if os.path.isfile(p)]
+      if not matches:
+        raise InputError(f'No file matches {item}.')
+    elif os.path.isfile(item):
+      matches = [item]
+    elif os.path.exists(item):
+      raise InputError(f'{item} is not a regular file.')
+    else:
+      raise InputError(f'Input {item} does not exist.')
+    found.extend(matches)
+  if not found:
+    raise InputError('No input given; pass --input_midi with a MIDI file, '
+                     'a directory or a glob.')
+  return sorted(set(found))
+
+
+def read_midi_file(path):
+  """Reads one MIDI file into a NoteSequence.
+
+  Raises:
+    InputError: when the file is missing or not valid MIDI.
+  """
+  try:
+    with open(path, 'rb') as f:
+      midi_bytes = f.read()
+  except OSError as e:
+    raise InputError(f'Cannot read {path}: {e.strerror}.') from None
+  if not midi_bytes.startswith(b'MThd'):
+    raise InputError(f'{path} is not a MIDI file (it does not start with a '
+                     'MIDI header); export it as a Standard MIDI File.')
+  try:
+    ns = note_seq.midi_to_note_sequence(midi_bytes)
+  except Exception as e:  # pylint: disable=broad-except
+    # pretty_midi/mido raise many types (EOFError, KeyError, ValueError...)
+    # for damaged files; all mean the same to a user.
+    raise InputError(f'{path} is a damaged MIDI file ({type(e).__name__}: '
+                     f'{e}); re-export it from your editor.') from None
+  ns.filename = os.path.basename(path)
+  return ns
+
+
+def read_note_sequences(path):
+  """Yields (source name, NoteSequence) from a MIDI or TFRecord file.
+
+  Raises:
+    InputError: when the file cannot be read.
+  """
+  if path.lower().endswith(TFRECORD_EXTENSIONS):
+    try:
+      for i, record in enumerate(tf.python_io.tf_record_iterator(path)):
+        yield f'{path}#{i}', music_pb2.NoteSequence.FromString(record)
+    except Exception as e:  # pylint: disable=broad-except
+      raise InputError(f'{path} is not a TFRecord of NoteSequences '
+                       f'({type(e).__name__}).') from None
+  else:
+    yield path, read_midi_file(path)
+
+
+@dataclasses.dataclass
+class TrackStats:
+  instrument: int
+  program: int
+  num_notes: int
+  distinct_pitches: int
+  pitch_range: int
+  mean_pitch: float
+  polyphony: float  # Share of notes that start while another still sounds.
+
+  @property
+  def melody_score(self):
+    # The MidiMe demo ranked tracks by pitch range, distinct pitches and
+    # polyphony: a melody is varied and mostly one note at a time. We add
+    # register (semitones above middle C), because in part writing the bass
+    # has the widest range yet the tune is on top.
+    return (self.distinct_pitches + 0.5 * self.pitch_range +
+            (self.mean_pitch - 60)) * (1.0 - self.polyphony)
+
+
+def track_stats(ns):
+  """Per-instrument statistics of the pitched (non-drum) tracks."""
+  by_instrument = {}
+  for n in ns.notes:
+    if not n.is_drum:
+      by_instrument.setdefault(n.instrument, []).append(n)
+  stats = []
+  for instrument, notes in sorted(by_instrument.items()):
+    notes.sort(key=lambda n: (n.start_time, -n.pitch))
+    pitches = [n.pitch for n in notes]
+    overlapping, latest_end = 0, -1.0
+    for n in notes:
+      if n.start_time < latest_end - 1e-6:
+        overlapping += 1
+      latest_end = max(latest_end, n.end_time)
+    stats.append(TrackStats(
+        instrument=instrument, program=notes[0].program,
+        num_notes=len(notes), distinct_pitches=len(set(pitches)),
+        pitch_range=max(pitches) - min(pitches),
+        mean_pitch=float(np.mean(pitches)),
+        polyphony=overlapping / len(notes)))
+  return stats
+
+
+def choose_melody_instrument(ns, instrument=None, program=None):
+  """Picks the track to use as melody; returns its instrument number or None.
+
+  Args:
+    ns: the NoteSequence.
+    instrument: use this instrument number (the `--instrument` flag).
+    program: use the first track with this MIDI program (`--program`).
+
+  Raises:
+    InputError: when the requested instrument or program is not there.
+  """
+  stats = track_stats(ns)
+  if instrument is not None:
+    if instrument not in [s.instrument for s in stats]:
+      raise InputError(
+          f'{ns.filename or "The input"} has no pitched instrument '
+          f'{instrument}; it has {[s.instrument for s in stats]}.')
+    return instrument
+  if program is not None:
+    for s in stats:
+      if s.program == program:
+        return s.instrument
+    raise InputError(
+        f'{ns.filename or "The input"} has no track with program {program}; '
+        f'it has {sorted({s.program for s in stats})}.')
+  if not stats:
+    return None
+  return max(stats, key=lambda s: (s.melody_score, s.mean_pitch)).instrument
+
+
+@dataclasses.dataclass
+class ChunkedInput:
+  """The chunks one input gave.
+
+  Attributes:
+    source: where it came from (path, or path#index for TFRecords).
+    inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
+    instrument: the melody track used, for melody configs.
+    notes_out_of_range: notes dropped for lying outside the model's pitches.
+    reason: why no chunks came out, when none did.
+  """
+  source: str
+  inputs: list
+  outputs: list
+  controls: list
+  lengths: list
+  instrument: int | None = None
+  notes_out_of_range: int = 0
+  reason: str | None = None
+
+  @property
+  def num_chunks(self):
+    return len(self.inputs)
+
+
+def _uncapped_training_converter(music_vae_config):
+  converter = copy.deepcopy(music_vae_config.data_converter)
+  converter.set_mode('train')
+  converter.max_tensors_per_notesequence = None
+  return converter
+
+
+def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
+                        program=None):
+  """Cuts a NoteSequence into every valid chunk of the config's length.
+
+  Args:
+    ns: the NoteSequence (not modified).
+    music_vae_config: the MusicVAE config whose converter makes the chunks.
+    source: a name for messages.
+    instrument, program: override the melody-track choice (melody configs).
+
+  Returns:
+    A `ChunkedInput`; when it has no chunks, its `reason` says why.
+
+  Raises:
+    InputError: when `instrument` or `program` names no track.
+  """
+  original = ns
+  ns = copy.deepcopy(ns)
+  kind = converter_kind(music_vae_config)
+  converter = _uncapped_training_converter(music_vae_config)
+  chosen, out_of_range = None, 0
+  if kind == 'melody':
+    chosen = choose_melody_instrument(ns, instrument, program)
+    low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
+    kept = []
+    for n in ns.notes:
+      if n.is_drum or n.instrument != chosen:
+        continue
+      if not low <= n.pitch <= high:
+        out_of_range += 1
+        continue
+      n.program = 0
+      kept.append(n)
+    del ns.notes[:]
+    ns.notes.extend(kept)
+  tensors = converter.to_tensors(ns)
+  chunked = ChunkedInput(
+      source=source, inputs=list(tensors.inputs),
+      outputs=list(tensors.outputs), controls=list(tensors.controls),
+      lengths=list(tensors.lengths), instrument=chosen,
+      notes_out_of_range=out_of_range)
+  if not chunked.num_chunks:
+    if kind == 'melody' and out_of_range and not ns.notes:
+      chunked.reason = (f'all {out_of_range} notes of its melody track lie '
+                        f'outside the model\'s pitch range ({low}-{high})')
+    else:
+      chunked.reason = explain_no_chunks(original, music_vae_config)
+  return chunked
+
+
+def _steps_per_bar(time_signature, steps_per_quarter=4):
+  return (steps_per_quarter * 4 * time_signature.numerator /
+          time_signature.denominator)
+
+
+def explain_no_chunks(ns, music_vae_config):
+  """Says, in one clause, why a NoteSequence gave no chunks."""
+  kind = converter_kind(music_vae_config)
+  steps = music_vae_config.hparams.max_seq_len
+  bars = steps // 16
+  pitched = [n for n in ns.notes if not n.is_drum]
+  drums = [n for n in ns.notes if n.is_drum]
+  if not ns.notes:
+    return 'it has no notes'
+  odd_meters = sorted({f'{ts.numerator}/{ts.denominator}'
+                       for ts in ns.time_signatures
+                       if _steps_per_bar(ts) != 16})
+  if odd_meters:
+    return (f'it is in {", ".join(odd_meters)}, and MusicVAE configs take '
+            'only 4/4 (16 steps per bar); use a 4/4 piece or re-bar it in '
+            '4/4')
+  if kind in ('melody', 'trio') and not pitched:
+    return f'it has only drums, and {kind} configs need a melody'
+  if kind == 'drums' and not drums:
+    return ('it has no drum notes (MIDI channel 10), and drum configs need '
+            'drums')
+  seconds_per_step = 60.0 / ((ns.tempos[0].qpm if ns.tempos else 120.0) * 4)
+  length_steps = ns.total_time / seconds_per_step
+  if length_steps < steps:
+    return (f'it lasts {length_steps / 16:.1f} bars, shorter than one '
+            f'{bars}-bar chunk')
+  if len(ns.tempos) > 1:
+    return (f'its {len(ns.tempos)} tempo changes leave no stretch of {bars} '
+            'bars at one tempo (MusicVAE splits at every tempo change)')
+  if kind == 'melody':
+    return (f'no {bars}-bar window holds an unbroken melody (a rest of a '
+            'whole bar or more splits a melody)')
+  if kind == 'trio':
+    return (f'no {bars}-bar window has melody, bass and drums together '
+            '(melody on programs 0-31, bass on 32-39, drums on channel 10)')
+  return f'no {bars}-bar window of it is valid for this config'

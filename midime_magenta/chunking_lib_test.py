@@ -1,0 +1,124 @@
+"""Tests for chunking_lib: real MIDI in, every window out, reasons for none."""
+
+import os
+
+import note_seq
+import pytest
+import tensorflow.compat.v1 as tf
+
+from midime_magenta import chunking_lib
+from midime_magenta import configs
+from midime_magenta import testdata_lib
+
+MEL = configs.get_music_vae_config('cat-mel_2bar_small')
+
+
+def _read(name):
+  return chunking_lib.read_midi_file(testdata_lib.testdata_path(name))
+
+
+def test_every_window_counts_not_just_five():
+  chunks = chunking_lib.chunk_note_sequence(_read('reel_4-4.mid'), MEL)
+  # 16 bars give 15 two-bar windows (hop of one bar); the converter's own
+  # cap would keep 5.
+  assert chunks.num_chunks == 15
+  assert all(len(c) == 32 for c in chunks.inputs)
+  assert MEL.data_converter.max_tensors_per_notesequence == 5
+
+
+def test_input_sequence_is_not_modified():
+  ns = _read('chorale_satb.mid')
+  before = ns.SerializeToString()
+  chunking_lib.chunk_note_sequence(ns, MEL)
+  assert ns.SerializeToString() == before
+
+
+def test_melody_track_of_a_chorale_is_the_soprano():
+  ns = _read('chorale_satb.mid')
+  chunks = chunking_lib.chunk_note_sequence(ns, MEL)
+  assert chunks.instrument == 0 and chunks.num_chunks > 0
+  bass = chunking_lib.chunk_note_sequence(ns, MEL, instrument=3)
+  assert bass.instrument == 3
+
+
+def test_unknown_instrument_or_program_is_refused():
+  ns = _read('chorale_satb.mid')
+  with pytest.raises(chunking_lib.InputError, match='no pitched instrument 9'):
+    chunking_lib.chunk_note_sequence(ns, MEL, instrument=9)
+  with pytest.raises(chunking_lib.InputError, match='no track with program 40'):
+    chunking_lib.chunk_note_sequence(ns, MEL, program=40)
+
+
+def test_melody_on_a_violin_program_still_chunks():
+  ns = _read('reel_4-4.mid')
+  for n in ns.notes:
+    n.program = 40  # Violin: outside MusicVAE's melody programs 0-31.
+  assert chunking_lib.chunk_note_sequence(ns, MEL).num_chunks == 15
+
+
+@pytest.mark.parametrize('name, config, reason', [
+    ('waltz_3-4.mid', 'cat-mel_2bar_small', 'it is in 3/4, and MusicVAE'),
+    ('drums_only.mid', 'cat-mel_2bar_small', 'only drums'),
+    ('reel_4-4.mid', 'cat-drums_2bar_small', 'no drum notes'),
+    ('chorale_satb.mid', 'hierdec-mel_16bar', 'shorter than one 16-bar chunk'),
+    ('reel_4-4.mid', 'hierdec-trio_16bar', 'melody, bass and drums'),
+])
+def test_no_chunks_comes_with_the_reason(name, config, reason):
+  chunks = chunking_lib.chunk_note_sequence(
+      _read(name), configs.get_music_vae_config(config))
+  assert chunks.num_chunks == 0
+  assert reason in chunks.reason
+
+
+def test_notes_out_of_range_are_counted():
+  ns = _read('reel_4-4.mid')
+  ns.notes[0].pitch = 10
+  ns.notes[1].pitch = 120
+  chunks = chunking_lib.chunk_note_sequence(ns, MEL)
+  assert chunks.notes_out_of_range == 2
+
+
+def test_all_notes_out_of_range_is_the_reason():
+  ns = _read('reel_4-4.mid')
+  for n in ns.notes:
+    n.pitch = 5
+  chunks = chunking_lib.chunk_note_sequence(ns, MEL)
+  assert chunks.num_chunks == 0 and 'outside the model' in chunks.reason
+
+
+def test_find_input_files_expands_dirs_globs_and_lists(tmp_path):
+  folk = testdata_lib.testdata_path('folk')
+  assert len(chunking_lib.find_input_files(folk)) == 10
+  reel = testdata_lib.testdata_path('reel_4-4.mid')
+  both = chunking_lib.find_input_files(f'{reel}, {folk}/0051*.mid')
+  assert both[-1] == reel and len(both) == 5
+  with pytest.raises(chunking_lib.InputError, match='does not exist'):
+    chunking_lib.find_input_files(str(tmp_path / 'missing.mid'))
+  with pytest.raises(chunking_lib.InputError, match='holds no .mid'):
+    chunking_lib.find_input_files(str(tmp_path))
+  with pytest.raises(chunking_lib.InputError, match='No file matches'):
+    chunking_lib.find_input_files(str(tmp_path / '*.mid'))
+
+
+def test_text_file_and_truncated_midi_are_refused(tmp_path):
+  text = tmp_path / 'notes.mid'
+  text.write_text('these are my notes')
+  with pytest.raises(chunking_lib.InputError, match='not a MIDI file'):
+    chunking_lib.read_midi_file(str(text))
+  data = open(testdata_lib.testdata_path('reel_4-4.mid'), 'rb').read()
+  cut = tmp_path / 'cut.mid'
+  cut.write_bytes(data[:len(data) // 2])
+  with pytest.raises(chunking_lib.InputError, match='damaged MIDI'):
+    chunking_lib.read_midi_file(str(cut))
+
+
+def test_tfrecord_of_note_sequences(tmp_path):
+  path = str(tmp_path / 'tunes.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    for name in ('reel_4-4.mid', 'chorale_satb.mid'):
+      writer.write(_read(name).SerializeToString())
+  found = list(chunking_lib.read_note_sequences(path))
+  assert [s for s, _ in found] == [f'{path}#0', f'{path}#1']
+  assert isinstance(found[0][1], note_seq.NoteSequence)
+  assert os.path.basename(chunking_lib.find_input_files(str(tmp_path))[0]) == (
+      'tunes.tfrecord')

@@ -1,0 +1,225 @@
+"""Registered MidiMe configs and the MusicVAE configs they sit on.
+
+A MidiMe config is a small JSON file in the top-level `configs/` folder (it
+ships inside the package as `midime_magenta.registered_configs`). Each is registered
+under the name of the MusicVAE config it personalizes, so that
+`--config=cat-mel_2bar_small` means the same thing to `midime_train` as to
+`music_vae_generate`. A user may also pass the path of a JSON file of their
+own with the same fields.
+
+JSON, not Python, so that reading a config never runs code.
+
+The `tiny-*` MusicVAE configs are ours: the same model families as the
+official configs at a z of 32, with checkpoints built by
+`bin/make_tiny_checkpoints` into `testdata/`, so that tests and the offline
+demo run in seconds.
+"""
+
+import collections.abc
+import copy
+import dataclasses
+import functools
+import importlib.resources
+import json
+import os
+
+from magenta.common import merge_hparams
+from magenta.contrib import training as contrib_training
+from magenta.models.music_vae import configs as music_vae_configs
+from magenta.models.music_vae import data
+from magenta.models.music_vae import lstm_models
+from magenta.models.music_vae.base_model import MusicVAE
+
+from midime_magenta import midime_hparams
+
+
+class ConfigError(ValueError):
+  """An unknown config name, or a config file that cannot be used."""
+
+
+def _tiny_music_vae_configs():
+  """MusicVAE configs shaped like the official ones, but with z = 32."""
+  hparams = lambda **kw: merge_hparams(  # pylint: disable=g-long-lambda
+      lstm_models.get_default_hparams(), contrib_training.HParams(**kw))
+  official = music_vae_configs.CONFIG_MAP
+  tiny = {}
+  tiny['tiny-mel_2bar'] = music_vae_configs.Config(
+      model=MusicVAE(lstm_models.BidirectionalLstmEncoder(),
+                     lstm_models.CategoricalLstmDecoder()),
+      hparams=hparams(batch_size=64, max_seq_len=32, z_size=32,
+                      enc_rnn_size=[64], dec_rnn_size=[64, 64], free_bits=0,
+                      max_beta=0.2),
+      note_sequence_augmenter=None,
+      data_converter=copy.deepcopy(
+          official['cat-mel_2bar_small'].data_converter))
+  tiny['tiny-drums_2bar'] = music_vae_configs.Config(
+      model=MusicVAE(lstm_models.BidirectionalLstmEncoder(),
+                     lstm_models.CategoricalLstmDecoder()),
+      hparams=hparams(batch_size=64, max_seq_len=32, z_size=32,
+                      enc_rnn_size=[64], dec_rnn_size=[64, 64], free_bits=48,
+                      max_beta=0.2),
+      note_sequence_augmenter=None,
+      data_converter=copy.deepcopy(
+          official['cat-drums_2bar_small'].data_converter))
+  tiny['tiny-trio_16bar'] = music_vae_configs.Config(
+      model=MusicVAE(
+          lstm_models.BidirectionalLstmEncoder(),
+          lstm_models.HierarchicalLstmDecoder(
+              lstm_models.SplitMultiOutLstmDecoder(
+                  core_decoders=[lstm_models.CategoricalLstmDecoder()
+                                 for _ in range(3)],
+                  output_depths=[90, 90, 512]),
+              level_lengths=[16, 16],
+              disable_autoregression=True)),
+      hparams=hparams(batch_size=64, max_seq_len=256, z_size=32,
+                      enc_rnn_size=[64], dec_rnn_size=[64], free_bits=0,
+                      max_beta=0.2),
+      note_sequence_augmenter=None,
+      data_converter=copy.deepcopy(
+          official['hierdec-trio_16bar'].data_converter))
+  return tiny
+
+
+@functools.lru_cache(maxsize=None)
+def _tiny_configs_cached():
+  return _tiny_music_vae_configs()
+
+
+def music_vae_config_names():
+  """Names of every MusicVAE config we can load: magenta's and our tiny ones."""
+  return sorted(list(music_vae_configs.CONFIG_MAP) + list(_tiny_configs_cached()))
+
+
+def get_music_vae_config(name):
+  """Returns a deep copy of the named MusicVAE config.
+
+  A copy, because magenta's scripts mutate shared `CONFIG_MAP` entries and we
+  change converter settings (the chunk cap) per use.
+
+  Raises:
+    ConfigError: if no MusicVAE config has that name.
+  """
+  if name in music_vae_configs.CONFIG_MAP:
+    return copy.deepcopy(music_vae_configs.CONFIG_MAP[name])
+  if name in _tiny_configs_cached():
+    return copy.deepcopy(_tiny_configs_cached()[name])
+  raise ConfigError(
+      f'Unknown MusicVAE config "{name}"; known configs: '
+      f'{", ".join(music_vae_config_names())}.')
+
+
+def chunk_steps(music_vae_config):
+  """Steps in one chunk of the config (32 for 2 bars, 256 for 16 bars)."""
+  return music_vae_config.hparams.max_seq_len
+
+
+@dataclasses.dataclass(frozen=True)
+class MidiMeConfig:
+  """One registered MidiMe config.
+
+  Attributes:
+    name: the registered name (the MusicVAE config's own name).
+    music_vae_config: name of the MusicVAE config it sits on.
+    hparams: the MidiMe hyperparameters (`midime_hparams.HParams`).
+    description: one line for `--help` and listings.
+    official_checkpoint: name of the official checkpoint for this config, or
+      None when there is none (tiny test configs).
+    path: the file it was read from.
+  """
+  name: str
+  music_vae_config: str
+  hparams: midime_hparams.HParams
+  description: str = ''
+  official_checkpoint: str | None = None
+  path: str = ''
+
+  def replace(self, **changes):
+    return dataclasses.replace(self, **changes)
+
+
+_CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
+                  'official_checkpoint'}
+
+
+def read_config_file(path):
+  """Reads one MidiMe config JSON file.
+
+  Raises:
+    ConfigError: if the file is missing, is not JSON, or has unknown or
+      missing fields.
+  """
+  try:
+    with open(path, encoding='utf-8') as f:
+      raw = json.load(f)
+  except FileNotFoundError:
+    raise ConfigError(f'Config file {path} does not exist.') from None
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise ConfigError(
+        f'Config file {path} is not readable JSON ({e}).') from None
+  if not isinstance(raw, dict):
+    raise ConfigError(f'Config file {path} must hold a JSON object.')
+  unknown = sorted(set(raw) - _CONFIG_FIELDS)
+  if unknown:
+    raise ConfigError(
+        f'Config file {path} has unknown fields {unknown}; allowed: '
+        f'{sorted(_CONFIG_FIELDS)}.')
+  missing = [k for k in ('name', 'music_vae_config') if k not in raw]
+  if missing:
+    raise ConfigError(f'Config file {path} is missing {missing}.')
+  try:
+    hparams = midime_hparams.HParams.from_dict(raw.get('hparams', {}))
+  except ValueError as e:
+    raise ConfigError(f'Config file {path}: {e}') from None
+  return MidiMeConfig(
+      name=raw['name'], music_vae_config=raw['music_vae_config'],
+      hparams=hparams, description=raw.get('description', ''),
+      official_checkpoint=raw.get('official_checkpoint'), path=str(path))
+
+
+def _registered_config_files():
+  folder = importlib.resources.files('midime_magenta.registered_configs')
+  return sorted((f for f in folder.iterdir() if f.name.endswith('.json')),
+                key=lambda f: f.name)
+
+
+class _ConfigMap(collections.abc.Mapping):
+  """`CONFIG_MAP`: registered configs by name, read on first use."""
+
+  @functools.cached_property
+  def _configs(self):
+    configs = {}
+    for f in _registered_config_files():
+      config = read_config_file(f)
+      configs[config.name] = config
+    return configs
+
+  def __getitem__(self, name):
+    return self._configs[name]
+
+  def __iter__(self):
+    return iter(self._configs)
+
+  def __len__(self):
+    return len(self._configs)
+
+
+CONFIG_MAP = _ConfigMap()
+
+
+def get_config(name_or_path):
+  """Returns a registered MidiMe config by name, or reads a config file.
+
+  Raises:
+    ConfigError: for an unknown name (the message lists the known ones), or
+      a file that cannot be used.
+  """
+  if name_or_path in CONFIG_MAP:
+    return CONFIG_MAP[name_or_path]
+  if name_or_path.endswith('.json') or os.path.sep in name_or_path:
+    config = read_config_file(name_or_path)
+    get_music_vae_config(config.music_vae_config)  # Fail early if unknown.
+    return config
+  raise ConfigError(
+      f'Unknown config "{name_or_path}"; registered configs: '
+      f'{", ".join(sorted(CONFIG_MAP))} (or pass the path of a .json config '
+      'file).')

@@ -1,0 +1,97 @@
+"""Tests for configs: the registered MidiMe configs and MusicVAE lookup."""
+
+import importlib.resources
+import json
+import os
+
+import pytest
+
+from midime_magenta import configs
+from midime_magenta import midime_hparams
+
+REQUIRED = ['cat-mel_2bar_small', 'cat-mel_2bar_big', 'hierdec-mel_16bar',
+            'hierdec-trio_16bar', 'cat-drums_2bar_small',
+            'nade-drums_2bar_full']
+
+
+def test_every_required_config_is_registered_under_its_music_vae_name():
+  for name in REQUIRED:
+    config = configs.CONFIG_MAP[name]
+    assert config.music_vae_config == name
+
+
+@pytest.mark.parametrize('name', sorted(configs.CONFIG_MAP))
+def test_registered_config_builds(name):
+  config = configs.CONFIG_MAP[name]
+  music_vae_config = configs.get_music_vae_config(config.music_vae_config)
+  assert music_vae_config.hparams.z_size > 0
+  assert config.hparams.latent_size == 4
+  expected_epochs = 300 if 'trio' in name else 100
+  assert config.hparams.num_epochs == expected_epochs
+
+
+def test_config_files_ship_in_the_installed_package():
+  folder = importlib.resources.files('midime_magenta.registered_configs')
+  shipped = {f.name for f in folder.iterdir() if f.name.endswith('.json')}
+  assert {f'{name}.json' for name in REQUIRED} <= shipped
+
+
+def test_get_music_vae_config_returns_a_private_copy():
+  a = configs.get_music_vae_config('cat-mel_2bar_small')
+  a.data_converter.max_tensors_per_notesequence = None
+  b = configs.get_music_vae_config('cat-mel_2bar_small')
+  assert b.data_converter.max_tensors_per_notesequence == 5
+
+
+def test_unknown_config_lists_the_known_ones():
+  with pytest.raises(configs.ConfigError,
+                     match='Unknown config "mel_2bar".*cat-mel_2bar_small'):
+    configs.get_config('mel_2bar')
+  with pytest.raises(configs.ConfigError, match='Unknown MusicVAE config'):
+    configs.get_music_vae_config('nope')
+
+
+def test_user_config_file(tmp_path):
+  path = tmp_path / 'mine.json'
+  path.write_text(json.dumps({
+      'name': 'mine', 'music_vae_config': 'cat-mel_2bar_small',
+      'hparams': {'latent_size': 8, 'num_epochs': 20}}))
+  config = configs.get_config(str(path))
+  assert config.hparams.latent_size == 8
+  assert config.hparams.encoder_layers == (1024, 256, 64)
+
+
+@pytest.mark.parametrize('content, message', [
+    ('{not json', 'not readable JSON'),
+    ('[1, 2]', 'must hold a JSON object'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", "extra": 1}',
+     'unknown fields'),
+    ('{"name": "x"}', 'missing'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
+     '"hparams": {"latnt_size": 3}}', 'unknown hparams'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
+     '"hparams": {"latent_size": 0}}', 'latent_size must be at least 1'),
+    ('{"name": "x", "music_vae_config": "no-such-vae"}',
+     'Unknown MusicVAE config'),
+])
+def test_bad_user_config_file_is_refused(tmp_path, content, message):
+  path = tmp_path / 'bad.json'
+  path.write_text(content)
+  with pytest.raises(configs.ConfigError, match=message):
+    configs.get_config(str(path))
+
+
+def test_hparams_parse_flag_string():
+  hparams = midime_hparams.HParams().parse(
+      'latent_size=8, beta=0.5,encoder_layers=512:64')
+  assert (hparams.latent_size, hparams.beta, hparams.encoder_layers) == (
+      8, 0.5, (512, 64))
+  with pytest.raises(ValueError, match='cannot parse hparam'):
+    midime_hparams.HParams().parse('nope=1')
+  with pytest.raises(ValueError, match='needs an integer'):
+    midime_hparams.HParams().parse('latent_size=four')
+
+
+def test_missing_config_file():
+  with pytest.raises(configs.ConfigError, match='does not exist'):
+    configs.get_config(os.path.join('no', 'such.json'))

@@ -1,0 +1,120 @@
+"""A frozen MusicVAE, restored through magenta's own `TrainedModel`.
+
+`load_music_vae` resolves `--checkpoint_file` (prefix, directory or `.tar`),
+checks it against the config before restoring, and returns a `MusicVAE`
+that encodes chunk tensors to mu, decodes latents, and samples the prior.
+"""
+
+import contextlib
+import dataclasses
+import logging as std_logging
+import warnings
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from magenta.models.music_vae import TrainedModel
+
+from midime_magenta import checkpoint_lib
+from midime_magenta import configs
+
+
+@contextlib.contextmanager
+def _quiet_graph_building():
+  """Hides magenta's TF1 deprecation warnings while its graph is built."""
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(std_logging.ERROR)
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')
+      yield
+  finally:
+    logger.setLevel(level)
+
+
+@dataclasses.dataclass
+class MusicVAE:
+  """A restored MusicVAE and what identifies it.
+
+  Attributes:
+    config_name: the MusicVAE config name (e.g. 'cat-mel_2bar_small').
+    config: a private copy of that config.
+    checkpoint: the checkpoint prefix restored.
+    fingerprint: `checkpoint_lib.checkpoint_fingerprint` of it.
+    trained_model: magenta's `TrainedModel`.
+  """
+  config_name: str
+  config: object
+  checkpoint: str
+  fingerprint: str
+  trained_model: TrainedModel
+
+  @property
+  def z_size(self):
+    return self.config.hparams.z_size
+
+  @property
+  def chunk_steps(self):
+    return configs.chunk_steps(self.config)
+
+  @property
+  def batch_size(self):
+    return self.config.hparams.batch_size
+
+  def encode_tensors(self, inputs, lengths, controls=()):
+    """Encodes converter tensors; returns mu, float32 [n, z_size].
+
+    MidiMe trains on mu, as Magenta.js does: it is the encoder's point
+    estimate, free of the sampling noise in z.
+    """
+    if not len(inputs):  # pylint: disable=g-explicit-length-test
+      return np.zeros([0, self.z_size], np.float32)
+    _, mu, _ = self.trained_model.encode_tensors(
+        list(inputs), list(lengths), list(controls) or None)
+    return np.asarray(mu, np.float32)
+
+  def decode(self, z, temperature=0.5):
+    """Decodes latents [n, z_size] into n NoteSequences of one chunk each."""
+    z = np.asarray(z, np.float32)
+    if not len(z):  # pylint: disable=g-explicit-length-test
+      return []
+    return self.trained_model.decode(
+        z, length=self.chunk_steps, temperature=temperature)
+
+  def sample_prior(self, n, temperature=0.5, rng=None):
+    """Decodes n latents drawn from MusicVAE's prior N(0, I)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    z = rng.standard_normal([n, self.z_size]).astype(np.float32)
+    return self.decode(z, temperature)
+
+
+def load_music_vae(config_name, checkpoint_file, batch_size=128):
+  """Restores a MusicVAE checkpoint for a config, after checking they fit.
+
+  Args:
+    config_name: a MusicVAE config name, magenta's or a tiny one of ours.
+    checkpoint_file: a checkpoint prefix, a directory holding one, or a
+      `.tar` bundle.
+    batch_size: the batch size the graph is built with; inputs are split and
+      padded to it.
+
+  Returns:
+    A `MusicVAE`.
+
+  Raises:
+    configs.ConfigError: for an unknown config.
+    checkpoint_lib.CheckpointError: when the checkpoint is missing, damaged,
+      or belongs to another config (the message names the likely one).
+  """
+  config = configs.get_music_vae_config(config_name)
+  prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
+  checkpoint_lib.check_checkpoint_fits_config(config_name, prefix)
+  with _quiet_graph_building():
+    trained_model = TrainedModel(
+        config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
+  return MusicVAE(
+      config_name=config_name,
+      config=trained_model._config,  # pylint: disable=protected-access
+      checkpoint=prefix,
+      fingerprint=checkpoint_lib.checkpoint_fingerprint(prefix),
+      trained_model=trained_model)

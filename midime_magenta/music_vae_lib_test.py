@@ -1,0 +1,105 @@
+"""Tests for music_vae_lib: the official mel_2bar_small through TrainedModel."""
+
+import os
+import tarfile
+
+import note_seq
+import numpy as np
+import pytest
+
+from midime_magenta import checkpoint_lib
+from midime_magenta import chunking_lib
+from midime_magenta import music_vae_lib
+from midime_magenta import testdata_lib
+
+
+def _reel_chunks(music_vae):
+  ns = chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
+  return chunking_lib.chunk_note_sequence(ns, music_vae.config)
+
+
+def _assert_valid_two_bar_melodies(sequences, n):
+  assert len(sequences) == n
+  for ns in sequences:
+    assert isinstance(ns, note_seq.NoteSequence)
+    assert ns.total_time <= 4.0 + 1e-6  # 2 bars of 4/4 at 120 qpm.
+    for note in ns.notes:
+      assert 21 <= note.pitch <= 108
+      assert 0 <= note.start_time < note.end_time <= 4.0 + 1e-6
+
+
+@pytest.mark.parametrize('form', ['prefix', 'directory', 'tar'])
+def test_official_checkpoint_loads_in_every_form(
+    mel_2bar_small_checkpoint, form, tmp_path, monkeypatch):
+  monkeypatch.setenv('MIDIME_MAGENTA_CACHE', str(tmp_path / 'cache'))
+  path = mel_2bar_small_checkpoint
+  if form == 'directory':
+    path = os.path.dirname(path)
+  elif form == 'tar':
+    path = str(tmp_path / 'cat-mel_2bar_small.tar')
+    with tarfile.open(path, 'w') as tar:
+      for suffix in ('.index', '.data-00000-of-00001'):
+        tar.add(mel_2bar_small_checkpoint + suffix,
+                arcname='cat-mel_2bar_small/model.ckpt' + suffix)
+  music_vae = music_vae_lib.load_music_vae('cat-mel_2bar_small', path,
+                                           batch_size=4)
+  assert music_vae.z_size == 256
+  assert music_vae.chunk_steps == 32
+  assert music_vae.fingerprint == checkpoint_lib.checkpoint_fingerprint(
+      mel_2bar_small_checkpoint)
+
+
+def test_encode_real_chunks(mel_2bar_small):
+  chunks = _reel_chunks(mel_2bar_small)
+  assert chunks.num_chunks == 15
+  mu = mel_2bar_small.encode_tensors(chunks.inputs, chunks.lengths)
+  assert mu.shape == (15, 256) and mu.dtype == np.float32
+  assert np.all(np.isfinite(mu))
+  # Different chunks of a tune encode to different points.
+  assert np.linalg.norm(mu[0] - mu[1]) > 1e-3
+  # Encoding is deterministic (mu, not a sample).
+  again = mel_2bar_small.encode_tensors(chunks.inputs, chunks.lengths)
+  np.testing.assert_allclose(mu, again, rtol=1e-5, atol=1e-5)
+
+
+def test_decode_and_sample_give_valid_melodies(mel_2bar_small):
+  chunks = _reel_chunks(mel_2bar_small)
+  mu = mel_2bar_small.encode_tensors(chunks.inputs[:3], chunks.lengths[:3])
+  _assert_valid_two_bar_melodies(mel_2bar_small.decode(mu), 3)
+  samples = mel_2bar_small.sample_prior(5, rng=np.random.default_rng(0))
+  _assert_valid_two_bar_melodies(samples, 5)
+  assert sum(len(s.notes) for s in samples) > 0
+
+
+def test_low_temperature_decoding_is_repeatable(mel_2bar_small):
+  z = np.random.default_rng(1).standard_normal([4, 256]).astype(np.float32)
+  first = mel_2bar_small.decode(z, temperature=0.1)
+  second = mel_2bar_small.decode(z, temperature=0.1)
+  pitches = lambda seqs: [[(n.pitch, n.start_time) for n in s.notes]  # pylint: disable=g-long-lambda
+                          for s in seqs]
+  assert pitches(first) == pitches(second)
+
+
+def test_reconstruction_resembles_the_input(mel_2bar_small):
+  chunks = _reel_chunks(mel_2bar_small)
+  mu = mel_2bar_small.encode_tensors(chunks.inputs, chunks.lengths)
+  decoded = mel_2bar_small.decode(mu, temperature=0.1)
+  originals = mel_2bar_small.config.data_converter.from_tensors(chunks.outputs)
+  same = total = 0
+  for original, recon in zip(originals, decoded):
+    a = {(n.pitch, round(n.start_time, 2)) for n in original.notes}
+    b = {(n.pitch, round(n.start_time, 2)) for n in recon.notes}
+    same += len(a & b)
+    total += len(a)
+  assert same / total > 0.3
+
+
+def test_wrong_config_is_refused_before_restoring(mel_2bar_small_checkpoint):
+  with pytest.raises(checkpoint_lib.CheckpointError,
+                     match='looks like a cat-mel_2bar_small checkpoint'):
+    music_vae_lib.load_music_vae('hierdec-mel_16bar', mel_2bar_small_checkpoint)
+
+
+def test_empty_inputs_encode_and_decode_to_nothing(tiny_mel):
+  assert tiny_mel.encode_tensors([], []).shape == (0, 32)
+  assert tiny_mel.decode(np.zeros([0, 32])) == []
