@@ -27,7 +27,7 @@ setup(
     package_data={
         'midime_magenta': ['musicvae_variables.json'],
         'midime_magenta.registered_configs': ['*.json'],
-        'midime_magenta.testdata': ['*.mid', '*.json', 'checkpoints/*/*',
+        'midime_magenta.testdata': ['*.mid', 'folk/*.mid', 'checkpoints/*/*',
                                     'bad/*'],
     },
     install_requires=[
@@ -37,6 +37,7 @@ setup(
         'tf-slim>=1.1,<2',
         'note-seq>=0.0.5,<0.1',
         'tensorflow-datasets>=4.9,<5',
+        'tensorboard>=2.16,<3',  # tf.summary; TF 2.21 no longer pulls it in.
         'absl-py>=1.0,<3',
         'numpy>=1.26,<3',
         'tqdm>=4.60,<5',

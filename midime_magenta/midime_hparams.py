@@ -7,6 +7,7 @@ encoder Dense+ReLU [1024, 256, 64], decoder [64, 256, 1024], beta 1, Adam at
 """
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,17 +37,22 @@ class HParams:
     for name in ('encoder_layers', 'decoder_layers'):
       object.__setattr__(self, name, tuple(int(w) for w in getattr(self, name)))
     checks = [
-        (self.latent_size >= 1, 'latent_size must be at least 1'),
+        (self.latent_size >= 1, 'latent_size must be at least 1',
+         self.latent_size),
         (all(w >= 1 for w in self.encoder_layers + self.decoder_layers),
-         'layer widths must be at least 1'),
-        (self.beta >= 0, 'beta must not be negative'),
-        (self.learning_rate > 0, 'learning_rate must be positive'),
-        (self.num_epochs >= 1, 'num_epochs must be at least 1'),
-        (self.max_batch_size >= 1, 'max_batch_size must be at least 1'),
+         'layer widths must be at least 1',
+         self.encoder_layers + self.decoder_layers),
+        (self.beta >= 0, 'beta must not be negative', self.beta),
+        (self.learning_rate > 0 and math.isfinite(self.learning_rate),
+         'learning_rate must be a positive number', self.learning_rate),
+        (self.num_epochs >= 1, 'num_epochs must be at least 1',
+         self.num_epochs),
+        (self.max_batch_size >= 1, 'max_batch_size must be at least 1',
+         self.max_batch_size),
     ]
-    for ok, message in checks:
+    for ok, message, value in checks:
       if not ok:
-        raise ValueError(f'{message} (got {self}).')
+        raise ValueError(f'{message}, got {value}.')
 
   def to_dict(self):
     values = dataclasses.asdict(self)

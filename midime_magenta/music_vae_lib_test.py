@@ -71,13 +71,34 @@ def test_decode_and_sample_give_valid_melodies(mel_2bar_small):
   assert sum(len(s.notes) for s in samples) > 0
 
 
+def _note_agreement(first, second):
+  notes = lambda s: {(n.pitch, round(n.start_time, 3)) for n in s.notes}  # pylint: disable=g-long-lambda
+  shared = sum(len(notes(a) & notes(b)) for a, b in zip(first, second))
+  return shared / max(1, sum(len(notes(a) | notes(b))
+                             for a, b in zip(first, second)))
+
+
 def test_low_temperature_decoding_is_repeatable(mel_2bar_small):
-  z = np.random.default_rng(1).standard_normal([4, 256]).astype(np.float32)
-  first = mel_2bar_small.decode(z, temperature=0.1)
-  second = mel_2bar_small.decode(z, temperature=0.1)
-  pitches = lambda seqs: [[(n.pitch, n.start_time) for n in s.notes]  # pylint: disable=g-long-lambda
-                          for s in seqs]
-  assert pitches(first) == pitches(second)
+  """Temperature 0.1 decodes real chunks' latents the same way every time.
+
+  TrainedModel samples notes with unseeded TF ops, so this is near, not
+  bitwise, determinism. Measured (6 runs each): decoding the reel's mu at 0.1
+  agreed on 100% of notes; random prior latents, less confident, agreed on
+  84% at 0.1 and 26% at 1.0.
+  """
+  mu = mel_2bar_small.encode_tensors(*_tensors(_reel_chunks(mel_2bar_small)))
+  assert _note_agreement(mel_2bar_small.decode(mu, temperature=0.1),
+                         mel_2bar_small.decode(mu, temperature=0.1)) >= 0.95
+  z = np.random.default_rng(1).standard_normal([8, 256]).astype(np.float32)
+  cold = _note_agreement(mel_2bar_small.decode(z, temperature=0.1),
+                         mel_2bar_small.decode(z, temperature=0.1))
+  hot = _note_agreement(mel_2bar_small.decode(z, temperature=1.0),
+                        mel_2bar_small.decode(z, temperature=1.0))
+  assert cold > hot + 0.2, (cold, hot)
+
+
+def _tensors(chunks):
+  return chunks.inputs, chunks.lengths
 
 
 def test_reconstruction_resembles_the_input(mel_2bar_small):

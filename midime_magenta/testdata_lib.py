@@ -44,3 +44,55 @@ def official_mel_2bar_small():
   """Prefix of the official mel_2bar_small in ../shared, or None."""
   index = shared_path('checkpoints', 'mel_2bar_small', 'model.ckpt.index')
   return index[:-len('.index')] if index else None
+
+
+def run_console_script(name, *args, env=None, timeout=600):
+  """Runs an installed console script (midime_train, ...) in a subprocess.
+
+  Returns:
+    The `subprocess.CompletedProcess`, text mode, output captured.
+  """
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  script = os.path.join(os.path.dirname(sys.executable), name)
+  full_env = dict(os.environ, **(env or {}))
+  return subprocess.run([script, *args], capture_output=True, text=True,
+                        env=full_env, timeout=timeout, check=False)
+
+
+def error_lines(stderr):
+  """The lines of a script's stderr that report an error (ours or absl's)."""
+  return [line for line in stderr.splitlines() if ': error: ' in line]
+
+
+def make_trio_midi(path, bars=18):
+  """Writes a trio (melody, bass on program 33, drums) from the bundled reel.
+
+  The reel's melody, its notes two octaves down as bass, and a kick/snare/hat
+  beat: enough for MusicVAE's trio converter to find 16-bar chunks.
+  """
+  import note_seq  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  ns = chunking_lib.read_midi_file(testdata_path('reel_4-4.mid'))
+  seconds_per_bar = 2.0  # 120 qpm, 4/4.
+  melody = [n for n in ns.notes if not n.is_drum]
+  length = bars * seconds_per_bar
+  loops = int(length // ns.total_time) + 1
+  del ns.notes[:]
+  for k in range(loops):
+    for n in melody:
+      start = n.start_time + k * 32.0
+      if start >= length:
+        continue
+      for instrument, program, shift in ((0, 0, 0), (1, 33, -24)):
+        ns.notes.add(pitch=n.pitch + shift, velocity=80, start_time=start,
+                     end_time=min(n.end_time + k * 32.0, length),
+                     instrument=instrument, program=program)
+  step = seconds_per_bar / 8
+  for i in range(bars * 8):
+    pitch = (36, 42, 38, 42)[i % 4]
+    ns.notes.add(pitch=pitch, velocity=90, start_time=i * step,
+                 end_time=i * step + step / 2, instrument=9, is_drum=True)
+  ns.total_time = length
+  note_seq.sequence_proto_to_midi_file(ns, path)
+  return path

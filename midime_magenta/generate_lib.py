@@ -1,0 +1,176 @@
+"""`midime_generate`'s work, as a flag-free function.
+
+Modes:
+  sample       decode MidiMe samples through MusicVAE (the personalized music)
+  prior        plain MusicVAE samples from N(0, I), for comparison
+  reconstruct  chunks through MusicVAE -> MidiMe -> MusicVAE: the training
+               chunks, or those of --input_midi_1
+  interpolate  between the first chunks of two MIDI files, in MidiMe's space
+  traverse     each MidiMe dimension in turn from -2 to 2, others at 0 (the
+               demo's sliders, as files)
+
+Files are named as music_vae_generate names them, numbered from 000 as it
+does (-000-of-005 ... -004-of-005), so the two tools' folders line up:
+  <config>_<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid
+(traverse adds the dimension: <config>_traverse-dim1_...). No existing file is
+ever replaced; a clash gets '-2', '-3', ... before '.mid'.
+
+On seeds: --seed fixes the latent draws. The MusicVAE decoder still samples
+its notes at --temperature with TensorFlow's own randomness, as
+music_vae_generate does (TrainedModel builds its graph without a seed), so
+outputs at a temperature well above 0 vary between runs.
+"""
+
+import os
+import time
+
+import note_seq
+import numpy as np
+from absl import logging
+
+from midime_magenta import configs
+from midime_magenta import midime_model
+from midime_magenta import music_vae_lib
+from midime_magenta import personalizer as personalizer_lib
+from midime_magenta import script_util
+from midime_magenta import train_lib
+
+MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse')
+TRAVERSE_RANGE = (-2.0, 2.0)
+
+
+def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
+                    input_midi_1, input_midi_2):
+  """Refuses flag combinations that cannot work, before anything loads.
+
+  Raises:
+    script_util.UsageError: saying which flag is wrong and what to pass.
+  """
+  if mode not in MODES:
+    raise script_util.UsageError(
+        f'Unknown --mode={mode}; use one of {", ".join(MODES)}.')
+  if num_outputs < 1:
+    raise script_util.UsageError(
+        f'--num_outputs must be at least 1, got {num_outputs}.')
+  if mode == 'interpolate' and num_outputs < 2:
+    raise script_util.UsageError(
+        '--num_outputs is the number of interpolation steps, ends included; '
+        'it must be at least 2.')
+  if not temperature > 0 or not np.isfinite(temperature):
+    raise script_util.UsageError(
+        f'--temperature must be a positive number, got {temperature}.')
+  if max_batch_size < 1:
+    raise script_util.UsageError(
+        f'--max_batch_size must be at least 1, got {max_batch_size}.')
+  if mode != 'prior' and not run_dir:
+    raise script_util.UsageError(
+        f'--mode={mode} needs --run_dir, the folder midime_train wrote.')
+  if mode == 'interpolate' and not (input_midi_1 and input_midi_2):
+    raise script_util.UsageError(
+        '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
+
+
+def _model_for(config, run_dir):
+  """Reads the run_dir's model info and checks it is for this config."""
+  info = midime_model.read_model_info(run_dir)
+  trained_on = info['music_vae'].get('config')
+  if trained_on != config.music_vae_config:
+    raise midime_model.ModelMismatchError(
+        f'The MidiMe model in {run_dir} was trained for config {trained_on}, '
+        f'not {config.music_vae_config}; pass --config={trained_on}.')
+  return info
+
+
+def output_basename(config_name, mode, date_and_time, num_outputs):
+  """music_vae_generate's naming, with '*' standing for the output number."""
+  return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
+
+
+def write_outputs(sequences, output_dir, basename, concat=False):
+  """Writes NoteSequences as MIDI files; never replaces an existing file.
+
+  Returns:
+    The paths written (the concatenation last, when asked for).
+  """
+  written = []
+  for i, ns in enumerate(sequences):  # From 000, as music_vae_generate.
+    path = os.path.join(output_dir, basename.replace('*', f'{i:03d}'))
+    written.append(script_util.write_new_file(
+        path, lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp)))
+  if concat and sequences:
+    joined = note_seq.sequences_lib.concatenate_sequences(list(sequences))
+    path = os.path.join(output_dir, basename.replace('-*-of-', '-concat-of-'))
+    written.append(script_util.write_new_file(
+        path, lambda tmp: note_seq.sequence_proto_to_midi_file(joined, tmp)))
+  return written
+
+
+def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
+             output_dir, temperature=0.5, max_batch_size=8, seed=None,
+             input_midi_1=None, input_midi_2=None, concat_outputs=False):
+  """Generates MIDI files with a trained MidiMe (or plain MusicVAE).
+
+  Returns:
+    The list of files written.
+
+  Raises:
+    script_util.UsageError, configs.ConfigError,
+    checkpoint_lib.CheckpointError, midime_model.ModelFileError,
+    midime_model.ModelMismatchError, chunking_lib.InputError,
+    personalizer_lib.NoChunksError.
+  """
+  check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
+                  input_midi_1, input_midi_2)
+  config = configs.get_config(config_name)
+  if mode != 'prior':
+    _model_for(config, run_dir)
+  script_util.check_writable_dir(output_dir, 'output_dir')
+  date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
+
+  music_vae = music_vae_lib.load_music_vae(
+      config.music_vae_config, checkpoint_file,
+      batch_size=min(max_batch_size, max(num_outputs, 1)))
+  personalizer = personalizer_lib.Personalizer(music_vae, config)
+  rng = np.random.default_rng(seed)
+  if mode == 'prior':
+    outputs = {mode: music_vae.sample_prior(num_outputs, temperature, rng)}
+  else:
+    personalizer.midime = midime_model.MidiMe.load(
+        run_dir, expect_music_vae=personalizer.music_vae_identity)
+    outputs = _generate_with_midime(personalizer, mode, num_outputs,
+                                    temperature, rng, run_dir, input_midi_1,
+                                    input_midi_2)
+  written = []
+  for label, sequences in outputs.items():
+    basename = output_basename(config.name, label, date_and_time,
+                               len(sequences))
+    logging.info('Writing %d files as %s ...', len(sequences), basename)
+    written += write_outputs(sequences, output_dir, basename, concat_outputs)
+  logging.info('Wrote %d files to %s.', len(written), output_dir)
+  return written
+
+
+def _generate_with_midime(personalizer, mode, num_outputs, temperature, rng,
+                          run_dir, input_midi_1, input_midi_2):
+  """The MidiMe modes; returns {label: NoteSequences}."""
+  midime = personalizer.midime
+  if mode == 'sample':
+    z = midime.sample(num_outputs, seed=rng.integers(2**31))
+    return {mode: personalizer.decode(z, temperature)}
+  if mode == 'reconstruct':
+    if input_midi_1:
+      chunked = personalizer._chunks_or_raise(input_midi_1)  # pylint: disable=protected-access
+      z = personalizer.encode(chunked)
+    else:
+      z, _, _ = train_lib.load_training_data(run_dir)
+    if num_outputs < len(z):
+      logging.info('Reconstructing the first %d of %d chunks.', num_outputs,
+                   len(z))
+    return {mode: personalizer.decode(midime.reconstruct(z[:num_outputs]),
+                                      temperature)}
+  if mode == 'interpolate':
+    return {mode: personalizer.interpolate(input_midi_1, input_midi_2,
+                                           num_outputs, temperature)}
+  values = np.linspace(*TRAVERSE_RANGE, num_outputs, dtype=np.float32)
+  return {f'traverse-dim{d + 1}': personalizer.traverse(d, values, temperature)
+          for d in range(midime.hparams.latent_size)}

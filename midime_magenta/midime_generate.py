@@ -1,0 +1,89 @@
+r"""Generates music from a MidiMe model trained by midime_train.
+
+Reads like music_vae_generate: the same flags, defaults and file names, with
+MidiMe's modes added.
+
+Example usage:
+  # Five personalized samples:
+  midime_generate \
+    --config=cat-mel_2bar_small \
+    --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
+    --run_dir=/path/to/my_midime \
+    --mode=sample --num_outputs=5 --output_dir=/path/to/out
+
+  # Plain MusicVAE samples for comparison (no --run_dir needed):
+  midime_generate --config=cat-mel_2bar_small --checkpoint_file=... \
+    --mode=prior --num_outputs=5 --output_dir=out
+
+  # The training chunks through MidiMe, and one file of them back to back:
+  midime_generate ... --mode=reconstruct --concat_outputs
+
+  # Interpolate between two tunes in MidiMe's space; walk each dimension:
+  midime_generate ... --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
+  midime_generate ... --mode=traverse --num_outputs=5
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from midime_magenta import script_util
+
+FLAGS = flags.FLAGS
+MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse')
+
+
+def define_flags():
+  """Defines the flags; called only when run as a script (see STYLE)."""
+  flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
+                      '(e.g. cat-mel_2bar_small) or a .json config file.')
+  flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
+                      '(model.ckpt-N), a directory holding one, or a .tar.')
+  flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
+                      'needed for --mode=prior).')
+  flags.DEFINE_enum('mode', 'sample', MODES, 'What to generate.')
+  flags.DEFINE_integer('num_outputs', 5, 'Number of outputs; for interpolate, '
+                       'the number of steps including the ends; for '
+                       'traverse, the steps along each dimension.')
+  flags.DEFINE_string('output_dir', None, 'Where MIDI files are written.')
+  flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
+                     'process.')
+  flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '
+                       'Decrease if you are seeing an OOM.')
+  flags.DEFINE_integer('seed', None, 'Seed for the latent draws.')
+  flags.DEFINE_string('input_midi_1', None, 'Start MIDI file for interpolate; '
+                      'for reconstruct, a file to use instead of the '
+                      'training chunks.')
+  flags.DEFINE_string('input_midi_2', None, 'End MIDI file for interpolate.')
+  flags.DEFINE_boolean('concat_outputs', False, 'Also write one MIDI file of '
+                       'the outputs played back to back.')
+  flags.DEFINE_string('log', 'INFO', 'Logging threshold: DEBUG, INFO, WARN, '
+                      'ERROR or FATAL.')
+
+
+def run():
+  """Checks the flags and generates; raises the library's errors."""
+  for name in ('config', 'checkpoint_file', 'output_dir'):
+    script_util.require_flag(name, FLAGS[name].value)
+  from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
+  return generate_lib.generate(
+      FLAGS.config, FLAGS.checkpoint_file, FLAGS.run_dir, FLAGS.mode,
+      FLAGS.num_outputs, FLAGS.output_dir, temperature=FLAGS.temperature,
+      max_batch_size=FLAGS.max_batch_size, seed=FLAGS.seed,
+      input_midi_1=FLAGS.input_midi_1, input_midi_2=FLAGS.input_midi_2,
+      concat_outputs=FLAGS.concat_outputs)
+
+
+def main(unused_argv):
+  logging.set_verbosity(FLAGS.log)
+  script_util.run_reporting_errors(run)
+
+
+def console_entry_point():
+  script_util.filter_native_stderr()
+  define_flags()
+  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+
+
+if __name__ == '__main__':
+  console_entry_point()

@@ -1,0 +1,191 @@
+"""midime_generate run for real, beside music_vae_generate, on real models."""
+
+import os
+import re
+import subprocess
+import sys
+
+import note_seq
+import pytest
+
+from midime_magenta import generate_lib
+from midime_magenta import midime_generate
+from midime_magenta import testdata_lib
+
+run = testdata_lib.run_console_script
+REEL = testdata_lib.testdata_path('reel_4-4.mid')
+FOLK_1 = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
+NAME = re.compile(r'^cat-mel_2bar_small_([\w-]+)_\d{4}-\d\d-\d\d_\d{6}-'
+                  r'(\d{3}|concat)-of-(\d{3})\.mid$')
+
+
+@pytest.fixture(scope='module')
+def official_run_dir(mel_2bar_small_checkpoint, tmp_path_factory):
+  run_dir = str(tmp_path_factory.mktemp('run'))
+  result = run('midime_train', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_midi={REEL}', f'--run_dir={run_dir}', '--overwrite',
+               '--seed=0')
+  assert result.returncode == 0, result.stderr
+  return run_dir
+
+
+def _generate(checkpoint, run_dir, out, *args):
+  return run('midime_generate', '--config=cat-mel_2bar_small',
+             f'--checkpoint_file={checkpoint}', f'--run_dir={run_dir}',
+             f'--output_dir={out}', *args)
+
+
+def _check_outputs(out, mode, count, concat=False):
+  names = sorted(os.listdir(out))
+  parsed = [NAME.match(n) for n in names]
+  assert all(parsed), names
+  assert {m.group(1) for m in parsed} == {mode}
+  numbered = [m for m in parsed if m.group(2) != 'concat']
+  assert len(numbered) == count
+  assert [int(m.group(2)) for m in numbered] == list(range(count))
+  assert {int(m.group(3)) for m in parsed} == {count}
+  assert sum(m.group(2) == 'concat' for m in parsed) == int(concat)
+  sequences = []
+  for name in names:
+    ns = note_seq.midi_file_to_note_sequence(os.path.join(out, name))
+    limit = 4.0 * (count if 'concat' in name else 1) + 1e-3
+    assert ns.total_time <= limit, (name, ns.total_time)
+    assert all(21 <= n.pitch <= 108 for n in ns.notes)
+    sequences.append(ns)
+  assert sum(len(s.notes) for s in sequences) > 0
+  return sequences
+
+
+@pytest.mark.parametrize('mode, args, count', [
+    ('sample', ['--num_outputs=5', '--concat_outputs'], 5),
+    ('prior', ['--num_outputs=3'], 3),
+    ('reconstruct', ['--num_outputs=4'], 4),
+    ('interpolate', ['--num_outputs=5', f'--input_midi_1={REEL}',
+                     f'--input_midi_2={FOLK_1}'], 5),
+])
+def test_each_mode_writes_its_files(mel_2bar_small_checkpoint,
+                                    official_run_dir, tmp_path, mode, args,
+                                    count):
+  out = tmp_path / 'out'
+  result = _generate(mel_2bar_small_checkpoint, official_run_dir, out,
+                     f'--mode={mode}', *args)
+  assert result.returncode == 0, result.stderr
+  _check_outputs(out, mode, count, concat='--concat_outputs' in args)
+
+
+def test_traverse_walks_every_dimension(mel_2bar_small_checkpoint,
+                                        official_run_dir, tmp_path):
+  out = tmp_path / 'out'
+  result = _generate(mel_2bar_small_checkpoint, official_run_dir, out,
+                     '--mode=traverse', '--num_outputs=3')
+  assert result.returncode == 0, result.stderr
+  for d in range(1, 5):
+    sub = tmp_path / f'dim{d}'
+    sub.mkdir()
+    for name in os.listdir(out):
+      if f'traverse-dim{d}_' in name:
+        os.rename(out / name, sub / name)
+    _check_outputs(sub, f'traverse-dim{d}', 3)
+
+
+def test_never_overwrites_an_existing_file(tmp_path):
+  out = tmp_path / 'out'
+  out.mkdir()
+  path = out / 'x-000-of-001.mid'
+  path.write_bytes(b'mine')
+  ns = note_seq.NoteSequence()
+  ns.notes.add(pitch=60, start_time=0, end_time=1, velocity=80)
+  written = generate_lib.write_outputs([ns], str(out), 'x-*-of-001.mid')
+  assert path.read_bytes() == b'mine'
+  assert written == [str(out / 'x-000-of-001-2.mid')]
+
+
+def test_prior_agrees_with_music_vae_generate(mel_2bar_small_checkpoint,
+                                              tmp_path):
+  """Same checkpoint, same count: same file pattern, length and pitch range."""
+  ours, theirs = tmp_path / 'ours', tmp_path / 'theirs'
+  result = run('midime_generate', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               '--mode=prior', '--num_outputs=5', f'--output_dir={ours}')
+  assert result.returncode == 0, result.stderr
+  magenta = subprocess.run(
+      [os.path.join(os.path.dirname(sys.executable), 'music_vae_generate'),
+       '--config=cat-mel_2bar_small',
+       f'--checkpoint_file={mel_2bar_small_checkpoint}', '--mode=sample',
+       '--num_outputs=5', f'--output_dir={theirs}'],
+      capture_output=True, text=True, check=False,
+      env=dict(os.environ, TF_USE_LEGACY_KERAS='1'))
+  assert magenta.returncode == 0, magenta.stderr[-2000:]
+  our_names = sorted(os.listdir(ours))
+  their_names = sorted(os.listdir(theirs))
+  assert [n.replace('_prior_', '_sample_')[-15:] for n in our_names] == [
+      n[-15:] for n in their_names]
+  assert [re.sub(r'\d{4}-\d\d-\d\d_\d{6}', 'T', n.replace('_prior_', '_'))
+          for n in our_names] == [
+              re.sub(r'\d{4}-\d\d-\d\d_\d{6}', 'T', n.replace('_sample_', '_'))
+              for n in their_names]
+  for folder in (ours, theirs):
+    for name in os.listdir(folder):
+      ns = note_seq.midi_file_to_note_sequence(os.path.join(folder, name))
+      assert ns.total_time <= 4.0 + 1e-3
+      assert all(21 <= n.pitch <= 108 for n in ns.notes)
+
+
+def test_modes_of_script_and_library_agree():
+  assert midime_generate.MODES == generate_lib.MODES
+
+
+def _assert_one_error(result, *phrases):
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr
+  errors = testdata_lib.error_lines(result.stderr)
+  assert len(errors) == 1, result.stderr
+  for phrase in phrases:
+    assert phrase in errors[0], errors[0]
+
+
+def test_run_dir_without_model(tmp_path):
+  result = run('midime_generate', '--config=tiny-mel_2bar',
+               '--checkpoint_file=' +
+               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
+               f'--run_dir={tmp_path}', f'--output_dir={tmp_path / "o"}')
+  _assert_one_error(result, 'no MidiMe model', 'midime_train')
+
+
+def test_model_for_another_config_or_checkpoint(official_run_dir, tmp_path):
+  tiny = testdata_lib.tiny_checkpoint('tiny-mel_2bar')
+  result = run('midime_generate', '--config=tiny-mel_2bar',
+               f'--checkpoint_file={tiny}', f'--run_dir={official_run_dir}',
+               f'--output_dir={tmp_path / "o"}')
+  _assert_one_error(result, 'trained for config cat-mel_2bar_small',
+                    '--config=cat-mel_2bar_small')
+
+
+@pytest.mark.parametrize('args, phrases', [
+    (['--mode=remix'], ['--mode', 'sample']),
+    (['--num_outputs=0'], ['--num_outputs must be at least 1']),
+    (['--num_outputs=-3'], ['--num_outputs must be at least 1']),
+    (['--temperature=0'], ['--temperature must be a positive']),
+    (['--mode=interpolate'], ['needs --input_midi_1 and --input_midi_2']),
+    (['--config=mel_2bar'], ['Unknown config "mel_2bar"']),
+])
+def test_bad_flags_get_one_line(tmp_path, args, phrases):
+  base = {'--config': '--config=tiny-mel_2bar',
+          '--checkpoint_file': '--checkpoint_file=' +
+                               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
+          '--run_dir': f'--run_dir={tmp_path}',
+          '--output_dir': f'--output_dir={tmp_path / "o"}'}
+  for arg in args:
+    base[arg.split('=')[0]] = arg
+  _assert_one_error(run('midime_generate', *base.values()), *phrases)
+
+
+def test_checkpoint_of_another_config(official_run_dir, tmp_path):
+  result = run('midime_generate', '--config=cat-mel_2bar_small',
+               '--checkpoint_file=' +
+               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
+               f'--run_dir={official_run_dir}',
+               f'--output_dir={tmp_path / "o"}')
+  _assert_one_error(result, 'does not fit config cat-mel_2bar_small',
+                    'tiny-mel_2bar')
