@@ -41,6 +41,7 @@ setup(
         'absl-py>=1.0,<3',
         'numpy>=1.26,<3',
         'tqdm>=4.60,<5',
+        'requests>=2.25,<3',
         'matplotlib>=3.7,<4',
     ],
     extras_require={
@@ -49,6 +50,8 @@ setup(
     entry_points={
         'console_scripts': [
             'midime_train = midime_magenta.midime_train:console_entry_point',
+            'midime_checkpoints = '
+            'midime_magenta.midime_checkpoints:console_entry_point',
             'midime_generate = '
             'midime_magenta.midime_generate:console_entry_point',
         ],

@@ -25,6 +25,8 @@ import warnings
 import tensorflow.compat.v1 as tf
 
 from midime_magenta import configs
+from midime_magenta import download_lib
+from midime_magenta import tfjs_checkpoint_lib
 
 
 class CheckpointError(ValueError):
@@ -37,8 +39,7 @@ _IGNORED_VARIABLES = ('global_step',)
 
 def cache_dir():
   """Where unpacked bundles and downloads go: $MIDIME_MAGENTA_CACHE or ~/.cache."""
-  return os.environ.get('MIDIME_MAGENTA_CACHE') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'midime_magenta')
+  return download_lib.cache_root()
 
 
 def _prefixes_in_directory(directory):
@@ -88,13 +89,24 @@ def resolve_checkpoint_prefix(path):
 
   Args:
     path: a checkpoint prefix, a directory holding one checkpoint (or a
-      `checkpoint` state file naming the latest), or a `.tar` bundle.
+      `checkpoint` state file naming the latest), a `.tar` bundle, a
+      Magenta.js checkpoint folder, or a name or URL that `download_lib`
+      fetches (once) into the cache.
 
   Raises:
     CheckpointError: if nothing usable is there, or a directory holds several
       checkpoints and no state file says which is latest.
+    download_lib.DownloadError: when a download fails its checks.
   """
   path = os.path.expanduser(path)
+  if not os.path.exists(path) and not os.path.exists(path + '.index') and (
+      download_lib.entry_for(path) is not None):
+    path = download_lib.fetch_checkpoint(path)
+  if os.path.isdir(path) and tfjs_checkpoint_lib.is_tfjs_folder(path):
+    try:
+      return tfjs_checkpoint_lib.convert_to_tf_checkpoint(path, cache_dir())
+    except tfjs_checkpoint_lib.TfjsCheckpointError as e:
+      raise CheckpointError(str(e)) from None
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
@@ -119,7 +131,8 @@ def resolve_checkpoint_prefix(path):
     return path[:-len('.index')]
   raise CheckpointError(
       f'No MusicVAE checkpoint at {path}; pass a checkpoint prefix '
-      '(model.ckpt-N), a directory holding one, or a .tar bundle.')
+      '(model.ckpt-N), a directory holding one, a .tar bundle, a Magenta.js '
+      'folder, or a name from midime_checkpoints.')
 
 
 def checkpoint_variables(prefix):

@@ -1,0 +1,191 @@
+"""Checkpoint downloads against a local HTTP server on 127.0.0.1.
+
+The server serves ../shared's Magenta.js mel_2bar_small and a .tar made from
+its TF checkpoint; it can cut a response short, to test resuming.
+"""
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from midime_magenta import checkpoint_lib
+from midime_magenta import chunking_lib
+from midime_magenta import download_lib
+from midime_magenta import music_vae_lib
+from midime_magenta import testdata_lib
+
+REEL = testdata_lib.testdata_path('reel_4-4.mid')
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+  """Static files with Range support, a request log and fault injection."""
+
+  def log_message(self, *args):  # Quiet.
+    pass
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    self.server.requests.append(self.path)
+    path = self.translate_path(self.path)
+    if not os.path.isfile(path):
+      self.send_error(404)
+      return
+    data = open(path, 'rb').read()
+    start = 0
+    header = self.headers.get('Range')
+    if header and header.startswith('bytes='):
+      start = int(header[len('bytes='):].split('-')[0])
+    self.server.ranges.append((os.path.basename(path), start))
+    body = data[start:]
+    self.send_response(206 if start else 200)
+    self.send_header('Content-Length', str(len(body)))
+    self.end_headers()
+    cut = self.server.cut_after.pop(os.path.basename(path), None)
+    self.wfile.write(body[:cut] if cut else body)
+    if cut:
+      self.close_connection = True
+
+
+@pytest.fixture
+def server(tmp_path, mel_2bar_small_checkpoint):
+  root = tmp_path / 'www'
+  shutil.copytree(testdata_lib.shared_path('checkpoints', 'mel_2bar_small_tfjs'),
+                  root / 'mel_2bar_small')
+  for f in (root / 'mel_2bar_small').iterdir():
+    f.chmod(0o644)
+  with tarfile.open(root / 'cat-mel_2bar_small.tar', 'w') as tar:
+    for suffix in ('.index', '.data-00000-of-00001'):
+      tar.add(mel_2bar_small_checkpoint + suffix,
+              arcname='cat-mel_2bar_small/model.ckpt' + suffix)
+  httpd = http.server.ThreadingHTTPServer(
+      ('127.0.0.1', 0), functools.partial(_Handler, directory=str(root)))
+  httpd.requests, httpd.cut_after, httpd.root = [], {}, root
+  httpd.ranges = []
+  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+  thread.start()
+  httpd.url = f'http://127.0.0.1:{httpd.server_address[1]}'
+  yield httpd
+  httpd.shutdown()
+  httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+  monkeypatch.setenv('MIDIME_MAGENTA_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.delenv('MIDIME_CHECKPOINT_TABLE', raising=False)
+
+
+def test_train_from_a_url_then_offline_from_the_cache(server, tmp_path):
+  url = f'{server.url}/mel_2bar_small'
+  env = {'MIDIME_MAGENTA_CACHE': str(tmp_path / 'cache')}
+  first = testdata_lib.run_console_script(
+      'midime_train', '--config=cat-mel_2bar_small',
+      f'--checkpoint_file={url}', f'--input_midi={REEL}',
+      f'--run_dir={tmp_path / "run1"}', '--num_epochs=3', env=env)
+  assert first.returncode == 0, first.stderr
+  assert len(server.requests) == 7  # config, manifest, 5 shards.
+  server.shutdown()
+  server.server_close()
+  second = testdata_lib.run_console_script(
+      'midime_train', '--config=cat-mel_2bar_small',
+      f'--checkpoint_file={url}', f'--input_midi={REEL}',
+      f'--run_dir={tmp_path / "run2"}', '--num_epochs=3', env=env)
+  assert second.returncode == 0, second.stderr
+  assert len(server.requests) == 7
+  listing = testdata_lib.run_console_script('midime_checkpoints', env=env)
+  assert 'mel_2bar_small' in listing.stdout and listing.returncode == 0
+
+
+def test_tar_url_is_fetched_once(server):
+  url = f'{server.url}/cat-mel_2bar_small.tar'
+  prefix = checkpoint_lib.resolve_checkpoint_prefix(url)
+  assert checkpoint_lib.resolve_checkpoint_prefix(url) == prefix
+  assert server.requests == ['/cat-mel_2bar_small.tar']
+
+
+def test_cut_short_download_is_not_used_and_resumes(server):
+  server.cut_after['group1-shard2of5'] = 300_000
+  url = f'{server.url}/mel_2bar_small'
+  with pytest.raises(download_lib.DownloadError,
+                     match='cut short|run again to resume'):
+    download_lib.fetch_checkpoint(url)
+  entry = download_lib.entry_for(url)
+  folder = download_lib.entry_folder(entry)
+  assert not download_lib.is_cached(entry)
+  assert not os.path.exists(os.path.join(folder, 'group1-shard2of5'))
+  kept = os.path.getsize(os.path.join(folder, 'group1-shard2of5.partial'))
+  assert 0 < kept <= 300_000
+  assert download_lib.fetch_checkpoint(url) == folder  # Resumes.
+  shard2 = [start for name, start in server.ranges
+            if name == 'group1-shard2of5']
+  assert shard2 == [0, kept]  # The second request asked only for the rest.
+  assert open(os.path.join(folder, 'group1-shard2of5'), 'rb').read() == open(
+      server.root / 'mel_2bar_small' / 'group1-shard2of5', 'rb').read()
+
+
+def test_corrupted_file_fails_its_pinned_checksum(server, tmp_path, monkeypatch):
+  served = server.root / 'mel_2bar_small'
+  table = [{'name': 'mirror_mel_2bar_small', 'kind': 'tfjs',
+            'url': f'{server.url}/mel_2bar_small',
+            'config': 'cat-mel_2bar_small',
+            'sha256': {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                       for f in served.iterdir()}}]
+  (tmp_path / 'table.json').write_text(json.dumps(table))
+  monkeypatch.setenv('MIDIME_CHECKPOINT_TABLE', str(tmp_path / 'table.json'))
+  shard = served / 'group1-shard5of5'
+  data = bytearray(shard.read_bytes())
+  data[100] ^= 0xFF
+  shard.write_bytes(bytes(data))
+  with pytest.raises(download_lib.DownloadError, match='pinned sha256'):
+    checkpoint_lib.resolve_checkpoint_prefix('mirror_mel_2bar_small')
+  entry = download_lib.known_checkpoints()['mirror_mel_2bar_small']
+  folder = download_lib.entry_folder(entry)
+  assert not os.path.exists(os.path.join(folder, 'group1-shard5of5'))
+  assert not download_lib.is_cached(entry)
+
+
+def test_truncated_shard_on_the_server_is_detected(server):
+  shard = server.root / 'mel_2bar_small' / 'group1-shard5of5'
+  shard.write_bytes(shard.read_bytes()[:-10])
+  with pytest.raises(download_lib.DownloadError, match='manifest needs'):
+    download_lib.fetch_checkpoint(f'{server.url}/mel_2bar_small')
+
+
+def test_missing_url_and_unsupported_names(server):
+  with pytest.raises(download_lib.DownloadError, match='HTTP 404'):
+    download_lib.fetch_checkpoint(f'{server.url}/nothing_here')
+  with pytest.raises(download_lib.DownloadError, match='cannot be used'):
+    download_lib.fetch_checkpoint('trio_4bar')
+
+
+def test_magenta_js_and_tf_layouts_encode_the_same(mel_2bar_small):
+  tfjs = music_vae_lib.load_music_vae(
+      'cat-mel_2bar_small',
+      testdata_lib.shared_path('checkpoints', 'mel_2bar_small_tfjs'),
+      batch_size=16)
+  assert tfjs.fingerprint == mel_2bar_small.fingerprint
+  chunks = chunking_lib.chunk_note_sequence(chunking_lib.read_midi_file(REEL),
+                                            tfjs.config)
+  np.testing.assert_allclose(
+      tfjs.encode_tensors(chunks.inputs, chunks.lengths),
+      mel_2bar_small.encode_tensors(chunks.inputs, chunks.lengths),
+      rtol=1e-5, atol=1e-5)
+
+
+def test_pinned_official_files_match_the_released_copies():
+  """The pins for mel_2bar_small are those of the released files in ../shared."""
+  released = testdata_lib.shared_path('official', 'mel_2bar_small_partial',
+                                      'runn_mel_2bar_small')
+  if released is None:
+    pytest.skip('../shared/official is not here.')
+  pins = download_lib.OFFICIAL_CHECKPOINTS['mel_2bar_small'].sha256
+  for name, digest in pins.items():
+    path = os.path.join(released, name)
+    assert hashlib.sha256(open(path, 'rb').read()).hexdigest() == digest

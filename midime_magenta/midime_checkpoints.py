@@ -1,0 +1,56 @@
+r"""Lists the official MusicVAE checkpoints, and which are cached here.
+
+Any name listed may be passed as --checkpoint_file to midime_train and
+midime_generate; it is fetched once into the cache and used offline after.
+
+Example usage:
+  midime_checkpoints
+  midime_checkpoints --fetch=mel_2bar_small
+"""
+
+from absl import app
+from absl import flags
+
+from midime_magenta import script_util
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('fetch', None, 'Also fetch this checkpoint (name or '
+                      'URL) into the cache now.')
+
+
+def checkpoint_table_lines():
+  """The listing, one line per checkpoint."""
+  from midime_magenta import download_lib  # pylint: disable=g-import-not-at-top
+  lines = [f'Cache: {download_lib.cache_root()}',
+           f'{"name":28} {"kind":5} {"config":24} {"size":>9} cached  note']
+  for entry in download_lib.known_checkpoints().values():
+    size = f'{entry.size / 1e6:.1f} MB' if entry.size else '?'
+    cached = 'yes' if download_lib.is_cached(entry) else 'no'
+    lines.append(f'{entry.name:28} {entry.kind:5} '
+                 f'{entry.config or "-":24} {size:>9} {cached:7} {entry.note}')
+  return lines
+
+
+def run():
+  if FLAGS.fetch:
+    from midime_magenta import checkpoint_lib  # pylint: disable=g-import-not-at-top
+    prefix = checkpoint_lib.resolve_checkpoint_prefix(FLAGS.fetch)
+    print(f'{FLAGS.fetch}: ready at {prefix}')
+  print('\n'.join(checkpoint_table_lines()))
+
+
+def main(unused_argv):
+  script_util.run_reporting_errors(run)
+
+
+def console_entry_point():
+  script_util.filter_native_stderr()
+  define_flags()
+  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+
+
+if __name__ == '__main__':
+  console_entry_point()

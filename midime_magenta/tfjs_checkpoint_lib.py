@@ -1,0 +1,147 @@
+"""Magenta.js checkpoints (config.json, weights_manifest.json, shards) as TF ones.
+
+The official Magenta.js layout: `weights_manifest.json` lists weight groups;
+each group's weights are concatenated, in manifest order, as little-endian
+bytes and split across the group's shard files. A weight is float32, or
+quantized (uint8/uint16 with `scale` and `min`, or float16) where its
+`quantization` entry says so. Variable names are the TF checkpoint's own, so
+converting is a matter of writing the same arrays as a TF checkpoint, which
+magenta's `TrainedModel` then restores like any other.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+MANIFEST = 'weights_manifest.json'
+_DTYPES = {'float32': '<f4', 'int32': '<i4', 'uint8': 'u1', 'uint16': '<u2',
+           'float16': '<f2'}
+
+
+class TfjsCheckpointError(ValueError):
+  """A Magenta.js checkpoint folder that cannot be read."""
+
+
+def is_tfjs_folder(path):
+  return os.path.isfile(os.path.join(path, MANIFEST))
+
+
+def read_manifest(folder):
+  path = os.path.join(folder, MANIFEST)
+  try:
+    with open(path, encoding='utf-8') as f:
+      manifest = json.load(f)
+    if not isinstance(manifest, list):
+      raise ValueError('not a list of weight groups')
+    for group in manifest:
+      if not isinstance(group.get('paths'), list) or not isinstance(
+          group.get('weights'), list):
+        raise ValueError('a group lacks "paths" or "weights"')
+  except (OSError, ValueError, AttributeError) as e:
+    raise TfjsCheckpointError(
+        f'{path} is not a Magenta.js weights manifest ({e}).') from None
+  return manifest
+
+
+def _stored_bytes(weight):
+  count = int(np.prod(weight['shape'], dtype=np.int64))
+  quantization = weight.get('quantization')
+  dtype = quantization['dtype'] if quantization else weight.get(
+      'dtype', 'float32')
+  if dtype not in _DTYPES:
+    raise TfjsCheckpointError(f'Unsupported weight dtype {dtype} for '
+                              f'{weight["name"]}.')
+  return count * np.dtype(_DTYPES[dtype]).itemsize, dtype
+
+
+def group_sizes(manifest):
+  """Total bytes each group's shards must hold, from the manifest alone."""
+  return [sum(_stored_bytes(w)[0] for w in group['weights'])
+          for group in manifest]
+
+
+def read_weights(folder):
+  """Returns {name: float32 array} from a Magenta.js checkpoint folder.
+
+  Raises:
+    TfjsCheckpointError: for a missing shard or shards of the wrong size.
+  """
+  weights = {}
+  manifest = read_manifest(folder)
+  for group, expected in zip(manifest, group_sizes(manifest)):
+    parts = []
+    for name in group['paths']:
+      path = os.path.join(folder, os.path.basename(name))
+      try:
+        with open(path, 'rb') as f:
+          parts.append(f.read())
+      except OSError:
+        raise TfjsCheckpointError(
+            f'Shard {path} is missing; fetch the checkpoint again.') from None
+    data = b''.join(parts)
+    if len(data) != expected:
+      raise TfjsCheckpointError(
+          f'The shards in {folder} hold {len(data)} bytes, but the manifest '
+          f'needs {expected}; fetch the checkpoint again.')
+    offset = 0
+    for weight in group['weights']:
+      size, dtype = _stored_bytes(weight)
+      raw = np.frombuffer(data, _DTYPES[dtype], size // np.dtype(
+          _DTYPES[dtype]).itemsize, offset)
+      offset += size
+      quantization = weight.get('quantization')
+      if quantization and dtype in ('uint8', 'uint16'):
+        values = raw.astype(np.float32) * quantization['scale'] + (
+            quantization['min'])
+      else:
+        values = raw.astype(np.float32 if weight.get('dtype', 'float32') ==
+                            'float32' else raw.dtype)
+      weights[weight['name']] = values.reshape(weight['shape'])
+  return weights
+
+
+def folder_digest(folder):
+  """sha256 over the manifest and shards: names the folder's content."""
+  digest = hashlib.sha256()
+  manifest = read_manifest(folder)
+  names = [MANIFEST] + [os.path.basename(p) for g in manifest
+                        for p in g['paths']]
+  for name in names:
+    with open(os.path.join(folder, name), 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
+  return digest.hexdigest()
+
+
+def convert_to_tf_checkpoint(folder, cache_root):
+  """Writes a Magenta.js checkpoint as a TF checkpoint once; returns its prefix.
+
+  Cached under `cache_root/converted/<content hash>/`, written to a temporary
+  folder first and renamed, so a half-written conversion is never used.
+  """
+  key = folder_digest(folder)[:16]
+  target = os.path.join(cache_root, 'converted', key)
+  prefix = os.path.join(target, 'model.ckpt')
+  if os.path.exists(prefix + '.index'):
+    return prefix
+  weights = read_weights(folder)
+  partial = f'{target}.partial-{os.getpid()}'
+  shutil.rmtree(partial, ignore_errors=True)
+  os.makedirs(partial)
+  names = sorted(weights) + ['global_step']
+  tensors = [tf.constant(weights[n]) for n in sorted(weights)] + [
+      tf.constant(0, tf.int64)]
+  tf.raw_ops.SaveV2(prefix=os.path.join(partial, 'model.ckpt'),
+                    tensor_names=names, shape_and_slices=[''] * len(names),
+                    tensors=tensors)
+  with open(os.path.join(partial, 'checkpoint'), 'w', encoding='utf-8') as f:
+    f.write('model_checkpoint_path: "model.ckpt"\n')
+  try:
+    os.rename(partial, target)
+  except OSError:  # Another process converted it first.
+    shutil.rmtree(partial, ignore_errors=True)
+  return prefix
