@@ -5,6 +5,12 @@ MidiMe demo did, with one change: the converter's cap of 5 random chunks per
 sequence (`max_tensors_per_notesequence`) is lifted, so every valid window
 counts. Identical windows are still merged, as the converter does.
 
+Long inputs are fed to the converter in overlapping 64-bar pieces, because
+the melody converters truncate every melody to 100 bars (`max_bars`) before
+slicing: a 20-minute tune would otherwise give only its first 99 windows.
+Pieces overlap by one chunk less one bar, so every window lies whole in some
+piece; windows repeated in the overlaps are merged.
+
 For melody configs, one track is chosen (see `choose_melody_instrument`) and
 its notes are given program 0: the converter silently drops melodies on
 programs outside 0-31, so a flute or violin tune would give no chunks.
@@ -24,6 +30,9 @@ from magenta.models.music_vae import data
 from note_seq.protobuf import music_pb2
 
 MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
+# Beyond this a file is almost surely damaged (a broken tempo can stretch it
+# to years), and quantizing it would exhaust memory.
+MAX_SECONDS = 4 * 3600
 TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
 
 
@@ -223,6 +232,47 @@ class ChunkedInput:
     return len(self.inputs)
 
 
+_PIECE_BARS = 64
+
+
+def _converter_pieces(ns, chunk_bars):
+  """Splits a long sequence into overlapping pieces of `_PIECE_BARS` bars."""
+  qpm = ns.tempos[0].qpm if ns.tempos else 120.0
+  bar_seconds = 4 * 60.0 / qpm  # Only 4/4 reaches the converter anyway.
+  if ns.total_time <= _PIECE_BARS * bar_seconds:
+    return [ns]
+  step = (_PIECE_BARS - chunk_bars + 1) * bar_seconds
+  pieces = []
+  start = 0.0
+  while start < ns.total_time - (chunk_bars - 1) * bar_seconds:
+    end = min(start + _PIECE_BARS * bar_seconds, ns.total_time)
+    pieces.append(note_seq.sequences_lib.extract_subsequence(ns, start, end))
+    start += step
+  return pieces
+
+
+def _convert_every_window(converter, ns, chunk_bars):
+  """The converter's tensors for all pieces, identical windows merged."""
+  seen = set()
+  merged = data.ConverterTensors()
+  fields = {k: [] for k in merged._fields}
+  for piece in _converter_pieces(ns, chunk_bars):
+    tensors = converter.to_tensors(piece)
+    for i in range(len(tensors.inputs)):
+      key = np.asarray(tensors.inputs[i]).tobytes()
+      if key in seen:
+        continue
+      seen.add(key)
+      for k in fields:
+        values = getattr(tensors, k)
+        fields[k].append(values[i] if len(values) else None)
+  if not fields['inputs']:
+    return merged
+  return data.ConverterTensors(**{
+      k: [] if all(v is None for v in values) else values
+      for k, values in fields.items()})
+
+
 def _uncapped_training_converter(music_vae_config):
   converter = copy.deepcopy(music_vae_config.data_converter)
   converter.set_mode('train')
@@ -246,8 +296,19 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   Raises:
     InputError: when `instrument` or `program` names no track.
   """
+  if ns.total_time > MAX_SECONDS or any(
+      n.end_time > MAX_SECONDS for n in ns.notes):
+    raise InputError(
+        f'{source or ns.filename or "The input"} lasts '
+        f'{max([ns.total_time] + [n.end_time for n in ns.notes]) / 3600:.1f} '
+        f'hours, more than the {MAX_SECONDS // 3600} we take; it is probably '
+        'damaged, or split it into shorter files.')
   original = ns
   ns = copy.deepcopy(ns)
+  if not ns.tempos:
+    # MIDI's default tempo; magenta's TrioConverter fails on a sequence
+    # without one (only API-built NoteSequences lack it).
+    ns.tempos.add(time=0.0, qpm=120.0)
   kind = converter_kind(music_vae_config)
   converter = _uncapped_training_converter(music_vae_config)
   chosen, out_of_range = None, 0
@@ -265,7 +326,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       kept.append(n)
     del ns.notes[:]
     ns.notes.extend(kept)
-  tensors = converter.to_tensors(ns)
+  tensors = _convert_every_window(
+      converter, ns, music_vae_config.hparams.max_seq_len // 16)
   chunked = ChunkedInput(
       source=source, inputs=list(tensors.inputs),
       outputs=list(tensors.outputs), controls=list(tensors.controls),
@@ -312,7 +374,7 @@ def explain_no_chunks(ns, music_vae_config):
     return (f'it lasts {length_steps / 16:.1f} bars, shorter than one '
             f'{bars}-bar chunk')
   if len(ns.tempos) > 1:
-    return (f'its {len(ns.tempos)} tempo changes leave no stretch of {bars} '
+    return (f'its {len(ns.tempos) - 1} tempo changes leave no stretch of {bars} '
             'bars at one tempo (MusicVAE splits at every tempo change)')
   if kind == 'melody':
     return (f'no {bars}-bar window holds an unbroken melody (a rest of a '

@@ -122,3 +122,20 @@ def test_tfrecord_of_note_sequences(tmp_path):
   assert isinstance(found[0][1], note_seq.NoteSequence)
   assert os.path.basename(chunking_lib.find_input_files(str(tmp_path))[0]) == (
       'tunes.tfrecord')
+
+
+def test_long_input_gives_every_window_past_the_converters_100_bars():
+  """MusicVAE truncates melodies at 100 bars; we chunk long input in pieces."""
+  ns = _read('reel_4-4.mid')
+  notes = list(ns.notes)
+  del ns.notes[:]
+  for k in range(10):  # 160 bars, each 16-bar pass transposed: all distinct.
+    for n in notes:
+      ns.notes.add(pitch=n.pitch + k - 5, velocity=80,
+                   start_time=n.start_time + 32 * k,
+                   end_time=n.end_time + 32 * k)
+  ns.total_time = 320.0
+  chunks = chunking_lib.chunk_note_sequence(ns, MEL)
+  # 159 two-bar windows with a hop of one bar, all different.
+  assert chunks.num_chunks == 159
+  assert len({c.tobytes() for c in chunks.inputs}) == 159

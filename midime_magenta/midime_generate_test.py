@@ -145,40 +145,7 @@ def _assert_one_error(result, *phrases):
     assert phrase in errors[0], errors[0]
 
 
-def test_run_dir_without_model(tmp_path):
-  result = run('midime_generate', '--config=tiny-mel_2bar',
-               '--checkpoint_file=' +
-               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
-               f'--run_dir={tmp_path}', f'--output_dir={tmp_path / "o"}')
-  _assert_one_error(result, 'no MidiMe model', 'midime_train')
-
-
-def test_model_for_another_config_or_checkpoint(official_run_dir, tmp_path):
-  tiny = testdata_lib.tiny_checkpoint('tiny-mel_2bar')
-  result = run('midime_generate', '--config=tiny-mel_2bar',
-               f'--checkpoint_file={tiny}', f'--run_dir={official_run_dir}',
-               f'--output_dir={tmp_path / "o"}')
-  _assert_one_error(result, 'trained for config cat-mel_2bar_small',
-                    '--config=cat-mel_2bar_small')
-
-
-@pytest.mark.parametrize('args, phrases', [
-    (['--mode=remix'], ['--mode', 'sample']),
-    (['--num_outputs=0'], ['--num_outputs must be at least 1']),
-    (['--num_outputs=-3'], ['--num_outputs must be at least 1']),
-    (['--temperature=0'], ['--temperature must be a positive']),
-    (['--mode=interpolate'], ['needs --input_midi_1 and --input_midi_2']),
-    (['--config=mel_2bar'], ['Unknown config "mel_2bar"']),
-])
-def test_bad_flags_get_one_line(tmp_path, args, phrases):
-  base = {'--config': '--config=tiny-mel_2bar',
-          '--checkpoint_file': '--checkpoint_file=' +
-                               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
-          '--run_dir': f'--run_dir={tmp_path}',
-          '--output_dir': f'--output_dir={tmp_path / "o"}'}
-  for arg in args:
-    base[arg.split('=')[0]] = arg
-  _assert_one_error(run('midime_generate', *base.values()), *phrases)
+# Other bad flags and model folders: see bad_input_test.py.
 
 
 def test_checkpoint_of_another_config(official_run_dir, tmp_path):

@@ -129,23 +129,106 @@ def test_trio_config_on_a_trio(tmp_path):
   assert summary['num_chunks'] >= 1 and summary['epochs'] == 5
 
 
-@pytest.mark.parametrize('args, phrases', [
-    (['--config=no-such'], ['Unknown config "no-such"', 'cat-mel_2bar_small']),
-    (['--num_epochs=0'], ['--num_epochs must be at least 1']),
-    (['--hparams=latent_size=zero'], ['latent_size needs an integer']),
-    (['--latent_size=abc'], ['latent_size']),
-    (['--input_midi=/no/such.mid'], ['/no/such.mid does not exist']),
-])
-def test_bad_flags_get_one_line(tmp_path, args, phrases):
-  base = {'--config': TINY_MEL[0], '--checkpoint_file': TINY_MEL[1],
-          '--input_midi': f'--input_midi={REEL}',
-          '--run_dir': f'--run_dir={tmp_path / "run"}'}
-  for arg in args:
-    base[arg.split('=')[0]] = arg
-  _assert_clean_failure(run('midime_train', *base.values()), *phrases)
+# Bad flags and inputs: see bad_input_test.py, which runs the whole corpus.
 
 
-def test_missing_required_flag(tmp_path):
-  _assert_clean_failure(
-      run('midime_train', *TINY_MEL, f'--run_dir={tmp_path}'),
-      '--input_midi is required')
+def _write_long_tune(path, minutes=20):
+  """The reel repeated for `minutes`, each pass transposed, so windows differ."""
+  import note_seq  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  reel = chunking_lib.read_midi_file(REEL)
+  notes = list(reel.notes)
+  del reel.notes[:]
+  passes = int(minutes * 60 // 32)
+  for k in range(passes):
+    shift = k - passes // 2  # Every pass distinct, so no window repeats.
+    for n in notes:
+      reel.notes.add(pitch=n.pitch + shift, velocity=n.velocity,
+                     start_time=n.start_time + 32 * k,
+                     end_time=n.end_time + 32 * k)
+  reel.total_time = 32.0 * passes
+  note_seq.sequence_proto_to_midi_file(reel, path)
+  return path
+
+
+def test_twenty_minute_file_trains_with_progress(tmp_path):
+  tune = _write_long_tune(str(tmp_path / 'long.mid'))
+  result = run('midime_train', *TINY_MEL, f'--input_midi={tune}',
+               f'--run_dir={tmp_path / "run"}', '--num_epochs=30')
+  assert result.returncode == 0, result.stderr
+  summary = _summary(str(tmp_path / 'run'))
+  assert summary['num_chunks'] > 512
+  assert 'Encoded 512 of' in result.stderr  # Progress while encoding.
+  assert 'epoch 30/30' in result.stderr  # And while training.
+
+
+def test_out_of_range_notes_and_a_tempo_change_still_train(tmp_path):
+  import note_seq  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  ns = chunking_lib.read_midi_file(REEL)
+  ns.notes[3].pitch = 12
+  ns.notes[7].pitch = 115
+  ns.tempos.add(time=16.0, qpm=100.0)  # Halfway: MusicVAE splits here.
+  path = str(tmp_path / 'odd.mid')
+  note_seq.sequence_proto_to_midi_file(ns, path)
+  result = run('midime_train', *TINY_MEL, f'--input_midi={path}',
+               f'--run_dir={tmp_path / "run"}', '--num_epochs=3')
+  assert result.returncode == 0, result.stderr
+  assert 'dropped 2 notes outside the model\'s pitch range' in result.stderr
+  assert _summary(str(tmp_path / 'run'))['num_chunks'] > 0
+
+
+def _start_training(run_dir, *extra):
+  """Starts midime_train with many epochs; returns once training runs."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable), 'midime_train'),
+       *TINY_MEL, f'--input_midi={REEL}', f'--run_dir={run_dir}',
+       '--num_epochs=1000000', *extra],
+      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  seen = []
+  for line in proc.stderr:
+    seen.append(line)
+    if 'epoch 1/1000000' in line:
+      return proc, seen
+  raise AssertionError(''.join(seen))
+
+
+def _model_files(run_dir):
+  return {n: open(os.path.join(run_dir, n), 'rb').read()
+          for n in os.listdir(run_dir)
+          if n == 'midime.json' or n.startswith('weights-')}
+
+
+@pytest.mark.parametrize('how', ['SIGTERM', 'SIGKILL'])
+def test_kill_during_training_keeps_the_previous_model(tmp_path, how):
+  import signal  # pylint: disable=g-import-not-at-top
+  run_dir = str(tmp_path / 'run')
+  first = run('midime_train', *TINY_MEL, f'--input_midi={REEL}',
+              f'--run_dir={run_dir}', '--num_epochs=3', '--seed=1')
+  assert first.returncode == 0, first.stderr
+  before = _model_files(run_dir)
+  proc, _ = _start_training(run_dir, '--overwrite')
+  proc.send_signal(getattr(signal, how))
+  proc.wait(timeout=60)
+  assert proc.returncode != 0
+  assert _model_files(run_dir) == before
+  assert midime_model.MidiMe.load(run_dir).training_summary['epochs'] == 3
+
+
+def test_ctrl_c_saves_the_model_trained_so_far(tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  run_dir = str(tmp_path / 'run')
+  proc, _ = _start_training(run_dir)
+  time.sleep(1.0)
+  proc.send_signal(signal.SIGINT)
+  stdout, stderr = proc.communicate(timeout=60)
+  assert proc.returncode == 130, stderr
+  assert 'Traceback' not in stderr
+  assert 'Interrupted: saved the model trained for' in stdout
+  summary = _summary(run_dir)
+  assert summary['interrupted'] and 0 < summary['epochs'] < 1000000
+  model = midime_model.MidiMe.load(run_dir)
+  assert model.training_summary['epochs'] == summary['epochs']

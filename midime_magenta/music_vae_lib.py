@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import tensorflow.compat.v1 as tf
+from absl import logging
 from magenta.models.music_vae import TrainedModel
 
 from midime_magenta import checkpoint_lib
@@ -61,17 +62,27 @@ class MusicVAE:
   def batch_size(self):
     return self.config.hparams.batch_size
 
-  def encode_tensors(self, inputs, lengths, controls=()):
+  def encode_tensors(self, inputs, lengths, controls=(), progress_every=512):
     """Encodes converter tensors; returns mu, float32 [n, z_size].
 
     MidiMe trains on mu, as Magenta.js does: it is the encoder's point
-    estimate, free of the sampling noise in z.
+    estimate, free of the sampling noise in z. Large inputs are encoded in
+    slices of `progress_every` chunks with a log line after each, so a long
+    file shows progress.
     """
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
-    _, mu, _ = self.trained_model.encode_tensors(
-        list(inputs), list(lengths), list(controls) or None)
-    return np.asarray(mu, np.float32)
+    inputs, lengths, controls = list(inputs), list(lengths), list(controls)
+    slices = []
+    for start in range(0, len(inputs), progress_every):
+      end = start + progress_every
+      _, mu, _ = self.trained_model.encode_tensors(
+          inputs[start:end], lengths[start:end], controls[start:end] or None)
+      slices.append(np.asarray(mu, np.float32))
+      if len(inputs) > progress_every:
+        logging.info('Encoded %d of %d chunks.', min(end, len(inputs)),
+                     len(inputs))
+    return np.concatenate(slices)
 
   def decode(self, z, temperature=0.5):
     """Decodes latents [n, z_size] into n NoteSequences of one chunk each."""

@@ -13,6 +13,7 @@ Every file is written under a temporary name and renamed into place.
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 
@@ -106,17 +107,19 @@ def _save_npz_atomically(path, **arrays):
 
 
 def check_run_dir(run_dir, overwrite):
-  """Refuses a run_dir that holds a model unless `overwrite`."""
+  """Refuses a run_dir that holds a model (unless `overwrite`) or cannot be
+  written. Creates nothing: a failed run leaves no trace."""
   if os.path.exists(midime_model.model_json_path(run_dir)) and not overwrite:
     raise RunDirError(
         f'{run_dir} already holds a MidiMe model; pass --overwrite to replace '
         'it, or choose another --run_dir.')
-  try:
-    os.makedirs(run_dir, exist_ok=True)
-  except OSError as e:
-    raise RunDirError(f'Cannot create --run_dir {run_dir} ({e.strerror}).') from None
-  if not os.access(run_dir, os.W_OK):
-    raise RunDirError(f'--run_dir {run_dir} is not writable.')
+  existing = os.path.abspath(run_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise RunDirError(
+        f'Cannot create --run_dir {run_dir}: {existing} is not a writable '
+        'folder.')
 
 
 def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
@@ -163,12 +166,19 @@ def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
       music_vae.z_size, hp, seed=seed,
       music_vae=midime_model.describe_music_vae(
           music_vae.config_name, music_vae.z_size, music_vae.fingerprint))
+  created_run_dir = not os.path.exists(run_dir)
+  os.makedirs(run_dir, exist_ok=True)  # TensorBoard writes while training.
   callbacks = [
       training_callbacks.ProgressBar(hp.num_epochs,
                                      stream=progress_stream or sys.stderr),
       training_callbacks.TensorBoardScalars(
           os.path.join(run_dir, TENSORBOARD_DIR))]
-  history = model.train(z, callbacks=callbacks)
+  try:
+    history = model.train(z, callbacks=callbacks)
+  except midime_model.TrainingDivergedError:
+    if created_run_dir:  # Leave no half-made run_dir behind.
+      shutil.rmtree(run_dir, ignore_errors=True)
+    raise
   epochs_done = len(history['loss'])
   if not epochs_done:
     raise KeyboardInterrupt  # Interrupted before one epoch: nothing to save.
