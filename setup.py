@@ -45,13 +45,16 @@ setup(
         'matplotlib>=3.7,<4',
     ],
     extras_require={
-        'test': ['pytest>=7,<10', 'hypothesis>=6.80,<7'],
+        'test': ['pytest>=7,<10', 'hypothesis>=6.80,<7', 'nbclient>=0.7,<1',
+                 'nbformat>=5.7,<6', 'ipykernel>=6,<8'],
     },
     entry_points={
         'console_scripts': [
             'midime_train = midime_magenta.midime_train:console_entry_point',
             'midime_checkpoints = '
             'midime_magenta.midime_checkpoints:console_entry_point',
+            'midime_evaluate = '
+            'midime_magenta.midime_evaluate:console_entry_point',
             'midime_generate = '
             'midime_magenta.midime_generate:console_entry_point',
         ],

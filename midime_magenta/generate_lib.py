@@ -28,10 +28,12 @@ import note_seq
 import numpy as np
 from absl import logging
 
+from midime_magenta import audio_lib
 from midime_magenta import configs
 from midime_magenta import midime_model
 from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
+from midime_magenta import plots_lib
 from midime_magenta import script_util
 from midime_magenta import train_lib
 
@@ -86,28 +88,46 @@ def output_basename(config_name, mode, date_and_time, num_outputs):
   return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
 
 
-def write_outputs(sequences, output_dir, basename, concat=False):
+def write_outputs(sequences, output_dir, basename, concat=False,
+                  piano_rolls=False, render_audio=False):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
+  With `piano_rolls`, a PNG piano roll goes next to each MIDI file; with
+  `render_audio`, a WAV (see audio_lib). Both share the MIDI file's name.
+
   Returns:
-    The paths written (the concatenation last, when asked for).
+    The MIDI paths written (the concatenation last, when asked for).
   """
-  written = []
-  for i, ns in enumerate(sequences):  # From 000, as music_vae_generate.
-    path = os.path.join(output_dir, basename.replace('*', f'{i:03d}'))
-    written.append(script_util.write_new_file(
-        path, lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp)))
+  named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
+           for i, ns in enumerate(sequences)]
   if concat and sequences:
-    joined = note_seq.sequences_lib.concatenate_sequences(list(sequences))
-    path = os.path.join(output_dir, basename.replace('-*-of-', '-concat-of-'))
-    written.append(script_util.write_new_file(
-        path, lambda tmp: note_seq.sequence_proto_to_midi_file(joined, tmp)))
+    named.append((basename.replace('-*-of-', '-concat-of-'),
+                  note_seq.sequences_lib.concatenate_sequences(list(sequences))))
+  written = []
+  synths = set()
+  for name, ns in named:
+    path = script_util.write_new_file(
+        os.path.join(output_dir, name),
+        lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp))
+    written.append(path)
+    stem = os.path.splitext(path)[0]
+    if piano_rolls:
+      script_util.write_new_file(
+          stem + '.png', lambda tmp, ns=ns, n=name: plots_lib.plot_piano_roll(
+              ns, tmp, title=n))
+    if render_audio:
+      script_util.write_new_file(
+          stem + '.wav',
+          lambda tmp, p=path: synths.add(audio_lib.render_wav(p, tmp)))
+  if synths:
+    logging.info('Rendered audio with %s.', ', '.join(sorted(synths)))
   return written
 
 
 def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
              output_dir, temperature=0.5, max_batch_size=8, seed=None,
-             input_midi_1=None, input_midi_2=None, concat_outputs=False):
+             input_midi_1=None, input_midi_2=None, concat_outputs=False,
+             piano_rolls=True, render_audio=False):
   """Generates MIDI files with a trained MidiMe (or plain MusicVAE).
 
   Returns:
@@ -145,7 +165,8 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     basename = output_basename(config.name, label, date_and_time,
                                len(sequences))
     logging.info('Writing %d files as %s ...', len(sequences), basename)
-    written += write_outputs(sequences, output_dir, basename, concat_outputs)
+    written += write_outputs(sequences, output_dir, basename, concat_outputs,
+                             piano_rolls, render_audio)
   logging.info('Wrote %d files to %s.', len(written), output_dir)
   return written
 

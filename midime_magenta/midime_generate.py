@@ -57,6 +57,11 @@ def define_flags():
   flags.DEFINE_string('input_midi_2', None, 'End MIDI file for interpolate.')
   flags.DEFINE_boolean('concat_outputs', False, 'Also write one MIDI file of '
                        'the outputs played back to back.')
+  flags.DEFINE_boolean('piano_rolls', True, 'Write a piano-roll PNG next to '
+                       'each MIDI file.')
+  flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '
+                       'file (FluidSynth with a GM soundfont if installed, '
+                       'else note_seq\'s synthesizer).')
   flags.DEFINE_string('log', 'INFO', 'Logging threshold: DEBUG, INFO, WARN, '
                       'ERROR or FATAL.')
 
@@ -71,7 +76,8 @@ def run():
       FLAGS.num_outputs, FLAGS.output_dir, temperature=FLAGS.temperature,
       max_batch_size=FLAGS.max_batch_size, seed=FLAGS.seed,
       input_midi_1=FLAGS.input_midi_1, input_midi_2=FLAGS.input_midi_2,
-      concat_outputs=FLAGS.concat_outputs)
+      concat_outputs=FLAGS.concat_outputs, piano_rolls=FLAGS.piano_rolls,
+      render_audio=FLAGS.render_audio)
 
 
 def main(unused_argv):

@@ -156,3 +156,17 @@ def test_checkpoint_of_another_config(official_run_dir, tmp_path):
                f'--output_dir={tmp_path / "o"}')
   _assert_one_error(result, 'does not fit config cat-mel_2bar_small',
                     'tiny-mel_2bar')
+
+
+def test_piano_rolls_and_audio_beside_each_midi(mel_2bar_small_checkpoint,
+                                                official_run_dir, tmp_path):
+  out = tmp_path / 'out'
+  result = _generate(mel_2bar_small_checkpoint, official_run_dir, out,
+                     '--mode=sample', '--num_outputs=2', '--render_audio')
+  assert result.returncode == 0, result.stderr
+  assert 'Rendered audio with' in result.stderr
+  names = sorted(os.listdir(out))
+  stems = {os.path.splitext(n)[0] for n in names}
+  assert len(stems) == 2
+  for stem in stems:
+    assert {f'{stem}.mid', f'{stem}.png', f'{stem}.wav'} <= set(names)

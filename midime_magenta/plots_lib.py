@@ -1,10 +1,12 @@
-"""Pictures a person would rather look at than read: loss curves."""
+"""Pictures a person would rather look at than read: loss curves, piano rolls."""
 
 import os
 
 import matplotlib
+import numpy as np
 
 matplotlib.use('Agg')  # No display on servers and in CI.
+import matplotlib.patches  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 
@@ -30,4 +32,72 @@ def plot_loss_curve(history, path, title='MidiMe training'):
   ax.set_title(title)
   ax.grid(True, which='both', alpha=0.3)
   ax.legend()
+  return save_figure_atomically(fig, path)
+
+
+def _lanes(ns):
+  """Notes grouped into lanes: one per instrument, drums apart."""
+  lanes = {}
+  for n in ns.notes:
+    lanes.setdefault((n.is_drum, n.instrument), []).append(n)
+  return [lanes[k] for k in sorted(lanes)] or [[]]
+
+
+def _draw_notes(ax, notes, total_time, color, pitch_limits=None):
+  for n in notes:
+    ax.add_patch(matplotlib.patches.Rectangle(
+        (n.start_time, n.pitch - 0.4), max(n.end_time - n.start_time, 0.02),
+        0.8, color=color, linewidth=0))
+  pitches = [n.pitch for n in notes] or [60]
+  low, high = pitch_limits or (min(pitches), max(pitches))
+  ax.set_ylim(low - 2, high + 2)
+  ax.set_xlim(0, max(total_time, 1e-3))
+  bar = 2.0  # Seconds per 4/4 bar at 120 qpm, MusicVAE's output tempo.
+  for x in np.arange(0, total_time + 1e-6, bar):
+    ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
+
+
+def plot_piano_roll(ns, path, title=''):
+  """A piano roll PNG of a NoteSequence, one lane per instrument."""
+  lanes = _lanes(ns)
+  fig, axes = plt.subplots(len(lanes), 1, figsize=(8, 1.6 * len(lanes) + 0.4),
+                           squeeze=False, sharex=True)
+  for i, (ax, notes) in enumerate(zip(axes[:, 0], lanes)):
+    drum = bool(notes) and notes[0].is_drum
+    _draw_notes(ax, notes, ns.total_time, 'tab:red' if drum else 'tab:blue')
+    ax.set_ylabel('drum' if drum else 'pitch')
+    if i == 0 and title:
+      ax.set_title(title, fontsize=9)
+  axes[-1, 0].set_xlabel('seconds')
+  return save_figure_atomically(fig, path)
+
+
+def plot_comparison_sheet(rows, path, title='', max_columns=5):
+  """A grid of piano rolls: one row per group (label, NoteSequences).
+
+  Used for input | reconstruction | MidiMe samples | prior samples.
+  """
+  columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
+  fig, axes = plt.subplots(len(rows), columns,
+                           figsize=(2.6 * columns, 1.5 * len(rows) + 0.6),
+                           squeeze=False)
+  colors = ['black', 'tab:purple', 'tab:blue', 'tab:gray']
+  # One pitch scale for every panel, so registers can be compared.
+  pitches = [n.pitch for _, seqs in rows for ns in seqs[:columns]
+             for n in ns.notes] or [60]
+  limits = (min(pitches), max(pitches))
+  for r, (label, seqs) in enumerate(rows):
+    for c in range(columns):
+      ax = axes[r, c]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if c < len(seqs):
+        _draw_notes(ax, seqs[c].notes, seqs[c].total_time or 4.0,
+                    colors[r % len(colors)], limits)
+      else:
+        ax.axis('off')
+      if c == 0:
+        ax.set_ylabel(label, fontsize=9)
+  if title:
+    fig.suptitle(title, fontsize=10)
   return save_figure_atomically(fig, path)

@@ -1,0 +1,56 @@
+"""Rendering MIDI to WAV, so outputs can be listened to.
+
+FluidSynth with a General MIDI soundfont where one is installed (Debian:
+`apt-get install fluidsynth fluid-soundfont-gm`; or set $MIDIME_SOUNDFONT),
+otherwise note_seq's own synthesizer (sine waves: plain, but always there).
+`render_wav` says which was used.
+"""
+
+import os
+import shutil
+import subprocess
+
+import note_seq
+import numpy as np
+import scipy.io.wavfile
+
+SAMPLE_RATE = 44100
+_SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2',
+               '/usr/share/sounds/sf2/default-GM.sf2',
+               '/usr/share/soundfonts/FluidR3_GM.sf2')
+
+
+def find_soundfont():
+  """A General MIDI soundfont path, or None."""
+  for path in filter(None, [os.environ.get('MIDIME_SOUNDFONT'), *_SOUNDFONTS]):
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def synthesizer_name():
+  """'fluidsynth' when FluidSynth and a soundfont are here, else 'note_seq'."""
+  return 'fluidsynth' if shutil.which('fluidsynth') and find_soundfont() else (
+      'note_seq')
+
+
+def render_wav(midi_path, wav_path):
+  """Renders a MIDI file to a WAV file; returns the synthesizer's name.
+
+  Written under a temporary name and renamed into place.
+  """
+  tmp = f'{wav_path}.{os.getpid()}.tmp.wav'
+  synth = synthesizer_name()
+  if synth == 'fluidsynth':
+    # Gain 1.0: FluidSynth's default 0.2 leaves a melody near -45 dBFS RMS.
+    subprocess.run(['fluidsynth', '-ni', '-q', '-g', '1.0', '-F', tmp, '-r',
+                    str(SAMPLE_RATE), find_soundfont(), midi_path],
+                   check=True, capture_output=True, timeout=300)
+  else:
+    ns = note_seq.midi_file_to_note_sequence(midi_path)
+    audio = note_seq.midi_synth.synthesize(ns, sample_rate=SAMPLE_RATE)
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    pcm = (audio / peak * 0.8 * 32767 if peak else audio).astype(np.int16)
+    scipy.io.wavfile.write(tmp, SAMPLE_RATE, pcm)
+  os.replace(tmp, wav_path)
+  return synth

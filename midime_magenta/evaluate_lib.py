@@ -1,0 +1,197 @@
+"""Does MidiMe sound like the input, and plain MusicVAE not? Measured.
+
+For the user's input, MidiMe samples and MusicVAE prior samples (as many of
+each as the input has chunks) are compared with the input's own chunks:
+
+  latent_nn        mean distance from each sample's z to the nearest input
+                   chunk's mu (MusicVAE latent space, L2)
+  pitch_classes    1 - overlap of the 12-bin pitch-class histograms
+  intervals        1 - overlap of the histograms of successive melodic
+                   intervals, -12..+12 semitones (larger leaps clipped)
+  onsets           1 - overlap of the 16-bin histograms of onset positions
+                   within the bar (rhythm)
+  note_density     |mean notes per bar of the samples - of the input|
+  pitch_range      |mean pitch range per chunk of the samples - of the input|
+
+Lower is closer for every measure. Histogram overlap is sum(min(p, q)) of
+normalised histograms: 1 for identical distributions, 0 for disjoint ones.
+We looked for a maintained metrics library: muspy (last release 2022) offers
+single-piece descriptors, not input-vs-sample comparisons, so these are a few
+lines of numpy.
+
+Reconstruction accuracy is the mean F1 of (pitch, onset step) notes between
+each input chunk and its reconstruction: through MusicVAE alone (encode,
+decode) and through MusicVAE -> MidiMe -> MusicVAE.
+"""
+
+import os
+
+import numpy as np
+
+from midime_magenta import plots_lib
+
+MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
+            'note_density', 'pitch_range')
+STEP_SECONDS = 0.125  # A 16th note at 120 qpm: MusicVAE's output grid.
+
+
+def _steps(t):
+  return int(round(t / STEP_SECONDS))
+
+
+def _pitched(ns):
+  return sorted((n for n in ns.notes if not n.is_drum),
+                key=lambda n: (n.start_time, -n.pitch))
+
+
+def _histogram(values, bins, low):
+  counts = np.bincount(np.asarray(values, int) - low, minlength=bins)[:bins]
+  total = counts.sum()
+  return counts / total if total else None
+
+
+def _overlap_distance(samples, reference):
+  if samples is None or reference is None:
+    return float('nan')
+  return float(1.0 - np.minimum(samples, reference).sum())
+
+
+def note_statistics(sequences, chunk_bars):
+  """Histograms and means that describe a group of chunks."""
+  pitches = [n.pitch for ns in sequences for n in _pitched(ns)]
+  intervals = []
+  for ns in sequences:
+    melody = [n.pitch for n in _pitched(ns)]
+    intervals += list(np.clip(np.diff(melody), -12, 12)) if len(melody) > 1 else []
+  onsets = [_steps(n.start_time) % 16 for ns in sequences for n in ns.notes]
+  ranges = [max(p) - min(p) for p in
+            ([n.pitch for n in _pitched(ns)] for ns in sequences) if p]
+  return {
+      'pitch_classes': _histogram([p % 12 for p in pitches], 12, 0),
+      'intervals': _histogram(intervals, 25, -12),
+      'onsets': _histogram(onsets, 16, 0),
+      'note_density': (float(np.mean([len(ns.notes) / chunk_bars
+                                      for ns in sequences]))
+                       if sequences else float('nan')),
+      'pitch_range': float(np.mean(ranges)) if ranges else float('nan'),
+  }
+
+
+def compare_to_input(sample_stats, input_stats):
+  out = {}
+  for name in ('pitch_classes', 'intervals', 'onsets'):
+    out[name] = _overlap_distance(sample_stats[name], input_stats[name])
+  for name in ('note_density', 'pitch_range'):
+    out[name] = float(abs(sample_stats[name] - input_stats[name]))
+  return out
+
+
+def mean_nearest_distance(points, reference):
+  d = np.linalg.norm(points[:, None, :] - reference[None, :, :], axis=-1)
+  return float(d.min(axis=1).mean())
+
+
+def note_f1(reference, candidate):
+  """F1 of (pitch, onset step) notes between two chunks."""
+  a = {(n.pitch, _steps(n.start_time)) for n in reference.notes}
+  b = {(n.pitch, _steps(n.start_time)) for n in candidate.notes}
+  if not a and not b:
+    return 1.0
+  if not a or not b:
+    return 0.0
+  hits = len(a & b)
+  return 2.0 * hits / (len(a) + len(b))
+
+
+def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
+             seed=0):
+  """Compares MidiMe and prior samples with the inputs; returns a report.
+
+  Args:
+    personalizer: a trained `Personalizer`.
+    inputs: what `Personalizer.chunk` takes (the user's MIDI).
+    num_samples: samples of each kind; defaults to the number of chunks.
+    temperature: MusicVAE decoding temperature for everything decoded.
+    seed: for the latent draws.
+
+  Returns:
+    {'num_chunks', 'num_samples', 'measures': {name: {'midime', 'prior',
+     'closer'}}, 'reconstruction_f1': {'music_vae', 'midime'},
+     'sequences': {group: [NoteSequence]}} ('sequences' is for plotting and
+     is left out of the JSON).
+  """
+  chunked = personalizer._chunks_or_raise(inputs)  # pylint: disable=protected-access
+  z_input = personalizer.encode(chunked)
+  converter = personalizer.music_vae.config.data_converter
+  input_seqs = converter.from_tensors([x for c in chunked for x in c.outputs])
+  n = num_samples or len(z_input)
+  rng = np.random.default_rng(seed)
+  z_midime = personalizer.midime.sample(n, seed=int(rng.integers(2**31)))
+  z_prior = rng.standard_normal([n, personalizer.music_vae.z_size]).astype(
+      np.float32)
+  decode = lambda z: personalizer.decode(z, temperature)  # pylint: disable=g-long-lambda
+  groups = {
+      'input': input_seqs,
+      'reconstruction (MusicVAE)': decode(z_input),
+      'reconstruction (MidiMe)': decode(
+          personalizer.midime.reconstruct(z_input)),
+      'MidiMe samples': decode(z_midime),
+      'prior samples': decode(z_prior),
+  }
+  chunk_bars = personalizer.music_vae.chunk_steps // 16
+  input_stats = note_statistics(input_seqs, chunk_bars)
+  scores = {
+      'midime': compare_to_input(
+          note_statistics(groups['MidiMe samples'], chunk_bars), input_stats),
+      'prior': compare_to_input(
+          note_statistics(groups['prior samples'], chunk_bars), input_stats)}
+  scores['midime']['latent_nn'] = mean_nearest_distance(z_midime, z_input)
+  scores['prior']['latent_nn'] = mean_nearest_distance(z_prior, z_input)
+  measures = {}
+  for name in MEASURES:
+    m, p = scores['midime'][name], scores['prior'][name]
+    closer = ('n/a' if np.isnan(m) or np.isnan(p) else
+              'MidiMe' if m < p else 'prior' if p < m else 'tie')
+    measures[name] = {'midime': m, 'prior': p, 'closer': closer}
+  f1 = lambda key: float(np.mean([  # pylint: disable=g-long-lambda
+      note_f1(a, b) for a, b in zip(input_seqs, groups[key])]))
+  return {
+      'num_chunks': len(z_input), 'num_samples': n,
+      'temperature': temperature,
+      'measures': measures,
+      'reconstruction_f1': {'music_vae': f1('reconstruction (MusicVAE)'),
+                            'midime': f1('reconstruction (MidiMe)')},
+      'sequences': groups,
+  }
+
+
+def format_table(report):
+  """The report as a plain-text table, one measure per line."""
+  lines = [f'{report["num_samples"]} MidiMe and {report["num_samples"]} prior '
+           f'samples vs {report["num_chunks"]} input chunks '
+           '(lower is closer):',
+           f'{"measure":16} {"MidiMe":>9} {"prior":>9}  closer']
+  for name, row in report['measures'].items():
+    lines.append(f'{name:16} {row["midime"]:9.3f} {row["prior"]:9.3f}  '
+                 f'{row["closer"]}')
+  f1 = report['reconstruction_f1']
+  lines.append(f'reconstruction F1 of the input: MusicVAE {f1["music_vae"]:.3f}'
+               f', MusicVAE -> MidiMe -> MusicVAE {f1["midime"]:.3f}')
+  return '\n'.join(lines)
+
+
+def write_report(report, output_dir):
+  """Writes evaluation.json and the comparison sheet; returns their paths."""
+  from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  json_path = os.path.join(output_dir, 'evaluation.json')
+  midime_model.write_json_atomically(
+      json_path, {k: v for k, v in report.items() if k != 'sequences'})
+  groups = report['sequences']
+  sheet = plots_lib.plot_comparison_sheet(
+      [(label, groups[label]) for label in (
+          'input', 'reconstruction (MidiMe)', 'MidiMe samples',
+          'prior samples')],
+      os.path.join(output_dir, 'comparison.png'),
+      title='input | reconstruction | MidiMe samples | MusicVAE prior samples')
+  return json_path, sheet

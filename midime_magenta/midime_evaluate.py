@@ -1,0 +1,71 @@
+r"""Measures how much MidiMe samples resemble your input, next to MusicVAE's.
+
+Prints a table, and writes evaluation.json and comparison.png (input,
+reconstruction, MidiMe samples and prior samples side by side) to
+--output_dir (default: <run_dir>/evaluation).
+
+Example usage:
+  midime_evaluate \
+    --config=cat-mel_2bar_small \
+    --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
+    --run_dir=/path/to/my_midime \
+    --input_midi=my_tune.mid
+"""
+
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from midime_magenta import script_util
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('config', None, 'MidiMe config name or .json file.')
+  flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint.')
+  flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote.')
+  flags.DEFINE_string('input_midi', None, 'The MIDI to compare against '
+                      '(usually what the model was trained on).')
+  flags.DEFINE_integer('num_samples', None, 'Samples of each kind; default: '
+                       'as many as the input has chunks.')
+  flags.DEFINE_float('temperature', 0.5, 'MusicVAE decoding temperature.')
+  flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.')
+  flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')
+  flags.DEFINE_string('log', 'INFO', 'Logging threshold.')
+
+
+def run():
+  for name in ('config', 'checkpoint_file', 'run_dir', 'input_midi'):
+    script_util.require_flag(name, FLAGS[name].value)
+  if FLAGS.num_samples is not None and FLAGS.num_samples < 1:
+    raise script_util.UsageError('--num_samples must be at least 1.')
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import evaluate_lib
+  from midime_magenta import personalizer as personalizer_lib
+  personalizer = personalizer_lib.Personalizer.load(
+      FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
+  report = evaluate_lib.evaluate(personalizer, FLAGS.input_midi,
+                                 FLAGS.num_samples, FLAGS.temperature,
+                                 FLAGS.seed)
+  print(evaluate_lib.format_table(report))
+  paths = evaluate_lib.write_report(
+      report, FLAGS.output_dir or os.path.join(FLAGS.run_dir, 'evaluation'))
+  logging.info('Wrote %s and %s.', *paths)
+
+
+def main(unused_argv):
+  logging.set_verbosity(FLAGS.log)
+  script_util.run_reporting_errors(run)
+
+
+def console_entry_point():
+  script_util.filter_native_stderr()
+  define_flags()
+  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+
+
+if __name__ == '__main__':
+  console_entry_point()

@@ -1,0 +1,113 @@
+"""Helpers for the Colab notebook: pick a MIDI, look, listen, live loss, sliders.
+
+Each works in Colab and in any Jupyter kernel, and degrades to plain output
+when run headless (the test suite executes the notebook).
+"""
+
+import os
+
+import matplotlib.pyplot as plt
+import note_seq
+import numpy as np
+
+from midime_magenta import testdata_lib
+
+AUDIO_RATE = 16000
+
+
+def in_colab():
+  try:
+    import google.colab  # pylint: disable=g-import-not-at-top,unused-import
+    return True
+  except ImportError:
+    return False
+
+
+def pick_midi(default=None):
+  """In Colab, asks for an upload; elsewhere returns `default` or a bundled tune."""
+  if in_colab():
+    from google.colab import files  # pylint: disable=g-import-not-at-top
+    uploaded = files.upload()
+    name = next(iter(uploaded))
+    with open(name, 'wb') as f:
+      f.write(uploaded[name])
+    return os.path.abspath(name)
+  return default or testdata_lib.testdata_path('reel_4-4.mid')
+
+
+def default_checkpoint():
+  """../shared's official mel_2bar_small when present, else its name (fetched)."""
+  return testdata_lib.official_mel_2bar_small() or 'mel_2bar_small'
+
+
+def show(sequences, title='', listen=True):
+  """Draws piano rolls of NoteSequences (joined) and offers them as audio."""
+  from IPython import display  # pylint: disable=g-import-not-at-top
+  if isinstance(sequences, note_seq.NoteSequence):
+    sequences = [sequences]
+  joined = note_seq.sequences_lib.concatenate_sequences(list(sequences))
+  fig, ax = plt.subplots(figsize=(10, 2))
+  for n in joined.notes:
+    ax.add_patch(plt.Rectangle((n.start_time, n.pitch - 0.4),
+                               n.end_time - n.start_time, 0.8))
+  pitches = [n.pitch for n in joined.notes] or [60]
+  ax.set_xlim(0, max(joined.total_time, 1))
+  ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+  ax.set_title(title)
+  ax.set_xlabel('seconds')
+  plt.show()
+  if listen and joined.notes:
+    audio = note_seq.midi_synth.synthesize(joined, sample_rate=AUDIO_RATE)
+    display.display(display.Audio(audio, rate=AUDIO_RATE))
+  return joined
+
+
+class LiveLossPlot:
+  """A training callback that redraws the loss curve every `every` epochs."""
+
+  def __init__(self, every=10):
+    self.every = every
+    self.history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
+
+  def on_epoch_end(self, epoch, logs):
+    for k in self.history:
+      self.history[k].append(logs[k])
+    if (epoch + 1) % self.every == 0:
+      self.draw()
+
+  def draw(self):
+    from IPython import display  # pylint: disable=g-import-not-at-top
+    display.clear_output(wait=True)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for k, v in self.history.items():
+      ax.plot(range(1, len(v) + 1), v, label=k)
+    ax.set_yscale('log')
+    ax.set_xlabel('epoch')
+    ax.legend()
+    plt.show()
+
+
+def sliders(personalizer, temperature=0.5):
+  """The demo's sliders: ipywidgets in Colab; elsewhere, one call per slider.
+
+  Returns the NoteSequence last decoded.
+  """
+  size = personalizer.midime.hparams.latent_size
+
+  def decode(**values):
+    small = np.array([[values[f'dim{i + 1}'] for i in range(size)]],
+                     np.float32)
+    ns = personalizer.decode(personalizer.midime.decode(small), temperature)[0]
+    show(ns, title=str(np.round(small[0], 2)))
+    return ns
+
+  if in_colab():
+    import ipywidgets  # pylint: disable=g-import-not-at-top
+    return ipywidgets.interact_manual(decode, **{
+        f'dim{i + 1}': ipywidgets.FloatSlider(min=-3, max=3, step=0.1, value=0)
+        for i in range(size)})
+  result = None
+  for i in range(size):  # Headless: move each slider to +2 in turn.
+    values = {f'dim{j + 1}': 2.0 if j == i else 0.0 for j in range(size)}
+    result = decode(**values)
+  return result
