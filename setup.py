@@ -45,7 +45,8 @@ setup(
         'matplotlib>=3.7,<4',
     ],
     extras_require={
-        'test': ['pytest>=7,<10', 'hypothesis>=6.80,<7', 'nbclient>=0.7,<1',
+        'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',
+                 'nbclient>=0.7,<1',
                  'nbformat>=5.7,<6', 'ipykernel>=6,<8'],
     },
     entry_points={

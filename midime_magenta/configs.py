@@ -26,7 +26,6 @@ import os
 from magenta.common import merge_hparams
 from magenta.contrib import training as contrib_training
 from magenta.models.music_vae import configs as music_vae_configs
-from magenta.models.music_vae import data
 from magenta.models.music_vae import lstm_models
 from magenta.models.music_vae.base_model import MusicVAE
 

@@ -31,6 +31,7 @@ import requests
 import tqdm
 from absl import logging
 
+from midime_magenta import file_util
 from midime_magenta import tfjs_checkpoint_lib
 
 _JS_BASE = 'https://storage.googleapis.com/magentadata/js/checkpoints/music_vae'
@@ -158,14 +159,6 @@ def _tar_file_name(entry):
   return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
 
 
-def _sha256(path):
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def fetch_file(url, dest, sha256=None, size=None):
   """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
 
@@ -219,7 +212,7 @@ def fetch_file(url, dest, sha256=None, size=None):
     os.remove(partial)
     raise DownloadError(f'{url} sent {got} bytes, not {expected}; deleted '
                         'it, run again.')
-  if sha256 and _sha256(partial) != sha256:
+  if sha256 and file_util.sha256_file(partial) != sha256:
     os.remove(partial)
     raise DownloadError(
         f'{os.path.basename(dest)} from {url} does not match its pinned '

@@ -28,6 +28,7 @@ import os
 
 import numpy as np
 
+from midime_magenta import file_util
 from midime_magenta import plots_lib
 
 MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
@@ -182,10 +183,9 @@ def format_table(report):
 
 def write_report(report, output_dir):
   """Writes evaluation.json and the comparison sheet; returns their paths."""
-  from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   json_path = os.path.join(output_dir, 'evaluation.json')
-  midime_model.write_json_atomically(
+  file_util.write_json_atomically(
       json_path, {k: v for k, v in report.items() if k != 'sequences'})
   groups = report['sequences']
   sheet = plots_lib.plot_comparison_sheet(

@@ -8,7 +8,6 @@ Example usage:
   midime_checkpoints --fetch=mel_2bar_small
 """
 
-from absl import app
 from absl import flags
 
 from midime_magenta import script_util
@@ -42,14 +41,8 @@ def run():
   print('\n'.join(checkpoint_table_lines()))
 
 
-def main(unused_argv):
-  script_util.run_reporting_errors(run)
-
-
 def console_entry_point():
-  script_util.filter_native_stderr()
-  define_flags()
-  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+  script_util.run_console_script(define_flags, run)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,6 @@ Example usage:
 
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -24,8 +23,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string('config', None, 'MidiMe config name or .json file.')
-  flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint.')
+  script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote.')
   flags.DEFINE_string('input_midi', None, 'The MIDI to compare against '
                       '(usually what the model was trained on).')
@@ -34,7 +32,6 @@ def define_flags():
   flags.DEFINE_float('temperature', 0.5, 'MusicVAE decoding temperature.')
   flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.')
   flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')
-  flags.DEFINE_string('log', 'INFO', 'Logging threshold.')
 
 
 def run():
@@ -56,15 +53,8 @@ def run():
   logging.info('Wrote %s and %s.', *paths)
 
 
-def main(unused_argv):
-  logging.set_verbosity(FLAGS.log)
-  script_util.run_reporting_errors(run)
-
-
 def console_entry_point():
-  script_util.filter_native_stderr()
-  define_flags()
-  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+  script_util.run_console_script(define_flags, run)
 
 
 if __name__ == '__main__':

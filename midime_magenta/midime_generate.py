@@ -23,9 +23,7 @@ Example usage:
   midime_generate ... --mode=traverse --num_outputs=5
 """
 
-from absl import app
 from absl import flags
-from absl import logging
 
 from midime_magenta import script_util
 
@@ -35,10 +33,7 @@ MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse')
 
 def define_flags():
   """Defines the flags; called only when run as a script (see STYLE)."""
-  flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
-                      '(e.g. cat-mel_2bar_small) or a .json config file.')
-  flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
-                      '(model.ckpt-N), a directory holding one, or a .tar.')
+  script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
                       'needed for --mode=prior).')
   flags.DEFINE_enum('mode', 'sample', MODES, 'What to generate.')
@@ -62,8 +57,6 @@ def define_flags():
   flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '
                        'file (FluidSynth with a GM soundfont if installed, '
                        'else note_seq\'s synthesizer).')
-  flags.DEFINE_string('log', 'INFO', 'Logging threshold: DEBUG, INFO, WARN, '
-                      'ERROR or FATAL.')
 
 
 def run():
@@ -80,15 +73,8 @@ def run():
       render_audio=FLAGS.render_audio)
 
 
-def main(unused_argv):
-  logging.set_verbosity(FLAGS.log)
-  script_util.run_reporting_errors(run)
-
-
 def console_entry_point():
-  script_util.filter_native_stderr()
-  define_flags()
-  app.run(main, flags_parser=script_util.parse_flags_or_exit)
+  script_util.run_console_script(define_flags, run)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from midime_magenta import chunking_lib
+from midime_magenta import file_util
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
 from midime_magenta import testdata_lib
@@ -141,7 +142,7 @@ def test_interrupted_save_leaves_the_previous_model(tmp_path, monkeypatch):
 
   def crash(*args, **kwargs):
     raise OSError('disk full')
-  monkeypatch.setattr(midime_model, 'write_json_atomically', crash)
+  monkeypatch.setattr(file_util, 'write_json_atomically', crash)
   with pytest.raises(OSError):
     model.save(str(tmp_path))
   monkeypatch.undo()
@@ -217,3 +218,22 @@ def test_mini_batches_above_max_batch_size_and_callbacks():
   history = model.train(np.ones([10, 8], np.float32), epochs=50,
                         callbacks=[Stopper(), lambda e, logs: None])
   assert len(history['loss']) == 3 and [e for e, _ in seen] == [0, 1, 2]
+
+
+def test_xla_training_matches_plain_training_in_outcome():
+  z = np.random.default_rng(0).standard_normal([32, 16]).astype(np.float32)
+  hp = midime_hparams.HParams(encoder_layers=(32,), decoder_layers=(32,))
+  plain = midime_model.MidiMe(16, hp, seed=1).train(z, epochs=60)
+  xla = midime_model.MidiMe(16, hp, seed=1).train(z, epochs=60,
+                                                  jit_compile=True)
+  assert len(xla['loss']) == 60 and xla['loss'][-1] < xla['loss'][0]
+  assert xla['loss'][-1] == pytest.approx(plain['loss'][-1], rel=0.3)
+
+
+def test_callbacks_see_every_epoch_of_compiled_blocks():
+  model = midime_model.MidiMe(8, midime_hparams.HParams(
+      encoder_layers=(4,), decoder_layers=(4,)), seed=1)
+  seen = []
+  history = model.train(np.ones([5, 8], np.float32), epochs=47,
+                        callbacks=[lambda e, logs: seen.append(e)])
+  assert seen == list(range(47)) and len(history['loss']) == 47

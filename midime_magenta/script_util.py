@@ -5,13 +5,16 @@ Every refusal reaches the user as a single line on stderr,
 parsing errors go the same way, through `parse_flags_or_exit`.
 """
 
+import atexit
 import os
 import re
 import sys
 import threading
 import warnings
 
+from absl import app
 from absl import flags
+from absl import logging
 
 # Lines TensorFlow's C++ runtime prints before any of our code can stop it
 # (absl's pre-init notice, CUDA probing on machines without a GPU).
@@ -54,7 +57,6 @@ def filter_native_stderr():
     sys.stderr.flush()
     os.dup2(real, 2)  # Closes the pipe's last writer, so forward() ends.
     thread.join(timeout=2)
-  import atexit  # pylint: disable=g-import-not-at-top
   atexit.register(drain)
 
 
@@ -104,6 +106,39 @@ def parse_flags_or_exit(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(f'{e} (see --helpshort).', code=2)
+
+
+def define_common_flags():
+  """--config, --checkpoint_file and --log, as every script reads them."""
+  flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
+                      '(e.g. cat-mel_2bar_small) or a .json config file.')
+  flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
+                      '(model.ckpt-N), a directory holding one, a .tar, a '
+                      'Magenta.js folder, or a name or URL from '
+                      'midime_checkpoints.')
+  flags.DEFINE_string('log', 'INFO', 'Logging threshold: DEBUG, INFO, WARN, '
+                      'ERROR or FATAL.')
+
+
+def run_console_script(define_flags, run):
+  """The body of every script's `console_entry_point`.
+
+  Hides TensorFlow's native start-up noise, defines the flags (only now, so
+  scripts can be imported together), parses them with one-line errors, and
+  runs `run()`: a known error becomes one line and exit code 1; an integer
+  returned is the exit code.
+  """
+  filter_native_stderr()
+  define_flags()
+
+  def main(unused_argv):
+    if 'log' in flags.FLAGS:
+      logging.set_verbosity(flags.FLAGS.log)
+    code = run_reporting_errors(run)
+    if isinstance(code, int):
+      sys.exit(code)
+
+  app.run(main, flags_parser=parse_flags_or_exit)
 
 
 def require_flag(name, value, hint=''):

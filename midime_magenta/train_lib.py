@@ -22,6 +22,7 @@ from absl import logging
 
 from midime_magenta import chunking_lib
 from midime_magenta import configs
+from midime_magenta import file_util
 from midime_magenta import midime_model
 from midime_magenta import music_vae_lib
 from midime_magenta import plots_lib
@@ -125,7 +126,7 @@ def check_run_dir(run_dir, overwrite):
 def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
                     num_epochs=None, latent_size=None, beta=None, hparams='',
                     instrument=None, program=None, seed=None, overwrite=False,
-                    encode_batch_size=64, progress_stream=None):
+                    encode_batch_size=256, progress_stream=None):
   """Chunks MIDI, encodes it with a frozen MusicVAE, trains and saves MidiMe.
 
   Returns:
@@ -166,7 +167,10 @@ def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
       music_vae.z_size, hp, seed=seed,
       music_vae=midime_model.describe_music_vae(
           music_vae.config_name, music_vae.z_size, music_vae.fingerprint))
-  created_run_dir = not os.path.exists(run_dir)
+  created = os.path.abspath(run_dir)  # The topmost folder this run creates.
+  while not os.path.exists(os.path.dirname(created)):
+    created = os.path.dirname(created)
+  created = None if os.path.exists(created) else created
   os.makedirs(run_dir, exist_ok=True)  # TensorBoard writes while training.
   callbacks = [
       training_callbacks.ProgressBar(hp.num_epochs,
@@ -176,8 +180,8 @@ def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
   try:
     history = model.train(z, callbacks=callbacks)
   except midime_model.TrainingDivergedError:
-    if created_run_dir:  # Leave no half-made run_dir behind.
-      shutil.rmtree(run_dir, ignore_errors=True)
+    if created:  # Leave no half-made run_dir (or its new parents) behind.
+      shutil.rmtree(created, ignore_errors=True)
     raise
   epochs_done = len(history['loss'])
   if not epochs_done:
@@ -218,7 +222,7 @@ def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
   model.save(run_dir)  # Last: the model appears only when all else is there.
   summary['seconds']['saving'] = time.perf_counter() - save_start
   summary['seconds']['total'] = time.perf_counter() - started
-  midime_model.write_json_atomically(os.path.join(run_dir, SUMMARY_FILE),
+  file_util.write_json_atomically(os.path.join(run_dir, SUMMARY_FILE),
                                      summary)
   return summary
 

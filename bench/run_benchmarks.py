@@ -1,0 +1,329 @@
+"""MidiMe benchmarks: our tools against what users would run otherwise.
+
+  bin/bench                 (a few minutes on 2 cores; needs ../shared)
+
+Every figure is measured in this run, on this machine, and printed as one
+table; the JSON goes to bench/results/. Ratios compare with the baseline each
+step replaces: music_vae_generate, or a bare TrainedModel loop. Subprocess
+timings are the best of `--reps` runs.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, ROOT)
+import midime_magenta  # noqa: E402,F401  (sets the TF environment first)
+import note_seq  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from magenta.models.music_vae import TrainedModel  # noqa: E402
+
+from midime_magenta import checkpoint_lib  # noqa: E402
+from midime_magenta import chunking_lib  # noqa: E402
+from midime_magenta import configs  # noqa: E402
+from midime_magenta import midime_model  # noqa: E402
+from midime_magenta import music_vae_lib  # noqa: E402
+from midime_magenta import testdata_lib  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+CONFIG = 'cat-mel_2bar_small'
+
+
+def machine():
+  model = 'unknown'
+  with open('/proc/cpuinfo', encoding='utf-8') as f:
+    for line in f:
+      if line.startswith('model name'):
+        model = line.split(':', 1)[1].strip()
+        break
+  return {'cores': os.cpu_count(), 'cpu': model,
+          'python': platform.python_version(), 'tensorflow': tf.__version__}
+
+
+def run_timed(cmd, reps):
+  """Best wall time of `reps` runs of a command, and its peak RSS (MiB)."""
+  best, rss = float('inf'), 0.0
+  for _ in range(reps):
+    probe = [sys.executable, '-c',
+             'import resource, subprocess, sys, time; t = time.perf_counter();'
+             ' r = subprocess.run(sys.argv[1:], capture_output=True);'
+             ' print(time.perf_counter() - t,'
+             ' resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,'
+             ' r.returncode)', *cmd]
+    out = subprocess.run(probe, capture_output=True, text=True, check=True)
+    seconds, max_rss_kib, code = out.stdout.split()
+    if code != '0':
+      raise RuntimeError(f'{cmd[0]} failed: {code}')
+    best = min(best, float(seconds))
+    rss = max(rss, int(max_rss_kib) / 1024)
+  return best, rss
+
+
+def write_tunes(folder, sources, transpositions):
+  """Writes each source tune once per transposition: distinct chunks."""
+  os.makedirs(folder, exist_ok=True)
+  paths = []
+  for src in sources:
+    for t in transpositions:
+      ns = chunking_lib.read_midi_file(src)
+      for n in ns.notes:
+        n.pitch = min(108, max(21, n.pitch + t))
+      path = os.path.join(folder, f'{os.path.basename(src)[:-4]}_{t:+d}.mid')
+      note_seq.sequence_proto_to_midi_file(ns, path)
+      paths.append(path)
+  return paths
+
+
+def three_minute_tune(path):
+  reel = chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
+  notes = list(reel.notes)
+  del reel.notes[:]
+  for k in range(6):  # 6 x 32 s, each pass transposed.
+    for n in notes:
+      reel.notes.add(pitch=n.pitch + k - 3, velocity=80,
+                     start_time=n.start_time + 32 * k,
+                     end_time=n.end_time + 32 * k)
+  reel.total_time = 192.0
+  note_seq.sequence_proto_to_midi_file(reel, path)
+  return path
+
+
+def chunk_all(paths, config):
+  inputs, lengths = [], []
+  for p in paths:
+    c = chunking_lib.chunk_note_sequence(chunking_lib.read_midi_file(p), config)
+    inputs += c.inputs
+    lengths += c.lengths
+  return inputs, lengths
+
+
+def interleaved(commands, reps):
+  """Best time and peak RSS of each command, runs interleaved A B C A B C...
+
+  Interleaving spreads this VM's drift (about 10% run to run) over all
+  commands alike, so ratios compare like with like.
+  """
+  best = {k: (float('inf'), 0.0) for k in commands}
+  for _ in range(reps):
+    for k, cmd in commands.items():
+      seconds, rss = run_timed(cmd, 1)
+      best[k] = (min(best[k][0], seconds), max(best[k][1], rss))
+  return best
+
+
+def bench_generate(ckpt, run_dir, work, reps):
+  rows = {}
+  for n in (5, 100):
+    out = lambda name: os.path.join(work, f'gen_{name}_{n}')  # noqa: E731
+    common = [f'--config={CONFIG}', f'--checkpoint_file={ckpt}',
+              f'--num_outputs={n}', '--log=ERROR']
+    timed = interleaved({
+        'magenta': [os.path.join(BIN, 'music_vae_generate'), *common,
+                    '--mode=sample', f'--output_dir={out("magenta")}'],
+        'prior': [os.path.join(BIN, 'midime_generate'), *common,
+                  '--mode=prior', '--nopiano_rolls',
+                  f'--output_dir={out("prior")}'],
+        'sample': [os.path.join(BIN, 'midime_generate'), *common,
+                   '--mode=sample', f'--run_dir={run_dir}', '--nopiano_rolls',
+                   f'--output_dir={out("sample")}']}, reps)
+    (magenta, magenta_rss), (prior, prior_rss), (sample, _) = (
+        timed['magenta'], timed['prior'], timed['sample'])
+    rolls, _ = run_timed(
+        [os.path.join(BIN, 'midime_generate'), *common, '--mode=sample',
+         f'--run_dir={run_dir}', f'--output_dir={out("rolls")}'], 1)
+    rows[n] = {'music_vae_generate_s': magenta, 'prior_s': prior,
+               'sample_s': sample, 'sample_with_piano_rolls_s': rolls,
+               'prior_ratio': prior / magenta, 'sample_ratio': sample / magenta,
+               'sample_vs_prior': sample / prior,
+               'rss_mib': {'music_vae_generate': magenta_rss,
+                           'midime_generate_prior': prior_rss}}
+  return rows
+
+
+def bench_encoding(ckpt, tune, folder_paths):
+  config = configs.get_music_vae_config(CONFIG)
+  prefix = checkpoint_lib.resolve_checkpoint_prefix(ckpt)
+  rows = {}
+  for name, paths in (('3-minute tune', [tune]), ('100 tunes', folder_paths)):
+    inputs, lengths = chunk_all(paths, config)
+    bare = {}
+    for batch in (32, 64, 128, 256):
+      model = TrainedModel(config, batch_size=batch,
+                           checkpoint_dir_or_path=prefix)
+      model.encode_tensors(inputs[:batch], lengths[:batch])  # Warm up.
+      t = time.perf_counter()
+      model.encode_tensors(list(inputs), list(lengths))
+      bare[batch] = len(inputs) / (time.perf_counter() - t)
+    # Our path, as midime_train builds it (its default --max_batch_size).
+    ours_model = music_vae_lib.load_music_vae(
+        CONFIG, ckpt, batch_size=min(256, len(inputs)))
+    ours_model.encode_tensors(inputs[:256], lengths[:256])
+    t = time.perf_counter()
+    ours_model.encode_tensors(inputs, lengths)
+    ours = len(inputs) / (time.perf_counter() - t)
+    best_batch = max(bare, key=bare.get)
+    rows[name] = {'chunks': len(inputs), 'ours_chunks_per_s': ours,
+                  'bare_chunks_per_s': bare, 'best_bare_batch': best_batch,
+                  'ratio': ours / bare[best_batch]}
+  return rows
+
+
+def matmul_flops():
+  best = 0.0
+  for n in (512, 1024, 2048):
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    f = tf.function(tf.matmul)
+    f(a, b).numpy()
+    reps = max(5, int(2e10 / (2 * n ** 3)))
+    t = time.perf_counter()
+    for _ in range(reps):
+      r = f(a, b)
+    r.numpy()
+    best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - t))
+  return best
+
+
+def training_flops_per_epoch(hp, input_size, n):
+  widths = [input_size, *hp.encoder_layers]
+  macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+  macs += 2 * hp.encoder_layers[-1] * hp.latent_size
+  widths = [hp.latent_size, *hp.decoder_layers, input_size]
+  macs += sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+  return 6 * macs * n  # Forward 2 FLOP per MAC; backward about twice that.
+
+
+def bench_training(latents, peak):
+  rows = {}
+  for n in (64, 1024):
+    z = latents[np.arange(n) % len(latents)]
+    for jit in (False, True):
+      model = midime_model.MidiMe(z.shape[1], seed=0)
+      t = time.perf_counter()
+      model.train(z, epochs=100, jit_compile=jit)
+      first = time.perf_counter() - t
+      t = time.perf_counter()
+      model.train(z, epochs=100, jit_compile=jit)
+      steady = time.perf_counter() - t
+      flops = training_flops_per_epoch(model.hparams, z.shape[1], n) * 100
+      rows[f'{n} chunks{" (XLA)" if jit else ""}'] = {
+          'first_100_epochs_s': first, 'steady_100_epochs_s': steady,
+          'gflops': flops / steady / 1e9,
+          'fraction_of_matmul': flops / steady / peak}
+  return rows
+
+
+def bench_end_to_end(ckpt, tune, work):
+  start, _ = run_timed([sys.executable, '-c', 'pass'], 3)
+  imports, _ = run_timed([sys.executable, '-c',
+                          'import midime_magenta.train_lib'], 2)
+  t = time.perf_counter()
+  checkpoint_lib.build_config_variables(configs.get_music_vae_config(CONFIG))
+  graph = time.perf_counter() - t
+  run_dir = os.path.join(work, 'e2e_run')
+  wall, rss = run_timed(
+      [os.path.join(BIN, 'midime_train'), f'--config={CONFIG}',
+       f'--checkpoint_file={ckpt}', f'--input_midi={tune}',
+       f'--run_dir={run_dir}', '--overwrite', '--log=ERROR'], 1)
+  with open(os.path.join(run_dir, 'summary.json'), encoding='utf-8') as f:
+    seconds = json.load(f)['seconds']
+  phases = {'process start': start, 'imports': imports - start,
+            'graph build (approx.)': graph,
+            'checkpoint check + restore': seconds['restore'] - graph,
+            'chunking': seconds['chunking'], 'encoding': seconds['encoding'],
+            'training (100 epochs)': seconds['training'],
+            'saving': seconds['saving']}
+  phases['other'] = wall - sum(phases.values())
+  return {'wall_s': wall, 'peak_rss_mib': rss, 'phases_s': phases}
+
+
+def table(results):
+  out = [f'Machine: {results["machine"]["cores"]} cores, '
+         f'{results["machine"]["cpu"]}; TF {results["machine"]["tensorflow"]}']
+  out.append('\n1. Generation wall time (best of runs), ratio to '
+             'music_vae_generate --mode=sample (target <= 1.05)')
+  for n, r in results.get('generate', {}).items():
+    out.append(f'  n={n:>3}: music_vae_generate {r["music_vae_generate_s"]:.2f} s'
+               f' | prior {r["prior_s"]:.2f} s ({r["prior_ratio"]:.3f}x)'
+               f' | sample {r["sample_s"]:.2f} s ({r["sample_ratio"]:.3f}x, '
+               f'{r["sample_vs_prior"]:.3f}x prior) | sample + piano rolls '
+               f'{r["sample_with_piano_rolls_s"]:.2f} s')
+  out.append('\n2. Encoding, chunks/s: ours vs bare TrainedModel.encode_tensors '
+             'at its best batch (target >= 0.95)')
+  for name, r in results.get('encoding', {}).items():
+    bare = ', '.join(f'{b}: {v:.0f}' for b, v in r['bare_chunks_per_s'].items())
+    out.append(f'  {name} ({r["chunks"]} chunks): ours {r["ours_chunks_per_s"]:.0f}'
+               f' | bare {bare} | ratio {r["ratio"]:.3f}')
+  out.append(f'\n3. Training, 100 epochs (matmul peak '
+             f'{results.get("matmul_gflops", 0):.1f} GFLOP/s; target >= 0.5)')
+  for name, r in results.get('training', {}).items():
+    out.append(f'  {name:18}: first call {r["first_100_epochs_s"]:.2f} s, '
+               f'steady {r["steady_100_epochs_s"]:.2f} s, {r["gflops"]:.1f} '
+               f'GFLOP/s = {r["fraction_of_matmul"]:.2f} of matmul')
+  e2e = results.get('end_to_end')
+  if not e2e:
+    return '\n'.join(out)
+  out.append(f'\n4. midime_train on a 3-minute tune: {e2e["wall_s"]:.2f} s wall')
+  for phase, s in e2e['phases_s'].items():
+    out.append(f'  {phase:28} {s:6.2f} s')
+  out.append(f'\n5. Peak RSS: midime_train {e2e["peak_rss_mib"]:.0f} MiB')
+  if 100 in results.get('generate', {}):
+    rss = results['generate'][100]['rss_mib']
+    out.append(f'   midime_generate --mode=prior n=100 '
+               f'{rss["midime_generate_prior"]:.0f} MiB; music_vae_generate '
+               f'n=100 {rss["music_vae_generate"]:.0f} MiB')
+  return '\n'.join(out)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--reps', type=int, default=3)
+  parser.add_argument('--only', default='generate,encoding,training,end_to_end',
+                      help='Comma-separated sections to run.')
+  args = parser.parse_args()
+  only = set(args.only.split(','))
+  ckpt = testdata_lib.official_mel_2bar_small()
+  if ckpt is None:
+    sys.exit('bench: the official mel_2bar_small in ../shared is needed.')
+  results = {'machine': machine()}
+  with tempfile.TemporaryDirectory() as work:
+    tune = three_minute_tune(os.path.join(work, 'three_minutes.mid'))
+    folk = sorted(chunking_lib.find_input_files(testdata_lib.testdata_path('folk')))
+    folder = write_tunes(os.path.join(work, 'hundred'), folk, range(-5, 5))
+    run_dir = os.path.join(work, 'run')
+    subprocess.run([os.path.join(BIN, 'midime_train'), f'--config={CONFIG}',
+                    f'--checkpoint_file={ckpt}', f'--input_midi={tune}',
+                    f'--run_dir={run_dir}', '--log=ERROR'], check=True)
+    if 'generate' in only:
+      print('generation ...', file=sys.stderr)
+      results['generate'] = bench_generate(ckpt, run_dir, work, args.reps)
+    if 'encoding' in only:
+      print('encoding ...', file=sys.stderr)
+      results['encoding'] = bench_encoding(ckpt, tune, folder)
+    if 'training' in only:
+      print('training ...', file=sys.stderr)
+      results['matmul_gflops'] = matmul_flops() / 1e9
+      vae = music_vae_lib.load_music_vae(CONFIG, ckpt, batch_size=256)
+      latents = vae.encode_tensors(*chunk_all(folder, vae.config))
+      results['training'] = bench_training(latents,
+                                           results['matmul_gflops'] * 1e9)
+    if 'end_to_end' in only:
+      print('end to end ...', file=sys.stderr)
+      results['end_to_end'] = bench_end_to_end(ckpt, tune, work)
+  os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
+  path = os.path.join(ROOT, 'bench', 'results',
+                      time.strftime('benchmark-%Y%m%d-%H%M%S.json'))
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(results, f, indent=2, default=str)
+  print(table(results))
+  print(f'\nJSON: {path}')
+
+
+if __name__ == '__main__':
+  main()
