@@ -40,6 +40,10 @@ class InputError(ValueError):
   """An input path that cannot be read as MIDI or NoteSequences."""
 
 
+class NoChunksError(ValueError):
+  """Inputs that give no chunk of the config's length (the message says why)."""
+
+
 def converter_kind(music_vae_config):
   """'melody', 'drums', 'trio' or 'other', from the config's data converter."""
   converter = music_vae_config.data_converter

@@ -142,7 +142,7 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     script_util.UsageError, configs.ConfigError,
     checkpoint_lib.CheckpointError, midime_model.ModelFileError,
     midime_model.ModelMismatchError, chunking_lib.InputError,
-    personalizer_lib.NoChunksError.
+    chunking_lib.NoChunksError.
   """
   check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
                   input_midi_1, input_midi_2)

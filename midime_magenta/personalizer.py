@@ -18,10 +18,6 @@ from midime_magenta import midime_model
 from midime_magenta import music_vae_lib
 
 
-class NoChunksError(ValueError):
-  """Inputs that give no chunk of the config's length."""
-
-
 def _as_list(inputs):
   if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
     return [inputs]
@@ -95,7 +91,7 @@ class Personalizer:
     if not any(c.num_chunks for c in chunked):
       reasons = '; '.join(f'{os.path.basename(c.source)}: {c.reason}'
                           for c in chunked[:5])
-      raise NoChunksError(
+      raise chunking_lib.NoChunksError(
           f'No {self.music_vae.chunk_steps // 16}-bar chunk could be cut from '
           f'the input ({reasons}).')
     return chunked
@@ -119,7 +115,8 @@ class Personalizer:
       The loss history of `MidiMe.train`.
 
     Raises:
-      NoChunksError: when the inputs give no chunk (the message says why).
+      chunking_lib.NoChunksError: when the inputs give no chunk (the message
+        says why).
     """
     if z is None:
       self.training_chunks = self._chunks_or_raise(inputs, instrument, program)

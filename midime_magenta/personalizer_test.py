@@ -4,6 +4,7 @@ import note_seq
 import numpy as np
 import pytest
 
+from midime_magenta import chunking_lib
 from midime_magenta import midime_model
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import testdata_lib
@@ -44,7 +45,7 @@ def test_sample_reconstruct_interpolate_traverse(personalizer):
 
 
 def test_inputs_without_chunks_say_why(personalizer):
-  with pytest.raises(personalizer_lib.NoChunksError, match='3/4'):
+  with pytest.raises(chunking_lib.NoChunksError, match='3/4'):
     personalizer.reconstruct(testdata_lib.testdata_path('waltz_3-4.mid'))
 
 

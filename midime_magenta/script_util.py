@@ -71,13 +71,12 @@ def known_errors():
   from midime_magenta import configs
   from midime_magenta import download_lib
   from midime_magenta import midime_model
-  from midime_magenta import personalizer
   from midime_magenta import train_lib
   return (UsageError, configs.ConfigError, checkpoint_lib.CheckpointError,
           download_lib.DownloadError,
           chunking_lib.InputError, midime_model.ModelFileError,
           midime_model.ModelMismatchError, midime_model.TrainingDivergedError,
-          personalizer.NoChunksError, train_lib.NoChunksError,
+          chunking_lib.NoChunksError,
           train_lib.RunDirError, OSError)
 
 

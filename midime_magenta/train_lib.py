@@ -34,10 +34,6 @@ LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
 
 
-class NoChunksError(ValueError):
-  """No input gave a chunk of the config's length."""
-
-
 class RunDirError(ValueError):
   """A run_dir that already holds a model, or cannot be written."""
 
@@ -67,7 +63,7 @@ def chunk_inputs(input_spec, music_vae_config, instrument=None, program=None):
 
   Raises:
     chunking_lib.InputError: for inputs that cannot be found or read.
-    NoChunksError: when no input gave a chunk; says why for each.
+    chunking_lib.NoChunksError: when no input gave a chunk; says why for each.
   """
   files = chunking_lib.find_input_files(input_spec)
   chunked = []
@@ -91,11 +87,11 @@ def chunk_inputs(input_spec, music_vae_config, instrument=None, program=None):
   if not any(c.num_chunks for c in chunked):
     bars = configs.chunk_steps(music_vae_config) // 16
     if len(chunked) == 1:
-      raise NoChunksError(
+      raise chunking_lib.NoChunksError(
           f'{chunked[0].source} gave no {bars}-bar chunks: '
           f'{chunked[0].reason}.')
     reasons = sorted({c.reason for c in chunked})
-    raise NoChunksError(
+    raise chunking_lib.NoChunksError(
         f'None of the {len(chunked)} inputs gave a {bars}-bar chunk '
         f'({"; ".join(reasons[:3])}).')
   return chunked
@@ -134,7 +130,7 @@ def train_from_midi(config_name, checkpoint_file, input_spec, run_dir,
 
   Raises:
     configs.ConfigError, checkpoint_lib.CheckpointError,
-    chunking_lib.InputError, NoChunksError, RunDirError, ValueError (bad
+    chunking_lib.InputError, chunking_lib.NoChunksError, RunDirError, ValueError (bad
     hparams), midime_model.TrainingDivergedError.
   """
   started = time.perf_counter()
