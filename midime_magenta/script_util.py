@@ -18,9 +18,11 @@ from absl import logging
 
 # Lines TensorFlow's C++ runtime prints before any of our code can stop it
 # (absl's pre-init notice, CUDA probing on machines without a GPU).
+# (TF 2.21 uses absl's format; TF 2.20, Colab's, a dated one.)
 _NATIVE_NOISE = re.compile(
     rb'^(WARNING: All log messages before absl::InitializeLog\(\)|'
     rb'[IWE]0000 00:00:\d+\.\d+ +\d+ [\w.]+:\d+\] |'
+    rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [\w/.]+:\d+\] |'
     rb'To enable the following instructions: |'
     rb'This TensorFlow binary is optimized)')
 
