@@ -4,8 +4,14 @@ magenta 2.1.4 itself is NOT listed: its own pins (tensorflow 2.9, numba 0.49,
 numpy 1.21) cannot install on any current Python. Install it first with
 `pip install --no-deps magenta==2.1.4`; bin/demo and bin/test do.
 
-The ranges below were verified (see README, "Verified versions") and admit
-today's Colab image, so installing into Colab never reinstalls TensorFlow.
+The ranges below are the versions that were tested (see README, "Verified
+versions"); they admit Colab's image, so installing into Colab changes none of
+TensorFlow, tf-keras, TensorFlow Probability, numpy or protobuf. Floors are
+tested versions: magenta 2.1.4's data.py needs numpy's `np.bool` (numpy 2;
+absent in 1.24-1.26), and TensorFlow before 2.18 needs numpy < 2.
+
+tensorflow-datasets is not a dependency: magenta imports it but we never use
+it (see midime_magenta/startup_lib.py).
 """
 
 from setuptools import setup
@@ -18,28 +24,28 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=['midime_magenta', 'midime_magenta.registered_configs',
-              'midime_magenta.testdata'],
-    # The owner's layout keeps configs/ and testdata/ at the top level; they
-    # ship inside the package so installed copies find them.
-    package_dir={'midime_magenta.registered_configs': 'configs',
-                 'midime_magenta.testdata': 'testdata'},
+    packages=['midime_magenta', 'midime_magenta.testdata'],
+    # The owner's layout keeps testdata/ at the top level; it ships inside the
+    # package (a bundled tune for the notebook, the tiny checkpoints). Where
+    # an install loses this mapping (the legacy `setup.py develop`),
+    # testdata_lib finds the folder beside the package instead.
+    package_dir={'midime_magenta.testdata': 'testdata'},
     package_data={
         'midime_magenta': ['musicvae_variables.json'],
-        'midime_magenta.registered_configs': ['*.json'],
         'midime_magenta.testdata': ['*.mid', 'folk/*.mid', 'checkpoints/*/*',
                                     'bad/*'],
     },
     install_requires=[
-        'tensorflow>=2.16,<2.22',
-        'tf-keras>=2.16,<2.22',
-        'tensorflow-probability>=0.24,<0.26',
+        'tensorflow>=2.20,<2.22',
+        'tf-keras>=2.20,<2.22',
+        'tensorflow-probability>=0.25,<0.26',
         'tf-slim>=1.1,<2',
         'note-seq>=0.0.5,<0.1',
-        'tensorflow-datasets>=4.9,<5',
-        'tensorboard>=2.16,<3',  # tf.summary; TF 2.21 no longer pulls it in.
+        'tensorboard>=2.20,<3',  # tf.summary; TF 2.21 no longer pulls it in.
         'absl-py>=1.0,<3',
-        'numpy>=1.26,<3',
+        'numpy>=2.0,<3',
+        # note_seq imports pydub, which needs audioop, removed in Python 3.13.
+        'audioop-lts>=0.2.1; python_version>="3.13"',
         'tqdm>=4.60,<5',
         'requests>=2.25,<3',
         'matplotlib>=3.7,<4',
@@ -47,7 +53,8 @@ setup(
     extras_require={
         'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',
                  'nbclient>=0.7,<1',
-                 'nbformat>=5.7,<6', 'ipykernel>=6,<8'],
+                 'nbformat>=5.7,<6', 'ipykernel>=6,<8',
+                 'ipywidgets>=7.7,<9'],
     },
     entry_points={
         'console_scripts': [

@@ -15,7 +15,8 @@ import os
 # magenta 2.1.4 and our model are written against Keras 2 (tf-keras). This must
 # be set before TensorFlow is imported anywhere, and this is the one place.
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) drowns our logs.
+# TensorFlow's own switch for its C++ INFO and WARNING lines (see startup_lib
+# for the lines it does not cover).
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 MAGENTA_INSTALL_COMMAND = 'pip install --no-deps magenta==2.1.4'
@@ -40,6 +41,8 @@ _LAZY_ATTRIBUTES = {
 
 def __getattr__(name):
   if name in _LAZY_ATTRIBUTES:
+    from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
+    startup_lib.import_quietly()
     return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 

@@ -37,20 +37,19 @@ def synthesizer_name():
 def render_wav(midi_path, wav_path):
   """Renders a MIDI file to a WAV file; returns the synthesizer's name.
 
-  Written under a temporary name and renamed into place.
+  Writes `wav_path` directly: callers pass a temporary path of
+  `file_util.write_atomically`.
   """
-  tmp = f'{wav_path}.{os.getpid()}.tmp.wav'
   synth = synthesizer_name()
   if synth == 'fluidsynth':
     # Gain 1.0: FluidSynth's default 0.2 leaves a melody near -45 dBFS RMS.
-    subprocess.run(['fluidsynth', '-ni', '-q', '-g', '1.0', '-F', tmp, '-r',
-                    str(SAMPLE_RATE), find_soundfont(), midi_path],
+    subprocess.run(['fluidsynth', '-ni', '-q', '-g', '1.0', '-F', wav_path,
+                    '-r', str(SAMPLE_RATE), find_soundfont(), midi_path],
                    check=True, capture_output=True, timeout=300)
   else:
     ns = note_seq.midi_file_to_note_sequence(midi_path)
     audio = note_seq.midi_synth.synthesize(ns, sample_rate=SAMPLE_RATE)
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     pcm = (audio / peak * 0.8 * 32767 if peak else audio).astype(np.int16)
-    scipy.io.wavfile.write(tmp, SAMPLE_RATE, pcm)
-  os.replace(tmp, wav_path)
+    scipy.io.wavfile.write(wav_path, SAMPLE_RATE, pcm)
   return synth

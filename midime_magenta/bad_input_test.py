@@ -17,6 +17,7 @@ import tensorflow as tf
 from midime_magenta import midime_model
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import music_vae_lib
+from midime_magenta import run_lib
 from midime_magenta import testdata_lib
 
 BAD = testdata_lib.testdata_path('bad')
@@ -44,9 +45,8 @@ CASES = [
     ('drums_only', 'train',
      {'input_midi': testdata_lib.testdata_path('drums_only.mid')},
      ['only drums', 'need a melody']),
-    ('three_four_only', 'train',
-     {'input_midi': testdata_lib.testdata_path('waltz_3-4.mid')},
-     ['in 3/4', 'only 4/4']),
+    ('run_dir_of_other_files', 'train', {'run_dir': '{ws}/users_folder'},
+     ['holds other files', 'no MidiMe run']),
     ('shorter_than_a_chunk', 'train', {'input_midi': _bad('one_bar.mid')},
      ['shorter than one 2-bar chunk']),
     ('tempo_change_every_bar', 'train',
@@ -95,19 +95,19 @@ CASES = [
     ('unwritable_output_dir', 'generate', {'output_dir': '{ws}/a_file/out'},
      ['cannot be created']),
     ('zero_outputs', 'generate', {'num_outputs': '0'},
-     ['--num_outputs must be at least 1']),
+     ['--num_outputs=0', 'range [1, 100000]']),
     ('negative_outputs', 'generate', {'num_outputs': '-2'},
-     ['--num_outputs must be at least 1']),
+     ['--num_outputs=-2', 'range [1, 100000]']),
     ('unknown_mode', 'generate', {'mode': 'remix'},
      ['--mode', 'sample']),
     ('negative_temperature', 'generate', {'temperature': '-1'},
      ['--temperature must be a positive']),
     ('interpolate_without_inputs', 'generate', {'mode': 'interpolate'},
      ['needs --input_midi_1 and --input_midi_2']),
-    ('interpolate_three_four', 'generate',
+    ('interpolate_drums_only', 'generate',
      {'mode': 'interpolate', 'input_midi_1': GOOD,
-      'input_midi_2': testdata_lib.testdata_path('waltz_3-4.mid')},
-     ['3/4']),
+      'input_midi_2': testdata_lib.testdata_path('drums_only.mid')},
+     ['only drums']),
 ]
 
 
@@ -128,6 +128,8 @@ def workspace(tmp_path_factory):
   ws = tmp_path_factory.mktemp('ws')
   (ws / 'empty_dir').mkdir()
   (ws / 'a_file').write_text('a file where a folder should be')
+  (ws / 'users_folder').mkdir()
+  (ws / 'users_folder' / 'weights-best.npz').write_bytes(b'their weights')
   several = ws / 'several'
   several.mkdir()
   for step in (1, 2):
@@ -135,7 +137,7 @@ def workspace(tmp_path_factory):
       shutil.copy(os.path.join(TINY, 'model.ckpt' + suffix),
                   several / f'model.ckpt-{step}{suffix}')
   vae = music_vae_lib.load_music_vae('tiny-mel_2bar', TINY, batch_size=8)
-  p = personalizer_lib.Personalizer(vae)
+  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=vae)
   p.train(GOOD, epochs=2, seed=0)
   p.save(str(ws / 'good_run'))
   shutil.copytree(ws / 'good_run', ws / 'corrupt_run')
@@ -143,8 +145,10 @@ def workspace(tmp_path_factory):
   shutil.copytree(ws / 'good_run', ws / 'bad_weights_run')
   for f in (ws / 'bad_weights_run').glob('weights-*.npz'):
     f.write_bytes(f.read_bytes()[:100])
-  drums = personalizer_lib.Personalizer(music_vae_lib.load_music_vae(
-      'tiny-drums_2bar', testdata_lib.tiny_checkpoint('tiny-drums_2bar'), 8))
+  drums = personalizer_lib.Personalizer(
+      'tiny-drums_2bar', music_vae=music_vae_lib.load_music_vae(
+          'tiny-drums_2bar', testdata_lib.tiny_checkpoint('tiny-drums_2bar'),
+          8))
   drums.train(testdata_lib.testdata_path('drums_only.mid'), epochs=2, seed=0)
   drums.save(str(ws / 'drums_run'))
   # Same shapes as the tiny checkpoint, other weights: another fingerprint.
@@ -179,7 +183,7 @@ def outcomes(workspace):
   before = _snapshot(str(workspace), BAD)
   with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
     futures = {
-        case_id: pool.submit(testdata_lib.run_console_script,
+        case_id: pool.submit(testdata_lib.run_installed_script,
                              *_command(script, overrides, workspace, case_id)[:1],
                              *_command(script, overrides, workspace, case_id)[1])
         for case_id, script, overrides, _ in CASES}
@@ -217,7 +221,7 @@ def test_no_existing_file_was_changed(outcomes, workspace):
 
 
 def test_bad_model_files_are_refused_in_python_too(workspace):
-  with pytest.raises(midime_model.ModelFileError):
+  with pytest.raises(run_lib.ModelFileError):
     midime_model.MidiMe.load(str(workspace / 'corrupt_run'))
   assert np.all(np.isfinite(midime_model.MidiMe.load(
       str(workspace / 'good_run')).sample(2, seed=0)))

@@ -25,11 +25,12 @@ import warnings
 import tensorflow.compat.v1 as tf
 
 from midime_magenta import configs
+from midime_magenta import errors
 from midime_magenta import download_lib
 from midime_magenta import tfjs_checkpoint_lib
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.MidiMeError):
   """A checkpoint that cannot be found, read or used with the config."""
 
 

@@ -2,14 +2,16 @@
 
 Chunks are made by the config's own data converter in training mode, as the
 MidiMe demo did, with one change: the converter's cap of 5 random chunks per
-sequence (`max_tensors_per_notesequence`) is lifted, so every valid window
-counts. Identical windows are still merged, as the converter does.
+sequence (`max_tensors_per_notesequence`) is lifted, and every window is
+converted on its own (`chunk_windows`), so every valid window counts and the
+chunks come out in time order, each with its start.
 
-Long inputs are fed to the converter in overlapping 64-bar pieces, because
-the melody converters truncate every melody to 100 bars (`max_bars`) before
-slicing: a 20-minute tune would otherwise give only its first 99 windows.
-Pieces overlap by one chunk less one bar, so every window lies whole in some
-piece; windows repeated in the overlaps are merged.
+Any meter: MusicVAE's converters take only 4/4, but Magenta.js MidiMe cuts
+fixed 16-step windows whatever the meter. We do the same (the sequence is
+given one 4/4 time signature before conversion), and say so with a warning:
+a 3/4 or 6/8 piece is personalized as a stream of 16th-note steps whose bar
+lines do not align with MusicVAE's. A 4/4 model still learns its rhythms;
+refusing would leave waltz and jig players out.
 
 For melody configs, one track is chosen (see `choose_melody_instrument`) and
 its notes are given program 0: the converter silently drops melodies on
@@ -29,6 +31,8 @@ import tensorflow.compat.v1 as tf
 from magenta.models.music_vae import data
 from note_seq.protobuf import music_pb2
 
+from midime_magenta import errors
+
 MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
 # Beyond this a file is almost surely damaged (a broken tempo can stretch it
 # to years), and quantizing it would exhaust memory.
@@ -36,11 +40,11 @@ MAX_SECONDS = 4 * 3600
 TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
 
 
-class InputError(ValueError):
+class InputError(errors.MidiMeError):
   """An input path that cannot be read as MIDI or NoteSequences."""
 
 
-class NoChunksError(ValueError):
+class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
 
 
@@ -71,9 +75,12 @@ def find_input_files(spec):
   for item in filter(None, (s.strip() for s in spec.split(','))):
     item = os.path.expanduser(item)
     if os.path.isdir(item):
+      # Regular files only: a FIFO or device named *.mid would block or
+      # never end.
       matches = [os.path.join(root, f)
                  for root, _, files in os.walk(item) for f in files
-                 if f.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS)]
+                 if f.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS)
+                 and os.path.isfile(os.path.join(root, f))]
       if not matches:
         raise InputError(f'Directory {item} holds no .mid, .midi or '
                          '.tfrecord files.')
@@ -149,12 +156,18 @@ class TrackStats:
 
   @property
   def melody_score(self):
-    # The MidiMe demo ranked tracks by pitch range, distinct pitches and
-    # polyphony: a melody is varied and mostly one note at a time. We add
-    # register (semitones above middle C), because in part writing the bass
-    # has the widest range yet the tune is on top.
-    return (self.distinct_pitches + 0.5 * self.pitch_range +
-            (self.mean_pitch - 60)) * (1.0 - self.polyphony)
+    """Higher for a likelier melody; never negative.
+
+    The MidiMe demo ranked tracks by pitch range, distinct pitches and
+    polyphony: a melody is varied and mostly one note at a time. We add
+    register, because in part writing the bass has the widest range yet the
+    tune is on top. Every term is at least 0, so the factor for polyphony
+    always lowers the score (with a signed register term a low track's
+    score was negative, and more polyphony raised it).
+    """
+    register = max(0.0, self.mean_pitch - 21.0)  # Semitones above A0.
+    return ((self.distinct_pitches + 0.5 * self.pitch_range + register) *
+            (1.0 - self.polyphony))
 
 
 def track_stats(ns):
@@ -217,12 +230,15 @@ class ChunkedInput:
 
   Attributes:
     source: where it came from (path, or path#index for TFRecords).
+    starts: where each chunk starts in the source, in seconds.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument: the melody track used, for melody configs.
     notes_out_of_range: notes dropped for lying outside the model's pitches.
     reason: why no chunks came out, when none did.
+    warning: what the user should know about chunks that did come out.
   """
   source: str
+  starts: list
   inputs: list
   outputs: list
   controls: list
@@ -230,51 +246,11 @@ class ChunkedInput:
   instrument: int | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
+  warning: str | None = None
 
   @property
   def num_chunks(self):
     return len(self.inputs)
-
-
-_PIECE_BARS = 64
-
-
-def _converter_pieces(ns, chunk_bars):
-  """Splits a long sequence into overlapping pieces of `_PIECE_BARS` bars."""
-  qpm = ns.tempos[0].qpm if ns.tempos else 120.0
-  bar_seconds = 4 * 60.0 / qpm  # Only 4/4 reaches the converter anyway.
-  if ns.total_time <= _PIECE_BARS * bar_seconds:
-    return [ns]
-  step = (_PIECE_BARS - chunk_bars + 1) * bar_seconds
-  pieces = []
-  start = 0.0
-  while start < ns.total_time - (chunk_bars - 1) * bar_seconds:
-    end = min(start + _PIECE_BARS * bar_seconds, ns.total_time)
-    pieces.append(note_seq.sequences_lib.extract_subsequence(ns, start, end))
-    start += step
-  return pieces
-
-
-def _convert_every_window(converter, ns, chunk_bars):
-  """The converter's tensors for all pieces, identical windows merged."""
-  seen = set()
-  merged = data.ConverterTensors()
-  fields = {k: [] for k in merged._fields}
-  for piece in _converter_pieces(ns, chunk_bars):
-    tensors = converter.to_tensors(piece)
-    for i in range(len(tensors.inputs)):
-      key = np.asarray(tensors.inputs[i]).tobytes()
-      if key in seen:
-        continue
-      seen.add(key)
-      for k in fields:
-        values = getattr(tensors, k)
-        fields[k].append(values[i] if len(values) else None)
-  if not fields['inputs']:
-    return merged
-  return data.ConverterTensors(**{
-      k: [] if all(v is None for v in values) else values
-      for k, values in fields.items()})
 
 
 def _uncapped_training_converter(music_vae_config):
@@ -282,6 +258,52 @@ def _uncapped_training_converter(music_vae_config):
   converter.set_mode('train')
   converter.max_tensors_per_notesequence = None
   return converter
+
+
+def _as_common_time(ns):
+  """The sequence with its time signatures replaced by one 4/4.
+
+  MusicVAE's converters refuse any meter but 4/4 and split at every
+  time-signature change; Magenta.js MidiMe ignores bar lines and cuts fixed
+  16-step windows. With one 4/4 the converter does the same.
+  """
+  del ns.time_signatures[:]
+  ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
+  return ns
+
+
+def _meters(ns):
+  return sorted({f'{ts.numerator}/{ts.denominator}'
+                 for ts in ns.time_signatures})
+
+
+def chunk_windows(ns, converter, chunk_bars):
+  """Yields (start seconds, converter tensors) for every window, in order.
+
+  Each window of `chunk_bars` 16-step bars, one bar apart, is cut from the
+  sequence and converted alone, so every chunk keeps its place in time.
+  (Converting the whole sequence at once gives the same set of windows, but
+  magenta de-duplicates them through a `set` and loses their order; it also
+  truncates melodies at 100 bars.) Repeated passages stay, once per
+  occurrence, as Magenta.js keeps them: a tune's repeats are part of it.
+  The sequence is first split where the tempo changes, as the converters do.
+  """
+  _as_common_time(ns)
+  for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
+      ns):
+    offset = segment.subsequence_info.start_time_offset
+    qpm = segment.tempos[0].qpm if segment.tempos else 120.0
+    bar_seconds = 4 * 60.0 / qpm
+    last_start = segment.total_time - (chunk_bars - 1) * bar_seconds
+    k = 0
+    while k * bar_seconds < last_start - 1e-6:
+      start = k * bar_seconds
+      window = note_seq.sequences_lib.extract_subsequence(
+          segment, start, start + chunk_bars * bar_seconds)
+      tensors = converter.to_tensors(_as_common_time(window))
+      if len(tensors.inputs):
+        yield offset + start, tensors
+      k += 1
 
 
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
@@ -295,10 +317,12 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     instrument, program: override the melody-track choice (melody configs).
 
   Returns:
-    A `ChunkedInput`; when it has no chunks, its `reason` says why.
+    A `ChunkedInput`, chunks in time order; when it has none, its `reason`
+    says why.
 
   Raises:
-    InputError: when `instrument` or `program` names no track.
+    InputError: when `instrument` or `program` names no track, or the
+      sequence lasts implausibly long.
   """
   if ns.total_time > MAX_SECONDS or any(
       n.end_time > MAX_SECONDS for n in ns.notes):
@@ -330,13 +354,24 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       kept.append(n)
     del ns.notes[:]
     ns.notes.extend(kept)
-  tensors = _convert_every_window(
-      converter, ns, music_vae_config.hparams.max_seq_len // 16)
-  chunked = ChunkedInput(
-      source=source, inputs=list(tensors.inputs),
-      outputs=list(tensors.outputs), controls=list(tensors.controls),
-      lengths=list(tensors.lengths), instrument=chosen,
-      notes_out_of_range=out_of_range)
+  other_meters = [m for m in _meters(original) if m != '4/4']
+  chunk_bars = music_vae_config.hparams.max_seq_len // 16
+  fields = {'starts': [], 'inputs': [], 'outputs': [], 'controls': [],
+            'lengths': []}
+  for start, tensors in chunk_windows(ns, converter, chunk_bars):
+    fields['starts'].append(start)
+    for name in ('inputs', 'outputs', 'controls', 'lengths'):
+      values = getattr(tensors, name)
+      fields[name].append(values[0] if len(values) else None)
+  if all(c is None for c in fields['controls']):
+    fields['controls'] = []
+  chunked = ChunkedInput(source=source, instrument=chosen,
+                         notes_out_of_range=out_of_range, **fields)
+  if chunked.num_chunks and other_meters:
+    chunked.warning = (
+        f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
+        f'of 16th notes in {chunk_bars * 16}-step windows, as Magenta.js '
+        'does, so its bar lines will not align with the chunks')
   if not chunked.num_chunks:
     if kind == 'melody' and out_of_range and not ns.notes:
       chunked.reason = (f'all {out_of_range} notes of its melody track lie '
@@ -360,13 +395,6 @@ def explain_no_chunks(ns, music_vae_config):
   drums = [n for n in ns.notes if n.is_drum]
   if not ns.notes:
     return 'it has no notes'
-  odd_meters = sorted({f'{ts.numerator}/{ts.denominator}'
-                       for ts in ns.time_signatures
-                       if _steps_per_bar(ts) != 16})
-  if odd_meters:
-    return (f'it is in {", ".join(odd_meters)}, and MusicVAE configs take '
-            'only 4/4 (16 steps per bar); use a 4/4 piece or re-bar it in '
-            '4/4')
   if kind in ('melody', 'trio') and not pitched:
     return f'it has only drums, and {kind} configs need a melody'
   if kind == 'drums' and not drums:

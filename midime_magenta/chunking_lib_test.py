@@ -57,7 +57,6 @@ def test_melody_on_a_violin_program_still_chunks():
 
 
 @pytest.mark.parametrize('name, config, reason', [
-    ('waltz_3-4.mid', 'cat-mel_2bar_small', 'it is in 3/4, and MusicVAE'),
     ('drums_only.mid', 'cat-mel_2bar_small', 'only drums'),
     ('reel_4-4.mid', 'cat-drums_2bar_small', 'no drum notes'),
     ('chorale_satb.mid', 'hierdec-mel_16bar', 'shorter than one 16-bar chunk'),
@@ -125,7 +124,7 @@ def test_tfrecord_of_note_sequences(tmp_path):
 
 
 def test_long_input_gives_every_window_past_the_converters_100_bars():
-  """MusicVAE truncates melodies at 100 bars; we chunk long input in pieces."""
+  """MusicVAE truncates melodies at 100 bars; windows are converted alone."""
   ns = _read('reel_4-4.mid')
   notes = list(ns.notes)
   del ns.notes[:]
@@ -136,6 +135,77 @@ def test_long_input_gives_every_window_past_the_converters_100_bars():
                    end_time=n.end_time + 32 * k)
   ns.total_time = 320.0
   chunks = chunking_lib.chunk_note_sequence(ns, MEL)
-  # 159 two-bar windows with a hop of one bar, all different.
+  # 159 two-bar windows with a hop of one bar, all different, in order.
   assert chunks.num_chunks == 159
   assert len({c.tobytes() for c in chunks.inputs}) == 159
+  assert chunks.starts == [2.0 * i for i in range(159)]
+
+
+def _one_pitch_per_bar(bars=12, qpm=120.0, numerator=4):
+  """A melody whose bar k is four quarter notes of pitch 60 + k."""
+  ns = note_seq.NoteSequence()
+  ns.tempos.add(qpm=qpm)
+  ns.time_signatures.add(numerator=numerator, denominator=4)
+  quarter = 60.0 / qpm
+  for bar in range(bars):
+    for beat in range(numerator):
+      start = (bar * numerator + beat) * quarter
+      ns.notes.add(pitch=60 + bar, velocity=80, start_time=start,
+                   end_time=start + quarter)
+  ns.total_time = bars * numerator * quarter
+  return ns
+
+
+def _first_pitches(chunked):
+  """The first pitch of each chunk, read back from the converter's output."""
+  sequences = MEL.data_converter.from_tensors(chunked.outputs)
+  return [min(s.notes, key=lambda n: n.start_time).pitch for s in sequences]
+
+
+def test_chunks_come_in_time_order_with_their_starts():
+  chunked = chunking_lib.chunk_note_sequence(_one_pitch_per_bar(), MEL)
+  assert chunked.num_chunks == 11
+  assert chunked.starts == [2.0 * k for k in range(11)]
+  assert _first_pitches(chunked) == [60 + k for k in range(11)]
+
+
+def test_repeated_windows_are_kept_in_place():
+  ns = _one_pitch_per_bar(bars=4)
+  notes = list(ns.notes)
+  for n in notes:  # The 4 bars twice: windows 0-2 come back as 4-6.
+    ns.notes.add(pitch=n.pitch, velocity=80, start_time=n.start_time + 8,
+                 end_time=n.end_time + 8)
+  ns.total_time = 16.0
+  chunked = chunking_lib.chunk_note_sequence(ns, MEL)
+  assert _first_pitches(chunked) == [60, 61, 62, 63, 60, 61, 62]
+
+
+@pytest.mark.parametrize('name', ['waltz_3-4.mid'])
+def test_other_meters_give_chunks_with_a_warning(name):
+  chunked = chunking_lib.chunk_note_sequence(_read(name), MEL)
+  assert chunked.num_chunks > 0
+  assert '3/4' in chunked.warning and 'bar lines will not align' in (
+      chunked.warning)
+  assert chunked.starts == sorted(chunked.starts)
+
+
+def test_a_six_eight_jig_gives_16_step_windows():
+  ns = _one_pitch_per_bar(bars=8, numerator=6)
+  ns.time_signatures[0].denominator = 8
+  chunked = chunking_lib.chunk_note_sequence(ns, MEL)
+  # 8 bars of six beats (a quarter each here) = 192 steps: 11 windows of
+  # 32 steps, 16 apart, whatever the bar lines say.
+  assert chunked.num_chunks == 11
+  assert chunked.starts == [2.0 * k for k in range(11)]
+  assert '6/8' in chunked.warning
+  assert chunking_lib.chunk_note_sequence(
+      _one_pitch_per_bar(bars=8), MEL).warning is None
+
+
+def test_melody_score_falls_with_polyphony_for_low_tracks():
+  low = chunking_lib.TrackStats(instrument=0, program=0, num_notes=10,
+                                distinct_pitches=3, pitch_range=5,
+                                mean_pitch=30.0, polyphony=0.0)
+  assert low.melody_score > 0
+  chordy = chunking_lib.TrackStats(**{**low.__dict__, 'polyphony': 0.5})
+  assert chordy.melody_score < low.melody_score

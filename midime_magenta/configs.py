@@ -1,13 +1,17 @@
-"""Registered MidiMe configs and the MusicVAE configs they sit on.
+"""The registered MidiMe configs, in one `CONFIG_MAP`, and the MusicVAE configs.
 
-A MidiMe config is a small JSON file in the top-level `configs/` folder (it
-ships inside the package as `midime_magenta.registered_configs`). Each is registered
-under the name of the MusicVAE config it personalizes, so that
-`--config=cat-mel_2bar_small` means the same thing to `midime_train` as to
-`music_vae_generate`. A user may also pass the path of a JSON file of their
-own with the same fields.
+As in magenta's `music_vae/configs.py`, every registered config is a Python
+object in `CONFIG_MAP`, keyed by a descriptive name: here the name of the
+MusicVAE config it personalizes, so that `--config=cat-mel_2bar_small` means
+the same thing to `midime_train` as to `music_vae_generate`. Configs are
+immutable; `MidiMeConfig.replace` derives a changed one.
 
-JSON, not Python, so that reading a config never runs code.
+A user may also pass the path of a JSON file of their own with the same
+fields (`read_config_file`; JSON, so reading a config never runs code). The
+top-level `configs/` folder holds examples of such files; the registered
+configs live only here, so they ship in every install mode (a wheel, a PEP 660
+editable install, the legacy `setup.py develop` of older pip) with nothing
+to locate at run time.
 
 The `tiny-*` MusicVAE configs are ours: the same model families as the
 official configs at a z of 32, with checkpoints built by
@@ -15,13 +19,12 @@ official configs at a z of 32, with checkpoints built by
 demo run in seconds.
 """
 
-import collections.abc
 import copy
 import dataclasses
 import functools
-import importlib.resources
 import json
 import os
+import re
 
 from magenta.common import merge_hparams
 from magenta.contrib import training as contrib_training
@@ -29,10 +32,13 @@ from magenta.models.music_vae import configs as music_vae_configs
 from magenta.models.music_vae import lstm_models
 from magenta.models.music_vae.base_model import MusicVAE
 
+from midime_magenta import errors
 from midime_magenta import midime_hparams
 
+_MAX_CONFIG_BYTES = 1 << 16
 
-class ConfigError(ValueError):
+
+class ConfigError(errors.MidiMeError):
   """An unknown config name, or a config file that cannot be used."""
 
 
@@ -136,6 +142,7 @@ class MidiMeConfig:
     return dataclasses.replace(self, **changes)
 
 
+_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 _CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
                   'official_checkpoint'}
 
@@ -148,11 +155,15 @@ def read_config_file(path):
       missing fields.
   """
   try:
+    if os.path.getsize(path) > _MAX_CONFIG_BYTES:
+      raise ConfigError(f'Config file {path} is larger than a config can be '
+                        f'({_MAX_CONFIG_BYTES // 1024} KiB); pass a MidiMe '
+                        'config file.')
     with open(path, encoding='utf-8') as f:
       raw = json.load(f)
   except FileNotFoundError:
     raise ConfigError(f'Config file {path} does not exist.') from None
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
     raise ConfigError(
         f'Config file {path} is not readable JSON ({e}).') from None
   if not isinstance(raw, dict):
@@ -165,9 +176,21 @@ def read_config_file(path):
   missing = [k for k in ('name', 'music_vae_config') if k not in raw]
   if missing:
     raise ConfigError(f'Config file {path} is missing {missing}.')
+  for key in ('name', 'music_vae_config', 'description'):
+    if key in raw and not isinstance(raw[key], str):
+      raise ConfigError(f'Config file {path}: {key} must be a string.')
+  if not _SAFE_NAME.fullmatch(raw['name']):
+    raise ConfigError(
+        f'Config file {path}: name {raw["name"]!r} may hold only letters, '
+        'digits, ".", "_" and "-" (it becomes part of file names).')
+  if not isinstance(raw.get('official_checkpoint', ''), (str, type(None))):
+    raise ConfigError(f'Config file {path}: official_checkpoint must be a '
+                      'string.')
+  if not isinstance(raw.get('hparams', {}), dict):
+    raise ConfigError(f'Config file {path}: hparams must be an object.')
   try:
     hparams = midime_hparams.HParams.from_dict(raw.get('hparams', {}))
-  except ValueError as e:
+  except (ValueError, TypeError) as e:
     raise ConfigError(f'Config file {path}: {e}') from None
   return MidiMeConfig(
       name=raw['name'], music_vae_config=raw['music_vae_config'],
@@ -175,34 +198,63 @@ def read_config_file(path):
       official_checkpoint=raw.get('official_checkpoint'), path=str(path))
 
 
-def _registered_config_files():
-  folder = importlib.resources.files('midime_magenta.registered_configs')
-  return sorted((f for f in folder.iterdir() if f.name.endswith('.json')),
-                key=lambda f: f.name)
+_TRIO_EPOCHS = 300  # The MidiMe demo trained trios longer than melodies.
 
 
-class _ConfigMap(collections.abc.Mapping):
-  """`CONFIG_MAP`: registered configs by name, read on first use."""
-
-  @functools.cached_property
-  def _configs(self):
-    configs = {}
-    for f in _registered_config_files():
-      config = read_config_file(f)
-      configs[config.name] = config
-    return configs
-
-  def __getitem__(self, name):
-    return self._configs[name]
-
-  def __iter__(self):
-    return iter(self._configs)
-
-  def __len__(self):
-    return len(self._configs)
+def _registered(name, description, official_checkpoint=None, **hparams):
+  return MidiMeConfig(name=name, music_vae_config=name,
+                      hparams=midime_hparams.HParams(**hparams),
+                      description=description,
+                      official_checkpoint=official_checkpoint)
 
 
-CONFIG_MAP = _ConfigMap()
+CONFIG_MAP = {config.name: config for config in (
+    _registered('cat-mel_2bar_small', '2-bar melodies on the small official '
+                'MusicVAE (z=256); the MidiMe demo\'s model.',
+                'mel_2bar_small'),
+    _registered('cat-mel_2bar_big', '2-bar melodies on the big official '
+                'MusicVAE (z=512).', 'cat-mel_2bar_big'),
+    _registered('hierdec-mel_16bar', '16-bar melodies on the hierarchical '
+                'official MusicVAE (z=512).', 'hierdec-mel_16bar'),
+    _registered('hierdec-trio_16bar', '16-bar trios (melody, bass, drums) on '
+                'the official MusicVAE (z=512); 300 epochs as in the demo.',
+                'hierdec-trio_16bar', num_epochs=_TRIO_EPOCHS),
+    _registered('cat-drums_2bar_small', '2-bar drum loops on the small '
+                'official drum MusicVAE (z=256).', 'cat-drums_2bar_small'),
+    _registered('nade-drums_2bar_reduced', '2-bar drum loops (9 classes) on '
+                'the official NADE drum MusicVAE (z=256).',
+                'nade-drums_2bar_reduced'),
+    _registered('nade-drums_2bar_full', '2-bar drum loops (61 classes) on '
+                'the official NADE drum MusicVAE (z=256).',
+                'nade-drums_2bar_full'),
+    _registered('tiny-mel_2bar', 'Test only: 2-bar melodies on the bundled '
+                'tiny MusicVAE (z=32).'),
+    _registered('tiny-drums_2bar', 'Test only: 2-bar drums on the bundled '
+                'tiny MusicVAE (z=32).'),
+    _registered('tiny-trio_16bar', 'Test only: 16-bar trios on the bundled '
+                'tiny MusicVAE (z=32).', num_epochs=_TRIO_EPOCHS),
+)}
+
+
+def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
+                    hparams=''):
+  """The config with flag overrides applied to its hparams (--hparams last).
+
+  Returns:
+    A new `MidiMeConfig`.
+
+  Raises:
+    ConfigError: for unknown names or bad values.
+  """
+  changes = {k: v for k, v in (('num_epochs', num_epochs),
+                               ('latent_size', latent_size), ('beta', beta))
+             if v is not None}
+  try:
+    result = dataclasses.replace(config.hparams, **changes)
+    result = result.parse(hparams) if hparams else result
+  except (ValueError, TypeError) as e:
+    raise ConfigError(f'Bad hyperparameters: {e}') from None
+  return config.replace(hparams=result)
 
 
 def get_config(name_or_path):

@@ -1,6 +1,5 @@
 """Tests for configs: the registered MidiMe configs and MusicVAE lookup."""
 
-import importlib.resources
 import json
 import os
 
@@ -8,6 +7,7 @@ import pytest
 
 from midime_magenta import configs
 from midime_magenta import midime_hparams
+from midime_magenta import testdata_lib
 
 REQUIRED = ['cat-mel_2bar_small', 'cat-mel_2bar_big', 'hierdec-mel_16bar',
             'hierdec-trio_16bar', 'cat-drums_2bar_small',
@@ -30,10 +30,25 @@ def test_registered_config_builds(name):
   assert config.hparams.num_epochs == expected_epochs
 
 
-def test_config_files_ship_in_the_installed_package():
-  folder = importlib.resources.files('midime_magenta.registered_configs')
-  shipped = {f.name for f in folder.iterdir() if f.name.endswith('.json')}
-  assert {f'{name}.json' for name in REQUIRED} <= shipped
+def test_example_config_files_are_valid_user_configs():
+  folder = os.path.join(os.path.dirname(testdata_lib.testdata_dir()),
+                        'configs')
+  examples = sorted(f for f in os.listdir(folder) if f.endswith('.json'))
+  assert examples
+  for name in examples:
+    config = configs.get_config(os.path.join(folder, name))
+    assert config.name == name[:-len('.json')]
+    assert config.music_vae_config in configs.CONFIG_MAP
+
+
+def test_resolve_hparams_applies_flags_last_wins():
+  config = configs.resolve_hparams(configs.CONFIG_MAP['cat-mel_2bar_small'],
+                                   num_epochs=7, latent_size=6,
+                                   hparams='latent_size=8')
+  assert (config.hparams.num_epochs, config.hparams.latent_size) == (7, 8)
+  assert configs.CONFIG_MAP['cat-mel_2bar_small'].hparams.latent_size == 4
+  with pytest.raises(configs.ConfigError, match='Bad hyperparameters'):
+    configs.resolve_hparams(config, hparams='encoder_layers=[99999999]')
 
 
 def test_get_music_vae_config_returns_a_private_copy():
@@ -70,7 +85,19 @@ def test_user_config_file(tmp_path):
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
      '"hparams": {"latnt_size": 3}}', 'unknown hparams'),
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
-     '"hparams": {"latent_size": 0}}', 'latent_size must be at least 1'),
+     '"hparams": {"latent_size": 0}}', 'latent_size must be from 1'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
+     '"hparams": {"latent_size": 2.5}}', 'must be an integer'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
+     '"hparams": {"encoder_layers": "wide"}}', 'list of at most'),
+    ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
+     '"hparams": []}', 'hparams must be an object'),
+    ('{"name": "../../escape", "music_vae_config": "cat-mel_2bar_small"}',
+     'may hold only letters'),
+    ('{"name": 3, "music_vae_config": "cat-mel_2bar_small"}',
+     'name must be a string'),
+    ('[' * 100000 + ']' * 100000, 'larger than a config'),
+    ('[' * 30000 + ']' * 30000, 'not readable JSON'),
     ('{"name": "x", "music_vae_config": "no-such-vae"}',
      'Unknown MusicVAE config'),
 ])
@@ -81,11 +108,13 @@ def test_bad_user_config_file_is_refused(tmp_path, content, message):
     configs.get_config(str(path))
 
 
-def test_hparams_parse_flag_string():
+def test_hparams_parse_magenta_syntax():
   hparams = midime_hparams.HParams().parse(
-      'latent_size=8, beta=0.5,encoder_layers=512:64')
-  assert (hparams.latent_size, hparams.beta, hparams.encoder_layers) == (
-      8, 0.5, (512, 64))
+      'latent_size=8, beta=0.5,encoder_layers=[512,64],decoder_layers=[32]')
+  assert (hparams.latent_size, hparams.beta, hparams.encoder_layers,
+          hparams.decoder_layers) == (8, 0.5, (512, 64), (32,))
+  with pytest.raises(ValueError, match='list of integers'):
+    midime_hparams.HParams().parse('encoder_layers=512:64')
   with pytest.raises(ValueError, match='cannot parse hparam'):
     midime_hparams.HParams().parse('nope=1')
   with pytest.raises(ValueError, match='needs an integer'):

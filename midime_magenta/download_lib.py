@@ -24,14 +24,14 @@ import dataclasses
 import hashlib
 import json
 import os
-import sys
 import urllib.parse
 
 import requests
-import tqdm
 from absl import logging
 
+from midime_magenta import errors
 from midime_magenta import file_util
+from midime_magenta import progress_lib
 from midime_magenta import tfjs_checkpoint_lib
 
 _JS_BASE = 'https://storage.googleapis.com/magentadata/js/checkpoints/music_vae'
@@ -40,7 +40,7 @@ _TAR_BASE = ('https://storage.googleapis.com/magentadata/models/music_vae/'
 COMPLETE_MARKER = '.complete'
 
 
-class DownloadError(ValueError):
+class DownloadError(errors.MidiMeError):
   """A checkpoint that could not be fetched or failed its checks."""
 
 
@@ -190,10 +190,10 @@ def fetch_file(url, dest, sha256=None, size=None):
       length = response.headers.get('Content-Length')
       total = have + int(length) if length is not None else size
       mode = 'ab' if have else 'wb'
-      with open(partial, mode) as f, tqdm.tqdm(
-          total=total, initial=have, unit='B', unit_scale=True,
-          desc=os.path.basename(dest), file=sys.stderr,
-          disable=not sys.stderr.isatty()) as bar:
+      with open(partial, mode) as f, progress_lib.progress_bar(
+          total, f'Downloading {os.path.basename(dest)}', 'B',
+          unit_scale=True) as bar:
+        bar.update(have)
         for block in response.iter_content(1 << 16):
           f.write(block)
           bar.update(len(block))

@@ -85,7 +85,7 @@ def _private_cache(tmp_path, monkeypatch):
 def test_train_from_a_url_then_offline_from_the_cache(server, tmp_path):
   url = f'{server.url}/mel_2bar_small'
   env = {'MIDIME_MAGENTA_CACHE': str(tmp_path / 'cache')}
-  first = testdata_lib.run_console_script(
+  first = testdata_lib.run_installed_script(
       'midime_train', '--config=cat-mel_2bar_small',
       f'--checkpoint_file={url}', f'--input_midi={REEL}',
       f'--run_dir={tmp_path / "run1"}', '--num_epochs=3', env=env)
@@ -93,13 +93,13 @@ def test_train_from_a_url_then_offline_from_the_cache(server, tmp_path):
   assert len(server.requests) == 7  # config, manifest, 5 shards.
   server.shutdown()
   server.server_close()
-  second = testdata_lib.run_console_script(
+  second = testdata_lib.run_installed_script(
       'midime_train', '--config=cat-mel_2bar_small',
       f'--checkpoint_file={url}', f'--input_midi={REEL}',
       f'--run_dir={tmp_path / "run2"}', '--num_epochs=3', env=env)
   assert second.returncode == 0, second.stderr
   assert len(server.requests) == 7
-  listing = testdata_lib.run_console_script('midime_checkpoints', env=env)
+  listing = testdata_lib.run_installed_script('midime_checkpoints', env=env)
   assert 'mel_2bar_small' in listing.stdout and listing.returncode == 0
 
 

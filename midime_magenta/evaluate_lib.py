@@ -3,8 +3,11 @@
 For the user's input, MidiMe samples and MusicVAE prior samples (as many of
 each as the input has chunks) are compared with the input's own chunks:
 
-  latent_nn        mean distance from each sample's z to the nearest input
-                   chunk's mu (MusicVAE latent space, L2)
+  latent_nn        each sample is decoded to notes, re-encoded by MusicVAE,
+                   and its mu's distance to the nearest input chunk's mu
+                   (L2) is averaged: a measure of the music, not of the
+                   latents drawn (MidiMe's decoder outputs lie near the
+                   input's mu by construction; the notes need not)
   pitch_classes    1 - overlap of the 12-bin pitch-class histograms
   intervals        1 - overlap of the histograms of successive melodic
                    intervals, -12..+12 semitones (larger leaps clipped)
@@ -28,6 +31,7 @@ import os
 
 import numpy as np
 
+from midime_magenta import chunking_lib
 from midime_magenta import file_util
 from midime_magenta import plots_lib
 
@@ -88,8 +92,27 @@ def compare_to_input(sample_stats, input_stats):
 
 
 def mean_nearest_distance(points, reference):
+  if not len(points):  # pylint: disable=g-explicit-length-test
+    return float('nan')
   d = np.linalg.norm(points[:, None, :] - reference[None, :, :], axis=-1)
   return float(d.min(axis=1).mean())
+
+
+def reencode(personalizer, sequences):
+  """MusicVAE mu of decoded chunks, as their notes are: [m, z_size].
+
+  A decoded chunk that no longer makes a valid chunk (an empty melody, say)
+  is left out.
+  """
+  chunks = [chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
+            for ns in sequences]
+  usable = [c for c in chunks if c.num_chunks]
+  firsts = [chunking_lib.ChunkedInput(
+      source=c.source, starts=c.starts[:1], inputs=c.inputs[:1],
+      outputs=c.outputs[:1], controls=c.controls[:1], lengths=c.lengths[:1])
+            for c in usable]
+  return personalizer.encode(firsts) if firsts else np.zeros(
+      [0, personalizer.music_vae.z_size], np.float32)
 
 
 def note_f1(reference, candidate):
@@ -121,7 +144,7 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
      'sequences': {group: [NoteSequence]}} ('sequences' is for plotting and
      is left out of the JSON).
   """
-  chunked = personalizer._chunks_or_raise(inputs)  # pylint: disable=protected-access
+  chunked = personalizer.chunk_or_raise(inputs)
   z_input = personalizer.encode(chunked)
   converter = personalizer.music_vae.config.data_converter
   input_seqs = converter.from_tensors([x for c in chunked for x in c.outputs])
@@ -146,8 +169,10 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
           note_statistics(groups['MidiMe samples'], chunk_bars), input_stats),
       'prior': compare_to_input(
           note_statistics(groups['prior samples'], chunk_bars), input_stats)}
-  scores['midime']['latent_nn'] = mean_nearest_distance(z_midime, z_input)
-  scores['prior']['latent_nn'] = mean_nearest_distance(z_prior, z_input)
+  scores['midime']['latent_nn'] = mean_nearest_distance(
+      reencode(personalizer, groups['MidiMe samples']), z_input)
+  scores['prior']['latent_nn'] = mean_nearest_distance(
+      reencode(personalizer, groups['prior samples']), z_input)
   measures = {}
   for name in MEASURES:
     m, p = scores['midime'][name], scores['prior'][name]
@@ -183,15 +208,16 @@ def format_table(report):
 
 def write_report(report, output_dir):
   """Writes evaluation.json and the comparison sheet; returns their paths."""
-  os.makedirs(output_dir, exist_ok=True)
-  json_path = os.path.join(output_dir, 'evaluation.json')
-  file_util.write_json_atomically(
-      json_path, {k: v for k, v in report.items() if k != 'sequences'})
+  file_util.check_writable_dir(output_dir, '--output_dir')
+  json_path = file_util.write_json(
+      os.path.join(output_dir, 'evaluation.json'),
+      {k: v for k, v in report.items() if k != 'sequences'}, replace=False)
   groups = report['sequences']
   sheet = plots_lib.plot_comparison_sheet(
       [(label, groups[label]) for label in (
           'input', 'reconstruction (MidiMe)', 'MidiMe samples',
           'prior samples')],
       os.path.join(output_dir, 'comparison.png'),
-      title='input | reconstruction | MidiMe samples | MusicVAE prior samples')
+      title='input | reconstruction | MidiMe samples | MusicVAE prior samples',
+      replace=False)
   return json_path, sheet

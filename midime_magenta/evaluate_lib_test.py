@@ -16,7 +16,8 @@ TUNE = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
 
 @pytest.fixture(scope='module')
 def report(mel_2bar_small):
-  p = personalizer_lib.Personalizer(mel_2bar_small)
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
   p.train(TUNE, epochs=100, seed=0)
   return evaluate_lib.evaluate(p, TUNE, num_samples=60, seed=0)
 
@@ -60,12 +61,12 @@ def test_note_statistics_and_f1_on_known_notes():
 
 def test_midime_evaluate_script(mel_2bar_small_checkpoint, tmp_path):
   run_dir = str(tmp_path / 'run')
-  train = testdata_lib.run_console_script(
+  train = testdata_lib.run_installed_script(
       'midime_train', '--config=cat-mel_2bar_small',
       f'--checkpoint_file={mel_2bar_small_checkpoint}', f'--input_midi={TUNE}',
       f'--run_dir={run_dir}', '--seed=0')
   assert train.returncode == 0, train.stderr
-  result = testdata_lib.run_console_script(
+  result = testdata_lib.run_installed_script(
       'midime_evaluate', '--config=cat-mel_2bar_small',
       f'--checkpoint_file={mel_2bar_small_checkpoint}', f'--run_dir={run_dir}',
       f'--input_midi={TUNE}', '--num_samples=20')

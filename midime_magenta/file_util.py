@@ -1,8 +1,32 @@
-"""Small file helpers shared by the model, training and downloads."""
+"""The one atomic writer, and small file helpers.
 
+Every file this package writes goes through `write_atomically`: the content
+is written to a temporary file in the target's folder, flushed to disk, and
+only then put in place, so a crash or Ctrl-C leaves either the old file or
+the new one, never half of one, and never a stray temporary file.
+
+Two ways of putting it in place:
+  replace=True   `os.replace`: for files we own (a run's own JSON).
+  replace=False  never replaces anything: the name is first claimed with an
+                 exclusive create (O_EXCL), then the content renamed over our
+                 own empty claim; a taken name gets '-2', '-3', ... before the
+                 extension. This needs no hard links, so it works on FUSE
+                 mounts such as Colab's Google Drive.
+"""
+
+import contextlib
 import hashlib
 import json
+import math
 import os
+
+from midime_magenta import errors
+
+_TMP_MARK = '.midime-tmp-'
+
+
+class OutputError(errors.MidiMeError):
+  """A file or folder that cannot be written."""
 
 
 def sha256_file(path):
@@ -14,12 +38,98 @@ def sha256_file(path):
   return digest.hexdigest()
 
 
-def write_json_atomically(path, value):
-  """Writes JSON to a temporary file, syncs it, and renames it into place."""
-  tmp = f'{path}.{os.getpid()}.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(value, f, indent=2, sort_keys=True)
-    f.write('\n')
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+def is_temporary(name):
+  """True for the names of `write_atomically`'s temporary files."""
+  return _TMP_MARK in name
+
+
+def _claim_new_name(path, max_attempts=1000):
+  base, ext = os.path.splitext(path)
+  for attempt in range(1, max_attempts + 1):
+    target = path if attempt == 1 else f'{base}-{attempt}{ext}'
+    try:
+      os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+      return target
+    except FileExistsError:
+      continue
+  raise OutputError(f'Too many files are named like {path}; choose another '
+                    'output folder.')
+
+
+def write_atomically(path, write, replace=True):
+  """Writes a file atomically and returns the path written.
+
+  Args:
+    path: where the file goes.
+    write: `write(tmp_path)` writes the whole content to `tmp_path` (a
+      path, so numpy, matplotlib and note_seq writers all fit).
+    replace: replace an existing `path` (True), or never replace anything
+      and pick a free name instead (False).
+
+  Raises:
+    OutputError: when the folder cannot be written.
+  """
+  folder = os.path.dirname(os.path.abspath(path))
+  name, ext = os.path.splitext(os.path.basename(path))
+  tmp = os.path.join(folder, f'.{name}{_TMP_MARK}{os.getpid()}{ext}')
+  target = None
+  try:
+    write(tmp)
+    with open(tmp, 'rb+') as f:
+      os.fsync(f.fileno())
+    target = path if replace else _claim_new_name(path)
+    os.replace(tmp, target)
+    return target
+  except OSError as e:
+    if target and not replace:
+      with contextlib.suppress(OSError):
+        os.remove(target)  # Our own empty claim.
+    raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
+  finally:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+
+
+def _finite_or_none(value):
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, dict):
+    return {k: _finite_or_none(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_finite_or_none(v) for v in value]
+  return value
+
+
+def write_json(path, value, replace=True):
+  """Writes JSON atomically (see `write_atomically`).
+
+  NaN and infinities become null: they are not JSON, and other readers
+  (browsers, jq) refuse them.
+  """
+  def write(tmp):
+    with open(tmp, 'w', encoding='utf-8') as f:
+      json.dump(_finite_or_none(value), f, indent=2, sort_keys=True,
+                allow_nan=False)
+      f.write('\n')
+  return write_atomically(path, write, replace)
+
+
+def check_writable_dir(path, what):
+  """Creates a folder if needed and checks it can be written.
+
+  Args:
+    path: the folder.
+    what: how the user named it, for messages (e.g. '--output_dir').
+
+  Raises:
+    OutputError: when it cannot be created or written.
+  """
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise OutputError(f'{what}={path} cannot be created '
+                      f'({e.strerror or e}); choose another folder.') from None
+  if not os.access(path, os.W_OK | os.X_OK):
+    raise OutputError(f'{what}={path} is not writable; choose another '
+                      'folder.')
+  return path

@@ -83,7 +83,15 @@ def test_mutated_midi_bytes(tmp_path_factory, midi, config):
     result = chunking_lib.chunk_note_sequence(ns, config, path)
   except OUR_ERRORS:
     return
-  assert result.num_chunks or result.reason
+  _check_chunked(result, config)
+
+
+def _check_chunked(result, config):
+  """Chunks, or a reason, never both or neither; chunks in time order."""
+  assert (result.num_chunks > 0) != (result.reason is not None), result
+  assert len(result.starts) == result.num_chunks
+  assert result.starts == sorted(result.starts)
+  assert all(len(x) == config.hparams.max_seq_len for x in result.inputs)
 
 
 @SETTINGS
@@ -93,8 +101,7 @@ def test_random_note_sequences(ns, config):
     result = chunking_lib.chunk_note_sequence(ns, config, 'random')
   except OUR_ERRORS:
     return
-  assert result.num_chunks or result.reason
-  assert all(len(x) == config.hparams.max_seq_len for x in result.inputs)
+  _check_chunked(result, config)
 
 
 @SETTINGS
@@ -118,7 +125,7 @@ def test_training_on_arbitrary_latents(z, learning_rate):
 
 @pytest.fixture(scope='module')
 def tiny_personalizer(tiny_mel):
-  return personalizer_lib.Personalizer(tiny_mel)
+  return personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
 
 
 @hypothesis.settings(SETTINGS, max_examples=max(EXAMPLES // 4, 5))

@@ -3,8 +3,8 @@
 Modes:
   sample       decode MidiMe samples through MusicVAE (the personalized music)
   prior        plain MusicVAE samples from N(0, I), for comparison
-  reconstruct  chunks through MusicVAE -> MidiMe -> MusicVAE: the training
-               chunks, or those of --input_midi_1
+  reconstruct  chunks through MusicVAE -> MidiMe -> MusicVAE, in time
+               order: the training chunks, or those of --input_midi_1
   interpolate  between the first chunks of two MIDI files, in MidiMe's space
   traverse     each MidiMe dimension in turn from -2 to 2, others at 0 (the
                demo's sliders, as files)
@@ -29,15 +29,18 @@ import numpy as np
 from absl import logging
 
 from midime_magenta import configs
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import midime_generate
 from midime_magenta import music_vae_lib
-from midime_magenta import script_util
 
 # Imported where used: matplotlib (plots_lib) costs about 0.9 s and the Keras
-# model code is not needed for --mode=prior, which bench/ holds to within 5%
-# of music_vae_generate.
+# model code is not needed for --mode=prior.
 # pylint: disable=g-import-not-at-top
 
-MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse')
+# The modes are the command's interface; their one home is the script module,
+# which imports nothing heavy, so `midime_generate --help` stays fast.
+MODES = midime_generate.MODES
 TRAVERSE_RANGE = (-2.0, 2.0)
 
 
@@ -46,42 +49,30 @@ def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
   """Refuses flag combinations that cannot work, before anything loads.
 
   Raises:
-    script_util.UsageError: saying which flag is wrong and what to pass.
+    errors.UsageError: saying which flag is wrong and what to pass.
   """
   if mode not in MODES:
-    raise script_util.UsageError(
+    raise errors.UsageError(
         f'Unknown --mode={mode}; use one of {", ".join(MODES)}.')
   if num_outputs < 1:
-    raise script_util.UsageError(
+    raise errors.UsageError(
         f'--num_outputs must be at least 1, got {num_outputs}.')
   if mode == 'interpolate' and num_outputs < 2:
-    raise script_util.UsageError(
+    raise errors.UsageError(
         '--num_outputs is the number of interpolation steps, ends included; '
         'it must be at least 2.')
   if not temperature > 0 or not np.isfinite(temperature):
-    raise script_util.UsageError(
+    raise errors.UsageError(
         f'--temperature must be a positive number, got {temperature}.')
   if max_batch_size < 1:
-    raise script_util.UsageError(
+    raise errors.UsageError(
         f'--max_batch_size must be at least 1, got {max_batch_size}.')
   if mode != 'prior' and not run_dir:
-    raise script_util.UsageError(
+    raise errors.UsageError(
         f'--mode={mode} needs --run_dir, the folder midime_train wrote.')
   if mode == 'interpolate' and not (input_midi_1 and input_midi_2):
-    raise script_util.UsageError(
+    raise errors.UsageError(
         '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
-
-
-def _model_for(config, run_dir):
-  """Reads the run_dir's model info and checks it is for this config."""
-  from midime_magenta import midime_model
-  info = midime_model.read_model_info(run_dir)
-  trained_on = info['music_vae'].get('config')
-  if trained_on != config.music_vae_config:
-    raise midime_model.ModelMismatchError(
-        f'The MidiMe model in {run_dir} was trained for config {trained_on}, '
-        f'not {config.music_vae_config}; pass --config={trained_on}.')
-  return info
 
 
 def output_basename(config_name, mode, date_and_time, num_outputs):
@@ -89,9 +80,25 @@ def output_basename(config_name, mode, date_and_time, num_outputs):
   return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
 
 
-def write_outputs(sequences, output_dir, basename, concat=False,
+def concatenate_in_slots(sequences, slot_seconds):
+  """One sequence of the outputs back to back, each in its own slot.
+
+  note_seq's `concatenate_sequences` places each sequence after the last
+  note of the one before, so rests at the end of a chunk vanish and the
+  rhythm between outputs shifts. Every output is a chunk of the same
+  length, so each gets exactly `slot_seconds`.
+  """
+  return note_seq.sequences_lib.concatenate_sequences(
+      list(sequences), [slot_seconds] * len(sequences))
+
+
+def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
                   piano_rolls=False, render_audio=False):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
+
+  Args:
+    concat_slot_seconds: also write one file of all outputs back to back,
+      each in a slot of this many seconds.
 
   With `piano_rolls`, a PNG piano roll goes next to each MIDI file; with
   `render_audio`, a WAV (see audio_lib). Both share the MIDI file's name.
@@ -101,9 +108,9 @@ def write_outputs(sequences, output_dir, basename, concat=False,
   """
   named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
            for i, ns in enumerate(sequences)]
-  if concat and sequences:
+  if concat_slot_seconds and sequences:
     named.append((basename.replace('-*-of-', '-concat-of-'),
-                  note_seq.sequences_lib.concatenate_sequences(list(sequences))))
+                  concatenate_in_slots(sequences, concat_slot_seconds)))
   if piano_rolls:
     from midime_magenta import plots_lib
   if render_audio:
@@ -111,19 +118,19 @@ def write_outputs(sequences, output_dir, basename, concat=False,
   written = []
   synths = set()
   for name, ns in named:
-    path = script_util.write_new_file(
+    path = file_util.write_atomically(
         os.path.join(output_dir, name),
-        lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp))
+        lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp),
+        replace=False)
     written.append(path)
     stem = os.path.splitext(path)[0]
     if piano_rolls:
-      script_util.write_new_file(
-          stem + '.png', lambda tmp, ns=ns, n=name: plots_lib.plot_piano_roll(
-              ns, tmp, title=n))
+      plots_lib.plot_piano_roll(ns, stem + '.png', title=name, replace=False)
     if render_audio:
-      script_util.write_new_file(
+      file_util.write_atomically(
           stem + '.wav',
-          lambda tmp, p=path: synths.add(audio_lib.render_wav(p, tmp)))
+          lambda tmp, p=path: synths.add(audio_lib.render_wav(p, tmp)),
+          replace=False)
   if synths:
     logging.info('Rendered audio with %s.', ', '.join(sorted(synths)))
   return written
@@ -139,59 +146,56 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     The list of files written.
 
   Raises:
-    script_util.UsageError, configs.ConfigError,
-    checkpoint_lib.CheckpointError, midime_model.ModelFileError,
-    midime_model.ModelMismatchError, chunking_lib.InputError,
-    chunking_lib.NoChunksError.
+    errors.MidiMeError (UsageError, ConfigError, CheckpointError,
+    ModelFileError, ModelMismatchError, InputError, NoChunksError).
   """
   check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
                   input_midi_1, input_midi_2)
   config = configs.get_config(config_name)
-  if mode != 'prior':
-    _model_for(config, run_dir)
-  script_util.check_writable_dir(output_dir, 'output_dir')
+  batch_size = min(max_batch_size, max(num_outputs, 1))
+  if mode == 'prior':
+    music_vae = None
+  else:
+    from midime_magenta import run_lib
+    run_lib.read_model_info(run_dir)  # Fail before the MusicVAE loads.
+  file_util.check_writable_dir(output_dir, '--output_dir')
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
-
-  music_vae = music_vae_lib.load_music_vae(
-      config.music_vae_config, checkpoint_file,
-      batch_size=min(max_batch_size, max(num_outputs, 1)))
   rng = np.random.default_rng(seed)
   if mode == 'prior':
+    music_vae = music_vae_lib.load_music_vae(
+        config.music_vae_config, checkpoint_file, batch_size=batch_size)
     outputs = {mode: music_vae.sample_prior(num_outputs, temperature, rng)}
+    chunk_steps = music_vae.chunk_steps
   else:
-    from midime_magenta import midime_model
     from midime_magenta import personalizer as personalizer_lib
-    personalizer = personalizer_lib.Personalizer(music_vae, config)
-    personalizer.midime = midime_model.MidiMe.load(
-        run_dir, expect_music_vae=personalizer.music_vae_identity)
+    personalizer = personalizer_lib.Personalizer.load(
+        run_dir, checkpoint_file, config=config_name, batch_size=batch_size)
     outputs = _generate_with_midime(personalizer, mode, num_outputs,
-                                    temperature, rng, run_dir, input_midi_1,
+                                    temperature, rng, input_midi_1,
                                     input_midi_2)
+    chunk_steps = personalizer.music_vae.chunk_steps
+  # MusicVAE decodes at 120 qpm, 4 steps per quarter.
+  slot_seconds = chunk_steps * 60.0 / (120.0 * 4) if concat_outputs else None
   written = []
   for label, sequences in outputs.items():
     basename = output_basename(config.name, label, date_and_time,
                                len(sequences))
     logging.info('Writing %d files as %s ...', len(sequences), basename)
-    written += write_outputs(sequences, output_dir, basename, concat_outputs,
+    written += write_outputs(sequences, output_dir, basename, slot_seconds,
                              piano_rolls, render_audio)
   logging.info('Wrote %d files to %s.', len(written), output_dir)
   return written
 
 
 def _generate_with_midime(personalizer, mode, num_outputs, temperature, rng,
-                          run_dir, input_midi_1, input_midi_2):
+                          input_midi_1, input_midi_2):
   """The MidiMe modes; returns {label: NoteSequences}."""
   midime = personalizer.midime
   if mode == 'sample':
     z = midime.sample(num_outputs, seed=rng.integers(2**31))
     return {mode: personalizer.decode(z, temperature)}
   if mode == 'reconstruct':
-    if input_midi_1:
-      chunked = personalizer._chunks_or_raise(input_midi_1)  # pylint: disable=protected-access
-      z = personalizer.encode(chunked)
-    else:
-      from midime_magenta import train_lib
-      z, _, _ = train_lib.load_training_data(run_dir)
+    z = personalizer.latents_of(input_midi_1 or None)
     if num_outputs < len(z):
       logging.info('Reconstructing the first %d of %d chunks.', num_outputs,
                    len(z))

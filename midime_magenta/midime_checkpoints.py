@@ -16,6 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
+  script_util.define_log_flags()
   flags.DEFINE_string('fetch', None, 'Also fetch this checkpoint (name or '
                       'URL) into the cache now.')
 

@@ -17,6 +17,7 @@ import os
 from absl import flags
 from absl import logging
 
+from midime_magenta import errors
 from midime_magenta import script_util
 
 FLAGS = flags.FLAGS
@@ -28,17 +29,20 @@ def define_flags():
   flags.DEFINE_string('input_midi', None, 'The MIDI to compare against '
                       '(usually what the model was trained on).')
   flags.DEFINE_integer('num_samples', None, 'Samples of each kind; default: '
-                       'as many as the input has chunks.')
+                       'as many as the input has chunks.', upper_bound=100_000)
   flags.DEFINE_float('temperature', 0.5, 'MusicVAE decoding temperature.')
-  flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.')
+  flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.', lower_bound=0,
+                       upper_bound=2**63 - 1)
   flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')
 
 
 def run():
   for name in ('config', 'checkpoint_file', 'run_dir', 'input_midi'):
     script_util.require_flag(name, FLAGS[name].value)
-  if FLAGS.num_samples is not None and FLAGS.num_samples < 1:
-    raise script_util.UsageError('--num_samples must be at least 1.')
+  script_util.check_positive('num_samples', FLAGS.num_samples)
+  if not FLAGS.temperature > 0:
+    raise errors.UsageError(
+        f'--temperature must be a positive number, got {FLAGS.temperature}.')
   # pylint: disable=g-import-not-at-top
   from midime_magenta import evaluate_lib
   from midime_magenta import personalizer as personalizer_lib

@@ -39,19 +39,23 @@ def define_flags():
   flags.DEFINE_enum('mode', 'sample', MODES, 'What to generate.')
   flags.DEFINE_integer('num_outputs', 5, 'Number of outputs; for interpolate, '
                        'the number of steps including the ends; for '
-                       'traverse, the steps along each dimension.')
+                       'traverse, the steps along each dimension.',
+                       lower_bound=1, upper_bound=100_000)
   flags.DEFINE_string('output_dir', None, 'Where MIDI files are written.')
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
                      'process.')
   flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '
-                       'Decrease if you are seeing an OOM.')
-  flags.DEFINE_integer('seed', None, 'Seed for the latent draws.')
+                       'Decrease if you are seeing an OOM.', lower_bound=1,
+                       upper_bound=4096)
+  flags.DEFINE_integer('seed', None, 'Seed for the latent draws.',
+                       lower_bound=0, upper_bound=2**63 - 1)
   flags.DEFINE_string('input_midi_1', None, 'Start MIDI file for interpolate; '
                       'for reconstruct, a file to use instead of the '
                       'training chunks.')
   flags.DEFINE_string('input_midi_2', None, 'End MIDI file for interpolate.')
   flags.DEFINE_boolean('concat_outputs', False, 'Also write one MIDI file of '
-                       'the outputs played back to back.')
+                       'the outputs played back to back, each in its own '
+                       'slot of one chunk\'s length.')
   flags.DEFINE_boolean('piano_rolls', True, 'Write a piano-roll PNG next to '
                        'each MIDI file.')
   flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '

@@ -8,6 +8,14 @@ encoder Dense+ReLU [1024, 256, 64], decoder [64, 256, 1024], beta 1, Adam at
 
 import dataclasses
 import math
+import re
+
+# Bounds that keep a model file or a flag from asking for gigabytes: far
+# above anything MidiMe needs (Magenta.js: latent 4, widths up to 1024).
+MAX_LATENT_SIZE = 512
+MAX_LAYER_WIDTH = 16384
+MAX_LAYERS = 16
+MAX_EPOCHS = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +29,9 @@ class HParams:
     beta: weight of the KL term in the loss.
     learning_rate: Adam's learning rate.
     num_epochs: training epochs (one pass over all chunks each).
-    max_batch_size: an epoch is one full batch up to this many chunks, as in
-      Magenta.js; above it, the epoch is split into shuffled mini-batches of
-      this size, to bound memory on large collections.
+    max_full_batch: an epoch is one full batch up to this many chunks, as
+      in Magenta.js; above it, the epoch is split into shuffled mini-batches
+      of this size, to bound memory on large collections.
   """
   latent_size: int = 4
   encoder_layers: tuple[int, ...] = (1024, 256, 64)
@@ -31,28 +39,50 @@ class HParams:
   beta: float = 1.0
   learning_rate: float = 1e-3
   num_epochs: int = 100
-  max_batch_size: int = 4096
+  max_full_batch: int = 4096
 
   def __post_init__(self):
-    for name in ('encoder_layers', 'decoder_layers'):
-      object.__setattr__(self, name, tuple(int(w) for w in getattr(self, name)))
+    for f in dataclasses.fields(self):
+      value = getattr(self, f.name)
+      if getattr(f.type, '__origin__', None) is tuple:
+        ok = isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS and (
+            all(_is_int(w) for w in value))
+        if not ok:
+          raise ValueError(f'{f.name} must be a list of at most {MAX_LAYERS} '
+                           f'integers, got {value!r}.')
+        object.__setattr__(self, f.name, tuple(int(w) for w in value))
+      elif f.type is int and not _is_int(value):
+        raise ValueError(f'{f.name} must be an integer, got {value!r}.')
+      elif f.type is float:
+        if not _is_int(value) and not isinstance(value, float):
+          raise ValueError(f'{f.name} must be a number, got {value!r}.')
+        object.__setattr__(self, f.name, float(value))
+    widths = self.encoder_layers + self.decoder_layers
     checks = [
-        (self.latent_size >= 1, 'latent_size must be at least 1',
-         self.latent_size),
-        (all(w >= 1 for w in self.encoder_layers + self.decoder_layers),
-         'layer widths must be at least 1',
-         self.encoder_layers + self.decoder_layers),
-        (self.beta >= 0, 'beta must not be negative', self.beta),
+        (1 <= self.latent_size <= MAX_LATENT_SIZE,
+         f'latent_size must be from 1 to {MAX_LATENT_SIZE}', self.latent_size),
+        (all(1 <= w <= MAX_LAYER_WIDTH for w in widths),
+         f'layer widths must be from 1 to {MAX_LAYER_WIDTH}', widths),
+        (self.beta >= 0 and math.isfinite(self.beta),
+         'beta must be a number, not negative', self.beta),
         (self.learning_rate > 0 and math.isfinite(self.learning_rate),
          'learning_rate must be a positive number', self.learning_rate),
-        (self.num_epochs >= 1, 'num_epochs must be at least 1',
-         self.num_epochs),
-        (self.max_batch_size >= 1, 'max_batch_size must be at least 1',
-         self.max_batch_size),
+        (1 <= self.num_epochs <= MAX_EPOCHS,
+         f'num_epochs must be from 1 to {MAX_EPOCHS}', self.num_epochs),
+        (self.max_full_batch >= 1, 'max_full_batch must be at least 1',
+         self.max_full_batch),
     ]
     for ok, message, value in checks:
       if not ok:
         raise ValueError(f'{message}, got {value}.')
+
+  def parameter_count(self, input_size):
+    """Weights and biases of a MidiMe with these hparams on z of `input_size`."""
+    widths = [input_size, *self.encoder_layers]
+    count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    count += 2 * (widths[-1] + 1) * self.latent_size
+    widths = [self.latent_size, *self.decoder_layers, input_size]
+    return count + sum((a + 1) * b for a, b in zip(widths, widths[1:]))
 
   def to_dict(self):
     values = dataclasses.asdict(self)
@@ -75,31 +105,44 @@ class HParams:
     return cls(**values)
 
   def parse(self, text):
-    """Returns a copy updated from 'name=value,name=value' (the --hparams flag).
+    """Returns a copy updated from magenta's `--hparams` syntax.
 
-    List values use colons: 'encoder_layers=512:64'.
+    'name=value,name=value', lists in brackets:
+    'latent_size=8,encoder_layers=[512,64]'.
 
     Raises:
       ValueError: for an unknown name or an unparsable value.
     """
     known = {f.name: f for f in dataclasses.fields(self)}
     changes = {}
-    for item in filter(None, (s.strip() for s in text.split(','))):
+    for item in _split_outside_brackets(text):
       name, sep, value = item.partition('=')
-      name = name.strip()
+      name, value = name.strip(), value.strip()
       if not sep or name not in known:
         raise ValueError(
             f'cannot parse hparam "{item}"; use name=value with names from '
-            f'{sorted(known)}.')
+            f'{sorted(known)}, lists as [512,64].')
       default = getattr(self, name)
       try:
         if isinstance(default, tuple):
-          changes[name] = tuple(int(v) for v in value.split(':') if v)
+          if not (value.startswith('[') and value.endswith(']')):
+            raise ValueError
+          changes[name] = tuple(int(v) for v in value[1:-1].split(',')
+                                if v.strip())
         else:
           changes[name] = type(default)(value)
       except ValueError:
         kind = {int: 'an integer', float: 'a number'}.get(
-            type(default), 'colon-separated integers')
+            type(default), 'a list of integers like [512,64]')
         raise ValueError(
             f'hparam {name} needs {kind}, got "{value}".') from None
     return dataclasses.replace(self, **changes)
+
+
+def _is_int(value):
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _split_outside_brackets(text):
+  return [item.strip() for item in re.split(r',(?![^\[]*\])', text)
+          if item.strip()]

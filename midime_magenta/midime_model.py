@@ -11,53 +11,43 @@ a model trained here behaves like the one in the browser demo:
        + beta * mean over batch of KL(N(mu, sigma) || N(0, I))
 
 Training is Adam on one full batch per epoch (mini-batches only above
-`max_batch_size` chunks), each step one compiled `tf.function` call.
+`max_full_batch` chunks). Full-batch epochs run in compiled blocks, several
+epochs per call, so a small run is not dominated by Python round trips; a
+stop asked for inside a block (a callback, Ctrl-C) still takes effect at the
+epoch asked for (see `train`).
 
-A saved model is a folder holding `midime.json` (hyperparameters, the
-MusicVAE it belongs to, weight names and shapes, and the weights file's
-sha256) and `weights-<hash>.npz` (plain float arrays). Loading reads JSON and
-`np.load(allow_pickle=False)`: nothing in the folder can run code. Saving
-writes the weights under a new name and then atomically replaces
-`midime.json`, so an interrupted save leaves the previous model whole.
+`save` and `load` write and read a run folder, the package's one save
+format (see run_lib).
 """
 
-import json
-import os
+import re
 import time
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from midime_magenta import file_util
+from midime_magenta import errors
 from midime_magenta import midime_hparams
 
-MODEL_FILE = 'midime.json'
-_FORMAT = 'midime_magenta.model'
-_FORMAT_VERSION = 1
-_MAX_JSON_BYTES = 1 << 20
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
 # Keeps log(sigma^2) finite when softplus underflows to 0.
 _LOG_EPSILON = 1e-12
 # Epochs per compiled call on full batches: amortises the call overhead while
-# callbacks (progress, TensorBoard, Ctrl-C) still come every ~0.1 s or less.
+# callbacks (progress, Ctrl-C) still come every ~0.1 s or less.
 _EPOCHS_PER_CALL = 20
 
 
-class ModelFileError(ValueError):
-  """A saved model that is missing, damaged or not a MidiMe model."""
-
-
-class ModelMismatchError(ValueError):
-  """A saved model that belongs to another MusicVAE."""
-
-
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(errors.MidiMeError):
   """Training produced a non-finite loss."""
 
 
-def describe_music_vae(config_name, z_size, fingerprint):
-  """The identity of a MusicVAE that a MidiMe model is stored with."""
-  return {'config': config_name, 'z_size': int(z_size),
-          'fingerprint': fingerprint}
+class LatentsError(errors.MidiMeError, ValueError):
+  """Latents of the wrong shape, or not finite."""
+
+
+class ModelSizeError(errors.MidiMeError):
+  """Hyperparameters that would make a model too large for memory."""
 
 
 class MidiMe(tf.keras.Model):
@@ -66,7 +56,7 @@ class MidiMe(tf.keras.Model):
   Args:
     input_size: the MusicVAE's z size (256 for mel_2bar_small).
     hparams: `midime_hparams.HParams`; Magenta.js defaults when omitted.
-    music_vae: `describe_music_vae(...)` of the MusicVAE whose latents this
+    music_vae: `run_lib.describe_music_vae(...)` of the MusicVAE whose latents this
       model is trained on; saved with the model and checked on load.
     seed: seeds weight initialisation and the reparameterisation noise, for
       repeatable training. None draws fresh randomness.
@@ -77,6 +67,12 @@ class MidiMe(tf.keras.Model):
     super().__init__(name=name)
     self.input_size = int(input_size)
     self.hparams = hparams or midime_hparams.HParams()
+    count = self.hparams.parameter_count(self.input_size)
+    if count > MAX_PARAMETERS:
+      raise ModelSizeError(
+          f'These hyperparameters give a MidiMe of {count:,} weights, more '
+          f'than the {MAX_PARAMETERS:,} we allow (Magenta.js uses about '
+          '0.8 million); choose smaller layers.')
     self.music_vae = dict(music_vae or {})
     self.training_summary = {}
     seeds = iter(range(10_000)) if seed is None else iter(
@@ -103,6 +99,7 @@ class MidiMe(tf.keras.Model):
                    if seed is None else tf.random.Generator.from_seed(seed))
     self.optimizer_ = tf.keras.optimizers.Adam(hp.learning_rate)
     self.build((None, self.input_size))
+    self.optimizer_.build(self.trainable_variables)
     self._compiled_step = None
     self._compiled_epochs = {}
 
@@ -161,12 +158,16 @@ class MidiMe(tf.keras.Model):
   # -- training --------------------------------------------------------------
 
   def _check_latents(self, z, what='z'):
-    z = np.asarray(z, np.float32)
+    try:
+      z = np.asarray(z, np.float32)
+    except (TypeError, ValueError):
+      raise LatentsError(f'{what} must be numbers of shape '
+                         f'[n, {self.input_size}].') from None
     if z.ndim != 2 or z.shape[1] != self.input_size:
-      raise ValueError(f'{what} must have shape [n, {self.input_size}], got '
-                       f'{list(z.shape)}.')
+      raise LatentsError(f'{what} must have shape [n, {self.input_size}], got '
+                         f'{list(z.shape)}.')
     if not np.all(np.isfinite(z)):
-      raise ValueError(f'{what} holds NaN or infinite values.')
+      raise LatentsError(f'{what} holds NaN or infinite values.')
     return z
 
   def train(self, z, epochs=None, callbacks=(), shuffle_seed=None,
@@ -180,29 +181,33 @@ class MidiMe(tf.keras.Model):
         `on_epoch_end(epoch, logs)`, `on_train_end(logs)` (Keras callbacks
         fit), or plain functions `f(epoch, logs)`. Setting
         `model.stop_training = True` in one ends training after that epoch.
-      shuffle_seed: seeds mini-batch order (only used above max_batch_size).
-      jit_compile: compile full-batch epochs with XLA. Measured on 2 CPU
-        cores (bench/): it cuts a step's fixed cost from 4.0 to 1.5 ms (64
-        chunks: 9.7 -> 6.9 ms per epoch) but its first call compiles for
-        about 1.4 s, longer than a typical 100-epoch run on one tune; so it
-        is off by default and pays off from several hundred epochs on.
+      shuffle_seed: seeds the mini-batch order (above `max_full_batch`).
+      jit_compile: compile full-batch epochs with XLA (see bench/).
 
-    Ctrl-C (KeyboardInterrupt) ends training after the current epoch's step
-    and returns what was trained so far, with `history['interrupted']` True,
-    so a notebook or script keeps the model instead of losing it.
+    Full-batch epochs run in compiled blocks of up to `_EPOCHS_PER_CALL`.
+    When a callback stops training, or Ctrl-C arrives, inside a block, the
+    weights are put back to the block's start and the epochs up to the one
+    asked for are run again: the same arithmetic on the same noise (the
+    noise generator's state is restored too), so the saved weights are those
+    of the last epoch in the history, not of the block's end.
+
+    Ctrl-C (KeyboardInterrupt) ends training and returns what was trained so
+    far, with `history['interrupted']` True, so a notebook or script keeps
+    the model instead of losing it.
 
     Returns:
       {'loss': [...], 'reconstruction_loss': [...], 'kl_loss': [...],
-       'seconds': float, 'interrupted': bool}, one entry per epoch.
+       'seconds': float, 'interrupted': bool, 'device': str}, one entry per
+      epoch.
 
     Raises:
-      ValueError: for latents of the wrong shape, NaN, or none at all.
+      LatentsError: for latents of the wrong shape, NaN, or none at all.
       TrainingDivergedError: when the loss stops being finite; the message
-        names the learning rate to lower.
+        says how far to lower the learning rate.
     """
     z = self._check_latents(z)
     if not len(z):  # pylint: disable=g-explicit-length-test
-      raise ValueError('There are no chunks to train on.')
+      raise LatentsError('There are no chunks to train on.')
     epochs = int(epochs or self.hparams.num_epochs)
     if self._compiled_step is None:
       self._compiled_step = tf.function(self._train_step, reduce_retracing=True)
@@ -215,61 +220,87 @@ class MidiMe(tf.keras.Model):
       if hasattr(hook, 'set_model'):
         hook.set_model(self)
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
-               'interrupted': False}
-    rng = np.random.default_rng(shuffle_seed)
-    batch = self.hparams.max_batch_size
-    full_batch = tf.constant(z) if len(z) <= batch else None
+               'interrupted': False, 'device': _device_name()}
+    logging.info('Training MidiMe on %s.', history['device'])
     self.stop_training = False
     start = time.perf_counter()
     _call_all(hooks, 'on_train_begin', {})
     try:
-      self._run_epochs(z, epochs, hooks, history, full_batch, rng,
-                       self._compiled_epochs[jit_compile])
+      if len(z) <= self.hparams.max_full_batch:
+        self._train_full_batch(tf.constant(z), epochs, hooks, history,
+                               self._compiled_epochs[jit_compile])
+      else:
+        self._train_mini_batches(z, epochs, hooks, history,
+                                 np.random.default_rng(shuffle_seed))
     except KeyboardInterrupt:
       history['interrupted'] = True
     history['seconds'] = time.perf_counter() - start
     _call_all(hooks, 'on_train_end', {'seconds': history['seconds']})
     return history
 
-  def _epoch_losses(self, z, epochs, full_batch, rng, compiled_epochs):
-    """Yields (total, reconstruction, kl) per epoch, training as it goes.
+  def _state_variables(self):
+    return (list(self.weights) + list(self.optimizer_.variables) +
+            [self._noise.state])
 
-    Full-batch epochs run in compiled blocks of `_EPOCHS_PER_CALL`; their
-    losses are yielded after each block, so callbacks still see every epoch.
-    """
-    batch = self.hparams.max_batch_size
+  def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs):
+    """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
     done = 0
     while done < epochs:
-      if full_batch is not None:
-        block = min(_EPOCHS_PER_CALL, epochs - done)
-        values = compiled_epochs(full_batch, tf.constant(block)).numpy()
-      else:
-        order = rng.permutation(len(z))
-        parts = [self._compiled_step(tf.constant(z[order[i:i + batch]]))
-                 for i in range(0, len(z), batch)]
-        values = [np.mean([[t.numpy() for t in p] for p in parts], axis=0)]
-      for row in values:
-        yield tuple(float(v) for v in row)
-      done += len(values)
+      block = min(_EPOCHS_PER_CALL, epochs - done)
+      snapshot = [v.numpy() for v in self._state_variables()]
+      try:
+        values = compiled_epochs(z, tf.constant(block)).numpy()
+      except KeyboardInterrupt:
+        self._restore(snapshot)  # The block may or may not have run.
+        raise
+      keep, stop, interrupted = block, False, False
+      try:
+        for i, row in enumerate(values):
+          if self._record_epoch(done + i, row, hooks, history):
+            keep, stop = i + 1, True
+            break
+      except KeyboardInterrupt:
+        keep, interrupted = len(history['loss']) - done, True
+      if keep < block:
+        self._restore(snapshot)
+        if keep:
+          compiled_epochs(z, tf.constant(keep))
+      if interrupted:
+        raise KeyboardInterrupt
+      done += keep
+      if stop:
+        return
 
-  def _run_epochs(self, z, epochs, hooks, history, full_batch, rng,
-                  compiled_epochs):
-    for epoch, (total, reconstruction, kl) in enumerate(
-        self._epoch_losses(z, epochs, full_batch, rng, compiled_epochs)):
-      if not np.isfinite(total):
-        raise TrainingDivergedError(
-            f'Training diverged at epoch {epoch + 1} (the loss became '
-            f'{total}); lower the learning rate (now '
-            f'{self.hparams.learning_rate:g}), e.g. --hparams=learning_rate='
-            '0.001.')
-      history['loss'].append(total)
-      history['reconstruction_loss'].append(reconstruction)
-      history['kl_loss'].append(kl)
-      logs = {'loss': total, 'reconstruction_loss': reconstruction,
-              'kl_loss': kl}
-      _call_all(hooks, 'on_epoch_end', epoch, logs)
-      if self.stop_training:
-        break
+  def _restore(self, snapshot):
+    for variable, value in zip(self._state_variables(), snapshot):
+      variable.assign(value)
+
+  def _train_mini_batches(self, z, epochs, hooks, history, rng):
+    batch = self.hparams.max_full_batch
+    for epoch in range(epochs):
+      order = rng.permutation(len(z))
+      parts = [self._compiled_step(tf.constant(z[order[i:i + batch]]))
+               for i in range(0, len(z), batch)]
+      row = np.mean([[t.numpy() for t in p] for p in parts], axis=0)
+      if self._record_epoch(epoch, row, hooks, history):
+        return
+
+  def _record_epoch(self, epoch, row, hooks, history):
+    """Records one epoch's losses and calls back; True when asked to stop."""
+    total, reconstruction, kl = (float(v) for v in row)
+    if not np.isfinite(total):
+      rate = self.hparams.learning_rate
+      raise TrainingDivergedError(
+          f'Training diverged at epoch {epoch + 1} (the loss became '
+          f'{total}); lower the learning rate from {rate:g} to {rate / 10:g} '
+          f'or less, e.g. --hparams=learning_rate={rate / 10:g}.')
+    history['loss'].append(total)
+    history['reconstruction_loss'].append(reconstruction)
+    history['kl_loss'].append(kl)
+    logs = {'loss': total, 'reconstruction_loss': reconstruction,
+            'kl_loss': kl}
+    _call_all(hooks, 'on_epoch_end', epoch, logs)
+    return bool(self.stop_training)
 
   # -- using a trained model -------------------------------------------------
 
@@ -317,141 +348,39 @@ class MidiMe(tf.keras.Model):
 
   # -- saving and loading ----------------------------------------------------
 
-  def save(self, path):
-    """Saves to a folder, atomically. See the module docstring for the format.
+  def weight_shapes(self):
+    """{name: shape} of every weight, in a stable order (the save format)."""
+    return {_weight_key(w.name): list(w.shape) for w in self.weights}
 
-    Returns:
-      The path of the model's JSON file.
-    """
-    os.makedirs(path, exist_ok=True)
-    names = [w.name for w in self.weights]
-    arrays = {f'w{i:03d}': w.numpy() for i, w in enumerate(self.weights)}
-    tmp_weights = os.path.join(path, f'.weights-{os.getpid()}.npz.tmp')
-    with open(tmp_weights, 'wb') as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    digest = file_util.sha256_file(tmp_weights)
-    weights_file = f'weights-{digest[:16]}.npz'
-    os.replace(tmp_weights, os.path.join(path, weights_file))
-    meta = {
-        'format': _FORMAT, 'version': _FORMAT_VERSION,
-        'input_size': self.input_size,
-        'hparams': self.hparams.to_dict(),
-        'music_vae': self.music_vae,
-        'weights_file': weights_file, 'weights_sha256': digest,
-        'weights': [{'name': n, 'shape': list(a.shape)}
-                    for n, a in zip(names, arrays.values())],
-        'training': self.training_summary,
-    }
-    json_path = os.path.join(path, MODEL_FILE)
-    file_util.write_json_atomically(json_path, meta)
-    for stale in os.listdir(path):
-      if (stale.startswith('weights-') and stale.endswith('.npz') and
-          stale != weights_file):
-        os.remove(os.path.join(path, stale))
-    return json_path
+  def weight_arrays(self):
+    return {_weight_key(w.name): w.numpy() for w in self.weights}
+
+  def set_weight_arrays(self, arrays):
+    self.set_weights([arrays[_weight_key(w.name)] for w in self.weights])
+
+  def save(self, path, overwrite=True):
+    """Saves the model alone as a run folder (see run_lib); returns its JSON."""
+    from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
+    return run_lib.save_run(path, self, overwrite=overwrite)
 
   @classmethod
   def load(cls, path, expect_music_vae=None):
-    """Loads a model saved by `save`, running no code from the files.
-
-    Args:
-      path: the model folder (or its midime.json).
-      expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use; the
-        model must have been trained on that one.
-
-    Raises:
-      ModelFileError: when the folder has no model or it is damaged.
-      ModelMismatchError: when it belongs to another MusicVAE (names both).
-    """
-    json_path = model_json_path(path)
-    meta = _read_model_json(json_path)
-    if expect_music_vae is not None:
-      check_music_vae_matches(meta['music_vae'], expect_music_vae, json_path)
-    folder = os.path.dirname(json_path)
-    weights_path = os.path.join(folder, os.path.basename(meta['weights_file']))
-    if (not os.path.isfile(weights_path) or
-        file_util.sha256_file(weights_path) != meta['weights_sha256']):
-      raise ModelFileError(
-          f'The weights of the model in {folder} are missing or damaged '
-          f'({os.path.basename(weights_path)} does not match its checksum); '
-          'train it again.')
-    try:
-      with np.load(weights_path, allow_pickle=False) as npz:
-        arrays = [npz[f'w{i:03d}'] for i in range(len(meta['weights']))]
-    except (OSError, ValueError, KeyError) as e:
-      raise ModelFileError(
-          f'Cannot read the weights of the model in {folder} ({e}).') from None
-    model = cls(meta['input_size'],
-                midime_hparams.HParams.from_dict(meta['hparams']),
-                music_vae=meta['music_vae'])
-    expected = [(w.name, list(w.shape)) for w in model.weights]
-    stored = [(w['name'], list(w['shape'])) for w in meta['weights']]
-    actual = [list(a.shape) for a in arrays]
-    if expected != stored or [s for _, s in stored] != actual:
-      raise ModelFileError(
-          f'The model in {folder} has weights that do not fit its '
-          'hyperparameters; it is damaged, train it again.')
-    model.set_weights(arrays)
-    model.training_summary = meta.get('training', {})
-    return model
+    """Loads the model of a run folder (see run_lib.load_run)."""
+    from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
+    return run_lib.load_run(path, expect_music_vae)[0]
 
 
-def model_json_path(path):
-  """The midime.json of a model folder (or the path itself if it is one)."""
-  return path if path.endswith('.json') else os.path.join(path, MODEL_FILE)
+def _weight_key(name):
+  """'midime/encoder_0/kernel:0' -> 'encoder_0.kernel'."""
+  name = re.sub(r':\d+$', '', name)
+  name = name.split('/', 1)[1] if name.startswith('midime/') else name
+  return name.replace('/', '.')
 
 
-def read_model_info(path):
-  """Reads a saved model's JSON (hyperparameters, MusicVAE) without weights.
-
-  Raises:
-    ModelFileError: when there is no model or its JSON is damaged.
-  """
-  return _read_model_json(model_json_path(path))
-
-
-def check_music_vae_matches(stored, expected, where):
-  """Raises ModelMismatchError unless two MusicVAE identities agree."""
-  fields = ('config', 'z_size', 'fingerprint')
-  if all(stored.get(k) == expected.get(k) for k in fields):
-    return
-  describe = lambda d: (f'{d.get("config")} (checkpoint {d.get("fingerprint")}'  # pylint: disable=g-long-lambda
-                        ')')
-  raise ModelMismatchError(
-      f'The MidiMe model in {where} was trained on MusicVAE '
-      f'{describe(stored)}, not on the {describe(expected)} given; pass '
-      'the config and checkpoint it was trained with, or train a new model.')
-
-
-def _read_model_json(json_path):
-  """Reads and validates a model's JSON file."""
-  folder = os.path.dirname(json_path) or '.'
-  if not os.path.isfile(json_path):
-    raise ModelFileError(
-        f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
-        'midime_train with --run_dir there first.')
-  try:
-    if os.path.getsize(json_path) > _MAX_JSON_BYTES:
-      raise ValueError('file too large')
-    with open(json_path, encoding='utf-8') as f:
-      meta = json.load(f)
-    if not isinstance(meta, dict) or meta.get('format') != _FORMAT:
-      raise ValueError('not a MidiMe model file')
-    if meta.get('version') != _FORMAT_VERSION:
-      raise ValueError(f'unsupported version {meta.get("version")}')
-    for key, kind in (('input_size', int), ('hparams', dict),
-                      ('music_vae', dict), ('weights_file', str),
-                      ('weights_sha256', str), ('weights', list)):
-      if not isinstance(meta.get(key), kind):
-        raise ValueError(f'field {key} is missing or not a {kind.__name__}')
-    midime_hparams.HParams.from_dict(meta['hparams'])
-  except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
-    raise ModelFileError(
-        f'The model file {json_path} is damaged ({e}); train the model '
-        'again.') from None
-  return meta
+def _device_name():
+  """Where TensorFlow places new ops: 'GPU:0' when it sees a GPU, else 'CPU'."""
+  gpus = tf.config.list_logical_devices('GPU')
+  return gpus[0].name.split('device:')[-1] if gpus else 'CPU'
 
 
 class _FunctionCallback:

@@ -10,6 +10,7 @@ from midime_magenta import chunking_lib
 from midime_magenta import file_util
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
+from midime_magenta import run_lib
 from midime_magenta import testdata_lib
 
 
@@ -30,7 +31,7 @@ TRAIN_EPOCHS = 300
 @pytest.fixture(scope='module')
 def trained(folk_latents, mel_2bar_small):
   model = midime_model.MidiMe(
-      256, music_vae=midime_model.describe_music_vae(
+      256, music_vae=run_lib.describe_music_vae(
           'cat-mel_2bar_small', 256, mel_2bar_small.fingerprint), seed=0)
   before = _reconstruction_error(model, folk_latents)
   history = model.train(folk_latents, epochs=TRAIN_EPOCHS)
@@ -108,15 +109,16 @@ def test_save_and_load_give_identical_outputs(trained, folk_latents, tmp_path):
   np.testing.assert_array_equal(loaded.reconstruct(folk_latents),
                                 model.reconstruct(folk_latents))
   np.testing.assert_array_equal(loaded.sample(5, seed=2), model.sample(5, seed=2))
-  assert sorted(os.listdir(tmp_path / 'm'))[-1] == 'weights-' + json.load(
-      open(tmp_path / 'm' / 'midime.json'))['weights_sha256'][:16] + '.npz'
+  manifest = json.load(open(tmp_path / 'm' / 'midime.json'))
+  assert sorted(os.listdir(tmp_path / 'm')) == [
+      'midime.json', 'weights-' + manifest['weights']['sha256'][:16] + '.npz']
 
 
 def test_model_of_another_music_vae_is_refused(trained, tmp_path):
   model, _, _ = trained
   model.save(str(tmp_path / 'm'))
-  other = midime_model.describe_music_vae('cat-mel_2bar_big', 512, 'abcd')
-  with pytest.raises(midime_model.ModelMismatchError) as raised:
+  other = run_lib.describe_music_vae('cat-mel_2bar_big', 512, 'abcd')
+  with pytest.raises(run_lib.ModelMismatchError) as raised:
     midime_model.MidiMe.load(str(tmp_path / 'm'), expect_music_vae=other)
   assert 'cat-mel_2bar_small' in str(raised.value)
   assert 'cat-mel_2bar_big' in str(raised.value)
@@ -142,7 +144,7 @@ def test_interrupted_save_leaves_the_previous_model(tmp_path, monkeypatch):
 
   def crash(*args, **kwargs):
     raise OSError('disk full')
-  monkeypatch.setattr(file_util, 'write_json_atomically', crash)
+  monkeypatch.setattr(file_util, 'write_json', crash)
   with pytest.raises(OSError):
     model.save(str(tmp_path))
   monkeypatch.undo()
@@ -161,27 +163,28 @@ def test_malicious_model_files_cannot_run_code(tmp_path):
   class Payload:
     def __reduce__(self):
       return (os.system, (f'touch {marker}',))
-  evil = tmp_path / meta['weights_file']
-  np.savez(evil, w000=np.array([Payload()], dtype=object))
+  evil = tmp_path / meta['weights']['file']
+  np.savez(evil, **{key: np.array([Payload()], dtype=object)
+                    for key in meta['weights']['arrays']})
   import hashlib  # pylint: disable=g-import-not-at-top
-  meta['weights_sha256'] = hashlib.sha256(evil.read_bytes()).hexdigest()
+  meta['weights']['sha256'] = hashlib.sha256(evil.read_bytes()).hexdigest()
   (tmp_path / 'midime.json').write_text(json.dumps(meta))
-  with pytest.raises(midime_model.ModelFileError):
+  with pytest.raises(run_lib.ModelFileError):
     midime_model.MidiMe.load(str(tmp_path))
   assert not marker.exists()
 
 
 @pytest.mark.parametrize('content', [
     'not json', '{"format": "something else"}', '[]',
-    '{"format": "midime_magenta.model", "version": 1}'])
+    '{"format": "midime_magenta.run", "version": 2}'])
 def test_damaged_model_json_is_refused(tmp_path, content):
   (tmp_path / 'midime.json').write_text(content)
-  with pytest.raises(midime_model.ModelFileError, match='damaged'):
+  with pytest.raises(run_lib.ModelFileError, match='damaged'):
     midime_model.MidiMe.load(str(tmp_path))
 
 
 def test_missing_model_says_to_train(tmp_path):
-  with pytest.raises(midime_model.ModelFileError, match='run midime_train'):
+  with pytest.raises(run_lib.ModelFileError, match='run midime_train'):
     midime_model.MidiMe.load(str(tmp_path))
 
 
@@ -197,17 +200,19 @@ def test_nan_loss_stops_with_advice():
 def test_bad_latents_are_refused():
   model = midime_model.MidiMe(8, midime_hparams.HParams(
       encoder_layers=(4,), decoder_layers=(4,)))
-  with pytest.raises(ValueError, match=r'shape \[n, 8\]'):
+  with pytest.raises(midime_model.LatentsError, match=r'shape \[n, 8\]'):
     model.train(np.zeros([3, 7]))
-  with pytest.raises(ValueError, match='NaN'):
+  with pytest.raises(midime_model.LatentsError, match='NaN'):
     model.train(np.full([3, 8], np.nan))
-  with pytest.raises(ValueError, match='no chunks'):
+  with pytest.raises(midime_model.LatentsError, match='numbers'):
+    model.train([['a'] * 8])
+  with pytest.raises(midime_model.LatentsError, match='no chunks'):
     model.train(np.zeros([0, 8]))
 
 
-def test_mini_batches_above_max_batch_size_and_callbacks():
+def test_mini_batches_above_max_full_batch_and_callbacks():
   model = midime_model.MidiMe(8, midime_hparams.HParams(
-      encoder_layers=(4,), decoder_layers=(4,), max_batch_size=4), seed=1)
+      encoder_layers=(4,), decoder_layers=(4,), max_full_batch=4), seed=1)
   seen = []
 
   class Stopper:
@@ -237,3 +242,59 @@ def test_callbacks_see_every_epoch_of_compiled_blocks():
   history = model.train(np.ones([5, 8], np.float32), epochs=47,
                         callbacks=[lambda e, logs: seen.append(e)])
   assert seen == list(range(47)) and len(history['loss']) == 47
+
+
+def _small(seed=1, **kwargs):
+  return midime_model.MidiMe(8, midime_hparams.HParams(
+      encoder_layers=(16,), decoder_layers=(16,), **kwargs), seed=seed)
+
+
+@pytest.mark.parametrize('stop_at', [0, 2, 19, 20, 33])
+def test_stop_inside_a_compiled_block_keeps_that_epochs_weights(stop_at):
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  stopped = _small()
+
+  def stop(epoch, logs):
+    del logs
+    if epoch == stop_at:
+      stopped.stop_training = True
+  history = stopped.train(z, epochs=100, callbacks=[stop])
+  reference = _small()
+  expected = reference.train(z, epochs=stop_at + 1)
+  assert len(history['loss']) == stop_at + 1
+  assert history['loss'] == expected['loss']
+  for a, b in zip(stopped.get_weights(), reference.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  # And the run that was not stopped has moved on: the check can fail.
+  assert not all(np.array_equal(a, b) for a, b in zip(
+      _small().get_weights(), reference.get_weights()))
+
+
+def test_ctrl_c_in_a_callback_keeps_weights_and_history_in_step():
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  model = _small()
+
+  def interrupt(epoch, logs):
+    del logs
+    if epoch == 6:
+      raise KeyboardInterrupt
+  history = model.train(z, epochs=100, callbacks=[interrupt])
+  assert history['interrupted'] and len(history['loss']) == 7
+  reference = _small()
+  reference.train(z, epochs=7)
+  for a, b in zip(model.get_weights(), reference.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seed_fixes_mini_batch_order():
+  z = np.random.default_rng(0).standard_normal([40, 8]).astype(np.float32)
+  runs = [_small(seed=s, max_full_batch=8).train(z, epochs=5, shuffle_seed=s)
+          for s in (4, 4, 5)]
+  assert runs[0]['loss'] == runs[1]['loss']
+  assert runs[0]['loss'] != runs[2]['loss']
+
+
+def test_absurd_sizes_are_refused_before_allocating():
+  with pytest.raises(midime_model.ModelSizeError, match='weights'):
+    midime_model.MidiMe(8192, midime_hparams.HParams(
+        encoder_layers=(16384,) * 3))

@@ -16,8 +16,10 @@ Example usage:
     --input_midi='tunes/,more/*.mid' --run_dir=run --num_epochs=300
 
   # Pick the melody track yourself, and tune hyperparameters:
-  midime_train ... --program=73 --hparams='latent_size=8,learning_rate=0.0005'
+  midime_train ... --program=73 --hparams='latent_size=8,encoder_layers=[512,64]'
 """
+
+import time
 
 from absl import flags
 from absl import logging
@@ -33,23 +35,27 @@ def define_flags():
   flags.DEFINE_string('input_midi', None, 'MIDI files, directories, globs or '
                       'TFRecords of NoteSequences, comma-separated.')
   flags.DEFINE_string('run_dir', None, 'Where the model and its training '
-                      'records are written.')
+                      'records are written: a new or empty folder, or a '
+                      'MidiMe run to replace with --overwrite.')
   flags.DEFINE_integer('num_epochs', None, 'Training epochs; default from the '
                        'config (100 for melodies and drums, 300 for trios).')
   flags.DEFINE_integer('latent_size', None, 'Size of MidiMe\'s latent space '
                        '(default 4).')
   flags.DEFINE_float('beta', None, 'Weight of the KL loss (default 1).')
-  flags.DEFINE_string('hparams', '', 'Other hyperparameters, '
-                      '"name=value,...", e.g. "learning_rate=0.0005".')
+  flags.DEFINE_string('hparams', '', 'Other hyperparameters, magenta\'s '
+                      'syntax: "learning_rate=0.0005,encoder_layers=[512,64]".')
   flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
                        'instrument (track) number as the melody.')
   flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
                        'with this MIDI program as the melody.')
-  flags.DEFINE_integer('seed', None, 'Seed for repeatable training.')
-  flags.DEFINE_boolean('overwrite', False, 'Replace a model already in '
+  flags.DEFINE_integer('seed', None, 'Seed for repeatable training.',
+                       lower_bound=0, upper_bound=2**31 - 1)
+  flags.DEFINE_boolean('overwrite', False, 'Replace a MidiMe run already in '
                        '--run_dir.')
-  flags.DEFINE_integer('max_batch_size', 256, 'Batch size for encoding chunks '
-                       '(256 was fastest on 2 CPU cores; see bench/).')
+  flags.DEFINE_integer('encode_batch_size', 256, 'Chunks MusicVAE encodes '
+                       'per batch (256 was fastest on 2 CPU cores; see '
+                       'bench/). Lower it if memory runs out.',
+                       lower_bound=1, upper_bound=65536)
 
 
 def run():
@@ -58,35 +64,34 @@ def run():
   Returns:
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
+  started = time.perf_counter()
   for name in ('config', 'checkpoint_file', 'input_midi', 'run_dir'):
     script_util.require_flag(name, FLAGS[name].value)
-  if FLAGS.num_epochs is not None and FLAGS.num_epochs < 1:
-    raise script_util.UsageError(
-        f'--num_epochs must be at least 1, got {FLAGS.num_epochs}.')
-  if FLAGS.max_batch_size < 1:
-    raise script_util.UsageError('--max_batch_size must be at least 1.')
-  from midime_magenta import train_lib  # pylint: disable=g-import-not-at-top
-  try:
-    summary = train_lib.train_from_midi(
-        FLAGS.config, FLAGS.checkpoint_file, FLAGS.input_midi, FLAGS.run_dir,
-        num_epochs=FLAGS.num_epochs, latent_size=FLAGS.latent_size,
-        beta=FLAGS.beta, hparams=FLAGS.hparams, instrument=FLAGS.instrument,
-        program=FLAGS.program, seed=FLAGS.seed, overwrite=FLAGS.overwrite,
-        encode_batch_size=FLAGS.max_batch_size)
-  except KeyboardInterrupt:
-    script_util.fail('Interrupted before the first epoch finished; nothing '
-                     'was saved.', code=130)
-  if summary['interrupted']:
-    print(f'Interrupted: saved the model trained for {summary["epochs"]} '
+  script_util.check_positive('num_epochs', FLAGS.num_epochs)
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import configs
+  from midime_magenta import personalizer as personalizer_lib
+  from midime_magenta import run_lib
+  config = configs.resolve_hparams(
+      configs.get_config(FLAGS.config), FLAGS.num_epochs, FLAGS.latent_size,
+      FLAGS.beta, FLAGS.hparams)
+  with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
+    personalizer = personalizer_lib.Personalizer(
+        config, FLAGS.checkpoint_file, batch_size=FLAGS.encode_batch_size)
+    history = personalizer.train(FLAGS.input_midi, seed=FLAGS.seed,
+                                 instrument=FLAGS.instrument,
+                                 program=FLAGS.program)
+    personalizer.save(FLAGS.run_dir, overwrite=True)
+  if history['interrupted']:
+    print(f'Interrupted: saved the model trained for {len(history["loss"])} '
           f'epochs to {FLAGS.run_dir}.', flush=True)
     return 130
-  seconds = summary['seconds']
   logging.info(
       'Trained MidiMe on %d chunks for %d epochs (final loss %.3f) in %.1f s '
-      '(encoding %.1f s, training %.1f s). Model in %s.',
-      summary['num_chunks'], summary['epochs'], summary['final_loss']['total'],
-      seconds['total'], seconds['encoding'], seconds['training'],
-      FLAGS.run_dir)
+      '(training %.1f s on %s). Model in %s.',
+      len(personalizer.training_data.z), len(history['loss']),
+      history['loss'][-1], time.perf_counter() - started, history['seconds'],
+      history['device'], FLAGS.run_dir)
   return None
 
 

@@ -3,13 +3,13 @@
 import json
 import os
 
-import numpy as np
 import pytest
 
 from midime_magenta import midime_model
+from midime_magenta import run_lib
 from midime_magenta import testdata_lib
 
-run = testdata_lib.run_console_script
+run = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 TINY_MEL = ['--config=tiny-mel_2bar',
             '--checkpoint_file=' + testdata_lib.tiny_checkpoint('tiny-mel_2bar')]
@@ -40,21 +40,23 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
   result = run('midime_train', *_official(mel_2bar_small_checkpoint),
                f'--input_midi={REEL}', f'--run_dir={run_dir}', '--num_epochs=20')
   assert result.returncode == 0, result.stderr
-  assert 'reel_4-4.mid: 15 chunks' in result.stderr
+  assert "reel_4-4.mid': 15 chunks" in result.stderr
   names = set(os.listdir(run_dir))
-  assert {'midime.json', 'training_latents.npz', 'summary.json', 'loss.png',
-          'train'} <= names
-  assert any(n.startswith('weights-') for n in names)
+  assert {'midime.json', 'summary.json', 'loss.png', 'train'} <= names
+  assert len([n for n in names if n.startswith('weights-')]) == 1
+  assert len([n for n in names if n.startswith('latents-')]) == 1
   assert os.listdir(os.path.join(run_dir, 'train'))[0].startswith('events.')
   summary = _summary(run_dir)
   assert summary['num_chunks'] == 15 and summary['epochs'] == 20
-  assert set(summary['seconds']) >= {'encoding', 'training', 'total'}
-  with np.load(os.path.join(run_dir, 'training_latents.npz')) as data:
-    assert data['z'].shape == (15, 256)
-    assert data['chunks'].shape == (15, 32, 90)
+  assert set(summary['seconds']) >= {'chunking', 'restore', 'encoding',
+                                     'training'}
+  _, data, _ = run_lib.load_run(run_dir)
+  assert data.z.shape == (15, 256) and data.chunks.shape == (15, 32, 90)
+  assert data.starts == [2.0 * i for i in range(15)]
   model = midime_model.MidiMe.load(run_dir)
   assert model.music_vae['config'] == 'cat-mel_2bar_small'
-  assert not [n for n in names if 'tmp' in n or 'partial' in n]
+  assert not [n for n in names if 'tmp' in n or 'partial' in n or
+              n.startswith('.')]
 
 
 def test_multi_instrument_file_uses_the_melody_track(mel_2bar_small_checkpoint,
@@ -85,13 +87,14 @@ def test_directory_of_tunes(tmp_path):
   assert all(i['chunks'] > 0 for i in summary['inputs'])
 
 
-def test_three_four_tune_is_refused_with_the_reason(tmp_path):
+def test_three_four_tune_trains_with_a_warning(tmp_path):
   waltz = testdata_lib.testdata_path('waltz_3-4.mid')
   result = run('midime_train', *TINY_MEL, f'--input_midi={waltz}',
-               f'--run_dir={tmp_path / "run"}')
-  _assert_clean_failure(result, 'waltz_3-4.mid gave no 2-bar chunks',
-                        'in 3/4', 'only 4/4')
-  assert not os.path.exists(tmp_path / 'run' / 'midime.json')
+               f'--run_dir={tmp_path / "run"}', '--num_epochs=5')
+  assert result.returncode == 0, result.stderr
+  assert 'it is in 3/4' in result.stderr
+  assert 'bar lines will not align' in result.stderr
+  assert _summary(str(tmp_path / 'run'))['num_chunks'] > 0
 
 
 def test_existing_model_is_not_replaced_without_overwrite(tmp_path):
@@ -158,8 +161,31 @@ def test_twenty_minute_file_trains_with_progress(tmp_path):
   assert result.returncode == 0, result.stderr
   summary = _summary(str(tmp_path / 'run'))
   assert summary['num_chunks'] > 512
-  assert 'Encoded 512 of' in result.stderr  # Progress while encoding.
-  assert 'epoch 30/30' in result.stderr  # And while training.
+  # Not a terminal: progress comes as log lines, while encoding and training.
+  assert 'Encoding chunks: 256 of ' in result.stderr
+  assert 'Training MidiMe: 30 of 30 epochs' in result.stderr
+
+
+def test_a_terminal_shows_moving_progress_bars(tmp_path):
+  """In a pseudo-terminal (`script`), tqdm draws and redraws its bars."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  tune = _write_long_tune(str(tmp_path / 'long.mid'))
+  command = shlex.join([
+      os.path.join(os.path.dirname(sys.executable), 'midime_train'),
+      *TINY_MEL, f'--input_midi={tune}', f'--run_dir={tmp_path / "run"}',
+      '--num_epochs=300', '--encode_batch_size=64'])
+  result = subprocess.run(['script', '-qefc', command, '/dev/null'],
+                          capture_output=True, timeout=600, check=False)
+  # Bytes: text mode would turn every carriage return into a newline.
+  screen = result.stdout.decode('utf-8', 'replace')
+  assert result.returncode == 0, screen[-2000:]
+  for bar in ('Encoding chunks', 'Training MidiMe'):
+    frames = [f for f in screen.split('\r') if f.lstrip().startswith(bar)]
+    assert len(frames) >= 3, screen[-2000:]  # Drawn, then redrawn.
+    assert '100%|' in frames[-1], frames[-1]
+    assert len({f.split('|')[0] for f in frames}) >= 2  # It moved.
 
 
 def test_out_of_range_notes_and_a_tempo_change_still_train(tmp_path):
@@ -190,7 +216,7 @@ def _start_training(run_dir, *extra):
   seen = []
   for line in proc.stderr:
     seen.append(line)
-    if 'epoch 1/1000000' in line:
+    if 'Training MidiMe: 1 of 1000000' in line:
       return proc, seen
   raise AssertionError(''.join(seen))
 
@@ -232,3 +258,43 @@ def test_ctrl_c_saves_the_model_trained_so_far(tmp_path):
   assert summary['interrupted'] and 0 < summary['epochs'] < 1000000
   model = midime_model.MidiMe.load(run_dir)
   assert model.training_summary['epochs'] == summary['epochs']
+
+
+def test_two_runs_into_one_run_dir_cannot_both_write(tmp_path):
+  run_dir = str(tmp_path / 'run')
+  proc, _ = _start_training(run_dir)
+  try:
+    second = run('midime_train', *TINY_MEL, f'--input_midi={REEL}',
+                 f'--run_dir={run_dir}', '--num_epochs=3')
+    _assert_clean_failure(second, 'Another process', str(proc.pid))
+  finally:
+    proc.kill()
+    proc.wait()
+
+
+def test_a_folder_of_someone_elses_files_is_refused(tmp_path):
+  mine = tmp_path / 'mine'
+  mine.mkdir()
+  (mine / 'summary.json').write_text('my own')
+  (mine / 'weights-best.npz').write_bytes(b'my weights')
+  result = run('midime_train', *TINY_MEL, f'--input_midi={REEL}',
+               f'--run_dir={mine}', '--num_epochs=3', '--overwrite')
+  _assert_clean_failure(result, 'holds other files', 'no MidiMe run')
+  assert sorted(os.listdir(mine)) == ['summary.json', 'weights-best.npz']
+  assert (mine / 'weights-best.npz').read_bytes() == b'my weights'
+
+
+def test_overwrite_replaces_the_tensorboard_events(tmp_path):
+  run_dir = str(tmp_path / 'run')
+  args = [*TINY_MEL, f'--input_midi={REEL}', f'--run_dir={run_dir}']
+  assert run('midime_train', *args, '--num_epochs=3').returncode == 0
+  assert run('midime_train', *args, '--num_epochs=5',
+             '--overwrite').returncode == 0
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  events = os.listdir(os.path.join(run_dir, 'train'))
+  assert len(events) == 1
+  steps = [v.step for e in tf.compat.v1.train.summary_iterator(
+      os.path.join(run_dir, 'train', events[0]))
+           for v in [e] if e.summary.value and
+           e.summary.value[0].tag == 'loss/total']
+  assert steps == [1, 2, 3, 4, 5]

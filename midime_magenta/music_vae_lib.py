@@ -1,8 +1,9 @@
 """A frozen MusicVAE, restored through magenta's own `TrainedModel`.
 
 `load_music_vae` resolves `--checkpoint_file` (prefix, directory or `.tar`),
-checks it against the config before restoring, and returns a `MusicVAE`
-that encodes chunk tensors to mu, decodes latents, and samples the prior.
+checks it against the config before restoring, and returns a
+`FrozenMusicVAE` (named apart from magenta's own `MusicVAE` model class) that
+encodes chunk tensors to mu, decodes latents, and samples the prior.
 """
 
 import contextlib
@@ -12,11 +13,11 @@ import warnings
 
 import numpy as np
 import tensorflow.compat.v1 as tf
-from absl import logging
 from magenta.models.music_vae import TrainedModel
 
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
+from midime_magenta import progress_lib
 
 
 @contextlib.contextmanager
@@ -34,8 +35,8 @@ def _quiet_graph_building():
 
 
 @dataclasses.dataclass
-class MusicVAE:
-  """A restored MusicVAE and what identifies it.
+class FrozenMusicVAE:
+  """A restored MusicVAE, never trained further, and what identifies it.
 
   Attributes:
     config_name: the MusicVAE config name (e.g. 'cat-mel_2bar_small').
@@ -62,26 +63,26 @@ class MusicVAE:
   def batch_size(self):
     return self.config.hparams.batch_size
 
-  def encode_tensors(self, inputs, lengths, controls=(), progress_every=512):
+  def encode_tensors(self, inputs, lengths, controls=()):
     """Encodes converter tensors; returns mu, float32 [n, z_size].
 
     MidiMe trains on mu, as Magenta.js does: it is the encoder's point
-    estimate, free of the sampling noise in z. Large inputs are encoded in
-    slices of `progress_every` chunks with a log line after each, so a long
-    file shows progress.
+    estimate, free of the sampling noise in z. Inputs are encoded one graph
+    batch at a time, so a long input shows progress (progress_lib).
     """
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
+    step = self.batch_size
     slices = []
-    for start in range(0, len(inputs), progress_every):
-      end = start + progress_every
-      _, mu, _ = self.trained_model.encode_tensors(
-          inputs[start:end], lengths[start:end], controls[start:end] or None)
-      slices.append(np.asarray(mu, np.float32))
-      if len(inputs) > progress_every:
-        logging.info('Encoded %d of %d chunks.', min(end, len(inputs)),
-                     len(inputs))
+    with progress_lib.progress_bar(len(inputs), 'Encoding chunks',
+                                   'chunks') as bar:
+      for start in range(0, len(inputs), step):
+        end = start + step
+        _, mu, _ = self.trained_model.encode_tensors(
+            inputs[start:end], lengths[start:end], controls[start:end] or None)
+        slices.append(np.asarray(mu, np.float32))
+        bar.update(len(slices[-1]))
     return np.concatenate(slices)
 
   def decode(self, z, temperature=0.5):
@@ -110,7 +111,7 @@ def load_music_vae(config_name, checkpoint_file, batch_size=128):
       padded to it.
 
   Returns:
-    A `MusicVAE`.
+    A `FrozenMusicVAE`.
 
   Raises:
     configs.ConfigError: for an unknown config.
@@ -123,7 +124,7 @@ def load_music_vae(config_name, checkpoint_file, batch_size=128):
   with _quiet_graph_building():
     trained_model = TrainedModel(
         config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
-  return MusicVAE(
+  return FrozenMusicVAE(
       config_name=config_name,
       config=trained_model._config,  # pylint: disable=protected-access
       checkpoint=prefix,

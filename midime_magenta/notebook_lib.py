@@ -63,11 +63,16 @@ def show(sequences, title='', listen=True):
 
 
 class LiveLossPlot:
-  """A training callback that redraws the loss curve every `every` epochs."""
+  """A training callback that redraws the loss curve every `every` epochs.
+
+  It updates one display in place (a display handle), rather than clearing
+  the cell's output, so the progress bar above it stays.
+  """
 
   def __init__(self, every=10):
     self.every = every
     self.history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
+    self._handle = None
 
   def on_epoch_end(self, epoch, logs):
     for k in self.history:
@@ -77,14 +82,17 @@ class LiveLossPlot:
 
   def draw(self):
     from IPython import display  # pylint: disable=g-import-not-at-top
-    display.clear_output(wait=True)
     fig, ax = plt.subplots(figsize=(7, 3))
     for k, v in self.history.items():
       ax.plot(range(1, len(v) + 1), v, label=k)
     ax.set_yscale('log')
     ax.set_xlabel('epoch')
     ax.legend()
-    plt.show()
+    if self._handle is None:
+      self._handle = display.display(fig, display_id=True)
+    else:
+      self._handle.update(fig)
+    plt.close(fig)
 
 
 def sliders(personalizer, temperature=0.5):

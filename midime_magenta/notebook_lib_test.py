@@ -4,7 +4,6 @@ So the notebook cannot rot: every cell must run, in order, without error.
 """
 
 import os
-import sys
 
 import nbclient
 import nbformat
@@ -37,7 +36,13 @@ def test_notebook_runs_headless(mel_2bar_small_checkpoint, tmp_path,
            '<audio' in o['data']['text/html']]
   assert len(images) >= 6 and len(audio) >= 4
   assert os.path.exists(tmp_path / 'saved' / 'midime.json')
-  assert sys.executable  # The kernel is this venv's (ipykernel installed here).
+  # Progress shows in the notebook: tqdm's widget bar for encoding and
+  # training, not log lines.
+  bars = [o for o in outputs
+          if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})]
+  assert len(bars) >= 2, [o.get('output_type') for o in outputs]
+  texts = ' '.join(str(o.get('data', {}).get('text/plain', '')) for o in bars)
+  assert 'Training MidiMe' in texts and 'Encoding chunks' in texts, texts
 
 
 def test_helpers_outside_colab():

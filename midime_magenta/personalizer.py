@@ -1,21 +1,33 @@
-"""`Personalizer`: a frozen MusicVAE and a MidiMe, for notebooks and scripts.
+"""`Personalizer`: the one pipeline from a person's MIDI to a saved MidiMe run.
+
+  MIDI -> chunks (time order, each with source and start) -> MusicVAE mu
+       -> MidiMe training -> one run folder (run_lib)
+
+`midime_train`, `midime_generate`, `midime_evaluate` and the notebook are thin
+shells over this class:
 
   p = Personalizer.from_checkpoint('cat-mel_2bar_small', 'path/to/ckpt')
-  p.train(['my_tune.mid'])           # chunk, encode (mu), train MidiMe
+  p.train('my_tune.mid')             # chunk, encode (mu), train MidiMe
   p.sample(5)                        # NoteSequences that sound like the tune
-  p.reconstruct('my_tune.mid')       # MusicVAE -> MidiMe -> MusicVAE
-  p.save('my_midime'); Personalizer.load('my_midime', 'path/to/ckpt')
+  p.reconstruct()                    # the tune's chunks, in order, via MidiMe
+  p.save('my_midime')                # a run folder midime_generate reads
+  p = Personalizer.load('my_midime', 'path/to/ckpt')
 """
 
 import os
+import time
 
 import note_seq
 import numpy as np
+from absl import logging
 
 from midime_magenta import chunking_lib
 from midime_magenta import configs
+from midime_magenta import errors
 from midime_magenta import midime_model
 from midime_magenta import music_vae_lib
+from midime_magenta import progress_lib
+from midime_magenta import run_lib
 
 
 def _as_list(inputs):
@@ -25,58 +37,112 @@ def _as_list(inputs):
 
 
 class Personalizer:
-  """Ties a MusicVAE to a MidiMe trained on a person's own music.
+  """A frozen MusicVAE and a MidiMe trained on a person's own music.
 
   Args:
-    music_vae: a `music_vae_lib.MusicVAE`.
-    config: a `configs.MidiMeConfig`; the registered one for the MusicVAE's
-      config name when omitted.
-    midime: a trained `MidiMe`, or None until `train` is called.
+    config: a `configs.MidiMeConfig`, a registered name or a config file.
+    checkpoint_file: the MusicVAE checkpoint (anything
+      `music_vae_lib.load_music_vae` takes); restored on first use.
+    music_vae: an already restored `music_vae_lib.FrozenMusicVAE` instead.
+    batch_size: the MusicVAE graph's batch size.
   """
 
-  def __init__(self, music_vae, config=None, midime=None):
-    self.music_vae = music_vae
-    self.config = config or configs.get_config(music_vae.config_name)
-    self.midime = midime
-    self.training_z = None
-    self.training_chunks = []
+  def __init__(self, config, checkpoint_file=None, music_vae=None,
+               batch_size=64):
+    self.config = (configs.get_config(config) if isinstance(config, str)
+                   else config)
+    self.checkpoint_file = checkpoint_file
+    self.batch_size = batch_size
+    self._music_vae = music_vae
+    self.music_vae_config = (
+        music_vae.config if music_vae is not None else
+        configs.get_music_vae_config(self.config.music_vae_config))
+    self.midime = None
+    self.training_data = None
+    self.history = None
+    self.inputs = []  # The ChunkedInput of each sequence trained on.
+    self.seconds = {}  # Time per phase of the last `train`.
 
   @classmethod
   def from_checkpoint(cls, config, checkpoint_file, batch_size=64):
-    """Restores the MusicVAE for a MidiMe config name (or config file)."""
-    config = configs.get_config(config) if isinstance(config, str) else config
-    music_vae = music_vae_lib.load_music_vae(
-        config.music_vae_config, checkpoint_file, batch_size=batch_size)
-    return cls(music_vae, config)
+    """Restores the MusicVAE now (so a wrong checkpoint fails here)."""
+    personalizer = cls(config, checkpoint_file, batch_size=batch_size)
+    personalizer.music_vae  # pylint: disable=pointless-statement
+    return personalizer
 
   @property
-  def music_vae_identity(self):
-    return midime_model.describe_music_vae(
-        self.music_vae.config_name, self.music_vae.z_size,
-        self.music_vae.fingerprint)
+  def music_vae(self):
+    """The frozen MusicVAE, restored on first use."""
+    if self._music_vae is None:
+      self._music_vae = music_vae_lib.load_music_vae(
+          self.config.music_vae_config, self.checkpoint_file,
+          batch_size=self.batch_size)
+    return self._music_vae
+
+  @property
+  def chunk_bars(self):
+    return configs.chunk_steps(self.music_vae_config) // 16
 
   # -- inputs ----------------------------------------------------------------
+
+  def _sequences(self, item):
+    """(source, NoteSequence or InputError) pairs for one input item."""
+    if isinstance(item, note_seq.NoteSequence):
+      return [(item.filename or 'NoteSequence', item)]
+    files = chunking_lib.find_input_files(os.fspath(item))
+    pairs = []
+    for path in files:
+      try:
+        pairs.extend(chunking_lib.read_note_sequences(path))
+      except chunking_lib.InputError as e:
+        if len(files) == 1:
+          raise
+        pairs.append((path, e))  # In a folder: skip it, with its reason.
+    return pairs
 
   def chunk(self, inputs, instrument=None, program=None):
     """Cuts inputs into chunks; returns a `ChunkedInput` per sequence.
 
     Args:
-      inputs: NoteSequences, MIDI/TFRecord paths, directories or globs.
+      inputs: NoteSequences, MIDI/TFRecord paths, folders, globs, or a
+        comma-separated string of them.
       instrument, program: choose the melody track (melody configs).
 
     Raises:
-      chunking_lib.InputError: for paths that cannot be read.
+      chunking_lib.InputError: for an input that names nothing, or a single
+        file that cannot be read (in a folder, such a file is skipped and
+        its reason recorded).
     """
     chunked = []
     for item in _as_list(inputs):
-      if isinstance(item, note_seq.NoteSequence):
-        sources = [(item.filename or 'NoteSequence', item)]
-      else:
-        sources = [s for path in chunking_lib.find_input_files(os.fspath(item))
-                   for s in chunking_lib.read_note_sequences(path)]
-      for source, ns in sources:
-        chunked.append(chunking_lib.chunk_note_sequence(
-            ns, self.music_vae.config, source, instrument, program))
+      for source, ns in self._sequences(item):
+        if isinstance(ns, Exception):
+          result = chunking_lib.ChunkedInput(
+              source=source, starts=[], inputs=[], outputs=[], controls=[],
+              lengths=[], reason=f'skipped: {ns}')
+        else:
+          result = chunking_lib.chunk_note_sequence(
+              ns, self.music_vae_config, source, instrument, program)
+        chunked.append(result)
+        _log_chunked(result)
+    return chunked
+
+  def chunk_or_raise(self, inputs, instrument=None, program=None):
+    """`chunk`, refusing inputs that give no chunk at all.
+
+    Raises:
+      chunking_lib.NoChunksError: saying why, per input (first three).
+    """
+    chunked = self.chunk(inputs, instrument, program)
+    if not any(c.num_chunks for c in chunked):
+      if len(chunked) == 1:
+        raise chunking_lib.NoChunksError(
+            f'{chunked[0].source!r} gave no {self.chunk_bars}-bar chunks: '
+            f'{chunked[0].reason}.')
+      reasons = sorted({c.reason for c in chunked})
+      raise chunking_lib.NoChunksError(
+          f'None of the {len(chunked)} inputs gave a {self.chunk_bars}-bar '
+          f'chunk ({"; ".join(reasons[:3])}).')
     return chunked
 
   def encode(self, chunked):
@@ -86,20 +152,10 @@ class Personalizer:
     controls = [x for c in chunked for x in c.controls]
     return self.music_vae.encode_tensors(inputs, lengths, controls)
 
-  def _chunks_or_raise(self, inputs, instrument=None, program=None):
-    chunked = self.chunk(inputs, instrument, program)
-    if not any(c.num_chunks for c in chunked):
-      reasons = '; '.join(f'{os.path.basename(c.source)}: {c.reason}'
-                          for c in chunked[:5])
-      raise chunking_lib.NoChunksError(
-          f'No {self.music_vae.chunk_steps // 16}-bar chunk could be cut from '
-          f'the input ({reasons}).')
-    return chunked
-
   # -- training --------------------------------------------------------------
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
-            hparams=None, instrument=None, program=None):
+            hparams=None, instrument=None, program=None, progress=True):
     """Trains a fresh MidiMe on the inputs' chunks (or on given latents).
 
     Args:
@@ -107,9 +163,11 @@ class Personalizer:
       z: MusicVAE latents [n, z_size] to train on directly.
       epochs: defaults to the config's.
       callbacks: see `MidiMe.train`.
-      seed: makes initialisation and training noise repeatable.
+      seed: makes initialisation, training noise and mini-batch order
+        repeatable.
       hparams: overrides the config's `HParams`.
       instrument, program: choose the melody track (melody configs).
+      progress: show a progress bar (terminal, notebook) or log lines.
 
     Returns:
       The loss history of `MidiMe.train`.
@@ -118,26 +176,92 @@ class Personalizer:
       chunking_lib.NoChunksError: when the inputs give no chunk (the message
         says why).
     """
+    self.seconds = {}
     if z is None:
-      self.training_chunks = self._chunks_or_raise(inputs, instrument, program)
-      z = self.encode(self.training_chunks)
-    self.training_z = np.asarray(z, np.float32)
+      started = time.perf_counter()
+      self.inputs = self.chunk_or_raise(inputs, instrument, program)
+      num_chunks = sum(c.num_chunks for c in self.inputs)
+      logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
+      self.seconds['chunking'] = time.perf_counter() - started
+      if self._music_vae is None:  # Build the graph no larger than needed.
+        self.batch_size = max(1, min(self.batch_size, num_chunks))
+      started = time.perf_counter()
+      self.music_vae  # pylint: disable=pointless-statement
+      self.seconds['restore'] = time.perf_counter() - started
+      started = time.perf_counter()
+      z_input = self.encode(self.inputs)
+      self.seconds['encoding'] = time.perf_counter() - started
+      self.training_data = run_lib.TrainingData(
+          z=z_input,
+          chunks=np.stack([x for c in self.inputs for x in c.outputs]),
+          sources=[c.source for c in self.inputs for _ in c.starts],
+          starts=[s for c in self.inputs for s in c.starts])
+    else:
+      self.inputs = []
+      self.training_data = run_lib.TrainingData(
+          z=np.asarray(z, np.float32), sources=['latents'] * len(z),
+          starts=[0.0] * len(z))
     hparams = hparams or self.config.hparams
     self.midime = midime_model.MidiMe(
         self.music_vae.z_size, hparams, music_vae=self.music_vae_identity,
         seed=seed)
-    return self.midime.train(self.training_z, epochs=epochs,
-                             callbacks=callbacks)
+    epochs = epochs or hparams.num_epochs
+    hooks = list(callbacks)
+    if progress:
+      hooks.append(progress_lib.TrainingProgress(epochs))
+    self.history = self.midime.train(self.training_data.z, epochs=epochs,
+                                     callbacks=hooks, shuffle_seed=seed)
+    self.seconds['training'] = self.history['seconds']
+    if not self.history['loss']:
+      raise KeyboardInterrupt  # Interrupted before one epoch: nothing to keep.
+    if self.history['interrupted']:
+      logging.warning('Interrupted after %d of %d epochs: keeping the model '
+                      'trained so far.', len(self.history['loss']), epochs)
+    return self.history
+
+  @property
+  def music_vae_identity(self):
+    return run_lib.describe_music_vae(
+        self.music_vae.config_name, self.music_vae.z_size,
+        self.music_vae.fingerprint)
+
+  def summary(self):
+    """What this run was trained on and how it went (JSON-able)."""
+    history = self.history or {}
+    summary = {
+        'config': self.config.name,
+        'music_vae': self.music_vae_identity,
+        'checkpoint': self.music_vae.checkpoint,
+        'inputs': [{'source': c.source, 'chunks': c.num_chunks,
+                    'reason': c.reason, 'warning': c.warning,
+                    'instrument': c.instrument,
+                    'notes_out_of_range': c.notes_out_of_range}
+                   for c in self.inputs],
+        'num_chunks': 0 if self.training_data is None else len(
+            self.training_data.z),
+        'hparams': self._trained().hparams.to_dict(),
+        'epochs': len(history.get('loss', [])),
+        'interrupted': history.get('interrupted', False),
+        'device': history.get('device'),
+        'seconds': dict(self.seconds),
+    }
+    if history.get('loss'):
+      summary['final_loss'] = {
+          'total': history['loss'][-1],
+          'reconstruction': history['reconstruction_loss'][-1],
+          'kl': history['kl_loss'][-1]}
+    return summary
 
   def _trained(self):
     if self.midime is None:
-      raise ValueError('This Personalizer has no MidiMe yet; call train() or '
-                       'load() first.')
+      raise errors.UsageError('This Personalizer has no MidiMe yet; call '
+                              'train() or load() first.')
     return self.midime
 
   # -- generating ------------------------------------------------------------
 
   def decode(self, z, temperature=0.5):
+    """Decodes MusicVAE latents [n, z_size] to n NoteSequences."""
     return self.music_vae.decode(z, temperature)
 
   def sample(self, n=5, temperature=0.5, seed=None):
@@ -149,22 +273,26 @@ class Personalizer:
     return self.music_vae.sample_prior(n, temperature,
                                        np.random.default_rng(seed))
 
-  def reconstruct(self, inputs=None, temperature=0.5):
-    """Chunks through MusicVAE -> MidiMe -> MusicVAE, one NoteSequence each.
+  def latents_of(self, inputs=None):
+    """MusicVAE mu of the inputs' chunks in time order; the training chunks
+    when `inputs` is None."""
+    if inputs is not None:
+      return self.encode(self.chunk_or_raise(inputs))
+    if self.training_data is None:
+      raise errors.UsageError('Pass inputs, or train or load a run first.')
+    return self.training_data.z
+
+  def reconstruct(self, inputs=None, temperature=0.5, limit=None):
+    """Chunks through MusicVAE -> MidiMe -> MusicVAE, in time order.
 
     With no inputs, reconstructs the chunks MidiMe was trained on.
     """
-    if inputs is None:
-      if self.training_z is None:
-        raise ValueError('Pass inputs, or train first.')
-      z = self.training_z
-    else:
-      z = self.encode(self._chunks_or_raise(inputs))
+    z = self.latents_of(inputs)[:limit]
     return self.decode(self._trained().reconstruct(z), temperature)
 
   def interpolate(self, start, end, steps=5, temperature=0.5):
     """Interpolates in MidiMe's space between the first chunks of two inputs."""
-    ends = [self.encode(self._chunks_or_raise(x))[0] for x in (start, end)]
+    ends = [self.latents_of(x)[0] for x in (start, end)]
     return self.decode(self._trained().interpolate(ends[0], ends[1], steps),
                        temperature)
 
@@ -180,7 +308,8 @@ class Personalizer:
     midime = self._trained()
     size = midime.hparams.latent_size
     if not 0 <= dimension < size:
-      raise ValueError(f'dimension must be in [0, {size}), got {dimension}.')
+      raise errors.UsageError(
+          f'dimension must be in [0, {size}), got {dimension}.')
     small = np.tile(np.zeros(size, np.float32) if base is None
                     else np.asarray(base, np.float32), (len(values), 1))
     small[:, dimension] = values
@@ -188,21 +317,52 @@ class Personalizer:
 
   # -- saving ----------------------------------------------------------------
 
-  def save(self, path):
-    """Saves the MidiMe (see `MidiMe.save`); returns its JSON path."""
-    return self._trained().save(path)
+  def save(self, run_dir, overwrite=False):
+    """Saves a run folder (run_lib), the same a `midime_train` run is.
+
+    Returns:
+      The path of its midime.json.
+    """
+    return run_lib.save_run(run_dir, self._trained(), self.training_data,
+                            self.history, self.summary(), overwrite=overwrite)
 
   @classmethod
-  def load(cls, path, checkpoint_file, config=None, batch_size=64):
-    """Loads a saved MidiMe with the MusicVAE checkpoint it was trained on.
+  def load(cls, run_dir, checkpoint_file, config=None, batch_size=64):
+    """Loads a run folder with the MusicVAE checkpoint it was trained on.
+
+    Args:
+      config: the MidiMe config (name or file); the run's own when None.
 
     Raises:
-      midime_model.ModelMismatchError: when `checkpoint_file` (or `config`)
-        is not the MusicVAE the model was trained on.
+      run_lib.ModelFileError: when there is no run or it is damaged.
+      run_lib.ModelMismatchError: when `checkpoint_file` (or `config`) is
+        not the MusicVAE the run was trained on.
     """
-    config = config or midime_model.read_model_info(path)['music_vae'].get(
-        'config')
-    personalizer = cls.from_checkpoint(config, checkpoint_file, batch_size)
-    personalizer.midime = midime_model.MidiMe.load(
-        path, expect_music_vae=personalizer.music_vae_identity)
+    info = run_lib.read_model_info(run_dir)
+    trained_on = info['music_vae'].get('config')
+    config = configs.get_config(config or trained_on)
+    if config.music_vae_config != trained_on:
+      raise run_lib.ModelMismatchError(
+          f'The MidiMe model in {run_dir} was trained for config '
+          f'{trained_on}, not {config.music_vae_config}; pass '
+          f'--config={trained_on}.')
+    personalizer = cls(config, checkpoint_file, batch_size=batch_size)
+    personalizer.midime, personalizer.training_data, _ = run_lib.load_run(
+        run_dir, expect_music_vae=personalizer.music_vae_identity)
     return personalizer
+
+
+def _log_chunked(result):
+  """One log line per input: what it gave, or why it gave nothing."""
+  source = repr(result.source)  # Quoted: a name cannot forge a log line.
+  if result.num_chunks:
+    track = ('' if result.instrument is None
+             else f' (melody from instrument {result.instrument})')
+    logging.info('%s: %d chunks%s.', source, result.num_chunks, track)
+  else:
+    logging.warning('%s: no chunks, because %s.', source, result.reason)
+  if result.warning:
+    logging.warning('%s: %s.', source, result.warning)
+  if result.notes_out_of_range:
+    logging.warning('%s: dropped %d notes outside the model\'s pitch range.',
+                    source, result.notes_out_of_range)

@@ -1,12 +1,16 @@
 """Tests for Personalizer: MIDI paths in, NoteSequences out, on real models."""
 
+import json
+import os
+
 import note_seq
 import numpy as np
 import pytest
 
 from midime_magenta import chunking_lib
-from midime_magenta import midime_model
+from midime_magenta import errors
 from midime_magenta import personalizer as personalizer_lib
+from midime_magenta import run_lib
 from midime_magenta import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -14,8 +18,9 @@ REEL = testdata_lib.testdata_path('reel_4-4.mid')
 
 @pytest.fixture(scope='module')
 def personalizer(mel_2bar_small):
-  p = personalizer_lib.Personalizer(mel_2bar_small)
-  p.history = p.train(REEL, epochs=100, seed=0)
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
+  p.train(REEL, epochs=100, seed=0)
   return p
 
 
@@ -27,8 +32,9 @@ def _notes_ok(sequences, n):
 
 
 def test_train_from_a_midi_path(personalizer):
-  assert personalizer.training_z.shape == (15, 256)
-  assert [c.num_chunks for c in personalizer.training_chunks] == [15]
+  assert personalizer.training_data.z.shape == (15, 256)
+  assert [c.num_chunks for c in personalizer.inputs] == [15]
+  assert personalizer.training_data.starts == [2.0 * i for i in range(15)]
   assert len(personalizer.history['loss']) == 100
 
 
@@ -40,13 +46,20 @@ def test_sample_reconstruct_interpolate_traverse(personalizer):
   folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
   _notes_ok(personalizer.interpolate(REEL, folk, steps=5), 5)
   _notes_ok(personalizer.traverse(2, values=[-1.0, 0.0, 1.0]), 3)
-  with pytest.raises(ValueError, match='dimension must be in'):
+  with pytest.raises(errors.UsageError, match='dimension must be in'):
     personalizer.traverse(4)
 
 
 def test_inputs_without_chunks_say_why(personalizer):
-  with pytest.raises(chunking_lib.NoChunksError, match='3/4'):
-    personalizer.reconstruct(testdata_lib.testdata_path('waltz_3-4.mid'))
+  with pytest.raises(chunking_lib.NoChunksError, match='only drums'):
+    personalizer.reconstruct(testdata_lib.testdata_path('drums_only.mid'))
+
+
+def test_a_waltz_is_personalized_as_a_stream_of_steps(personalizer):
+  waltz = testdata_lib.testdata_path('waltz_3-4.mid')
+  chunked = personalizer.chunk(waltz)
+  assert chunked[0].num_chunks > 0 and '3/4' in chunked[0].warning
+  _notes_ok(personalizer.reconstruct(waltz), chunked[0].num_chunks)
 
 
 def test_save_and_load_with_the_same_checkpoint(personalizer,
@@ -55,20 +68,38 @@ def test_save_and_load_with_the_same_checkpoint(personalizer,
   personalizer.save(str(tmp_path / 'me'))
   loaded = personalizer_lib.Personalizer.load(str(tmp_path / 'me'),
                                               mel_2bar_small_checkpoint)
-  z = personalizer.training_z
+  z = personalizer.training_data.z
+  np.testing.assert_array_equal(loaded.training_data.z, z)
+  assert loaded.training_data.sources == [REEL] * 15
   np.testing.assert_array_equal(loaded.midime.reconstruct(z),
                                 personalizer.midime.reconstruct(z))
+  assert sorted(os.listdir(tmp_path / 'me'))[:1] == ['latents-' + json.load(
+      open(tmp_path / 'me' / 'midime.json'))['latents']['sha256'][:16] +
+                                                     '.npz']
 
 
 def test_load_with_another_checkpoint_is_refused(personalizer, tmp_path):
   personalizer.save(str(tmp_path / 'me'))
-  with pytest.raises(midime_model.ModelMismatchError,
-                     match='trained on MusicVAE cat-mel_2bar_small'):
+  with pytest.raises(run_lib.ModelMismatchError,
+                     match='trained for config cat-mel_2bar_small, not tiny'):
     personalizer_lib.Personalizer.load(
         str(tmp_path / 'me'), testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
         config='tiny-mel_2bar')
 
 
 def test_untrained_personalizer_says_what_to_do(tiny_mel):
-  with pytest.raises(ValueError, match='call train'):
-    personalizer_lib.Personalizer(tiny_mel).sample(1)
+  with pytest.raises(errors.UsageError, match='call train'):
+    personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel).sample(
+        1)
+
+
+def test_a_bad_file_in_a_folder_is_skipped_with_its_reason(tiny_mel,
+                                                           tmp_path):
+  (tmp_path / 'a.mid').write_bytes(open(REEL, 'rb').read())
+  (tmp_path / 'b.mid').write_text('not midi')
+  os.mkfifo(tmp_path / 'c.mid')  # Would block a reader forever.
+  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
+  chunked = p.chunk(str(tmp_path))
+  assert [(os.path.basename(c.source), c.num_chunks) for c in chunked] == [
+      ('a.mid', 15), ('b.mid', 0)]
+  assert 'not a MIDI file' in chunked[1].reason

@@ -1,27 +1,32 @@
-"""Pictures a person would rather look at than read: loss curves, piano rolls."""
+"""Pictures a person would rather look at than read: loss curves, piano rolls.
 
-import os
+Figures are made with matplotlib's object interface (`Figure`), never
+pyplot, so drawing a file needs no GUI backend and never changes a notebook's
+(`matplotlib.use('Agg')` would switch Colab's inline plots off).
+"""
 
-import matplotlib
+import matplotlib.patches
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')  # No display on servers and in CI.
-import matplotlib.patches  # pylint: disable=g-import-not-at-top
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-
-def save_figure_atomically(fig, path, dpi=100):
-  """Saves a matplotlib figure to a temporary file, then renames it."""
-  tmp = f'{path}.{os.getpid()}.tmp.png'
-  fig.savefig(tmp, dpi=dpi, bbox_inches='tight')
-  plt.close(fig)
-  os.replace(tmp, path)
-  return path
+from midime_magenta import file_util
 
 
-def plot_loss_curve(history, path, title='MidiMe training'):
+def save_figure(fig, path, replace=True, dpi=100):
+  """Writes a figure as PNG through the one atomic writer; returns the path."""
+  return file_util.write_atomically(
+      path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches='tight',
+                                    format='png'), replace=replace)
+
+
+def _subplots(rows=1, columns=1, figsize=(7, 4), **kwargs):
+  fig = Figure(figsize=figsize)
+  return fig, fig.subplots(rows, columns, **kwargs)
+
+
+def plot_loss_curve(history, path, title='MidiMe training', replace=True):
   """Plots total, reconstruction and KL loss per epoch to a PNG."""
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig, ax = _subplots(figsize=(7, 4))
   epochs = range(1, len(history['loss']) + 1)
   ax.plot(epochs, history['loss'], label='total', linewidth=2)
   ax.plot(epochs, history['reconstruction_loss'], label='reconstruction')
@@ -32,7 +37,7 @@ def plot_loss_curve(history, path, title='MidiMe training'):
   ax.set_title(title)
   ax.grid(True, which='both', alpha=0.3)
   ax.legend()
-  return save_figure_atomically(fig, path)
+  return save_figure(fig, path, replace)
 
 
 def _lanes(ns):
@@ -57,11 +62,11 @@ def _draw_notes(ax, notes, total_time, color, pitch_limits=None):
     ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
 
 
-def plot_piano_roll(ns, path, title=''):
+def plot_piano_roll(ns, path, title='', replace=True):
   """A piano roll PNG of a NoteSequence, one lane per instrument."""
   lanes = _lanes(ns)
-  fig, axes = plt.subplots(len(lanes), 1, figsize=(8, 1.6 * len(lanes) + 0.4),
-                           squeeze=False, sharex=True)
+  fig, axes = _subplots(len(lanes), 1, figsize=(8, 1.6 * len(lanes) + 0.4),
+                        squeeze=False, sharex=True)
   for i, (ax, notes) in enumerate(zip(axes[:, 0], lanes)):
     drum = bool(notes) and notes[0].is_drum
     _draw_notes(ax, notes, ns.total_time, 'tab:red' if drum else 'tab:blue')
@@ -69,18 +74,18 @@ def plot_piano_roll(ns, path, title=''):
     if i == 0 and title:
       ax.set_title(title, fontsize=9)
   axes[-1, 0].set_xlabel('seconds')
-  return save_figure_atomically(fig, path)
+  return save_figure(fig, path, replace)
 
 
-def plot_comparison_sheet(rows, path, title='', max_columns=5):
+def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
   """A grid of piano rolls: one row per group (label, NoteSequences).
 
   Used for input | reconstruction | MidiMe samples | prior samples.
   """
   columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
-  fig, axes = plt.subplots(len(rows), columns,
-                           figsize=(2.6 * columns, 1.5 * len(rows) + 0.6),
-                           squeeze=False)
+  fig, axes = _subplots(len(rows), columns,
+                        figsize=(2.6 * columns, 1.5 * len(rows) + 0.6),
+                        squeeze=False)
   colors = ['black', 'tab:purple', 'tab:blue', 'tab:gray']
   # One pitch scale for every panel, so registers can be compared.
   pitches = [n.pitch for _, seqs in rows for ns in seqs[:columns]
@@ -100,4 +105,4 @@ def plot_comparison_sheet(rows, path, title='', max_columns=5):
         ax.set_ylabel(label, fontsize=9)
   if title:
     fig.suptitle(title, fontsize=10)
-  return save_figure_atomically(fig, path)
+  return save_figure(fig, path, replace)

@@ -5,15 +5,28 @@ the demo work from anywhere.
 """
 
 import importlib.resources
+import importlib.util
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def testdata_dir():
+  """The bundled `testdata/` folder.
+
+  Installed, it is the package `midime_magenta.testdata`; in a checkout
+  installed with the legacy `setup.py develop` (which ignores setup.py's
+  package_dir mapping) that package does not exist, and the folder is found
+  beside the package.
+  """
+  if importlib.util.find_spec('midime_magenta.testdata') is not None:
+    return str(importlib.resources.files('midime_magenta.testdata'))
+  return os.path.join(os.path.dirname(_PACKAGE_DIR), 'testdata')
+
+
 def testdata_path(*parts):
-  """Path of a file bundled in `testdata/` (shipped as midime_magenta.testdata)."""
-  root = importlib.resources.files('midime_magenta.testdata')
-  return os.path.join(str(root), *parts)
+  """Path of a file bundled in `testdata/`."""
+  return os.path.join(testdata_dir(), *parts)
 
 
 def tiny_checkpoint(config_name):
@@ -46,7 +59,7 @@ def official_mel_2bar_small():
   return index[:-len('.index')] if index else None
 
 
-def run_console_script(name, *args, env=None, timeout=600):
+def run_installed_script(name, *args, env=None, timeout=600):
   """Runs an installed console script (midime_train, ...) in a subprocess.
 
   Returns:

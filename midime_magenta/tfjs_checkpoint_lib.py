@@ -17,12 +17,14 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from midime_magenta import errors
+
 MANIFEST = 'weights_manifest.json'
 _DTYPES = {'float32': '<f4', 'int32': '<i4', 'uint8': 'u1', 'uint16': '<u2',
            'float16': '<f2'}
 
 
-class TfjsCheckpointError(ValueError):
+class TfjsCheckpointError(errors.MidiMeError):
   """A Magenta.js checkpoint folder that cannot be read."""
 
 

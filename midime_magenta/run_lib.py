@@ -1,0 +1,506 @@
+"""A MidiMe run folder: the one save format, whoever writes it.
+
+`midime_train`, `Personalizer.save` and `MidiMe.save` all write the same
+folder, and every `midime_generate` mode, `midime_evaluate` and
+`Personalizer.load` read it:
+
+  midime.json           the run's manifest: hyperparameters, the MusicVAE it
+                        belongs to, the names, shapes and sha256 of the two
+                        files below, and the training summary
+  weights-<hash>.npz    MidiMe's weights (plain float arrays)
+  latents-<hash>.npz    what it was trained on, chunk by chunk in time order:
+                        z (MusicVAE mu), the chunk tensors, each chunk's
+                        source file and start in seconds (absent when a model
+                        was trained on bare latents)
+  summary.json          the summary again, for people and tools
+  loss.png              the loss curves
+  train/                TensorBoard events (loss/total, /reconstruction, /kl)
+
+`midime.json` is the commit point. The data files get new names (from their
+content's hash) before it is atomically replaced, so the model and its
+latents always change together: a crash at any moment leaves the previous run
+or the new one, never a mix. Files the manifest no longer names are removed
+afterwards; nothing else in the folder is ever touched.
+
+Loading reads JSON and `.npy` headers, checks every field, shape and size
+against the manifest and the hyperparameters before anything is allocated,
+and reads arrays with `allow_pickle=False`: nothing in a run folder can run
+code or ask for gigabytes.
+
+A run folder is claimed while it is written (`claimed_run_dir`): a second
+writer is refused with one line, and a folder of someone else's files is never
+used.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import zipfile
+
+import numpy as np
+
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import midime_hparams
+
+MODEL_FILE = 'midime.json'
+SUMMARY_FILE = 'summary.json'
+LOSS_PLOT_FILE = 'loss.png'
+TENSORBOARD_DIR = 'train'
+LOCK_FILE = '.midime.lock'
+FORMAT = 'midime_magenta.run'
+FORMAT_VERSION = 2
+_MAX_JSON_BYTES = 1 << 20
+_MAX_Z_SIZE = 8192
+_MAX_CHUNKS = 50_000_000
+_MAX_PARAMETERS = 100_000_000
+_DATA_FILE = re.compile(r'(weights|latents)-[0-9a-f]{16}\.npz')
+_OUR_FILES = {MODEL_FILE, SUMMARY_FILE, LOSS_PLOT_FILE, TENSORBOARD_DIR,
+              LOCK_FILE}
+
+
+class ModelFileError(errors.MidiMeError):
+  """A saved run that is missing, damaged or not a MidiMe run."""
+
+
+class ModelMismatchError(errors.MidiMeError):
+  """A saved run that belongs to another MusicVAE."""
+
+
+class RunDirError(errors.MidiMeError):
+  """A run folder that cannot be claimed or written."""
+
+
+def describe_music_vae(config_name, z_size, fingerprint):
+  """The identity of a MusicVAE that a MidiMe model is stored with."""
+  return {'config': config_name, 'z_size': int(z_size),
+          'fingerprint': fingerprint}
+
+
+def check_music_vae_matches(stored, expected, where):
+  """Raises ModelMismatchError unless two MusicVAE identities agree."""
+  fields = ('config', 'z_size', 'fingerprint')
+  if all(stored.get(k) == expected.get(k) for k in fields):
+    return
+  describe = lambda d: (f'{d.get("config")} (checkpoint '  # pylint: disable=g-long-lambda
+                        f'{d.get("fingerprint")})')
+  raise ModelMismatchError(
+      f'The MidiMe model in {where} was trained on MusicVAE '
+      f'{describe(stored)}, not on the {describe(expected)} given; pass '
+      'the config and checkpoint it was trained with, or train a new model.')
+
+
+@dataclasses.dataclass
+class TrainingData:
+  """What a MidiMe was trained on, one row per chunk, in time order.
+
+  Attributes:
+    z: float32 [n, z_size], MusicVAE's mu of each chunk.
+    chunks: the converter's output tensors [n, steps, depth], or None.
+    sources: n source names (file, or file#record).
+    starts: n start times in seconds within their source.
+  """
+  z: np.ndarray
+  chunks: np.ndarray | None = None
+  sources: list = dataclasses.field(default_factory=list)
+  starts: list = dataclasses.field(default_factory=list)
+
+  def arrays(self):
+    arrays = {'z': np.asarray(self.z, np.float32),
+              'sources': np.array(self.sources, dtype=str),
+              'starts': np.asarray(self.starts, np.float64)}
+    if self.chunks is not None:
+      arrays['chunks'] = np.asarray(self.chunks)
+    return arrays
+
+
+# -- claiming a folder ---------------------------------------------------------
+
+_claimed = set()
+
+
+def _pid_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _take_lock(run_dir):
+  path = os.path.join(run_dir, LOCK_FILE)
+  for _ in range(3):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      try:
+        with open(path, encoding='ascii') as f:
+          pid = int(f.read().strip() or 0)
+      except (OSError, ValueError):
+        pid = 0
+      if pid and pid != os.getpid() and _pid_alive(pid):
+        raise RunDirError(
+            f'Another process (pid {pid}) is writing a run in {run_dir}; '
+            'wait for it to finish, or choose another --run_dir.') from None
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)  # Left by a process that died.
+      continue
+    with os.fdopen(fd, 'w', encoding='ascii') as f:
+      f.write(str(os.getpid()))
+    return path
+  raise RunDirError(f'Cannot claim {run_dir}; try again.')
+
+
+def holds_run(run_dir):
+  return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
+
+
+def check_run_dir(run_dir, overwrite):
+  """Refuses a folder that cannot become this run; creates nothing.
+
+  A run folder is new (or empty), or an existing MidiMe run replaced with
+  `overwrite`. A folder of other files is never used: a run would mix its
+  files with the user's.
+
+  Raises:
+    RunDirError: saying why and what to do.
+  """
+  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
+                      '--run_dir.')
+  if os.path.isdir(run_dir):
+    if holds_run(run_dir):
+      if not overwrite:
+        raise RunDirError(
+            f'{run_dir} already holds a MidiMe model; pass --overwrite to '
+            'replace it, or choose another --run_dir.')
+    else:
+      others = sorted(n for n in os.listdir(run_dir)
+                      if n != LOCK_FILE and not file_util.is_temporary(n))
+      if others:
+        raise RunDirError(
+            f'{run_dir} holds other files ({", ".join(others[:3])}'
+            f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
+            'a new or empty --run_dir.')
+  existing = os.path.abspath(run_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise RunDirError(
+        f'Cannot create --run_dir {run_dir}: {existing} is not a writable '
+        'folder.')
+
+
+@contextlib.contextmanager
+def claimed_run_dir(run_dir, overwrite=False):
+  """Holds a run folder for this process while a run is made and saved.
+
+  Checks the folder (`check_run_dir`), creates it, and takes a lock file
+  that a second writer is refused on. If the body fails, folders this call
+  created are removed again, so a failed run leaves no trace.
+
+  Raises:
+    RunDirError: when the folder cannot be used or another process holds it.
+  """
+  key = os.path.realpath(run_dir)
+  if key in _claimed:  # Already ours (midime_train claims, then saves).
+    yield run_dir
+    return
+  check_run_dir(run_dir, overwrite)
+  created = os.path.abspath(run_dir)
+  while not os.path.exists(os.path.dirname(created)):
+    created = os.path.dirname(created)
+  created = None if os.path.exists(created) else created
+  try:
+    os.makedirs(run_dir, exist_ok=True)
+  except OSError as e:
+    raise RunDirError(f'Cannot create --run_dir {run_dir} '
+                      f'({e.strerror or e}).') from None
+  lock = _take_lock(run_dir)
+  _claimed.add(key)
+  ok = False
+  try:
+    check_run_dir(run_dir, overwrite)  # Again, now that it is ours.
+    yield run_dir
+    ok = True
+  finally:
+    _claimed.discard(key)
+    with contextlib.suppress(OSError):
+      os.remove(lock)
+    if not ok and created and not holds_run(run_dir):
+      shutil.rmtree(created, ignore_errors=True)
+
+
+# -- saving --------------------------------------------------------------------
+
+
+def _write_npz(folder, kind, arrays):
+  """Writes arrays as <kind>-<hash>.npz; returns (file name, sha256)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  content = buffer.getvalue()
+  digest = hashlib.sha256(content).hexdigest()
+  name = f'{kind}-{digest[:16]}.npz'
+
+  def write(tmp):
+    with open(tmp, 'wb') as f:
+      f.write(content)
+  file_util.write_atomically(os.path.join(folder, name), write)
+  return name, digest
+
+
+def _array_entries(arrays):
+  return {k: {'shape': list(a.shape), 'dtype': a.dtype.str}
+          for k, a in arrays.items()}
+
+
+def save_run(run_dir, midime, training_data=None, history=None, summary=None,
+             overwrite=True):
+  """Saves a MidiMe (and what it was trained on) as a run folder.
+
+  Args:
+    run_dir: the folder (see module doc).
+    midime: a `midime_model.MidiMe`.
+    training_data: a `TrainingData`, or None.
+    history: `MidiMe.train`'s history, for loss.png and TensorBoard.
+    summary: a JSON-able dict about the run, saved in the manifest and as
+      summary.json.
+    overwrite: replace an existing run there.
+
+  Returns:
+    The path of midime.json.
+
+  Raises:
+    RunDirError, file_util.OutputError.
+  """
+  with claimed_run_dir(run_dir, overwrite):
+    weights = midime.weight_arrays()
+    weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
+    manifest = {
+        'format': FORMAT, 'version': FORMAT_VERSION,
+        'input_size': midime.input_size,
+        'hparams': midime.hparams.to_dict(),
+        'music_vae': midime.music_vae,
+        'weights': {'file': weights_file, 'sha256': weights_sha,
+                    'arrays': _array_entries(weights)},
+        'latents': None,
+        'summary': summary or {},
+    }
+    if training_data is not None:
+      arrays = training_data.arrays()
+      latents_file, latents_sha = _write_npz(run_dir, 'latents', arrays)
+      manifest['latents'] = {'file': latents_file, 'sha256': latents_sha,
+                             'arrays': _array_entries(arrays)}
+    if history and history.get('loss'):
+      _write_tensorboard(run_dir, history)
+      from midime_magenta import plots_lib  # pylint: disable=g-import-not-at-top
+      plots_lib.plot_loss_curve(
+          history, os.path.join(run_dir, LOSS_PLOT_FILE),
+          title=f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}')
+    json_path = os.path.join(run_dir, MODEL_FILE)
+    file_util.write_json(json_path, manifest)  # The commit point.
+    if summary is not None:
+      file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
+    keep = {weights_file, manifest['latents'] and manifest['latents']['file']}
+    for name in os.listdir(run_dir):
+      if _DATA_FILE.fullmatch(name) and name not in keep:
+        with contextlib.suppress(OSError):
+          os.remove(os.path.join(run_dir, name))
+    return json_path
+
+
+def _write_tensorboard(run_dir, history):
+  """Writes the loss curves as TensorBoard scalars into a fresh train/."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  final = os.path.join(run_dir, TENSORBOARD_DIR)
+  staging = os.path.join(run_dir, f'.{TENSORBOARD_DIR}-{os.getpid()}')
+  shutil.rmtree(staging, ignore_errors=True)
+  writer = tf.summary.create_file_writer(staging)
+  with writer.as_default():
+    for i, (total, reconstruction, kl) in enumerate(zip(
+        history['loss'], history['reconstruction_loss'], history['kl_loss'])):
+      tf.summary.scalar('loss/total', total, step=i + 1)
+      tf.summary.scalar('loss/reconstruction', reconstruction, step=i + 1)
+      tf.summary.scalar('loss/kl', kl, step=i + 1)
+  writer.close()
+  shutil.rmtree(final, ignore_errors=True)  # Only the previous run's events.
+  os.replace(staging, final)
+
+
+# -- loading -------------------------------------------------------------------
+
+
+def model_json_path(path):
+  """The midime.json of a run folder (or the path itself if it is one)."""
+  return path if str(path).endswith('.json') else os.path.join(path, MODEL_FILE)
+
+
+def _damaged(json_path, why):
+  return ModelFileError(
+      f'The MidiMe run file {json_path} is damaged ({why}); train the model '
+      'again.')
+
+
+def _check_type(value, kind, what, json_path):
+  ok = isinstance(value, kind) and not (
+      isinstance(value, bool) and kind is not bool)
+  if not ok:
+    raise _damaged(json_path, f'{what} is not a {getattr(kind, "__name__", kind)}')
+  return value
+
+
+def _check_file_entry(entry, json_path, what):
+  _check_type(entry, dict, what, json_path)
+  name = _check_type(entry.get('file'), str, f'{what}.file', json_path)
+  if not _DATA_FILE.fullmatch(name):
+    raise _damaged(json_path, f'{what}.file {name!r} is not a data file name')
+  _check_type(entry.get('sha256'), str, f'{what}.sha256', json_path)
+  arrays = _check_type(entry.get('arrays'), dict, f'{what}.arrays', json_path)
+  for key, spec in arrays.items():
+    _check_type(spec, dict, f'{what}.arrays.{key}', json_path)
+    shape = _check_type(spec.get('shape'), list, f'{key}.shape', json_path)
+    if len(shape) > 4 or not all(isinstance(d, int) and not isinstance(d, bool)
+                                 and 0 <= d <= _MAX_CHUNKS for d in shape):
+      raise _damaged(json_path, f'{key} has an impossible shape {shape}')
+    _check_type(spec.get('dtype'), str, f'{key}.dtype', json_path)
+  return entry
+
+
+def read_model_info(path):
+  """Reads and checks a run's midime.json, without the arrays.
+
+  Raises:
+    ModelFileError: when there is no run or its manifest is damaged.
+  """
+  json_path = model_json_path(path)
+  folder = os.path.dirname(json_path) or '.'
+  if not os.path.isfile(json_path):
+    raise ModelFileError(
+        f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
+        'midime_train with --run_dir there first.')
+  try:
+    if os.path.getsize(json_path) > _MAX_JSON_BYTES:
+      raise _damaged(json_path, 'it is far larger than a manifest')
+    with open(json_path, encoding='utf-8') as f:
+      meta = json.load(f)
+  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+    raise _damaged(json_path, f'{type(e).__name__}') from None
+  _check_type(meta, dict, 'the manifest', json_path)
+  if meta.get('format') != FORMAT:
+    raise _damaged(json_path, 'it is not a MidiMe run manifest')
+  if meta.get('version') != FORMAT_VERSION:
+    raise ModelFileError(
+        f'{json_path} is a MidiMe run of format version '
+        f'{meta.get("version")!r}; this midime_magenta reads version '
+        f'{FORMAT_VERSION}; train the model again.')
+  size = _check_type(meta.get('input_size'), int, 'input_size', json_path)
+  if not 1 <= size <= _MAX_Z_SIZE:
+    raise _damaged(json_path, f'input_size {size} is impossible')
+  _check_type(meta.get('hparams'), dict, 'hparams', json_path)
+  try:
+    hparams = midime_hparams.HParams.from_dict(meta['hparams'])
+  except (ValueError, TypeError) as e:
+    raise _damaged(json_path, f'hparams: {e}') from None
+  if hparams.parameter_count(size) > _MAX_PARAMETERS:
+    raise _damaged(json_path, 'its layers are far larger than MidiMe needs')
+  music_vae = _check_type(meta.get('music_vae'), dict, 'music_vae', json_path)
+  for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)):
+    if music_vae:  # Empty for a model trained on bare latents.
+      _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
+  _check_file_entry(meta.get('weights'), json_path, 'weights')
+  if meta.get('latents') is not None:
+    _check_file_entry(meta['latents'], json_path, 'latents')
+  _check_type(meta.get('summary', {}), dict, 'summary', json_path)
+  meta['hparams_object'] = hparams
+  return meta
+
+
+def _read_npz(folder, entry, expected, json_path):
+  """Reads a data file after checking its hash and every array header.
+
+  Args:
+    expected: {key: (shape, dtype kind)} that the arrays must have; None
+      for a dimension that may be anything the manifest says.
+  """
+  path = os.path.join(folder, entry['file'])
+  if not os.path.isfile(path) or file_util.sha256_file(path) != entry['sha256']:
+    raise ModelFileError(
+        f'{path} is missing or damaged (it does not match the checksum in '
+        f'{json_path}); train the model again.')
+  arrays = {}
+  try:
+    with zipfile.ZipFile(path) as archive:
+      for key, (shape, kinds) in expected.items():
+        with archive.open(f'{key}.npy') as f:
+          version = np.lib.format.read_magic(f)
+          if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(f)
+          else:
+            header = np.lib.format.read_array_header_2_0(f)
+          found_shape, _, dtype = header
+          if dtype.kind not in kinds or len(found_shape) != len(shape) or any(
+              s is not None and s != d for s, d in zip(shape, found_shape)):
+            raise ValueError(f'{key} is {dtype} {list(found_shape)}, not '
+                             f'{kinds} {shape}')
+        with archive.open(f'{key}.npy') as f:
+          arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    raise ModelFileError(f'{path} is damaged ({e}); train the model '
+                         'again.') from None
+  return arrays
+
+
+def load_run(path, expect_music_vae=None):
+  """Loads a run folder, running no code from it.
+
+  Args:
+    path: the run folder (or its midime.json).
+    expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use; the
+      run must have been trained on that one.
+
+  Returns:
+    (midime_model.MidiMe, TrainingData or None, the manifest dict).
+
+  Raises:
+    ModelFileError: when there is no run or it is damaged.
+    ModelMismatchError: when it belongs to another MusicVAE (names both).
+  """
+  from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
+  json_path = model_json_path(path)
+  folder = os.path.dirname(json_path) or '.'
+  meta = read_model_info(json_path)
+  if expect_music_vae is not None:
+    check_music_vae_matches(meta['music_vae'], expect_music_vae, folder)
+  model = midime_model.MidiMe(meta['input_size'], meta['hparams_object'],
+                              music_vae=meta['music_vae'])
+  expected = {key: (list(shape), 'f')
+              for key, shape in model.weight_shapes().items()}
+  listed = {k: v['shape'] for k, v in meta['weights']['arrays'].items()}
+  if listed != {k: s for k, (s, _) in expected.items()}:
+    raise _damaged(json_path, 'its weights do not fit its hyperparameters')
+  model.set_weight_arrays(_read_npz(folder, meta['weights'], expected,
+                                    json_path))
+  model.training_summary = meta.get('summary', {})
+  training_data = None
+  if meta.get('latents'):
+    specs = meta['latents']['arrays']
+    n = specs.get('z', {}).get('shape', [0])[0]
+    expected = {'z': ([n, meta['input_size']], 'f'),
+                'sources': ([n], 'U'), 'starts': ([n], 'f')}
+    if 'chunks' in specs:
+      expected['chunks'] = ([n, None, None], 'fbiu')
+    arrays = _read_npz(folder, meta['latents'], expected, json_path)
+    if not np.all(np.isfinite(arrays['z'])):
+      raise _damaged(json_path, 'its training latents hold NaN')
+    training_data = TrainingData(
+        z=arrays['z'].astype(np.float32), chunks=arrays.get('chunks'),
+        sources=[str(s) for s in arrays['sources']],
+        starts=[float(s) for s in arrays['starts']])
+  return model, training_data, meta

@@ -1,0 +1,119 @@
+"""Importing TensorFlow, magenta and note_seq without their start-up chatter.
+
+TensorFlow 2.20/2.21 log through absl's C++ logging before it is set up,
+and that path ignores `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp pull requests 1718
+and 1957): every process prints the "All log messages before
+absl::InitializeLog()" banner and INFO lines about oneDNN and CUDA. note_seq
+imports pydub, which warns that ffmpeg is missing (we never use it). Neither
+library has a switch for these, so `import_quietly` imports them once, with
+fd 2 pointed at a temporary file for exactly that import, and then writes back
+everything that is not a known INFO line. Warnings and errors are kept; a
+failed CUDA start on a machine without a GPU becomes one line of ours. After
+the import fd 2 is the terminal again, so progress bars and crash messages are
+untouched.
+
+`tensorflow_datasets` is registered as a lazy module: magenta's
+`music_vae/data.py` imports it at the top but uses it only for `tfds.load` in
+training, and in Colab's package set (tensorflow-metadata 1.21 with protobuf
+5.29) importing it prints a long traceback. It is really imported on first
+attribute access, which our code never makes; so it is not even a dependency
+(it would pull tensorflow-metadata and a newer protobuf into a thin
+environment).
+
+Set MIDIME_RAW_STDERR=1 to see everything.
+"""
+
+import contextlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import types
+import warnings
+
+from absl import logging
+
+_INFO_LINE = re.compile(
+    rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called|'
+    rb'I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] |'
+    rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
+    rb'To enable the following instructions: )')
+_NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
+
+_done = False
+
+
+def _lazy_module(name):
+  """Registers `name` to be imported on its first attribute access.
+
+  A plain module whose `__getattr__` (PEP 562) imports the real one; not
+  `importlib.util.LazyLoader`, which Python 3.11's import statement already
+  triggers by reading `__spec__`.
+  """
+  if name in sys.modules:
+    return
+  stub = types.ModuleType(name, f'{name}, imported on first use.')
+
+  def load(attribute):
+    del sys.modules[name]
+    real = importlib.import_module(name)
+    stub.__dict__.update(real.__dict__)
+    return getattr(real, attribute)
+
+  stub.__getattr__ = load
+  sys.modules[name] = stub
+
+
+@contextlib.contextmanager
+def _native_stderr_to(capture):
+  sys.stderr.flush()
+  saved = os.dup(2)
+  os.dup2(capture.fileno(), 2)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+def _write_back(captured):
+  no_gpu = False
+  for line in captured.splitlines(keepends=True):
+    if _NO_GPU_LINE.search(line):
+      no_gpu = True
+    elif not _INFO_LINE.match(line):
+      sys.stderr.buffer.write(line)
+  sys.stderr.flush()
+  if no_gpu:
+    logging.info('No GPU found (CUDA could not start): TensorFlow runs on '
+                 'the CPU.')
+
+
+def import_quietly():
+  """Imports TensorFlow, note_seq and magenta's MusicVAE once; see module doc."""
+  global _done
+  if _done:
+    return
+  _done = True
+  _lazy_module('tensorflow_datasets')
+  if os.environ.get('MIDIME_RAW_STDERR'):
+    import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
+    return
+  with tempfile.TemporaryFile() as capture:
+    try:
+      with _native_stderr_to(capture), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', module='pydub')
+        warnings.filterwarnings('ignore', category=DeprecationWarning)
+        # pylint: disable=g-import-not-at-top,unused-import
+        import tensorflow
+        import note_seq
+        import magenta.models.music_vae
+        # Starting the devices is when CUDA speaks (cuInit); do it here too.
+        gpus = tensorflow.config.list_physical_devices('GPU')
+    finally:
+      capture.seek(0)
+      _write_back(capture.read())
+  if gpus:
+    logging.info('TensorFlow uses GPU %s.', ', '.join(g.name for g in gpus))
