@@ -19,6 +19,11 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # for the lines it does not cover).
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+# magenta's music_vae imports tensorflow_datasets at the top but we never use
+# it (and it is not a dependency): a stub stands in until an attribute is used.
+from midime_magenta import startup_lib as _startup_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+_startup_lib.defer_tensorflow_datasets()
+
 MAGENTA_INSTALL_COMMAND = 'pip install --no-deps magenta==2.1.4'
 
 if importlib.util.find_spec('magenta') is None:

@@ -44,6 +44,15 @@ _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
 _done = False
 
 
+def defer_tensorflow_datasets():
+  """Makes `import tensorflow_datasets` free until an attribute is used.
+
+  Called when the package is imported, before anything can import magenta,
+  so magenta works without tensorflow-datasets installed (see module doc).
+  """
+  _lazy_module('tensorflow_datasets')
+
+
 def _lazy_module(name):
   """Registers `name` to be imported on its first attribute access.
 
@@ -56,6 +65,10 @@ def _lazy_module(name):
   stub = types.ModuleType(name, f'{name}, imported on first use.')
 
   def load(attribute):
+    if attribute.startswith('__'):
+      # Tools probe every module's dunders (inspect reads __file__ of all
+      # of sys.modules); that is no reason to import it.
+      raise AttributeError(attribute)
     del sys.modules[name]
     real = importlib.import_module(name)
     stub.__dict__.update(real.__dict__)
@@ -97,7 +110,7 @@ def import_quietly():
   if _done:
     return
   _done = True
-  _lazy_module('tensorflow_datasets')
+  defer_tensorflow_datasets()
   if os.environ.get('MIDIME_RAW_STDERR'):
     import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
     return
