@@ -10,8 +10,10 @@ TensorFlow, tf-keras, TensorFlow Probability, numpy or protobuf. Floors are
 tested versions: magenta 2.1.4's data.py needs numpy's `np.bool` (numpy 2;
 absent in 1.24-1.26), and TensorFlow before 2.18 needs numpy < 2.
 
-tensorflow-datasets is not a dependency: magenta imports it but we never use
-it (see midime_magenta/startup_lib.py).
+tensorflow-datasets stays a dependency because magenta's own scripts
+(`music_vae_generate`) import it, but this package never imports it (see
+midime_magenta/startup_lib.py), which keeps Colab's tensorflow-metadata
+traceback away.
 """
 
 from setuptools import setup
@@ -41,6 +43,7 @@ setup(
         'tensorflow-probability>=0.25,<0.26',
         'tf-slim>=1.1,<2',
         'note-seq>=0.0.5,<0.1',
+        'tensorflow-datasets>=4.9,<5',  # For magenta's own scripts only.
         'tensorboard>=2.20,<3',  # tf.summary; TF 2.21 no longer pulls it in.
         'absl-py>=1.0,<3',
         'numpy>=2.0,<3',

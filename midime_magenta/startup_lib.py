@@ -16,9 +16,8 @@ untouched.
 `music_vae/data.py` imports it at the top but uses it only for `tfds.load` in
 training, and in Colab's package set (tensorflow-metadata 1.21 with protobuf
 5.29) importing it prints a long traceback. It is really imported on first
-attribute access, which our code never makes; so it is not even a dependency
-(it would pull tensorflow-metadata and a newer protobuf into a thin
-environment).
+attribute access, which our code never makes. (It stays a dependency, for
+magenta's own scripts such as `music_vae_generate`.)
 
 Set MIDIME_RAW_STDERR=1 to see everything.
 """
