@@ -287,6 +287,7 @@ def chunk_windows(ns, converter, chunk_bars):
   truncates melodies at 100 bars.) Repeated passages stay, once per
   occurrence, as Magenta.js keeps them: a tune's repeats are part of it.
   The sequence is first split where the tempo changes, as the converters do.
+  `ns` is changed (it gets one 4/4 time signature): pass a copy.
   """
   _as_common_time(ns)
   for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
@@ -379,11 +380,6 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     else:
       chunked.reason = explain_no_chunks(original, music_vae_config)
   return chunked
-
-
-def _steps_per_bar(time_signature, steps_per_quarter=4):
-  return (steps_per_quarter * 4 * time_signature.numerator /
-          time_signature.denominator)
 
 
 def explain_no_chunks(ns, music_vae_config):

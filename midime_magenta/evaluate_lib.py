@@ -107,12 +107,9 @@ def reencode(personalizer, sequences):
   chunks = [chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
             for ns in sequences]
   usable = [c for c in chunks if c.num_chunks]
-  firsts = [chunking_lib.ChunkedInput(
-      source=c.source, starts=c.starts[:1], inputs=c.inputs[:1],
-      outputs=c.outputs[:1], controls=c.controls[:1], lengths=c.lengths[:1])
-            for c in usable]
-  return personalizer.encode(firsts) if firsts else np.zeros(
-      [0, personalizer.music_vae.z_size], np.float32)
+  return personalizer.music_vae.encode_tensors(
+      [c.inputs[0] for c in usable], [c.lengths[0] for c in usable],
+      [c.controls[0] for c in usable if c.controls])
 
 
 def note_f1(reference, candidate):

@@ -153,11 +153,9 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
                   input_midi_1, input_midi_2)
   config = configs.get_config(config_name)
   batch_size = min(max_batch_size, max(num_outputs, 1))
-  if mode == 'prior':
-    music_vae = None
-  else:
+  if mode != 'prior':
     from midime_magenta import run_lib
-    run_lib.read_model_info(run_dir)  # Fail before the MusicVAE loads.
+    run_lib.read_model_info(run_dir)  # Fail before any folder is made.
   file_util.check_writable_dir(output_dir, '--output_dir')
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(seed)
