@@ -19,6 +19,7 @@ import hashlib
 import importlib.resources
 import json
 import os
+import shutil
 import tarfile
 import warnings
 
@@ -134,6 +135,26 @@ def resolve_checkpoint_prefix(path):
       f'No MusicVAE checkpoint at {path}; pass a checkpoint prefix '
       '(model.ckpt-N), a directory holding one, a .tar bundle, a Magenta.js '
       'folder, or a name from midime_checkpoints.')
+
+
+def damaged_checkpoint_error(prefix, error):
+  """The CheckpointError for a checkpoint whose data cannot be read.
+
+  A damaged copy in our download cache is dropped, so the next run fetches
+  it anew.
+  """
+  why = type(error).__name__
+  cache = os.path.realpath(cache_dir())
+  real = os.path.realpath(prefix)
+  if real.startswith(cache + os.sep):
+    entry = os.path.join(cache, os.path.relpath(real, cache).split(os.sep)[0])
+    shutil.rmtree(entry, ignore_errors=True)
+    return CheckpointError(
+        f'The cached checkpoint {prefix} is damaged ({why}); it was dropped '
+        'from the cache: run again to fetch it anew.')
+  return CheckpointError(
+      f'The checkpoint {prefix} is damaged ({why}: its data file is '
+      'truncated, corrupt or missing); download it again.')
 
 
 def checkpoint_variables(prefix):

@@ -23,8 +23,11 @@ When an input gives no chunks, `explain_no_chunks` says why in one clause.
 import copy
 import dataclasses
 import glob
+import io
+import math
 import os
 
+import mido
 import note_seq
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -34,6 +37,8 @@ from note_seq.protobuf import music_pb2
 from midime_magenta import errors
 
 MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
+# A whole orchestral score is a few MiB; beyond this a file is not music.
+MAX_MIDI_BYTES = 64 << 20
 # Beyond this a file is almost surely damaged (a broken tempo can stretch it
 # to years), and quantizing it would exhaust memory.
 MAX_SECONDS = 4 * 3600
@@ -60,10 +65,44 @@ def converter_kind(music_vae_config):
   return 'other'
 
 
-def find_input_files(spec):
+def _walk_music_files(folder, skipped):
+  """MIDI and TFRecord files under `folder`, following symlinked folders once.
+
+  Anything that is not a regular file (a FIFO would block, a device never
+  ends, a symlink may loop) is added to `skipped` as (path, why).
+  """
+  found, seen = [], set()
+  for root, dirs, files in os.walk(folder, followlinks=True):
+    real = os.path.realpath(root)
+    if real in seen:  # A symlink loop, or a folder reached twice.
+      dirs[:] = []
+      continue
+    seen.add(real)
+    dirs.sort()
+    for name in sorted(files):
+      if not name.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS):
+        continue
+      path = os.path.join(root, name)
+      if os.path.isfile(path):
+        found.append(path)
+      else:
+        why = ('a broken or looping link' if os.path.islink(path) else
+               'not a regular file')
+        skipped.append((path, why))
+  return found
+
+
+def find_input_files(spec, skipped=None):
   """Expands '--input_midi': comma-separated files, directories and globs.
 
-  Directories are searched recursively for MIDI and TFRecord files.
+  Directories are searched recursively (symlinked folders too, each real
+  folder once) for MIDI and TFRecord files. A path that exists is taken
+  whole, so a file name holding a comma still works. The same file reached
+  by two paths is read once.
+
+  Args:
+    spec: the flag's value.
+    skipped: a list that gets (path, why) for what was passed over.
 
   Returns:
     Sorted, de-duplicated file paths.
@@ -71,35 +110,36 @@ def find_input_files(spec):
   Raises:
     InputError: when an item names nothing, or a directory holds no MIDI.
   """
+  skipped = [] if skipped is None else skipped
+  items = [spec] if os.path.exists(os.path.expanduser(spec)) else [
+      s.strip() for s in spec.split(',')]
   found = []
-  for item in filter(None, (s.strip() for s in spec.split(','))):
+  for item in filter(None, items):
     item = os.path.expanduser(item)
     if os.path.isdir(item):
-      # Regular files only: a FIFO or device named *.mid would block or
-      # never end.
-      matches = [os.path.join(root, f)
-                 for root, _, files in os.walk(item) for f in files
-                 if f.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS)
-                 and os.path.isfile(os.path.join(root, f))]
+      matches = _walk_music_files(item, skipped)
       if not matches:
-        raise InputError(f'Directory {item} holds no .mid, .midi or '
+        raise InputError(f'Directory {item!r} holds no .mid, .midi or '
                          '.tfrecord files.')
     elif glob.has_magic(item):
       matches = [p for p in glob.glob(item, recursive=True)
                  if os.path.isfile(p)]
       if not matches:
-        raise InputError(f'No file matches {item}.')
+        raise InputError(f'No file matches {item!r}.')
     elif os.path.isfile(item):
       matches = [item]
     elif os.path.exists(item):
-      raise InputError(f'{item} is not a regular file.')
+      raise InputError(f'{item!r} is not a regular file.')
     else:
-      raise InputError(f'Input {item} does not exist.')
+      raise InputError(f'Input {item!r} does not exist.')
     found.extend(matches)
   if not found:
     raise InputError('No input given; pass --input_midi with a MIDI file, '
                      'a directory or a glob.')
-  return sorted(set(found))
+  unique = {}
+  for path in sorted(found):
+    unique.setdefault(os.path.realpath(path), path)
+  return sorted(unique.values())
 
 
 def read_midi_file(path):
@@ -109,21 +149,81 @@ def read_midi_file(path):
     InputError: when the file is missing or not valid MIDI.
   """
   try:
+    if os.path.getsize(path) > MAX_MIDI_BYTES:
+      raise InputError(
+          f'{path!r} is {os.path.getsize(path) / 2**20:.0f} MiB, far larger '
+          f'than a MIDI file can usefully be ({MAX_MIDI_BYTES >> 20} MiB); '
+          'split it or check that it is MIDI.')
     with open(path, 'rb') as f:
-      midi_bytes = f.read()
+      midi_bytes = f.read(MAX_MIDI_BYTES + 1)
   except OSError as e:
-    raise InputError(f'Cannot read {path}: {e.strerror}.') from None
+    raise InputError(f'Cannot read {path!r}: {e.strerror}.') from None
   if not midi_bytes.startswith(b'MThd'):
-    raise InputError(f'{path} is not a MIDI file (it does not start with a '
+    raise InputError(f'{path!r} is not a MIDI file (it does not start with a '
                      'MIDI header); export it as a Standard MIDI File.')
+  if len(midi_bytes) >= 14 and midi_bytes[12] & 0x80:
+    raise InputError(
+        f'{path!r} times its events in SMPTE frames, which MIDI readers here '
+        'do not take; re-export it with ticks per quarter note (the usual '
+        'setting).')
   try:
     ns = note_seq.midi_to_note_sequence(midi_bytes)
   except Exception as e:  # pylint: disable=broad-except
     # pretty_midi/mido raise many types (EOFError, KeyError, ValueError...)
     # for damaged files; all mean the same to a user.
-    raise InputError(f'{path} is a damaged MIDI file ({type(e).__name__}: '
+    raise InputError(f'{path!r} is a damaged MIDI file ({type(e).__name__}: '
                      f'{e}); re-export it from your editor.') from None
   ns.filename = os.path.basename(path)
+  if not ns.notes:
+    starts = _count_note_ons(midi_bytes)
+    if starts:  # MIDI readers drop notes that end where they start.
+      raise InputError(
+          f'{path!r} gave no chunks: all its {starts} notes have zero length '
+          '(each note-off falls on its note-on); re-export it with note '
+          'lengths.')
+  return check_note_sequence(ns, path)
+
+
+def _count_note_ons(midi_bytes):
+  try:
+    midi = mido.MidiFile(file=io.BytesIO(midi_bytes))
+  except Exception:  # pylint: disable=broad-except
+    return 0
+  return sum(1 for track in midi.tracks for m in track
+             if m.type == 'note_on' and m.velocity > 0)
+
+
+def check_note_sequence(ns, source):
+  """Refuses a NoteSequence whose timing or notes cannot be music.
+
+  TFRecords and API callers hand over NoteSequences nobody checked: a tempo
+  of 0 or a time-signature denominator of 0 would divide by zero later.
+
+  Returns:
+    `ns`, unchanged.
+
+  Raises:
+    InputError: naming the first problem found.
+  """
+  def bad(what):
+    return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
+                      're-export it.')
+  for tempo in ns.tempos:
+    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= 10000 and
+            math.isfinite(tempo.time) and tempo.time >= 0):
+      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
+  for ts in ns.time_signatures:
+    if ts.numerator <= 0 or ts.denominator <= 0 or not math.isfinite(
+        ts.time):
+      raise bad(f'a time signature of {ts.numerator}/{ts.denominator}')
+  if not math.isfinite(ns.total_time) or ns.total_time < 0:
+    raise bad(f'a total time of {ns.total_time}')
+  for n in ns.notes:
+    if not (math.isfinite(n.start_time) and math.isfinite(n.end_time) and
+            0 <= n.start_time <= n.end_time):
+      raise bad(f'a note from {n.start_time:g} s to {n.end_time:g} s')
+    if not 0 <= n.pitch <= 127 or not 0 <= n.velocity <= 127:
+      raise bad(f'a note of pitch {n.pitch} and velocity {n.velocity}')
   return ns
 
 
@@ -136,9 +236,13 @@ def read_note_sequences(path):
   if path.lower().endswith(TFRECORD_EXTENSIONS):
     try:
       for i, record in enumerate(tf.python_io.tf_record_iterator(path)):
-        yield f'{path}#{i}', music_pb2.NoteSequence.FromString(record)
+        source = f'{path}#{i}'
+        yield source, check_note_sequence(
+            music_pb2.NoteSequence.FromString(record), source)
+    except InputError:
+      raise
     except Exception as e:  # pylint: disable=broad-except
-      raise InputError(f'{path} is not a TFRecord of NoteSequences '
+      raise InputError(f'{path!r} is not a TFRecord of NoteSequences '
                        f'({type(e).__name__}).') from None
   else:
     yield path, read_midi_file(path)
@@ -325,6 +429,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     InputError: when `instrument` or `program` names no track, or the
       sequence lasts implausibly long.
   """
+  check_note_sequence(ns, source or ns.filename or 'NoteSequence')
   if ns.total_time > MAX_SECONDS or any(
       n.end_time > MAX_SECONDS for n in ns.notes):
     raise InputError(
@@ -391,6 +496,8 @@ def explain_no_chunks(ns, music_vae_config):
   drums = [n for n in ns.notes if n.is_drum]
   if not ns.notes:
     return 'it has no notes'
+  if all(n.end_time <= n.start_time for n in ns.notes):
+    return f'all its {len(ns.notes)} notes have zero length'
   if kind in ('melody', 'trio') and not pitched:
     return f'it has only drums, and {kind} configs need a melody'
   if kind == 'drums' and not drums:

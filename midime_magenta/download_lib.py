@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import urllib.parse
 
 import requests
@@ -116,15 +117,56 @@ def known_checkpoints():
   extra = os.environ.get('MIDIME_CHECKPOINT_TABLE')
   if extra:
     try:
+      if os.path.getsize(extra) > 1 << 20:
+        raise ValueError('far larger than a table')
       with open(extra, encoding='utf-8') as f:
-        for raw in json.load(f):
-          entry = CheckpointEntry(**raw)
-          table[entry.name] = entry
-    except (OSError, ValueError, TypeError) as e:
+        rows = json.load(f)
+      if not isinstance(rows, list):
+        raise ValueError('not a list')
+      for raw in rows:
+        entry = _checked_entry(raw)
+        table[entry.name] = entry
+    except (OSError, UnicodeDecodeError, ValueError, TypeError,
+            RecursionError) as e:
       raise DownloadError(
           f'$MIDIME_CHECKPOINT_TABLE {extra} is not a list of checkpoint '
           f'entries ({e}).') from None
   return table
+
+
+_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
+
+
+def _checked_entry(raw):
+  """A CheckpointEntry from a table row, every field checked.
+
+  Raises:
+    ValueError: for a row that cannot be used; names become cache folders,
+      so they may hold no path separators or '..'.
+  """
+  if not isinstance(raw, dict):
+    raise ValueError('an entry is not an object')
+  entry = CheckpointEntry(**raw)
+  if not isinstance(entry.name, str) or not _SAFE_NAME.fullmatch(
+      entry.name) or '..' in entry.name:
+    raise ValueError(f'name {entry.name!r} may hold only letters, digits, '
+                     '".", "_" and "-"')
+  if entry.kind not in ('tfjs', 'tar'):
+    raise ValueError(f'{entry.name}: kind must be "tfjs" or "tar"')
+  if not isinstance(entry.url, str) or not is_url(entry.url):
+    raise ValueError(f'{entry.name}: url must be http(s)')
+  if entry.size is not None and (isinstance(entry.size, bool) or not (
+      isinstance(entry.size, int) and 0 < entry.size)):
+    raise ValueError(f'{entry.name}: size must be a positive integer')
+  if not isinstance(entry.sha256, dict) or not all(
+      isinstance(k, str) and _SAFE_NAME.fullmatch(k) and isinstance(v, str)
+      for k, v in entry.sha256.items()):
+    raise ValueError(f'{entry.name}: sha256 must map file names to hashes')
+  for key in ('config', 'note'):
+    value = getattr(entry, key)
+    if value is not None and not isinstance(value, str):
+      raise ValueError(f'{entry.name}: {key} must be a string')
+  return entry
 
 
 def is_url(text):
@@ -159,8 +201,19 @@ def _tar_file_name(entry):
   return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
 
 
-def fetch_file(url, dest, sha256=None, size=None):
+# Caps for downloads of unknown size: a server that never ends must not fill
+# the disk. The biggest official bundle (cat-mel_2bar_big.tar) is ~1.6 GB;
+# Magenta.js shards are 4 MiB, and their JSON files a few KiB.
+MAX_TAR_BYTES = 4 << 30
+MAX_SHARD_BYTES = 64 << 20
+MAX_JSON_BYTES = 1 << 20
+
+
+def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
   """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
+
+  Never writes more than `size` (when known) or `max_bytes`: a body that
+  goes on past that is stopped and deleted.
 
   Returns:
     `dest`, which exists only once complete and verified.
@@ -181,7 +234,7 @@ def fetch_file(url, dest, sha256=None, size=None):
                       timeout=(10, 60)) as response:
       if response.status_code == 416:  # Our partial is already whole or bad.
         os.remove(partial)
-        return fetch_file(url, dest, sha256, size)
+        return fetch_file(url, dest, sha256, size, max_bytes)
       if response.status_code not in (200, 206):
         raise DownloadError(f'{url} answered HTTP {response.status_code}; '
                             'check the name or URL.')
@@ -194,9 +247,19 @@ def fetch_file(url, dest, sha256=None, size=None):
           total, f'Downloading {os.path.basename(dest)}', 'B',
           unit_scale=True) as bar:
         bar.update(have)
+        limit = min(x for x in (size, total, max_bytes) if x is not None)
+        written = have
         for block in response.iter_content(1 << 16):
+          written += len(block)
+          if written > limit:
+            break
           f.write(block)
           bar.update(len(block))
+      if written > limit:
+        os.remove(partial)
+        raise DownloadError(
+            f'{url} sent more than the {limit} bytes it may have; deleted '
+            'it. Check the URL, or run again.')
   except requests.RequestException as e:
     kept = os.path.getsize(partial) if os.path.exists(partial) else 0
     raise DownloadError(
@@ -243,16 +306,16 @@ def fetch_checkpoint(name_or_url):
     if not os.path.exists(dest):
       logging.info('Fetching %s into %s ...', entry.url, folder)
     return fetch_file(entry.url, dest, entry.sha256.get(
-        _tar_file_name(entry)), entry.size)
+        _tar_file_name(entry)), entry.size, MAX_TAR_BYTES)
   if is_cached(entry):
     return folder
   logging.info('Fetching Magenta.js checkpoint %s into %s ...', entry.url,
                folder)
-  get = lambda name: fetch_file(  # pylint: disable=g-long-lambda
+  get = lambda name, cap=MAX_SHARD_BYTES: fetch_file(  # pylint: disable=g-long-lambda
       f'{entry.url}/{name}', os.path.join(folder, name),
-      entry.sha256.get(name))
-  get('config.json')
-  get(tfjs_checkpoint_lib.MANIFEST)
+      entry.sha256.get(name), max_bytes=cap)
+  get('config.json', MAX_JSON_BYTES)
+  get(tfjs_checkpoint_lib.MANIFEST, MAX_JSON_BYTES)
   try:
     manifest = tfjs_checkpoint_lib.read_manifest(folder)
   except tfjs_checkpoint_lib.TfjsCheckpointError as e:
@@ -260,6 +323,9 @@ def fetch_checkpoint(name_or_url):
     raise DownloadError(f'{entry.url} is not a Magenta.js checkpoint: {e}') from None
   for group in manifest:
     for name in group['paths']:
+      if not _SAFE_NAME.fullmatch(os.path.basename(name)):
+        raise DownloadError(f'{entry.url}: the manifest names a shard '
+                            f'{name!r} that is not a plain file name.')
       get(os.path.basename(name))
   shard_bytes = sum(
       os.path.getsize(os.path.join(folder, os.path.basename(p)))

@@ -72,20 +72,22 @@ def write_atomically(path, write, replace=True):
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
   tmp = os.path.join(folder, f'.{name}{_TMP_MARK}{os.getpid()}{ext}')
-  target = None
+  target = done = None
   try:
     write(tmp)
     with open(tmp, 'rb+') as f:
       os.fsync(f.fileno())
     target = path if replace else _claim_new_name(path)
     os.replace(tmp, target)
+    done = target
     return target
   except OSError as e:
-    if target and not replace:
-      with contextlib.suppress(OSError):
-        os.remove(target)  # Our own empty claim.
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
   finally:
+    # Also on Ctrl-C: no temporary file and no empty claim stays behind.
+    if target and not replace and done is None:
+      with contextlib.suppress(OSError):
+        os.remove(target)
     with contextlib.suppress(OSError):
       os.remove(tmp)
 

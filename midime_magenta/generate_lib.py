@@ -33,6 +33,7 @@ from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midime_generate
 from midime_magenta import music_vae_lib
+from midime_magenta import progress_lib
 
 # Imported where used: matplotlib (plots_lib) costs about 0.9 s and the Keras
 # model code is not needed for --mode=prior.
@@ -42,6 +43,7 @@ from midime_magenta import music_vae_lib
 # which imports nothing heavy, so `midime_generate --help` stays fast.
 MODES = midime_generate.MODES
 TRAVERSE_RANGE = (-2.0, 2.0)
+WRITE_BATCH = 64  # Outputs decoded and written at a time.
 
 
 def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
@@ -93,12 +95,16 @@ def concatenate_in_slots(sequences, slot_seconds):
 
 
 def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
-                  piano_rolls=False, render_audio=False):
+                  piano_rolls=False, render_audio=False, first_index=0,
+                  concat=None):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
     concat_slot_seconds: also write one file of all outputs back to back,
       each in a slot of this many seconds.
+    first_index: the number of the first output (batches after the first).
+    concat: the sequences to concatenate, when not `sequences` (the whole
+      run's, after it was written in batches).
 
   With `piano_rolls`, a PNG piano roll goes next to each MIDI file; with
   `render_audio`, a WAV (see audio_lib). Both share the MIDI file's name.
@@ -107,10 +113,11 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
     The MIDI paths written (the concatenation last, when asked for).
   """
   named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
-           for i, ns in enumerate(sequences)]
-  if concat_slot_seconds and sequences:
+           for i, ns in enumerate(sequences, start=first_index)]
+  concat = sequences if concat is None else concat
+  if concat_slot_seconds and concat:
     named.append((basename.replace('-*-of-', '-concat-of-'),
-                  concatenate_in_slots(sequences, concat_slot_seconds)))
+                  concatenate_in_slots(concat, concat_slot_seconds)))
   if piano_rolls:
     from midime_magenta import plots_lib
   if render_audio:
@@ -162,46 +169,70 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
   if mode == 'prior':
     music_vae = music_vae_lib.load_music_vae(
         config.music_vae_config, checkpoint_file, batch_size=batch_size)
-    outputs = {mode: music_vae.sample_prior(num_outputs, temperature, rng)}
-    chunk_steps = music_vae.chunk_steps
+    latents = {mode: rng.standard_normal(
+        [num_outputs, music_vae.z_size]).astype(np.float32)}
   else:
     from midime_magenta import personalizer as personalizer_lib
     personalizer = personalizer_lib.Personalizer.load(
         run_dir, checkpoint_file, config=config_name, batch_size=batch_size)
-    outputs = _generate_with_midime(personalizer, mode, num_outputs,
-                                    temperature, rng, input_midi_1,
-                                    input_midi_2)
-    chunk_steps = personalizer.music_vae.chunk_steps
+    music_vae = personalizer.music_vae
+    latents = _midime_latents(personalizer, mode, num_outputs, rng,
+                              input_midi_1, input_midi_2)
   # MusicVAE decodes at 120 qpm, 4 steps per quarter.
-  slot_seconds = chunk_steps * 60.0 / (120.0 * 4) if concat_outputs else None
+  slot_seconds = (music_vae.chunk_steps * 60.0 / (120.0 * 4)
+                  if concat_outputs else None)
   written = []
-  for label, sequences in outputs.items():
-    basename = output_basename(config.name, label, date_and_time,
-                               len(sequences))
-    logging.info('Writing %d files as %s ...', len(sequences), basename)
-    written += write_outputs(sequences, output_dir, basename, slot_seconds,
-                             piano_rolls, render_audio)
+  for label, z in latents.items():
+    if not np.all(np.isfinite(z)):
+      raise errors.UsageError(
+          f'The model in {run_dir} gives non-finite latents (its weights are '
+          'damaged or diverged); train it again.')
+    basename = output_basename(config.name, label, date_and_time, len(z))
+    logging.info('Writing %d files as %s ...', len(z), basename)
+    written += _decode_and_write(music_vae, z, temperature, output_dir,
+                                 basename, slot_seconds, piano_rolls,
+                                 render_audio)
   logging.info('Wrote %d files to %s.', len(written), output_dir)
   return written
 
 
-def _generate_with_midime(personalizer, mode, num_outputs, temperature, rng,
-                          input_midi_1, input_midi_2):
-  """The MidiMe modes; returns {label: NoteSequences}."""
+def _decode_and_write(music_vae, z, temperature, output_dir, basename,
+                      slot_seconds, piano_rolls, render_audio):
+  """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
+
+  Memory stays flat however many outputs are asked for, and what was
+  written before a Ctrl-C is whole (each file is written atomically).
+  """
+  written, kept = [], []
+  with progress_lib.progress_bar(len(z), 'Generating', 'files') as bar:
+    for first in range(0, len(z), WRITE_BATCH):
+      sequences = music_vae.decode(z[first:first + WRITE_BATCH], temperature)
+      written += write_outputs(sequences, output_dir, basename, None,
+                               piano_rolls, render_audio, first_index=first)
+      if slot_seconds:
+        kept += sequences
+      bar.update(len(sequences))
+  if slot_seconds:
+    written += write_outputs([], output_dir, basename, slot_seconds,
+                             piano_rolls, render_audio, concat=kept)
+  return written
+
+
+def _midime_latents(personalizer, mode, num_outputs, rng, input_midi_1,
+                    input_midi_2):
+  """The MidiMe modes' MusicVAE latents: {label: float32 [n, z_size]}."""
   midime = personalizer.midime
   if mode == 'sample':
-    z = midime.sample(num_outputs, seed=rng.integers(2**31))
-    return {mode: personalizer.decode(z, temperature)}
+    return {mode: midime.sample(num_outputs, seed=rng.integers(2**31))}
   if mode == 'reconstruct':
     z = personalizer.latents_of(input_midi_1 or None)
     if num_outputs < len(z):
       logging.info('Reconstructing the first %d of %d chunks.', num_outputs,
                    len(z))
-    return {mode: personalizer.decode(midime.reconstruct(z[:num_outputs]),
-                                      temperature)}
+    return {mode: midime.reconstruct(z[:num_outputs])}
   if mode == 'interpolate':
-    return {mode: personalizer.interpolate(input_midi_1, input_midi_2,
-                                           num_outputs, temperature)}
+    return {mode: personalizer.interpolation_latents(
+        input_midi_1, input_midi_2, num_outputs)}
   values = np.linspace(*TRAVERSE_RANGE, num_outputs, dtype=np.float32)
-  return {f'traverse-dim{d + 1}': personalizer.traverse(d, values, temperature)
+  return {f'traverse-dim{d + 1}': personalizer.traversal_latents(d, values)
           for d in range(midime.hparams.latent_size)}

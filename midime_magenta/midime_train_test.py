@@ -298,3 +298,24 @@ def test_overwrite_replaces_the_tensorboard_events(tmp_path):
            for v in [e] if e.summary.value and
            e.summary.value[0].tag == 'loss/total']
   assert steps == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize('delay', [0.3, 1.5])
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
+  """Ctrl-C while TensorFlow still imports: exit 130, one line, no trace."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  proc = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable), 'midime_train'),
+       *TINY_MEL, f'--input_midi={REEL}', f'--run_dir={tmp_path / "run"}'],
+      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  time.sleep(delay)
+  proc.send_signal(signal.SIGINT)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 130, stderr
+  assert 'Traceback' not in stderr and 'KeyboardInterrupt' not in stderr
+  assert testdata_lib.error_lines(stderr) == [
+      'midime_train: error: Interrupted; nothing was left half-written.']
+  assert not os.path.exists(tmp_path / 'run')

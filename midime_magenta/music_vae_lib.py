@@ -121,12 +121,19 @@ def load_music_vae(config_name, checkpoint_file, batch_size=128):
   config = configs.get_music_vae_config(config_name)
   prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
   checkpoint_lib.check_checkpoint_fits_config(config_name, prefix)
-  with _quiet_graph_building():
-    trained_model = TrainedModel(
-        config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
+  try:
+    # The fingerprint reads the small tensors, so a damaged data file fails
+    # here, before a graph is built for it.
+    fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
+    with _quiet_graph_building():
+      trained_model = TrainedModel(
+          config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    # IndexError: TF's reader on a data file shorter than its index says.
+    raise checkpoint_lib.damaged_checkpoint_error(prefix, e) from None
   return FrozenMusicVAE(
       config_name=config_name,
       config=trained_model._config,  # pylint: disable=protected-access
       checkpoint=prefix,
-      fingerprint=checkpoint_lib.checkpoint_fingerprint(prefix),
+      fingerprint=fingerprint,
       trained_model=trained_model)

@@ -85,11 +85,12 @@ class Personalizer:
 
   # -- inputs ----------------------------------------------------------------
 
-  def _sequences(self, item):
-    """(source, NoteSequence or InputError) pairs for one input item."""
+  def _sequences(self, item, skipped):
+    """(source, NoteSequence) pairs for one input item; the files of a
+    folder or glob that cannot be read go to `skipped` instead."""
     if isinstance(item, note_seq.NoteSequence):
       return [(item.filename or 'NoteSequence', item)]
-    files = chunking_lib.find_input_files(os.fspath(item))
+    files = chunking_lib.find_input_files(os.fspath(item), skipped)
     pairs = []
     for path in files:
       try:
@@ -97,7 +98,7 @@ class Personalizer:
       except chunking_lib.InputError as e:
         if len(files) == 1:
           raise
-        pairs.append((path, e))  # In a folder: skip it, with its reason.
+        skipped.append((path, str(e)))  # In a folder: skip it, say why.
     return pairs
 
   def chunk(self, inputs, instrument=None, program=None):
@@ -110,21 +111,33 @@ class Personalizer:
 
     Raises:
       chunking_lib.InputError: for an input that names nothing, or a single
-        file that cannot be read (in a folder, such a file is skipped and
-        its reason recorded).
+        file that cannot be used. Among several, such a file is skipped:
+        it gets a `ChunkedInput` with no chunks and the reason, and a log
+        line.
     """
-    chunked = []
+    skipped = []
+    pairs = []
     for item in _as_list(inputs):
-      for source, ns in self._sequences(item):
-        if isinstance(ns, Exception):
-          result = chunking_lib.ChunkedInput(
-              source=source, starts=[], inputs=[], outputs=[], controls=[],
-              lengths=[], reason=f'skipped: {ns}')
-        else:
-          result = chunking_lib.chunk_note_sequence(
-              ns, self.music_vae_config, source, instrument, program)
-        chunked.append(result)
-        _log_chunked(result)
+      pairs.extend(self._sequences(item, skipped))
+    chunked = []
+    for source, ns in pairs:
+      try:
+        result = chunking_lib.chunk_note_sequence(
+            ns, self.music_vae_config, source, instrument, program)
+      except chunking_lib.InputError as e:
+        if len(pairs) + len(skipped) == 1 or instrument is not None or (
+            program is not None):
+          raise
+        skipped.append((source, str(e)))
+        continue
+      chunked.append(result)
+      _log_chunked(result)
+    for path, why in skipped:
+      result = chunking_lib.ChunkedInput(
+          source=path, starts=[], inputs=[], outputs=[], controls=[],
+          lengths=[], reason=f'skipped: {why}')
+      chunked.append(result)
+      _log_chunked(result)
     return chunked
 
   def chunk_or_raise(self, inputs, instrument=None, program=None):
@@ -290,15 +303,20 @@ class Personalizer:
     z = self.latents_of(inputs)[:limit]
     return self.decode(self._trained().reconstruct(z), temperature)
 
+  def interpolation_latents(self, start, end, steps=5):
+    """MusicVAE latents [steps, z_size] between the first chunks of two
+    inputs, interpolated in MidiMe's small space."""
+    ends = [self.latents_of(x)[0] for x in (start, end)]
+    return self._trained().interpolate(ends[0], ends[1], steps)
+
   def interpolate(self, start, end, steps=5, temperature=0.5):
     """Interpolates in MidiMe's space between the first chunks of two inputs."""
-    ends = [self.latents_of(x)[0] for x in (start, end)]
-    return self.decode(self._trained().interpolate(ends[0], ends[1], steps),
+    return self.decode(self.interpolation_latents(start, end, steps),
                        temperature)
 
-  def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
-               temperature=0.5, base=None):
-    """Moves one MidiMe dimension (a demo 'slider'), others held at `base`.
+  def traversal_latents(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
+                        base=None):
+    """MusicVAE latents along one MidiMe dimension (a demo 'slider').
 
     Args:
       dimension: 0-based index into MidiMe's latent space.
@@ -313,7 +331,13 @@ class Personalizer:
     small = np.tile(np.zeros(size, np.float32) if base is None
                     else np.asarray(base, np.float32), (len(values), 1))
     small[:, dimension] = values
-    return self.decode(midime.decode(small), temperature)
+    return midime.decode(small)
+
+  def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
+               temperature=0.5, base=None):
+    """Decodes `traversal_latents`: one dimension moved, others at `base`."""
+    return self.decode(self.traversal_latents(dimension, values, base),
+                       temperature)
 
   # -- saving ----------------------------------------------------------------
 

@@ -99,7 +99,8 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason(tiny_mel,
   (tmp_path / 'b.mid').write_text('not midi')
   os.mkfifo(tmp_path / 'c.mid')  # Would block a reader forever.
   p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
-  chunked = p.chunk(str(tmp_path))
-  assert [(os.path.basename(c.source), c.num_chunks) for c in chunked] == [
-      ('a.mid', 15), ('b.mid', 0)]
-  assert 'not a MIDI file' in chunked[1].reason
+  chunked = {os.path.basename(c.source): c for c in p.chunk(str(tmp_path))}
+  assert {k: c.num_chunks for k, c in chunked.items()} == {
+      'a.mid': 15, 'b.mid': 0, 'c.mid': 0}
+  assert 'not a MIDI file' in chunked['b.mid'].reason
+  assert 'not a regular file' in chunked['c.mid'].reason

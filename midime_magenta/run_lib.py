@@ -485,13 +485,20 @@ def load_run(path, expect_music_vae=None):
   listed = {k: v['shape'] for k, v in meta['weights']['arrays'].items()}
   if listed != {k: s for k, (s, _) in expected.items()}:
     raise _damaged(json_path, 'its weights do not fit its hyperparameters')
-  model.set_weight_arrays(_read_npz(folder, meta['weights'], expected,
-                                    json_path))
+  weights = _read_npz(folder, meta['weights'], expected, json_path)
+  if not all(np.all(np.isfinite(a)) for a in weights.values()):
+    raise _damaged(json_path, 'its weights hold NaN or infinity')
+  model.set_weight_arrays(weights)
   model.training_summary = meta.get('summary', {})
   training_data = None
   if meta.get('latents'):
     specs = meta['latents']['arrays']
-    n = specs.get('z', {}).get('shape', [0])[0]
+    z_shape = specs.get('z', {}).get('shape')
+    if not (isinstance(z_shape, list) and len(z_shape) == 2 and
+            z_shape[1] == meta['input_size']):
+      raise _damaged(json_path, f'its latents are listed as {z_shape!r}, '
+                     f'not [n, {meta["input_size"]}]')
+    n = z_shape[0]
     expected = {'z': ([n, meta['input_size']], 'f'),
                 'sources': ([n], 'U'), 'starts': ([n], 'f')}
     if 'chunks' in specs:

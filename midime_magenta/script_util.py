@@ -24,7 +24,10 @@ LOG_LEVELS = ('DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR', 'FATAL')
 def fail(message, code=1):
   """Prints one error line and exits: the only way our scripts refuse."""
   prog = os.path.basename(sys.argv[0]) if sys.argv else 'midime'
+  # One line whatever the message holds (a file name with a newline cannot
+  # forge a second line), and any byte of a file name printable.
   message = ' '.join(str(message).split())
+  message = message.encode('utf-8', 'backslashreplace').decode('utf-8')
   sys.stderr.write(f'{prog}: error: {message}\n')
   sys.stderr.flush()
   sys.exit(code)

@@ -32,20 +32,69 @@ def is_tfjs_folder(path):
   return os.path.isfile(os.path.join(path, MANIFEST))
 
 
+_MAX_MANIFEST_BYTES = 1 << 20
+_MAX_WEIGHT_VALUES = 200_000_000  # Far above any MusicVAE (~100M for 16-bar).
+_QUANTIZED = ('uint8', 'uint16', 'float16')
+
+
+def _check_weight(weight):
+  """Raises ValueError unless a manifest weight entry is well formed."""
+  if not isinstance(weight, dict):
+    raise ValueError('a weight entry is not an object')
+  name = weight.get('name')
+  if not isinstance(name, str) or not name:
+    raise ValueError('a weight has no name')
+  shape = weight.get('shape')
+  if not isinstance(shape, list) or not all(
+      isinstance(d, int) and not isinstance(d, bool) and d >= 0
+      for d in shape):
+    raise ValueError(f'weight {name!r} has no valid shape ({shape!r})')
+  if int(np.prod(shape, dtype=np.float64)) > _MAX_WEIGHT_VALUES:
+    raise ValueError(f'weight {name!r} is impossibly large')
+  if weight.get('dtype', 'float32') != 'float32':
+    raise ValueError(f'weight {name!r} has dtype {weight.get("dtype")!r}; '
+                     'MusicVAE weights are float32')
+  quantization = weight.get('quantization')
+  if quantization is not None:
+    if not isinstance(quantization, dict) or quantization.get(
+        'dtype') not in _QUANTIZED:
+      raise ValueError(f'weight {name!r} has an unknown quantization')
+    if quantization['dtype'] != 'float16':
+      for key in ('min', 'scale'):
+        value = quantization.get(key)
+        if isinstance(value, bool) or not isinstance(
+            value, (int, float)) or not np.isfinite(value):
+          raise ValueError(f'weight {name!r} has no valid quantization '
+                           f'{key}')
+
+
 def read_manifest(folder):
+  """Reads and checks weights_manifest.json, field by field.
+
+  Raises:
+    TfjsCheckpointError: naming what is wrong, before anything is allocated.
+  """
   path = os.path.join(folder, MANIFEST)
   try:
+    if os.path.getsize(path) > _MAX_MANIFEST_BYTES:
+      raise ValueError('far larger than a manifest')
     with open(path, encoding='utf-8') as f:
       manifest = json.load(f)
-    if not isinstance(manifest, list):
+    if not isinstance(manifest, list) or not manifest:
       raise ValueError('not a list of weight groups')
     for group in manifest:
-      if not isinstance(group.get('paths'), list) or not isinstance(
-          group.get('weights'), list):
+      if not isinstance(group, dict) or not isinstance(
+          group.get('paths'), list) or not isinstance(
+              group.get('weights'), list):
         raise ValueError('a group lacks "paths" or "weights"')
-  except (OSError, ValueError, AttributeError) as e:
+      if not all(isinstance(p, str) and p for p in group['paths']):
+        raise ValueError('a shard path is not a name')
+      for weight in group['weights']:
+        _check_weight(weight)
+  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
     raise TfjsCheckpointError(
-        f'{path} is not a Magenta.js weights manifest ({e}).') from None
+        f'{path} is not a usable Magenta.js weights manifest ({e}); fetch '
+        'the checkpoint again.') from None
   return manifest
 
 
