@@ -52,6 +52,7 @@ setup(
         'tqdm>=4.60,<5',
         'requests>=2.25,<3',
         'matplotlib>=3.7,<4',
+        'pillow>=9,<13',  # Piano rolls (plots_lib).
     ],
     extras_require={
         'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',

@@ -30,6 +30,7 @@ from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import configs  # noqa: E402
 from midime_magenta import midime_model  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
+from midime_magenta import personalizer as personalizer_lib  # noqa: E402
 from midime_magenta import testdata_lib  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
@@ -119,32 +120,55 @@ def interleaved(commands, reps):
 
 
 def bench_generate(ckpt, run_dir, work, reps):
+  """midime_generate as users run it (piano rolls on, the default) against
+  music_vae_generate, same checkpoint and count, runs interleaved."""
   rows = {}
   for n in (5, 100):
     out = lambda name: os.path.join(work, f'gen_{name}_{n}')  # noqa: E731
     common = [f'--config={CONFIG}', f'--checkpoint_file={ckpt}',
               f'--num_outputs={n}', '--log=ERROR']
+    ours = os.path.join(BIN, 'midime_generate')
     timed = interleaved({
         'magenta': [os.path.join(BIN, 'music_vae_generate'), *common,
                     '--mode=sample', f'--output_dir={out("magenta")}'],
-        'prior': [os.path.join(BIN, 'midime_generate'), *common,
-                  '--mode=prior', '--nopiano_rolls',
-                  f'--output_dir={out("prior")}'],
-        'sample': [os.path.join(BIN, 'midime_generate'), *common,
-                   '--mode=sample', f'--run_dir={run_dir}', '--nopiano_rolls',
-                   f'--output_dir={out("sample")}']}, reps)
-    (magenta, magenta_rss), (prior, prior_rss), (sample, _) = (
-        timed['magenta'], timed['prior'], timed['sample'])
-    rolls, _ = run_timed(
-        [os.path.join(BIN, 'midime_generate'), *common, '--mode=sample',
-         f'--run_dir={run_dir}', f'--output_dir={out("rolls")}'], 1)
-    rows[n] = {'music_vae_generate_s': magenta, 'prior_s': prior,
-               'sample_s': sample, 'sample_with_piano_rolls_s': rolls,
-               'prior_ratio': prior / magenta, 'sample_ratio': sample / magenta,
-               'sample_vs_prior': sample / prior,
+        'prior': [ours, *common, '--mode=prior', f'--output_dir={out("prior")}'],
+        'sample': [ours, *common, '--mode=sample', f'--run_dir={run_dir}',
+                   f'--output_dir={out("sample")}'],
+        'sample_no_rolls': [ours, *common, '--mode=sample',
+                            f'--run_dir={run_dir}', '--nopiano_rolls',
+                            f'--output_dir={out("norolls")}']}, reps)
+    magenta, magenta_rss = timed['magenta']
+    rows[n] = {'music_vae_generate_s': magenta,
+               'prior_s': timed['prior'][0], 'sample_s': timed['sample'][0],
+               'sample_no_rolls_s': timed['sample_no_rolls'][0],
+               'prior_ratio': timed['prior'][0] / magenta,
+               'sample_ratio': timed['sample'][0] / magenta,
+               'sample_no_rolls_ratio': timed['sample_no_rolls'][0] / magenta,
                'rss_mib': {'music_vae_generate': magenta_rss,
-                           'midime_generate_prior': prior_rss}}
+                           'midime_generate_prior': timed['prior'][1]}}
   return rows
+
+
+def bench_checkpoints(reps):
+  """midime_checkpoints (the listing) wall time; target <= 0.5 s."""
+  seconds, _ = run_timed([os.path.join(BIN, 'midime_checkpoints'),
+                          '--log=ERROR'], reps)
+  return {'wall_s': seconds}
+
+
+def bench_warm_training(ckpt, tune, peak):
+  """Personalizer.train in a warm process (a notebook's second call) on the
+  3-minute tune, against its arithmetic at the matmul peak."""
+  p = personalizer_lib.Personalizer(CONFIG, ckpt, batch_size=256)
+  p.train(tune, epochs=100, seed=0, progress=False)  # Warm up, trace.
+  t = time.perf_counter()
+  p.train(tune, epochs=100, seed=0, progress=False)
+  wall = time.perf_counter() - t
+  n = len(p.training_data.z)
+  flops = training_flops_per_epoch(p.midime.hparams, p.music_vae.z_size,
+                                   n) * 100
+  return {'chunks': n, 'wall_s': wall, 'training_s': p.seconds['training'],
+          'arithmetic_s': flops / peak, 'ratio': wall / (flops / peak)}
 
 
 def bench_encoding(ckpt, tune, folder_paths):
@@ -223,6 +247,10 @@ def bench_end_to_end(ckpt, tune, work):
   start, _ = run_timed([sys.executable, '-c', 'pass'], 3)
   imports, _ = run_timed([sys.executable, '-c',
                           'import midime_magenta.personalizer'], 2)
+  # What any MusicVAE script pays before doing anything: the baseline.
+  bare, _ = run_timed([sys.executable, '-c', 'import os; '
+                       'os.environ["TF_USE_LEGACY_KERAS"] = "1"; '
+                       'import magenta.models.music_vae, note_seq'], 3)
   t = time.perf_counter()
   checkpoint_lib.build_config_variables(configs.get_music_vae_config(CONFIG))
   graph = time.perf_counter() - t
@@ -241,20 +269,25 @@ def bench_end_to_end(ckpt, tune, work):
             'training (100 epochs)': seconds['training'],
             'saving': seconds['saving']}
   phases['other'] = wall - sum(phases.values())
-  return {'wall_s': wall, 'peak_rss_mib': rss, 'phases_s': phases}
+  return {'wall_s': wall, 'peak_rss_mib': rss, 'phases_s': phases,
+          'bare_import_s': bare, 'ratio_to_bare_import': wall / bare}
 
 
 def table(results):
   out = [f'Machine: {results["machine"]["cores"]} cores, '
          f'{results["machine"]["cpu"]}; TF {results["machine"]["tensorflow"]}']
   out.append('\n1. Generation wall time (best of runs), ratio to '
-             'music_vae_generate --mode=sample (target <= 1.05)')
+             'music_vae_generate --mode=sample; ours at its defaults (piano '
+             'rolls on; target <= 1.05)')
   for n, r in results.get('generate', {}).items():
     out.append(f'  n={n:>3}: music_vae_generate {r["music_vae_generate_s"]:.2f} s'
                f' | prior {r["prior_s"]:.2f} s ({r["prior_ratio"]:.3f}x)'
-               f' | sample {r["sample_s"]:.2f} s ({r["sample_ratio"]:.3f}x, '
-               f'{r["sample_vs_prior"]:.3f}x prior) | sample + piano rolls '
-               f'{r["sample_with_piano_rolls_s"]:.2f} s')
+               f' | sample {r["sample_s"]:.2f} s ({r["sample_ratio"]:.3f}x)'
+               f' | sample --nopiano_rolls {r["sample_no_rolls_s"]:.2f} s '
+               f'({r["sample_no_rolls_ratio"]:.3f}x)')
+  if 'checkpoints' in results:
+    out.append(f'  midime_checkpoints: {results["checkpoints"]["wall_s"]:.2f} s '
+               '(target <= 0.5 s)')
   out.append('\n2. Encoding, chunks/s: ours vs bare TrainedModel.encode_tensors '
              'at its best batch (target >= 0.95)')
   for name, r in results.get('encoding', {}).items():
@@ -267,10 +300,20 @@ def table(results):
     out.append(f'  {name:18}: first call {r["first_100_epochs_s"]:.2f} s, '
                f'steady {r["steady_100_epochs_s"]:.2f} s, {r["gflops"]:.1f} '
                f'GFLOP/s = {r["fraction_of_matmul"]:.2f} of matmul')
+  warm = results.get('warm_training')
+  if warm:
+    out.append(f'  warm Personalizer.train, 3-minute tune ({warm["chunks"]} '
+               f'chunks, 100 epochs): {warm["wall_s"]:.2f} s (training '
+               f'{warm["training_s"]:.2f} s) vs arithmetic '
+               f'{warm["arithmetic_s"]:.2f} s = {warm["ratio"]:.1f}x '
+               '(target <= 3)')
   e2e = results.get('end_to_end')
   if not e2e:
     return '\n'.join(out)
-  out.append(f'\n4. midime_train on a 3-minute tune: {e2e["wall_s"]:.2f} s wall')
+  out.append(f'\n4. midime_train on a 3-minute tune: {e2e["wall_s"]:.2f} s wall'
+             f' = {e2e["ratio_to_bare_import"]:.2f}x a bare import of '
+             f'magenta\'s music_vae and note_seq ({e2e["bare_import_s"]:.2f} s;'
+             ' target <= 1.3)')
   for phase, s in e2e['phases_s'].items():
     out.append(f'  {phase:28} {s:6.2f} s')
   out.append(f'\n5. Peak RSS: midime_train {e2e["peak_rss_mib"]:.0f} MiB')
@@ -304,6 +347,7 @@ def main():
     if 'generate' in only:
       print('generation ...', file=sys.stderr)
       results['generate'] = bench_generate(ckpt, run_dir, work, args.reps)
+      results['checkpoints'] = bench_checkpoints(args.reps)
     if 'encoding' in only:
       print('encoding ...', file=sys.stderr)
       results['encoding'] = bench_encoding(ckpt, tune, folder)
@@ -314,6 +358,8 @@ def main():
       latents = vae.encode_tensors(*chunk_all(folder, vae.config))
       results['training'] = bench_training(latents,
                                            results['matmul_gflops'] * 1e9)
+      results['warm_training'] = bench_warm_training(
+          ckpt, tune, results['matmul_gflops'] * 1e9)
     if 'end_to_end' in only:
       print('end to end ...', file=sys.stderr)
       results['end_to_end'] = bench_end_to_end(ckpt, tune, work)

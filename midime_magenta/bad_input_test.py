@@ -209,8 +209,9 @@ CASES = [
      ['MIDIME_CHECKPOINT_TABLE', 'may hold only letters']),
     ('config_name_escapes', 'generate',
      {'config': '{ws}/escaping_config.json'}, ['may hold only letters']),
+    # (Python 3.11 runs out of recursion, 3.13 reads it: one line either way.)
     ('config_deeply_nested', 'train',
-     {'config': '{ws}/nested_config.json'}, ['not readable JSON']),
+     {'config': '{ws}/nested_config.json'}, ['nested_config.json']),
     # Messages that used to mislead.
     ('smpte_time_division', 'train', {'input_midi': '{ws}/smpte.mid'},
      ['SMPTE', 'ticks per quarter note']),

@@ -36,14 +36,18 @@ def checkpoint_table_lines():
 
 def run():
   if FLAGS.fetch:
-    from midime_magenta import checkpoint_lib  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from midime_magenta import startup_lib
+    startup_lib.import_quietly()  # Converting a fetch needs TensorFlow.
+    from midime_magenta import checkpoint_lib
     prefix = checkpoint_lib.resolve_checkpoint_prefix(FLAGS.fetch)
     print(f'{FLAGS.fetch}: ready at {prefix}')
   print('\n'.join(checkpoint_table_lines()))
 
 
 def console_entry_point():
-  script_util.run_console_script(define_flags, run)
+  # The listing imports no TensorFlow: it answers in a fraction of a second.
+  script_util.run_console_script(define_flags, run, needs_tensorflow=False)
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ So the notebook cannot rot: every cell must run, in order, without error.
 """
 
 import os
+import sys
 
 import nbclient
 import nbformat
@@ -28,8 +29,12 @@ def test_notebook_runs_headless(mel_2bar_small_checkpoint, tmp_path,
       notebook, timeout=600, kernel_name='python3',
       resources={'metadata': {'path': str(tmp_path)}})
   client.execute()
-  outputs = [o for cell in notebook.cells if cell.cell_type == 'code'
-             for o in cell.get('outputs', [])]
+  code_cells = [cell for cell in notebook.cells if cell.cell_type == 'code']
+  outputs = [o for cell in code_cells for o in cell.get('outputs', [])]
+  # The install and import cells print nothing: no library warnings, no
+  # native log lines (startup_lib), so a newcomer's first cells look right.
+  for cell in code_cells[:2]:
+    assert not cell.get('outputs'), (cell.source, cell.outputs)
   assert not [o for o in outputs if o.get('output_type') == 'error']
   images = [o for o in outputs if 'image/png' in o.get('data', {})]
   audio = [o for o in outputs if 'text/html' in o.get('data', {}) and
@@ -49,3 +54,53 @@ def test_helpers_outside_colab():
   assert not notebook_lib.in_colab()
   assert notebook_lib.pick_midi().endswith('reel_4-4.mid')
   assert notebook_lib.default_checkpoint()
+
+
+@pytest.fixture
+def in_colab(tmp_path, monkeypatch):
+  """A stand-in for Colab's `google.colab` (a namespace package of the
+  test's own), with `files.upload` returning a real tune's bytes."""
+  package = tmp_path / 'colab_stub' / 'google' / 'colab'
+  package.mkdir(parents=True)
+  (package / '__init__.py').write_text('')
+  tune = open(testdata_lib.testdata_path('reel_4-4.mid'), 'rb').read()
+  (package / 'files.py').write_text(
+      f'def upload():\n  return {{"my tune.mid": {tune!r}}}\n')
+  monkeypatch.syspath_prepend(str(tmp_path / 'colab_stub'))
+  for name in [n for n in sys.modules if n.startswith('google.colab')]:
+    monkeypatch.delitem(sys.modules, name)
+  work = tmp_path / 'content'
+  work.mkdir()
+  monkeypatch.chdir(work)
+  assert notebook_lib.in_colab()
+  return work
+
+
+def test_upload_branch_in_colab(in_colab):
+  path = notebook_lib.pick_midi()
+  assert path == str(in_colab / 'my tune.mid')
+  assert open(path, 'rb').read() == open(
+      testdata_lib.testdata_path('reel_4-4.mid'), 'rb').read()
+
+
+def test_sliders_are_ipywidgets_whose_callback_decodes(in_colab, tiny_mel,
+                                                        capsys):
+  import ipywidgets  # pylint: disable=g-import-not-at-top
+  import note_seq  # pylint: disable=g-import-not-at-top
+  from midime_magenta import personalizer as personalizer_lib  # pylint: disable=g-import-not-at-top
+  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
+  p.train(testdata_lib.testdata_path('reel_4-4.mid'), epochs=5, seed=0,
+          progress=False)
+  result = notebook_lib.sliders(p)
+  widget = result.widget
+  sliders = [c for c in widget.children
+             if isinstance(c, ipywidgets.FloatSlider)]
+  assert [s.description for s in sliders] == ['dim1', 'dim2', 'dim3',
+                                              'dim4']
+  assert (sliders[0].min, sliders[0].max) == (-3, 3)
+  sliders[2].value = 2.5
+  widget.update()  # What the "Run Interact" button does.
+  ns = widget.result
+  assert isinstance(ns, note_seq.NoteSequence) and ns.notes
+  out = capsys.readouterr().out
+  assert 'IPython.lib.display.Audio' in out, out[-500:]  # Heard, too.

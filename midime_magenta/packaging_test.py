@@ -67,9 +67,18 @@ def colab_pip_venv(tmp_path_factory):
        'setuptools==75.2.0', 'wheel', cwd=venv)
   site = _run(python, '-c', 'import sysconfig; '
               'print(sysconfig.get_paths()["purelib"])', cwd=venv).stdout
+  # Our dependencies, without any installed copy of this package (the Colab
+  # copy has the wheel installed): links to everything else in this
+  # environment's site-packages, seen through one path entry (whose own .pth
+  # files stay unread).
+  deps = venv / 'dependencies'
+  deps.mkdir()
+  for name in os.listdir(SITE_PACKAGES):
+    if not name.startswith(('midime_magenta', '__editable__')):
+      os.symlink(os.path.join(SITE_PACKAGES, name), deps / name)
   with open(os.path.join(site.strip(), 'test_dependencies.pth'), 'w',
             encoding='utf-8') as f:
-    f.write(SITE_PACKAGES + '\n')  # A path entry: its .pth files stay unread.
+    f.write(str(deps) + '\n')
   return python
 
 

@@ -15,7 +15,6 @@ import os
 import shutil
 
 import numpy as np
-import tensorflow as tf
 
 from midime_magenta import errors
 
@@ -184,6 +183,7 @@ def convert_to_tf_checkpoint(folder, cache_root):
   shutil.rmtree(partial, ignore_errors=True)
   os.makedirs(partial)
   names = sorted(weights) + ['global_step']
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (listing needs no TF)
   tensors = [tf.constant(weights[n]) for n in sorted(weights)] + [
       tf.constant(0, tf.int64)]
   tf.raw_ops.SaveV2(prefix=os.path.join(partial, 'model.ckpt'),

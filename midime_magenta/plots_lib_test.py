@@ -1,0 +1,43 @@
+"""Tests for plots_lib: the pictures show the notes where they are."""
+
+import note_seq
+import numpy as np
+from PIL import Image
+
+from midime_magenta import plots_lib
+from midime_magenta import testdata_lib
+
+BLUE = np.array(plots_lib._PITCHED)  # pylint: disable=protected-access
+RED = np.array(plots_lib._DRUMS)  # pylint: disable=protected-access
+
+
+def _pixels(path, color):
+  image = np.asarray(Image.open(path).convert('RGB')).astype(int)
+  ys, xs = np.nonzero(np.all(image == color, axis=-1))
+  return xs, ys, image.shape
+
+
+def test_piano_roll_puts_each_note_in_its_time_and_lane(tmp_path):
+  ns = note_seq.NoteSequence(total_time=4.0)
+  ns.notes.add(pitch=60, start_time=0.0, end_time=1.0, velocity=80)
+  ns.notes.add(pitch=72, start_time=3.0, end_time=4.0, velocity=80)
+  ns.notes.add(pitch=36, start_time=2.0, end_time=2.25, velocity=80,
+               is_drum=True, instrument=9)
+  path = plots_lib.plot_piano_roll(ns, str(tmp_path / 'roll.png'), 'x')
+  xs, ys, (height, width, _) = _pixels(path, BLUE)
+  assert height > 2 * plots_lib._LANE_HEIGHT  # pylint: disable=protected-access
+  early, late = xs < 0.27 * width, xs > 0.73 * width
+  assert early.any() and late.any() and not (~early & ~late).any()
+  # The higher note (72, late) is drawn higher up than the lower one (60).
+  assert ys[late].mean() < ys[early].mean()
+  drum_xs, drum_ys, _ = _pixels(path, RED)
+  assert drum_xs.min() > width / 2 - 10 and drum_ys.min() > ys.max()
+
+
+def test_piano_roll_of_a_trio_has_three_lanes(tmp_path):
+  trio = testdata_lib.make_trio_midi(str(tmp_path / 'trio.mid'))
+  ns = note_seq.midi_file_to_note_sequence(trio)
+  path = plots_lib.plot_piano_roll(ns, str(tmp_path / 'trio.png'))
+  height = np.asarray(Image.open(path)).shape[0]
+  lanes = (height - plots_lib._MARGIN) // plots_lib._LANE_HEIGHT  # pylint: disable=protected-access
+  assert lanes == 3
