@@ -75,33 +75,47 @@ class MidiMe(tf.keras.Model):
           '0.8 million); choose smaller layers.')
     self.music_vae = dict(music_vae or {})
     self.training_summary = {}
-    seeds = iter(range(10_000)) if seed is None else iter(
-        range(seed, seed + 10_000))
-    init = lambda: tf.keras.initializers.GlorotUniform(  # pylint: disable=g-long-lambda
-        seed=None if seed is None else next(seeds))
     hp = self.hparams
     self.encoder_hidden = [
-        tf.keras.layers.Dense(w, activation='relu', kernel_initializer=init(),
-                              name=f'encoder_{i}')
+        tf.keras.layers.Dense(w, activation='relu', name=f'encoder_{i}')
         for i, w in enumerate(hp.encoder_layers)]
-    self.encoder_mu = tf.keras.layers.Dense(
-        hp.latent_size, kernel_initializer=init(), name='encoder_mu')
+    self.encoder_mu = tf.keras.layers.Dense(hp.latent_size, name='encoder_mu')
     self.encoder_sigma = tf.keras.layers.Dense(
-        hp.latent_size, activation='softplus', kernel_initializer=init(),
-        name='encoder_sigma')
+        hp.latent_size, activation='softplus', name='encoder_sigma')
     self.decoder_hidden = [
-        tf.keras.layers.Dense(w, activation='relu', kernel_initializer=init(),
-                              name=f'decoder_{i}')
+        tf.keras.layers.Dense(w, activation='relu', name=f'decoder_{i}')
         for i, w in enumerate(hp.decoder_layers)]
     self.decoder_output = tf.keras.layers.Dense(
-        self.input_size, kernel_initializer=init(), name='decoder_output')
-    self._noise = (tf.random.Generator.from_non_deterministic_state()
-                   if seed is None else tf.random.Generator.from_seed(seed))
+        self.input_size, name='decoder_output')
+    self._noise = tf.random.Generator.from_seed(0)
     self.optimizer_ = tf.keras.optimizers.Adam(hp.learning_rate)
     self.build((None, self.input_size))
     self.optimizer_.build(self.trainable_variables)
     self._compiled_step = None
     self._compiled_epochs = {}
+    self.reset(seed)
+
+  def reset(self, seed=None):
+    """Starts over: fresh Glorot-uniform kernels, zero biases, a new Adam.
+
+    The compiled training functions are kept, so a notebook that trains
+    again (on other input, other epochs) does not trace them again. With a
+    seed, the weights and the training noise are those of a new model made
+    with that seed.
+    """
+    seeds = iter(range(10_000) if seed is None else range(seed, seed + 10_000))
+    layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
+              *self.decoder_hidden, self.decoder_output]
+    for layer in layers:
+      init = tf.keras.initializers.GlorotUniform(
+          seed=None if seed is None else next(seeds))
+      layer.kernel.assign(init(layer.kernel.shape))
+      layer.bias.assign(tf.zeros_like(layer.bias))
+    for variable in self.optimizer_.variables:
+      variable.assign(tf.zeros_like(variable))
+    self._noise.reset_from_seed(
+        np.random.SeedSequence().entropy % 2**63 if seed is None else seed)
+    self.stop_training = False
 
   # -- the network -----------------------------------------------------------
 

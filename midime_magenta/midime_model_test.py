@@ -298,3 +298,17 @@ def test_absurd_sizes_are_refused_before_allocating():
   with pytest.raises(midime_model.ModelSizeError, match='weights'):
     midime_model.MidiMe(8192, midime_hparams.HParams(
         encoder_layers=(16384,) * 3))
+
+
+def test_reset_is_a_new_model_with_the_same_seed_but_keeps_the_trace():
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  fresh = _small(seed=3)
+  expected = fresh.train(z, epochs=25)
+  reused = _small(seed=9)
+  reused.train(z, epochs=25)
+  traced = reused._compiled_epochs[False]  # pylint: disable=protected-access
+  reused.reset(3)
+  assert reused.train(z, epochs=25)['loss'] == expected['loss']
+  for a, b in zip(fresh.get_weights(), reused.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert reused._compiled_epochs[False] is traced  # pylint: disable=protected-access

@@ -215,9 +215,13 @@ class Personalizer:
           z=np.asarray(z, np.float32), sources=['latents'] * len(z),
           starts=[0.0] * len(z))
     hparams = hparams or self.config.hparams
-    self.midime = midime_model.MidiMe(
-        self.music_vae.z_size, hparams, music_vae=self.music_vae_identity,
-        seed=seed)
+    if (self.midime is not None and self.midime.hparams == hparams and
+        self.midime.input_size == self.music_vae.z_size):
+      self.midime.reset(seed)  # Same shapes: keep the traced training step.
+    else:
+      self.midime = midime_model.MidiMe(
+          self.music_vae.z_size, hparams, music_vae=self.music_vae_identity,
+          seed=seed)
     epochs = epochs or hparams.num_epochs
     hooks = list(callbacks)
     if progress:
