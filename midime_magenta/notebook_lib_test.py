@@ -83,15 +83,17 @@ def test_upload_branch_in_colab(in_colab):
       testdata_lib.testdata_path('reel_4-4.mid'), 'rb').read()
 
 
-def test_sliders_are_ipywidgets_whose_callback_decodes(in_colab, tiny_mel,
+def test_sliders_are_ipywidgets_whose_callback_decodes(in_colab,
+                                                        mel_2bar_small,
                                                         capsys):
   import ipywidgets  # pylint: disable=g-import-not-at-top
   import note_seq  # pylint: disable=g-import-not-at-top
   from midime_magenta import personalizer as personalizer_lib  # pylint: disable=g-import-not-at-top
-  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
-  p.train(testdata_lib.testdata_path('reel_4-4.mid'), epochs=5, seed=0,
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
+  p.train(testdata_lib.testdata_path('reel_4-4.mid'), epochs=100, seed=0,
           progress=False)
-  result = notebook_lib.sliders(p)
+  result = notebook_lib.sliders(p, temperature=0.1)
   widget = result.widget
   sliders = [c for c in widget.children
              if isinstance(c, ipywidgets.FloatSlider)]

@@ -26,8 +26,10 @@ import contextlib
 import importlib.util
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import types
 import warnings
 
@@ -103,6 +105,28 @@ def _write_back(captured):
                  'the CPU.')
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+  """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt.
+
+  A KeyboardInterrupt raised inside a C extension's import (numpy's, while
+  TensorFlow imports) surfaces as an ImportError with a traceback; taken
+  after the import, it is an ordinary Ctrl-C that the scripts report in one
+  line.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  pressed = []
+  previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if pressed:
+    raise KeyboardInterrupt
+
+
 def import_quietly():
   """Imports TensorFlow, note_seq and magenta's MusicVAE once; see module doc."""
   global _done
@@ -113,7 +137,7 @@ def import_quietly():
   if os.environ.get('MIDIME_RAW_STDERR'):
     import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
     return
-  with tempfile.TemporaryFile() as capture:
+  with tempfile.TemporaryFile() as capture, _ctrl_c_deferred():
     try:
       with _native_stderr_to(capture), warnings.catch_warnings():
         warnings.filterwarnings('ignore', module='pydub')
