@@ -212,7 +212,8 @@ def _start_training(run_dir, *extra):
       [os.path.join(os.path.dirname(sys.executable), 'midime_train'),
        *TINY_MEL, f'--input_midi={REEL}', f'--run_dir={run_dir}',
        '--num_epochs=1000000', *extra],
-      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+      preexec_fn=_ctrl_c_as_in_a_terminal)
   seen = []
   for line in proc.stderr:
     seen.append(line)
@@ -311,7 +312,8 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
   proc = subprocess.Popen(
       [os.path.join(os.path.dirname(sys.executable), 'midime_train'),
        *TINY_MEL, f'--input_midi={REEL}', f'--run_dir={tmp_path / "run"}'],
-      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+      stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+      preexec_fn=_ctrl_c_as_in_a_terminal)
   time.sleep(delay)
   proc.send_signal(signal.SIGINT)
   _, stderr = proc.communicate(timeout=120)
@@ -320,3 +322,10 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
   assert testdata_lib.error_lines(stderr) == [
       'midime_train: error: Interrupted; nothing was left half-written.']
   assert not os.path.exists(tmp_path / 'run')
+
+
+def _ctrl_c_as_in_a_terminal():
+  """In the child: Ctrl-C as a terminal delivers it. Test runners (xdist
+  workers) may ignore SIGINT, and children inherit that."""
+  import signal  # pylint: disable=g-import-not-at-top
+  signal.signal(signal.SIGINT, signal.SIG_DFL)

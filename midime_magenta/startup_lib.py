@@ -114,8 +114,9 @@ def _ctrl_c_deferred():
   after the import, it is an ordinary Ctrl-C that the scripts report in one
   line.
   """
-  if threading.current_thread() is not threading.main_thread():
-    yield
+  if (threading.current_thread() is not threading.main_thread() or
+      signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+    yield  # Not ours to change (a background job ignores Ctrl-C).
     return
   pressed = []
   previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
