@@ -74,6 +74,7 @@ def test_each_mode_writes_its_files(mel_2bar_small_checkpoint,
   result = _generate(mel_2bar_small_checkpoint, official_run_dir, out,
                      f'--mode={mode}', *args)
   assert result.returncode == 0, result.stderr
+  assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   _check_outputs(out, mode, count, concat='--concat_outputs' in args)
 
 

@@ -41,6 +41,9 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
                f'--input_midi={REEL}', f'--run_dir={run_dir}', '--num_epochs=20')
   assert result.returncode == 0, result.stderr
   assert "reel_4-4.mid': 15 chunks" in result.stderr
+  # Our own lines only: no library warning, native log line or traceback
+  # (TensorFlow's start-up and first-graph lines, matplotlib's font cache).
+  assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   names = set(os.listdir(run_dir))
   assert {'midime.json', 'summary.json', 'loss.png', 'train'} <= names
   assert len([n for n in names if n.startswith('weights-')]) == 1

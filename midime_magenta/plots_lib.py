@@ -10,6 +10,8 @@ no GUI backend and never changes a notebook's (`matplotlib.use('Agg')` would
 switch Colab's inline plots off).
 """
 
+import logging as std_logging
+
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
@@ -34,6 +36,10 @@ def save_figure(fig, path, replace=True, dpi=100):
 
 
 def _subplots(rows=1, columns=1, figsize=(7, 4), **kwargs):
+  # matplotlib's first import in a fresh environment builds its font cache
+  # and says so at INFO, which absl's verbosity would show; its own logger
+  # is its switch.
+  std_logging.getLogger('matplotlib').setLevel(std_logging.WARNING)
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=figsize)
   return fig, fig.subplots(rows, columns, **kwargs)

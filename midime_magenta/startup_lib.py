@@ -128,6 +128,21 @@ def _ctrl_c_deferred():
     raise KeyboardInterrupt
 
 
+def _run_first_graph(tensorflow):
+  """Runs one tiny TF1 graph, so that its once-per-process lines land here.
+
+  TensorFlow 2.20 logs "MLIR V1 optimization pass is not enabled" (after
+  absl's pre-init banner) the first time any graph runs in a session; that
+  would otherwise be when MusicVAE restores, in the middle of our output.
+  It costs about 20 ms.
+  """
+  v1 = tensorflow.compat.v1
+  with tensorflow.Graph().as_default() as graph:
+    x = v1.placeholder(tensorflow.float32, [None])
+    with v1.Session(graph=graph) as session:
+      session.run(x + 1.0, {x: [0.0]})
+
+
 def import_quietly():
   """Imports TensorFlow, note_seq and magenta's MusicVAE once; see module doc."""
   global _done
@@ -149,6 +164,7 @@ def import_quietly():
         import magenta.models.music_vae
         # Starting the devices is when CUDA speaks (cuInit); do it here too.
         gpus = tensorflow.config.list_physical_devices('GPU')
+        _run_first_graph(tensorflow)
     finally:
       capture.seek(0)
       _write_back(capture.read())

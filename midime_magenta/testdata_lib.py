@@ -7,6 +7,7 @@ the demo work from anywhere.
 import importlib.resources
 import importlib.util
 import os
+import re
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -76,6 +77,28 @@ def run_installed_script(name, *args, env=None, timeout=600):
 def error_lines(stderr):
   """The lines of a script's stderr that report an error (ours or absl's)."""
   return [line for line in stderr.splitlines() if ': error: ' in line]
+
+
+_ABSL_LINE = re.compile(r'^[IWEF]\d{4} [\d:.]+ +\d+ ([\w.]+):\d+\] ')
+
+
+def foreign_lines(stderr):
+  """Lines of a script's stderr that are not our own output.
+
+  Ours: absl log lines from our own modules, and our one-line errors.
+  Anything else (a library's warning, a native log line, a traceback) is
+  foreign.
+  """
+  ours = {f.name for f in importlib.resources.files('midime_magenta')
+          .iterdir() if f.name.endswith('.py')}
+  foreign = []
+  for line in stderr.splitlines():
+    match = _ABSL_LINE.match(line)
+    if not line.strip() or ': error: ' in line or (
+        match and match.group(1) in ours):
+      continue
+    foreign.append(line)
+  return foreign
 
 
 def make_trio_midi(path, bars=18):
