@@ -12,12 +12,15 @@ comparison costs no graph building. Configs missing from it are built on the
 spot, in a throwaway graph.
 """
 
+import contextlib
 import copy
+import dataclasses
 import functools
 import glob
 import hashlib
 import importlib.resources
 import json
+import logging as std_logging
 import os
 import shutil
 import tarfile
@@ -29,6 +32,7 @@ from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import download_lib
 from midime_magenta import tfjs_checkpoint_lib
+from midime_magenta import tfjs_config_lib
 
 
 class CheckpointError(errors.MidiMeError):
@@ -50,65 +54,122 @@ def _prefixes_in_directory(directory):
 
 
 def _unpack_tar(path):
-  """Unpacks a `.tar` bundle once into the cache and returns its prefix.
+  """Unpacks a user's `.tar` bundle once into the cache; returns its prefix.
 
   Unpacked under a key of the bundle's path, size and mtime, so a second run
-  reuses it; into a temporary folder renamed into place, so an interrupted
-  unpack is never mistaken for a finished one.
+  reuses it (the user's .tar is theirs and stays).
   """
   stat = os.stat(path)
   key = hashlib.sha256(
       f'{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'.encode()
   ).hexdigest()[:16]
   target = os.path.join(cache_dir(), 'unpacked', key)
-  if not os.path.isdir(target):
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    partial = f'{target}.partial-{os.getpid()}'
-    try:
-      with tarfile.open(path) as tar:
-        # The 'data' filter refuses absolute paths, '..', links out of the
-        # folder and device files: a bundle cannot write outside `partial`.
-        tar.extractall(partial, filter='data')
-    except (tarfile.TarError, OSError) as e:
-      raise CheckpointError(
-          f'Cannot unpack checkpoint bundle {path} ({e}); download it '
-          'again.') from None
-    try:
-      os.rename(partial, target)
-    except OSError:  # Another process finished first; use theirs.
-      pass
-  found = [p for p in glob.glob(os.path.join(target, '**', '*.index'),
-                                recursive=True)]
-  if len(found) != 1:
-    raise CheckpointError(
-        f'Checkpoint bundle {path} holds {len(found)} checkpoints, not one; '
-        'unpack it and pass the prefix of the one you want.')
-  return found[0][:-len('.index')]
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  try:
+    return download_lib.unpack_bundle(path, target)
+  except download_lib.DownloadError as e:
+    raise CheckpointError(str(e)) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedCheckpoint:
+  """A checkpoint ready to restore, and the MusicVAE config it carries.
+
+  Attributes:
+    prefix: the TF checkpoint prefix.
+    music_vae_config: the config the checkpoint itself names: read from a
+      Magenta.js checkpoint (and registered in `configs`), or the table
+      entry's for a known name; None for a bare TF checkpoint.
+    description: one line on what it is, for logs.
+  """
+  prefix: str
+  music_vae_config: str | None = None
+  description: str = ''
 
 
 def resolve_checkpoint_prefix(path):
-  """Returns the checkpoint prefix that `path` names.
+  """The checkpoint prefix that `path` names; see `resolve_checkpoint`."""
+  return resolve_checkpoint(path).prefix
+
+
+def resolve_checkpoint(path):
+  """Finds (fetching, unpacking or converting once) the checkpoint `path` names.
 
   Args:
     path: a checkpoint prefix, a directory holding one checkpoint (or a
       `checkpoint` state file naming the latest), a `.tar` bundle, a
-      Magenta.js checkpoint folder, or a name or URL that `download_lib`
-      fetches (once) into the cache.
+      Magenta.js checkpoint folder, or a name, URL or gs:// path that
+      `download_lib` fetches (once) into the cache.
+
+  Returns:
+    A `ResolvedCheckpoint`.
 
   Raises:
-    CheckpointError: if nothing usable is there, or a directory holds several
-      checkpoints and no state file says which is latest.
+    CheckpointError: if nothing usable is there, a directory holds several
+      checkpoints and no state file says which is latest, or a Magenta.js
+      checkpoint is of a kind MidiMe does not support (the reason is given).
     download_lib.DownloadError: when a download fails its checks.
   """
   path = os.path.expanduser(path)
-  if not os.path.exists(path) and not os.path.exists(path + '.index') and (
-      download_lib.entry_for(path) is not None):
-    path = download_lib.fetch_checkpoint(path)
+  entry = None
+  if not os.path.exists(path) and not os.path.exists(path + '.index'):
+    entry = download_lib.entry_for(path)
+    if entry is not None:
+      path = download_lib.fetch_checkpoint(path)
   if os.path.isdir(path) and tfjs_checkpoint_lib.is_tfjs_folder(path):
+    name = download_lib.checkpoint_name(entry) if entry else (
+        os.path.basename(os.path.normpath(path)))
     try:
-      return tfjs_checkpoint_lib.convert_to_tf_checkpoint(path, cache_dir())
+      return _resolve_tfjs(path, name)
     except tfjs_checkpoint_lib.TfjsCheckpointError as e:
       raise CheckpointError(str(e)) from None
+  table_config = entry.config if entry is not None else None
+  return ResolvedCheckpoint(_tf_prefix(path), table_config)
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_variables(architecture):
+  return build_config_variables(
+      tfjs_config_lib.music_vae_config(architecture))
+
+
+def _resolve_tfjs(folder, name):
+  """Reads a Magenta.js checkpoint's config, checks it, converts it once.
+
+  The config is registered in `configs` under the name of the magenta config
+  with exactly its variables where there is one (mel_2bar_small is
+  cat-mel_2bar_small), else under the checkpoint's own name.
+  """
+  architecture = tfjs_config_lib.describe(folder)
+  expected = _expected_variables(architecture)
+  tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
+      folder), folder)
+  built = tfjs_config_lib.music_vae_config(architecture)
+  same = [n for n, variables in _stored_config_variables().items()
+          if variables == expected and not n.startswith('tiny-') and
+          _same_data(configs.get_music_vae_config(n), built)]
+  if same:
+    config_name = sorted(same)[0]
+  else:
+    config_name = configs.register_music_vae_config(
+        name, built, is_trio=architecture.is_trio)
+  prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
+      folder, cache_dir(), fill_zeros={
+          n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
+  return ResolvedCheckpoint(prefix, config_name, architecture.describe())
+
+
+def _same_data(config, other):
+  """Whether two configs cut and encode music alike: a flat LSTM's variables
+  do not depend on the chunk length, so mel_4bar and mel_2bar share them."""
+  a, b = config.data_converter, other.data_converter
+  return (type(a) is type(b) and
+          config.hparams.max_seq_len == other.hparams.max_seq_len and
+          a.output_depth == b.output_depth and a.input_depth == b.input_depth)
+
+
+def _tf_prefix(path):
+  """The prefix of a TF checkpoint: a prefix, a directory or a `.tar`."""
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
@@ -174,6 +235,20 @@ def checkpoint_variables(prefix):
           if name not in _IGNORED_VARIABLES}
 
 
+@contextlib.contextmanager
+def quiet_graph_building():
+  """Hides magenta's TF1 deprecation warnings while a graph is built."""
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(std_logging.ERROR)
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')
+      yield
+  finally:
+    logger.setLevel(level)
+
+
 def build_config_variables(music_vae_config):
   """Builds a config's inference graph, as `TrainedModel` does; returns shapes.
 
@@ -184,8 +259,7 @@ def build_config_variables(music_vae_config):
   converter = config.data_converter
   hparams = config.hparams
   hparams.batch_size = 1
-  with tf.Graph().as_default() as graph, warnings.catch_warnings():
-    warnings.simplefilter('ignore')
+  with tf.Graph().as_default() as graph, quiet_graph_building():
     model = config.model
     model.build(hparams, converter.output_depth, is_training=False)
     z = (tf.placeholder(tf.float32, [1, hparams.z_size])

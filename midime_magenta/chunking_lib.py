@@ -328,6 +328,97 @@ def choose_melody_instrument(ns, instrument=None, program=None):
   return max(stats, key=lambda s: (s.melody_score, s.mean_pitch)).instrument
 
 
+@dataclasses.dataclass(frozen=True)
+class TrioTracks:
+  """The tracks (instrument numbers) a trio is made of, and why.
+
+  `drums` is None when every drum note (MIDI channel 10) is used.
+  """
+  melody: int
+  bass: int
+  drums: int | None
+  why: str
+
+  def describe(self):
+    drums = ('all drums' if self.drums is None else
+             f'drums from instrument {self.drums}')
+    return (f'melody from instrument {self.melody}, bass from instrument '
+            f'{self.bass}, {drums}; {self.why}')
+
+
+_BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
+
+
+def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
+  """Picks a melody, a bass and a drum track from any multi-track song.
+
+  magenta's TrioConverter takes the melody from programs 0-31 and the bass
+  from 32-39 only, so a flute melody (program 73) or a synth bass (38 is
+  one, 87 is not) gives nothing as it is. Here: drums are the drum notes
+  (channel 10); the bass is a General MIDI bass program if one is there,
+  else the lowest mostly-monophonic track; the melody is the likeliest
+  melody of the rest (`TrackStats.melody_score`: varied, high, one note at
+  a time, so a chord track loses). Each may be given instead.
+
+  Returns:
+    The `TrioTracks`, or None when the song has no two pitched tracks.
+
+  Raises:
+    InputError: when a given track is not there.
+  """
+  stats = {s.instrument: s for s in track_stats(ns)}
+  name = ns.filename or 'The input'
+  for flag, value in (('melody_track', melody), ('bass_track', bass)):
+    if value is not None and value not in stats:
+      raise InputError(f'{name} has no pitched instrument {value} for '
+                       f'--{flag}; it has {sorted(stats)}.')
+  if drums is not None and drums not in {n.instrument for n in ns.notes}:
+    raise InputError(f'{name} has no instrument {drums} for --drum_track.')
+  why = []
+  if bass is None:
+    candidates = [s for s in stats.values() if s.instrument != melody]
+    basses = [s for s in candidates if s.program in _BASS_PROGRAMS]
+    if basses:
+      bass = min(basses, key=lambda s: s.mean_pitch).instrument
+      why.append(f'bass by its program ({stats[bass].program})')
+    elif candidates:
+      bass = min(candidates, key=lambda s: s.mean_pitch + 48 * s.polyphony
+                 ).instrument
+      why.append('bass as the lowest single-line track')
+  if melody is None:
+    candidates = [s for s in stats.values() if s.instrument != bass]
+    if candidates:
+      melody = max(candidates, key=lambda s: (s.melody_score, s.mean_pitch)
+                   ).instrument
+      why.append('melody as the likeliest tune of the rest')
+  if melody is None or bass is None:
+    return None
+  return TrioTracks(melody, bass, drums, ', '.join(why) or 'as given')
+
+
+def _keep_trio(ns, tracks, low, high):
+  """Leaves the trio's notes only, on the programs TrioConverter takes.
+
+  Returns:
+    The number of melody and bass notes dropped for their pitch.
+  """
+  kept, out_of_range = [], 0
+  for n in ns.notes:
+    if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
+      n.is_drum = True
+    elif not n.is_drum and n.instrument in (tracks.melody, tracks.bass):
+      if not low <= n.pitch <= high:
+        out_of_range += 1
+        continue
+      n.program = 0 if n.instrument == tracks.melody else 33
+    else:
+      continue
+    kept.append(n)
+  del ns.notes[:]
+  ns.notes.extend(kept)
+  return out_of_range
+
+
 @dataclasses.dataclass
 class ChunkedInput:
   """The chunks one input gave.
@@ -337,6 +428,7 @@ class ChunkedInput:
     starts: where each chunk starts in the source, in seconds.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument: the melody track used, for melody configs.
+    trio_tracks: the `TrioTracks` used, for trio configs.
     notes_out_of_range: notes dropped for lying outside the model's pitches.
     reason: why no chunks came out, when none did.
     warning: what the user should know about chunks that did come out.
@@ -348,6 +440,7 @@ class ChunkedInput:
   controls: list
   lengths: list
   instrument: int | None = None
+  trio_tracks: TrioTracks | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
   warning: str | None = None
@@ -412,7 +505,7 @@ def chunk_windows(ns, converter, chunk_bars):
 
 
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
-                        program=None):
+                        program=None, trio_tracks=None):
   """Cuts a NoteSequence into every valid chunk of the config's length.
 
   Args:
@@ -420,6 +513,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     music_vae_config: the MusicVAE config whose converter makes the chunks.
     source: a name for messages.
     instrument, program: override the melody-track choice (melody configs).
+    trio_tracks: {'melody', 'bass', 'drums'}: instrument numbers that
+      override the trio's track choice (trio configs).
 
   Returns:
     A `ChunkedInput`, chunks in time order; when it has none, its `reason`
@@ -460,6 +555,13 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       kept.append(n)
     del ns.notes[:]
     ns.notes.extend(kept)
+  trio = None
+  if kind == 'trio':
+    trio = choose_trio_tracks(ns, **(trio_tracks or {}))
+  if trio is not None:
+    melody_converter = converter._melody_converter  # pylint: disable=protected-access
+    low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
+    out_of_range = _keep_trio(ns, trio, low, high)
   other_meters = [m for m in _meters(original) if m != '4/4']
   chunk_bars = music_vae_config.hparams.max_seq_len // 16
   fields = {'starts': [], 'inputs': [], 'outputs': [], 'controls': [],
@@ -471,7 +573,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       fields[name].append(values[0] if len(values) else None)
   if all(c is None for c in fields['controls']):
     fields['controls'] = []
-  chunked = ChunkedInput(source=source, instrument=chosen,
+  chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
                          notes_out_of_range=out_of_range, **fields)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
@@ -500,6 +602,9 @@ def explain_no_chunks(ns, music_vae_config):
     return f'all its {len(ns.notes)} notes have zero length'
   if kind in ('melody', 'trio') and not pitched:
     return f'it has only drums, and {kind} configs need a melody'
+  if kind == 'trio' and len({n.instrument for n in pitched}) < 2:
+    return ('it has one pitched track, and a trio needs melody, bass and '
+            'drums: a tune and a bass on two tracks, drums on channel 10')
   if kind == 'drums' and not drums:
     return ('it has no drum notes (MIDI channel 10), and drum configs need '
             'drums')
@@ -515,6 +620,7 @@ def explain_no_chunks(ns, music_vae_config):
     return (f'no {bars}-bar window holds an unbroken melody (a rest of a '
             'whole bar or more splits a melody)')
   if kind == 'trio':
-    return (f'no {bars}-bar window has melody, bass and drums together '
-            '(melody on programs 0-31, bass on 32-39, drums on channel 10)')
+    return (f'no {bars}-bar window has its melody, bass and drums together '
+            '(pick the tracks with --melody_track, --bass_track and '
+            '--drum_track)')
   return f'no {bars}-bar window of it is valid for this config'

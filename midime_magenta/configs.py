@@ -90,9 +90,38 @@ def _tiny_configs_cached():
   return _tiny_music_vae_configs()
 
 
+# MusicVAE configs read from Magenta.js checkpoints in this process
+# (checkpoint_lib registers them when it resolves such a checkpoint), and the
+# MidiMe config each gets.
+_FROM_CHECKPOINTS = {}
+_MIDIME_FROM_CHECKPOINTS = {}
+
+
+def register_music_vae_config(name, music_vae_config, is_trio=False):
+  """Registers the MusicVAE config a checkpoint carries; returns its name.
+
+  Also registers a MidiMe config of the same name with the default
+  hyperparameters (300 epochs for trios, as the demo). A name already taken
+  by magenta's or our registered configs gets a `js-` prefix.
+  """
+  if name in music_vae_configs.CONFIG_MAP or name in CONFIG_MAP or (
+      name in _tiny_configs_cached()):
+    name = 'js-' + name
+  _FROM_CHECKPOINTS[name] = music_vae_config
+  _MIDIME_FROM_CHECKPOINTS[name] = MidiMeConfig(
+      name=name, music_vae_config=name,
+      hparams=midime_hparams.HParams(
+          **({'num_epochs': _TRIO_EPOCHS} if is_trio else {})),
+      description='Read from the Magenta.js checkpoint ' + name + '.',
+      official_checkpoint=name)
+  return name
+
+
 def music_vae_config_names():
-  """Names of every MusicVAE config we can load: magenta's and our tiny ones."""
-  return sorted(list(music_vae_configs.CONFIG_MAP) + list(_tiny_configs_cached()))
+  """Names of every MusicVAE config we can load: magenta's, ours, and those
+  read from checkpoints in this process."""
+  return sorted(list(music_vae_configs.CONFIG_MAP) +
+                list(_tiny_configs_cached()) + list(_FROM_CHECKPOINTS))
 
 
 def get_music_vae_config(name):
@@ -108,6 +137,8 @@ def get_music_vae_config(name):
     return copy.deepcopy(music_vae_configs.CONFIG_MAP[name])
   if name in _tiny_configs_cached():
     return copy.deepcopy(_tiny_configs_cached()[name])
+  if name in _FROM_CHECKPOINTS:
+    return copy.deepcopy(_FROM_CHECKPOINTS[name])
   raise ConfigError(
       f'Unknown MusicVAE config "{name}"; known configs: '
       f'{", ".join(music_vae_config_names())}.')
@@ -266,6 +297,8 @@ def get_config(name_or_path):
   """
   if name_or_path in CONFIG_MAP:
     return CONFIG_MAP[name_or_path]
+  if name_or_path in _MIDIME_FROM_CHECKPOINTS:
+    return _MIDIME_FROM_CHECKPOINTS[name_or_path]
   if name_or_path.endswith('.json') or os.path.sep in name_or_path:
     config = read_config_file(name_or_path)
     get_music_vae_config(config.music_vae_config)  # Fail early if unknown.

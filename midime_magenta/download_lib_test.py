@@ -5,6 +5,7 @@ its TF checkpoint; it can cut a response short, to test resuming.
 """
 
 import functools
+import gzip
 import hashlib
 import http.server
 import json
@@ -26,7 +27,9 @@ REEL = testdata_lib.testdata_path('reel_4-4.mid')
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-  """Static files with Range support, a request log and fault injection."""
+  """Static files as a storage bucket serves them: Range with If-Range
+  against a strong ETag, Content-Range; a request log and fault injection
+  (cut a body short, gzip every body whatever the client asked)."""
 
   def log_message(self, *args):  # Quiet.
     pass
@@ -38,13 +41,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
       self.send_error(404)
       return
     data = open(path, 'rb').read()
+    etag = '"' + hashlib.md5(data).hexdigest() + '"'
     start = 0
     header = self.headers.get('Range')
-    if header and header.startswith('bytes='):
+    if header and header.startswith('bytes=') and self.headers.get(
+        'If-Range', etag) == etag:
       start = int(header[len('bytes='):].split('-')[0])
     self.server.ranges.append((os.path.basename(path), start))
     body = data[start:]
     self.send_response(206 if start else 200)
+    self.send_header('ETag', etag)
+    if start:
+      self.send_header('Content-Range',
+                       f'bytes {start}-{len(data) - 1}/{len(data)}')
+    if self.server.gzip:
+      body = gzip.compress(body)
+      self.send_header('Content-Encoding', 'gzip')
     self.send_header('Content-Length', str(len(body)))
     self.end_headers()
     cut = self.server.cut_after.pop(os.path.basename(path), None)
@@ -67,7 +79,7 @@ def server(tmp_path, mel_2bar_small_checkpoint):
   httpd = http.server.ThreadingHTTPServer(
       ('127.0.0.1', 0), functools.partial(_Handler, directory=str(root)))
   httpd.requests, httpd.cut_after, httpd.root = [], {}, root
-  httpd.ranges = []
+  httpd.ranges, httpd.gzip = [], False
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()
   httpd.url = f'http://127.0.0.1:{httpd.server_address[1]}'
@@ -103,11 +115,70 @@ def test_train_from_a_url_then_offline_from_the_cache(server, tmp_path):
   assert 'mel_2bar_small' in listing.stdout and listing.returncode == 0
 
 
-def test_tar_url_is_fetched_once(server):
+def test_tar_url_is_fetched_once_and_kept_once(server):
   url = f'{server.url}/cat-mel_2bar_small.tar'
   prefix = checkpoint_lib.resolve_checkpoint_prefix(url)
   assert checkpoint_lib.resolve_checkpoint_prefix(url) == prefix
   assert server.requests == ['/cat-mel_2bar_small.tar']
+  folder = download_lib.entry_folder(download_lib.entry_for(url))
+  # Unpacked and verified, the .tar is gone: one copy in the cache.
+  assert not [n for n in os.listdir(folder) if n.endswith('.tar')]
+  assert checkpoint_lib.checkpoint_variables(prefix)
+
+
+def test_a_file_changed_on_the_server_is_fetched_whole_not_spliced(server):
+  url = f'{server.url}/mel_2bar_small'
+  server.cut_after['group1-shard2of5'] = 300_000
+  with pytest.raises(download_lib.DownloadError):
+    download_lib.fetch_checkpoint(url)
+  shard = server.root / 'mel_2bar_small' / 'group1-shard2of5'
+  changed = bytes(b ^ 0x5A for b in shard.read_bytes())
+  shard.write_bytes(changed)  # A new version, same size: If-Range fails.
+  folder = download_lib.fetch_checkpoint(url)
+  assert open(os.path.join(folder, 'group1-shard2of5'), 'rb').read() == changed
+  shard2 = [start for name, start in server.ranges
+            if name == 'group1-shard2of5']
+  assert shard2 == [0, 0]  # The server sent the whole new file.
+
+
+def test_a_server_that_gzips_anyway_still_gives_a_good_copy(server):
+  server.gzip = True
+  folder = download_lib.fetch_checkpoint(f'{server.url}/mel_2bar_small')
+  for name in os.listdir(server.root / 'mel_2bar_small'):
+    assert open(os.path.join(folder, name), 'rb').read() == open(
+        server.root / 'mel_2bar_small' / name, 'rb').read()
+
+
+def test_two_concurrent_fetches_give_one_good_copy(server):
+  url = f'{server.url}/mel_2bar_small'
+  results, errors = [], []
+
+  def fetch():
+    try:
+      results.append(download_lib.fetch_checkpoint(url))
+    except download_lib.DownloadError as e:  # pragma: no cover (a failure)
+      errors.append(e)
+
+  threads = [threading.Thread(target=fetch) for _ in range(2)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert not errors and len(set(results)) == 1
+  assert len(server.requests) == 7  # Each file once: the second waited.
+  for name in os.listdir(server.root / 'mel_2bar_small'):
+    assert open(os.path.join(results[0], name), 'rb').read() == open(
+        server.root / 'mel_2bar_small' / name, 'rb').read()
+
+
+def test_gs_paths_are_their_public_https_address():
+  entry = download_lib.entry_for(
+      'gs://magentadata/js/checkpoints/music_vae/trio_4bar')
+  assert entry is download_lib.OFFICIAL_CHECKPOINTS['trio_4bar']
+  other = download_lib.entry_for('gs://my-bucket/models/my_vae.tar')
+  assert other.url == 'https://storage.googleapis.com/my-bucket/models/my_vae.tar'
+  assert other.kind == 'tar'
+  assert download_lib.checkpoint_name(other) == 'my_vae'
 
 
 def test_cut_short_download_is_not_used_and_resumes(server):
@@ -161,8 +232,12 @@ def test_truncated_shard_on_the_server_is_detected(server):
 def test_missing_url_and_unsupported_names(server):
   with pytest.raises(download_lib.DownloadError, match='HTTP 404'):
     download_lib.fetch_checkpoint(f'{server.url}/nothing_here')
-  with pytest.raises(download_lib.DownloadError, match='cannot be used'):
-    download_lib.fetch_checkpoint('trio_4bar')
+  with pytest.raises(download_lib.DownloadError,
+                     match='not supported: it is chord-conditioned'):
+    download_lib.fetch_checkpoint('mel_chords')
+  with pytest.raises(download_lib.DownloadError,
+                     match='drums_2bar_nade_9_q2'):
+    download_lib.fetch_checkpoint('drums_2bar_nade_9')
 
 
 def test_magenta_js_and_tf_layouts_encode_the_same(mel_2bar_small):

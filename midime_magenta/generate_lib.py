@@ -158,7 +158,8 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
   """
   check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
                   input_midi_1, input_midi_2)
-  config = configs.get_config(config_name)
+  if config_name is not None:
+    configs.get_config(config_name)  # Fail before any folder is made.
   batch_size = min(max_batch_size, max(num_outputs, 1))
   if mode != 'prior':
     from midime_magenta import run_lib
@@ -167,14 +168,17 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(seed)
   if mode == 'prior':
+    config, prefix = music_vae_lib.resolve_config(config_name,
+                                                  checkpoint_file)
     music_vae = music_vae_lib.load_music_vae(
-        config.music_vae_config, checkpoint_file, batch_size=batch_size)
+        config.music_vae_config, prefix, batch_size=batch_size)
     latents = {mode: rng.standard_normal(
         [num_outputs, music_vae.z_size]).astype(np.float32)}
   else:
     from midime_magenta import personalizer as personalizer_lib
     personalizer = personalizer_lib.Personalizer.load(
         run_dir, checkpoint_file, config=config_name, batch_size=batch_size)
+    config = personalizer.config
     music_vae = personalizer.music_vae
     latents = _midime_latents(personalizer, mode, num_outputs, rng,
                               input_midi_1, input_midi_2)

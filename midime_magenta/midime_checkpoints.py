@@ -25,12 +25,16 @@ def checkpoint_table_lines():
   """The listing, one line per checkpoint."""
   from midime_magenta import download_lib  # pylint: disable=g-import-not-at-top
   lines = [f'Cache: {download_lib.cache_root()}',
-           f'{"name":28} {"kind":5} {"config":24} {"size":>9} cached  note']
+           f'{"name":28} {"kind":5} {"config":24} cached  note']
   for entry in download_lib.known_checkpoints().values():
-    size = f'{entry.size / 1e6:.1f} MB' if entry.size else '?'
+    config = entry.config or ('from its config.json' if entry.kind == 'tfjs'
+                              else '-')
     cached = 'yes' if download_lib.is_cached(entry) else 'no'
-    lines.append(f'{entry.name:28} {entry.kind:5} '
-                 f'{entry.config or "-":24} {size:>9} {cached:7} {entry.note}')
+    lines.append(f'{entry.name:28} {entry.kind:5} {config:24} {cached:7} '
+                 f'{entry.note}')
+  lines.append('Not supported (Magenta.js catalogue):')
+  for name, reason in download_lib.REFUSED_CHECKPOINTS.items():
+    lines.append(f'  {name:28} {reason}.')
   return lines
 
 

@@ -37,7 +37,7 @@ def define_flags():
 
 
 def run():
-  for name in ('config', 'checkpoint_file', 'run_dir', 'input_midi'):
+  for name in ('checkpoint_file', 'run_dir', 'input_midi'):
     script_util.require_flag(name, FLAGS[name].value)
   script_util.check_positive('num_samples', FLAGS.num_samples)
   if not FLAGS.temperature > 0:

@@ -65,7 +65,7 @@ def define_flags():
 
 def run():
   """Checks the flags and generates; raises the library's errors."""
-  for name in ('config', 'checkpoint_file', 'output_dir'):
+  for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
   return generate_lib.generate(

@@ -17,6 +17,11 @@ Example usage:
 
   # Pick the melody track yourself, and tune hyperparameters:
   midime_train ... --program=73 --hparams='latent_size=8,encoder_layers=[512,64]'
+
+  # Trios (the MidiMe paper's other half) on the Magenta.js trio_4bar; the
+  # config comes from the checkpoint, the tracks are picked from the song:
+  midime_train --checkpoint_file=trio_4bar --input_midi=song.mid --run_dir=run
+  midime_train --checkpoint_file=trio_4bar ... --melody_track=2 --bass_track=1
 """
 
 import time
@@ -48,6 +53,12 @@ def define_flags():
                        'instrument (track) number as the melody.')
   flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
                        'with this MIDI program as the melody.')
+  for part, what in (('melody', 'melody'), ('bass', 'bass'),
+                     ('drum', 'drums (its notes are played as drums)')):
+    flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: use this '
+                         f'instrument (track) number as the {what}; by '
+                         'default it is picked from the song (see README).',
+                         lower_bound=0)
   flags.DEFINE_integer('seed', None, 'Seed for repeatable training.',
                        lower_bound=0, upper_bound=2**31 - 1)
   flags.DEFINE_boolean('overwrite', False, 'Replace a MidiMe run already in '
@@ -65,22 +76,31 @@ def run():
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
   started = time.perf_counter()
-  for name in ('config', 'checkpoint_file', 'input_midi', 'run_dir'):
+  for name in ('checkpoint_file', 'input_midi', 'run_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_lib
-  config = configs.resolve_hparams(
-      configs.get_config(FLAGS.config), FLAGS.num_epochs, FLAGS.latent_size,
-      FLAGS.beta, FLAGS.hparams)
+  from midime_magenta import music_vae_lib
+  if FLAGS.config is not None:
+    configs.get_config(FLAGS.config)  # Fail before fetching anything.
+  config, prefix = music_vae_lib.resolve_config(FLAGS.config,
+                                                FLAGS.checkpoint_file)
+  config = configs.resolve_hparams(config, FLAGS.num_epochs,
+                                   FLAGS.latent_size, FLAGS.beta,
+                                   FLAGS.hparams)
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
-        config, FLAGS.checkpoint_file, batch_size=FLAGS.encode_batch_size)
+        config, prefix, batch_size=FLAGS.encode_batch_size)
+    trio_tracks = {k: FLAGS[f'{p}_track'].value for k, p in (
+        ('melody', 'melody'), ('bass', 'bass'), ('drums', 'drum'))
+                   if FLAGS[f'{p}_track'].value is not None}
     history = personalizer.train(FLAGS.input_midi, seed=FLAGS.seed,
                                  instrument=FLAGS.instrument,
-                                 program=FLAGS.program)
+                                 program=FLAGS.program,
+                                 trio_tracks=trio_tracks)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:
     print(f'Interrupted: saved the model trained for {len(history["loss"])} '

@@ -6,11 +6,9 @@ checks it against the config before restoring, and returns a
 encodes chunk tensors to mu, decodes latents, and samples the prior.
 """
 
-import contextlib
 import dataclasses
-import logging as std_logging
-import warnings
 
+from absl import logging
 import numpy as np
 import tensorflow.compat.v1 as tf
 from magenta.models.music_vae import TrainedModel
@@ -18,20 +16,6 @@ from magenta.models.music_vae import TrainedModel
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import progress_lib
-
-
-@contextlib.contextmanager
-def _quiet_graph_building():
-  """Hides magenta's TF1 deprecation warnings while its graph is built."""
-  logger = tf.get_logger()
-  level = logger.level
-  logger.setLevel(std_logging.ERROR)
-  try:
-    with warnings.catch_warnings():
-      warnings.simplefilter('ignore')
-      yield
-  finally:
-    logger.setLevel(level)
 
 
 @dataclasses.dataclass
@@ -100,6 +84,54 @@ class FrozenMusicVAE:
     return self.decode(z, temperature)
 
 
+def resolve_config(config, checkpoint_file):
+  """The MidiMe config to use with a checkpoint: `config`, or the checkpoint's.
+
+  A Magenta.js checkpoint carries its own MusicVAE config (tfjs_config_lib)
+  and a known checkpoint name has one in the table, so `--config` may be
+  left out for them. A `config` whose MusicVAE differs from the one the
+  checkpoint carries is refused with the reason.
+
+  Args:
+    config: a `configs.MidiMeConfig`, a registered name, a config file, or
+      None to take the checkpoint's.
+    checkpoint_file: anything `checkpoint_lib.resolve_checkpoint` takes.
+
+  Returns:
+    (`configs.MidiMeConfig`, checkpoint prefix).
+
+  Raises:
+    configs.ConfigError: when `config` is None and the checkpoint carries
+      no config, or `config` disagrees with the checkpoint's.
+    checkpoint_lib.CheckpointError, download_lib.DownloadError: as
+      `resolve_checkpoint`.
+  """
+  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+  if resolved.description:
+    logging.info('MusicVAE %s: %s.', resolved.music_vae_config,
+                 resolved.description)
+  carried = resolved.music_vae_config
+  if config is None:
+    if carried is None:
+      matches = checkpoint_lib.configs_matching(
+          checkpoint_lib.checkpoint_variables(resolved.prefix))
+      hint = f' (it looks like {matches[0]})' if matches else ''
+      raise configs.ConfigError(
+          f'Checkpoint {checkpoint_file} does not say which MusicVAE config '
+          f'it is{hint}; pass --config.')
+    return configs.get_config(carried), resolved.prefix
+  config = configs.get_config(config) if isinstance(config, str) else config
+  if carried is not None and config.music_vae_config != carried and (
+      checkpoint_lib.config_variables(config.music_vae_config) !=
+      checkpoint_lib.config_variables(carried)):
+    raise configs.ConfigError(
+        f'Checkpoint {checkpoint_file} is a {carried} MusicVAE (its own '
+        f'config says so), but --config={config.name} is for '
+        f'{config.music_vae_config}; leave --config out to use the '
+        'checkpoint\'s.')
+  return config, resolved.prefix
+
+
 def load_music_vae(config_name, checkpoint_file, batch_size=128):
   """Restores a MusicVAE checkpoint for a config, after checking they fit.
 
@@ -125,7 +157,7 @@ def load_music_vae(config_name, checkpoint_file, batch_size=128):
     # The fingerprint reads the small tensors, so a damaged data file fails
     # here, before a graph is built for it.
     fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
-    with _quiet_graph_building():
+    with checkpoint_lib.quiet_graph_building():
       trained_model = TrainedModel(
           config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
   except (tf.errors.OpError, ValueError, IndexError) as e:

@@ -14,6 +14,7 @@ shells over this class:
   p = Personalizer.load('my_midime', 'path/to/ckpt')
 """
 
+import dataclasses
 import os
 import time
 
@@ -22,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from midime_magenta import chunking_lib
+from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import midime_model
@@ -40,15 +42,21 @@ class Personalizer:
   """A frozen MusicVAE and a MidiMe trained on a person's own music.
 
   Args:
-    config: a `configs.MidiMeConfig`, a registered name or a config file.
+    config: a `configs.MidiMeConfig`, a registered name or a config file;
+      None to take the checkpoint's own (Magenta.js checkpoints and known
+      names carry one; see `music_vae_lib.resolve_config`).
     checkpoint_file: the MusicVAE checkpoint (anything
-      `music_vae_lib.load_music_vae` takes); restored on first use.
+      `music_vae_lib.load_music_vae` takes); found (fetched, converted) now,
+      restored on first use.
     music_vae: an already restored `music_vae_lib.FrozenMusicVAE` instead.
     batch_size: the MusicVAE graph's batch size.
   """
 
   def __init__(self, config, checkpoint_file=None, music_vae=None,
                batch_size=64):
+    if checkpoint_file is not None and music_vae is None:
+      config, checkpoint_file = music_vae_lib.resolve_config(
+          config, checkpoint_file)
     self.config = (configs.get_config(config) if isinstance(config, str)
                    else config)
     self.checkpoint_file = checkpoint_file
@@ -101,7 +109,7 @@ class Personalizer:
         skipped.append((path, str(e)))  # In a folder: skip it, say why.
     return pairs
 
-  def chunk(self, inputs, instrument=None, program=None):
+  def chunk(self, inputs, instrument=None, program=None, trio_tracks=None):
     """Cuts inputs into chunks; returns a `ChunkedInput` per sequence.
 
     Args:
@@ -123,10 +131,11 @@ class Personalizer:
     for source, ns in pairs:
       try:
         result = chunking_lib.chunk_note_sequence(
-            ns, self.music_vae_config, source, instrument, program)
+            ns, self.music_vae_config, source, instrument, program,
+            trio_tracks)
       except chunking_lib.InputError as e:
         if len(pairs) + len(skipped) == 1 or instrument is not None or (
-            program is not None):
+            program is not None) or trio_tracks:
           raise
         skipped.append((source, str(e)))
         continue
@@ -140,13 +149,14 @@ class Personalizer:
       _log_chunked(result)
     return chunked
 
-  def chunk_or_raise(self, inputs, instrument=None, program=None):
+  def chunk_or_raise(self, inputs, instrument=None, program=None,
+                     trio_tracks=None):
     """`chunk`, refusing inputs that give no chunk at all.
 
     Raises:
       chunking_lib.NoChunksError: saying why, per input (first three).
     """
-    chunked = self.chunk(inputs, instrument, program)
+    chunked = self.chunk(inputs, instrument, program, trio_tracks)
     if not any(c.num_chunks for c in chunked):
       if len(chunked) == 1:
         raise chunking_lib.NoChunksError(
@@ -168,7 +178,8 @@ class Personalizer:
   # -- training --------------------------------------------------------------
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
-            hparams=None, instrument=None, program=None, progress=True):
+            hparams=None, instrument=None, program=None, progress=True,
+            trio_tracks=None):
     """Trains a fresh MidiMe on the inputs' chunks (or on given latents).
 
     Args:
@@ -180,6 +191,7 @@ class Personalizer:
         repeatable.
       hparams: overrides the config's `HParams`.
       instrument, program: choose the melody track (melody configs).
+      trio_tracks: override the trio's track choice (see `chunk`).
       progress: show a progress bar (terminal, notebook) or log lines.
 
     Returns:
@@ -192,7 +204,8 @@ class Personalizer:
     self.seconds = {}
     if z is None:
       started = time.perf_counter()
-      self.inputs = self.chunk_or_raise(inputs, instrument, program)
+      self.inputs = self.chunk_or_raise(inputs, instrument, program,
+                                        trio_tracks)
       num_chunks = sum(c.num_chunks for c in self.inputs)
       logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
       self.seconds['chunking'] = time.perf_counter() - started
@@ -252,6 +265,8 @@ class Personalizer:
         'inputs': [{'source': c.source, 'chunks': c.num_chunks,
                     'reason': c.reason, 'warning': c.warning,
                     'instrument': c.instrument,
+                    'trio_tracks': (None if c.trio_tracks is None else
+                                    dataclasses.asdict(c.trio_tracks)),
                     'notes_out_of_range': c.notes_out_of_range}
                    for c in self.inputs],
         'num_chunks': 0 if self.training_data is None else len(
@@ -368,7 +383,10 @@ class Personalizer:
     """
     info = run_lib.read_model_info(run_dir)
     trained_on = info['music_vae'].get('config')
-    config = configs.get_config(config or trained_on)
+    resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+    checkpoint_file = resolved.prefix
+    config = configs.get_config(config or resolved.music_vae_config or
+                                trained_on)
     if config.music_vae_config != trained_on:
       raise run_lib.ModelMismatchError(
           f'The MidiMe model in {run_dir} was trained for config '
@@ -386,6 +404,8 @@ def _log_chunked(result):
   if result.num_chunks:
     track = ('' if result.instrument is None
              else f' (melody from instrument {result.instrument})')
+    if result.trio_tracks is not None:
+      track = f' ({result.trio_tracks.describe()})' 
     logging.info('%s: %d chunks%s.', source, result.num_chunks, track)
   else:
     logging.warning('%s: no chunks, because %s.', source, result.reason)

@@ -51,10 +51,12 @@ def parse_flags_or_exit(argv):
 def define_common_flags():
   """--config, --checkpoint_file, --log and --debug, as every script reads them."""
   flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
-                      '(e.g. cat-mel_2bar_small) or a .json config file.')
+                      '(e.g. cat-mel_2bar_small) or a .json config file. '
+                      'Optional for Magenta.js checkpoints and names from '
+                      'midime_checkpoints, which carry their own.')
   flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
                       '(model.ckpt-N), a directory holding one, a .tar, a '
-                      'Magenta.js folder, or a name or URL from '
+                      'Magenta.js folder, or a name, URL or gs:// path from '
                       'midime_checkpoints.')
   define_log_flags()
 

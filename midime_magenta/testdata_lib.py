@@ -4,6 +4,7 @@ Resolved from the package, never from the current directory, so tests and
 the demo work from anywhere.
 """
 
+import contextlib
 import importlib.resources
 import importlib.util
 import os
@@ -101,7 +102,59 @@ def foreign_lines(stderr):
   return foreign
 
 
-def make_trio_midi(path, bars=18):
+@contextlib.contextmanager
+def serving(folder):
+  """Serves `folder` over HTTP on 127.0.0.1 while the block runs; yields
+  its base URL (as a checkpoint host would, without the internet)."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import http.server  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+
+  class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+      pass
+
+  httpd = http.server.ThreadingHTTPServer(
+      ('127.0.0.1', 0), functools.partial(Quiet, directory=str(folder)))
+  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+  finally:
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def make_band_midi(path, bars=18):
+  """Writes a 4-track song as real files have them, from the bundled reel.
+
+  The reel's tune on a flute (program 73, instrument 2), a synth bass two
+  octaves down on program 87 (outside General MIDI's basses 32-39,
+  instrument 1), a piano (program 0) playing a triad on every beat under
+  the tune (instrument 0: the first track, and on a program magenta's
+  TrioConverter would take as the melody), and a kick/snare/hat beat on
+  channel 10. Only a track choice that looks at the music finds the trio.
+  """
+  import note_seq  # pylint: disable=g-import-not-at-top
+  ns = note_seq.NoteSequence(ticks_per_quarter=220)
+  ns.tempos.add(time=0.0, qpm=120.0)
+  ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
+  make_trio_midi(None, bars, ns)
+  for n in ns.notes:
+    if not n.is_drum:
+      n.instrument, n.program = ((2, 73) if n.instrument == 0 else (1, 87))
+  seconds_per_beat = 0.5
+  for beat in range(bars * 4):
+    for offset in (0, 4, 7):  # A C major triad around middle C.
+      ns.notes.add(pitch=60 + offset, velocity=60,
+                   start_time=beat * seconds_per_beat,
+                   end_time=(beat + 1) * seconds_per_beat,
+                   instrument=0, program=0)
+  note_seq.sequence_proto_to_midi_file(ns, path)
+  return path
+
+
+def make_trio_midi(path, bars=18, into=None):
   """Writes a trio (melody, bass on program 33, drums) from the bundled reel.
 
   The reel's melody, its notes two octaves down as bass, and a kick/snare/hat
@@ -109,20 +162,22 @@ def make_trio_midi(path, bars=18):
   """
   import note_seq  # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-  ns = chunking_lib.read_midi_file(testdata_path('reel_4-4.mid'))
+  reel = chunking_lib.read_midi_file(testdata_path('reel_4-4.mid'))
+  melody = [(n.pitch, n.start_time, n.end_time) for n in reel.notes
+            if not n.is_drum]
+  ns = into if into is not None else reel
   seconds_per_bar = 2.0  # 120 qpm, 4/4.
-  melody = [n for n in ns.notes if not n.is_drum]
   length = bars * seconds_per_bar
-  loops = int(length // ns.total_time) + 1
+  loops = int(length // reel.total_time) + 1
   del ns.notes[:]
   for k in range(loops):
-    for n in melody:
-      start = n.start_time + k * 32.0
+    for pitch, start, end in melody:
+      start += k * 32.0
       if start >= length:
         continue
       for instrument, program, shift in ((0, 0, 0), (1, 33, -24)):
-        ns.notes.add(pitch=n.pitch + shift, velocity=80, start_time=start,
-                     end_time=min(n.end_time + k * 32.0, length),
+        ns.notes.add(pitch=pitch + shift, velocity=80, start_time=start,
+                     end_time=min(end + k * 32.0, length),
                      instrument=instrument, program=program)
   step = seconds_per_bar / 8
   for i in range(bars * 8):
@@ -130,5 +185,6 @@ def make_trio_midi(path, bars=18):
     ns.notes.add(pitch=pitch, velocity=90, start_time=i * step,
                  end_time=i * step + step / 2, instrument=9, is_drum=True)
   ns.total_time = length
-  note_seq.sequence_proto_to_midi_file(ns, path)
+  if path is not None:
+    note_seq.sequence_proto_to_midi_file(ns, path)
   return path

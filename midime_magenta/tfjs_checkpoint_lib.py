@@ -167,11 +167,18 @@ def folder_digest(folder):
   return digest.hexdigest()
 
 
-def convert_to_tf_checkpoint(folder, cache_root):
+def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
   """Writes a Magenta.js checkpoint as a TF checkpoint once; returns its prefix.
 
   Cached under `cache_root/converted/<content hash>/`, written to a temporary
   folder first and renamed, so a half-written conversion is never used.
+
+  Args:
+    folder: the Magenta.js checkpoint folder.
+    cache_root: where conversions are kept.
+    fill_zeros: {name: shape} of variables to write as zeros where the
+      manifest lacks them (Magenta.js exports may drop what model.ts never
+      reads, such as the encoder's sigma layer).
   """
   key = folder_digest(folder)[:16]
   target = os.path.join(cache_root, 'converted', key)
@@ -179,6 +186,8 @@ def convert_to_tf_checkpoint(folder, cache_root):
   if os.path.exists(prefix + '.index'):
     return prefix
   weights = read_weights(folder)
+  for name, shape in (fill_zeros or {}).items():
+    weights.setdefault(name, np.zeros(shape, np.float32))
   partial = f'{target}.partial-{os.getpid()}'
   shutil.rmtree(partial, ignore_errors=True)
   os.makedirs(partial)
