@@ -31,6 +31,7 @@ import tensorflow.compat.v1 as tf
 from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import download_lib
+from midime_magenta import file_util
 from midime_magenta import tfjs_checkpoint_lib
 from midime_magenta import tfjs_config_lib
 
@@ -127,10 +128,35 @@ def resolve_checkpoint(path):
   return ResolvedCheckpoint(_tf_prefix(path), table_config)
 
 
-@functools.lru_cache(maxsize=None)
-def _expected_variables(architecture):
-  return build_config_variables(
+# Bump when tfjs_config_lib maps an architecture to other variables: it
+# invalidates the variables cached beside conversions.
+_MAPPING_VERSION = 1
+# {config name: variables} checked against a manifest in this process.
+_CHECKED_VARIABLES = {}
+
+
+def _expected_variables(architecture, key):
+  """The variables of the config an architecture maps to.
+
+  Building the graph costs seconds (13 s for a 16-bar hierarchical model on
+  2 cores), so the result is kept beside the conversion, keyed by the
+  checkpoint's content, and later runs read it.
+  """
+  path = os.path.join(cache_dir(), 'converted', f'{key}.variables.json')
+  stamp = {'mapping_version': _MAPPING_VERSION,
+           'architecture': dataclasses.asdict(architecture)}
+  try:
+    with open(path, encoding='utf-8') as f:
+      cached = json.load(f)
+    if cached.get('stamp') == json.loads(json.dumps(stamp)):
+      return cached['variables']
+  except (OSError, ValueError, AttributeError, TypeError):
+    pass
+  variables = build_config_variables(
       tfjs_config_lib.music_vae_config(architecture))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  file_util.write_json(path, {'stamp': stamp, 'variables': variables})
+  return variables
 
 
 def _resolve_tfjs(folder, name):
@@ -141,7 +167,8 @@ def _resolve_tfjs(folder, name):
   cat-mel_2bar_small), else under the checkpoint's own name.
   """
   architecture = tfjs_config_lib.describe(folder)
-  expected = _expected_variables(architecture)
+  key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
+  expected = _expected_variables(architecture, key)
   tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
       folder), folder)
   built = tfjs_config_lib.music_vae_config(architecture)
@@ -153,8 +180,9 @@ def _resolve_tfjs(folder, name):
   else:
     config_name = configs.register_music_vae_config(
         name, built, is_trio=architecture.is_trio)
+    _CHECKED_VARIABLES[config_name] = expected
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
-      folder, cache_dir(), fill_zeros={
+      folder, cache_dir(), key=key, fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
   return ResolvedCheckpoint(prefix, config_name, architecture.describe())
 
@@ -296,6 +324,8 @@ def config_variables(name):
   stored = _stored_config_variables()
   if name in stored:
     return stored[name]
+  if name in _CHECKED_VARIABLES:
+    return _CHECKED_VARIABLES[name]
   return _built_config_variables(name)
 
 

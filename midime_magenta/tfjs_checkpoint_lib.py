@@ -167,7 +167,7 @@ def folder_digest(folder):
   return digest.hexdigest()
 
 
-def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
+def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None, key=None):
   """Writes a Magenta.js checkpoint as a TF checkpoint once; returns its prefix.
 
   Cached under `cache_root/converted/<content hash>/`, written to a temporary
@@ -179,8 +179,9 @@ def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
     fill_zeros: {name: shape} of variables to write as zeros where the
       manifest lacks them (Magenta.js exports may drop what model.ts never
       reads, such as the encoder's sigma layer).
+    key: `folder_digest(folder)[:16]`, when the caller has it already.
   """
-  key = folder_digest(folder)[:16]
+  key = key or folder_digest(folder)[:16]
   target = os.path.join(cache_root, 'converted', key)
   prefix = os.path.join(target, 'model.ckpt')
   if os.path.exists(prefix + '.index'):
