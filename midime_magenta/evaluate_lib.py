@@ -22,6 +22,11 @@ We looked for a maintained metrics library: muspy (last release 2022) offers
 single-piece descriptors, not input-vs-sample comparisons, so these are a few
 lines of numpy.
 
+Copies: the share of samples that copy one of the input's own chunks: a
+sample whose notes, as (pitch, onset step) pairs, match some input chunk's
+with F1 >= 0.9 (`COPY_F1`). Closeness and copying pull against each other;
+`--variation` (the scale of MidiMe's latents) moves between them.
+
 Reconstruction accuracy is the mean F1 of (pitch, onset step) notes between
 each input chunk and its reconstruction: through MusicVAE alone (encode,
 decode) and through MusicVAE -> MidiMe -> MusicVAE.
@@ -38,6 +43,7 @@ from midime_magenta import plots_lib
 MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
 STEP_SECONDS = 0.125  # A 16th note at 120 qpm: MusicVAE's output grid.
+COPY_F1 = 0.9
 
 
 def _steps(t):
@@ -124,8 +130,18 @@ def note_f1(reference, candidate):
   return 2.0 * hits / (len(a) + len(b))
 
 
+def copy_share(samples, inputs, threshold=COPY_F1):
+  """The share of `samples` whose notes match some input chunk's with F1 at
+  least `threshold` (see module doc); nan without samples."""
+  if not samples:
+    return float('nan')
+  copies = sum(max((note_f1(x, s) for x in inputs), default=0.0) >= threshold
+               for s in samples)
+  return copies / len(samples)
+
+
 def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
-             seed=0):
+             seed=0, variation=1.0):
   """Compares MidiMe and prior samples with the inputs; returns a report.
 
   Args:
@@ -134,10 +150,12 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
     num_samples: samples of each kind; defaults to the number of chunks.
     temperature: MusicVAE decoding temperature for everything decoded.
     seed: for the latent draws.
+    variation: the scale of MidiMe's latents (`MidiMe.sample`).
 
   Returns:
     {'num_chunks', 'num_samples', 'measures': {name: {'midime', 'prior',
-     'closer'}}, 'reconstruction_f1': {'music_vae', 'midime'},
+     'closer'}}, 'copies': {'midime', 'prior'}, 'reconstruction_f1':
+     {'music_vae', 'midime'},
      'sequences': {group: [NoteSequence]}} ('sequences' is for plotting and
      is left out of the JSON).
   """
@@ -147,7 +165,8 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
   input_seqs = converter.from_tensors([x for c in chunked for x in c.outputs])
   n = num_samples or len(z_input)
   rng = np.random.default_rng(seed)
-  z_midime = personalizer.midime.sample(n, seed=int(rng.integers(2**31)))
+  z_midime = personalizer.midime.sample(n, seed=int(rng.integers(2**31)),
+                                        variation=variation)
   z_prior = rng.standard_normal([n, personalizer.music_vae.z_size]).astype(
       np.float32)
   decode = lambda z: personalizer.decode(z, temperature)  # pylint: disable=g-long-lambda
@@ -180,8 +199,10 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
       note_f1(a, b) for a, b in zip(input_seqs, groups[key])]))
   return {
       'num_chunks': len(z_input), 'num_samples': n,
-      'temperature': temperature,
+      'temperature': temperature, 'variation': variation,
       'measures': measures,
+      'copies': {'midime': copy_share(groups['MidiMe samples'], input_seqs),
+                 'prior': copy_share(groups['prior samples'], input_seqs)},
       'reconstruction_f1': {'music_vae': f1('reconstruction (MusicVAE)'),
                             'midime': f1('reconstruction (MidiMe)')},
       'sequences': groups,
@@ -197,6 +218,10 @@ def format_table(report):
   for name, row in report['measures'].items():
     lines.append(f'{name:16} {row["midime"]:9.3f} {row["prior"]:9.3f}  '
                  f'{row["closer"]}')
+  copies = report['copies']
+  lines.append(f'{"copies":16} {copies["midime"]:9.3f} {copies["prior"]:9.3f}  '
+               f'(share of samples with note F1 >= {COPY_F1} to an input '
+               'chunk)')
   f1 = report['reconstruction_f1']
   lines.append(f'reconstruction F1 of the input: MusicVAE {f1["music_vae"]:.3f}'
                f', MusicVAE -> MidiMe -> MusicVAE {f1["midime"]:.3f}')

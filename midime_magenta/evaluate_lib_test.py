@@ -73,3 +73,19 @@ def test_midime_evaluate_script(mel_2bar_small_checkpoint, tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'latent_nn' in result.stdout and 'reconstruction F1' in result.stdout
   assert os.path.exists(os.path.join(run_dir, 'evaluation', 'comparison.png'))
+
+
+def test_copy_share_counts_samples_that_match_an_input_chunk():
+  def chunk(pitches):
+    ns = note_seq.NoteSequence()
+    for i, p in enumerate(pitches):
+      ns.notes.add(pitch=p, start_time=i * 0.5, end_time=i * 0.5 + 0.4,
+                   velocity=80)
+    return ns
+
+  inputs = [chunk([60, 62, 64, 65]), chunk([67, 69, 71, 72])]
+  copied = chunk([60, 62, 64, 65])
+  nearly = chunk([60, 62, 64, 66])  # 3 of 4 notes: F1 0.75, not a copy.
+  new = chunk([50, 52, 54, 56])
+  assert evaluate_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
+  assert evaluate_lib.copy_share([new], inputs) == 0.0

@@ -8,6 +8,8 @@ Modes:
   interpolate  between the first chunks of two MIDI files, in MidiMe's space
   traverse     each MidiMe dimension in turn from -2 to 2, others at 0 (the
                demo's sliders, as files)
+  piece        one file of --num_outputs chunks along a smooth random walk
+               in MidiMe's space (--step_size), each in its own slot
 
 Files are named as music_vae_generate names them, numbered from 000 as it
 does (-000-of-005 ... -004-of-005), so the two tools' folders line up:
@@ -47,7 +49,8 @@ WRITE_BATCH = 64  # Outputs decoded and written at a time.
 
 
 def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
-                    input_midi_1, input_midi_2):
+                    input_midi_1, input_midi_2, variation=1.0,
+                    step_size=0.3):
   """Refuses flag combinations that cannot work, before anything loads.
 
   Raises:
@@ -69,6 +72,12 @@ def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
   if max_batch_size < 1:
     raise errors.UsageError(
         f'--max_batch_size must be at least 1, got {max_batch_size}.')
+  if not 0.0 < variation <= 10.0:
+    raise errors.UsageError(
+        f'--variation must be in (0, 10], got {variation}.')
+  if not 0.0 < step_size <= 1.0:
+    raise errors.UsageError(
+        f'--step_size must be in (0, 1], got {step_size}.')
   if mode != 'prior' and not run_dir:
     raise errors.UsageError(
         f'--mode={mode} needs --run_dir, the folder midime_train wrote.')
@@ -146,7 +155,8 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
 def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
              output_dir, temperature=0.5, max_batch_size=8, seed=None,
              input_midi_1=None, input_midi_2=None, concat_outputs=False,
-             piano_rolls=True, render_audio=False):
+             piano_rolls=True, render_audio=False, variation=1.0,
+             step_size=0.3):
   """Generates MIDI files with a trained MidiMe (or plain MusicVAE).
 
   Returns:
@@ -157,7 +167,7 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     ModelFileError, ModelMismatchError, InputError, NoChunksError).
   """
   check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
-                  input_midi_1, input_midi_2)
+                  input_midi_1, input_midi_2, variation, step_size)
   if config_name is not None:
     configs.get_config(config_name)  # Fail before any folder is made.
   batch_size = min(max_batch_size, max(num_outputs, 1))
@@ -181,16 +191,23 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     config = personalizer.config
     music_vae = personalizer.music_vae
     latents = _midime_latents(personalizer, mode, num_outputs, rng,
-                              input_midi_1, input_midi_2)
-  # MusicVAE decodes at 120 qpm, 4 steps per quarter.
-  slot_seconds = (music_vae.chunk_steps * 60.0 / (120.0 * 4)
-                  if concat_outputs else None)
+                              input_midi_1, input_midi_2, variation,
+                              step_size)
+  slot_seconds = music_vae.chunk_seconds if concat_outputs else None
   written = []
   for label, z in latents.items():
     if not np.all(np.isfinite(z)):
       raise errors.UsageError(
           f'The model in {run_dir} gives non-finite latents (its weights are '
           'damaged or diverged); train it again.')
+    if mode == 'piece':
+      basename = output_basename(config.name, label, date_and_time, 1)
+      logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
+                   len(z) * music_vae.chunk_steps // 16, basename)
+      written += _decode_and_write(music_vae, z, temperature, output_dir,
+                                   basename, music_vae.chunk_seconds,
+                                   piano_rolls, render_audio, only_concat=True)
+      continue
     basename = output_basename(config.name, label, date_and_time, len(z))
     logging.info('Writing %d files as %s ...', len(z), basename)
     written += _decode_and_write(music_vae, z, temperature, output_dir,
@@ -201,33 +218,46 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
 
 
 def _decode_and_write(music_vae, z, temperature, output_dir, basename,
-                      slot_seconds, piano_rolls, render_audio):
+                      slot_seconds, piano_rolls, render_audio,
+                      only_concat=False):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
   Memory stays flat however many outputs are asked for, and what was
   written before a Ctrl-C is whole (each file is written atomically).
+  With `only_concat` (a piece), only the concatenation is written, under
+  `basename`'s first name.
   """
   written, kept = [], []
-  with progress_lib.progress_bar(len(z), 'Generating', 'files') as bar:
+  with progress_lib.progress_bar(len(z), 'Generating', 'chunks' if only_concat
+                                 else 'files') as bar:
     for first in range(0, len(z), WRITE_BATCH):
       sequences = music_vae.decode(z[first:first + WRITE_BATCH], temperature)
-      written += write_outputs(sequences, output_dir, basename, None,
-                               piano_rolls, render_audio, first_index=first)
+      if not only_concat:
+        written += write_outputs(sequences, output_dir, basename, None,
+                                 piano_rolls, render_audio, first_index=first)
       if slot_seconds:
         kept += sequences
       bar.update(len(sequences))
-  if slot_seconds:
+  if only_concat:
+    written += write_outputs([concatenate_in_slots(kept, slot_seconds)],
+                             output_dir, basename, None, piano_rolls,
+                             render_audio)
+  elif slot_seconds:
     written += write_outputs([], output_dir, basename, slot_seconds,
                              piano_rolls, render_audio, concat=kept)
   return written
 
 
 def _midime_latents(personalizer, mode, num_outputs, rng, input_midi_1,
-                    input_midi_2):
+                    input_midi_2, variation=1.0, step_size=0.3):
   """The MidiMe modes' MusicVAE latents: {label: float32 [n, z_size]}."""
   midime = personalizer.midime
   if mode == 'sample':
-    return {mode: midime.sample(num_outputs, seed=rng.integers(2**31))}
+    return {mode: midime.sample(num_outputs, seed=rng.integers(2**31),
+                                variation=variation)}
+  if mode == 'piece':
+    return {mode: midime.walk(num_outputs, step_size,
+                              seed=rng.integers(2**31), variation=variation)}
   if mode == 'reconstruct':
     z = personalizer.latents_of(input_midi_1 or None)
     if num_outputs < len(z):

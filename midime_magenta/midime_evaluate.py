@@ -31,6 +31,8 @@ def define_flags():
   flags.DEFINE_integer('num_samples', None, 'Samples of each kind; default: '
                        'as many as the input has chunks.', upper_bound=100_000)
   flags.DEFINE_float('temperature', 0.5, 'MusicVAE decoding temperature.')
+  flags.DEFINE_float('variation', 1.0, 'The scale of MidiMe\'s latents for '
+                     'its samples (below 1 closer, above 1 newer).')
   flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.', lower_bound=0,
                        upper_bound=2**63 - 1)
   flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')
@@ -40,6 +42,9 @@ def run():
   for name in ('checkpoint_file', 'run_dir', 'input_midi'):
     script_util.require_flag(name, FLAGS[name].value)
   script_util.check_positive('num_samples', FLAGS.num_samples)
+  if not 0 < FLAGS.variation <= 10:
+    raise errors.UsageError(
+        f'--variation must be in (0, 10], got {FLAGS.variation}.')
   if not FLAGS.temperature > 0:
     raise errors.UsageError(
         f'--temperature must be a positive number, got {FLAGS.temperature}.')
@@ -50,7 +55,7 @@ def run():
       FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
   report = evaluate_lib.evaluate(personalizer, FLAGS.input_midi,
                                  FLAGS.num_samples, FLAGS.temperature,
-                                 FLAGS.seed)
+                                 FLAGS.seed, FLAGS.variation)
   print(evaluate_lib.format_table(report))
   paths = evaluate_lib.write_report(
       report, FLAGS.output_dir or os.path.join(FLAGS.run_dir, 'evaluation'))

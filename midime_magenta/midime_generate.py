@@ -21,6 +21,12 @@ Example usage:
   # Interpolate between two tunes in MidiMe's space; walk each dimension:
   midime_generate ... --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
   midime_generate ... --mode=traverse --num_outputs=5
+
+  # Closer to your music, or newer (the scale of MidiMe's latents, default 1):
+  midime_generate ... --mode=sample --variation=0.5
+
+  # A whole 32-bar piece: 16 chunks along a smooth walk in MidiMe's space:
+  midime_generate ... --mode=piece --num_outputs=16 --step_size=0.3
 """
 
 from absl import flags
@@ -28,7 +34,8 @@ from absl import flags
 from midime_magenta import script_util
 
 FLAGS = flags.FLAGS
-MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse')
+MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
+         'piece')
 
 
 def define_flags():
@@ -44,6 +51,11 @@ def define_flags():
   flags.DEFINE_string('output_dir', None, 'Where MIDI files are written.')
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
                      'process.')
+  flags.DEFINE_float('variation', 1.0, 'sample and piece: the scale of '
+                     'MidiMe\'s latents; below 1 closer to the music it '
+                     'learned, above 1 newer.')
+  flags.DEFINE_float('step_size', 0.3, 'piece: how far each chunk moves on '
+                     'from the one before (0-1; 1 is unrelated chunks).')
   flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '
                        'Decrease if you are seeing an OOM.', lower_bound=1,
                        upper_bound=4096)
@@ -74,7 +86,8 @@ def run():
       max_batch_size=FLAGS.max_batch_size, seed=FLAGS.seed,
       input_midi_1=FLAGS.input_midi_1, input_midi_2=FLAGS.input_midi_2,
       concat_outputs=FLAGS.concat_outputs, piano_rolls=FLAGS.piano_rolls,
-      render_audio=FLAGS.render_audio)
+      render_audio=FLAGS.render_audio, variation=FLAGS.variation,
+      step_size=FLAGS.step_size)
 
 
 def console_entry_point():

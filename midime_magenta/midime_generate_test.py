@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from midime_magenta import chunking_lib
+from midime_magenta import evaluate_lib
 from midime_magenta import generate_lib
+from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import testdata_lib
 
 run = testdata_lib.run_installed_script
@@ -356,3 +358,46 @@ def test_trio_4bar_from_a_url_on_a_real_song(tmp_path):
           assert any(not d and p < 32 for d, p in programs), programs
           assert any(not d and 32 <= p < 40 for d, p in programs), programs
           assert any(d for d, _ in programs), programs
+
+
+def test_a_piece_is_one_file_of_connected_chunks(mel_2bar_small_checkpoint,
+                                                 official_run_dir, tmp_path):
+  out = tmp_path / 'piece'
+  result = _generate(mel_2bar_small_checkpoint, official_run_dir, out,
+                     '--mode=piece', '--num_outputs=8', '--step_size=0.2',
+                     '--variation=0.8', '--seed=0')
+  assert result.returncode == 0, result.stderr
+  midis = [n for n in os.listdir(out) if n.endswith('.mid')]
+  assert len(midis) == 1 and '_piece_' in midis[0] and midis[0].endswith(
+      '-000-of-001.mid'), midis
+  assert os.path.exists(out / (midis[0][:-4] + '.png'))
+  ns = note_seq.midi_file_to_note_sequence(str(out / midis[0]))
+  # 8 chunks of 2 bars, each in its own 4-second slot: a 16-bar piece with
+  # music in most slots.
+  assert ns.total_time <= 32.0 + 1e-3
+  slots = {int(n.start_time // 4.0) for n in ns.notes}
+  assert len(slots) >= 6 and max(slots) <= 7, slots
+
+
+def test_small_steps_make_neighbouring_chunks_alike(mel_2bar_small_checkpoint,
+                                                    official_run_dir):
+  """A piece's neighbours share more notes with small steps than with
+  unrelated chunks (step 1): the knob does what it says."""
+  p = personalizer_lib.Personalizer.load(official_run_dir,
+                                         mel_2bar_small_checkpoint)
+  chunk = p.music_vae.chunk_seconds
+
+  def neighbour_f1(step):
+    f1 = []
+    for seed in range(3):
+      piece = p.piece(chunks=12, step_size=step, temperature=0.01, seed=seed)
+      slots = [note_seq.NoteSequence() for _ in range(12)]
+      for n in piece.notes:
+        k = int(n.start_time // chunk)
+        slots[k].notes.add(pitch=n.pitch, start_time=n.start_time - k * chunk,
+                           end_time=n.end_time - k * chunk)
+      f1 += [evaluate_lib.note_f1(a, b) for a, b in zip(slots, slots[1:])]
+    return float(np.mean(f1))
+
+  small, unrelated = neighbour_f1(0.1), neighbour_f1(1.0)
+  assert small > unrelated + 0.1, (small, unrelated)

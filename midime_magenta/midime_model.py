@@ -50,6 +50,17 @@ class ModelSizeError(errors.MidiMeError):
   """Hyperparameters that would make a model too large for memory."""
 
 
+MAX_VARIATION = 10.0
+
+
+def check_variation(variation):
+  """Raises ValueError unless `variation` is a usable latent scale."""
+  if not (isinstance(variation, (int, float, np.floating)) and
+          0.0 < variation <= MAX_VARIATION):
+    raise ValueError(f'variation must be in (0, {MAX_VARIATION:g}], got '
+                     f'{variation}.')
+
+
 class MidiMe(tf.keras.Model):
   """MidiMe: a VAE on MusicVAE latents. See the module docstring.
 
@@ -334,11 +345,47 @@ class MidiMe(tf.keras.Model):
         [-1, self.hparams.latent_size])
     return self.decode_tensor(small_z).numpy()
 
-  def sample(self, n, seed=None):
-    """Draws n small latents from N(0, I) and decodes them: [n, input_size]."""
+  def sample(self, n, seed=None, variation=1.0):
+    """Draws n small latents from N(0, variation^2 I), decodes them.
+
+    Args:
+      n: how many.
+      seed: for the draws.
+      variation: the scale of the small latents: below 1 keeps samples
+        nearer the middle of what MidiMe learned (closer to the input), above
+        1 reaches further out (newer, and sooner unlike it).
+
+    Returns:
+      float [n, input_size].
+    """
+    check_variation(variation)
     rng = np.random.default_rng(seed)
-    return self.decode(rng.standard_normal(
+    return self.decode(variation * rng.standard_normal(
         [n, self.hparams.latent_size]).astype(np.float32))
+
+  def walk(self, n, step_size=0.3, seed=None, variation=1.0):
+    """n points of a smooth random walk in the small space, decoded.
+
+    Each step is x' = sqrt(1 - step_size^2) x + step_size e, e ~ N(0, I):
+    neighbours stay close when `step_size` is small, and every point is
+    still a draw from N(0, variation^2 I), so a long walk does not drift
+    out of what MidiMe learned. `step_size` 1 gives independent samples.
+
+    Returns:
+      float [n, input_size], in walking order.
+    """
+    check_variation(variation)
+    if not 0.0 < step_size <= 1.0:
+      raise ValueError(f'step_size must be in (0, 1], got {step_size}.')
+    rng = np.random.default_rng(seed)
+    size = self.hparams.latent_size
+    points = np.empty([n, size], np.float32)
+    x = rng.standard_normal(size)
+    keep = np.sqrt(1.0 - step_size ** 2)
+    for i in range(n):
+      points[i] = x
+      x = keep * x + step_size * rng.standard_normal(size)
+    return self.decode(variation * points)
 
   def reconstruct(self, z):
     """z -> mu -> decoded z: what MidiMe keeps of each latent."""

@@ -312,3 +312,31 @@ def test_reset_is_a_new_model_with_the_same_seed_but_keeps_the_trace():
   for a, b in zip(fresh.get_weights(), reused.get_weights()):
     np.testing.assert_array_equal(a, b)
   assert reused._compiled_epochs[False] is traced  # pylint: disable=protected-access
+
+
+def test_variation_moves_samples_from_the_middle_outwards(trained):
+  trained, _, _ = trained
+  middle = trained.decode(np.zeros([1, trained.hparams.latent_size]))
+  spread = {v: float(np.linalg.norm(
+      trained.sample(64, seed=0, variation=v) - middle, axis=1).mean())
+            for v in (0.25, 1.0, 2.0)}
+  assert spread[0.25] < spread[1.0] < spread[2.0], spread
+  with pytest.raises(ValueError, match='variation'):
+    trained.sample(2, variation=0.0)
+
+
+def test_a_walk_with_small_steps_moves_less_between_neighbours(trained):
+  trained, _, _ = trained
+
+  def neighbour_distance(step):
+    z = trained.walk(200, step_size=step, seed=0)
+    return float(np.linalg.norm(np.diff(z, axis=0), axis=1).mean())
+  small, large = neighbour_distance(0.1), neighbour_distance(1.0)
+  assert small < 0.3 * large, (small, large)
+  # Every point stays a draw of N(0, I) in the small space: a long walk does
+  # not wander off (its spread matches independent samples').
+  walked = trained.walk(400, step_size=0.3, seed=1)
+  sampled = trained.sample(400, seed=1)
+  assert abs(walked.std() / sampled.std() - 1.0) < 0.25
+  with pytest.raises(ValueError, match='step_size'):
+    trained.walk(3, step_size=1.5)

@@ -44,6 +44,12 @@ class FrozenMusicVAE:
     return configs.chunk_steps(self.config)
 
   @property
+  def chunk_seconds(self):
+    """A decoded chunk's length: MusicVAE decodes 4 steps a quarter at 120
+    qpm."""
+    return self.chunk_steps * 60.0 / (120.0 * 4)
+
+  @property
   def batch_size(self):
     return self.config.hparams.batch_size
 

@@ -296,9 +296,24 @@ class Personalizer:
     """Decodes MusicVAE latents [n, z_size] to n NoteSequences."""
     return self.music_vae.decode(z, temperature)
 
-  def sample(self, n=5, temperature=0.5, seed=None):
-    """n NoteSequences sampled from MidiMe's small latent space."""
-    return self.decode(self._trained().sample(n, seed), temperature)
+  def sample(self, n=5, temperature=0.5, seed=None, variation=1.0):
+    """n NoteSequences sampled from MidiMe's small latent space.
+
+    `variation` scales the small latents: below 1 closer to the input,
+    above 1 newer (see `MidiMe.sample`).
+    """
+    return self.decode(self._trained().sample(n, seed, variation),
+                       temperature)
+
+  def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
+            variation=1.0):
+    """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's
+    space (`MidiMe.walk`), each in its own slot: a whole piece (8 chunks of
+    a 2-bar model is 16 bars). `step_size` is how far each chunk moves on."""
+    from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
+    z = self._trained().walk(chunks, step_size, seed, variation)
+    return generate_lib.concatenate_in_slots(self.decode(z, temperature),
+                                             self.music_vae.chunk_seconds)
 
   def sample_prior(self, n=5, temperature=0.5, seed=None):
     """n plain MusicVAE samples (prior N(0, I)), for comparison."""
