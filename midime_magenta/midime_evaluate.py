@@ -32,7 +32,9 @@ def define_flags():
                        'as many as the input has chunks.', upper_bound=100_000)
   flags.DEFINE_float('temperature', 0.5, 'MusicVAE decoding temperature.')
   flags.DEFINE_float('variation', 1.0, 'The scale of MidiMe\'s latents for '
-                     'its samples (below 1 closer, above 1 newer).')
+                     'its samples (below 1: blends near the centre, fewer '
+                     'copies; above 1: nearer particular input chunks, more '
+                     'copies).')
   flags.DEFINE_integer('seed', 0, 'Seed for the latent draws.', lower_bound=0,
                        upper_bound=2**63 - 1)
   flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')

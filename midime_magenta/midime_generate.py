@@ -52,8 +52,9 @@ def define_flags():
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
                      'process.')
   flags.DEFINE_float('variation', 1.0, 'sample and piece: the scale of '
-                     'MidiMe\'s latents; below 1 closer to the music it '
-                     'learned, above 1 newer.')
+                     'MidiMe\'s latents; below 1 blends near the centre of '
+                     'what it learned (fewer copies of your chunks), above 1 '
+                     'lands nearer particular chunks (more copies).')
   flags.DEFINE_float('step_size', 0.3, 'piece: how far each chunk moves on '
                      'from the one before (0-1; 1 is unrelated chunks).')
   flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '

@@ -351,9 +351,12 @@ class MidiMe(tf.keras.Model):
     Args:
       n: how many.
       seed: for the draws.
-      variation: the scale of the small latents: below 1 keeps samples
-        nearer the middle of what MidiMe learned (closer to the input), above
-        1 reaches further out (newer, and sooner unlike it).
+      variation: the scale of the small latents. MidiMe spreads the
+        input's chunks over N(0, I); near the centre its decoder gives a
+        blend of them. Measured on 10 folk tunes (bench/steering.py):
+        variation 0.25 copied no input chunk but stayed farther from each
+        (latent_nn 6.25), 1.0 copied 4% (5.31), 1.5 copied 10% (5.05);
+        the prior, 0% (8.07).
 
     Returns:
       float [n, input_size].

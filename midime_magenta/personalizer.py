@@ -299,8 +299,8 @@ class Personalizer:
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0):
     """n NoteSequences sampled from MidiMe's small latent space.
 
-    `variation` scales the small latents: below 1 closer to the input,
-    above 1 newer (see `MidiMe.sample`).
+    `variation` scales the small latents (see `MidiMe.sample`): below 1
+    blends near the centre, above 1 lands nearer particular input chunks.
     """
     return self.decode(self._trained().sample(n, seed, variation),
                        temperature)

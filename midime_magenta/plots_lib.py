@@ -1,10 +1,12 @@
 """Pictures a person would rather look at than read: loss curves, piano rolls.
 
-Piano rolls, one beside every generated MIDI file, are drawn straight from
-the notes to a PNG with Pillow: a matplotlib figure per file cost about
-0.13 s, which made `midime_generate` with its default piano rolls twice as
-slow as `music_vae_generate` at 100 outputs (bench/). Loss curves and the
-comparison sheet, one per run, use matplotlib, imported only when drawn, and
+Piano rolls, one beside every generated MIDI file, and the loss curve of
+every run are drawn straight to a palette PNG with Pillow: a matplotlib
+figure per file cost about 0.13 s, which made `midime_generate` with its
+default piano rolls twice as slow as `music_vae_generate` at 100 outputs
+(bench/), and matplotlib's import alone about 0.8 s of a cold
+`midime_train`. The comparison sheet (`midime_evaluate`) uses matplotlib,
+imported only when drawn, and
 only its object interface (`Figure`), never pyplot, so drawing a file needs
 no GUI backend and never changes a notebook's (`matplotlib.use('Agg')` would
 switch Colab's inline plots off).
@@ -22,9 +24,11 @@ from midime_magenta import file_util
 _ROLL_WIDTH = 800
 _LANE_HEIGHT = 140
 _MARGIN = 24
-_PITCHED = (31, 119, 180)  # matplotlib's tab:blue, as the sheets use.
-_DRUMS = (214, 39, 40)  # tab:red.
-_BAR_LINE = (217, 217, 217)
+# Palette indices and colours: white, black, matplotlib's tab:blue (pitched
+# notes, as the sheets use), tab:red (drums), light grey (bar lines).
+_WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
+_PALETTE = [255, 255, 255, 0, 0, 0, 31, 119, 180, 214, 39, 40, 217, 217, 217,
+            255, 127, 14, 44, 160, 44]  # ... tab:orange, tab:green.
 _BAR_SECONDS = 2.0  # A 4/4 bar at 120 qpm, MusicVAE's output tempo.
 
 
@@ -45,20 +49,51 @@ def _subplots(rows=1, columns=1, figsize=(7, 4), **kwargs):
   return fig, fig.subplots(rows, columns, **kwargs)
 
 
+_CURVE_SIZE = (700, 400)
+_PLOT_BOX = (60, 36, 680, 360)  # left, top, right, bottom of the axes.
+_ORANGE, _GREEN = 5, 6  # Palette indices of the KL and reconstruction lines.
+
+
 def plot_loss_curve(history, path, title='MidiMe training', replace=True):
-  """Plots total, reconstruction and KL loss per epoch to a PNG."""
-  fig, ax = _subplots(figsize=(7, 4))
-  epochs = range(1, len(history['loss']) + 1)
-  ax.plot(epochs, history['loss'], label='total', linewidth=2)
-  ax.plot(epochs, history['reconstruction_loss'], label='reconstruction')
-  ax.plot(epochs, history['kl_loss'], label='KL')
-  ax.set_yscale('log')
-  ax.set_xlabel('epoch')
-  ax.set_ylabel('loss (log scale)')
-  ax.set_title(title)
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend()
-  return save_figure(fig, path, replace)
+  """Plots total, reconstruction and KL loss per epoch, log scale, to a PNG.
+
+  Drawn with Pillow, like the piano rolls: matplotlib's import alone cost a
+  cold `midime_train` about 0.8 s for this one picture.
+  """
+  curves = [('total', history['loss'], _BLUE),
+            ('reconstruction', history['reconstruction_loss'], _GREEN),
+            ('KL', history['kl_loss'], _ORANGE)]
+  values = np.concatenate([np.asarray(v, np.float64) for _, v, _ in curves])
+  values = values[np.isfinite(values) & (values > 0)]
+  low, high = ((np.log10(values.min()), np.log10(values.max()))
+               if len(values) else (0.0, 1.0))
+  low, high = np.floor(low), max(np.ceil(high), np.floor(low) + 1)
+  image = Image.new('P', _CURVE_SIZE, _WHITE)
+  image.putpalette(_PALETTE)
+  draw = ImageDraw.Draw(image)
+  left, top, right, bottom = _PLOT_BOX
+  epochs = max(len(history['loss']), 2)
+  x_of = lambda i: left + (right - left) * i / (epochs - 1)  # pylint: disable=g-long-lambda
+  y_of = lambda v: bottom - (bottom - top) * (np.log10(v) - low) / (  # pylint: disable=g-long-lambda
+      high - low)
+  for decade in range(int(low), int(high) + 1):
+    y = y_of(10.0 ** decade)
+    draw.line([left, y, right, y], fill=_GREY)
+    draw.text((4, y - 6), f'1e{decade}', fill=_BLACK)
+  for epoch in np.linspace(1, epochs, 5).round().astype(int):
+    draw.text((x_of(epoch - 1) - 8, bottom + 6), str(epoch), fill=_BLACK)
+  draw.rectangle(_PLOT_BOX, outline=_BLACK)
+  draw.text((left, 8), f'{title} (loss per epoch, log scale)', fill=_BLACK)
+  for k, (label, series, color) in enumerate(curves):
+    points = [(x_of(i), y_of(v)) for i, v in enumerate(series)
+              if np.isfinite(v) and v > 0]
+    if len(points) > 1:
+      draw.line(points, fill=color, width=2)
+    draw.line([right - 150, top + 14 + 16 * k, right - 126, top + 14 + 16 * k],
+              fill=color, width=3)
+    draw.text((right - 120, top + 8 + 16 * k), label, fill=_BLACK)
+  return file_util.write_atomically(
+      path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
 
 
 def _lanes(ns):
@@ -95,21 +130,24 @@ def plot_piano_roll(ns, path, title='', replace=True):
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
               1e-3)
   height = _MARGIN + len(lanes) * _LANE_HEIGHT + _MARGIN // 2
-  image = Image.new('RGB', (_ROLL_WIDTH, height), 'white')
+  # Five colours in a palette image: PNG-encoding it takes about 1 ms, an
+  # RGB one about 10 (the encode was most of a roll's cost).
+  image = Image.new('P', (_ROLL_WIDTH, height), _WHITE)
+  image.putpalette(_PALETTE)
   draw = ImageDraw.Draw(image)
   if title:
-    draw.text((4, 4), title, fill='black')
+    draw.text((4, 4), title, fill=_BLACK)
   x_of = lambda t: 4 + (_ROLL_WIDTH - 8) * t / total  # pylint: disable=g-long-lambda
   for i, notes in enumerate(lanes):
     top = _MARGIN + i * _LANE_HEIGHT
     bottom = top + _LANE_HEIGHT - 6
-    draw.rectangle([4, top, _ROLL_WIDTH - 4, bottom], outline=_BAR_LINE)
+    draw.rectangle([4, top, _ROLL_WIDTH - 4, bottom], outline=_GREY)
     for bar in np.arange(0, total, _BAR_SECONDS):
-      draw.line([x_of(bar), top, x_of(bar), bottom], fill=_BAR_LINE)
+      draw.line([x_of(bar), top, x_of(bar), bottom], fill=_GREY)
     pitches = [n.pitch for n in notes] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     row = (bottom - top) / (high - low + 1)
-    color = _DRUMS if notes and notes[0].is_drum else _PITCHED
+    color = _RED if notes and notes[0].is_drum else _BLUE
     for n in notes:
       y = bottom - (n.pitch - low + 1) * row
       x0 = x_of(n.start_time)

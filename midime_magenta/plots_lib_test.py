@@ -7,8 +7,10 @@ from PIL import Image
 from midime_magenta import plots_lib
 from midime_magenta import testdata_lib
 
-BLUE = np.array(plots_lib._PITCHED)  # pylint: disable=protected-access
-RED = np.array(plots_lib._DRUMS)  # pylint: disable=protected-access
+# pylint: disable=protected-access
+BLUE = np.array(plots_lib._PALETTE[3 * plots_lib._BLUE:3 * plots_lib._BLUE + 3])
+RED = np.array(plots_lib._PALETTE[3 * plots_lib._RED:3 * plots_lib._RED + 3])
+# pylint: enable=protected-access
 
 
 def _pixels(path, color):
@@ -41,3 +43,20 @@ def test_piano_roll_of_a_trio_has_three_lanes(tmp_path):
   height = np.asarray(Image.open(path)).shape[0]
   lanes = (height - plots_lib._MARGIN) // plots_lib._LANE_HEIGHT  # pylint: disable=protected-access
   assert lanes == 3
+
+
+def test_loss_curve_falls_where_the_loss_falls(tmp_path):
+  epochs = np.arange(1, 101)
+  history = {'loss': list(30 / np.sqrt(epochs) + 5),
+             'reconstruction_loss': list(28 / np.sqrt(epochs) + 1),
+             'kl_loss': list(0.4 + 4 * (1 - np.exp(-epochs / 30)))}
+  path = plots_lib.plot_loss_curve(history, str(tmp_path / 'loss.png'))
+  xs, ys, (_, width, _) = _pixels(path, BLUE)  # The total loss is blue.
+  curve = xs < width - 160  # Leave out the legend's swatch.
+  early = ys[curve & (xs < 120)].mean()
+  late = ys[curve & (xs > width - 200)].mean()
+  assert early < late  # Higher loss is higher up: the line goes down.
+  orange = np.array(plots_lib._PALETTE[15:18])  # pylint: disable=protected-access
+  kx, ky, _ = _pixels(path, orange)
+  kl = kx < width - 160
+  assert ky[kl & (kx < 120)].mean() > ky[kl & (kx > width - 200)].mean()

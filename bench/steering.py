@@ -1,0 +1,127 @@
+"""How new are MidiMe's samples? Copies against closeness, as --variation moves.
+
+  bin/bench-steering            (a few minutes on 2 cores; needs ../shared)
+
+For every tune in ../shared/midi/folk and testdata/folk (held-out style
+tunes), on the official mel_2bar_small: train MidiMe (the default 100
+epochs, seed 0), then for each variation draw 10 samples and measure
+  copies     the share of samples that copy one of the tune's own chunks
+             (note F1 >= 0.9 on pitch and onset step; evaluate_lib)
+  closeness  the mean distance of each sample's re-encoded mu to the
+             nearest chunk of the tune (latent_nn; lower is closer)
+and the same for 10 MusicVAE prior samples. Also: the neighbour note F1 of
+a 12-chunk piece at each --step_size. Prints one table; JSON to
+bench/results/.
+"""
+
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, ROOT)
+import midime_magenta  # noqa: E402,F401  (sets the TF environment first)
+import note_seq  # noqa: E402
+import numpy as np  # noqa: E402
+
+from midime_magenta import chunking_lib  # noqa: E402
+from midime_magenta import evaluate_lib  # noqa: E402
+from midime_magenta import music_vae_lib  # noqa: E402
+from midime_magenta import personalizer as personalizer_lib  # noqa: E402
+from midime_magenta import testdata_lib  # noqa: E402
+
+VARIATIONS = (0.25, 0.5, 0.75, 1.0, 1.5)
+STEP_SIZES = (0.1, 0.3, 0.6, 1.0)
+SAMPLES = 10
+TEMPERATURE = 0.5
+
+
+def tunes():
+  found = []
+  for folder in (testdata_lib.shared_path('midi', 'folk'),
+                 testdata_lib.testdata_path('folk')):
+    if folder:
+      found += chunking_lib.find_input_files(folder)
+  unique = {os.path.basename(p): p for p in found}
+  return [unique[k] for k in sorted(unique)]
+
+
+def neighbour_f1(personalizer, step, seeds=3, chunks=12):
+  width = personalizer.music_vae.chunk_seconds
+  scores = []
+  for seed in range(seeds):
+    piece = personalizer.piece(chunks, step, temperature=0.01, seed=seed)
+    slots = [note_seq.NoteSequence() for _ in range(chunks)]
+    for n in piece.notes:
+      k = min(int(n.start_time // width), chunks - 1)
+      slots[k].notes.add(pitch=n.pitch, start_time=n.start_time - k * width,
+                         end_time=n.end_time - k * width)
+    scores += [evaluate_lib.note_f1(a, b) for a, b in zip(slots, slots[1:])]
+  return float(np.mean(scores))
+
+
+def main():
+  ckpt = testdata_lib.official_mel_2bar_small()
+  if ckpt is None:
+    sys.exit('bench: the official mel_2bar_small in ../shared is needed.')
+  vae = music_vae_lib.load_music_vae('cat-mel_2bar_small', ckpt,
+                                     batch_size=64)
+  rows = {v: {'copies': [], 'closeness': []} for v in VARIATIONS}
+  prior = {'copies': [], 'closeness': []}
+  steps = {s: [] for s in STEP_SIZES}
+  names = []
+  started = time.perf_counter()
+  for path in tunes():
+    p = personalizer_lib.Personalizer('cat-mel_2bar_small', music_vae=vae)
+    chunked = p.chunk([path])
+    if not sum(c.num_chunks for c in chunked):
+      continue
+    names.append(os.path.basename(path))
+    p.train([path], seed=0, progress=False)
+    z_input = p.training_data.z
+    inputs = vae.config.data_converter.from_tensors(
+        [x for c in p.inputs for x in c.outputs])
+    for v in VARIATIONS:
+      samples = p.sample(SAMPLES, TEMPERATURE, seed=1, variation=v)
+      rows[v]['copies'].append(evaluate_lib.copy_share(samples, inputs))
+      rows[v]['closeness'].append(evaluate_lib.mean_nearest_distance(
+          evaluate_lib.reencode(p, samples), z_input))
+    samples = p.sample_prior(SAMPLES, TEMPERATURE, seed=1)
+    prior['copies'].append(evaluate_lib.copy_share(samples, inputs))
+    prior['closeness'].append(evaluate_lib.mean_nearest_distance(
+        evaluate_lib.reencode(p, samples), z_input))
+    for s in STEP_SIZES:
+      steps[s].append(neighbour_f1(p, s))
+  mean = lambda xs: float(np.nanmean(xs))  # noqa: E731
+  results = {
+      'tunes': names, 'samples_per_tune': SAMPLES,
+      'temperature': TEMPERATURE,
+      'variation': {str(v): {k: mean(r[k]) for k in r}
+                    for v, r in rows.items()},
+      'prior': {k: mean(prior[k]) for k in prior},
+      'piece_neighbour_f1': {str(s): mean(x) for s, x in steps.items()},
+      'seconds': time.perf_counter() - started}
+  lines = [f'{len(names)} tunes, {SAMPLES} samples each, temperature '
+           f'{TEMPERATURE}; copies = share with note F1 >= '
+           f'{evaluate_lib.COPY_F1} to a chunk of the tune; closeness = '
+           'latent_nn (lower is closer)',
+           f'{"":14} {"copies":>7} {"closeness":>10}']
+  for v in VARIATIONS:
+    r = results['variation'][str(v)]
+    lines.append(f'variation {v:<4} {r["copies"]:7.3f} {r["closeness"]:10.2f}')
+  lines.append(f'{"prior":14} {results["prior"]["copies"]:7.3f} '
+               f'{results["prior"]["closeness"]:10.2f}')
+  lines.append('piece, neighbour note F1 by --step_size: ' + ', '.join(
+      f'{s}: {f:.3f}' for s, f in results['piece_neighbour_f1'].items()))
+  os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
+  path = os.path.join(ROOT, 'bench', 'results',
+                      time.strftime('steering-%Y%m%d-%H%M%S.json'))
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(results, f, indent=2)
+  print('\n'.join(lines))
+  print(f'\nJSON: {path}')
+
+
+if __name__ == '__main__':
+  main()
