@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import time
 import zipfile
 
 import numpy as np
@@ -317,18 +318,28 @@ def save_run(run_dir, midime, training_data=None, history=None, summary=None,
 
 
 def _write_tensorboard(run_dir, history):
-  """Writes the loss curves as TensorBoard scalars into a fresh train/."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """Writes the loss curves as TensorBoard scalars into a fresh train/.
+
+  With TensorBoard's own event writer and scalar protos: the same events
+  `tf.summary.scalar` writes, without running three TF ops per epoch (that
+  was 0.47 s of a cold `midime_train`).
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorboard.compat.proto import event_pb2
+  from tensorboard.plugins.scalar import summary_v2
+  from tensorboard.summary.writer import event_file_writer
   final = os.path.join(run_dir, TENSORBOARD_DIR)
   staging = os.path.join(run_dir, f'.{TENSORBOARD_DIR}-{os.getpid()}')
   shutil.rmtree(staging, ignore_errors=True)
-  writer = tf.summary.create_file_writer(staging)
-  with writer.as_default():
-    for i, (total, reconstruction, kl) in enumerate(zip(
-        history['loss'], history['reconstruction_loss'], history['kl_loss'])):
-      tf.summary.scalar('loss/total', total, step=i + 1)
-      tf.summary.scalar('loss/reconstruction', reconstruction, step=i + 1)
-      tf.summary.scalar('loss/kl', kl, step=i + 1)
+  writer = event_file_writer.EventFileWriter(staging)
+  for i, (total, reconstruction, kl) in enumerate(zip(
+      history['loss'], history['reconstruction_loss'], history['kl_loss'])):
+    for tag, value in (('loss/total', total),
+                       ('loss/reconstruction', reconstruction),
+                       ('loss/kl', kl)):
+      writer.add_event(event_pb2.Event(
+          wall_time=time.time(), step=i + 1,
+          summary=summary_v2.scalar_pb(tag, float(value))))
   writer.close()
   shutil.rmtree(final, ignore_errors=True)  # Only the previous run's events.
   os.replace(staging, final)
