@@ -39,6 +39,7 @@ from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import progress_lib
 from midime_magenta import tfjs_checkpoint_lib
+from midime_magenta import tfjs_config_lib
 
 _JS_BASE = 'https://storage.googleapis.com/magentadata/js/checkpoints/music_vae'
 _TAR_BASE = ('https://storage.googleapis.com/magentadata/models/music_vae/'
@@ -127,17 +128,13 @@ OFFICIAL_CHECKPOINTS = {e.name: e for e in [
     _tar('nade-drums_2bar_full', 'nade-drums_2bar_full'),
 ]}
 
-# Magenta.js MusicVAE checkpoints MidiMe does not personalize, and why (the
-# reasons of tfjs_config_lib, which refuses them by their config.json too).
-_MULTITRACK = ('multitrack models encode event-based performances of up to '
-               '8 instruments per bar, which magenta 2.1.4 has no matching '
-               'converter for; use trio_4bar for melody, bass and drums')
-_CHORDS = ('it is chord-conditioned: every encode and decode needs a chord '
-           'progression, which MidiMe samples do not have')
-_GROOVE = ('GrooVAE models turn a drum pattern into a humanized groove; they '
-           'do not sample new music from a latent space')
-_CONTROL = ('it models a control signal of a melody (rhythm or contour), not '
-            'music to listen to')
+# Magenta.js MusicVAE checkpoints MidiMe does not personalize, by name, with
+# the reasons tfjs_config_lib gives when it reads such a checkpoint's
+# config.json (one home for them).
+_MULTITRACK = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MultitrackConverter']
+_CHORDS = tfjs_config_lib.CHORD_CONDITIONED
+_GROOVE = tfjs_config_lib.UNSUPPORTED_CONVERTERS['GrooveConverter']
+_CONTROL = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MelodyRhythmConverter']
 REFUSED_CHECKPOINTS = {
     'mel_chords': _CHORDS,
     'multitrack': _MULTITRACK, 'multitrack_med': _MULTITRACK,

@@ -34,7 +34,7 @@ def checkpoint_table_lines():
                  f'{entry.note}')
   lines.append('Not supported (Magenta.js catalogue):')
   for name, reason in download_lib.REFUSED_CHECKPOINTS.items():
-    lines.append(f'  {name:28} {reason}.')
+    lines.append(f'  {name:32} {reason}.')
   return lines
 
 

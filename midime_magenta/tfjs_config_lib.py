@@ -45,11 +45,11 @@ UNSUPPORTED_CONVERTERS = {
         '(velocities and timing offsets); they do not sample new music from '
         'a latent space, so there is nothing for MidiMe to personalize'),
     'MelodyRhythmConverter': (
-        'it models only the rhythm of a melody (a control signal for the '
-        'multicontrol models), not music to listen to'),
+        'it models only a control signal of a melody (its rhythm or its '
+        'contour, for the multicontrol models), not music to listen to'),
     'MelodyShapeConverter': (
-        'it models only the contour of a melody (a control signal for the '
-        'multicontrol models), not music to listen to'),
+        'it models only a control signal of a melody (its rhythm or its '
+        'contour, for the multicontrol models), not music to listen to'),
     'TrioRhythmConverter': (
         'it models only the rhythm of a trio (a control signal), not music '
         'to listen to'),
@@ -203,6 +203,9 @@ def describe(folder):
         f'config.json: numSteps {num_steps} is not divisible by numSegments '
         f'{num_segments}.')
   melody_args = args.get('melArgs', args) if kind == 'TrioConverter' else args
+  if not isinstance(melody_args, dict):
+    raise tfjs_checkpoint_lib.TfjsCheckpointError(
+        'config.json: dataConverter.args.melArgs is not an object.')
   min_pitch = _int_arg(melody_args, 'minPitch', 0, 127, 21)
   max_pitch = _int_arg(melody_args, 'maxPitch', min_pitch, 127, 108)
 
@@ -243,6 +246,8 @@ def describe(folder):
       raise missing(f'decoder at {p}')
     dec_sizes.add(sizes)
     if p + 'nade/w_enc' in shapes:
+      if len(shapes[p + 'nade/w_enc']) != 3:
+        raise missing(f'NADE weights of rank 3 at {p}nade/w_enc')
       num_dims, nade_hidden = shapes[p + 'nade/w_enc'][0], (
           shapes[p + 'nade/w_enc'][-1])
       depths.append(num_dims)

@@ -218,3 +218,22 @@ app.run(lambda argv: music_vae_generate.run(config_map))
   names = sorted(os.listdir(out))
   assert len(names) == 2 and all(n.startswith('trio_4bar_sample_')
                                  for n in names)
+
+
+@pytest.mark.parametrize('change', [
+    lambda spec: spec['dataConverter']['args'].update(melArgs=5),
+    lambda spec: spec['dataConverter']['args'].update(numSteps='64'),
+    lambda spec: spec['dataConverter']['args'].update(numSteps=60),
+    lambda spec: spec['dataConverter'].update(args=[]),
+    lambda spec: spec.update(dataConverter=None),
+])
+def test_a_hostile_config_json_is_one_clear_error(tmp_path, change):
+  folder = str(tmp_path / 'trio_4bar')
+  tfjs_testdata_lib.make_checkpoint(folder, 'trio_4bar')
+  with open(os.path.join(folder, 'config.json')) as f:
+    spec = json.load(f)
+  change(spec)
+  with open(os.path.join(folder, 'config.json'), 'w') as f:
+    json.dump(spec, f)
+  with pytest.raises(checkpoint_lib.CheckpointError, match='config'):
+    checkpoint_lib.resolve_checkpoint(folder)
