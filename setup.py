@@ -67,6 +67,8 @@ setup(
             'midime_magenta.midime_checkpoints:console_entry_point',
             'midime_evaluate = '
             'midime_magenta.midime_evaluate:console_entry_point',
+            'midime_constrain = '
+            'midime_magenta.midime_constrain:console_entry_point',
             'midime_generate = '
             'midime_magenta.midime_generate:console_entry_point',
         ],

@@ -17,6 +17,11 @@ does (-000-of-005 ... -004-of-005), so the two tools' folders line up:
 (traverse adds the dimension: <config>_traverse-dim1_...). No existing file is
 ever replaced; a clash gets '-2', '-3', ... before '.mid'.
 
+Steering, in every mode: --attribute=name:strength moves each latent along
+an attribute vector (attributes_lib; the run's own, else computed from
+MusicVAE's prior and saved with the run), and a rule constraint the run has
+(midime_constrain) is applied unless --noconstrain.
+
 On seeds: --seed fixes the latent draws. The MusicVAE decoder still samples
 its notes at --temperature with TensorFlow's own randomness, as
 music_vae_generate does (TrainedModel builds its graph without a seed), so
@@ -34,7 +39,6 @@ from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midime_generate
-from midime_magenta import music_vae_lib
 from midime_magenta import progress_lib
 
 # Imported where used: matplotlib (plots_lib) costs about 0.9 s and the Keras
@@ -50,7 +54,7 @@ WRITE_BATCH = 64  # Outputs decoded and written at a time.
 
 def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
                     input_midi_1, input_midi_2, variation=1.0,
-                    step_size=0.3):
+                    step_size=0.3, attributes=()):
   """Refuses flag combinations that cannot work, before anything loads.
 
   Raises:
@@ -78,6 +82,8 @@ def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
   if not 0.0 < step_size <= 1.0:
     raise errors.UsageError(
         f'--step_size must be in (0, 1], got {step_size}.')
+  from midime_magenta import attributes_lib  # pylint: disable=g-import-not-at-top
+  attributes_lib.parse_strengths(attributes)
   if mode != 'prior' and not run_dir:
     raise errors.UsageError(
         f'--mode={mode} needs --run_dir, the folder midime_train wrote.')
@@ -156,50 +162,61 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
              output_dir, temperature=0.5, max_batch_size=8, seed=None,
              input_midi_1=None, input_midi_2=None, concat_outputs=False,
              piano_rolls=True, render_audio=False, variation=1.0,
-             step_size=0.3):
+             step_size=0.3, attributes=(), constrain=True):
   """Generates MIDI files with a trained MidiMe (or plain MusicVAE).
+
+  Args:
+    attributes: ['name:strength', ...] (see module doc).
+    constrain: apply the run's rule constraint, when it has one.
 
   Returns:
     The list of files written.
 
   Raises:
     errors.MidiMeError (UsageError, ConfigError, CheckpointError,
-    ModelFileError, ModelMismatchError, InputError, NoChunksError).
+    ModelFileError, ModelMismatchError, InputError, NoChunksError,
+    AttributeVectorError).
   """
   check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
-                  input_midi_1, input_midi_2, variation, step_size)
+                  input_midi_1, input_midi_2, variation, step_size,
+                  attributes)
+  from midime_magenta import attributes_lib
+  from midime_magenta import personalizer as personalizer_lib
+  from midime_magenta import run_lib
+  strengths = attributes_lib.parse_strengths(attributes)
   if config_name is not None:
     configs.get_config(config_name)  # Fail before any folder is made.
   batch_size = min(max_batch_size, max(num_outputs, 1))
-  if mode != 'prior':
-    from midime_magenta import run_lib
+  if run_dir:
     run_lib.read_model_info(run_dir)  # Fail before any folder is made.
   file_util.check_writable_dir(output_dir, '--output_dir')
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(seed)
+  if run_dir:
+    personalizer = personalizer_lib.Personalizer.load(
+        run_dir, checkpoint_file, config=config_name, batch_size=batch_size)
+  else:
+    personalizer = personalizer_lib.Personalizer(
+        config_name, checkpoint_file, batch_size=batch_size)
+  config = personalizer.config
+  music_vae = personalizer.music_vae
   if mode == 'prior':
-    config, prefix = music_vae_lib.resolve_config(config_name,
-                                                  checkpoint_file)
-    music_vae = music_vae_lib.load_music_vae(
-        config.music_vae_config, prefix, batch_size=batch_size)
     latents = {mode: rng.standard_normal(
         [num_outputs, music_vae.z_size]).astype(np.float32)}
   else:
-    from midime_magenta import personalizer as personalizer_lib
-    personalizer = personalizer_lib.Personalizer.load(
-        run_dir, checkpoint_file, config=config_name, batch_size=batch_size)
-    config = personalizer.config
-    music_vae = personalizer.music_vae
     latents = _midime_latents(personalizer, mode, num_outputs, rng,
                               input_midi_1, input_midi_2, variation,
                               step_size)
-  slot_seconds = music_vae.chunk_seconds if concat_outputs else None
-  written = []
+  _prepare_steering(personalizer, strengths, constrain, run_dir)
   for label, z in latents.items():
     if not np.all(np.isfinite(z)):
       raise errors.UsageError(
           f'The model in {run_dir} gives non-finite latents (its weights are '
           'damaged or diverged); train it again.')
+    latents[label] = personalizer.steer(z, strengths, constrain)
+  slot_seconds = music_vae.chunk_seconds if concat_outputs else None
+  written = []
+  for label, z in latents.items():
     if mode == 'piece':
       basename = output_basename(config.name, label, date_and_time, 1)
       logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
@@ -215,6 +232,31 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
                                  render_audio)
   logging.info('Wrote %d files to %s.', len(written), output_dir)
   return written
+
+
+def _prepare_steering(personalizer, strengths, constrain, run_dir):
+  """Attribute vectors made (and saved) if needed; says what steers."""
+  if strengths and personalizer.attributes is None:
+    logging.info('Computing attribute vectors from MusicVAE\'s prior ...')
+    vectors = personalizer.compute_attribute_vectors()
+    if run_dir:
+      from midime_magenta import attributes_lib
+      from midime_magenta import run_lib
+      run_lib.add_to_run(run_dir, 'attributes',
+                         *attributes_lib.to_saved(vectors))
+      logging.info('Saved them with the run in %s.', run_dir)
+  if strengths:
+    logging.info('Attributes: %s.', ', '.join(
+        f'{k} {v:+g}' for k, v in strengths.items()))
+  constraint = personalizer.constraint
+  if constraint is not None:
+    if constrain:
+      logging.info('Applying the run\'s rule constraint (%s); '
+                   '--noconstrain to leave it out.',
+                   ', '.join(constraint.specs))
+    else:
+      logging.info('Leaving out the run\'s rule constraint (%s).',
+                   ', '.join(constraint.specs))
 
 
 def _decode_and_write(music_vae, z, temperature, output_dir, basename,

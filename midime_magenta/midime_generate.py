@@ -27,6 +27,11 @@ Example usage:
 
   # A whole 32-bar piece: 16 chunks along a smooth walk in MidiMe's space:
   midime_generate ... --mode=piece --num_outputs=16 --step_size=0.3
+
+  # Steer: busier and more in C (attribute vectors, any mode):
+  midime_generate ... --attribute=note_density:+1.5 --attribute=c_diatonic:+1
+  # After midime_constrain, outputs obey its rules; without them:
+  midime_generate ... --noconstrain
 """
 
 from absl import flags
@@ -57,6 +62,13 @@ def define_flags():
                      'lands nearer particular chunks (more copies).')
   flags.DEFINE_float('step_size', 0.3, 'piece: how far each chunk moves on '
                      'from the one before (0-1; 1 is unrelated chunks).')
+  flags.DEFINE_multi_string(
+      'attribute', [], 'name:strength, e.g. note_density:+1.5: moves every '
+      'output along an attribute vector (c_diatonic, note_density, '
+      'average_interval, syncopation_16th, syncopation_8th, pitch_range; '
+      'strength -10..10, about -2..2 is musical). Repeat for several.')
+  flags.DEFINE_boolean('constrain', True, 'Apply the run\'s rule constraint '
+                       '(midime_constrain), when it has one.')
   flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '
                        'Decrease if you are seeing an OOM.', lower_bound=1,
                        upper_bound=4096)
@@ -88,7 +100,8 @@ def run():
       input_midi_1=FLAGS.input_midi_1, input_midi_2=FLAGS.input_midi_2,
       concat_outputs=FLAGS.concat_outputs, piano_rolls=FLAGS.piano_rolls,
       render_audio=FLAGS.render_audio, variation=FLAGS.variation,
-      step_size=FLAGS.step_size)
+      step_size=FLAGS.step_size, attributes=FLAGS.attribute,
+      constrain=FLAGS.constrain)
 
 
 def console_entry_point():

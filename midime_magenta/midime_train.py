@@ -22,6 +22,10 @@ Example usage:
   # config comes from the checkpoint, the tracks are picked from the song:
   midime_train --checkpoint_file=trio_4bar --input_midi=song.mid --run_dir=run
   midime_train --checkpoint_file=trio_4bar ... --melody_track=2 --bass_track=1
+
+  # Attribute vectors from a folder of your MIDI, saved with the run (for
+  # midime_generate --attribute; without this, MusicVAE's prior's are used):
+  midime_train ... --attributes_from=my_collection/
 """
 
 import time
@@ -63,6 +67,10 @@ def define_flags():
                        lower_bound=0, upper_bound=2**31 - 1)
   flags.DEFINE_boolean('overwrite', False, 'Replace a MidiMe run already in '
                        '--run_dir.')
+  flags.DEFINE_string('attributes_from', None, 'MIDI (as --input_midi) to '
+                      'compute attribute vectors from, saved with the run; '
+                      'midime_generate --attribute uses MusicVAE\'s prior '
+                      'when a run has none.')
   flags.DEFINE_integer('encode_batch_size', 256, 'Chunks MusicVAE encodes '
                        'per batch (256 was fastest on 2 CPU cores; see '
                        'bench/). Lower it if memory runs out.',
@@ -101,6 +109,8 @@ def run():
                                  instrument=FLAGS.instrument,
                                  program=FLAGS.program,
                                  trio_tracks=trio_tracks)
+    if FLAGS.attributes_from:
+      personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:
     print(f'Interrupted: saved the model trained for {len(history["loss"])} '

@@ -16,6 +16,7 @@ from magenta.models.music_vae import TrainedModel
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import progress_lib
+from midime_magenta import startup_lib
 
 
 @dataclasses.dataclass
@@ -69,8 +70,10 @@ class FrozenMusicVAE:
                                    'chunks') as bar:
       for start in range(0, len(inputs), step):
         end = start + step
-        _, mu, _ = self.trained_model.encode_tensors(
-            inputs[start:end], lengths[start:end], controls[start:end] or None)
+        with startup_lib.quiet_first_run('encode'):
+          _, mu, _ = self.trained_model.encode_tensors(
+              inputs[start:end], lengths[start:end],
+              controls[start:end] or None)
         slices.append(np.asarray(mu, np.float32))
         bar.update(len(slices[-1]))
     return np.concatenate(slices)
@@ -80,8 +83,9 @@ class FrozenMusicVAE:
     z = np.asarray(z, np.float32)
     if not len(z):  # pylint: disable=g-explicit-length-test
       return []
-    return self.trained_model.decode(
-        z, length=self.chunk_steps, temperature=temperature)
+    with startup_lib.quiet_first_run('decode'):
+      return self.trained_model.decode(
+          z, length=self.chunk_steps, temperature=temperature)
 
   def sample_prior(self, n, temperature=0.5, rng=None):
     """Decodes n latents drawn from MusicVAE's prior N(0, I)."""

@@ -45,7 +45,13 @@ def show(sequences, title='', listen=True):
   from IPython import display  # pylint: disable=g-import-not-at-top
   if isinstance(sequences, note_seq.NoteSequence):
     sequences = [sequences]
-  joined = note_seq.sequences_lib.concatenate_sequences(list(sequences))
+  # Each chunk in its own slot of whole bars (MusicVAE writes 120 qpm, 2 s
+  # a bar), so a chunk ending in a rest does not pull the next one early.
+  bar = 2.0
+  slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
+                                  default=bar) / bar - 1e-6))
+  joined = note_seq.sequences_lib.concatenate_sequences(
+      list(sequences), [slot] * len(sequences))
   fig, ax = plt.subplots(figsize=(10, 2))
   for n in joined.notes:
     ax.add_patch(plt.Rectangle((n.start_time, n.pitch - 0.4),
@@ -119,3 +125,30 @@ def sliders(personalizer, temperature=0.5):
     values = {f'dim{j + 1}': 2.0 if j == i else 0.0 for j in range(size)}
     result = decode(**values)
   return result
+
+
+def attribute_sliders(personalizer, names=('note_density', 'c_diatonic',
+                                           'average_interval', 'pitch_range'),
+                      n=4, seed=2, temperature=0.5):
+  """Sliders for attribute strengths, with before/after piano rolls.
+
+  The same MidiMe draws are decoded plain and moved by the strengths, so
+  the rolls differ only by the attributes. ipywidgets in Colab; elsewhere
+  (headless) one call with note_density at +1.5.
+
+  Returns the steered NoteSequences last decoded.
+  """
+  def decode(**strengths):
+    steered = {k: v for k, v in strengths.items() if v}
+    show(personalizer.sample(n, temperature, seed), 'before', listen=False)
+    after = personalizer.sample(n, temperature, seed, attributes=steered)
+    show(after, f'after {steered or "(no attributes)"}')
+    return after
+
+  if in_colab():
+    import ipywidgets  # pylint: disable=g-import-not-at-top
+    return ipywidgets.interact_manual(decode, **{
+        name: ipywidgets.FloatSlider(min=-2, max=2, step=0.25, value=0)
+        for name in names})
+  return decode(**{name: 1.5 if name == 'note_density' else 0.0
+                   for name in names})

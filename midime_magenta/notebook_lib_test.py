@@ -41,6 +41,14 @@ def test_notebook_runs_headless(mel_2bar_small_checkpoint, tmp_path,
            '<audio' in o['data']['text/html']]
   assert len(images) >= 6 and len(audio) >= 4
   assert os.path.exists(tmp_path / 'saved' / 'midime.json')
+  # The steering section ran: attribute rolls before/after, the rule
+  # constraint's table, and both saved with the model.
+  streams = ' '.join(o.get('text', '') for o in outputs
+                     if o.get('output_type') == 'stream')
+  assert 'Rule constraint key:C' in streams and 'obey after' in streams
+  saved = sorted(os.listdir(tmp_path / 'saved'))
+  assert any(n.startswith('attributes-') for n in saved), saved
+  assert any(n.startswith('constraint-') for n in saved), saved
   # Progress shows in the notebook: tqdm's widget bar for encoding and
   # training, not log lines.
   bars = [o for o in outputs

@@ -12,6 +12,13 @@ shells over this class:
   p.reconstruct()                    # the tune's chunks, in order, via MidiMe
   p.save('my_midime')                # a run folder midime_generate reads
   p = Personalizer.load('my_midime', 'path/to/ckpt')
+
+Steering (saved with the run by `save`):
+
+  p.compute_attribute_vectors()      # from MusicVAE's prior (or a folder)
+  p.sample(5, attributes={'note_density': 1.5})
+  p.constrain(['key:C', 'density:2-4'])  # a rule constraint, ~5 s
+  p.sample(5)                        # obeys the rules; constrain=False not
 """
 
 import dataclasses
@@ -22,6 +29,7 @@ import note_seq
 import numpy as np
 from absl import logging
 
+from midime_magenta import attributes_lib
 from midime_magenta import chunking_lib
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
@@ -70,6 +78,8 @@ class Personalizer:
     self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
+    self.attributes = None  # attributes_lib.AttributeVectors
+    self.constraint = None  # constraints_lib.LatentConstraint
 
   @classmethod
   def from_checkpoint(cls, config, checkpoint_file, batch_size=64):
@@ -292,33 +302,163 @@ class Personalizer:
 
   # -- generating ------------------------------------------------------------
 
-  def decode(self, z, temperature=0.5):
-    """Decodes MusicVAE latents [n, z_size] to n NoteSequences."""
-    return self.music_vae.decode(z, temperature)
+  def decode(self, z, temperature=0.5, attributes=None, constrain=True):
+    """Decodes MusicVAE latents [n, z_size] to n NoteSequences, steered.
 
-  def sample(self, n=5, temperature=0.5, seed=None, variation=1.0):
+    Args:
+      attributes: {attribute name: strength}: moves every latent along
+        those attribute vectors first (`compute_attribute_vectors`; from
+        MusicVAE's prior if none were computed).
+      constrain: apply the rule constraint, when there is one (`constrain`).
+    """
+    return self.music_vae.decode(self.steer(z, attributes, constrain),
+                                 temperature)
+
+  def steer(self, z, attributes=None, constrain=True):
+    """z moved by attribute vectors, then into the rule constraint's region."""
+    z = np.asarray(z, np.float32)
+    if attributes:
+      z = self.attribute_vectors().apply(z, attributes)
+    if constrain and self.constraint is not None:
+      z = self.constraint.apply(z, label=self._rule_checker(
+          self.constraint.rules))
+    return z
+
+  def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
+             attributes=None, constrain=True):
     """n NoteSequences sampled from MidiMe's small latent space.
 
     `variation` scales the small latents (see `MidiMe.sample`): below 1
     blends near the centre, above 1 lands nearer particular input chunks.
+    `attributes` and `constrain` steer them (see `decode`).
     """
     return self.decode(self._trained().sample(n, seed, variation),
-                       temperature)
+                       temperature, attributes, constrain)
 
   def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
-            variation=1.0):
+            variation=1.0, attributes=None, constrain=True):
     """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's
     space (`MidiMe.walk`), each in its own slot: a whole piece (8 chunks of
     a 2-bar model is 16 bars). `step_size` is how far each chunk moves on."""
     from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
     z = self._trained().walk(chunks, step_size, seed, variation)
-    return generate_lib.concatenate_in_slots(self.decode(z, temperature),
-                                             self.music_vae.chunk_seconds)
+    return generate_lib.concatenate_in_slots(
+        self.decode(z, temperature, attributes, constrain),
+        self.music_vae.chunk_seconds)
 
-  def sample_prior(self, n=5, temperature=0.5, seed=None):
-    """n plain MusicVAE samples (prior N(0, I)), for comparison."""
-    return self.music_vae.sample_prior(n, temperature,
-                                       np.random.default_rng(seed))
+  def sample_prior(self, n=5, temperature=0.5, seed=None, attributes=None,
+                   constrain=True):
+    """n plain MusicVAE samples (prior N(0, I)), for comparison; steered
+    like any latents when asked (`decode`)."""
+    z = np.random.default_rng(seed).standard_normal(
+        [n, self.music_vae.z_size]).astype(np.float32)
+    return self.decode(z, temperature, attributes, constrain)
+
+  # -- steering --------------------------------------------------------------
+
+  def _rule_checker(self, rules):
+    """fn(latents) -> bool [n]: decoded near argmax, do they obey `rules`?"""
+    from midime_magenta import constraints_lib  # pylint: disable=g-import-not-at-top
+    bars = self.chunk_bars
+
+    def check(z):
+      return np.array([constraints_lib.satisfies(ns, rules, bars) for ns in
+                       self.music_vae.decode(
+                           z, constraints_lib.LABEL_TEMPERATURE)], bool)
+    return check
+
+  def compute_attribute_vectors(self, inputs=None, seed=0):
+    """Attribute vectors (attributes_lib) from chunks, kept and saved.
+
+    Args:
+      inputs: what `chunk` takes (a folder of MIDI, ...): the MusicVAE mu of
+        its chunks and the attributes of the chunks' notes. None: 1024 draws
+        from MusicVAE's prior, decoded near argmax.
+      seed: for the prior's draws.
+
+    Returns:
+      The `attributes_lib.AttributeVectors` (also `self.attributes`).
+
+    Raises:
+      attributes_lib.AttributeVectorError: too few or too uniform chunks.
+    """
+    names = attributes_lib.names_for(self.music_vae_config)
+    bars = self.chunk_bars
+    if inputs is None:
+      z = np.random.default_rng(seed).standard_normal(
+          [attributes_lib.PRIOR_SAMPLES, self.music_vae.z_size]).astype(
+              np.float32)
+      sequences = self.music_vae.decode(z, attributes_lib.PRIOR_TEMPERATURE)
+      source = 'prior'
+    else:
+      chunked = self.chunk_or_raise(inputs)
+      z = self.encode(chunked)
+      sequences = self.music_vae.config.data_converter.from_tensors(
+          [x for c in chunked for x in c.outputs])
+      source = ', '.join(sorted({c.source for c in chunked if c.num_chunks}))
+      source = source if len(source) < 200 else source[:197] + '...'
+    self.attributes = attributes_lib.quartile_vectors(z, sequences, names,
+                                                      bars, source)
+    logging.info('Attribute vectors from %d chunks of %s: %s.',
+                 self.attributes.count, source, self.attributes.describe())
+    return self.attributes
+
+  def attribute_vectors(self):
+    """The attribute vectors in use: this run's, else MusicVAE's prior's."""
+    if self.attributes is None:
+      self.compute_attribute_vectors()
+    return self.attributes
+
+  def constrain(self, rules, iterations=None, seed=None):
+    """Trains a rule constraint (constraints_lib), kept and saved.
+
+    Learns from 1024 draws of MusicVAE's prior and, when there is a MidiMe,
+    1024 of its samples; then measures it on fresh draws of each.
+
+    Args:
+      rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.
+      iterations: Adam steps per round (default 100).
+      seed: for the draws and the networks.
+
+    Returns:
+      The constraint's report: {'prior': ..., 'midime': ...} of
+      `constraints_lib.measure` at temperature 0.5, and the training rounds.
+
+    Raises:
+      constraints_lib.RuleError: for a rule that cannot be read or does not
+        fit the model.
+    """
+    from midime_magenta import constraints_lib  # pylint: disable=g-import-not-at-top
+    rules = constraints_lib.parse_rules(
+        [r.spec if isinstance(r, constraints_lib.Rule) else r for r in rules],
+        self.music_vae_config)
+    rng = np.random.default_rng(seed)
+    size = self.music_vae.z_size
+    n = constraints_lib.DRAWS_PER_SOURCE
+
+    def draws(count):
+      groups = {'prior': rng.standard_normal([count, size]).astype(np.float32)}
+      if self.midime is not None:
+        groups['midime'] = self.midime.sample(count, int(rng.integers(2**31)))
+      return groups
+    constraint = constraints_lib.LatentConstraint(
+        size, rules, seed=int(rng.integers(2**31)))
+    check = self._rule_checker(rules)
+    with progress_lib.progress_bar(constraints_lib.ROUNDS, 'Training the '
+                                   'constraint', 'rounds') as bar:
+      training = constraint.train(
+          np.concatenate(list(draws(n).values())), check,
+          iterations or constraints_lib.DEFAULT_ITERATIONS,
+          seed=int(rng.integers(2**31)), on_round=lambda *_: bar.update(1))
+    report = {'rules': constraint.specs, 'training': training}
+    for group, z in draws(256).items():
+      report[group] = constraints_lib.measure(
+          rules, self.music_vae.decode(z, 0.5),
+          self.music_vae.decode(constraint.apply(z, check), 0.5),
+          self.music_vae.chunk_steps)
+    constraint.report = report
+    self.constraint = constraint
+    return report
 
   def latents_of(self, inputs=None):
     """MusicVAE mu of the inputs' chunks in time order; the training chunks
@@ -382,7 +522,17 @@ class Personalizer:
       The path of its midime.json.
     """
     return run_lib.save_run(run_dir, self._trained(), self.training_data,
-                            self.history, self.summary(), overwrite=overwrite)
+                            self.history, self.summary(), overwrite=overwrite,
+                            extras=self._extras())
+
+  def _extras(self):
+    from midime_magenta import constraints_lib  # pylint: disable=g-import-not-at-top
+    extras = {}
+    if self.attributes is not None:
+      extras['attributes'] = attributes_lib.to_saved(self.attributes)
+    if self.constraint is not None:
+      extras['constraint'] = constraints_lib.to_saved(self.constraint)
+    return extras
 
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64):
@@ -407,9 +557,13 @@ class Personalizer:
           f'The MidiMe model in {run_dir} was trained for config '
           f'{trained_on}, not {config.music_vae_config}; pass '
           f'--config={trained_on}.')
+    from midime_magenta import constraints_lib  # pylint: disable=g-import-not-at-top
     personalizer = cls(config, checkpoint_file, batch_size=batch_size)
-    personalizer.midime, personalizer.training_data, _ = run_lib.load_run(
+    personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
+    size = personalizer.music_vae.z_size
+    personalizer.attributes = attributes_lib.load(run_dir, meta, size)
+    personalizer.constraint = constraints_lib.load(run_dir, meta, size)
     return personalizer
 
 

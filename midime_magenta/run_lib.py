@@ -12,9 +12,17 @@ folder, and every `midime_generate` mode, `midime_evaluate` and
                         z (MusicVAE mu), the chunk tensors, each chunk's
                         source file and start in seconds (absent when a model
                         was trained on bare latents)
+  attributes-<hash>.npz attribute vectors, when the run has them
+                        (attributes_lib; names and source in the manifest)
+  constraint-<hash>.npz a rule constraint's critic and actor, when the run
+                        has one (constraints_lib; rules in the manifest)
   summary.json          the summary again, for people and tools
   loss.png              the loss curves
   train/                TensorBoard events (loss/total, /reconstruction, /kl)
+
+The attribute vectors and the constraint are extras: `add_to_run` adds or
+replaces one in an existing run (midime_constrain, midime_generate
+--attribute) the same atomic way, and a new training drops them.
 
 `midime.json` is the commit point. The data files get new names (from their
 content's hash) before it is atomically replaced, so the model and its
@@ -60,8 +68,11 @@ _MAX_JSON_BYTES = 1 << 20
 _MAX_Z_SIZE = 8192
 _MAX_CHUNKS = 50_000_000
 _MAX_PARAMETERS = 100_000_000
-_DATA_FILE = re.compile(r'(weights|latents)-[0-9a-f]{16}\.npz')
+EXTRAS = ('attributes', 'constraint')
+_DATA_FILE = re.compile(
+    r'(weights|latents|attributes|constraint)-[0-9a-f]{16}\.npz')
 _OUR_FILES = {MODEL_FILE, SUMMARY_FILE, LOSS_PLOT_FILE, TENSORBOARD_DIR,
+              "constraint.png",
               LOCK_FILE}
 
 
@@ -263,7 +274,7 @@ def _array_entries(arrays):
 
 
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
-             overwrite=True):
+             overwrite=True, extras=None):
   """Saves a MidiMe (and what it was trained on) as a run folder.
 
   Args:
@@ -274,6 +285,7 @@ def save_run(run_dir, midime, training_data=None, history=None, summary=None,
     summary: a JSON-able dict about the run, saved in the manifest and as
       summary.json.
     overwrite: replace an existing run there.
+    extras: {kind: (arrays, meta)} of `EXTRAS` (see `add_to_run`).
 
   Returns:
     The path of midime.json.
@@ -305,16 +317,89 @@ def save_run(run_dir, midime, training_data=None, history=None, summary=None,
       plots_lib.plot_loss_curve(
           history, os.path.join(run_dir, LOSS_PLOT_FILE),
           title=f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}')
-    json_path = os.path.join(run_dir, MODEL_FILE)
-    file_util.write_json(json_path, manifest)  # The commit point.
+    for kind, (arrays, meta) in (extras or {}).items():
+      manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
+    json_path = _commit(run_dir, manifest)
     if summary is not None:
       file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
-    keep = {weights_file, manifest['latents'] and manifest['latents']['file']}
-    for name in os.listdir(run_dir):
-      if _DATA_FILE.fullmatch(name) and name not in keep:
-        with contextlib.suppress(OSError):
-          os.remove(os.path.join(run_dir, name))
     return json_path
+
+
+def _data_entry(run_dir, kind, arrays, meta=None):
+  """Writes one data file; returns its manifest entry."""
+  name, digest = _write_npz(run_dir, kind, arrays)
+  return {'file': name, 'sha256': digest, 'arrays': _array_entries(arrays),
+          **(meta or {})}
+
+
+def _commit(run_dir, manifest):
+  """Replaces midime.json (the commit point), then removes the data files
+  it no longer names."""
+  json_path = os.path.join(run_dir, MODEL_FILE)
+  file_util.write_json(json_path, manifest)
+  keep = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
+          if manifest.get(k)}
+  for name in os.listdir(run_dir):
+    if _DATA_FILE.fullmatch(name) and name not in keep:
+      with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, name))
+  return json_path
+
+
+def add_to_run(run_dir, kind, arrays, meta):
+  """Adds (or replaces) an extra of an existing run, atomically.
+
+  Args:
+    kind: one of `EXTRAS`.
+    arrays: {name: numpy array}, saved as <kind>-<hash>.npz.
+    meta: JSON-able fields stored in the manifest entry.
+
+  Raises:
+    ModelFileError: when there is no run there or it is damaged.
+    RunDirError: when another process is writing it.
+  """
+  if kind not in EXTRAS:
+    raise ValueError(f'kind must be one of {EXTRAS}, got {kind!r}.')
+  read_model_info(run_dir)  # A run, and undamaged.
+  with claimed_run_dir(run_dir, overwrite=True):
+    with open(os.path.join(run_dir, MODEL_FILE), encoding='utf-8') as f:
+      manifest = json.load(f)
+    manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
+    return _commit(run_dir, manifest)
+
+
+def load_extra(path, meta, kind, expected):
+  """Reads an extra's arrays after checking them against `expected`.
+
+  Args:
+    path: the run folder (or its midime.json).
+    meta: the manifest from `read_model_info` or `load_run`.
+    kind: one of `EXTRAS`.
+    expected: {key: (shape, dtype kinds)} (see `_read_npz`).
+
+  Returns:
+    {key: array}, or None when the run has no such extra.
+
+  Raises:
+    ModelFileError: when it is damaged.
+  """
+  if not meta.get(kind):
+    return None
+  json_path = model_json_path(path)
+  listed = {k: v['shape'] for k, v in meta[kind]['arrays'].items()}
+  if listed != {k: list(s) for k, (s, _) in expected.items()}:
+    raise _damaged(json_path, f'its {kind} do not fit the model')
+  arrays = _read_npz(os.path.dirname(json_path) or '.', meta[kind], expected,
+                     json_path)
+  if not all(np.all(np.isfinite(a)) for a in arrays.values()
+             if a.dtype.kind == 'f'):
+    raise _damaged(json_path, f'its {kind} hold NaN or infinity')
+  return arrays
+
+
+def damaged_error(path, why):
+  """The error for a run whose manifest holds something impossible."""
+  return _damaged(model_json_path(path), why)
 
 
 def _write_tensorboard(run_dir, history):
@@ -426,8 +511,9 @@ def read_model_info(path):
     if music_vae:  # Empty for a model trained on bare latents.
       _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
   _check_file_entry(meta.get('weights'), json_path, 'weights')
-  if meta.get('latents') is not None:
-    _check_file_entry(meta['latents'], json_path, 'latents')
+  for kind in ('latents', *EXTRAS):
+    if meta.get(kind) is not None:
+      _check_file_entry(meta[kind], json_path, kind)
   _check_type(meta.get('summary', {}), dict, 'summary', json_path)
   meta['hparams_object'] = hparams
   return meta

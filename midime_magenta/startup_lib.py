@@ -41,6 +41,10 @@ _INFO_LINE = re.compile(
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
     rb'To enable the following instructions: )')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
+# Logged at error level, once per process, by the first MusicVAE run on a CPU
+# without AVX-512 (this machine's AMD EPYC; some of Colab's): a note about
+# speed, nothing the user can act on.
+_HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
 
@@ -97,7 +101,7 @@ def _write_back(captured):
   for line in captured.splitlines(keepends=True):
     if _NO_GPU_LINE.search(line):
       no_gpu = True
-    elif not _INFO_LINE.match(line):
+    elif not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line)):
       sys.stderr.buffer.write(line)
   sys.stderr.flush()
   if no_gpu:
@@ -141,6 +145,36 @@ def _run_first_graph(tensorflow):
     x = v1.placeholder(tensorflow.float32, [None])
     with v1.Session(graph=graph) as session:
       session.run(x + 1.0, {x: [0.0]})
+
+
+_first_runs = set()
+
+
+@contextlib.contextmanager
+def quiet_first_run(kind):
+  """Captures native stderr around the first MusicVAE run of a kind.
+
+  TensorFlow's oneDNN layer logs a line there on CPUs without AVX-512 (see
+  `_HARMLESS_LINE`), once per process for each kind of graph that meets an
+  int64 op: once for encoding, once for decoding. No op in a tiny graph
+  sets it off, so it cannot be primed at import. What else is printed is
+  written back; later runs of a kind are left alone, so progress bars are
+  never held back.
+
+  Args:
+    kind: 'encode' or 'decode'.
+  """
+  if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
+    yield
+    return
+  _first_runs.add(kind)
+  with tempfile.TemporaryFile() as capture:
+    try:
+      with _native_stderr_to(capture):
+        yield
+    finally:
+      capture.seek(0)
+      _write_back(capture.read())
 
 
 def import_quietly():

@@ -1,0 +1,255 @@
+"""Attribute vectors in MusicVAE's latent space (MusicVAE paper, section 5.4).
+
+An attribute is a number measured on a decoded chunk's notes. Its vector is
+the mean z of the chunks in the attribute's top quartile minus the mean z of
+those in its bottom quartile; adding `strength` times it to any z moves the
+decoded music along the attribute (more notes, wider leaps, ...), whatever
+else the z holds.
+
+The attributes, on a chunk's *part* (the melody of a melody or trio model,
+the lowest-numbered pitched instrument; every note of a drum model):
+
+  c_diatonic        share of notes whose pitch class is in C major
+  note_density      note onsets per bar
+  average_interval  mean |interval| between successive notes, semitones
+  syncopation_16th  share of onsets on an off-beat 16th (odd step)
+  syncopation_8th   share of onsets on an off-beat 8th (step 2 of 4)
+  pitch_range       highest minus lowest pitch, semitones
+
+Drum models get the three rhythmic ones (their "pitches" are instruments).
+
+Which chunks: the paper used its training set. We take either a folder of
+the user's MIDI (MusicVAE mu of its chunks, attributes of the chunks
+themselves) or, when nothing is given, 1024 draws from MusicVAE's prior
+N(0, I) decoded at temperature 0.1 (near the decoder's argmax, so each
+attribute is a function of z rather than of sampling noise). The prior's
+vectors belong to the MusicVAE alone; a run keeps the vectors it used, so
+its results can be repeated (run_lib).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from midime_magenta import errors
+
+ATTRIBUTES = ('c_diatonic', 'note_density', 'average_interval',
+              'syncopation_16th', 'syncopation_8th', 'pitch_range')
+DRUM_ATTRIBUTES = ('note_density', 'syncopation_16th', 'syncopation_8th')
+STEPS_PER_BAR = 16
+STEP_SECONDS = 0.125  # A 16th note at 120 qpm: MusicVAE's output grid.
+C_MAJOR = frozenset({0, 2, 4, 5, 7, 9, 11})
+PRIOR_SAMPLES = 1024
+PRIOR_TEMPERATURE = 0.1
+MIN_CHUNKS = 8  # Fewer gives quartiles of one or two chunks.
+
+
+class AttributeVectorError(errors.MidiMeError):
+  """An unknown attribute, a bad strength, or too few chunks to measure."""
+
+
+def part_notes(ns):
+  """The notes an attribute is measured on, sorted by onset (see module doc)."""
+  pitched = [n for n in ns.notes if not n.is_drum]
+  if not pitched:
+    notes = list(ns.notes)
+  else:
+    melody = min(n.instrument for n in pitched)
+    notes = [n for n in pitched if n.instrument == melody]
+  return sorted(notes, key=lambda n: (n.start_time, -n.pitch))
+
+
+def onset_step(note):
+  return int(round(note.start_time / STEP_SECONDS))
+
+
+def measure(ns, name, chunk_bars):
+  """One attribute of one chunk; nan where it is undefined (no notes)."""
+  notes = part_notes(ns)
+  if name == 'note_density':
+    return len({onset_step(n) for n in notes}) / chunk_bars
+  if not notes:
+    return float('nan')
+  pitches = np.array([n.pitch for n in notes])
+  steps = np.array([onset_step(n) for n in notes])
+  if name == 'c_diatonic':
+    return float(np.mean([p % 12 in C_MAJOR for p in pitches]))
+  if name == 'average_interval':
+    return float(np.mean(np.abs(np.diff(pitches)))) if len(notes) > 1 else 0.0
+  if name == 'syncopation_16th':
+    return float(np.mean(steps % 2 == 1))
+  if name == 'syncopation_8th':
+    return float(np.mean(steps % 4 == 2))
+  if name == 'pitch_range':
+    return float(pitches.max() - pitches.min())
+  raise AttributeVectorError(
+      f'Unknown attribute {name!r}; use one of {", ".join(ATTRIBUTES)}.')
+
+
+def names_for(music_vae_config):
+  """The attributes that make sense for a MusicVAE config's music."""
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  drums = chunking_lib.converter_kind(music_vae_config) == 'drums'
+  return DRUM_ATTRIBUTES if drums else ATTRIBUTES
+
+
+@dataclasses.dataclass
+class AttributeVectors:
+  """Attribute vectors and what they were measured on.
+
+  Attributes:
+    names: k attribute names.
+    vectors: float32 [k, z_size], top-quartile mean z minus bottom's.
+    low, high: k mean attribute values of the bottom and top quartiles (what
+      a strength of about -1 and +1 moves towards, roughly).
+    source: 'prior' or the inputs' description.
+    count: chunks measured.
+  """
+  names: list
+  vectors: np.ndarray
+  low: list
+  high: list
+  source: str
+  count: int
+
+  def offset(self, strengths):
+    """sum_i strength_i * vector_i: float32 [z_size] to add to latents.
+
+    Args:
+      strengths: {attribute name: strength}.
+
+    Raises:
+      AttributeVectorError: for an attribute these vectors do not hold.
+    """
+    total = np.zeros(self.vectors.shape[1], np.float32)
+    for name, strength in strengths.items():
+      if name not in self.names:
+        raise AttributeVectorError(
+            f'There is no attribute vector for {name!r} here; use one of '
+            f'{", ".join(self.names)}.')
+      total += np.float32(strength) * self.vectors[self.names.index(name)]
+    return total
+
+  def apply(self, z, strengths):
+    """z [n, z_size] moved by `offset(strengths)`."""
+    if not strengths:
+      return np.asarray(z, np.float32)
+    return np.asarray(z, np.float32) + self.offset(strengths)[None, :]
+
+  def describe(self):
+    return '; '.join(f'{n} {lo:.2f} -> {hi:.2f}' for n, lo, hi in
+                     zip(self.names, self.low, self.high))
+
+
+def quartile_vectors(z, sequences, names, chunk_bars, source):
+  """Attribute vectors from chunks' latents and their notes.
+
+  Args:
+    z: float [n, z_size], each chunk's latent.
+    sequences: the n chunks' NoteSequences.
+    names: attributes to compute.
+    chunk_bars: bars per chunk (for note density).
+    source: what the chunks were, for the record.
+
+  Returns:
+    `AttributeVectors` of the attributes that vary over the chunks (an
+    attribute every chunk shares gives no direction and is left out).
+
+  Raises:
+    AttributeVectorError: with fewer than `MIN_CHUNKS` chunks, or when no
+      attribute varies.
+  """
+  z = np.asarray(z, np.float32)
+  if len(z) < MIN_CHUNKS:
+    raise AttributeVectorError(
+        f'Attribute vectors need at least {MIN_CHUNKS} chunks, and {source} '
+        f'gave {len(z)}; give more MIDI, or leave it out to use MusicVAE\'s '
+        'prior.')
+  kept, vectors, low, high = [], [], [], []
+  for name in names:
+    values = np.array([measure(ns, name, chunk_bars) for ns in sequences])
+    valid = np.flatnonzero(np.isfinite(values))
+    if len(valid) < MIN_CHUNKS:
+      continue
+    order = valid[np.argsort(values[valid], kind='stable')]
+    quarter = max(1, len(order) // 4)
+    bottom, top = order[:quarter], order[-quarter:]
+    if values[top].mean() <= values[bottom].mean():
+      continue  # Every chunk alike: no direction.
+    kept.append(name)
+    vectors.append(z[top].mean(0) - z[bottom].mean(0))
+    low.append(float(values[bottom].mean()))
+    high.append(float(values[top].mean()))
+  if not kept:
+    raise AttributeVectorError(
+        f'No attribute varies over the {len(z)} chunks of {source}; give more '
+        'varied MIDI, or leave it out to use MusicVAE\'s prior.')
+  return AttributeVectors(kept, np.stack(vectors).astype(np.float32), low,
+                          high, source, int(len(z)))
+
+
+def parse_strengths(specs, known=ATTRIBUTES):
+  """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}.
+
+  Raises:
+    AttributeVectorError: for a malformed spec, an unknown name, or a
+      strength outside [-10, 10].
+  """
+  strengths = {}
+  for spec in specs or ():
+    name, sep, value = str(spec).partition(':')
+    name = name.strip()
+    try:
+      strength = float(value) if sep else float('nan')
+    except ValueError:
+      strength = float('nan')
+    if name not in known:
+      raise AttributeVectorError(
+          f'Unknown attribute {name!r} in --attribute={spec}; use one of '
+          f'{", ".join(known)}.')
+    if not np.isfinite(strength) or abs(strength) > 10:
+      raise AttributeVectorError(
+          f'--attribute={spec} needs a strength from -10 to 10 after the '
+          'colon, e.g. note_density:+1.5.')
+    strengths[name] = strengths.get(name, 0.0) + strength
+  return strengths
+
+
+# -- in a run folder (run_lib's 'attributes' extra) ----------------------------
+
+
+def to_saved(vectors):
+  """(arrays, manifest fields) for `run_lib.add_to_run` / `save_run`."""
+  return ({'vectors': np.asarray(vectors.vectors, np.float32)},
+          {'names': list(vectors.names), 'low': list(vectors.low),
+           'high': list(vectors.high), 'source': str(vectors.source),
+           'count': int(vectors.count)})
+
+
+def load(run_dir, meta, z_size):
+  """A run's attribute vectors, or None when it has none.
+
+  Raises:
+    run_lib.ModelFileError: when they are damaged.
+  """
+  from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
+  entry = meta.get('attributes')
+  if not entry:
+    return None
+  names = entry.get('names')
+  ok = (isinstance(names, list) and 1 <= len(names) <= len(ATTRIBUTES) and
+        len(set(map(str, names))) == len(names) and
+        all(n in ATTRIBUTES for n in names) and
+        all(isinstance(entry.get(k), list) and len(entry[k]) == len(names) and
+            all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in entry[k]) for k in ('low', 'high')) and
+        isinstance(entry.get('source'), str) and
+        isinstance(entry.get('count'), int))
+  if not ok:
+    raise run_lib.damaged_error(run_dir, 'its attribute vectors are not '
+                                'described as this version writes them')
+  arrays = run_lib.load_extra(run_dir, meta, 'attributes',
+                              {'vectors': ([len(names), z_size], 'f')})
+  return AttributeVectors(list(names), arrays['vectors'].astype(np.float32),
+                          list(entry['low']), list(entry['high']),
+                          entry['source'], entry['count'])
