@@ -55,6 +55,12 @@ setup(
         'pillow>=9,<13',  # Piano rolls (plots_lib).
     ],
     extras_require={
+        # midime_encode (encode_pipeline): Apache Beam. 2.77 declares
+        # protobuf<7, which with TF 2.21 resolves to protobuf 6.33 (TF asks
+        # for >=6.31.1); Colab's protobuf 5.29.6 with TF 2.20 is inside too.
+        # google-crc32c: the TFRecord shards' checksums (Beam has none of
+        # its own; Colab ships 1.8.0).
+        'beam': ['apache-beam>=2.70,<3', 'google-crc32c>=1.5,<2'],
         'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',
                  'nbclient>=0.7,<1',
                  'nbformat>=5.7,<6', 'ipykernel>=6,<8',
@@ -69,6 +75,8 @@ setup(
             'midime_magenta.midime_evaluate:console_entry_point',
             'midime_constrain = '
             'midime_magenta.midime_constrain:console_entry_point',
+            'midime_encode = '
+            'midime_magenta.midime_encode:console_entry_point',
             'midime_generate = '
             'midime_magenta.midime_generate:console_entry_point',
         ],

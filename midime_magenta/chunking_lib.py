@@ -158,6 +158,19 @@ def read_midi_file(path):
       midi_bytes = f.read(MAX_MIDI_BYTES + 1)
   except OSError as e:
     raise InputError(f'Cannot read {path!r}: {e.strerror}.') from None
+  return read_midi_bytes(midi_bytes, path)
+
+
+def read_midi_bytes(midi_bytes, path):
+  """Parses a MIDI file's bytes (read from any filesystem) as `read_midi_file`.
+
+  Raises:
+    InputError: when they are not valid MIDI.
+  """
+  if len(midi_bytes) > MAX_MIDI_BYTES:
+    raise InputError(
+        f'{path!r} is larger than a MIDI file can usefully be '
+        f'({MAX_MIDI_BYTES >> 20} MiB); split it or check that it is MIDI.')
   if not midi_bytes.startswith(b'MThd'):
     raise InputError(f'{path!r} is not a MIDI file (it does not start with a '
                      'MIDI header); export it as a Standard MIDI File.')

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 
 from midime_magenta import errors
 
@@ -66,9 +67,15 @@ def write_atomically(path, write, replace=True):
     replace: replace an existing `path` (True), or never replace anything
       and pick a free name instead (False).
 
+  A URL (gs://..., any filesystem TensorFlow reads) is written to a local
+  temporary file, copied beside the target and renamed over it: as atomic as
+  that filesystem's rename (on GCS, a copy that readers see whole).
+
   Raises:
     OutputError: when the folder cannot be written.
   """
+  if '://' in str(path):
+    return _write_url_atomically(path, write, replace)
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
   tmp = os.path.join(folder, f'.{name}{_TMP_MARK}{os.getpid()}{ext}')
@@ -90,6 +97,22 @@ def write_atomically(path, write, replace=True):
         os.remove(target)
     with contextlib.suppress(OSError):
       os.remove(tmp)
+
+
+def _write_url_atomically(url, write, replace):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  staged = f'{url}.{_TMP_MARK.strip(".")}{os.getpid()}'
+  with tempfile.TemporaryDirectory() as folder:
+    local = os.path.join(folder, os.path.basename(url))
+    try:
+      write(local)
+      tf.io.gfile.copy(local, staged, overwrite=True)
+      tf.io.gfile.rename(staged, url, overwrite=replace)
+    except (tf.errors.OpError, OSError) as e:
+      with contextlib.suppress(tf.errors.OpError):
+        tf.io.gfile.remove(staged)
+      raise OutputError(f'Cannot write {url}: {e}.') from None
+  return url
 
 
 def _finite_or_none(value):

@@ -23,6 +23,9 @@ Example usage:
   midime_train --checkpoint_file=trio_4bar --input_midi=song.mid --run_dir=run
   midime_train --checkpoint_file=trio_4bar ... --melody_track=2 --bass_track=1
 
+  # A catalogue encoded on Beam (midime_encode), trained on without MIDI:
+  midime_train --checkpoint_file=... --input_encoded=encoded/ --run_dir=run
+
   # Attribute vectors from a folder of your MIDI, saved with the run (for
   # midime_generate --attribute; without this, MusicVAE's prior's are used):
   midime_train ... --attributes_from=my_collection/
@@ -33,6 +36,7 @@ import time
 from absl import flags
 from absl import logging
 
+from midime_magenta import errors
 from midime_magenta import script_util
 
 FLAGS = flags.FLAGS
@@ -43,6 +47,9 @@ def define_flags():
   script_util.define_common_flags()
   flags.DEFINE_string('input_midi', None, 'MIDI files, directories, globs or '
                       'TFRecords of NoteSequences, comma-separated.')
+  flags.DEFINE_string('input_encoded', None, 'Instead of --input_midi: a '
+                      'midime_encode output folder, made with the same '
+                      'checkpoint.')
   flags.DEFINE_string('run_dir', None, 'Where the model and its training '
                       'records are written: a new or empty folder, or a '
                       'MidiMe run to replace with --overwrite.')
@@ -84,8 +91,11 @@ def run():
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
   started = time.perf_counter()
-  for name in ('checkpoint_file', 'input_midi', 'run_dir'):
+  for name in ('checkpoint_file', 'run_dir'):
     script_util.require_flag(name, FLAGS[name].value)
+  if bool(FLAGS.input_midi) == bool(FLAGS.input_encoded):
+    raise errors.UsageError('Pass --input_midi (MIDI) or --input_encoded (a '
+                            'midime_encode folder), one of them.')
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import configs
@@ -108,7 +118,8 @@ def run():
     history = personalizer.train(FLAGS.input_midi, seed=FLAGS.seed,
                                  instrument=FLAGS.instrument,
                                  program=FLAGS.program,
-                                 trio_tracks=trio_tracks)
+                                 trio_tracks=trio_tracks,
+                                 encoded=FLAGS.input_encoded)
     if FLAGS.attributes_from:
       personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)

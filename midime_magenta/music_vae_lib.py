@@ -6,6 +6,7 @@ checks it against the config before restoring, and returns a
 encodes chunk tensors to mu, decodes latents, and samples the prior.
 """
 
+import contextlib
 import dataclasses
 
 from absl import logging
@@ -54,7 +55,7 @@ class FrozenMusicVAE:
   def batch_size(self):
     return self.config.hparams.batch_size
 
-  def encode_tensors(self, inputs, lengths, controls=()):
+  def encode_tensors(self, inputs, lengths, controls=(), progress=True):
     """Encodes converter tensors; returns mu, float32 [n, z_size].
 
     MidiMe trains on mu, as Magenta.js does: it is the encoder's point
@@ -66,8 +67,8 @@ class FrozenMusicVAE:
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
     step = self.batch_size
     slices = []
-    with progress_lib.progress_bar(len(inputs), 'Encoding chunks',
-                                   'chunks') as bar:
+    with (progress_lib.progress_bar(len(inputs), 'Encoding chunks', 'chunks')
+          if progress else contextlib.nullcontext()) as bar:
       for start in range(0, len(inputs), step):
         end = start + step
         with startup_lib.quiet_first_run('encode'):
@@ -75,7 +76,8 @@ class FrozenMusicVAE:
               inputs[start:end], lengths[start:end],
               controls[start:end] or None)
         slices.append(np.asarray(mu, np.float32))
-        bar.update(len(slices[-1]))
+        if bar is not None:
+          bar.update(len(slices[-1]))
     return np.concatenate(slices)
 
   def decode(self, z, temperature=0.5):

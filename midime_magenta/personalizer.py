@@ -78,6 +78,7 @@ class Personalizer:
     self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
+    self.encoded = None  # The manifest of a midime_encode output trained on.
     self.attributes = None  # attributes_lib.AttributeVectors
     self.constraint = None  # constraints_lib.LatentConstraint
 
@@ -189,12 +190,15 @@ class Personalizer:
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
             hparams=None, instrument=None, program=None, progress=True,
-            trio_tracks=None):
+            trio_tracks=None, encoded=None):
     """Trains a fresh MidiMe on the inputs' chunks (or on given latents).
 
     Args:
-      inputs: what `chunk` takes. Ignored when `z` is given.
+      inputs: what `chunk` takes. Ignored when `z` or `encoded` is given.
       z: MusicVAE latents [n, z_size] to train on directly.
+      encoded: a midime_encode output folder (encoded_lib): its chunks'
+        mu, in the order `inputs` would give them; it must have been made
+        with this checkpoint.
       epochs: defaults to the config's.
       callbacks: see `MidiMe.train`.
       seed: makes initialisation, training noise and mini-batch order
@@ -212,7 +216,21 @@ class Personalizer:
         says why).
     """
     self.seconds = {}
-    if z is None:
+    self.encoded = None
+    if encoded is not None:
+      from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+      started = time.perf_counter()
+      self.inputs = []
+      self.training_data, self.encoded = encoded_lib.load_training_data(
+          encoded, self.music_vae_identity)
+      if not len(self.training_data.z):  # pylint: disable=g-explicit-length-test
+        raise chunking_lib.NoChunksError(
+            f'The encoding in {encoded} holds no chunks (see its skipped '
+            'list); encode other MIDI.')
+      logging.info('%d chunks from the encoding in %s.',
+                   len(self.training_data.z), encoded)
+      self.seconds['reading'] = time.perf_counter() - started
+    elif z is None:
       started = time.perf_counter()
       self.inputs = self.chunk_or_raise(inputs, instrument, program,
                                         trio_tracks)
@@ -281,6 +299,9 @@ class Personalizer:
                    for c in self.inputs],
         'num_chunks': 0 if self.training_data is None else len(
             self.training_data.z),
+        'encoded': None if not self.encoded else {
+            k: self.encoded.get(k) for k in (
+                'inputs', 'files', 'chunks', 'skipped', 'shards')},
         'hparams': self._trained().hparams.to_dict(),
         'epochs': len(history.get('loss', [])),
         'interrupted': history.get('interrupted', False),

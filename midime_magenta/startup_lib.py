@@ -84,7 +84,9 @@ def _lazy_module(name):
 
 
 @contextlib.contextmanager
-def _native_stderr_to(capture):
+def native_stderr_to(capture):
+  """Sends file descriptor 2 (native code's and child processes' stderr) to
+  the open file `capture` while the block runs."""
   sys.stderr.flush()
   saved = os.dup(2)
   os.dup2(capture.fileno(), 2)
@@ -170,7 +172,7 @@ def quiet_first_run(kind):
   _first_runs.add(kind)
   with tempfile.TemporaryFile() as capture:
     try:
-      with _native_stderr_to(capture):
+      with native_stderr_to(capture):
         yield
     finally:
       capture.seek(0)
@@ -189,7 +191,7 @@ def import_quietly():
     return
   with tempfile.TemporaryFile() as capture, _ctrl_c_deferred():
     try:
-      with _native_stderr_to(capture), warnings.catch_warnings():
+      with native_stderr_to(capture), warnings.catch_warnings():
         warnings.filterwarnings('ignore', module='pydub')
         warnings.filterwarnings('ignore', category=DeprecationWarning)
         # pylint: disable=g-import-not-at-top,unused-import

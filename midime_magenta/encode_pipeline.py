@@ -1,0 +1,279 @@
+"""midime_encode's Apache Beam pipeline: MIDI in, MusicVAE mu out, at scale.
+
+  file paths --Reshuffle--> ChunkFiles --BatchElements--> EncodeChunks
+      --> encoded-SSSSS-of-NNNNN.tfrecord            (encoded_lib's format)
+  ChunkFiles's 'skipped' output (+ files that could not be listed)
+      --> skipped-00000-of-00001.jsonl
+  then, from the driver, manifest.json (the commit point; counts from Beam's
+  metrics).
+
+`ChunkFiles` cuts each file with the project's own chunking (chunking_lib:
+the same windows, order and track choice as `midime_train`); `EncodeChunks`
+restores the MusicVAE once per worker, in `setup`, and encodes the batches
+`BatchElements` forms. Nothing an input does stops the pipeline: a file
+that cannot be read or gives no chunk goes to the skipped output with the
+reason.
+
+Files are listed by the driver: local folders as `midime_train` lists them
+(recursively, MIDI and TFRecords), URLs (gs://...) by Beam's filesystems
+with the same extensions. Workers read them through Beam's filesystems
+(MIDI) or TensorFlow's (TFRecords), so any filesystem both know works.
+
+Workers resolve the checkpoint themselves: a name or URL from
+midime_checkpoints is fetched into each worker's cache, a local checkpoint
+must be visible to the workers (it is, for the DirectRunner).
+"""
+
+import json
+import logging as std_logging
+import os
+import sys
+import tempfile
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from midime_magenta import encoded_lib
+from midime_magenta import midime_encode
+from midime_magenta import startup_lib
+
+NAMESPACE = 'midime_encode'
+# The command's interface has one home, the script module (imports nothing
+# heavy, so `midime_encode --help` works without Beam).
+DEFAULT_PIPELINE_OPTIONS = tuple(midime_encode.DEFAULT_PIPELINE_OPTIONS)
+
+
+def _resolve(config_name, checkpoint_file):
+  """(MidiMe config, checkpoint prefix) in this process (driver or worker)."""
+  # pylint: disable=g-import-not-at-top
+  startup_lib.import_quietly()
+  from midime_magenta import music_vae_lib
+  return music_vae_lib.resolve_config(config_name, checkpoint_file)
+
+
+class ChunkFiles(beam.DoFn):
+  """A file path -> its chunks, as (path, record, chunk, start, input, length,
+  control); the 'skipped' output gets {'source', 'reason'}."""
+
+  def __init__(self, config_name, checkpoint_file, instrument=None,
+               program=None, trio_tracks=None):
+    super().__init__()
+    self._args = (config_name, checkpoint_file)
+    self._choice = (instrument, program, trio_tracks or None)
+    self._converter_config = None
+
+  def setup(self):
+    from midime_magenta import configs  # pylint: disable=g-import-not-at-top
+    config, _ = _resolve(*self._args)
+    self._converter_config = configs.get_music_vae_config(
+        config.music_vae_config)
+
+  def _sequences(self, path):
+    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+    if path.lower().endswith(chunking_lib.TFRECORD_EXTENSIONS):
+      return [(path, i, ns) for i, (_, ns) in
+              enumerate(chunking_lib.read_note_sequences(path))]
+    with FileSystems.open(path) as f:
+      data = f.read(chunking_lib.MAX_MIDI_BYTES + 1)
+    return [(path, -1, chunking_lib.read_midi_bytes(data, path))]
+
+  def process(self, path):
+    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+    Metrics.counter(NAMESPACE, 'files').inc()
+    try:
+      sequences = self._sequences(path)
+    except (chunking_lib.InputError, OSError) as e:
+      Metrics.counter(NAMESPACE, 'skipped').inc()
+      yield beam.pvalue.TaggedOutput('skipped', {'source': path,
+                                                 'reason': str(e)})
+      return
+    for path_, record, ns in sequences:
+      source = encoded_lib.source_name(path_, record)
+      try:
+        chunked = chunking_lib.chunk_note_sequence(
+            ns, self._converter_config, source, *self._choice)
+        reason = chunked.reason
+      except chunking_lib.InputError as e:
+        chunked, reason = None, str(e)
+      if chunked is None or not chunked.num_chunks:
+        Metrics.counter(NAMESPACE, 'skipped').inc()
+        yield beam.pvalue.TaggedOutput('skipped', {'source': source,
+                                                   'reason': reason})
+        continue
+      Metrics.counter(NAMESPACE, 'sequences').inc()
+      for i in range(chunked.num_chunks):
+        yield (path_, record, i, float(chunked.starts[i]), chunked.inputs[i],
+               chunked.lengths[i],
+               chunked.controls[i] if chunked.controls else None)
+
+
+class EncodeChunks(beam.DoFn):
+  """Batches of chunks -> serialized tf.train.Examples of their mu.
+
+  The MusicVAE is restored once per worker (`setup`), and refused when it is
+  not the checkpoint the driver fingerprinted.
+  """
+
+  def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
+    super().__init__()
+    self._args = (config_name, checkpoint_file)
+    self._fingerprint = fingerprint
+    self._batch_size = batch_size
+    self._music_vae = None
+
+  def setup(self):
+    from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+    config, prefix = _resolve(*self._args)
+    self._music_vae = music_vae_lib.load_music_vae(
+        config.music_vae_config, prefix, batch_size=self._batch_size)
+    if self._music_vae.fingerprint != self._fingerprint:
+      raise RuntimeError(
+          f'The worker\'s checkpoint {prefix} is not the one the pipeline '
+          'was started with (fingerprints differ).')
+
+  def process(self, batch):
+    controls = [c[6] for c in batch if c[6] is not None]
+    mu = self._music_vae.encode_tensors(
+        [c[4] for c in batch], [c[5] for c in batch], controls,
+        progress=False)
+    Metrics.counter(NAMESPACE, 'chunks').inc(len(batch))
+    for (path, record, chunk, start, *_), m in zip(batch, mu):
+      yield encoded_lib.chunk_example(m, path, record, chunk, start)
+
+
+def list_files(inputs, skipped):
+  """The files of comma-separated inputs: local (as midime_train lists
+  them) or URLs (Beam's filesystems); unlistable entries go to `skipped`.
+
+  Raises:
+    chunking_lib.InputError: for an input that names nothing.
+  """
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  files = []
+  for spec in [s.strip() for s in str(inputs).split(',') if s.strip()]:
+    if '://' not in spec:
+      files += chunking_lib.find_input_files(spec, skipped)
+      continue
+    pattern = spec if any(ch in spec for ch in '*?[') else (
+        spec.rstrip('/') + '/**')
+    matched = [m.path for r in FileSystems.match([pattern])
+               for m in r.metadata_list]
+    found = sorted(p for p in matched if p.lower().endswith(
+        chunking_lib.MIDI_EXTENSIONS + chunking_lib.TFRECORD_EXTENSIONS))
+    if not found:
+      raise chunking_lib.InputError(f'{spec!r} names no MIDI or TFRecord '
+                                    'files.')
+    files += found
+  return sorted(dict.fromkeys(files))
+
+
+def _metric(result, name):
+  from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
+  counters = result.metrics().query(
+      MetricsFilter().with_namespace(NAMESPACE).with_name(name))['counters']
+  return int(sum(c.committed or 0 for c in counters))
+
+
+def encode(inputs, output_dir, config_name, checkpoint_file,
+           pipeline_options=DEFAULT_PIPELINE_OPTIONS, batch_size=256,
+           instrument=None, program=None, trio_tracks=None):
+  """Runs the pipeline; returns the manifest written.
+
+  Args:
+    inputs: comma-separated files, folders, globs or URLs.
+    output_dir: a new folder (local or a URL); see encoded_lib.
+    config_name: the MidiMe config, or None for the checkpoint's own.
+    checkpoint_file: as `midime_train` takes it.
+    pipeline_options: Beam's command-line options (runner and its settings).
+    batch_size: chunks per MusicVAE batch.
+    instrument, program, trio_tracks: as `midime_train` takes them.
+
+  Raises:
+    errors.MidiMeError subclasses: a bad output folder, input or checkpoint.
+  """
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import checkpoint_lib
+  from midime_magenta import configs
+  from midime_magenta import run_lib
+  from absl import logging
+  encoded_lib.check_output_dir(output_dir)
+  config, prefix = _resolve(config_name, checkpoint_file)
+  z_size = configs.get_music_vae_config(
+      config.music_vae_config).hparams.z_size
+  fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
+  # Workers resolve the checkpoint as the user named it: a name or URL is
+  # fetched into each worker's cache; a local path is made absolute.
+  worker_checkpoint = (os.path.abspath(checkpoint_file)
+                       if os.path.exists(str(checkpoint_file))
+                       else checkpoint_file)
+  skipped = []
+  files = list_files(inputs, skipped)
+  logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
+               config.music_vae_config, ' '.join(pipeline_options))
+  options = list(pipeline_options)
+  if not any(o.startswith('--default_sdk_harness_log_level') for o in options):
+    # Beam's workers log every bundle at INFO; our own lines say enough.
+    options.append('--default_sdk_harness_log_level=WARNING')
+  std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
+  options = PipelineOptions(options)
+  pipeline = beam.Pipeline(options=options)
+  chunked = (pipeline
+             | 'Files' >> beam.Create(files)
+             | 'Spread' >> beam.Reshuffle()
+             | 'Chunk' >> beam.ParDo(ChunkFiles(
+                 config_name, worker_checkpoint, instrument, program,
+                 trio_tracks)).with_outputs('skipped', main='chunks'))
+  _ = (chunked.chunks
+       | 'Batch' >> beam.BatchElements(min_batch_size=1,
+                                       max_batch_size=batch_size)
+       | 'Encode' >> beam.ParDo(EncodeChunks(config_name, worker_checkpoint,
+                                             fingerprint, batch_size))
+       | 'WriteEncoded' >> beam.io.WriteToTFRecord(
+           encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
+           file_name_suffix=encoded_lib.SHARD_SUFFIX))
+  unlisted = [{'source': path, 'reason': why} for path, why in skipped]
+  _ = ((chunked.skipped,
+        pipeline | 'Unlisted' >> beam.Create(unlisted))
+       | 'AllSkipped' >> beam.Flatten()
+       | 'ToJson' >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
+       | 'WriteSkipped' >> beam.io.WriteToText(
+           encoded_lib.join(output_dir, encoded_lib.SKIPPED_PREFIX),
+           file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
+  # The DirectRunner's worker processes write to our stderr: Beam's start-up
+  # warnings, TensorFlow's native lines, once per worker. They are kept in
+  # a file and shown only if the pipeline fails.
+  with tempfile.TemporaryFile() as worker_log:
+    try:
+      with startup_lib.native_stderr_to(worker_log):
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException:
+      worker_log.seek(0)
+      sys.stderr.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
+      raise
+  shards = sorted(os.path.basename(m.path) for r in FileSystems.match(
+      [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
+                        f'{encoded_lib.SHARD_SUFFIX}')])
+                  for m in r.metadata_list)
+  manifest = {
+      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
+                                              fingerprint),
+      'config': config.name,
+      'checkpoint': str(checkpoint_file),
+      'inputs': str(inputs),
+      'files': len(files),
+      'chunks': _metric(result, 'chunks'),
+      'sequences': _metric(result, 'sequences'),
+      'skipped': _metric(result, 'skipped') + len(skipped),
+      'shards': shards,
+      'pipeline_options': list(pipeline_options),
+  }
+  encoded_lib.write_manifest(output_dir, manifest)
+  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
+               '%s-*%s) into %d shards in %s.', manifest['chunks'],
+               manifest['sequences'], manifest['skipped'],
+               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
+               len(shards), output_dir)
+  return manifest

@@ -1,0 +1,128 @@
+"""midime_encode on Beam's DirectRunner (2 worker processes) against the
+in-process encoder, on a folder of 110 real tunes, and training on its
+shards."""
+
+import hashlib
+import os
+
+import note_seq
+import numpy as np
+import pytest
+
+from midime_magenta import encoded_lib
+from midime_magenta import personalizer as personalizer_lib
+from midime_magenta import run_lib
+from midime_magenta import testdata_lib
+
+pytest.importorskip('apache_beam', reason='the beam extra is not installed '
+                    '(pip install "midime-magenta[beam]")')
+
+run = testdata_lib.run_installed_script
+TRANSPOSITIONS = (-5, -4, -3, -2, -1, 0, 1, 2, 3, 4)
+
+
+@pytest.fixture(scope='module')
+def catalogue(tmp_path_factory):
+  """110 tunes (the 10 folk tunes and the reel, each in 10 keys) in nested
+  folders, a damaged file and a drum track (no melody)."""
+  folder = tmp_path_factory.mktemp('catalogue')
+  tunes = [testdata_lib.testdata_path('folk', n) for n in
+           sorted(os.listdir(testdata_lib.testdata_path('folk')))]
+  tunes.append(testdata_lib.testdata_path('reel_4-4.mid'))
+  for i, path in enumerate(tunes):
+    ns = note_seq.midi_file_to_note_sequence(path)
+    for t in TRANSPOSITIONS:
+      moved = note_seq.NoteSequence()
+      moved.CopyFrom(ns)
+      for n in moved.notes:
+        n.pitch += t
+      sub = folder / f'set{i % 3}'
+      sub.mkdir(exist_ok=True)
+      note_seq.sequence_proto_to_midi_file(moved,
+                                           str(sub / f'tune{i:02d}_{t:+d}.mid'))
+  (folder / 'damaged.mid').write_bytes(b'MThd\x00\x00\x00\x06garbage')
+  (folder / 'drums.mid').write_bytes(
+      open(testdata_lib.testdata_path('drums_only.mid'), 'rb').read())
+  return str(folder)
+
+
+@pytest.fixture(scope='module')
+def encoded(catalogue, mel_2bar_small_checkpoint, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp('encoded') / 'out')
+  result = run('midime_encode', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_midi={catalogue}', f'--output_dir={out}')
+  assert result.returncode == 0, result.stderr
+  assert not testdata_lib.foreign_lines(result.stderr), result.stderr
+  return out, result
+
+
+def test_same_chunks_and_mu_as_the_in_process_encoder(
+    encoded, catalogue, mel_2bar_small):
+  out, _ = encoded
+  data, manifest = encoded_lib.load_training_data(out)
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
+  chunked = p.chunk(catalogue)
+  usable = [c for c in chunked if c.num_chunks]
+  assert len(usable) == 110
+  z = p.encode(usable)
+  sources = [c.source for c in usable for _ in c.starts]
+  starts = [s for c in usable for s in c.starts]
+  # The same chunks, in midime_train's order (files by path, then time).
+  assert data.sources == sources
+  np.testing.assert_allclose(data.starts, starts, atol=1e-6)
+  np.testing.assert_allclose(data.z, z, atol=2e-4)
+  assert manifest['chunks'] == len(z) and manifest['files'] == 112
+  assert manifest['sequences'] == 110 and manifest['skipped'] == 2
+  assert manifest['music_vae'] == p.music_vae_identity
+  assert len(manifest['shards']) >= 1
+
+
+def test_bad_inputs_land_in_the_skipped_output(encoded, catalogue):
+  out, _ = encoded
+  skipped = dict(encoded_lib.read_skipped(out))
+  assert set(skipped) == {os.path.join(catalogue, 'damaged.mid'),
+                          os.path.join(catalogue, 'drums.mid')}
+  assert 'damaged MIDI' in skipped[os.path.join(catalogue, 'damaged.mid')]
+  assert skipped[os.path.join(catalogue, 'drums.mid')]
+
+
+def test_a_second_run_into_the_same_output_is_refused(
+    encoded, catalogue, mel_2bar_small_checkpoint):
+  out, _ = encoded
+  before = {n: hashlib.sha256(open(os.path.join(out, n), 'rb').read())
+            .hexdigest() for n in os.listdir(out)}
+  result = run('midime_encode', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_midi={catalogue}', f'--output_dir={out}')
+  assert result.returncode == 1
+  assert 'already holds an encoding' in testdata_lib.error_lines(
+      result.stderr)[0]
+  after = {n: hashlib.sha256(open(os.path.join(out, n), 'rb').read())
+           .hexdigest() for n in os.listdir(out)}
+  assert after == before
+
+
+def test_midime_train_on_the_shards(encoded, mel_2bar_small_checkpoint,
+                                    tmp_path):
+  out, _ = encoded
+  run_dir = str(tmp_path / 'run')
+  result = run('midime_train', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_encoded={out}', f'--run_dir={run_dir}',
+               '--num_epochs=5', '--seed=0')
+  assert result.returncode == 0, result.stderr
+  _, training_data, meta = run_lib.load_run(run_dir)
+  data, _ = encoded_lib.load_training_data(out)
+  np.testing.assert_array_equal(training_data.z, data.z)
+  assert training_data.sources == data.sources
+  assert meta['summary']['encoded']['chunks'] == len(data.z)
+  # Another MusicVAE's checkpoint is refused in one line.
+  result = run('midime_train', '--config=tiny-mel_2bar',
+               '--checkpoint_file=' +
+               testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
+               f'--input_encoded={out}', f'--run_dir={tmp_path / "other"}')
+  assert result.returncode == 1
+  assert 'cat-mel_2bar_small' in testdata_lib.error_lines(result.stderr)[0]
+  assert not os.path.exists(tmp_path / 'other')

@@ -1,0 +1,231 @@
+"""Encoded shards: MusicVAE's mu of many chunks, as midime_encode writes them.
+
+An output folder (local, or any filesystem TensorFlow reads, e.g. gs://):
+
+  encoded-00000-of-00004.tfrecord   one tf.train.Example per chunk:
+                                    mu [z_size] float, path (the file),
+                                    record (its index in a TFRecord; -1 for
+                                    MIDI), chunk (its index in that
+                                    sequence), start (seconds)
+  skipped-00000-of-00001.jsonl      one JSON line per input that gave no
+                                    chunk: {"source": ..., "reason": ...}
+  manifest.json                     written last, the commit point: format,
+                                    the MusicVAE (config, z_size, checkpoint
+                                    fingerprint), the MidiMe config, counts,
+                                    the shard names
+
+The chunks are the ones `midime_train` cuts from the same files (the same
+windows, track choice and order: chunking_lib), so training on the shards
+gives what training on the MIDI gives. Readers put the chunks back in that
+order: files by path (as `find_input_files` lists them), then record, then
+chunk. This module needs no Beam: `midime_train --input_encoded` and
+`Personalizer.train(encoded=...)` read shards with TensorFlow alone.
+
+A folder that already holds shards or a manifest is refused as an output:
+a second run into it would mix two encodings silently.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import run_lib
+
+MANIFEST = 'manifest.json'
+FORMAT = 'midime_magenta.encoded'
+VERSION = 1
+SHARD_PREFIX = 'encoded'
+SHARD_SUFFIX = '.tfrecord'
+SKIPPED_PREFIX = 'skipped'
+SKIPPED_SUFFIX = '.jsonl'
+_SHARD = re.compile(r'encoded-\d{5}-of-\d{5}\.tfrecord')
+_MAX_MANIFEST_BYTES = 1 << 24
+
+
+class EncodedError(errors.MidiMeError):
+  """Encoded shards that are missing, damaged or for another MusicVAE."""
+
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+def join(folder, name):
+  return f'{folder.rstrip("/")}/{name}' if '://' in folder else os.path.join(
+      folder, name)
+
+
+def holds_encoded(folder):
+  """True when `folder` is a finished midime_encode output."""
+  return _gfile().exists(join(folder, MANIFEST))
+
+
+def check_output_dir(folder):
+  """Refuses an output folder that already holds an encoding (or part of one).
+
+  Raises:
+    EncodedError: saying what is there and what to do.
+  """
+  gfile = _gfile()
+  if not gfile.exists(folder):
+    return
+  if not gfile.isdir(folder):
+    raise EncodedError(f'--output_dir {folder} is a file; choose a folder.')
+  ours = sorted(n for n in gfile.listdir(folder) if n == MANIFEST or
+                n.startswith((f'{SHARD_PREFIX}-', f'{SKIPPED_PREFIX}-')))
+  if ours:
+    finished = MANIFEST in ours
+    raise EncodedError(
+        f'{folder} already holds {"an encoding" if finished else "part of an unfinished encoding"} '
+        f'({", ".join(ours[:3])}{", ..." if len(ours) > 3 else ""}); '
+        'choose a new --output_dir (a second run there would mix two '
+        'encodings).')
+
+
+def chunk_example(mu, path, record, chunk, start):
+  """One chunk as a serialized tf.train.Example."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  feature = tf.train.Feature
+  return tf.train.Example(features=tf.train.Features(feature={
+      'mu': feature(float_list=tf.train.FloatList(value=np.ravel(mu))),
+      'path': feature(bytes_list=tf.train.BytesList(
+          value=[path.encode('utf-8', 'surrogateescape')])),
+      'record': feature(int64_list=tf.train.Int64List(value=[record])),
+      'chunk': feature(int64_list=tf.train.Int64List(value=[chunk])),
+      'start': feature(float_list=tf.train.FloatList(value=[start])),
+  })).SerializeToString()
+
+
+def source_name(path, record):
+  """The source name midime_train gives a chunk's sequence."""
+  return path if record < 0 else f'{path}#{record}'
+
+
+def write_manifest(folder, manifest):
+  """Writes manifest.json last, atomically: the encoding is then finished."""
+  return file_util.write_json(join(folder, MANIFEST),
+                              {'format': FORMAT, 'version': VERSION,
+                               **manifest})
+
+
+def read_manifest(folder):
+  """Reads and checks an encoding's manifest.
+
+  Raises:
+    EncodedError: when there is none or it is damaged.
+  """
+  path = join(folder, MANIFEST)
+  gfile = _gfile()
+  if not gfile.exists(path):
+    raise EncodedError(
+        f'{folder} holds no finished encoding (no {MANIFEST}); run '
+        'midime_encode with --output_dir there first.')
+  damaged = lambda why: EncodedError(  # pylint: disable=g-long-lambda
+      f'The encoding manifest {path} is damaged ({why}); encode again.')
+  try:
+    with gfile.GFile(path, 'rb') as f:
+      raw = f.read(_MAX_MANIFEST_BYTES + 1)
+    if len(raw) > _MAX_MANIFEST_BYTES:
+      raise damaged('it is far larger than a manifest')
+    meta = json.loads(raw.decode('utf-8'))
+  except (UnicodeDecodeError, ValueError, RecursionError) as e:
+    raise damaged(type(e).__name__) from None
+  if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+    raise damaged('it is not a midime_encode manifest')
+  if meta.get('version') != VERSION:
+    raise EncodedError(f'{path} is of format version {meta.get("version")!r}; '
+                       f'this midime_magenta reads {VERSION}; encode again.')
+  music_vae = meta.get('music_vae')
+  shards = meta.get('shards')
+  chunks = meta.get('chunks')
+  if not (isinstance(music_vae, dict) and
+          isinstance(music_vae.get('config'), str) and
+          isinstance(music_vae.get('fingerprint'), str) and
+          isinstance(music_vae.get('z_size'), int) and
+          1 <= music_vae['z_size'] <= 8192):
+    raise damaged('its MusicVAE is not described')
+  if not (isinstance(shards, list) and
+          all(isinstance(s, str) and _SHARD.fullmatch(s) for s in shards)):
+    raise damaged('its shard list is not shard names')
+  if not (isinstance(chunks, int) and not isinstance(chunks, bool) and
+          0 <= chunks <= 10**9):
+    raise damaged('its chunk count is impossible')
+  return meta
+
+
+def load_training_data(folder, expect_music_vae=None):
+  """Reads an encoding's chunks back as `run_lib.TrainingData`, in order.
+
+  Args:
+    folder: a midime_encode --output_dir.
+    expect_music_vae: `run_lib.describe_music_vae(...)` of the MusicVAE in
+      use; the encoding must have been made with that checkpoint.
+
+  Returns:
+    (TrainingData, manifest).
+
+  Raises:
+    EncodedError: when it is missing or damaged.
+    run_lib.ModelMismatchError: when it was made with another MusicVAE.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  meta = read_manifest(folder)
+  if expect_music_vae is not None:
+    run_lib.check_music_vae_matches(meta['music_vae'], expect_music_vae,
+                                    folder)
+  z_size = meta['music_vae']['z_size']
+  files = [join(folder, s) for s in meta['shards']]
+  missing = [f for f in files if not _gfile().exists(f)]
+  if missing:
+    raise EncodedError(f'{missing[0]} is missing; encode again.')
+  spec = {'mu': tf.io.FixedLenFeature([z_size], tf.float32),
+          'path': tf.io.FixedLenFeature([], tf.string),
+          'record': tf.io.FixedLenFeature([], tf.int64),
+          'chunk': tf.io.FixedLenFeature([], tf.int64),
+          'start': tf.io.FixedLenFeature([], tf.float32)}
+  parts = {k: [] for k in spec}
+  try:
+    dataset = tf.data.TFRecordDataset(files).batch(4096)
+    for batch in dataset:
+      parsed = tf.io.parse_example(batch, spec)
+      for k in spec:
+        parts[k].append(parsed[k].numpy())
+  except (tf.errors.OpError, ValueError) as e:
+    raise EncodedError(f'The shards in {folder} are damaged '
+                       f'({type(e).__name__}); encode again.') from None
+  if not parts['mu']:
+    parts = {k: [np.zeros([0, z_size] if k == 'mu' else [0])] for k in spec}
+  columns = {k: np.concatenate(v) for k, v in parts.items()}
+  if len(columns['mu']) != meta['chunks']:
+    raise EncodedError(
+        f'The shards in {folder} hold {len(columns["mu"])} chunks and its '
+        f'manifest says {meta["chunks"]}; encode again.')
+  if not np.all(np.isfinite(columns['mu'])):
+    raise EncodedError(f'The shards in {folder} hold NaN; encode again.')
+  paths = [p.decode('utf-8', 'surrogateescape') for p in columns['path']]
+  order = sorted(range(len(paths)), key=lambda i: (
+      paths[i], int(columns['record'][i]), int(columns['chunk'][i])))
+  return run_lib.TrainingData(
+      z=columns['mu'][order].astype(np.float32),
+      sources=[source_name(paths[i], int(columns['record'][i]))
+               for i in order],
+      starts=[float(columns['start'][i]) for i in order]), meta
+
+
+def read_skipped(folder):
+  """[(source, reason)] of the inputs that gave no chunk."""
+  gfile = _gfile()
+  found = []
+  for name in sorted(gfile.listdir(folder)):
+    if name.startswith(f'{SKIPPED_PREFIX}-') and name.endswith(SKIPPED_SUFFIX):
+      with gfile.GFile(join(folder, name)) as f:
+        for line in f:
+          if line.strip():
+            item = json.loads(line)
+            found.append((item['source'], item['reason']))
+  return sorted(found)

@@ -1,0 +1,105 @@
+r"""Encodes a whole catalogue of MIDI with MusicVAE, on Apache Beam.
+
+Cuts every file as midime_train does (the same windows, track choice and
+order), encodes the chunks to MusicVAE's mu in batches (the checkpoint is
+restored once per worker) and writes sharded TFRecords, a skipped list and a
+manifest to --output_dir (encoded_lib). Train on them with
+`midime_train --input_encoded=<output_dir>`.
+
+Runs on Beam's DirectRunner with 2 processes by default; any runner through
+Beam's own options in --pipeline_options (magenta's convention). Needs the
+beam extra: pip install 'midime-magenta[beam]'.
+
+Example usage:
+  midime_encode --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
+    --input_midi='my_catalogue/' --output_dir=encoded/
+  midime_train --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
+    --input_encoded=encoded/ --run_dir=my_midime
+
+  # On Dataflow (workers need this package; see README):
+  midime_encode --checkpoint_file=gs://my-bucket/mel_2bar_small.tar \
+    --config=cat-mel_2bar_small --input_midi='gs://my-bucket/midi/' \
+    --output_dir=gs://my-bucket/encoded/ \
+    --pipeline_options=--runner=DataflowRunner,--project=my-project,\
+--region=us-central1,--temp_location=gs://my-bucket/tmp,\
+--sdk_container_image=us-docker.pkg.dev/my-project/midime/worker:latest
+"""
+
+import contextlib
+import logging as std_logging
+
+from absl import flags
+
+from midime_magenta import errors
+from midime_magenta import script_util
+
+FLAGS = flags.FLAGS
+DEFAULT_PIPELINE_OPTIONS = ['--runner=DirectRunner', '--direct_num_workers=2',
+                            '--direct_running_mode=multi_processing']
+
+
+def define_flags():
+  script_util.define_common_flags()
+  flags.DEFINE_string('input_midi', None, 'MIDI files, folders, globs or '
+                      'TFRecords of NoteSequences, comma-separated; URLs '
+                      '(gs://...) too.')
+  flags.DEFINE_string('output_dir', None, 'A new folder (or URL) for the '
+                      'shards and the manifest.')
+  flags.DEFINE_list('pipeline_options', DEFAULT_PIPELINE_OPTIONS,
+                    'Beam pipeline options, comma-separated.')
+  flags.DEFINE_integer('batch_size', 256, 'Chunks per MusicVAE batch.',
+                       lower_bound=1, upper_bound=65536)
+  flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
+                       'instrument (track) number as the melody.')
+  flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
+                       'with this MIDI program as the melody.')
+  for part in ('melody', 'bass', 'drum'):
+    flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: the {part} '
+                         'track, as midime_train takes it.', lower_bound=0)
+
+
+@contextlib.contextmanager
+def _root_warnings_off():
+  """Beam's import logs "apitools not found" on the root logger when the GCP
+  extras are absent; that is no news to a local user."""
+  root = std_logging.getLogger()
+  level = root.level
+  root.setLevel(std_logging.ERROR)
+  try:
+    yield
+  finally:
+    root.setLevel(level)
+
+
+def import_pipeline():
+  """encode_pipeline, or one clear error when Beam is not installed."""
+  try:
+    with _root_warnings_off():
+      import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    raise errors.UsageError(
+        'midime_encode needs Apache Beam; install it with: pip install '
+        '"midime-magenta[beam]".') from None
+  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
+  return encode_pipeline
+
+
+def run():
+  for name in ('checkpoint_file', 'input_midi', 'output_dir'):
+    script_util.require_flag(name, FLAGS[name].value)
+  encode_pipeline = import_pipeline()
+  trio_tracks = {k: FLAGS[f'{p}_track'].value for k, p in (
+      ('melody', 'melody'), ('bass', 'bass'), ('drums', 'drum'))
+                 if FLAGS[f'{p}_track'].value is not None}
+  encode_pipeline.encode(
+      FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
+      FLAGS.pipeline_options, FLAGS.batch_size, FLAGS.instrument,
+      FLAGS.program, trio_tracks)
+
+
+def console_entry_point():
+  script_util.run_console_script(define_flags, run)
+
+
+if __name__ == '__main__':
+  console_entry_point()
