@@ -199,6 +199,60 @@ def bench_encoding(ckpt, tune, folder_paths):
   return rows
 
 
+_IN_PROCESS_ENCODE = """
+import sys, time, json
+t0 = time.perf_counter()
+import midime_magenta
+from midime_magenta import startup_lib
+startup_lib.import_quietly()
+from midime_magenta import personalizer as personalizer_lib
+p = personalizer_lib.Personalizer('cat-mel_2bar_small', sys.argv[1], batch_size=256)
+p.music_vae
+t1 = time.perf_counter()
+chunked = p.chunk(sys.argv[2])
+t2 = time.perf_counter()
+z = p.encode([c for c in chunked if c.num_chunks])
+t3 = time.perf_counter()
+print(json.dumps({'chunks': len(z), 'start_s': t1 - t0, 'chunk_s': t2 - t1,
+                  'encode_s': t3 - t2}))
+"""
+
+
+def bench_pipeline(ckpt, work, sizes=(100, 400)):
+  """midime_encode (Beam DirectRunner, 2 worker processes, its defaults)
+  against the same chunking and encoding in one process, same folder; and
+  the parts that say how it scales: start-up (import + restore) per worker
+  and one process's encoding rate."""
+  folk = sorted(chunking_lib.find_input_files(testdata_lib.testdata_path('folk')))
+  rows = {}
+  for size in sizes:
+    folder = os.path.join(work, f'catalogue_{size}')
+    write_tunes(folder, folk, range(-(size // 20), size // 10 - size // 20))
+    out = os.path.join(work, f'encoded_{size}')
+    t = time.perf_counter()
+    subprocess.run([os.path.join(BIN, 'midime_encode'), f'--config={CONFIG}',
+                    f'--checkpoint_file={ckpt}', f'--input_midi={folder}',
+                    f'--output_dir={out}', '--log=ERROR'], check=True)
+    beam_s = time.perf_counter() - t
+    with open(os.path.join(out, 'manifest.json'), encoding='utf-8') as f:
+      chunks = json.load(f)['chunks']
+    t = time.perf_counter()
+    probe = subprocess.run([sys.executable, '-c', _IN_PROCESS_ENCODE, ckpt,
+                            folder], check=True, capture_output=True,
+                           text=True)
+    in_process_s = time.perf_counter() - t
+    parts = json.loads(probe.stdout.strip().splitlines()[-1])
+    rows[f'{size} tunes'] = {
+        'chunks': chunks, 'beam_s': beam_s, 'in_process_s': in_process_s,
+        'beam_chunks_per_s': chunks / beam_s,
+        'in_process_chunks_per_s': chunks / in_process_s,
+        'ratio': in_process_s / beam_s,
+        'start_up_per_worker_s': parts['start_s'],
+        'chunk_s': parts['chunk_s'],
+        'encode_chunks_per_s': parts['chunks'] / parts['encode_s']}
+  return rows
+
+
 def matmul_flops():
   best = 0.0
   for n in (512, 1024, 2048):
@@ -307,6 +361,18 @@ def table(results):
                f'{warm["training_s"]:.2f} s) vs arithmetic '
                f'{warm["arithmetic_s"]:.2f} s = {warm["ratio"]:.1f}x '
                '(target <= 3)')
+  if results.get('pipeline'):
+    out.append('\n6. midime_encode on Beam (DirectRunner, 2 worker processes, '
+               'its defaults) against the same work in one process '
+               '(wall, chunks/s; ratio > 1: Beam is faster)')
+    for name, r in results['pipeline'].items():
+      out.append(f'  {name} ({r["chunks"]} chunks): Beam {r["beam_s"]:.1f} s '
+                 f'({r["beam_chunks_per_s"]:.0f}/s) | one process '
+                 f'{r["in_process_s"]:.1f} s ({r["in_process_chunks_per_s"]:.0f}'
+                 f'/s) | ratio {r["ratio"]:.2f} | per worker: start-up '
+                 f'{r["start_up_per_worker_s"]:.1f} s, chunking '
+                 f'{r["chunk_s"]:.1f} s, encoding '
+                 f'{r["encode_chunks_per_s"]:.0f} chunks/s')
   e2e = results.get('end_to_end')
   if not e2e:
     return '\n'.join(out)
@@ -328,7 +394,8 @@ def table(results):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--reps', type=int, default=3)
-  parser.add_argument('--only', default='generate,encoding,training,end_to_end',
+  parser.add_argument('--only',
+                      default='generate,encoding,training,end_to_end,pipeline',
                       help='Comma-separated sections to run.')
   args = parser.parse_args()
   only = set(args.only.split(','))
@@ -363,6 +430,9 @@ def main():
     if 'end_to_end' in only:
       print('end to end ...', file=sys.stderr)
       results['end_to_end'] = bench_end_to_end(ckpt, tune, work)
+    if 'pipeline' in only:
+      print('pipeline ...', file=sys.stderr)
+      results['pipeline'] = bench_pipeline(ckpt, work)
   os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
   path = os.path.join(ROOT, 'bench', 'results',
                       time.strftime('benchmark-%Y%m%d-%H%M%S.json'))

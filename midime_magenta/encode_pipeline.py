@@ -226,7 +226,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
                  config_name, worker_checkpoint, instrument, program,
                  trio_tracks)).with_outputs('skipped', main='chunks'))
   _ = (chunked.chunks
-       | 'Batch' >> beam.BatchElements(min_batch_size=1,
+       | 'Batch' >> beam.BatchElements(min_batch_size=min(64, batch_size),
                                        max_batch_size=batch_size)
        | 'Encode' >> beam.ParDo(EncodeChunks(config_name, worker_checkpoint,
                                              fingerprint, batch_size))
