@@ -166,3 +166,20 @@ def test_constrain_and_steer_from_the_scripts(mel_2bar_small_checkpoint,
                '--rule=key:H')
   assert result.returncode == 1
   assert 'names no key' in testdata_lib.error_lines(result.stderr)[0]
+
+
+def test_attribute_vectors_from_a_folder_are_saved_by_midime_train(
+    mel_2bar_small_checkpoint, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  folk = testdata_lib.testdata_path('folk')
+  result = run('midime_train', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_midi={REEL}', f'--run_dir={run_dir}',
+               '--num_epochs=5', f'--attributes_from={folk}')
+  assert result.returncode == 0, result.stderr
+  entry = run_lib.read_model_info(run_dir)['attributes']
+  assert folk in entry['source'] and entry['count'] >= 100
+  assert 'note_density' in entry['names']
+  loaded = personalizer_lib.Personalizer.load(run_dir,
+                                              mel_2bar_small_checkpoint)
+  assert loaded.attributes.source == entry['source']

@@ -49,13 +49,7 @@ def define_flags():
                     'Beam pipeline options, comma-separated.')
   flags.DEFINE_integer('batch_size', 256, 'Chunks per MusicVAE batch.',
                        lower_bound=1, upper_bound=65536)
-  flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
-                       'instrument (track) number as the melody.')
-  flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
-                       'with this MIDI program as the melody.')
-  for part in ('melody', 'bass', 'drum'):
-    flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: the {part} '
-                         'track, as midime_train takes it.', lower_bound=0)
+  script_util.define_track_flags()
 
 
 @contextlib.contextmanager
@@ -88,13 +82,10 @@ def run():
   for name in ('checkpoint_file', 'input_midi', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   encode_pipeline = import_pipeline()
-  trio_tracks = {k: FLAGS[f'{p}_track'].value for k, p in (
-      ('melody', 'melody'), ('bass', 'bass'), ('drums', 'drum'))
-                 if FLAGS[f'{p}_track'].value is not None}
   encode_pipeline.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.batch_size, FLAGS.instrument,
-      FLAGS.program, trio_tracks)
+      FLAGS.program, script_util.trio_tracks_from_flags())
 
 
 def console_entry_point():

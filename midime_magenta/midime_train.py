@@ -60,16 +60,7 @@ def define_flags():
   flags.DEFINE_float('beta', None, 'Weight of the KL loss (default 1).')
   flags.DEFINE_string('hparams', '', 'Other hyperparameters, magenta\'s '
                       'syntax: "learning_rate=0.0005,encoder_layers=[512,64]".')
-  flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
-                       'instrument (track) number as the melody.')
-  flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
-                       'with this MIDI program as the melody.')
-  for part, what in (('melody', 'melody'), ('bass', 'bass'),
-                     ('drum', 'drums (its notes are played as drums)')):
-    flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: use this '
-                         f'instrument (track) number as the {what}; by '
-                         'default it is picked from the song (see README).',
-                         lower_bound=0)
+  script_util.define_track_flags()
   flags.DEFINE_integer('seed', None, 'Seed for repeatable training.',
                        lower_bound=0, upper_bound=2**31 - 1)
   flags.DEFINE_boolean('overwrite', False, 'Replace a MidiMe run already in '
@@ -112,14 +103,11 @@ def run():
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.encode_batch_size)
-    trio_tracks = {k: FLAGS[f'{p}_track'].value for k, p in (
-        ('melody', 'melody'), ('bass', 'bass'), ('drums', 'drum'))
-                   if FLAGS[f'{p}_track'].value is not None}
-    history = personalizer.train(FLAGS.input_midi, seed=FLAGS.seed,
-                                 instrument=FLAGS.instrument,
-                                 program=FLAGS.program,
-                                 trio_tracks=trio_tracks,
-                                 encoded=FLAGS.input_encoded)
+    history = personalizer.train(
+        FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
+        program=FLAGS.program,
+        trio_tracks=script_util.trio_tracks_from_flags(),
+        encoded=FLAGS.input_encoded)
     if FLAGS.attributes_from:
       personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)

@@ -388,7 +388,8 @@ class Personalizer:
                            z, constraints_lib.LABEL_TEMPERATURE)], bool)
     return check
 
-  def compute_attribute_vectors(self, inputs=None, seed=0):
+  def compute_attribute_vectors(self, inputs=None, seed=0,
+                                draws=attributes_lib.PRIOR_SAMPLES):
     """Attribute vectors (attributes_lib) from chunks, kept and saved.
 
     Args:
@@ -396,6 +397,7 @@ class Personalizer:
         its chunks and the attributes of the chunks' notes. None: 1024 draws
         from MusicVAE's prior, decoded near argmax.
       seed: for the prior's draws.
+      draws: how many prior draws (1024; fewer is faster and noisier).
 
     Returns:
       The `attributes_lib.AttributeVectors` (also `self.attributes`).
@@ -407,7 +409,7 @@ class Personalizer:
     bars = self.chunk_bars
     if inputs is None:
       z = np.random.default_rng(seed).standard_normal(
-          [attributes_lib.PRIOR_SAMPLES, self.music_vae.z_size]).astype(
+          [draws, self.music_vae.z_size]).astype(
               np.float32)
       sequences = self.music_vae.decode(z, attributes_lib.PRIOR_TEMPERATURE)
       source = 'prior'
@@ -430,7 +432,8 @@ class Personalizer:
       self.compute_attribute_vectors()
     return self.attributes
 
-  def constrain(self, rules, iterations=None, seed=None):
+  def constrain(self, rules, iterations=None, seed=None, draws=None,
+                measure_draws=256):
     """Trains a rule constraint (constraints_lib), kept and saved.
 
     Learns from 1024 draws of MusicVAE's prior and, when there is a MidiMe,
@@ -440,6 +443,8 @@ class Personalizer:
       rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.
       iterations: Adam steps per round (default 100).
       seed: for the draws and the networks.
+      draws: latents drawn from each source to learn from (default 1024).
+      measure_draws: fresh latents from each source it is measured on.
 
     Returns:
       The constraint's report: {'prior': ..., 'midime': ...} of
@@ -455,9 +460,9 @@ class Personalizer:
         self.music_vae_config)
     rng = np.random.default_rng(seed)
     size = self.music_vae.z_size
-    n = constraints_lib.DRAWS_PER_SOURCE
+    n = draws or constraints_lib.DRAWS_PER_SOURCE
 
-    def draws(count):
+    def draw(count):
       groups = {'prior': rng.standard_normal([count, size]).astype(np.float32)}
       if self.midime is not None:
         groups['midime'] = self.midime.sample(count, int(rng.integers(2**31)))
@@ -468,11 +473,11 @@ class Personalizer:
     with progress_lib.progress_bar(constraints_lib.ROUNDS, 'Training the '
                                    'constraint', 'rounds') as bar:
       training = constraint.train(
-          np.concatenate(list(draws(n).values())), check,
+          np.concatenate(list(draw(n).values())), check,
           iterations or constraints_lib.DEFAULT_ITERATIONS,
           seed=int(rng.integers(2**31)), on_round=lambda *_: bar.update(1))
     report = {'rules': constraint.specs, 'training': training}
-    for group, z in draws(256).items():
+    for group, z in draw(measure_draws).items():
       report[group] = constraints_lib.measure(
           rules, self.music_vae.decode(z, 0.5),
           self.music_vae.decode(constraint.apply(z, check), 0.5),

@@ -61,6 +61,29 @@ def define_common_flags():
   define_log_flags()
 
 
+def define_track_flags():
+  """--instrument, --program and --{melody,bass,drum}_track: which tracks
+  of a song are used (midime_train and midime_encode read them alike)."""
+  flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
+                       'instrument (track) number as the melody.')
+  flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
+                       'with this MIDI program as the melody.')
+  for part, what in (('melody', 'melody'), ('bass', 'bass'),
+                     ('drum', 'drums (its notes are played as drums)')):
+    flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: use this '
+                         f'instrument (track) number as the {what}; by '
+                         'default it is picked from the song (see README).',
+                         lower_bound=0)
+
+
+def trio_tracks_from_flags():
+  """{'melody'|'bass'|'drums': instrument} of the track flags given."""
+  return {part: flags.FLAGS[f'{flag}_track'].value
+          for part, flag in (('melody', 'melody'), ('bass', 'bass'),
+                             ('drums', 'drum'))
+          if flags.FLAGS[f'{flag}_track'].value is not None}
+
+
 def define_log_flags():
   """--log and --debug alone, for scripts that take no checkpoint."""
   flags.DEFINE_enum('log', 'INFO', LOG_LEVELS, 'Logging threshold.',
