@@ -126,3 +126,33 @@ def test_midime_train_on_the_shards(encoded, mel_2bar_small_checkpoint,
   assert result.returncode == 1
   assert 'cat-mel_2bar_small' in testdata_lib.error_lines(result.stderr)[0]
   assert not os.path.exists(tmp_path / 'other')
+
+
+def test_tfrecords_of_note_sequences_in_process(tmp_path, mel_2bar_small):
+  """TFRecords of NoteSequences, on the single-process DirectRunner through
+  the library call: each record is its own source, as midime_train names
+  it, and a record that is no NoteSequence is skipped with the reason."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
+  folk = sorted(os.listdir(testdata_lib.testdata_path('folk')))[:3]
+  records = str(tmp_path / 'tunes.tfrecord')
+  with tf.io.TFRecordWriter(records) as writer:
+    for name in folk:
+      writer.write(note_seq.midi_file_to_note_sequence(
+          testdata_lib.testdata_path('folk', name)).SerializeToString())
+  broken = str(tmp_path / 'broken.tfrecord')
+  with tf.io.TFRecordWriter(broken) as writer:
+    writer.write(b'\xff not a NoteSequence')
+  out = str(tmp_path / 'out')
+  manifest = encode_pipeline.encode(
+      f'{records},{broken}', out, 'cat-mel_2bar_small',
+      mel_2bar_small.checkpoint, pipeline_options=['--runner=DirectRunner'])
+  data, _ = encoded_lib.load_training_data(out)
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
+  chunked = p.chunk(records)
+  assert [c.source for c in chunked] == [f'{records}#{i}' for i in range(3)]
+  assert data.sources == [c.source for c in chunked for _ in c.starts]
+  np.testing.assert_allclose(data.z, p.encode(chunked), atol=2e-4)
+  assert manifest['sequences'] == 3 and manifest['skipped'] == 1
+  assert [s for s, _ in encoded_lib.read_skipped(out)] == [broken]
