@@ -27,8 +27,8 @@ must be visible to the workers (it is, for the DirectRunner).
 import json
 import logging as std_logging
 import os
-import sys
 import tempfile
+import threading
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -37,6 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from midime_magenta import encoded_lib
 from midime_magenta import midime_encode
+from midime_magenta import progress_lib
 from midime_magenta import startup_lib
 
 NAMESPACE = 'midime_encode'
@@ -169,6 +170,45 @@ def list_files(inputs, skipped):
   return sorted(dict.fromkeys(files))
 
 
+class _ShardWatcher(threading.Thread):
+  """Shows chunks as they are written: the bytes in Beam's temporary shard
+  files (local output folders; elsewhere the bar shows the total at the
+  end) over the size of one record."""
+
+  def __init__(self, folder, record_bytes, bar):
+    super().__init__(daemon=True)
+    self._folder = folder
+    self._record_bytes = record_bytes
+    self._bar = bar
+    self._stopped = threading.Event()
+    self.shown = 0
+
+  def _written(self):
+    total = 0
+    for entry in os.scandir(self._folder):
+      if entry.is_dir() and entry.name.startswith(
+          f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
+        total += sum(f.stat().st_size for f in os.scandir(entry.path)
+                     if f.is_file())
+    return total // self._record_bytes
+
+  def run(self):
+    if '://' in self._folder:
+      return
+    while not self._stopped.wait(0.5):
+      try:
+        written = self._written()
+      except OSError:
+        continue  # Beam renames and removes as it finishes.
+      if written > self.shown:
+        self._bar.update(written - self.shown)
+        self.shown = written
+
+  def stop(self):
+    self._stopped.set()
+    self.join()
+
+
 def _metric(result, name):
   from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
   counters = result.metrics().query(
@@ -243,16 +283,28 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
            file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
   # The DirectRunner's worker processes write to our stderr: Beam's start-up
   # warnings, TensorFlow's native lines, once per worker. They are kept in
-  # a file and shown only if the pipeline fails.
-  with tempfile.TemporaryFile() as worker_log:
+  # a file and shown only if the pipeline fails; the progress bar writes to
+  # the real stderr.
+  typical = files[len(files) // 2] if files else 'x.mid'
+  record_bytes = len(encoded_lib.chunk_example(
+      [0.0] * z_size, typical, -1, 0, 0.0)) + 16  # + TFRecord framing.
+  with tempfile.TemporaryFile() as worker_log, os.fdopen(
+      os.dup(2), 'w', buffering=1) as terminal, progress_lib.progress_bar(
+          None, 'Encoding chunks (estimated)', ' chunks',
+          stream=terminal) as bar:
+    watcher = _ShardWatcher(output_dir, record_bytes, bar)
+    watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
         result = pipeline.run()
         result.wait_until_finish()
     except BaseException:
       worker_log.seek(0)
-      sys.stderr.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
+      terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
       raise
+    finally:
+      watcher.stop()
+    bar.update(max(0, _metric(result, 'chunks') - watcher.shown))
   shards = sorted(os.path.basename(m.path) for r in FileSystems.match(
       [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])

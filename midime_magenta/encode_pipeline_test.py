@@ -156,3 +156,30 @@ def test_tfrecords_of_note_sequences_in_process(tmp_path, mel_2bar_small):
   np.testing.assert_allclose(data.z, p.encode(chunked), atol=2e-4)
   assert manifest['sequences'] == 3 and manifest['skipped'] == 1
   assert [s for s, _ in encoded_lib.read_skipped(out)] == [broken]
+
+
+def test_a_terminal_shows_the_encoding_move(catalogue, tmp_path,
+                                            mel_2bar_small_checkpoint):
+  """In a pseudo-terminal (`script`), the bar counts chunks as the workers
+  write them, and ends at the manifest's count; the workers' own lines stay
+  out of the terminal."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'out')
+  command = shlex.join([
+      os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
+      '--config=cat-mel_2bar_small',
+      f'--checkpoint_file={mel_2bar_small_checkpoint}',
+      f'--input_midi={catalogue}', f'--output_dir={out}', '--batch_size=64'])
+  result = subprocess.run(['script', '-qefc', command, '/dev/null'],
+                          capture_output=True, timeout=600, check=False)
+  screen = result.stdout.decode('utf-8', 'replace')
+  assert result.returncode == 0, screen[-2000:]
+  frames = [f.strip() for f in screen.replace('\n', '\r').split('\r')
+            if f.strip().startswith('Encoding chunks (estimated)')]
+  counts = [int(f.split(':')[1].split()[0]) for f in frames]
+  assert len(set(counts)) >= 3, frames  # It moved while the workers ran.
+  assert counts == sorted(counts)
+  assert counts[-1] == encoded_lib.read_manifest(out)['chunks']
+  assert 'sdk_worker' not in screen and 'oneDNN' not in screen
