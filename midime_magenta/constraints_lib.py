@@ -207,8 +207,7 @@ class LatentConstraint(tf.keras.Model):
         output as it must: the first of z + t (G(z) - z), t = 0, 1/8, ...,
         1, that decodes to music obeying the rules (the actor's output when
         none does). Measured while building it (mel_2bar_small, key:C, 200
-        prior draws), this kept 54%
-        of the onsets instead of 19%.
+        prior draws), this kept 54% of the onsets instead of 19%.
     """
     z = np.asarray(z, np.float32)
     if not len(z):  # pylint: disable=g-explicit-length-test
