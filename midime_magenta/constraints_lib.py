@@ -135,9 +135,9 @@ def parse_rules(specs, music_vae_config=None):
   rules = [parse_rule(s) for s in specs or ()]
   if not rules:
     raise RuleError(f'Give at least one --rule: {RULE_HELP}.')
-  if music_vae_config is not None and all(
-      n in attributes_lib.DRUM_ATTRIBUTES for n in
-      attributes_lib.names_for(music_vae_config)):
+  if music_vae_config is not None and (
+      attributes_lib.names_for(music_vae_config) ==
+      attributes_lib.DRUM_ATTRIBUTES):
     pitched = [r.spec for r in rules if r.kind != 'density']
     if pitched:
       raise RuleError(f'Rule {pitched[0]!r} is about pitches, and a drum '

@@ -57,6 +57,9 @@ def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
                     step_size=0.3, attributes=()):
   """Refuses flag combinations that cannot work, before anything loads.
 
+  Returns:
+    The attribute strengths, {name: strength} (`attributes_lib`).
+
   Raises:
     errors.UsageError: saying which flag is wrong and what to pass.
   """
@@ -82,14 +85,14 @@ def check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
   if not 0.0 < step_size <= 1.0:
     raise errors.UsageError(
         f'--step_size must be in (0, 1], got {step_size}.')
-  from midime_magenta import attributes_lib  # pylint: disable=g-import-not-at-top
-  attributes_lib.parse_strengths(attributes)
   if mode != 'prior' and not run_dir:
     raise errors.UsageError(
         f'--mode={mode} needs --run_dir, the folder midime_train wrote.')
   if mode == 'interpolate' and not (input_midi_1 and input_midi_2):
     raise errors.UsageError(
         '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
+  from midime_magenta import attributes_lib  # pylint: disable=g-import-not-at-top
+  return attributes_lib.parse_strengths(attributes)
 
 
 def output_basename(config_name, mode, date_and_time, num_outputs):
@@ -177,13 +180,11 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
     ModelFileError, ModelMismatchError, InputError, NoChunksError,
     AttributeVectorError).
   """
-  check_arguments(mode, num_outputs, temperature, max_batch_size, run_dir,
-                  input_midi_1, input_midi_2, variation, step_size,
-                  attributes)
-  from midime_magenta import attributes_lib
+  strengths = check_arguments(
+      mode, num_outputs, temperature, max_batch_size, run_dir, input_midi_1,
+      input_midi_2, variation, step_size, attributes)
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_lib
-  strengths = attributes_lib.parse_strengths(attributes)
   if config_name is not None:
     configs.get_config(config_name)  # Fail before any folder is made.
   batch_size = min(max_batch_size, max(num_outputs, 1))
@@ -201,8 +202,7 @@ def generate(config_name, checkpoint_file, run_dir, mode, num_outputs,
   config = personalizer.config
   music_vae = personalizer.music_vae
   if mode == 'prior':
-    latents = {mode: rng.standard_normal(
-        [num_outputs, music_vae.z_size]).astype(np.float32)}
+    latents = {mode: music_vae.prior_latents(num_outputs, rng)}
   else:
     latents = _midime_latents(personalizer, mode, num_outputs, rng,
                               input_midi_1, input_midi_2, variation,

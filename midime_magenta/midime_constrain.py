@@ -28,7 +28,6 @@ from absl import logging
 from midime_magenta import script_util
 
 FLAGS = flags.FLAGS
-PLOT_FILE = 'constraint.png'
 
 
 def define_flags():
@@ -67,7 +66,7 @@ def run():
   after = personalizer.sample(5, seed=FLAGS.seed)
   plot = plots_lib.plot_comparison_sheet(
       [('MidiMe samples', before), ('constrained', after)],
-      os.path.join(FLAGS.run_dir, PLOT_FILE),
+      os.path.join(FLAGS.run_dir, run_lib.CONSTRAINT_PLOT_FILE),
       title=f'Rule constraint {", ".join(personalizer.constraint.specs)}: '
             'the same draws before and after')
   logging.info('Saved the constraint in %s (before and after: %s).',

@@ -89,11 +89,19 @@ class FrozenMusicVAE:
       return self.trained_model.decode(
           z, length=self.chunk_steps, temperature=temperature)
 
+  def prior_latents(self, n, rng=None):
+    """n latents drawn from MusicVAE's prior N(0, I): float32 [n, z_size].
+
+    Args:
+      rng: a numpy Generator, or a seed (None: fresh randomness).
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else (
+        np.random.default_rng(rng))
+    return rng.standard_normal([n, self.z_size]).astype(np.float32)
+
   def sample_prior(self, n, temperature=0.5, rng=None):
     """Decodes n latents drawn from MusicVAE's prior N(0, I)."""
-    rng = rng if rng is not None else np.random.default_rng()
-    z = rng.standard_normal([n, self.z_size]).astype(np.float32)
-    return self.decode(z, temperature)
+    return self.decode(self.prior_latents(n, rng), temperature)
 
 
 def resolve_config(config, checkpoint_file):

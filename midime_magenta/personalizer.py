@@ -371,9 +371,8 @@ class Personalizer:
                    constrain=True):
     """n plain MusicVAE samples (prior N(0, I)), for comparison; steered
     like any latents when asked (`decode`)."""
-    z = np.random.default_rng(seed).standard_normal(
-        [n, self.music_vae.z_size]).astype(np.float32)
-    return self.decode(z, temperature, attributes, constrain)
+    return self.decode(self.music_vae.prior_latents(n, seed), temperature,
+                       attributes, constrain)
 
   # -- steering --------------------------------------------------------------
 
@@ -408,9 +407,7 @@ class Personalizer:
     names = attributes_lib.names_for(self.music_vae_config)
     bars = self.chunk_bars
     if inputs is None:
-      z = np.random.default_rng(seed).standard_normal(
-          [draws, self.music_vae.z_size]).astype(
-              np.float32)
+      z = self.music_vae.prior_latents(draws, seed)
       sequences = self.music_vae.decode(z, attributes_lib.PRIOR_TEMPERATURE)
       source = 'prior'
     else:
@@ -463,7 +460,7 @@ class Personalizer:
     n = draws or constraints_lib.DRAWS_PER_SOURCE
 
     def draw(count):
-      groups = {'prior': rng.standard_normal([count, size]).astype(np.float32)}
+      groups = {'prior': self.music_vae.prior_latents(count, rng)}
       if self.midime is not None:
         groups['midime'] = self.midime.sample(count, int(rng.integers(2**31)))
       return groups

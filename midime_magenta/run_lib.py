@@ -71,9 +71,9 @@ _MAX_PARAMETERS = 100_000_000
 EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
     r'(weights|latents|attributes|constraint)-[0-9a-f]{16}\.npz')
+CONSTRAINT_PLOT_FILE = 'constraint.png'  # midime_constrain's before/after.
 _OUR_FILES = {MODEL_FILE, SUMMARY_FILE, LOSS_PLOT_FILE, TENSORBOARD_DIR,
-              "constraint.png",
-              LOCK_FILE}
+              CONSTRAINT_PLOT_FILE, LOCK_FILE}
 
 
 class ModelFileError(errors.MidiMeError):
@@ -334,13 +334,14 @@ def _data_entry(run_dir, kind, arrays, meta=None):
 
 def _commit(run_dir, manifest):
   """Replaces midime.json (the commit point), then removes the data files
-  it no longer names."""
+  it no longer names (and the constraint's picture, without a constraint)."""
   json_path = os.path.join(run_dir, MODEL_FILE)
   file_util.write_json(json_path, manifest)
   keep = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
           if manifest.get(k)}
   for name in os.listdir(run_dir):
-    if _DATA_FILE.fullmatch(name) and name not in keep:
+    if (_DATA_FILE.fullmatch(name) and name not in keep or
+        name == CONSTRAINT_PLOT_FILE and not manifest.get('constraint')):
       with contextlib.suppress(OSError):
         os.remove(os.path.join(run_dir, name))
   return json_path
