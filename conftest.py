@@ -11,7 +11,7 @@ import midime_magenta  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF loads)
 import pytest
 from absl import flags
 
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 
 def pytest_configure(config):

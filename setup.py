@@ -17,26 +17,31 @@ traceback away.
 """
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class BuildLibraryOnly(build_py):
+  """Leaves the `*_test.py` modules beside the code out of the wheel."""
+
+  def find_package_modules(self, package, package_dir):
+    return [m for m in super().find_package_modules(package, package_dir)
+            if not m[1].endswith('_test')]
 
 setup(
     name='midime-magenta',
-    version='0.1.0',
+    version='0.2.0',
     description='MidiMe: personalize a pretrained MusicVAE with your own MIDI.',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=['midime_magenta', 'midime_magenta.testdata'],
-    # The owner's layout keeps testdata/ at the top level; it ships inside the
-    # package (a bundled tune for the notebook, the tiny checkpoints). Where
-    # an install loses this mapping (the legacy `setup.py develop`),
-    # testdata_lib finds the folder beside the package instead.
-    package_dir={'midime_magenta.testdata': 'testdata'},
-    package_data={
-        'midime_magenta': ['musicvae_variables.json'],
-        'midime_magenta.testdata': ['*.mid', 'folk/*.mid', 'checkpoints/*/*',
-                                    'bad/*'],
-    },
+    # The library only: tests, fixtures (testdata/) and test helpers
+    # (midime_testing/) stay in the checkout. One demo tune ships for the
+    # notebook.
+    packages=['midime_magenta'],
+    package_data={'midime_magenta': ['musicvae_variables.json',
+                                     'data/reel_4-4.mid']},
+    cmdclass={'build_py': BuildLibraryOnly},
     install_requires=[
         'tensorflow>=2.20,<2.22',
         'tf-keras>=2.20,<2.22',

@@ -31,7 +31,7 @@ from midime_magenta import configs  # noqa: E402
 from midime_magenta import midime_model  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
-from midime_magenta import testdata_lib  # noqa: E402
+from midime_testing import testdata_lib  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 CONFIG = 'cat-mel_2bar_small'

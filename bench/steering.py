@@ -41,7 +41,7 @@ from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
-from midime_magenta import testdata_lib  # noqa: E402
+from midime_testing import testdata_lib  # noqa: E402
 
 VARIATIONS = (0.25, 0.5, 0.75, 1.0, 1.5)
 STEP_SIZES = (0.1, 0.3, 0.6, 1.0)

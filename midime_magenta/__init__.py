@@ -8,49 +8,62 @@ the TensorFlow environment, but loads TensorFlow only when a model class is
 first used (`midime_magenta.MidiMe`, `midime_magenta.Personalizer`).
 """
 
-import importlib
-import importlib.util
-import os
+import importlib.util as _importlib_util
+import os as _os
 
 # magenta 2.1.4 and our model are written against Keras 2 (tf-keras). This must
 # be set before TensorFlow is imported anywhere, and this is the one place.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+_os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # TensorFlow's own switch for its C++ INFO and WARNING lines (see startup_lib
 # for the lines it does not cover).
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+_os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # magenta's music_vae imports tensorflow_datasets at the top but we never use
 # it (and it is not a dependency): a stub stands in until an attribute is used.
 from midime_magenta import startup_lib as _startup_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 _startup_lib.defer_tensorflow_datasets()
 
-MAGENTA_INSTALL_COMMAND = 'pip install --no-deps magenta==2.1.4'
+_MAGENTA_INSTALL = 'pip install --no-deps magenta==2.1.4'
 
-if importlib.util.find_spec('magenta') is None:
+if _importlib_util.find_spec('magenta') is None:
   raise ImportError(
       'midime_magenta needs magenta 2.1.4, installed without its outdated '
-      f'pins: run `{MAGENTA_INSTALL_COMMAND}`.')
+      f'pins: run `{_MAGENTA_INSTALL}`.')
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 
-# Public names, imported on first use so that `import midime_magenta` and
-# `--help` stay fast (TensorFlow takes seconds to import).
+from midime_magenta.errors import MidiMeError  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# The public API: {name: module}. Imported on first use, so that
+# `import midime_magenta` and every script's `--help` stay fast (TensorFlow
+# takes seconds to import). docs/python_api.md documents each name.
 _LAZY_ATTRIBUTES = {
+    'CONFIG_MAP': 'midime_magenta.configs',
+    'FrozenMusicVAE': 'midime_magenta.music_vae_lib',
+    'HParams': 'midime_magenta.midime_hparams',
     'MidiMe': 'midime_magenta.midime_model',
-    'MidiMeHParams': 'midime_magenta.midime_model',
+    'MidiMeConfig': 'midime_magenta.configs',
     'Personalizer': 'midime_magenta.personalizer',
-    'load_music_vae': 'midime_magenta.checkpoint_lib',
     'chunk_note_sequence': 'midime_magenta.chunking_lib',
+    'get_config': 'midime_magenta.configs',
+    'load_music_vae': 'midime_magenta.music_vae_lib',
+    'load_run': 'midime_magenta.run_lib',
+    'save_run': 'midime_magenta.run_lib',
 }
+# 0.1.0's name for `HParams`; kept for one release.
+_ALIASES = {'MidiMeHParams': 'HParams'}
+
+__all__ = sorted(['MidiMeError', *_LAZY_ATTRIBUTES, *_ALIASES])
 
 
 def __getattr__(name):
-  if name in _LAZY_ATTRIBUTES:
-    from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
-    startup_lib.import_quietly()
-    return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+  target = _ALIASES.get(name, name)
+  if target in _LAZY_ATTRIBUTES:
+    _startup_lib.import_quietly()
+    import importlib  # pylint: disable=g-import-not-at-top
+    return getattr(importlib.import_module(_LAZY_ATTRIBUTES[target]), target)
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def __dir__():
-  return sorted(list(globals()) + list(_LAZY_ATTRIBUTES))
+  return sorted(set(__all__) | {n for n in globals() if n.startswith('_')})

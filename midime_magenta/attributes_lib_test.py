@@ -7,7 +7,7 @@ import pytest
 
 from midime_magenta import attributes_lib
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 
 def _melody(pitches_and_steps, instrument=0, into=None):

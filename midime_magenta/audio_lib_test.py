@@ -7,7 +7,7 @@ import pytest
 import scipy.io.wavfile
 
 from midime_magenta import audio_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 

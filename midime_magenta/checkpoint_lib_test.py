@@ -9,7 +9,7 @@ import pytest
 
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 
 @pytest.fixture(autouse=True)

@@ -602,6 +602,17 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   return chunked
 
 
+def concatenate_in_slots(sequences, slot_seconds):
+  """One sequence of chunks back to back, each in its own slot.
+
+  note_seq's `concatenate_sequences` alone places each sequence after the
+  last note of the one before, so a chunk ending in a rest would pull the
+  next one early; every chunk gets exactly `slot_seconds` instead.
+  """
+  return note_seq.sequences_lib.concatenate_sequences(
+      list(sequences), [slot_seconds] * len(sequences))
+
+
 def explain_no_chunks(ns, music_vae_config):
   """Says, in one clause, why a NoteSequence gave no chunks."""
   kind = converter_kind(music_vae_config)

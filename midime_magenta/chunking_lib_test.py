@@ -8,7 +8,7 @@ import tensorflow.compat.v1 as tf
 
 from midime_magenta import chunking_lib
 from midime_magenta import configs
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 MEL = configs.get_music_vae_config('cat-mel_2bar_small')
 

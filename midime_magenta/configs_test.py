@@ -7,7 +7,7 @@ import pytest
 
 from midime_magenta import configs
 from midime_magenta import midime_hparams
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 REQUIRED = ['cat-mel_2bar_small', 'cat-mel_2bar_big', 'hierdec-mel_16bar',
             'hierdec-trio_16bar', 'cat-drums_2bar_small',

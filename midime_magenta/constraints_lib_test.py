@@ -11,7 +11,7 @@ import pytest
 from midime_magenta import constraints_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 run = testdata_lib.run_installed_script

@@ -21,7 +21,7 @@ from midime_magenta import checkpoint_lib
 from midime_magenta import chunking_lib
 from midime_magenta import download_lib
 from midime_magenta import music_vae_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 

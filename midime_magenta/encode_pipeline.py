@@ -36,14 +36,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from midime_magenta import encoded_lib
-from midime_magenta import midime_encode
 from midime_magenta import progress_lib
 from midime_magenta import startup_lib
 
 NAMESPACE = 'midime_encode'
-# The command's interface has one home, the script module (imports nothing
-# heavy, so `midime_encode --help` works without Beam).
-DEFAULT_PIPELINE_OPTIONS = tuple(midime_encode.DEFAULT_PIPELINE_OPTIONS)
 
 
 def _resolve(config_name, checkpoint_file):
@@ -217,7 +213,7 @@ def _metric(result, name):
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
-           pipeline_options=DEFAULT_PIPELINE_OPTIONS, batch_size=256,
+           pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS, batch_size=256,
            instrument=None, program=None, trio_tracks=None):
   """Runs the pipeline; returns the manifest written.
 

@@ -12,7 +12,7 @@ import pytest
 from midime_magenta import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 pytest.importorskip('apache_beam', reason='the beam extra is not installed '
                     '(pip install "midime-magenta[beam]")')

@@ -44,6 +44,10 @@ SKIPPED_PREFIX = 'skipped'
 SKIPPED_SUFFIX = '.jsonl'
 _SHARD = re.compile(r'encoded-\d{5}-of-\d{5}\.tfrecord')
 _MAX_MANIFEST_BYTES = 1 << 24
+# midime_encode's runner when --pipeline_options names none: Beam's own, on
+# this machine, with one worker process per core of a small machine.
+DEFAULT_PIPELINE_OPTIONS = ('--runner=DirectRunner', '--direct_num_workers=2',
+                            '--direct_running_mode=multi_processing')
 
 
 class EncodedError(errors.MidiMeError):

@@ -9,7 +9,7 @@ import pytest
 
 from midime_magenta import evaluate_lib
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 TUNE = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
 

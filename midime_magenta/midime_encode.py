@@ -30,12 +30,11 @@ import logging as std_logging
 
 from absl import flags
 
+from midime_magenta import encoded_lib
 from midime_magenta import errors
 from midime_magenta import script_util
 
 FLAGS = flags.FLAGS
-DEFAULT_PIPELINE_OPTIONS = ['--runner=DirectRunner', '--direct_num_workers=2',
-                            '--direct_running_mode=multi_processing']
 
 
 def define_flags():
@@ -45,10 +44,11 @@ def define_flags():
                       '(gs://...) too.')
   flags.DEFINE_string('output_dir', None, 'A new folder (or URL) for the '
                       'shards and the manifest.')
-  flags.DEFINE_list('pipeline_options', DEFAULT_PIPELINE_OPTIONS,
+  flags.DEFINE_list('pipeline_options',
+                    list(encoded_lib.DEFAULT_PIPELINE_OPTIONS),
                     'Beam pipeline options, comma-separated.')
-  flags.DEFINE_integer('batch_size', 256, 'Chunks per MusicVAE batch.',
-                       lower_bound=1, upper_bound=65536)
+  script_util.define_batch_size_flag(256, 'Chunks per MusicVAE batch.',
+                                     old_name='batch_size')
   script_util.define_track_flags()
 
 
@@ -84,7 +84,7 @@ def run():
   encode_pipeline = import_pipeline()
   encode_pipeline.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
-      FLAGS.pipeline_options, FLAGS.batch_size, FLAGS.instrument,
+      FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
       FLAGS.program, script_util.trio_tracks_from_flags())
 
 

@@ -32,13 +32,52 @@ Example usage:
   midime_generate ... --attribute=note_density:+1.5 --attribute=c_diatonic:+1
   # After midime_constrain, outputs obey its rules; without them:
   midime_generate ... --noconstrain
+
+Modes:
+  sample       decode MidiMe samples through MusicVAE (the personalized music)
+  prior        plain MusicVAE samples from N(0, I), for comparison
+  reconstruct  chunks through MusicVAE -> MidiMe -> MusicVAE, in time
+               order: the training chunks, or those of --input_midi_1
+  interpolate  between the first chunks of two MIDI files, in MidiMe's space
+  traverse     each MidiMe dimension in turn from -2 to 2, others at 0 (the
+               demo's sliders, as files)
+  piece        one file of --num_outputs chunks along a smooth random walk
+               in MidiMe's space (--step_size), each in its own slot
+
+Files are named as music_vae_generate names them, numbered from 000 as it
+does (-000-of-005 ... -004-of-005), so the two tools' folders line up:
+  <config>_<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid
+(traverse adds the dimension: <config>_traverse-dim1_...). No existing file is
+ever replaced; a clash gets '-2', '-3', ... before '.mid'.
+
+Steering, in every mode: --attribute=name:strength moves each latent along
+an attribute vector (attributes_lib; the run's own, else computed from
+MusicVAE's prior and saved with the run), and a rule constraint the run has
+(midime_constrain) is applied unless --noconstrain.
+
+On seeds: --seed fixes the latent draws. The MusicVAE decoder still samples
+its notes at --temperature with TensorFlow's own randomness, as
+music_vae_generate does (TrainedModel builds its graph without a seed), so
+outputs at a temperature well above 0 vary between runs.
 """
 
-from absl import flags
+import os
+import time
 
+import numpy as np
+from absl import flags
+from absl import logging
+
+from midime_magenta import errors
 from midime_magenta import script_util
 
+# Imported where used, so that --help stays fast: TensorFlow and magenta
+# (configs, personalizer, chunking_lib), note_seq, and plots_lib.
+# pylint: disable=g-import-not-at-top
+
 FLAGS = flags.FLAGS
+TRAVERSE_RANGE = (-2.0, 2.0)
+WRITE_BATCH = 64  # Outputs decoded and written at a time.
 MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
          'piece')
 
@@ -69,9 +108,8 @@ def define_flags():
       'strength -10..10, about -2..2 is musical). Repeat for several.')
   flags.DEFINE_boolean('constrain', True, 'Apply the run\'s rule constraint '
                        '(midime_constrain), when it has one.')
-  flags.DEFINE_integer('max_batch_size', 8, 'The maximum batch size to use. '
-                       'Decrease if you are seeing an OOM.', lower_bound=1,
-                       upper_bound=4096)
+  script_util.define_batch_size_flag(8, 'The maximum batch size to use. '
+                                     'Decrease if you are seeing an OOM.')
   flags.DEFINE_integer('seed', None, 'Seed for the latent draws.',
                        lower_bound=0, upper_bound=2**63 - 1)
   flags.DEFINE_string('input_midi_1', None, 'Start MIDI file for interpolate; '
@@ -88,20 +126,233 @@ def define_flags():
                        'else note_seq\'s synthesizer).')
 
 
-def run():
-  """Checks the flags and generates; raises the library's errors."""
+def output_basename(config_name, mode, date_and_time, num_outputs):
+  """music_vae_generate's naming, with '*' standing for the output number."""
+  return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
+
+
+def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
+                  piano_rolls=False, render_audio=False, first_index=0,
+                  concat=None):
+  """Writes NoteSequences as MIDI files; never replaces an existing file.
+
+  Args:
+    concat_slot_seconds: also write one file of all outputs back to back,
+      each in a slot of this many seconds.
+    first_index: the number of the first output (batches after the first).
+    concat: the sequences to concatenate, when not `sequences` (the whole
+      run's, after it was written in batches).
+
+  With `piano_rolls`, a PNG piano roll goes next to each MIDI file; with
+  `render_audio`, a WAV (see audio_lib). Both share the MIDI file's name.
+
+  Returns:
+    The MIDI paths written (the concatenation last, when asked for).
+  """
+  import note_seq
+  from midime_magenta import chunking_lib
+  from midime_magenta import file_util
+  named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
+           for i, ns in enumerate(sequences, start=first_index)]
+  concat = sequences if concat is None else concat
+  if concat_slot_seconds and concat:
+    named.append((basename.replace('-*-of-', '-concat-of-'),
+                  chunking_lib.concatenate_in_slots(concat,
+                                                    concat_slot_seconds)))
+  if piano_rolls:
+    from midime_magenta import plots_lib
+  if render_audio:
+    from midime_magenta import audio_lib
+  written = []
+  synths = set()
+  for name, ns in named:
+    path = file_util.write_atomically(
+        os.path.join(output_dir, name),
+        lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp),
+        replace=False)
+    written.append(path)
+    stem = os.path.splitext(path)[0]
+    if piano_rolls:
+      plots_lib.plot_piano_roll(ns, stem + '.png', title=name, replace=False)
+    if render_audio:
+      file_util.write_atomically(
+          stem + '.wav',
+          lambda tmp, p=path: synths.add(audio_lib.render_wav(p, tmp)),
+          replace=False)
+  if synths:
+    logging.info('Rendered audio with %s.', ', '.join(sorted(synths)))
+  return written
+
+
+def _check_flags():
+  """Refuses flag combinations that cannot work, before anything loads.
+
+  Returns:
+    The attribute strengths, {name: strength} (attributes_lib).
+  """
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
-  from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
-  return generate_lib.generate(
-      FLAGS.config, FLAGS.checkpoint_file, FLAGS.run_dir, FLAGS.mode,
-      FLAGS.num_outputs, FLAGS.output_dir, temperature=FLAGS.temperature,
-      max_batch_size=FLAGS.max_batch_size, seed=FLAGS.seed,
-      input_midi_1=FLAGS.input_midi_1, input_midi_2=FLAGS.input_midi_2,
-      concat_outputs=FLAGS.concat_outputs, piano_rolls=FLAGS.piano_rolls,
-      render_audio=FLAGS.render_audio, variation=FLAGS.variation,
-      step_size=FLAGS.step_size, attributes=FLAGS.attribute,
-      constrain=FLAGS.constrain)
+  if FLAGS.mode == 'interpolate' and FLAGS.num_outputs < 2:
+    raise errors.UsageError(
+        '--num_outputs is the number of interpolation steps, ends included; '
+        'it must be at least 2.')
+  if not FLAGS.temperature > 0 or not np.isfinite(FLAGS.temperature):
+    raise errors.UsageError(
+        f'--temperature must be a positive number, got {FLAGS.temperature}.')
+  if not 0.0 < FLAGS.variation <= 10.0:
+    raise errors.UsageError(
+        f'--variation must be in (0, 10], got {FLAGS.variation}.')
+  if not 0.0 < FLAGS.step_size <= 1.0:
+    raise errors.UsageError(
+        f'--step_size must be in (0, 1], got {FLAGS.step_size}.')
+  if FLAGS.mode != 'prior' and not FLAGS.run_dir:
+    raise errors.UsageError(
+        f'--mode={FLAGS.mode} needs --run_dir, the folder midime_train wrote.')
+  if FLAGS.mode == 'interpolate' and not (FLAGS.input_midi_1 and
+                                          FLAGS.input_midi_2):
+    raise errors.UsageError(
+        '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
+  from midime_magenta import attributes_lib
+  return attributes_lib.parse_strengths(FLAGS.attribute)
+
+
+def run():
+  """Checks the flags, generates and writes; raises the library's errors.
+
+  Returns:
+    The list of files written.
+  """
+  strengths = _check_flags()
+  from midime_magenta import configs
+  from midime_magenta import file_util
+  from midime_magenta import personalizer as personalizer_lib
+  from midime_magenta import run_lib
+  mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
+  if FLAGS.config is not None:
+    configs.get_config(FLAGS.config)  # Fail before any folder is made.
+  batch_size = min(FLAGS.max_batch_size, num_outputs)
+  if run_dir:
+    run_lib.read_model_info(run_dir)  # Fail before any folder is made.
+  file_util.check_writable_dir(FLAGS.output_dir, '--output_dir')
+  date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
+  rng = np.random.default_rng(FLAGS.seed)
+  if run_dir:
+    personalizer = personalizer_lib.Personalizer.load(
+        run_dir, FLAGS.checkpoint_file, config=FLAGS.config,
+        batch_size=batch_size)
+  else:
+    personalizer = personalizer_lib.Personalizer(
+        FLAGS.config, FLAGS.checkpoint_file, batch_size=batch_size)
+  music_vae = personalizer.music_vae
+  if mode == 'prior':
+    latents = {mode: music_vae.prior_latents(num_outputs, rng)}
+  else:
+    latents = _midime_latents(personalizer, rng)
+  _prepare_steering(personalizer, strengths)
+  for label, z in latents.items():
+    if not np.all(np.isfinite(z)):
+      raise errors.UsageError(
+          f'The model in {run_dir} gives non-finite latents (its weights are '
+          'damaged or diverged); train it again.')
+    latents[label] = personalizer.steer(z, strengths, FLAGS.constrain)
+  written = []
+  for label, z in latents.items():
+    piece = mode == 'piece'
+    basename = output_basename(personalizer.config.name, label,
+                               date_and_time, 1 if piece else len(z))
+    if piece:
+      logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
+                   len(z) * music_vae.chunk_steps // 16, basename)
+    else:
+      logging.info('Writing %d files as %s ...', len(z), basename)
+    written += _decode_and_write(
+        music_vae, z, basename,
+        music_vae.chunk_seconds if piece or FLAGS.concat_outputs else None,
+        only_concat=piece)
+  logging.info('Wrote %d files to %s.', len(written), FLAGS.output_dir)
+  return written
+
+
+def _prepare_steering(personalizer, strengths):
+  """Says what steers; attribute vectors from MusicVAE's prior if the run
+  has none (in memory: generating never writes into the run)."""
+  if strengths and personalizer.attributes is None:
+    logging.info('The run has no attribute vectors; computing MusicVAE\'s '
+                 'prior\'s (midime_train --attributes_from keeps a set with '
+                 'the run) ...')
+    personalizer.compute_attribute_vectors()
+  if strengths:
+    logging.info('Attributes: %s.', ', '.join(
+        f'{k} {v:+g}' for k, v in strengths.items()))
+  constraint = personalizer.constraint
+  if constraint is not None:
+    if FLAGS.constrain:
+      logging.info('Applying the run\'s rule constraint (%s); '
+                   '--noconstrain to leave it out.',
+                   ', '.join(constraint.specs))
+    else:
+      logging.info('Leaving out the run\'s rule constraint (%s).',
+                   ', '.join(constraint.specs))
+
+
+def _decode_and_write(music_vae, z, basename, slot_seconds,
+                      only_concat=False):
+  """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
+
+  Memory stays flat however many outputs are asked for, and what was
+  written before a Ctrl-C is whole (each file is written atomically).
+  With `only_concat` (a piece), only the concatenation is written, under
+  `basename`'s first name.
+  """
+  from midime_magenta import chunking_lib
+  from midime_magenta import progress_lib
+  output_dir, temperature = FLAGS.output_dir, FLAGS.temperature
+  piano_rolls, render_audio = FLAGS.piano_rolls, FLAGS.render_audio
+  written, kept = [], []
+  with progress_lib.progress_bar(len(z), 'Generating', 'chunks' if only_concat
+                                 else 'files') as bar:
+    for first in range(0, len(z), WRITE_BATCH):
+      sequences = music_vae.decode(z[first:first + WRITE_BATCH], temperature)
+      if not only_concat:
+        written += write_outputs(sequences, output_dir, basename, None,
+                                 piano_rolls, render_audio, first_index=first)
+      if slot_seconds:
+        kept += sequences
+      bar.update(len(sequences))
+  if only_concat:
+    written += write_outputs(
+        [chunking_lib.concatenate_in_slots(kept, slot_seconds)], output_dir,
+        basename, None, piano_rolls, render_audio)
+  elif slot_seconds:
+    written += write_outputs([], output_dir, basename, slot_seconds,
+                             piano_rolls, render_audio, concat=kept)
+  return written
+
+
+def _midime_latents(personalizer, rng):
+  """The MidiMe modes' MusicVAE latents: {label: float32 [n, z_size]}."""
+  midime = personalizer.midime
+  mode, num_outputs = FLAGS.mode, FLAGS.num_outputs
+  variation, step_size = FLAGS.variation, FLAGS.step_size
+  input_midi_1, input_midi_2 = FLAGS.input_midi_1, FLAGS.input_midi_2
+  if mode == 'sample':
+    return {mode: midime.sample(num_outputs, seed=rng.integers(2**31),
+                                variation=variation)}
+  if mode == 'piece':
+    return {mode: midime.walk(num_outputs, step_size,
+                              seed=rng.integers(2**31), variation=variation)}
+  if mode == 'reconstruct':
+    z = personalizer.latents_of(input_midi_1 or None)
+    if num_outputs < len(z):
+      logging.info('Reconstructing the first %d of %d chunks.', num_outputs,
+                   len(z))
+    return {mode: midime.reconstruct(z[:num_outputs])}
+  if mode == 'interpolate':
+    return {mode: personalizer.interpolation_latents(
+        input_midi_1, input_midi_2, num_outputs)}
+  values = np.linspace(*TRAVERSE_RANGE, num_outputs, dtype=np.float32)
+  return {f'traverse-dim{d + 1}': personalizer.traversal_latents(d, values)
+          for d in range(midime.hparams.latent_size)}
 
 
 def console_entry_point():

@@ -12,9 +12,9 @@ import pytest
 
 from midime_magenta import chunking_lib
 from midime_magenta import evaluate_lib
-from midime_magenta import generate_lib
+from midime_magenta import midime_generate
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 run = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -104,7 +104,7 @@ def test_never_overwrites_an_existing_file(tmp_path):
   path.write_bytes(b'mine')
   ns = note_seq.NoteSequence()
   ns.notes.add(pitch=60, start_time=0, end_time=1, velocity=80)
-  written = generate_lib.write_outputs([ns], str(out), 'x-*-of-001.mid')
+  written = midime_generate.write_outputs([ns], str(out), 'x-*-of-001.mid')
   assert path.read_bytes() == b'mine'
   assert written == [str(out / 'x-000-of-001-2.mid')]
 
@@ -184,7 +184,7 @@ def test_concat_keeps_each_output_in_its_slot(tmp_path):
     ns.notes.add(pitch=60 + i, start_time=0.5, end_time=1.0, velocity=80)
     ns.total_time = 1.0
     sequences.append(ns)
-  written = generate_lib.write_outputs(sequences, str(tmp_path),
+  written = midime_generate.write_outputs(sequences, str(tmp_path),
                                        'x-*-of-003.mid', concat_slot_seconds=4.0)
   joined = note_seq.midi_file_to_note_sequence(written[-1])
   assert [(n.pitch, n.start_time) for n in joined.notes] == [
@@ -307,7 +307,7 @@ def test_trio_4bar_from_a_url_on_a_real_song(tmp_path):
   trio_4bar's layout (1-byte weights) with random weights, served on
   127.0.0.1 under the official path; no --config is given.
   """
-  from midime_magenta import tfjs_testdata_lib  # pylint: disable=g-import-not-at-top
+  from midime_testing import tfjs_testdata_lib  # pylint: disable=g-import-not-at-top
   www = tmp_path / 'www'
   tfjs_testdata_lib.make_checkpoint(
       str(www / 'js' / 'checkpoints' / 'music_vae' / 'trio_4bar'), 'trio_4bar')

@@ -16,8 +16,8 @@ epochs per call, so a small run is not dominated by Python round trips; a
 stop asked for inside a block (a callback, Ctrl-C) still takes effect at the
 epoch asked for (see `train`).
 
-`save` and `load` write and read a run folder, the package's one save
-format (see run_lib).
+The model knows no files: `run_lib.save_run` and `run_lib.load_run` write
+and read it as a run folder, the package's one save format.
 """
 
 import re
@@ -421,17 +421,6 @@ class MidiMe(tf.keras.Model):
 
   def set_weight_arrays(self, arrays):
     self.set_weights([arrays[_weight_key(w.name)] for w in self.weights])
-
-  def save(self, path, overwrite=True):
-    """Saves the model alone as a run folder (see run_lib); returns its JSON."""
-    from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-    return run_lib.save_run(path, self, overwrite=overwrite)
-
-  @classmethod
-  def load(cls, path, expect_music_vae=None):
-    """Loads the model of a run folder (see run_lib.load_run)."""
-    from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-    return run_lib.load_run(path, expect_music_vae)[0]
 
 
 def _weight_key(name):

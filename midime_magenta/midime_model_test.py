@@ -11,7 +11,12 @@ from midime_magenta import file_util
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
+
+
+def _load_model(path, expect_music_vae=None):
+  """The MidiMe of a run folder."""
+  return run_lib.load_run(path, expect_music_vae)[0]
 
 
 @pytest.fixture(scope='module')
@@ -103,8 +108,8 @@ def test_encode_decode_interpolate_shapes(trained, folk_latents):
 
 def test_save_and_load_give_identical_outputs(trained, folk_latents, tmp_path):
   model, _, _ = trained
-  model.save(str(tmp_path / 'm'))
-  loaded = midime_model.MidiMe.load(str(tmp_path / 'm'),
+  run_lib.save_run(str(tmp_path / 'm'), model)
+  loaded = _load_model(str(tmp_path / 'm'),
                                     expect_music_vae=model.music_vae)
   np.testing.assert_array_equal(loaded.reconstruct(folk_latents),
                                 model.reconstruct(folk_latents))
@@ -116,10 +121,10 @@ def test_save_and_load_give_identical_outputs(trained, folk_latents, tmp_path):
 
 def test_model_of_another_music_vae_is_refused(trained, tmp_path):
   model, _, _ = trained
-  model.save(str(tmp_path / 'm'))
+  run_lib.save_run(str(tmp_path / 'm'), model)
   other = run_lib.describe_music_vae('cat-mel_2bar_big', 512, 'abcd')
   with pytest.raises(run_lib.ModelMismatchError) as raised:
-    midime_model.MidiMe.load(str(tmp_path / 'm'), expect_music_vae=other)
+    _load_model(str(tmp_path / 'm'), expect_music_vae=other)
   assert 'cat-mel_2bar_small' in str(raised.value)
   assert 'cat-mel_2bar_big' in str(raised.value)
 
@@ -127,9 +132,9 @@ def test_model_of_another_music_vae_is_refused(trained, tmp_path):
 def test_resave_replaces_atomically_and_removes_old_weights(tmp_path):
   model = midime_model.MidiMe(8, midime_hparams.HParams(
       encoder_layers=(4,), decoder_layers=(4,)), seed=1)
-  model.save(str(tmp_path))
+  run_lib.save_run(str(tmp_path), model)
   model.train(np.ones([3, 8], np.float32), epochs=2)
-  model.save(str(tmp_path))
+  run_lib.save_run(str(tmp_path), model)
   assert len([f for f in os.listdir(tmp_path) if f.endswith('.npz')]) == 1
   assert not [f for f in os.listdir(tmp_path) if 'tmp' in f]
 
@@ -137,7 +142,7 @@ def test_resave_replaces_atomically_and_removes_old_weights(tmp_path):
 def test_interrupted_save_leaves_the_previous_model(tmp_path, monkeypatch):
   model = midime_model.MidiMe(8, midime_hparams.HParams(
       encoder_layers=(4,), decoder_layers=(4,)), seed=1)
-  model.save(str(tmp_path))
+  run_lib.save_run(str(tmp_path), model)
   z = np.ones([2, 8], np.float32)
   expected = model.reconstruct(z)
   model.train(z, epochs=3)
@@ -146,10 +151,10 @@ def test_interrupted_save_leaves_the_previous_model(tmp_path, monkeypatch):
     raise OSError('disk full')
   monkeypatch.setattr(file_util, 'write_json', crash)
   with pytest.raises(OSError):
-    model.save(str(tmp_path))
+    run_lib.save_run(str(tmp_path), model)
   monkeypatch.undo()
   np.testing.assert_array_equal(
-      midime_model.MidiMe.load(str(tmp_path)).reconstruct(z), expected)
+      _load_model(str(tmp_path)).reconstruct(z), expected)
 
 
 def test_malicious_model_files_cannot_run_code(tmp_path):
@@ -157,7 +162,7 @@ def test_malicious_model_files_cannot_run_code(tmp_path):
   marker = tmp_path / 'pwned'
   model = midime_model.MidiMe(8, midime_hparams.HParams(
       encoder_layers=(4,), decoder_layers=(4,)), seed=1)
-  model.save(str(tmp_path))
+  run_lib.save_run(str(tmp_path), model)
   meta = json.load(open(tmp_path / 'midime.json'))
 
   class Payload:
@@ -170,7 +175,7 @@ def test_malicious_model_files_cannot_run_code(tmp_path):
   meta['weights']['sha256'] = hashlib.sha256(evil.read_bytes()).hexdigest()
   (tmp_path / 'midime.json').write_text(json.dumps(meta))
   with pytest.raises(run_lib.ModelFileError):
-    midime_model.MidiMe.load(str(tmp_path))
+    _load_model(str(tmp_path))
   assert not marker.exists()
 
 
@@ -180,12 +185,12 @@ def test_malicious_model_files_cannot_run_code(tmp_path):
 def test_damaged_model_json_is_refused(tmp_path, content):
   (tmp_path / 'midime.json').write_text(content)
   with pytest.raises(run_lib.ModelFileError, match='damaged'):
-    midime_model.MidiMe.load(str(tmp_path))
+    _load_model(str(tmp_path))
 
 
 def test_missing_model_says_to_train(tmp_path):
   with pytest.raises(run_lib.ModelFileError, match='run midime_train'):
-    midime_model.MidiMe.load(str(tmp_path))
+    _load_model(str(tmp_path))
 
 
 def test_nan_loss_stops_with_advice():

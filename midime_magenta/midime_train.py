@@ -69,10 +69,9 @@ def define_flags():
                       'compute attribute vectors from, saved with the run; '
                       'midime_generate --attribute uses MusicVAE\'s prior '
                       'when a run has none.')
-  flags.DEFINE_integer('encode_batch_size', 256, 'Chunks MusicVAE encodes '
-                       'per batch (256 was fastest on 2 CPU cores; see '
-                       'bench/). Lower it if memory runs out.',
-                       lower_bound=1, upper_bound=65536)
+  script_util.define_batch_size_flag(
+      256, 'Chunks MusicVAE encodes per batch (256 was fastest on 2 CPU '
+      'cores). Lower it if memory runs out.', old_name='encode_batch_size')
 
 
 def run():
@@ -102,7 +101,7 @@ def run():
                                    FLAGS.hparams)
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
-        config, prefix, batch_size=FLAGS.encode_batch_size)
+        config, prefix, batch_size=FLAGS.max_batch_size)
     history = personalizer.train(
         FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
         program=FLAGS.program,

@@ -5,9 +5,13 @@ import os
 
 import pytest
 
-from midime_magenta import midime_model
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
+
+
+def _load_model(path, expect_music_vae=None):
+  """The MidiMe of a run folder."""
+  return run_lib.load_run(path, expect_music_vae)[0]
 
 run = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -56,7 +60,7 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
   _, data, _ = run_lib.load_run(run_dir)
   assert data.z.shape == (15, 256) and data.chunks.shape == (15, 32, 90)
   assert data.starts == [2.0 * i for i in range(15)]
-  model = midime_model.MidiMe.load(run_dir)
+  model = _load_model(run_dir)
   assert model.music_vae['config'] == 'cat-mel_2bar_small'
   assert not [n for n in names if 'tmp' in n or 'partial' in n or
               n.startswith('.')]
@@ -244,7 +248,7 @@ def test_kill_during_training_keeps_the_previous_model(tmp_path, how):
   proc.wait(timeout=60)
   assert proc.returncode != 0
   assert _model_files(run_dir) == before
-  assert midime_model.MidiMe.load(run_dir).training_summary['epochs'] == 3
+  assert _load_model(run_dir).training_summary['epochs'] == 3
 
 
 def test_ctrl_c_saves_the_model_trained_so_far(tmp_path):
@@ -260,7 +264,7 @@ def test_ctrl_c_saves_the_model_trained_so_far(tmp_path):
   assert 'Interrupted: saved the model trained for' in stdout
   summary = _summary(run_dir)
   assert summary['interrupted'] and 0 < summary['epochs'] < 1000000
-  model = midime_model.MidiMe.load(run_dir)
+  model = _load_model(run_dir)
   assert model.training_summary['epochs'] == summary['epochs']
 
 

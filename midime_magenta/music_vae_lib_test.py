@@ -10,7 +10,7 @@ import pytest
 from midime_magenta import checkpoint_lib
 from midime_magenta import chunking_lib
 from midime_magenta import music_vae_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 
 def _reel_chunks(music_vae):

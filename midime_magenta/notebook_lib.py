@@ -10,9 +10,10 @@ import matplotlib.pyplot as plt
 import note_seq
 import numpy as np
 
-from midime_magenta import testdata_lib
 
 AUDIO_RATE = 16000
+# The one tune the package ships: a reel from O'Neill's Music of Ireland (1850).
+DEMO_TUNE = os.path.join(os.path.dirname(__file__), 'data', 'reel_4-4.mid')
 
 
 def in_colab():
@@ -32,12 +33,13 @@ def pick_midi(default=None):
     with open(name, 'wb') as f:
       f.write(uploaded[name])
     return os.path.abspath(name)
-  return default or testdata_lib.testdata_path('reel_4-4.mid')
+  return default or DEMO_TUNE
 
 
 def default_checkpoint():
-  """../shared's official mel_2bar_small when present, else its name (fetched)."""
-  return testdata_lib.official_mel_2bar_small() or 'mel_2bar_small'
+  """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small
+  (fetched once and cached; see midime_checkpoints)."""
+  return os.environ.get('MIDIME_CHECKPOINT') or 'mel_2bar_small'
 
 
 def show(sequences, title='', listen=True):

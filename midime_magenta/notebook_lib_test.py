@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from midime_magenta import notebook_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 NOTEBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
                         'notebooks', 'midime.ipynb')
@@ -19,11 +19,10 @@ NOTEBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
 
 def test_notebook_runs_headless(mel_2bar_small_checkpoint, tmp_path,
                                 monkeypatch):
-  del mel_2bar_small_checkpoint  # The notebook finds it through ../shared.
   if not os.path.exists(NOTEBOOK):
     pytest.fail(f'{NOTEBOOK} is missing.')
   monkeypatch.setenv('MIDIME_NOTEBOOK_SAVE_DIR', str(tmp_path / 'saved'))
-  monkeypatch.setenv('MIDIME_SHARED_DIR', testdata_lib.shared_dir())
+  monkeypatch.setenv('MIDIME_CHECKPOINT', mel_2bar_small_checkpoint)
   notebook = nbformat.read(NOTEBOOK, as_version=4)
   client = nbclient.NotebookClient(
       notebook, timeout=600, kernel_name='python3',

@@ -361,9 +361,8 @@ class Personalizer:
     """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's
     space (`MidiMe.walk`), each in its own slot: a whole piece (8 chunks of
     a 2-bar model is 16 bars). `step_size` is how far each chunk moves on."""
-    from midime_magenta import generate_lib  # pylint: disable=g-import-not-at-top
     z = self._trained().walk(chunks, step_size, seed, variation)
-    return generate_lib.concatenate_in_slots(
+    return chunking_lib.concatenate_in_slots(
         self.decode(z, temperature, attributes, constrain),
         self.music_vae.chunk_seconds)
 

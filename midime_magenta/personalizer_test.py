@@ -11,7 +11,7 @@ from midime_magenta import chunking_lib
 from midime_magenta import errors
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from midime_magenta import plots_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 # pylint: disable=protected-access
 BLUE = np.array(plots_lib._PALETTE[3 * plots_lib._BLUE:3 * plots_lib._BLUE + 3])

@@ -1,6 +1,6 @@
 """A MidiMe run folder: the one save format, whoever writes it.
 
-`midime_train`, `Personalizer.save` and `MidiMe.save` all write the same
+`midime_train`, `Personalizer.save` and `save_run` all write the same
 folder, and every `midime_generate` mode, `midime_evaluate` and
 `Personalizer.load` read it:
 

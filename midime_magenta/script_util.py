@@ -84,6 +84,16 @@ def trio_tracks_from_flags():
           if flags.FLAGS[f'{flag}_track'].value is not None}
 
 
+def define_batch_size_flag(default, help_text, old_name=None):
+  """--max_batch_size, the MusicVAE graph's batch size, as
+  music_vae_generate names it; `old_name` is 0.1.0's name for it, still
+  accepted (to be removed in 0.3)."""
+  flags.DEFINE_integer('max_batch_size', default, help_text, lower_bound=1,
+                       upper_bound=65536)
+  if old_name:
+    flags.DEFINE_alias(old_name, 'max_batch_size')
+
+
 def define_log_flags():
   """--log and --debug alone, for scripts that take no checkpoint."""
   flags.DEFINE_enum('log', 'INFO', LOG_LEVELS, 'Logging threshold.',
@@ -101,6 +111,7 @@ def run_console_script(define_flags, run, needs_tensorflow=True):
   """
   try:
     define_flags()
+    _show_our_flags_in_help(run)
 
     def main(unused_argv):
       logging.set_verbosity(flags.FLAGS.log.upper())
@@ -118,6 +129,23 @@ def run_console_script(define_flags, run, needs_tensorflow=True):
     if _debugging():
       raise
     fail(e)
+
+
+def _show_our_flags_in_help(run):
+  """Makes --help show the script's examples and list its flags.
+
+  absl's --help prints the main module's docstring and flags (sys.argv[0]);
+  a console script's main module is pip's wrapper, which has neither, so
+  --help showed no flag at all. The script's own are lent to it.
+  """
+  main = sys.modules.get('__main__')
+  if main is not None and not main.__doc__:
+    main.__doc__ = sys.modules[run.__module__].__doc__
+  values = flags.FLAGS
+  for module, defined in values.flags_by_module_dict().items():
+    if module.startswith('midime_magenta.'):
+      for flag in defined:
+        values.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def require_flag(name, value, hint=''):

@@ -18,10 +18,10 @@ from midime_magenta import configs
 from midime_magenta import constraints_lib
 from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 from midime_magenta import tfjs_checkpoint_lib
 from midime_magenta import tfjs_config_lib
-from midime_magenta import tfjs_testdata_lib
+from midime_testing import tfjs_testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 DRUMS = testdata_lib.testdata_path('drums_only.mid')

@@ -4,7 +4,7 @@ import glob
 import os
 import subprocess
 
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 DEMO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'bin',
                     'demo')

@@ -19,11 +19,15 @@ import pytest
 import tensorflow as tf
 
 from midime_magenta import chunking_lib
-from midime_magenta import midime_model
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import music_vae_lib
 from midime_magenta import run_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
+
+
+def _load_model(path, expect_music_vae=None):
+  """The MidiMe of a run folder."""
+  return run_lib.load_run(path, expect_music_vae)[0]
 
 BAD = testdata_lib.testdata_path('bad')
 GOOD = testdata_lib.testdata_path('reel_4-4.mid')
@@ -501,6 +505,6 @@ def test_no_existing_file_was_changed(outcomes, workspace):
 
 def test_bad_model_files_are_refused_in_python_too(workspace):
   with pytest.raises(run_lib.ModelFileError):
-    midime_model.MidiMe.load(str(workspace / 'corrupt_run'))
-  assert np.all(np.isfinite(midime_model.MidiMe.load(
+    _load_model(str(workspace / 'corrupt_run'))
+  assert np.all(np.isfinite(_load_model(
       str(workspace / 'good_run')).sample(2, seed=0)))

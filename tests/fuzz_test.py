@@ -18,7 +18,7 @@ from midime_magenta import configs
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import testdata_lib
+from midime_testing import testdata_lib
 
 EXAMPLES = int(os.environ.get('MIDIME_FUZZ_EXAMPLES', '30'))
 SETTINGS = hypothesis.settings(

@@ -13,8 +13,11 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 
 import pytest
+
+from midime_testing import testdata_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE_PACKAGES = sysconfig.get_paths()['purelib']
@@ -32,14 +35,14 @@ def _run(*args, cwd, env=None):
 def _train_from(python, env, tmp_path):
   """Runs midime_train with `python`; returns where the package came from."""
   where = _run(python, '-c', 'import midime_magenta, sys; '
-               'from midime_magenta import testdata_lib; '
+               'from midime_magenta import notebook_lib; '
                'print(midime_magenta.__file__); '
-               'print(testdata_lib.tiny_checkpoint("tiny-mel_2bar")); '
-               'print(testdata_lib.testdata_path("reel_4-4.mid"))',
+               'print(notebook_lib.DEMO_TUNE)',
                cwd=tmp_path, env=env).stdout.split()
   _run(python, '-m', 'midime_magenta.midime_train', *TRAIN_ARGS,
-       f'--checkpoint_file={where[1]}', f'--input_midi={where[2]}',
-       f'--run_dir={tmp_path / "run"}', cwd=tmp_path, env=env)
+       '--checkpoint_file=' + testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
+       f'--input_midi={where[1]}', f'--run_dir={tmp_path / "run"}',
+       cwd=tmp_path, env=env)
   assert os.path.isfile(tmp_path / 'run' / 'midime.json')
   return where
 
@@ -55,6 +58,22 @@ def test_wheel_installs_and_trains(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(target))
   where = _train_from(sys.executable, env, tmp_path)
   assert all(w.startswith(str(target)) for w in where), where
+
+
+def test_the_wheel_holds_the_library_only(tmp_path):
+  dist = tmp_path / 'dist'
+  _run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+       '--no-build-isolation', '-w', str(dist), ROOT, cwd=tmp_path)
+  with zipfile.ZipFile(glob.glob(str(dist / 'midime_magenta-*.whl'))[0]) as w:
+    names = [n for n in w.namelist() if '.dist-info/' not in n]
+  assert all(n.startswith('midime_magenta/') for n in names), names
+  assert not [n for n in names if n.endswith('_test.py') or 'testdata' in n
+              or 'testing' in n], names
+  data = sorted(n for n in names if not n.endswith('.py'))
+  assert data == ['midime_magenta/data/reel_4-4.mid',
+                  'midime_magenta/musicvae_variables.json'], data
+  library = [n for n in names if n.endswith('.py')]
+  assert 'midime_magenta/personalizer.py' in library
 
 
 @pytest.fixture(scope='module')
@@ -95,7 +114,7 @@ def test_editable_install_with_colabs_pip(colab_pip_venv, tmp_path, mode):
   try:
     where = _train_from(python, None, tmp_path)
     assert where[0].startswith(os.path.join(ROOT, 'midime_magenta')), where
-    assert os.path.isdir(where[1]), where  # Bundled data found, either way.
+    assert os.path.isfile(where[1]), where  # The demo tune found, either way.
   finally:
     if mode == 'legacy':
       subprocess.run([python, 'setup.py', '-q', 'develop', '--uninstall'],

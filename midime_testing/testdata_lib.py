@@ -1,33 +1,26 @@
-"""Paths to bundled fixtures and to the `../shared` data beside a checkout.
+"""Paths to the checkout's fixtures and to the `../shared` data beside it,
+and helpers that run the installed scripts.
 
-Resolved from the package, never from the current directory, so tests and
-the demo work from anywhere.
+Resolved from this file, never from the current directory, so tests, bin/
+and bench/ work from anywhere. Never installed: the wheel holds the library
+only.
 """
 
 import contextlib
 import importlib.resources
-import importlib.util
 import os
 import re
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def testdata_dir():
-  """The bundled `testdata/` folder.
-
-  Installed, it is the package `midime_magenta.testdata`; in a checkout
-  installed with the legacy `setup.py develop` (which ignores setup.py's
-  package_dir mapping) that package does not exist, and the folder is found
-  beside the package.
-  """
-  if importlib.util.find_spec('midime_magenta.testdata') is not None:
-    return str(importlib.resources.files('midime_magenta.testdata'))
-  return os.path.join(os.path.dirname(_PACKAGE_DIR), 'testdata')
+  """The checkout's `testdata/` folder."""
+  return os.path.join(ROOT, 'testdata')
 
 
 def testdata_path(*parts):
-  """Path of a file bundled in `testdata/`."""
+  """Path of a file in `testdata/`."""
   return os.path.join(testdata_dir(), *parts)
 
 
@@ -39,7 +32,7 @@ def tiny_checkpoint(config_name):
 def shared_dir():
   """`../shared` beside the checkout, or $MIDIME_SHARED_DIR; None if absent."""
   candidates = [os.environ.get('MIDIME_SHARED_DIR'),
-                os.path.join(_PACKAGE_DIR, '..', '..', 'shared')]
+                os.path.join(ROOT, '..', 'shared')]
   for candidate in filter(None, candidates):
     if os.path.isdir(candidate):
       return os.path.abspath(candidate)

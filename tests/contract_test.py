@@ -1,0 +1,103 @@
+"""The contract of 0.1.0 that 0.2.0 keeps: old runs and encodings load, every
+flag name and default still works, and every public name resolves.
+
+`testdata/golden/` was written by midime_magenta 0.1.0 (commit 64c08d8) and
+is never regenerated (see its README): a change that cannot read it breaks
+the models users have trained.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import midime_magenta
+from midime_testing import testdata_lib
+
+GOLDEN = testdata_lib.testdata_path('golden')
+SCRIPTS = ('midime_train', 'midime_generate', 'midime_evaluate',
+           'midime_constrain', 'midime_encode', 'midime_checkpoints')
+# Flags whose default changed on purpose, with the release note's reason.
+CHANGED_DEFAULTS = {}
+
+
+def test_a_run_written_by_0_1_0_loads_with_its_extras(mel_2bar_small):
+  from midime_magenta import personalizer
+  p = personalizer.Personalizer.load(
+      os.path.join(GOLDEN, 'run_v2'), mel_2bar_small.checkpoint)
+  assert p.midime.hparams.encoder_layers == (64,)
+  assert p.training_data.z.shape == (15, 256)
+  assert all(s.endswith('reel_4-4.mid') for s in p.training_data.sources)
+  assert p.training_data.starts[:3] == [0.0, 2.0, 4.0]
+  # The weights mean what they meant: the same small latents, to float32.
+  np.testing.assert_allclose(
+      p.midime.encode(p.training_data.z),
+      np.load(os.path.join(GOLDEN, 'run_v2_expected_mu.npy')), atol=1e-6)
+  assert p.attributes is not None and 'note_density' in p.attributes.names
+  assert p.constraint is not None and p.constraint.specs == ['key:C']
+  sample = p.sample(2, seed=0)
+  assert len(sample) == 2 and all(ns.notes for ns in sample)
+
+
+def test_an_encoding_written_by_0_1_0_loads(mel_2bar_small):
+  from midime_magenta import chunking_lib
+  from midime_magenta import encoded_lib
+  data, manifest = encoded_lib.load_training_data(
+      os.path.join(GOLDEN, 'encoded_v1'), {
+          'config': 'cat-mel_2bar_small', 'z_size': 256,
+          'fingerprint': mel_2bar_small.fingerprint})
+  assert manifest['chunks'] == 30 and data.z.shape == (30, 256)
+  names = [os.path.basename(s) for s in data.sources]
+  assert names == sorted(names) and names.count('reel_4-4.mid') == 15
+  # The stored mu are the reel's chunks as MusicVAE encodes them, in order.
+  chunked = chunking_lib.chunk_note_sequence(
+      chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid')),
+      mel_2bar_small.config)
+  rows = [i for i, n in enumerate(names) if n == 'reel_4-4.mid']
+  np.testing.assert_allclose(
+      data.z[rows], mel_2bar_small.encode_tensors(
+          chunked.inputs, chunked.lengths, progress=False), atol=2e-4)
+
+
+def _flag_defaults(script):
+  """{flag or alias name: default} of a script, defined in a fresh process."""
+  code = (
+      'import importlib, json, sys\n'
+      'from absl import flags\n'
+      'before = set(flags.FLAGS)\n'
+      f'importlib.import_module("midime_magenta.{script}").define_flags()\n'
+      'fv = flags.FLAGS\n'
+      'print(json.dumps({n: fv[n].default for n in set(fv) - before}, '
+      'default=str))\n')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, check=True, timeout=120).stdout
+  return json.loads(out)
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_every_0_1_0_flag_name_and_default_still_works(script):
+  with open(os.path.join(GOLDEN, 'flags_0.1.0.json'), encoding='utf-8') as f:
+    old = json.load(f)[script]
+  now = _flag_defaults(script)
+  for name, default in old.items():
+    assert name in now, f'{script} lost --{name}'
+    expected = CHANGED_DEFAULTS.get((script, name), default)
+    assert now[name] == expected, (script, name, now[name], default)
+
+
+def test_every_public_name_resolves_and_is_documented():
+  with open(os.path.join(testdata_lib.ROOT, 'docs', 'python_api.md'),
+            encoding='utf-8') as f:
+    api_doc = f.read()
+  assert sorted(dir(midime_magenta)) == sorted(
+      set(midime_magenta.__all__) | {
+          n for n in vars(midime_magenta) if n.startswith('_')})
+  for name in midime_magenta.__all__:
+    value = getattr(midime_magenta, name)
+    assert value is not None, name
+    if callable(value):
+      assert (value.__doc__ or '').strip(), f'{name} has no docstring'
+    assert f'`{name}' in api_doc, f'{name} is not in docs/python_api.md'
