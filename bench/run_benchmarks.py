@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from magenta.models.music_vae import TrainedModel  # noqa: E402
 
+from midime_magenta import midi_io
 from midime_magenta import checkpoint_lib  # noqa: E402
 from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import configs  # noqa: E402
@@ -73,7 +74,7 @@ def write_tunes(folder, sources, transpositions):
   paths = []
   for src in sources:
     for t in transpositions:
-      ns = chunking_lib.read_midi_file(src)
+      ns = midi_io.read_midi_file(src)
       for n in ns.notes:
         n.pitch = min(108, max(21, n.pitch + t))
       path = os.path.join(folder, f'{os.path.basename(src)[:-4]}_{t:+d}.mid')
@@ -83,7 +84,7 @@ def write_tunes(folder, sources, transpositions):
 
 
 def three_minute_tune(path):
-  reel = chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
+  reel = midi_io.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
   notes = list(reel.notes)
   del reel.notes[:]
   for k in range(6):  # 6 x 32 s, each pass transposed.
@@ -99,7 +100,7 @@ def three_minute_tune(path):
 def chunk_all(paths, config):
   inputs, lengths = [], []
   for p in paths:
-    c = chunking_lib.chunk_note_sequence(chunking_lib.read_midi_file(p), config)
+    c = chunking_lib.chunk_note_sequence(midi_io.read_midi_file(p), config)
     inputs += c.inputs
     lengths += c.lengths
   return inputs, lengths
@@ -223,7 +224,7 @@ def bench_pipeline(ckpt, work, sizes=(100, 400)):
   against the same chunking and encoding in one process, same folder; and
   the parts that say how it scales: start-up (import + restore) per worker
   and one process's encoding rate."""
-  folk = sorted(chunking_lib.find_input_files(testdata_lib.testdata_path('folk')))
+  folk = sorted(midi_io.find_input_files(testdata_lib.testdata_path('folk')))
   rows = {}
   for size in sizes:
     folder = os.path.join(work, f'catalogue_{size}')
@@ -405,7 +406,7 @@ def main():
   results = {'machine': machine()}
   with tempfile.TemporaryDirectory() as work:
     tune = three_minute_tune(os.path.join(work, 'three_minutes.mid'))
-    folk = sorted(chunking_lib.find_input_files(testdata_lib.testdata_path('folk')))
+    folk = sorted(midi_io.find_input_files(testdata_lib.testdata_path('folk')))
     folder = write_tunes(os.path.join(work, 'hundred'), folk, range(-5, 5))
     run_dir = os.path.join(work, 'run')
     subprocess.run([os.path.join(BIN, 'midime_train'), f'--config={CONFIG}',

@@ -37,7 +37,7 @@ import note_seq  # noqa: E402
 import numpy as np  # noqa: E402
 
 from midime_magenta import attributes_lib  # noqa: E402
-from midime_magenta import chunking_lib  # noqa: E402
+from midime_magenta import midi_io  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
@@ -57,7 +57,7 @@ def tunes():
   for folder in (testdata_lib.shared_path('midi', 'folk'),
                  testdata_lib.testdata_path('folk')):
     if folder:
-      found += chunking_lib.find_input_files(folder)
+      found += midi_io.find_input_files(folder)
   unique = {os.path.basename(p): p for p in found}
   return [unique[k] for k in sorted(unique)]
 

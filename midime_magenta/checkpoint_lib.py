@@ -78,14 +78,17 @@ class ResolvedCheckpoint:
 
   Attributes:
     prefix: the TF checkpoint prefix.
-    music_vae_config: the config the checkpoint itself names: read from a
-      Magenta.js checkpoint (and registered in `configs`), or the table
-      entry's for a known name; None for a bare TF checkpoint.
+    music_vae_config: the name of the MusicVAE config the checkpoint itself
+      names: read from a Magenta.js checkpoint, or the table entry's for a
+      known name; None for a bare TF checkpoint.
     description: one line on what it is, for logs.
+    midime_config: for a MusicVAE that magenta does not register (read from
+      a Magenta.js checkpoint), the `configs.MidiMeConfig` that carries it.
   """
   prefix: str
   music_vae_config: str | None = None
   description: str = ''
+  midime_config: object = None
 
 
 def resolve_checkpoint_prefix(path):
@@ -131,8 +134,9 @@ def resolve_checkpoint(path):
 # Bump when tfjs_config_lib maps an architecture to other variables: it
 # invalidates the variables cached beside conversions.
 _MAPPING_VERSION = 1
-# {config name: variables} checked against a manifest in this process.
-_CHECKED_VARIABLES = {}
+# {id(magenta Config): (the Config, variables)} of MusicVAE configs that are
+# not magenta's registered ones, known without building their graph again.
+_DERIVED_VARIABLES = {}
 
 
 def _expected_variables(architecture, key):
@@ -162,9 +166,9 @@ def _expected_variables(architecture, key):
 def _resolve_tfjs(folder, name):
   """Reads a Magenta.js checkpoint's config, checks it, converts it once.
 
-  The config is registered in `configs` under the name of the magenta config
-  with exactly its variables where there is one (mel_2bar_small is
-  cat-mel_2bar_small), else under the checkpoint's own name.
+  The config is the magenta config with exactly its variables where there is
+  one (mel_2bar_small is cat-mel_2bar_small); else the checkpoint's own,
+  carried by the returned `ResolvedCheckpoint.midime_config`.
   """
   architecture = tfjs_config_lib.describe(folder)
   key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
@@ -173,18 +177,22 @@ def _resolve_tfjs(folder, name):
       folder), folder)
   built = tfjs_config_lib.music_vae_config(architecture)
   same = [n for n, variables in _stored_config_variables().items()
-          if variables == expected and not n.startswith('tiny-') and
+          if variables == expected and
           _same_data(configs.get_music_vae_config(n), built)]
+  midime_config = None
   if same:
     config_name = sorted(same)[0]
   else:
-    config_name = configs.register_music_vae_config(
-        name, built, is_trio=architecture.is_trio)
-    _CHECKED_VARIABLES[config_name] = expected
+    midime_config = configs.derived_config(
+        name, built, is_trio=architecture.is_trio,
+        description='Read from the Magenta.js checkpoint ' + name + '.')
+    config_name = midime_config.music_vae_config
+    _DERIVED_VARIABLES[id(built)] = (built, expected)
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
       folder, cache_dir(), key=key, fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
-  return ResolvedCheckpoint(prefix, config_name, architecture.describe())
+  return ResolvedCheckpoint(prefix, config_name, architecture.describe(),
+                            midime_config)
 
 
 def _same_data(config, other):
@@ -319,14 +327,47 @@ def _built_config_variables(name):
   return build_config_variables(configs.get_music_vae_config(name))
 
 
-def config_variables(name):
-  """Returns {variable name: shape} that the named MusicVAE config restores."""
+def _derived_config_variables(music_vae_config):
+  """Variables of a MusicVAE config magenta does not register: known from
+  its checkpoint, or built once and kept in the cache (the graph of a 16-bar
+  model takes seconds), keyed by everything that shapes them."""
+  known = _DERIVED_VARIABLES.get(id(music_vae_config))
+  if known is not None and known[0] is music_vae_config:
+    return known[1]
+  converter = music_vae_config.data_converter
+  key = hashlib.sha256(json.dumps([
+      _MAPPING_VERSION, type(music_vae_config.model.encoder).__name__,
+      type(music_vae_config.model.decoder).__name__, type(converter).__name__,
+      converter.input_depth, converter.output_depth,
+      converter.control_depth, music_vae_config.hparams.values()],
+      sort_keys=True, default=str).encode()).hexdigest()[:16]
+  path = os.path.join(cache_dir(), 'variables', f'{key}.json')
+  try:
+    with open(path, encoding='utf-8') as f:
+      variables = json.load(f)
+  except (OSError, ValueError):
+    variables = build_config_variables(music_vae_config)
+    with contextlib.suppress(OSError):  # A read-only cache: build next time.
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      file_util.write_json(path, variables)
+  _DERIVED_VARIABLES[id(music_vae_config)] = (music_vae_config, variables)
+  return variables
+
+
+def config_variables(config):
+  """Returns {variable name: shape} that a MusicVAE config restores.
+
+  Args:
+    config: a `configs.MidiMeConfig`, or a magenta MusicVAE config name.
+  """
+  if not isinstance(config, str):
+    if config.music_vae is not None:
+      return _derived_config_variables(config.music_vae)
+    config = config.music_vae_config
   stored = _stored_config_variables()
-  if name in stored:
-    return stored[name]
-  if name in _CHECKED_VARIABLES:
-    return _CHECKED_VARIABLES[name]
-  return _built_config_variables(name)
+  if config in stored:
+    return stored[config]
+  return _built_config_variables(config)
 
 
 def _mismatches(expected, found):
@@ -347,15 +388,19 @@ def configs_matching(found):
   return sorted(matches, key=lambda n: (-len(stored[n]), n))
 
 
-def check_checkpoint_fits_config(config_name, prefix):
+def check_checkpoint_fits_config(config, prefix):
   """Compares a checkpoint's variables with the config's graph.
+
+  Args:
+    config: a `configs.MidiMeConfig`, or a magenta MusicVAE config name.
 
   Raises:
     CheckpointError: naming the config the checkpoint looks like, when it
-      does not fit `config_name`.
+      does not fit `config`.
   """
   found = checkpoint_variables(prefix)
-  mismatches = _mismatches(config_variables(config_name), found)
+  mismatches = _mismatches(config_variables(config), found)
+  config_name = config if isinstance(config, str) else config.music_vae_config
   if not mismatches:
     return
   guesses = [g for g in configs_matching(found) if g != config_name]

@@ -22,32 +22,13 @@ When an input gives no chunks, `explain_no_chunks` says why in one clause.
 
 import copy
 import dataclasses
-import glob
-import io
-import math
-import os
 
-import mido
 import note_seq
 import numpy as np
-import tensorflow.compat.v1 as tf
 from magenta.models.music_vae import data
-from note_seq.protobuf import music_pb2
 
 from midime_magenta import errors
-
-MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
-# A whole orchestral score is a few MiB; beyond this a file is not music.
-MAX_MIDI_BYTES = 64 << 20
-# Beyond this a file is almost surely damaged (a broken tempo can stretch it
-# to years), and quantizing it would exhaust memory.
-MAX_SECONDS = 4 * 3600
-TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
-
-
-class InputError(errors.MidiMeError):
-  """An input path that cannot be read as MIDI or NoteSequences."""
-
+from midime_magenta import midi_io
 
 class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
@@ -63,202 +44,6 @@ def converter_kind(music_vae_config):
   if isinstance(converter, data.TrioConverter):
     return 'trio'
   return 'other'
-
-
-def _walk_music_files(folder, skipped):
-  """MIDI and TFRecord files under `folder`, following symlinked folders once.
-
-  Anything that is not a regular file (a FIFO would block, a device never
-  ends, a symlink may loop) is added to `skipped` as (path, why).
-  """
-  found, seen = [], set()
-  for root, dirs, files in os.walk(folder, followlinks=True):
-    real = os.path.realpath(root)
-    if real in seen:  # A symlink loop, or a folder reached twice.
-      dirs[:] = []
-      continue
-    seen.add(real)
-    dirs.sort()
-    for name in sorted(files):
-      if not name.lower().endswith(MIDI_EXTENSIONS + TFRECORD_EXTENSIONS):
-        continue
-      path = os.path.join(root, name)
-      if os.path.isfile(path):
-        found.append(path)
-      else:
-        why = ('a broken or looping link' if os.path.islink(path) else
-               'not a regular file')
-        skipped.append((path, why))
-  return found
-
-
-def find_input_files(spec, skipped=None):
-  """Expands '--input_midi': comma-separated files, directories and globs.
-
-  Directories are searched recursively (symlinked folders too, each real
-  folder once) for MIDI and TFRecord files. A path that exists is taken
-  whole, so a file name holding a comma still works. The same file reached
-  by two paths is read once.
-
-  Args:
-    spec: the flag's value.
-    skipped: a list that gets (path, why) for what was passed over.
-
-  Returns:
-    Sorted, de-duplicated file paths.
-
-  Raises:
-    InputError: when an item names nothing, or a directory holds no MIDI.
-  """
-  skipped = [] if skipped is None else skipped
-  items = [spec] if os.path.exists(os.path.expanduser(spec)) else [
-      s.strip() for s in spec.split(',')]
-  found = []
-  for item in filter(None, items):
-    item = os.path.expanduser(item)
-    if os.path.isdir(item):
-      matches = _walk_music_files(item, skipped)
-      if not matches:
-        raise InputError(f'Directory {item!r} holds no .mid, .midi or '
-                         '.tfrecord files.')
-    elif glob.has_magic(item):
-      matches = [p for p in glob.glob(item, recursive=True)
-                 if os.path.isfile(p)]
-      if not matches:
-        raise InputError(f'No file matches {item!r}.')
-    elif os.path.isfile(item):
-      matches = [item]
-    elif os.path.exists(item):
-      raise InputError(f'{item!r} is not a regular file.')
-    else:
-      raise InputError(f'Input {item!r} does not exist.')
-    found.extend(matches)
-  if not found:
-    raise InputError('No input given; pass --input_midi with a MIDI file, '
-                     'a directory or a glob.')
-  unique = {}
-  for path in sorted(found):
-    unique.setdefault(os.path.realpath(path), path)
-  return sorted(unique.values())
-
-
-def read_midi_file(path):
-  """Reads one MIDI file into a NoteSequence.
-
-  Raises:
-    InputError: when the file is missing or not valid MIDI.
-  """
-  try:
-    if os.path.getsize(path) > MAX_MIDI_BYTES:
-      raise InputError(
-          f'{path!r} is {os.path.getsize(path) / 2**20:.0f} MiB, far larger '
-          f'than a MIDI file can usefully be ({MAX_MIDI_BYTES >> 20} MiB); '
-          'split it or check that it is MIDI.')
-    with open(path, 'rb') as f:
-      midi_bytes = f.read(MAX_MIDI_BYTES + 1)
-  except OSError as e:
-    raise InputError(f'Cannot read {path!r}: {e.strerror}.') from None
-  return read_midi_bytes(midi_bytes, path)
-
-
-def read_midi_bytes(midi_bytes, path):
-  """Parses a MIDI file's bytes (read from any filesystem) as `read_midi_file`.
-
-  Raises:
-    InputError: when they are not valid MIDI.
-  """
-  if len(midi_bytes) > MAX_MIDI_BYTES:
-    raise InputError(
-        f'{path!r} is larger than a MIDI file can usefully be '
-        f'({MAX_MIDI_BYTES >> 20} MiB); split it or check that it is MIDI.')
-  if not midi_bytes.startswith(b'MThd'):
-    raise InputError(f'{path!r} is not a MIDI file (it does not start with a '
-                     'MIDI header); export it as a Standard MIDI File.')
-  if len(midi_bytes) >= 14 and midi_bytes[12] & 0x80:
-    raise InputError(
-        f'{path!r} times its events in SMPTE frames, which MIDI readers here '
-        'do not take; re-export it with ticks per quarter note (the usual '
-        'setting).')
-  try:
-    ns = note_seq.midi_to_note_sequence(midi_bytes)
-  except Exception as e:  # pylint: disable=broad-except
-    # pretty_midi/mido raise many types (EOFError, KeyError, ValueError...)
-    # for damaged files; all mean the same to a user.
-    raise InputError(f'{path!r} is a damaged MIDI file ({type(e).__name__}: '
-                     f'{e}); re-export it from your editor.') from None
-  ns.filename = os.path.basename(path)
-  if not ns.notes:
-    starts = _count_note_ons(midi_bytes)
-    if starts:  # MIDI readers drop notes that end where they start.
-      raise InputError(
-          f'{path!r} gave no chunks: all its {starts} notes have zero length '
-          '(each note-off falls on its note-on); re-export it with note '
-          'lengths.')
-  return check_note_sequence(ns, path)
-
-
-def _count_note_ons(midi_bytes):
-  try:
-    midi = mido.MidiFile(file=io.BytesIO(midi_bytes))
-  except Exception:  # pylint: disable=broad-except
-    return 0
-  return sum(1 for track in midi.tracks for m in track
-             if m.type == 'note_on' and m.velocity > 0)
-
-
-def check_note_sequence(ns, source):
-  """Refuses a NoteSequence whose timing or notes cannot be music.
-
-  TFRecords and API callers hand over NoteSequences nobody checked: a tempo
-  of 0 or a time-signature denominator of 0 would divide by zero later.
-
-  Returns:
-    `ns`, unchanged.
-
-  Raises:
-    InputError: naming the first problem found.
-  """
-  def bad(what):
-    return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
-                      're-export it.')
-  for tempo in ns.tempos:
-    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= 10000 and
-            math.isfinite(tempo.time) and tempo.time >= 0):
-      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
-  for ts in ns.time_signatures:
-    if ts.numerator <= 0 or ts.denominator <= 0 or not math.isfinite(
-        ts.time):
-      raise bad(f'a time signature of {ts.numerator}/{ts.denominator}')
-  if not math.isfinite(ns.total_time) or ns.total_time < 0:
-    raise bad(f'a total time of {ns.total_time}')
-  for n in ns.notes:
-    if not (math.isfinite(n.start_time) and math.isfinite(n.end_time) and
-            0 <= n.start_time <= n.end_time):
-      raise bad(f'a note from {n.start_time:g} s to {n.end_time:g} s')
-    if not 0 <= n.pitch <= 127 or not 0 <= n.velocity <= 127:
-      raise bad(f'a note of pitch {n.pitch} and velocity {n.velocity}')
-  return ns
-
-
-def read_note_sequences(path):
-  """Yields (source name, NoteSequence) from a MIDI or TFRecord file.
-
-  Raises:
-    InputError: when the file cannot be read.
-  """
-  if path.lower().endswith(TFRECORD_EXTENSIONS):
-    try:
-      for i, record in enumerate(tf.python_io.tf_record_iterator(path)):
-        source = f'{path}#{i}'
-        yield source, check_note_sequence(
-            music_pb2.NoteSequence.FromString(record), source)
-    except InputError:
-      raise
-    except Exception as e:  # pylint: disable=broad-except
-      raise InputError(f'{path!r} is not a TFRecord of NoteSequences '
-                       f'({type(e).__name__}).') from None
-  else:
-    yield path, read_midi_file(path)
 
 
 @dataclasses.dataclass
@@ -320,12 +105,12 @@ def choose_melody_instrument(ns, instrument=None, program=None):
     program: use the first track with this MIDI program (`--program`).
 
   Raises:
-    InputError: when the requested instrument or program is not there.
+    midi_io.InputError: when the requested instrument or program is not there.
   """
   stats = track_stats(ns)
   if instrument is not None:
     if instrument not in [s.instrument for s in stats]:
-      raise InputError(
+      raise midi_io.InputError(
           f'{ns.filename or "The input"} has no pitched instrument '
           f'{instrument}; it has {[s.instrument for s in stats]}.')
     return instrument
@@ -333,7 +118,7 @@ def choose_melody_instrument(ns, instrument=None, program=None):
     for s in stats:
       if s.program == program:
         return s.instrument
-    raise InputError(
+    raise midi_io.InputError(
         f'{ns.filename or "The input"} has no track with program {program}; '
         f'it has {sorted({s.program for s in stats})}.')
   if not stats:
@@ -377,16 +162,16 @@ def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
     The `TrioTracks`, or None when the song has no two pitched tracks.
 
   Raises:
-    InputError: when a given track is not there.
+    midi_io.InputError: when a given track is not there.
   """
   stats = {s.instrument: s for s in track_stats(ns)}
   name = ns.filename or 'The input'
   for flag, value in (('melody_track', melody), ('bass_track', bass)):
     if value is not None and value not in stats:
-      raise InputError(f'{name} has no pitched instrument {value} for '
+      raise midi_io.InputError(f'{name} has no pitched instrument {value} for '
                        f'--{flag}; it has {sorted(stats)}.')
   if drums is not None and drums not in {n.instrument for n in ns.notes}:
-    raise InputError(f'{name} has no instrument {drums} for --drum_track.')
+    raise midi_io.InputError(f'{name} has no instrument {drums} for --drum_track.')
   why = []
   if bass is None:
     candidates = [s for s in stats.values() if s.instrument != melody]
@@ -534,16 +319,16 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     says why.
 
   Raises:
-    InputError: when `instrument` or `program` names no track, or the
+    midi_io.InputError: when `instrument` or `program` names no track, or the
       sequence lasts implausibly long.
   """
-  check_note_sequence(ns, source or ns.filename or 'NoteSequence')
-  if ns.total_time > MAX_SECONDS or any(
-      n.end_time > MAX_SECONDS for n in ns.notes):
-    raise InputError(
+  midi_io.check_note_sequence(ns, source or ns.filename or 'NoteSequence')
+  if ns.total_time > midi_io.MAX_SECONDS or any(
+      n.end_time > midi_io.MAX_SECONDS for n in ns.notes):
+    raise midi_io.InputError(
         f'{source or ns.filename or "The input"} lasts '
         f'{max([ns.total_time] + [n.end_time for n in ns.notes]) / 3600:.1f} '
-        f'hours, more than the {MAX_SECONDS // 3600} we take; it is probably '
+        f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is probably '
         'damaged, or split it into shorter files.')
   original = ns
   ns = copy.deepcopy(ns)

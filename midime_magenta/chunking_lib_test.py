@@ -7,6 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import configs
 from midime_testing import testdata_lib
 
@@ -14,7 +15,7 @@ MEL = configs.get_music_vae_config('cat-mel_2bar_small')
 
 
 def _read(name):
-  return chunking_lib.read_midi_file(testdata_lib.testdata_path(name))
+  return midi_io.read_midi_file(testdata_lib.testdata_path(name))
 
 
 def test_every_window_counts_not_just_five():
@@ -43,9 +44,9 @@ def test_melody_track_of_a_chorale_is_the_soprano():
 
 def test_unknown_instrument_or_program_is_refused():
   ns = _read('chorale_satb.mid')
-  with pytest.raises(chunking_lib.InputError, match='no pitched instrument 9'):
+  with pytest.raises(midi_io.InputError, match='no pitched instrument 9'):
     chunking_lib.chunk_note_sequence(ns, MEL, instrument=9)
-  with pytest.raises(chunking_lib.InputError, match='no track with program 40'):
+  with pytest.raises(midi_io.InputError, match='no track with program 40'):
     chunking_lib.chunk_note_sequence(ns, MEL, program=40)
 
 
@@ -87,28 +88,28 @@ def test_all_notes_out_of_range_is_the_reason():
 
 def test_find_input_files_expands_dirs_globs_and_lists(tmp_path):
   folk = testdata_lib.testdata_path('folk')
-  assert len(chunking_lib.find_input_files(folk)) == 10
+  assert len(midi_io.find_input_files(folk)) == 10
   reel = testdata_lib.testdata_path('reel_4-4.mid')
-  both = chunking_lib.find_input_files(f'{reel}, {folk}/0051*.mid')
+  both = midi_io.find_input_files(f'{reel}, {folk}/0051*.mid')
   assert both[-1] == reel and len(both) == 5
-  with pytest.raises(chunking_lib.InputError, match='does not exist'):
-    chunking_lib.find_input_files(str(tmp_path / 'missing.mid'))
-  with pytest.raises(chunking_lib.InputError, match='holds no .mid'):
-    chunking_lib.find_input_files(str(tmp_path))
-  with pytest.raises(chunking_lib.InputError, match='No file matches'):
-    chunking_lib.find_input_files(str(tmp_path / '*.mid'))
+  with pytest.raises(midi_io.InputError, match='does not exist'):
+    midi_io.find_input_files(str(tmp_path / 'missing.mid'))
+  with pytest.raises(midi_io.InputError, match='holds no .mid'):
+    midi_io.find_input_files(str(tmp_path))
+  with pytest.raises(midi_io.InputError, match='No file matches'):
+    midi_io.find_input_files(str(tmp_path / '*.mid'))
 
 
 def test_text_file_and_truncated_midi_are_refused(tmp_path):
   text = tmp_path / 'notes.mid'
   text.write_text('these are my notes')
-  with pytest.raises(chunking_lib.InputError, match='not a MIDI file'):
-    chunking_lib.read_midi_file(str(text))
+  with pytest.raises(midi_io.InputError, match='not a MIDI file'):
+    midi_io.read_midi_file(str(text))
   data = open(testdata_lib.testdata_path('reel_4-4.mid'), 'rb').read()
   cut = tmp_path / 'cut.mid'
   cut.write_bytes(data[:len(data) // 2])
-  with pytest.raises(chunking_lib.InputError, match='damaged MIDI'):
-    chunking_lib.read_midi_file(str(cut))
+  with pytest.raises(midi_io.InputError, match='damaged MIDI'):
+    midi_io.read_midi_file(str(cut))
 
 
 def test_tfrecord_of_note_sequences(tmp_path):
@@ -116,10 +117,10 @@ def test_tfrecord_of_note_sequences(tmp_path):
   with tf.io.TFRecordWriter(path) as writer:
     for name in ('reel_4-4.mid', 'chorale_satb.mid'):
       writer.write(_read(name).SerializeToString())
-  found = list(chunking_lib.read_note_sequences(path))
+  found = list(midi_io.read_note_sequences(path))
   assert [s for s, _ in found] == [f'{path}#0', f'{path}#1']
   assert isinstance(found[0][1], note_seq.NoteSequence)
-  assert os.path.basename(chunking_lib.find_input_files(str(tmp_path))[0]) == (
+  assert os.path.basename(midi_io.find_input_files(str(tmp_path))[0]) == (
       'tunes.tfrecord')
 
 
@@ -212,7 +213,7 @@ def test_melody_score_falls_with_polyphony_for_low_tracks():
 
 
 def test_trio_tracks_are_picked_from_the_music(tmp_path):
-  song = chunking_lib.read_midi_file(
+  song = midi_io.read_midi_file(
       testdata_lib.make_band_midi(str(tmp_path / 'band.mid'), bars=6))
   picked = chunking_lib.choose_trio_tracks(song)
   # Flute tune on 2, synth bass (program 87) on 1; not the piano chords on 0.
@@ -220,12 +221,12 @@ def test_trio_tracks_are_picked_from_the_music(tmp_path):
   drums = next(n.instrument for n in song.notes if n.is_drum)
   forced = chunking_lib.choose_trio_tracks(song, melody=0, drums=drums)
   assert (forced.melody, forced.bass, forced.drums) == (0, 1, drums)
-  with pytest.raises(chunking_lib.InputError, match='no pitched instrument 7'):
+  with pytest.raises(midi_io.InputError, match='no pitched instrument 7'):
     chunking_lib.choose_trio_tracks(song, bass=7)
 
 
 def test_a_general_midi_bass_is_taken_as_the_bass(tmp_path):
-  song = chunking_lib.read_midi_file(
+  song = midi_io.read_midi_file(
       testdata_lib.make_trio_midi(str(tmp_path / 'trio.mid'), bars=6))
   picked = chunking_lib.choose_trio_tracks(song)
   assert (picked.melody, picked.bass) == (0, 1)

@@ -13,24 +13,22 @@ configs live only here, so they ship in every install mode (a wheel, a PEP 660
 editable install, the legacy `setup.py develop` of older pip) with nothing
 to locate at run time.
 
-The `tiny-*` MusicVAE configs are ours: the same model families as the
-official configs at a z of 32, with checkpoints built by
-`bin/make_tiny_checkpoints` into `testdata/`, so that tests and the offline
-demo run in seconds.
+Configs are values. `CONFIG_MAP` holds the official configs only and never
+changes after import. A MusicVAE that is not one of magenta's registered
+configs (read from a Magenta.js checkpoint, or a config file's
+`music_vae_hparams`) travels inside its `MidiMeConfig` (`music_vae`): it is
+returned to whoever asked for it, never registered, so a name means the same
+thing whatever was loaded before in the process.
 """
 
 import copy
 import dataclasses
-import functools
 import json
 import os
 import re
+import types
 
-from magenta.common import merge_hparams
-from magenta.contrib import training as contrib_training
 from magenta.models.music_vae import configs as music_vae_configs
-from magenta.models.music_vae import lstm_models
-from magenta.models.music_vae.base_model import MusicVAE
 
 from midime_magenta import errors
 from midime_magenta import midime_hparams
@@ -42,105 +40,32 @@ class ConfigError(errors.MidiMeError):
   """An unknown config name, or a config file that cannot be used."""
 
 
-def _tiny_music_vae_configs():
-  """MusicVAE configs shaped like the official ones, but with z = 32."""
-  hparams = lambda **kw: merge_hparams(  # pylint: disable=g-long-lambda
-      lstm_models.get_default_hparams(), contrib_training.HParams(**kw))
-  official = music_vae_configs.CONFIG_MAP
-  tiny = {}
-  tiny['tiny-mel_2bar'] = music_vae_configs.Config(
-      model=MusicVAE(lstm_models.BidirectionalLstmEncoder(),
-                     lstm_models.CategoricalLstmDecoder()),
-      hparams=hparams(batch_size=64, max_seq_len=32, z_size=32,
-                      enc_rnn_size=[64], dec_rnn_size=[64, 64], free_bits=0,
-                      max_beta=0.2),
-      note_sequence_augmenter=None,
-      data_converter=copy.deepcopy(
-          official['cat-mel_2bar_small'].data_converter))
-  tiny['tiny-drums_2bar'] = music_vae_configs.Config(
-      model=MusicVAE(lstm_models.BidirectionalLstmEncoder(),
-                     lstm_models.CategoricalLstmDecoder()),
-      hparams=hparams(batch_size=64, max_seq_len=32, z_size=32,
-                      enc_rnn_size=[64], dec_rnn_size=[64, 64], free_bits=48,
-                      max_beta=0.2),
-      note_sequence_augmenter=None,
-      data_converter=copy.deepcopy(
-          official['cat-drums_2bar_small'].data_converter))
-  tiny['tiny-trio_16bar'] = music_vae_configs.Config(
-      model=MusicVAE(
-          lstm_models.BidirectionalLstmEncoder(),
-          lstm_models.HierarchicalLstmDecoder(
-              lstm_models.SplitMultiOutLstmDecoder(
-                  core_decoders=[lstm_models.CategoricalLstmDecoder()
-                                 for _ in range(3)],
-                  output_depths=[90, 90, 512]),
-              level_lengths=[16, 16],
-              disable_autoregression=True)),
-      hparams=hparams(batch_size=64, max_seq_len=256, z_size=32,
-                      enc_rnn_size=[64], dec_rnn_size=[64], free_bits=0,
-                      max_beta=0.2),
-      note_sequence_augmenter=None,
-      data_converter=copy.deepcopy(
-          official['hierdec-trio_16bar'].data_converter))
-  return tiny
-
-
-@functools.lru_cache(maxsize=None)
-def _tiny_configs_cached():
-  return _tiny_music_vae_configs()
-
-
-# MusicVAE configs read from Magenta.js checkpoints in this process
-# (checkpoint_lib registers them when it resolves such a checkpoint), and the
-# MidiMe config each gets.
-_FROM_CHECKPOINTS = {}
-_MIDIME_FROM_CHECKPOINTS = {}
-
-
-def register_music_vae_config(name, music_vae_config, is_trio=False):
-  """Registers the MusicVAE config a checkpoint carries; returns its name.
-
-  Also registers a MidiMe config of the same name with the default
-  hyperparameters (300 epochs for trios, as the demo). A name already taken
-  by magenta's or our registered configs gets a `js-` prefix.
-  """
-  if name in music_vae_configs.CONFIG_MAP or name in CONFIG_MAP or (
-      name in _tiny_configs_cached()):
-    name = 'js-' + name
-  _FROM_CHECKPOINTS[name] = music_vae_config
-  _MIDIME_FROM_CHECKPOINTS[name] = MidiMeConfig(
-      name=name, music_vae_config=name,
-      hparams=midime_hparams.HParams(
-          **({'num_epochs': _TRIO_EPOCHS} if is_trio else {})),
-      description='Read from the Magenta.js checkpoint ' + name + '.',
-      official_checkpoint=name)
-  return name
-
-
 def music_vae_config_names():
-  """Names of every MusicVAE config we can load: magenta's, ours, and those
-  read from checkpoints in this process."""
-  return sorted(list(music_vae_configs.CONFIG_MAP) +
-                list(_tiny_configs_cached()) + list(_FROM_CHECKPOINTS))
+  """Names of magenta's registered MusicVAE configs."""
+  return sorted(music_vae_configs.CONFIG_MAP)
 
 
-def get_music_vae_config(name):
-  """Returns a deep copy of the named MusicVAE config.
+def get_music_vae_config(config):
+  """Returns a private deep copy of a MusicVAE config.
 
   A copy, because magenta's scripts mutate shared `CONFIG_MAP` entries and we
   change converter settings (the chunk cap) per use.
 
+  Args:
+    config: a `MidiMeConfig` (its own `music_vae`, else the one it names),
+      or the name of one of magenta's MusicVAE configs.
+
   Raises:
     ConfigError: if no MusicVAE config has that name.
   """
-  if name in music_vae_configs.CONFIG_MAP:
-    return copy.deepcopy(music_vae_configs.CONFIG_MAP[name])
-  if name in _tiny_configs_cached():
-    return copy.deepcopy(_tiny_configs_cached()[name])
-  if name in _FROM_CHECKPOINTS:
-    return copy.deepcopy(_FROM_CHECKPOINTS[name])
+  if isinstance(config, MidiMeConfig):
+    if config.music_vae is not None:
+      return copy.deepcopy(config.music_vae)
+    config = config.music_vae_config
+  if config in music_vae_configs.CONFIG_MAP:
+    return copy.deepcopy(music_vae_configs.CONFIG_MAP[config])
   raise ConfigError(
-      f'Unknown MusicVAE config "{name}"; known configs: '
+      f'Unknown MusicVAE config "{config}"; known configs: '
       f'{", ".join(music_vae_config_names())}.')
 
 
@@ -159,8 +84,10 @@ class MidiMeConfig:
     hparams: the MidiMe hyperparameters (`midime_hparams.HParams`).
     description: one line for `--help` and listings.
     official_checkpoint: name of the official checkpoint for this config, or
-      None when there is none (tiny test configs).
+      None when there is none.
     path: the file it was read from.
+    music_vae: the magenta MusicVAE `Config` itself, when it is not one of
+      magenta's registered ones (then `music_vae_config` is its own name).
   """
   name: str
   music_vae_config: str
@@ -168,6 +95,8 @@ class MidiMeConfig:
   description: str = ''
   official_checkpoint: str | None = None
   path: str = ''
+  music_vae: object = dataclasses.field(default=None, compare=False,
+                                        repr=False)
 
   def replace(self, **changes):
     return dataclasses.replace(self, **changes)
@@ -175,7 +104,7 @@ class MidiMeConfig:
 
 _SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 _CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
-                  'official_checkpoint'}
+                  'official_checkpoint', 'music_vae_hparams'}
 
 
 def read_config_file(path):
@@ -223,10 +152,38 @@ def read_config_file(path):
     hparams = midime_hparams.HParams.from_dict(raw.get('hparams', {}))
   except (ValueError, TypeError) as e:
     raise ConfigError(f'Config file {path}: {e}') from None
-  return MidiMeConfig(
+  config = MidiMeConfig(
       name=raw['name'], music_vae_config=raw['music_vae_config'],
       hparams=hparams, description=raw.get('description', ''),
       official_checkpoint=raw.get('official_checkpoint'), path=str(path))
+  if 'music_vae_hparams' in raw:
+    config = config.replace(
+        music_vae_config=raw['name'], music_vae=_with_music_vae_hparams(
+            get_music_vae_config(raw['music_vae_config']),
+            raw['music_vae_hparams'], path))
+  return config
+
+
+def _with_music_vae_hparams(music_vae_config, changes, path):
+  """A magenta config with some of its model's hparams changed (z_size,
+  enc_rnn_size, dec_rnn_size, ...): a MusicVAE of the same family trained at
+  another size."""
+  if not isinstance(changes, dict) or not changes:
+    raise ConfigError(f'Config file {path}: music_vae_hparams must be an '
+                      'object of MusicVAE hyperparameters.')
+  hparams = music_vae_config.hparams
+  known = hparams.values()
+  for key, value in changes.items():
+    if key not in known or type(value) is not type(known[key]) or (
+        isinstance(value, list) and not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 8192
+            for v in value)):
+      raise ConfigError(
+          f'Config file {path}: music_vae_hparams.{key} is not a '
+          f'{type(known.get(key)).__name__} hyperparameter of '
+          f'{music_vae_config.model.__class__.__name__}.')
+    setattr(hparams, key, value)
+  return music_vae_config
 
 
 _TRIO_EPOCHS = 300  # The MidiMe demo trained trios longer than melodies.
@@ -239,7 +196,7 @@ def _registered(name, description, official_checkpoint=None, **hparams):
                       official_checkpoint=official_checkpoint)
 
 
-CONFIG_MAP = {config.name: config for config in (
+CONFIG_MAP = types.MappingProxyType({config.name: config for config in (
     _registered('cat-mel_2bar_small', '2-bar melodies on the small official '
                 'MusicVAE (z=256); the MidiMe demo\'s model.',
                 'mel_2bar_small'),
@@ -258,13 +215,23 @@ CONFIG_MAP = {config.name: config for config in (
     _registered('nade-drums_2bar_full', '2-bar drum loops (61 classes) on '
                 'the official NADE drum MusicVAE (z=256).',
                 'nade-drums_2bar_full'),
-    _registered('tiny-mel_2bar', 'Test only: 2-bar melodies on the bundled '
-                'tiny MusicVAE (z=32).'),
-    _registered('tiny-drums_2bar', 'Test only: 2-bar drums on the bundled '
-                'tiny MusicVAE (z=32).'),
-    _registered('tiny-trio_16bar', 'Test only: 16-bar trios on the bundled '
-                'tiny MusicVAE (z=32).', num_epochs=_TRIO_EPOCHS),
-)}
+)})
+
+
+def derived_config(name, music_vae_config, is_trio=False, description=''):
+  """The MidiMe config for a MusicVAE config that magenta does not register
+  (read from a Magenta.js checkpoint): returned, never registered.
+
+  Default hyperparameters (300 epochs for trios, as the demo). A name that
+  magenta's configs already use gets a `js-` prefix, so that the name of a
+  run's MusicVAE never means two things.
+  """
+  if name in music_vae_configs.CONFIG_MAP or name in CONFIG_MAP:
+    name = 'js-' + name
+  return MidiMeConfig(
+      name=name, music_vae_config=name, hparams=midime_hparams.HParams(
+          **({'num_epochs': _TRIO_EPOCHS} if is_trio else {})),
+      description=description, music_vae=music_vae_config)
 
 
 def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
@@ -297,11 +264,9 @@ def get_config(name_or_path):
   """
   if name_or_path in CONFIG_MAP:
     return CONFIG_MAP[name_or_path]
-  if name_or_path in _MIDIME_FROM_CHECKPOINTS:
-    return _MIDIME_FROM_CHECKPOINTS[name_or_path]
   if name_or_path.endswith('.json') or os.path.sep in name_or_path:
     config = read_config_file(name_or_path)
-    get_music_vae_config(config.music_vae_config)  # Fail early if unknown.
+    get_music_vae_config(config)  # Fail early if unknown.
     return config
   raise ConfigError(
       f'Unknown config "{name_or_path}"; registered configs: '

@@ -124,3 +124,42 @@ def test_hparams_parse_magenta_syntax():
 def test_missing_config_file():
   with pytest.raises(configs.ConfigError, match='does not exist'):
     configs.get_config(os.path.join('no', 'such.json'))
+
+
+def test_config_map_holds_the_official_configs_and_never_changes(tmp_path):
+  from midime_magenta import checkpoint_lib
+  from midime_testing import tfjs_testdata_lib
+  before = dict(configs.CONFIG_MAP)
+  assert not [n for n in before if n.startswith('tiny-')]
+  with pytest.raises(TypeError):
+    configs.CONFIG_MAP['mine'] = before['cat-mel_2bar_small']  # pytype: disable=unsupported-operands
+  folder = tmp_path / 'trio_4bar'
+  tfjs_testdata_lib.make_checkpoint(str(folder), 'trio_4bar')
+  resolved = checkpoint_lib.resolve_checkpoint(str(folder))
+  # A checkpoint's own config is returned, not registered.
+  assert resolved.midime_config.music_vae_config == 'trio_4bar'
+  assert resolved.midime_config.music_vae is not None
+  assert dict(configs.CONFIG_MAP) == before
+  with pytest.raises(configs.ConfigError):
+    configs.get_config('trio_4bar')
+  with pytest.raises(configs.ConfigError):
+    configs.get_music_vae_config('trio_4bar')
+
+
+def test_a_config_file_can_resize_its_musicvae(tmp_path):
+  tiny = configs.get_config(testdata_lib.tiny_config('tiny-trio_16bar'))
+  assert tiny.name == tiny.music_vae_config == 'tiny-trio_16bar'
+  assert tiny.hparams.num_epochs == 300
+  music_vae = configs.get_music_vae_config(tiny)
+  assert (music_vae.hparams.z_size, music_vae.hparams.enc_rnn_size) == (32, [64])
+  # The official config it came from is untouched.
+  assert configs.get_music_vae_config(
+      'hierdec-trio_16bar').hparams.z_size == 512
+  for bad in ({'z_size': '32'}, {'no_such_hparam': 1}, [],
+              {'enc_rnn_size': [0]}):
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps({'name': 'x', 'music_vae_config':
+                                'cat-mel_2bar_small',
+                                'music_vae_hparams': bad}))
+    with pytest.raises(configs.ConfigError, match='music_vae_hparams'):
+      configs.get_config(str(path))

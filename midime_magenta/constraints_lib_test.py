@@ -135,6 +135,9 @@ def test_constrain_and_steer_from_the_scripts(mel_2bar_small_checkpoint,
   assert 'MidiMe samples' in result.stdout and 'obey after' in result.stdout
   assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   assert os.path.isfile(os.path.join(run_dir, 'constraint.png'))
+  run_files = {n: open(os.path.join(run_dir, n), 'rb').read()
+               for n in os.listdir(run_dir)
+               if os.path.isfile(os.path.join(run_dir, n))}
   result = run('midime_generate', *common, f'--run_dir={run_dir}',
                f'--output_dir={out}', '--num_outputs=12', '--seed=1',
                '--temperature=0.1', '--attribute=note_density:+0.5',
@@ -150,9 +153,13 @@ def test_constrain_and_steer_from_the_scripts(mel_2bar_small_checkpoint,
   obeying = np.mean([constraints_lib.satisfies(ns, rules, 2)
                      for ns in outputs])
   assert obeying >= 0.75, obeying
-  # The prior's attribute vectors were computed once and kept in the run.
+  # The prior's attribute vectors were used in memory: generating never
+  # writes into the run (0.1.0 saved them there as a side effect).
+  assert 'computing MusicVAE\'s prior\'s' in result.stderr
+  assert {n: open(os.path.join(run_dir, n), 'rb').read() for n in run_files
+          } == run_files
   info = run_lib.read_model_info(run_dir)
-  assert info['attributes']['source'] == 'prior'
+  assert 'attributes' not in info
   assert info['constraint']['rules'] == ['key:C', 'density:1-6']
   # Bad steering is one line, before anything is written.
   for flag, words in (('--attribute=loudness:1', 'Unknown attribute'),

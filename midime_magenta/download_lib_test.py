@@ -19,6 +19,7 @@ import pytest
 
 from midime_magenta import checkpoint_lib
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import download_lib
 from midime_magenta import music_vae_lib
 from midime_testing import testdata_lib
@@ -246,7 +247,7 @@ def test_magenta_js_and_tf_layouts_encode_the_same(mel_2bar_small):
       testdata_lib.shared_path('checkpoints', 'mel_2bar_small_tfjs'),
       batch_size=16)
   assert tfjs.fingerprint == mel_2bar_small.fingerprint
-  chunks = chunking_lib.chunk_note_sequence(chunking_lib.read_midi_file(REEL),
+  chunks = chunking_lib.chunk_note_sequence(midi_io.read_midi_file(REEL),
                                             tfjs.config)
   np.testing.assert_allclose(
       tfjs.encode_tensors(chunks.inputs, chunks.lengths),

@@ -64,24 +64,25 @@ class ChunkFiles(beam.DoFn):
   def setup(self):
     from midime_magenta import configs  # pylint: disable=g-import-not-at-top
     config, _ = _resolve(*self._args)
-    self._converter_config = configs.get_music_vae_config(
-        config.music_vae_config)
+    self._converter_config = configs.get_music_vae_config(config)
 
   def _sequences(self, path):
-    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-    if path.lower().endswith(chunking_lib.TFRECORD_EXTENSIONS):
+    from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
+    if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
       return [(path, i, ns) for i, (_, ns) in
-              enumerate(chunking_lib.read_note_sequences(path))]
+              enumerate(midi_io.read_note_sequences(path))]
     with FileSystems.open(path) as f:
-      data = f.read(chunking_lib.MAX_MIDI_BYTES + 1)
-    return [(path, -1, chunking_lib.read_midi_bytes(data, path))]
+      data = f.read(midi_io.MAX_MIDI_BYTES + 1)
+    return [(path, -1, midi_io.read_midi_bytes(data, path))]
 
   def process(self, path):
-    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from midime_magenta import chunking_lib
+    from midime_magenta import midi_io
     Metrics.counter(NAMESPACE, 'files').inc()
     try:
       sequences = self._sequences(path)
-    except (chunking_lib.InputError, OSError) as e:
+    except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
       yield beam.pvalue.TaggedOutput('skipped', {'source': path,
                                                  'reason': str(e)})
@@ -92,7 +93,7 @@ class ChunkFiles(beam.DoFn):
         chunked = chunking_lib.chunk_note_sequence(
             ns, self._converter_config, source, *self._choice)
         reason = chunked.reason
-      except chunking_lib.InputError as e:
+      except midi_io.InputError as e:
         chunked, reason = None, str(e)
       if chunked is None or not chunked.num_chunks:
         Metrics.counter(NAMESPACE, 'skipped').inc()
@@ -124,7 +125,7 @@ class EncodeChunks(beam.DoFn):
     from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
     config, prefix = _resolve(*self._args)
     self._music_vae = music_vae_lib.load_music_vae(
-        config.music_vae_config, prefix, batch_size=self._batch_size)
+        config, prefix, batch_size=self._batch_size)
     if self._music_vae.fingerprint != self._fingerprint:
       raise RuntimeError(
           f'The worker\'s checkpoint {prefix} is not the one the pipeline '
@@ -145,22 +146,22 @@ def list_files(inputs, skipped):
   them) or URLs (Beam's filesystems); unlistable entries go to `skipped`.
 
   Raises:
-    chunking_lib.InputError: for an input that names nothing.
+    midi_io.InputError: for an input that names nothing.
   """
-  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
   files = []
   for spec in [s.strip() for s in str(inputs).split(',') if s.strip()]:
     if '://' not in spec:
-      files += chunking_lib.find_input_files(spec, skipped)
+      files += midi_io.find_input_files(spec, skipped)
       continue
     pattern = spec if any(ch in spec for ch in '*?[') else (
         spec.rstrip('/') + '/**')
     matched = [m.path for r in FileSystems.match([pattern])
                for m in r.metadata_list]
     found = sorted(p for p in matched if p.lower().endswith(
-        chunking_lib.MIDI_EXTENSIONS + chunking_lib.TFRECORD_EXTENSIONS))
+        midi_io.MIDI_EXTENSIONS + midi_io.TFRECORD_EXTENSIONS))
     if not found:
-      raise chunking_lib.InputError(f'{spec!r} names no MIDI or TFRecord '
+      raise midi_io.InputError(f'{spec!r} names no MIDI or TFRecord '
                                     'files.')
     files += found
   return sorted(dict.fromkeys(files))
@@ -236,8 +237,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
   from absl import logging
   encoded_lib.check_output_dir(output_dir)
   config, prefix = _resolve(config_name, checkpoint_file)
-  z_size = configs.get_music_vae_config(
-      config.music_vae_config).hparams.z_size
+  z_size = configs.get_music_vae_config(config).hparams.z_size
   fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
   # Workers resolve the checkpoint as the user named it: a name or URL is
   # fetched into each worker's cache; a local path is made absolute.

@@ -119,7 +119,7 @@ def test_midime_train_on_the_shards(encoded, mel_2bar_small_checkpoint,
   assert training_data.sources == data.sources
   assert meta['summary']['encoded']['chunks'] == len(data.z)
   # Another MusicVAE's checkpoint is refused in one line.
-  result = run('midime_train', '--config=tiny-mel_2bar',
+  result = run('midime_train', '--config=' + testdata_lib.tiny_config('tiny-mel_2bar'),
                '--checkpoint_file=' +
                testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
                f'--input_encoded={out}', f'--run_dir={tmp_path / "other"}')

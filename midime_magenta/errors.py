@@ -1,6 +1,6 @@
 """The one base class of every error that is the user's to fix.
 
-Each module keeps its own error classes (`chunking_lib.InputError`,
+Each module keeps its own error classes (`midi_io.InputError`,
 `checkpoint_lib.CheckpointError`, ...), as note-seq does, but all derive from
 `MidiMeError`. The scripts turn a `MidiMeError` into one line on stderr and a
 non-zero exit; any other exception is a bug of ours or of a library and keeps

@@ -1,7 +1,9 @@
 r"""Generates music from a MidiMe model trained by midime_train.
 
-Reads like music_vae_generate: the same flags, defaults and file names, with
-MidiMe's modes added.
+Reads like music_vae_generate: its flags, defaults and file naming, with
+MidiMe's modes added. Two differences: --run_dir is the MidiMe run folder
+(music_vae_generate's is a MusicVAE training folder), and MidiMe's outputs
+are named midime-<mode>, so they never take the names of MusicVAE's.
 
 Example usage:
   # Five personalized samples:
@@ -45,9 +47,12 @@ Modes:
                in MidiMe's space (--step_size), each in its own slot
 
 Files are named as music_vae_generate names them, numbered from 000 as it
-does (-000-of-005 ... -004-of-005), so the two tools' folders line up:
-  <config>_<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid
-(traverse adds the dimension: <config>_traverse-dim1_...). No existing file is
+does (-000-of-005 ... -004-of-005), so the two tools' folders line up; the
+MidiMe modes say so, so that a MidiMe sample never takes the name of a
+MusicVAE sample:
+  <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid
+  <config>_prior_<YYYY-mm-dd_HHMMSS>-000-of-005.mid  (MusicVAE's own)
+(traverse adds the dimension: <config>_midime-traverse-dim1_...). No existing file is
 ever replaced; a clash gets '-2', '-3', ... before '.mid'.
 
 Steering, in every mode: --attribute=name:strength moves each latent along
@@ -258,8 +263,9 @@ def run():
   written = []
   for label, z in latents.items():
     piece = mode == 'piece'
-    basename = output_basename(personalizer.config.name, label,
-                               date_and_time, 1 if piece else len(z))
+    basename = output_basename(
+        personalizer.config.name, label if mode == 'prior' else
+        f'midime-{label}', date_and_time, 1 if piece else len(z))
     if piece:
       logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
                    len(z) * music_vae.chunk_steps // 16, basename)

@@ -10,7 +10,7 @@ import note_seq
 import numpy as np
 import pytest
 
-from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import evaluate_lib
 from midime_magenta import midime_generate
 from midime_magenta import personalizer as personalizer_lib
@@ -47,7 +47,8 @@ def _check_outputs(out, mode, count, concat=False):
   assert sorted(everything) == sorted(names + [n[:-4] + '.png' for n in names])
   parsed = [NAME.match(n) for n in names]
   assert all(parsed), names
-  assert {m.group(1) for m in parsed} == {mode}
+  assert {m.group(1) for m in parsed} == {
+      mode if mode == 'prior' else f'midime-{mode}'}
   numbered = [m for m in parsed if m.group(2) != 'concat']
   assert len(numbered) == count
   assert [int(m.group(2)) for m in numbered] == list(range(count))
@@ -160,7 +161,7 @@ def test_checkpoint_of_another_config(official_run_dir, tmp_path):
                f'--run_dir={official_run_dir}',
                f'--output_dir={tmp_path / "o"}')
   _assert_one_error(result, 'does not fit config cat-mel_2bar_small',
-                    'tiny-mel_2bar')
+                    'matches no known MusicVAE config')
 
 
 def test_piano_rolls_and_audio_beside_each_midi(mel_2bar_small_checkpoint,
@@ -267,7 +268,7 @@ def test_a_huge_request_streams_and_ctrl_c_leaves_no_partial_file(tmp_path):
   out = tmp_path / 'out'
   proc = subprocess.Popen(
       [os.path.join(os.path.dirname(sys.executable), 'midime_generate'),
-       '--config=tiny-mel_2bar',
+       '--config=' + testdata_lib.tiny_config('tiny-mel_2bar'),
        '--checkpoint_file=' + testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
        '--mode=prior', '--num_outputs=100000', f'--output_dir={out}',
        '--nopiano_rolls'], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -316,7 +317,7 @@ def test_trio_4bar_from_a_url_on_a_real_song(tmp_path):
   # bass: nothing to train on without the track choice.
   from magenta.models.music_vae import data  # pylint: disable=g-import-not-at-top
   raw = data.TrioConverter(steps_per_quarter=4, slice_bars=4).to_tensors(
-      chunking_lib.read_midi_file(song))
+      midi_io.read_midi_file(song))
   assert not raw.inputs
   env = {'MIDIME_MAGENTA_CACHE': str(tmp_path / 'cache')}
   run_dir = tmp_path / 'run'
@@ -368,7 +369,7 @@ def test_a_piece_is_one_file_of_connected_chunks(mel_2bar_small_checkpoint,
                      '--variation=0.8', '--seed=0')
   assert result.returncode == 0, result.stderr
   midis = [n for n in os.listdir(out) if n.endswith('.mid')]
-  assert len(midis) == 1 and '_piece_' in midis[0] and midis[0].endswith(
+  assert len(midis) == 1 and '_midime-piece_' in midis[0] and midis[0].endswith(
       '-000-of-001.mid'), midis
   assert os.path.exists(out / (midis[0][:-4] + '.png'))
   ns = note_seq.midi_file_to_note_sequence(str(out / midis[0]))

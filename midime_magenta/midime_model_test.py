@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import file_util
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
@@ -23,7 +24,7 @@ def _load_model(path, expect_music_vae=None):
 def folk_latents(mel_2bar_small):
   """mu of every chunk of one real folk tune, through the real encoder."""
   chunks = chunking_lib.chunk_note_sequence(
-      chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid')),
+      midi_io.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid')),
       mel_2bar_small.config)
   return mel_2bar_small.encode_tensors(chunks.inputs, chunks.lengths)
 

@@ -15,7 +15,7 @@ def _load_model(path, expect_music_vae=None):
 
 run = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
-TINY_MEL = ['--config=tiny-mel_2bar',
+TINY_MEL = ['--config=' + testdata_lib.tiny_config('tiny-mel_2bar'),
             '--checkpoint_file=' + testdata_lib.tiny_checkpoint('tiny-mel_2bar')]
 
 
@@ -118,7 +118,7 @@ def test_existing_model_is_not_replaced_without_overwrite(tmp_path):
 
 def test_drums_config_on_drums(tmp_path):
   drums = testdata_lib.testdata_path('drums_only.mid')
-  result = run('midime_train', '--config=tiny-drums_2bar',
+  result = run('midime_train', '--config=' + testdata_lib.tiny_config('tiny-drums_2bar'),
                '--checkpoint_file=' +
                testdata_lib.tiny_checkpoint('tiny-drums_2bar'),
                f'--input_midi={drums}', f'--run_dir={tmp_path / "run"}',
@@ -129,7 +129,7 @@ def test_drums_config_on_drums(tmp_path):
 
 def test_trio_config_on_a_trio(tmp_path):
   trio = testdata_lib.make_trio_midi(str(tmp_path / 'trio.mid'))
-  result = run('midime_train', '--config=tiny-trio_16bar',
+  result = run('midime_train', '--config=' + testdata_lib.tiny_config('tiny-trio_16bar'),
                '--checkpoint_file=' +
                testdata_lib.tiny_checkpoint('tiny-trio_16bar'),
                f'--input_midi={trio}', f'--run_dir={tmp_path / "run"}',
@@ -145,8 +145,8 @@ def test_trio_config_on_a_trio(tmp_path):
 def _write_long_tune(path, minutes=20):
   """The reel repeated for `minutes`, each pass transposed, so windows differ."""
   import note_seq  # pylint: disable=g-import-not-at-top
-  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-  reel = chunking_lib.read_midi_file(REEL)
+  from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
+  reel = midi_io.read_midi_file(REEL)
   notes = list(reel.notes)
   del reel.notes[:]
   passes = int(minutes * 60 // 32)
@@ -197,8 +197,8 @@ def test_a_terminal_shows_moving_progress_bars(tmp_path):
 
 def test_out_of_range_notes_and_a_tempo_change_still_train(tmp_path):
   import note_seq  # pylint: disable=g-import-not-at-top
-  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-  ns = chunking_lib.read_midi_file(REEL)
+  from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
+  ns = midi_io.read_midi_file(REEL)
   ns.notes[3].pitch = 12
   ns.notes[7].pitch = 115
   ns.tempos.add(time=16.0, qpm=100.0)  # Halfway: MusicVAE splits here.

@@ -132,6 +132,8 @@ def resolve_config(config, checkpoint_file):
                  resolved.description)
   carried = resolved.music_vae_config
   if config is None:
+    if resolved.midime_config is not None:
+      return resolved.midime_config, resolved.prefix
     if carried is None:
       matches = checkpoint_lib.configs_matching(
           checkpoint_lib.checkpoint_variables(resolved.prefix))
@@ -142,8 +144,8 @@ def resolve_config(config, checkpoint_file):
     return configs.get_config(carried), resolved.prefix
   config = configs.get_config(config) if isinstance(config, str) else config
   if carried is not None and config.music_vae_config != carried and (
-      checkpoint_lib.config_variables(config.music_vae_config) !=
-      checkpoint_lib.config_variables(carried)):
+      checkpoint_lib.config_variables(config) !=
+      checkpoint_lib.config_variables(resolved.midime_config or carried)):
     raise configs.ConfigError(
         f'Checkpoint {checkpoint_file} is a {carried} MusicVAE (its own '
         f'config says so), but --config={config.name} is for '
@@ -152,11 +154,12 @@ def resolve_config(config, checkpoint_file):
   return config, resolved.prefix
 
 
-def load_music_vae(config_name, checkpoint_file, batch_size=128):
+def load_music_vae(config, checkpoint_file, batch_size=128):
   """Restores a MusicVAE checkpoint for a config, after checking they fit.
 
   Args:
-    config_name: a MusicVAE config name, magenta's or a tiny one of ours.
+    config: a `configs.MidiMeConfig`, a registered config name (the name of
+      the MusicVAE config it sits on) or a config file.
     checkpoint_file: a checkpoint prefix, a directory holding one, or a
       `.tar` bundle.
     batch_size: the batch size the graph is built with; inputs are split and
@@ -170,16 +173,20 @@ def load_music_vae(config_name, checkpoint_file, batch_size=128):
     checkpoint_lib.CheckpointError: when the checkpoint is missing, damaged,
       or belongs to another config (the message names the likely one).
   """
-  config = configs.get_music_vae_config(config_name)
+  if isinstance(config, str):
+    config = configs.get_config(config)
+  config_name = config.music_vae_config
+  music_vae_config = configs.get_music_vae_config(config)
   prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
-  checkpoint_lib.check_checkpoint_fits_config(config_name, prefix)
+  checkpoint_lib.check_checkpoint_fits_config(config, prefix)
   try:
     # The fingerprint reads the small tensors, so a damaged data file fails
     # here, before a graph is built for it.
     fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
     with checkpoint_lib.quiet_graph_building():
       trained_model = TrainedModel(
-          config, batch_size=batch_size, checkpoint_dir_or_path=prefix)
+          music_vae_config, batch_size=batch_size,
+          checkpoint_dir_or_path=prefix)
   except (tf.errors.OpError, ValueError, IndexError) as e:
     # IndexError: TF's reader on a data file shorter than its index says.
     raise checkpoint_lib.damaged_checkpoint_error(prefix, e) from None

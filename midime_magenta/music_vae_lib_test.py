@@ -9,12 +9,13 @@ import pytest
 
 from midime_magenta import checkpoint_lib
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import music_vae_lib
 from midime_testing import testdata_lib
 
 
 def _reel_chunks(music_vae):
-  ns = chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
+  ns = midi_io.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
   return chunking_lib.chunk_note_sequence(ns, music_vae.config)
 
 

@@ -31,6 +31,7 @@ from absl import logging
 
 from midime_magenta import attributes_lib
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import errors
@@ -72,7 +73,7 @@ class Personalizer:
     self._music_vae = music_vae
     self.music_vae_config = (
         music_vae.config if music_vae is not None else
-        configs.get_music_vae_config(self.config.music_vae_config))
+        configs.get_music_vae_config(self.config))
     self.midime = None
     self.training_data = None
     self.history = None
@@ -94,7 +95,7 @@ class Personalizer:
     """The frozen MusicVAE, restored on first use."""
     if self._music_vae is None:
       self._music_vae = music_vae_lib.load_music_vae(
-          self.config.music_vae_config, self.checkpoint_file,
+          self.config, self.checkpoint_file,
           batch_size=self.batch_size)
     return self._music_vae
 
@@ -109,12 +110,12 @@ class Personalizer:
     folder or glob that cannot be read go to `skipped` instead."""
     if isinstance(item, note_seq.NoteSequence):
       return [(item.filename or 'NoteSequence', item)]
-    files = chunking_lib.find_input_files(os.fspath(item), skipped)
+    files = midi_io.find_input_files(os.fspath(item), skipped)
     pairs = []
     for path in files:
       try:
-        pairs.extend(chunking_lib.read_note_sequences(path))
-      except chunking_lib.InputError as e:
+        pairs.extend(midi_io.read_note_sequences(path))
+      except midi_io.InputError as e:
         if len(files) == 1:
           raise
         skipped.append((path, str(e)))  # In a folder: skip it, say why.
@@ -129,7 +130,7 @@ class Personalizer:
       instrument, program: choose the melody track (melody configs).
 
     Raises:
-      chunking_lib.InputError: for an input that names nothing, or a single
+      midi_io.InputError: for an input that names nothing, or a single
         file that cannot be used. Among several, such a file is skipped:
         it gets a `ChunkedInput` with no chunks and the reason, and a log
         line.
@@ -144,7 +145,7 @@ class Personalizer:
         result = chunking_lib.chunk_note_sequence(
             ns, self.music_vae_config, source, instrument, program,
             trio_tracks)
-      except chunking_lib.InputError as e:
+      except midi_io.InputError as e:
         if len(pairs) + len(skipped) == 1 or instrument is not None or (
             program is not None) or trio_tracks:
           raise
@@ -572,8 +573,11 @@ class Personalizer:
     trained_on = info['music_vae'].get('config')
     resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
     checkpoint_file = resolved.prefix
-    config = configs.get_config(config or resolved.music_vae_config or
-                                trained_on)
+    if isinstance(config, str):
+      config = configs.get_config(config)
+    elif config is None:
+      config = resolved.midime_config or configs.get_config(
+          resolved.music_vae_config or trained_on)
     if config.music_vae_config != trained_on:
       raise run_lib.ModelMismatchError(
           f'The MidiMe model in {run_dir} was trained for config '

@@ -84,12 +84,12 @@ def test_load_with_another_checkpoint_is_refused(personalizer, tmp_path):
                      match='trained for config cat-mel_2bar_small, not tiny'):
     personalizer_lib.Personalizer.load(
         str(tmp_path / 'me'), testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
-        config='tiny-mel_2bar')
+        config=testdata_lib.tiny_config('tiny-mel_2bar'))
 
 
 def test_untrained_personalizer_says_what_to_do(tiny_mel):
   with pytest.raises(errors.UsageError, match='call train'):
-    personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel).sample(
+    personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=tiny_mel).sample(
         1)
 
 
@@ -98,7 +98,7 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason(tiny_mel,
   (tmp_path / 'a.mid').write_bytes(open(REEL, 'rb').read())
   (tmp_path / 'b.mid').write_text('not midi')
   os.mkfifo(tmp_path / 'c.mid')  # Would block a reader forever.
-  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
+  p = personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=tiny_mel)
   chunked = {os.path.basename(c.source): c for c in p.chunk(str(tmp_path))}
   assert {k: c.num_chunks for k, c in chunked.items()} == {
       'a.mid': 15, 'b.mid': 0, 'c.mid': 0}

@@ -69,11 +69,12 @@ def test_every_family_is_read_checked_and_converted(family, tmp_path):
   folder = str(tmp_path / family)
   expected = tfjs_testdata_lib.make_checkpoint(folder, family)
   resolved = checkpoint_lib.resolve_checkpoint(folder)
-  # The config was read from config.json and the manifest, and registered.
-  config = configs.get_music_vae_config(resolved.music_vae_config)
+  # The config was read from config.json and the manifest, and returned.
+  carried = resolved.midime_config or resolved.music_vae_config
+  config = configs.get_music_vae_config(carried)
   converter, args = tfjs_testdata_lib.FAMILIES[family][:2]
   assert config.hparams.max_seq_len == args['numSteps']
-  assert checkpoint_lib.config_variables(resolved.music_vae_config) == {
+  assert checkpoint_lib.config_variables(carried) == {
       n: list(s) for n, s in tfjs_testdata_lib.family_shapes(family).items()}
   # The TF checkpoint holds exactly the (dequantized) manifest values.
   reader = tf.train.load_checkpoint(resolved.prefix)
@@ -82,7 +83,7 @@ def test_every_family_is_read_checked_and_converted(family, tmp_path):
                                   err_msg=name)
   if converter == 'TrioConverter':
     assert resolved.music_vae_config == 'trio_4bar'
-    assert configs.get_config('trio_4bar').hparams.num_epochs == 300
+    assert resolved.midime_config.hparams.num_epochs == 300
 
 
 def test_families_that_equal_a_magenta_config_take_its_name(tmp_path):
@@ -206,7 +207,7 @@ startup_lib.import_quietly()
 from magenta.models.music_vae import music_vae_generate
 resolved = checkpoint_lib.resolve_checkpoint({folder!r})
 name = resolved.music_vae_config
-config_map = {{name: configs.get_music_vae_config(name)}}
+config_map = {{name: configs.get_music_vae_config(resolved.midime_config)}}
 sys.argv = ['music_vae_generate', '--config=' + name,
             '--checkpoint_file=' + resolved.prefix, '--mode=sample',
             '--num_outputs=2', '--output_dir={out}']

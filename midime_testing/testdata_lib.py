@@ -24,6 +24,12 @@ def testdata_path(*parts):
   return os.path.join(testdata_dir(), *parts)
 
 
+def tiny_config(config_name):
+  """The config file of a tiny test MusicVAE (`testdata/configs/`): an
+  official config's family at z = 32, as `music_vae_hparams`."""
+  return testdata_path('configs', f'{config_name}.json')
+
+
 def tiny_checkpoint(config_name):
   """The bundled tiny checkpoint folder for a `tiny-*` config."""
   return testdata_path('checkpoints', config_name)
@@ -154,8 +160,8 @@ def make_trio_midi(path, bars=18, into=None):
   beat: enough for MusicVAE's trio converter to find 16-bar chunks.
   """
   import note_seq  # pylint: disable=g-import-not-at-top
-  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-  reel = chunking_lib.read_midi_file(testdata_path('reel_4-4.mid'))
+  from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
+  reel = midi_io.read_midi_file(testdata_path('reel_4-4.mid'))
   melody = [(n.pitch, n.start_time, n.end_time) for n in reel.notes
             if not n.is_drum]
   ns = into if into is not None else reel

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import music_vae_lib
 from midime_magenta import run_lib
@@ -69,7 +69,8 @@ CASES = [
     ('glob_matches_nothing', 'train', {'input_midi': '{ws}/empty_dir/*.mid'},
      ['No file matches']),
     ('wrong_config_for_checkpoint', 'train', {'config': 'cat-mel_2bar_small'},
-     ['does not fit config cat-mel_2bar_small', '--config=tiny-mel_2bar']),
+     ['does not fit config cat-mel_2bar_small',
+      'matches no known MusicVAE config']),
     ('directory_with_several_checkpoints', 'train',
      {'checkpoint_file': '{ws}/several'}, ['several checkpoints']),
     ('checkpoint_not_a_tar', 'train', {'checkpoint_file': _bad('not_a_tar.tar')},
@@ -254,8 +255,8 @@ def workspace(tmp_path_factory):
     for suffix in ('.index', '.data-00000-of-00001'):
       shutil.copy(os.path.join(TINY, 'model.ckpt' + suffix),
                   several / f'model.ckpt-{step}{suffix}')
-  vae = music_vae_lib.load_music_vae('tiny-mel_2bar', TINY, batch_size=8)
-  p = personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=vae)
+  vae = music_vae_lib.load_music_vae(testdata_lib.tiny_config('tiny-mel_2bar'), TINY, batch_size=8)
+  p = personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=vae)
   p.train(GOOD, epochs=2, seed=0)
   p.save(str(ws / 'good_run'))
   shutil.copytree(ws / 'good_run', ws / 'corrupt_run')
@@ -264,8 +265,7 @@ def workspace(tmp_path_factory):
   for f in (ws / 'bad_weights_run').glob('weights-*.npz'):
     f.write_bytes(f.read_bytes()[:100])
   drums = personalizer_lib.Personalizer(
-      'tiny-drums_2bar', music_vae=music_vae_lib.load_music_vae(
-          'tiny-drums_2bar', testdata_lib.tiny_checkpoint('tiny-drums_2bar'),
+      'tiny-drums_2bar', music_vae=music_vae_lib.load_music_vae(testdata_lib.tiny_config('tiny-drums_2bar'), testdata_lib.tiny_checkpoint('tiny-drums_2bar'),
           8))
   drums.train(testdata_lib.testdata_path('drums_only.mid'), epochs=2, seed=0)
   drums.save(str(ws / 'drums_run'))
@@ -314,7 +314,7 @@ def _huge_npy_header(values):
 
 
 def _note_sequence_records(path, change):
-  ns = chunking_lib.read_midi_file(GOOD)
+  ns = midi_io.read_midi_file(GOOD)
   change(ns)
   with tf.io.TFRecordWriter(str(path)) as writer:
     writer.write(ns.SerializeToString())
@@ -415,9 +415,9 @@ def _hostile_files(ws):
   (ws / 'nested_table.json').write_text('[' * 50_000 + ']' * 50_000)
   (ws / 'escaping_table.json').write_text(json.dumps([{
       'name': '../../escaped', 'kind': 'tfjs', 'url': 'http://127.0.0.1:9/x',
-      'config': 'tiny-mel_2bar'}]))
+      'config': 'cat-mel_2bar_small'}]))
   (ws / 'escaping_config.json').write_text(json.dumps({
-      'name': '../../../escaped', 'music_vae_config': 'tiny-mel_2bar'}))
+      'name': '../../../escaped', 'music_vae_config': 'cat-mel_2bar_small'}))
   (ws / 'nested_config.json').write_text('{"a":' * 5_000 + '1' + '}' * 5_000)
   # MIDI that misled: SMPTE timing, and notes of zero length.
   midi = bytearray(open(GOOD, 'rb').read())
@@ -437,18 +437,18 @@ def _command(script, overrides, ws, case_id):
   overrides = dict(overrides)
   overrides.pop('_env', None)
   if script == 'train':
-    flags = {'config': 'tiny-mel_2bar', 'checkpoint_file': TINY,
+    flags = {'config': testdata_lib.tiny_config('tiny-mel_2bar'), 'checkpoint_file': TINY,
              'input_midi': GOOD, 'run_dir': f'{ws}/runs/{case_id}',
              'num_epochs': '200'}
   elif script == 'train_official':
     flags = {'config': 'cat-mel_2bar_small', 'input_midi': GOOD,
              'run_dir': f'{ws}/runs/{case_id}', 'num_epochs': '5'}
   elif script == 'evaluate':
-    flags = {'config': 'tiny-mel_2bar', 'checkpoint_file': TINY,
+    flags = {'config': testdata_lib.tiny_config('tiny-mel_2bar'), 'checkpoint_file': TINY,
              'run_dir': f'{ws}/good_run', 'input_midi': GOOD,
              'output_dir': f'{ws}/out/{case_id}'}
   else:
-    flags = {'config': 'tiny-mel_2bar', 'checkpoint_file': TINY,
+    flags = {'config': testdata_lib.tiny_config('tiny-mel_2bar'), 'checkpoint_file': TINY,
              'run_dir': f'{ws}/good_run', 'output_dir': f'{ws}/out/{case_id}',
              'mode': 'sample'}
   flags.update(overrides)

@@ -45,6 +45,7 @@ def test_a_run_written_by_0_1_0_loads_with_its_extras(mel_2bar_small):
 def test_an_encoding_written_by_0_1_0_loads(mel_2bar_small):
   from midime_magenta import chunking_lib
   from midime_magenta import encoded_lib
+  from midime_magenta import midi_io
   data, manifest = encoded_lib.load_training_data(
       os.path.join(GOLDEN, 'encoded_v1'), {
           'config': 'cat-mel_2bar_small', 'z_size': 256,
@@ -54,7 +55,7 @@ def test_an_encoding_written_by_0_1_0_loads(mel_2bar_small):
   assert names == sorted(names) and names.count('reel_4-4.mid') == 15
   # The stored mu are the reel's chunks as MusicVAE encodes them, in order.
   chunked = chunking_lib.chunk_note_sequence(
-      chunking_lib.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid')),
+      midi_io.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid')),
       mel_2bar_small.config)
   rows = [i for i, n in enumerate(names) if n == 'reel_4-4.mid']
   np.testing.assert_allclose(

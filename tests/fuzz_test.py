@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from midime_magenta import chunking_lib
+from midime_magenta import midi_io
 from midime_magenta import configs
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
@@ -26,9 +27,10 @@ SETTINGS = hypothesis.settings(
     suppress_health_check=list(hypothesis.HealthCheck))
 SEEDS = [open(testdata_lib.testdata_path(n), 'rb').read() for n in (
     'reel_4-4.mid', 'chorale_satb.mid', 'drums_only.mid', 'waltz_3-4.mid')]
-CONFIGS = [configs.get_music_vae_config(n) for n in (
-    'tiny-mel_2bar', 'tiny-drums_2bar', 'tiny-trio_16bar')]
-OUR_ERRORS = (chunking_lib.InputError,)
+CONFIGS = [configs.get_music_vae_config(configs.get_config(
+    testdata_lib.tiny_config(n))) for n in (
+        'tiny-mel_2bar', 'tiny-drums_2bar', 'tiny-trio_16bar')]
+OUR_ERRORS = (midi_io.InputError,)
 
 
 @st.composite
@@ -79,7 +81,7 @@ def test_mutated_midi_bytes(tmp_path_factory, midi, config):
   with open(path, 'wb') as f:
     f.write(midi)
   try:
-    ns = chunking_lib.read_midi_file(path)
+    ns = midi_io.read_midi_file(path)
     result = chunking_lib.chunk_note_sequence(ns, config, path)
   except OUR_ERRORS:
     return
@@ -125,7 +127,7 @@ def test_training_on_arbitrary_latents(z, learning_rate):
 
 @pytest.fixture(scope='module')
 def tiny_personalizer(tiny_mel):
-  return personalizer_lib.Personalizer('tiny-mel_2bar', music_vae=tiny_mel)
+  return personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=tiny_mel)
 
 
 @hypothesis.settings(SETTINGS, max_examples=max(EXAMPLES // 4, 5))
@@ -133,6 +135,6 @@ def tiny_personalizer(tiny_mel):
 def test_personalizer_training_on_random_sequences(tiny_personalizer, ns):
   try:
     history = tiny_personalizer.train(ns, epochs=2, seed=0)
-  except (chunking_lib.NoChunksError, chunking_lib.InputError):
+  except (chunking_lib.NoChunksError, midi_io.InputError):
     return
   assert len(history['loss']) == 2

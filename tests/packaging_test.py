@@ -21,7 +21,7 @@ from midime_testing import testdata_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE_PACKAGES = sysconfig.get_paths()['purelib']
-TRAIN_ARGS = ['--config=tiny-mel_2bar', '--num_epochs=3', '--log=WARNING']
+TRAIN_ARGS = ['--config=' + testdata_lib.tiny_config('tiny-mel_2bar'), '--num_epochs=3', '--log=WARNING']
 
 
 def _run(*args, cwd, env=None):
