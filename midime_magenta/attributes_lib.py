@@ -30,14 +30,14 @@ its results can be repeated (run_lib).
 import dataclasses
 
 import numpy as np
+from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import steps
 
 ATTRIBUTES = ('c_diatonic', 'note_density', 'average_interval',
               'syncopation_16th', 'syncopation_8th', 'pitch_range')
 DRUM_ATTRIBUTES = ('note_density', 'syncopation_16th', 'syncopation_8th')
-STEPS_PER_BAR = 16
-STEP_SECONDS = 0.125  # A 16th note at 120 qpm: MusicVAE's output grid.
 C_MAJOR = frozenset({0, 2, 4, 5, 7, 9, 11})
 PRIOR_SAMPLES = 1024
 PRIOR_TEMPERATURE = 0.1
@@ -60,7 +60,7 @@ def part_notes(ns):
 
 
 def onset_step(note):
-  return int(round(note.start_time / STEP_SECONDS))
+  return int(round(note.start_time / steps.STEP_SECONDS))
 
 
 def measure(ns, name, chunk_bars):
@@ -186,6 +186,44 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
         'varied MIDI, or leave it out to use MusicVAE\'s prior.')
   return AttributeVectors(kept, np.stack(vectors).astype(np.float32), low,
                           high, source, int(len(z)))
+
+
+def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
+  """Attribute vectors from chunks of MusicVAE's prior or of your own.
+
+  Args:
+    music_vae: the `music_vae_lib.FrozenMusicVAE`.
+    inputs: what `chunking_lib.chunk_inputs` takes (a folder of MIDI, ...):
+      the MusicVAE mu of its chunks and the attributes of their notes. None:
+      `draws` draws from MusicVAE's prior, decoded near argmax.
+    seed: for the prior's draws.
+    draws: how many prior draws (1024; fewer is faster and noisier).
+
+  Returns:
+    An `AttributeVectors`.
+
+  Raises:
+    AttributeVectorError: too few or too uniform chunks.
+  """
+  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+  names = names_for(music_vae.config)
+  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+  if inputs is None:
+    z = music_vae.prior_latents(draws, seed)
+    sequences = music_vae.decode(z, PRIOR_TEMPERATURE)
+    source = 'prior'
+  else:
+    chunked = chunking_lib.chunk_inputs(inputs, music_vae.config,
+                                        allow_empty=False)
+    z = chunking_lib.encode_chunks(music_vae, chunked)
+    sequences = music_vae.config.data_converter.from_tensors(
+        [x for c in chunked for x in c.outputs])
+    source = ', '.join(sorted({c.source for c in chunked if c.num_chunks}))
+    source = source if len(source) < 200 else source[:197] + '...'
+  vectors = quartile_vectors(z, sequences, names, bars, source)
+  logging.info('Attribute vectors from %d chunks of %s: %s.', vectors.count,
+               source, vectors.describe())
+  return vectors
 
 
 def parse_strengths(specs, known=ATTRIBUTES):

@@ -22,13 +22,16 @@ When an input gives no chunks, `explain_no_chunks` says why in one clause.
 
 import copy
 import dataclasses
+import os
 
 import note_seq
+from absl import logging
 import numpy as np
 from magenta.models.music_vae import data
 
 from midime_magenta import errors
 from midime_magenta import midi_io
+from midime_magenta import steps
 
 class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
@@ -433,3 +436,100 @@ def explain_no_chunks(ns, music_vae_config):
             '(pick the tracks with --melody_track, --bass_track and '
             '--drum_track)')
   return f'no {bars}-bar window of it is valid for this config'
+
+
+# -- a person's inputs, chunked and encoded ------------------------------------
+
+
+def _sequences(item, skipped):
+  """(source, NoteSequence) pairs of one input item; the files of a folder or
+  glob that cannot be read go to `skipped` instead."""
+  if isinstance(item, note_seq.NoteSequence):
+    return [(item.filename or 'NoteSequence', item)]
+  files = midi_io.find_input_files(os.fspath(item), skipped)
+  pairs = []
+  for path in files:
+    try:
+      pairs.extend(midi_io.read_note_sequences(path))
+    except midi_io.InputError as e:
+      if len(files) == 1:
+        raise
+      skipped.append((path, str(e)))  # In a folder: skip it, say why.
+  return pairs
+
+
+def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
+                 trio_tracks=None, allow_empty=True):
+  """Cuts inputs into chunks; returns a `ChunkedInput` per sequence.
+
+  Args:
+    inputs: NoteSequences, MIDI/TFRecord paths, folders, globs, or a
+      comma-separated string of them.
+    music_vae_config: the MusicVAE config whose converter cuts them.
+    instrument, program: choose the melody track (melody configs).
+    trio_tracks: override the trio's track choice (trio configs).
+    allow_empty: False to refuse inputs that give no chunk at all.
+
+  Raises:
+    midi_io.InputError: for an input that names nothing, or a single file
+      that cannot be used. Among several, such a file is skipped: it gets a
+      `ChunkedInput` with no chunks and the reason, and a log line.
+    NoChunksError: with `allow_empty` False, saying why (first three).
+  """
+  if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
+    inputs = [inputs]
+  skipped, pairs = [], []
+  for item in inputs:
+    pairs.extend(_sequences(item, skipped))
+  chunked = []
+  for source, ns in pairs:
+    try:
+      result = chunk_note_sequence(ns, music_vae_config, source, instrument,
+                                   program, trio_tracks)
+    except midi_io.InputError as e:
+      if len(pairs) + len(skipped) == 1 or instrument is not None or (
+          program is not None) or trio_tracks:
+        raise
+      skipped.append((source, str(e)))
+      continue
+    chunked.append(result)
+    _log_chunked(result)
+  for path, why in skipped:
+    result = ChunkedInput(source=path, starts=[], inputs=[], outputs=[],
+                          controls=[], lengths=[], reason=f'skipped: {why}')
+    chunked.append(result)
+    _log_chunked(result)
+  if not allow_empty and not any(c.num_chunks for c in chunked):
+    bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+    if len(chunked) == 1:
+      raise NoChunksError(f'{chunked[0].source!r} gave no {bars}-bar chunks: '
+                          f'{chunked[0].reason}.')
+    reasons = sorted({c.reason for c in chunked})
+    raise NoChunksError(f'None of the {len(chunked)} inputs gave a {bars}-bar '
+                        f'chunk ({"; ".join(reasons[:3])}).')
+  return chunked
+
+
+def encode_chunks(music_vae, chunked):
+  """MusicVAE's mu of the chunks of `chunk_inputs`: [n, z_size], in order."""
+  return music_vae.encode_tensors([x for c in chunked for x in c.inputs],
+                                  [x for c in chunked for x in c.lengths],
+                                  [x for c in chunked for x in c.controls])
+
+
+def _log_chunked(result):
+  """One log line per input: what it gave, or why it gave nothing."""
+  source = repr(result.source)  # Quoted: a name cannot forge a log line.
+  if result.num_chunks:
+    track = ('' if result.instrument is None
+             else f' (melody from instrument {result.instrument})')
+    if result.trio_tracks is not None:
+      track = f' ({result.trio_tracks.describe()})'
+    logging.info('%s: %d chunks%s.', source, result.num_chunks, track)
+  else:
+    logging.warning('%s: no chunks, because %s.', source, result.reason)
+  if result.warning:
+    logging.warning('%s: %s.', source, result.warning)
+  if result.notes_out_of_range:
+    logging.warning('%s: dropped %d notes outside the model\'s pitch range.',
+                    source, result.notes_out_of_range)

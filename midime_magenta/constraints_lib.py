@@ -45,6 +45,8 @@ import tensorflow as tf
 
 from midime_magenta import attributes_lib
 from midime_magenta import errors
+from midime_magenta import progress_lib
+from midime_magenta import steps
 
 # Labels must be repeatable, or a latent that obeyed could be moved anyway.
 # Checking key:C twice on 2048 prior draws, MusicVAE's sampling flipped 42
@@ -361,7 +363,7 @@ def measure(rules, before, after, chunk_steps):
      'contour_correlation': mean over chunks where it is defined;
      'per_rule': {spec: {'before', 'after'}}}.
   """
-  bars = chunk_steps // attributes_lib.STEPS_PER_BAR
+  bars = chunk_steps // steps.STEPS_PER_BAR
   mean = lambda xs: float(np.nanmean(xs)) if np.isfinite(xs).any() else float('nan')  # pylint: disable=g-long-lambda
   return {
       'chunks': len(before),
@@ -379,6 +381,68 @@ def measure(rules, before, after, chunk_steps):
 
 
 # -- in a run folder (run_lib's 'constraint' extra) ----------------------------
+
+
+def rule_checker(music_vae, rules):
+  """fn(latents) -> bool [n]: decoded near argmax, do they obey `rules`?"""
+  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+
+  def check(z):
+    return np.array([satisfies(ns, rules, bars) for ns in
+                     music_vae.decode(z, LABEL_TEMPERATURE)], bool)
+  return check
+
+
+def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
+                     draws=None, measure_draws=256):
+  """Trains a rule constraint on a MusicVAE (and a MidiMe's samples).
+
+  Learns from `draws` draws of MusicVAE's prior and, with a MidiMe, as many
+  of its samples; then measures it on fresh draws of each.
+
+  Args:
+    music_vae: the `music_vae_lib.FrozenMusicVAE`.
+    midime: the `midime_model.MidiMe` whose samples it must also serve, or
+      None.
+    rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.
+    iterations: Adam steps per round (default 100).
+    seed: for the draws and the networks.
+    draws: latents drawn from each source to learn from (default 1024).
+    measure_draws: fresh latents from each source it is measured on.
+
+  Returns:
+    The `LatentConstraint`; its `report` holds {'prior': ..., 'midime': ...}
+    of `measure` at temperature 0.5 and the training rounds.
+
+  Raises:
+    RuleError: for a rule that cannot be read or does not fit the model.
+  """
+  rules = parse_rules([r.spec if isinstance(r, Rule) else r for r in rules],
+                      music_vae.config)
+  rng = np.random.default_rng(seed)
+
+  def draw(count):
+    groups = {'prior': music_vae.prior_latents(count, rng)}
+    if midime is not None:
+      groups['midime'] = midime.sample(count, int(rng.integers(2**31)))
+    return groups
+  constraint = LatentConstraint(music_vae.z_size, rules,
+                                seed=int(rng.integers(2**31)))
+  check = rule_checker(music_vae, rules)
+  with progress_lib.progress_bar(ROUNDS, 'Training the constraint',
+                                 'rounds') as bar:
+    training = constraint.train(
+        np.concatenate(list(draw(draws or DRAWS_PER_SOURCE).values())),
+        check, iterations or DEFAULT_ITERATIONS,
+        seed=int(rng.integers(2**31)), on_round=lambda *_: bar.update(1))
+  report = {'rules': constraint.specs, 'training': training}
+  for group, z in draw(measure_draws).items():
+    report[group] = measure(
+        rules, music_vae.decode(z, 0.5),
+        music_vae.decode(constraint.apply(z, check), 0.5),
+        music_vae.chunk_steps)
+  constraint.report = report
+  return constraint
 
 
 def to_saved(constraint):

@@ -91,7 +91,7 @@ def test_key_constraint_moves_samples_into_the_key(constrained):
 def test_a_sample_already_in_key_is_left_alone(constrained):
   p, _ = constrained
   z = p.midime.sample(64, seed=3)
-  check = p._rule_checker(p.constraint.rules)  # pylint: disable=protected-access
+  check = constraints_lib.rule_checker(p.music_vae, p.constraint.rules)
   ok = check(z)
   assert ok.any() and not ok.all()
   moved = p.constraint.apply(z, check)

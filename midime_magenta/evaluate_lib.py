@@ -39,15 +39,15 @@ import numpy as np
 from midime_magenta import chunking_lib
 from midime_magenta import file_util
 from midime_magenta import plots_lib
+from midime_magenta import steps
 
 MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
-STEP_SECONDS = 0.125  # A 16th note at 120 qpm: MusicVAE's output grid.
 COPY_F1 = 0.9
 
 
 def _steps(t):
-  return int(round(t / STEP_SECONDS))
+  return int(round(t / steps.STEP_SECONDS))
 
 
 def _pitched(ns):
@@ -159,7 +159,7 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
      'sequences': {group: [NoteSequence]}} ('sequences' is for plotting and
      is left out of the JSON).
   """
-  chunked = personalizer.chunk_or_raise(inputs)
+  chunked = personalizer.chunk(inputs, allow_empty=False)
   z_input = personalizer.encode(chunked)
   converter = personalizer.music_vae.config.data_converter
   input_seqs = converter.from_tensors([x for c in chunked for x in c.outputs])

@@ -357,7 +357,7 @@ def _midime_latents(personalizer, rng):
     return {mode: personalizer.interpolation_latents(
         input_midi_1, input_midi_2, num_outputs)}
   values = np.linspace(*TRAVERSE_RANGE, num_outputs, dtype=np.float32)
-  return {f'traverse-dim{d + 1}': personalizer.traversal_latents(d, values)
+  return {f'traverse-dim{d + 1}': midime.traverse(d, values)
           for d in range(midime.hparams.latent_size)}
 
 

@@ -394,6 +394,27 @@ class MidiMe(tf.keras.Model):
     """z -> mu -> decoded z: what MidiMe keeps of each latent."""
     return self.decode(self.encode(z))
 
+  def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
+               base=None):
+    """MusicVAE latents along one small dimension (a demo slider).
+
+    Args:
+      dimension: 0-based index into the small latent space.
+      values: the positions to decode along that dimension.
+      base: the small latent the others stay at; zeros (the prior mean).
+
+    Returns:
+      float [len(values), input_size].
+    """
+    size = self.hparams.latent_size
+    if not 0 <= dimension < size:
+      raise errors.UsageError(
+          f'dimension must be in [0, {size}), got {dimension}.')
+    small = np.tile(np.zeros(size, np.float32) if base is None
+                    else np.asarray(base, np.float32), (len(values), 1))
+    small[:, dimension] = values
+    return self.decode(small)
+
   def interpolate(self, z_a, z_b, steps):
     """Decodes `steps` evenly spaced points between two latents' small codes.
 

@@ -18,6 +18,7 @@ from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import progress_lib
 from midime_magenta import startup_lib
+from midime_magenta import steps
 
 
 @dataclasses.dataclass
@@ -47,9 +48,8 @@ class FrozenMusicVAE:
 
   @property
   def chunk_seconds(self):
-    """A decoded chunk's length: MusicVAE decodes 4 steps a quarter at 120
-    qpm."""
-    return self.chunk_steps * 60.0 / (120.0 * 4)
+    """A decoded chunk's length in seconds (steps)."""
+    return self.chunk_steps * steps.STEP_SECONDS
 
   @property
   def batch_size(self):

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import note_seq
 import numpy as np
 
+from midime_magenta import steps
+
 
 AUDIO_RATE = 16000
 # The one tune the package ships: a reel from O'Neill's Music of Ireland (1850).
@@ -47,9 +49,9 @@ def show(sequences, title='', listen=True):
   from IPython import display  # pylint: disable=g-import-not-at-top
   if isinstance(sequences, note_seq.NoteSequence):
     sequences = [sequences]
-  # Each chunk in its own slot of whole bars (MusicVAE writes 120 qpm, 2 s
-  # a bar), so a chunk ending in a rest does not pull the next one early.
-  bar = 2.0
+  # Each chunk in its own slot of whole bars, so a chunk ending in a rest
+  # does not pull the next one early.
+  bar = steps.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
   joined = note_seq.sequences_lib.concatenate_sequences(

@@ -21,6 +21,7 @@ from PIL import ImageDraw
 from PIL import ImageFont
 
 from midime_magenta import file_util
+from midime_magenta import steps
 
 # Piano-roll geometry (pixels) and colours.
 _ROLL_WIDTH = 800
@@ -31,7 +32,6 @@ _MARGIN = 24
 _WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
 _PALETTE = [255, 255, 255, 0, 0, 0, 31, 119, 180, 214, 39, 40, 217, 217, 217,
             255, 127, 14, 44, 160, 44]  # ... tab:orange, tab:green.
-_BAR_SECONDS = 2.0  # A 4/4 bar at 120 qpm, MusicVAE's output tempo.
 
 
 def save_figure(fig, path, replace=True, dpi=100):
@@ -129,7 +129,7 @@ def _draw_notes(ax, notes, total_time, color, pitch_limits=None):
   low, high = pitch_limits or (min(pitches), max(pitches))
   ax.set_ylim(low - 2, high + 2)
   ax.set_xlim(0, max(total_time, 1e-3))
-  bar = 2.0  # Seconds per 4/4 bar at 120 qpm, MusicVAE's output tempo.
+  bar = steps.BAR_SECONDS
   for x in np.arange(0, total_time + 1e-6, bar):
     ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
 
@@ -157,7 +157,7 @@ def plot_piano_roll(ns, path, title='', replace=True):
     top = _MARGIN + i * _LANE_HEIGHT
     bottom = top + _LANE_HEIGHT - 6
     draw.rectangle([4, top, _ROLL_WIDTH - 4, bottom], outline=_GREY)
-    for bar in np.arange(0, total, _BAR_SECONDS):
+    for bar in np.arange(0, total, steps.BAR_SECONDS):
       draw.line([x_of(bar), top, x_of(bar), bottom], fill=_GREY)
     pitches = [n.pitch for n in notes] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2

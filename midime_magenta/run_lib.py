@@ -131,6 +131,42 @@ class TrainingData:
     return arrays
 
 
+def summary_of(personalizer):
+  """What a `Personalizer`'s run was trained on and how it went (JSON-able):
+  the manifest's `summary` and summary.json."""
+  p = personalizer
+  history = p.history or {}
+  music_vae = p.music_vae
+  summary = {
+      'config': p.config.name,
+      'music_vae': describe_music_vae(music_vae.config_name, music_vae.z_size,
+                                      music_vae.fingerprint),
+      'checkpoint': music_vae.checkpoint,
+      'inputs': [{'source': c.source, 'chunks': c.num_chunks,
+                  'reason': c.reason, 'warning': c.warning,
+                  'instrument': c.instrument,
+                  'trio_tracks': (None if c.trio_tracks is None else
+                                  dataclasses.asdict(c.trio_tracks)),
+                  'notes_out_of_range': c.notes_out_of_range}
+                 for c in p.inputs],
+      'num_chunks': 0 if p.training_data is None else len(p.training_data.z),
+      'encoded': None if not p.encoded else {
+          k: p.encoded.get(k) for k in (
+              'inputs', 'files', 'chunks', 'skipped', 'shards')},
+      'hparams': p.midime.hparams.to_dict(),
+      'epochs': len(history.get('loss', [])),
+      'interrupted': history.get('interrupted', False),
+      'device': history.get('device'),
+      'seconds': dict(p.seconds),
+  }
+  if history.get('loss'):
+    summary['final_loss'] = {
+        'total': history['loss'][-1],
+        'reconstruction': history['reconstruction_loss'][-1],
+        'kl': history['kl_loss'][-1]}
+  return summary
+
+
 # -- claiming a folder ---------------------------------------------------------
 
 _claimed = set()
