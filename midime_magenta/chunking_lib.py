@@ -13,7 +13,7 @@ a 3/4 or 6/8 piece is personalized as a stream of 16th-note steps whose bar
 lines do not align with MusicVAE's. A 4/4 model still learns its rhythms;
 refusing would leave waltz and jig players out.
 
-For melody configs, one track is chosen (see `choose_melody_instrument`) and
+For melody configs, one track is chosen (see `tracks_lib.choose_melody_instrument`) and
 its notes are given program 0: the converter silently drops melodies on
 programs outside 0-31, so a flute or violin tune would give no chunks.
 
@@ -26,12 +26,12 @@ import os
 
 import note_seq
 from absl import logging
-import numpy as np
 from magenta.models.music_vae import data
 
 from midime_magenta import errors
 from midime_magenta import midi_io
 from midime_magenta import steps
+from midime_magenta import tracks_lib
 
 class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
@@ -50,177 +50,6 @@ def converter_kind(music_vae_config):
 
 
 @dataclasses.dataclass
-class TrackStats:
-  instrument: int
-  program: int
-  num_notes: int
-  distinct_pitches: int
-  pitch_range: int
-  mean_pitch: float
-  polyphony: float  # Share of notes that start while another still sounds.
-
-  @property
-  def melody_score(self):
-    """Higher for a likelier melody; never negative.
-
-    The MidiMe demo ranked tracks by pitch range, distinct pitches and
-    polyphony: a melody is varied and mostly one note at a time. We add
-    register, because in part writing the bass has the widest range yet the
-    tune is on top. Every term is at least 0, so the factor for polyphony
-    always lowers the score (with a signed register term a low track's
-    score was negative, and more polyphony raised it).
-    """
-    register = max(0.0, self.mean_pitch - 21.0)  # Semitones above A0.
-    return ((self.distinct_pitches + 0.5 * self.pitch_range + register) *
-            (1.0 - self.polyphony))
-
-
-def track_stats(ns):
-  """Per-instrument statistics of the pitched (non-drum) tracks."""
-  by_instrument = {}
-  for n in ns.notes:
-    if not n.is_drum:
-      by_instrument.setdefault(n.instrument, []).append(n)
-  stats = []
-  for instrument, notes in sorted(by_instrument.items()):
-    notes.sort(key=lambda n: (n.start_time, -n.pitch))
-    pitches = [n.pitch for n in notes]
-    overlapping, latest_end = 0, -1.0
-    for n in notes:
-      if n.start_time < latest_end - 1e-6:
-        overlapping += 1
-      latest_end = max(latest_end, n.end_time)
-    stats.append(TrackStats(
-        instrument=instrument, program=notes[0].program,
-        num_notes=len(notes), distinct_pitches=len(set(pitches)),
-        pitch_range=max(pitches) - min(pitches),
-        mean_pitch=float(np.mean(pitches)),
-        polyphony=overlapping / len(notes)))
-  return stats
-
-
-def choose_melody_instrument(ns, instrument=None, program=None):
-  """Picks the track to use as melody; returns its instrument number or None.
-
-  Args:
-    ns: the NoteSequence.
-    instrument: use this instrument number (the `--instrument` flag).
-    program: use the first track with this MIDI program (`--program`).
-
-  Raises:
-    midi_io.InputError: when the requested instrument or program is not there.
-  """
-  stats = track_stats(ns)
-  if instrument is not None:
-    if instrument not in [s.instrument for s in stats]:
-      raise midi_io.InputError(
-          f'{ns.filename or "The input"} has no pitched instrument '
-          f'{instrument}; it has {[s.instrument for s in stats]}.')
-    return instrument
-  if program is not None:
-    for s in stats:
-      if s.program == program:
-        return s.instrument
-    raise midi_io.InputError(
-        f'{ns.filename or "The input"} has no track with program {program}; '
-        f'it has {sorted({s.program for s in stats})}.')
-  if not stats:
-    return None
-  return max(stats, key=lambda s: (s.melody_score, s.mean_pitch)).instrument
-
-
-@dataclasses.dataclass(frozen=True)
-class TrioTracks:
-  """The tracks (instrument numbers) a trio is made of, and why.
-
-  `drums` is None when every drum note (MIDI channel 10) is used.
-  """
-  melody: int
-  bass: int
-  drums: int | None
-  why: str
-
-  def describe(self):
-    drums = ('all drums' if self.drums is None else
-             f'drums from instrument {self.drums}')
-    return (f'melody from instrument {self.melody}, bass from instrument '
-            f'{self.bass}, {drums}; {self.why}')
-
-
-_BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
-
-
-def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
-  """Picks a melody, a bass and a drum track from any multi-track song.
-
-  magenta's TrioConverter takes the melody from programs 0-31 and the bass
-  from 32-39 only, so a flute melody (program 73) or a synth bass (38 is
-  one, 87 is not) gives nothing as it is. Here: drums are the drum notes
-  (channel 10); the bass is a General MIDI bass program if one is there,
-  else the lowest mostly-monophonic track; the melody is the likeliest
-  melody of the rest (`TrackStats.melody_score`: varied, high, one note at
-  a time, so a chord track loses). Each may be given instead.
-
-  Returns:
-    The `TrioTracks`, or None when the song has no two pitched tracks.
-
-  Raises:
-    midi_io.InputError: when a given track is not there.
-  """
-  stats = {s.instrument: s for s in track_stats(ns)}
-  name = ns.filename or 'The input'
-  for flag, value in (('melody_track', melody), ('bass_track', bass)):
-    if value is not None and value not in stats:
-      raise midi_io.InputError(f'{name} has no pitched instrument {value} for '
-                       f'--{flag}; it has {sorted(stats)}.')
-  if drums is not None and drums not in {n.instrument for n in ns.notes}:
-    raise midi_io.InputError(f'{name} has no instrument {drums} for --drum_track.')
-  why = []
-  if bass is None:
-    candidates = [s for s in stats.values() if s.instrument != melody]
-    basses = [s for s in candidates if s.program in _BASS_PROGRAMS]
-    if basses:
-      bass = min(basses, key=lambda s: s.mean_pitch).instrument
-      why.append(f'bass by its program ({stats[bass].program})')
-    elif candidates:
-      bass = min(candidates, key=lambda s: s.mean_pitch + 48 * s.polyphony
-                 ).instrument
-      why.append('bass as the lowest single-line track')
-  if melody is None:
-    candidates = [s for s in stats.values() if s.instrument != bass]
-    if candidates:
-      melody = max(candidates, key=lambda s: (s.melody_score, s.mean_pitch)
-                   ).instrument
-      why.append('melody as the likeliest tune of the rest')
-  if melody is None or bass is None:
-    return None
-  return TrioTracks(melody, bass, drums, ', '.join(why) or 'as given')
-
-
-def _keep_trio(ns, tracks, low, high):
-  """Leaves the trio's notes only, on the programs TrioConverter takes.
-
-  Returns:
-    The number of melody and bass notes dropped for their pitch.
-  """
-  kept, out_of_range = [], 0
-  for n in ns.notes:
-    if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
-      n.is_drum = True
-    elif not n.is_drum and n.instrument in (tracks.melody, tracks.bass):
-      if not low <= n.pitch <= high:
-        out_of_range += 1
-        continue
-      n.program = 0 if n.instrument == tracks.melody else 33
-    else:
-      continue
-    kept.append(n)
-  del ns.notes[:]
-  ns.notes.extend(kept)
-  return out_of_range
-
-
-@dataclasses.dataclass
 class ChunkedInput:
   """The chunks one input gave.
 
@@ -229,7 +58,7 @@ class ChunkedInput:
     starts: where each chunk starts in the source, in seconds.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument: the melody track used, for melody configs.
-    trio_tracks: the `TrioTracks` used, for trio configs.
+    trio_tracks: the `tracks_lib.TrioTracks` used, for trio configs.
     notes_out_of_range: notes dropped for lying outside the model's pitches.
     reason: why no chunks came out, when none did.
     warning: what the user should know about chunks that did come out.
@@ -241,7 +70,7 @@ class ChunkedInput:
   controls: list
   lengths: list
   instrument: int | None = None
-  trio_tracks: TrioTracks | None = None
+  trio_tracks: tracks_lib.TrioTracks | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
   warning: str | None = None
@@ -343,7 +172,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   converter = _uncapped_training_converter(music_vae_config)
   chosen, out_of_range = None, 0
   if kind == 'melody':
-    chosen = choose_melody_instrument(ns, instrument, program)
+    chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
     low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
     kept = []
     for n in ns.notes:
@@ -358,11 +187,11 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     ns.notes.extend(kept)
   trio = None
   if kind == 'trio':
-    trio = choose_trio_tracks(ns, **(trio_tracks or {}))
+    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
   if trio is not None:
     melody_converter = converter._melody_converter  # pylint: disable=protected-access
     low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
-    out_of_range = _keep_trio(ns, trio, low, high)
+    out_of_range = tracks_lib.keep_trio(ns, trio, low, high)
   other_meters = [m for m in _meters(original) if m != '4/4']
   chunk_bars = music_vae_config.hparams.max_seq_len // 16
   fields = {'starts': [], 'inputs': [], 'outputs': [], 'controls': [],

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 
 from midime_magenta import errors
@@ -158,3 +159,85 @@ def check_writable_dir(path, what):
     raise OutputError(f'{what}={path} is not writable; choose another '
                       'folder.')
   return path
+
+
+# -- claiming a folder ---------------------------------------------------------
+
+LOCK_FILE = '.midime.lock'
+_claimed = set()  # Real paths this process holds.
+
+
+def _pid_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _take_lock(folder, error):
+  """Creates folder/LOCK_FILE holding our pid; a live holder is refused."""
+  path = os.path.join(folder, LOCK_FILE)
+  for _ in range(3):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      try:
+        with open(path, encoding='ascii') as f:
+          pid = int(f.read().strip() or 0)
+      except (OSError, ValueError):
+        pid = 0
+      if pid and pid != os.getpid() and _pid_alive(pid):
+        raise error(f'Another process (pid {pid}) is writing in {folder}; '
+                    'wait for it to finish, or choose another folder.'
+                    ) from None
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)  # Left by a process that died.
+      continue
+    with os.fdopen(fd, 'w', encoding='ascii') as f:
+      f.write(str(os.getpid()))
+    return path
+  raise error(f'Cannot claim {folder}; try again.')
+
+
+@contextlib.contextmanager
+def claimed_folder(folder, check, error, keep, what):
+  """Holds `folder` for this process while the block writes into it.
+
+  `check()` refuses a folder that cannot be used (it raises); it runs before
+  anything is created and again once the lock is ours. A folder this call
+  created is removed again if the block fails, unless `keep(folder)`.
+  Re-entrant: a folder this process already holds is simply yielded.
+
+  Raises:
+    `error`: when the folder cannot be created or another process holds it.
+  """
+  key = os.path.realpath(folder)
+  if key in _claimed:
+    yield folder
+    return
+  check()
+  created = os.path.abspath(folder)
+  while not os.path.exists(os.path.dirname(created)):
+    created = os.path.dirname(created)
+  created = None if os.path.exists(created) else created
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    raise error(f'Cannot create {what} {folder} ({e.strerror or e}).'
+                ) from None
+  lock = _take_lock(folder, error)
+  _claimed.add(key)
+  ok = False
+  try:
+    check()
+    yield folder
+    ok = True
+  finally:
+    _claimed.discard(key)
+    with contextlib.suppress(OSError):
+      os.remove(lock)
+    if not ok and created and not keep(folder):
+      shutil.rmtree(created, ignore_errors=True)

@@ -1,43 +1,20 @@
 """A MidiMe run folder: the one save format, whoever writes it.
 
-`midime_train`, `Personalizer.save` and `save_run` all write the same
-folder, and every `midime_generate` mode, `midime_evaluate` and
-`Personalizer.load` read it:
+`midime_train`, `Personalizer.save` and `save_run` write it; every reader
+(`load_run`, `Personalizer.load`, `midime_generate`, `midime_evaluate`) reads
+it. The files (docs/personalizing.md lists them): `midime.json`, the
+manifest and commit point; `weights-<hash>.npz`; `latents-<hash>.npz`, what
+it was trained on in time order; the extras `attributes-<hash>.npz` and
+`constraint-<hash>.npz` (`add_to_run`); `summary.json`, `loss.png` and
+TensorBoard events in `train/`.
 
-  midime.json           the run's manifest: hyperparameters, the MusicVAE it
-                        belongs to, the names, shapes and sha256 of the two
-                        files below, and the training summary
-  weights-<hash>.npz    MidiMe's weights (plain float arrays)
-  latents-<hash>.npz    what it was trained on, chunk by chunk in time order:
-                        z (MusicVAE mu), the chunk tensors, each chunk's
-                        source file and start in seconds (absent when a model
-                        was trained on bare latents)
-  attributes-<hash>.npz attribute vectors, when the run has them
-                        (attributes_lib; names and source in the manifest)
-  constraint-<hash>.npz a rule constraint's critic and actor, when the run
-                        has one (constraints_lib; rules in the manifest)
-  summary.json          the summary again, for people and tools
-  loss.png              the loss curves
-  train/                TensorBoard events (loss/total, /reconstruction, /kl)
-
-The attribute vectors and the constraint are extras: `add_to_run` adds or
-replaces one in an existing run (midime_constrain, midime_generate
---attribute) the same atomic way, and a new training drops them.
-
-`midime.json` is the commit point. The data files get new names (from their
-content's hash) before it is atomically replaced, so the model and its
-latents always change together: a crash at any moment leaves the previous run
-or the new one, never a mix. Files the manifest no longer names are removed
-afterwards; nothing else in the folder is ever touched.
-
-Loading reads JSON and `.npy` headers, checks every field, shape and size
-against the manifest and the hyperparameters before anything is allocated,
-and reads arrays with `allow_pickle=False`: nothing in a run folder can run
-code or ask for gigabytes.
-
-A run folder is claimed while it is written (`claimed_run_dir`): a second
-writer is refused with one line, and a folder of someone else's files is never
-used.
+Data files get new names from their content's hash before `midime.json` is
+atomically replaced, so a crash leaves the previous run or the new one. A
+folder is claimed while it is written (`claimed_run_dir`), and one of
+someone else's files is never used. Loading checks every field, shape and
+size against the manifest before anything is allocated, and reads arrays
+with `allow_pickle=False`: nothing in a run folder can run code or ask for
+gigabytes.
 """
 
 import contextlib
@@ -61,7 +38,7 @@ MODEL_FILE = 'midime.json'
 SUMMARY_FILE = 'summary.json'
 LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
-LOCK_FILE = '.midime.lock'
+LOCK_FILE = file_util.LOCK_FILE
 FORMAT = 'midime_magenta.run'
 FORMAT_VERSION = 2
 _MAX_JSON_BYTES = 1 << 20
@@ -169,43 +146,6 @@ def summary_of(personalizer):
 
 # -- claiming a folder ---------------------------------------------------------
 
-_claimed = set()
-
-
-def _pid_alive(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
-
-
-def _take_lock(run_dir):
-  path = os.path.join(run_dir, LOCK_FILE)
-  for _ in range(3):
-    try:
-      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-      try:
-        with open(path, encoding='ascii') as f:
-          pid = int(f.read().strip() or 0)
-      except (OSError, ValueError):
-        pid = 0
-      if pid and pid != os.getpid() and _pid_alive(pid):
-        raise RunDirError(
-            f'Another process (pid {pid}) is writing a run in {run_dir}; '
-            'wait for it to finish, or choose another --run_dir.') from None
-      with contextlib.suppress(FileNotFoundError):
-        os.remove(path)  # Left by a process that died.
-      continue
-    with os.fdopen(fd, 'w', encoding='ascii') as f:
-      f.write(str(os.getpid()))
-    return path
-  raise RunDirError(f'Cannot claim {run_dir}; try again.')
-
-
 def holds_run(run_dir):
   return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
 
@@ -246,44 +186,20 @@ def check_run_dir(run_dir, overwrite):
         'folder.')
 
 
-@contextlib.contextmanager
 def claimed_run_dir(run_dir, overwrite=False):
   """Holds a run folder for this process while a run is made and saved.
 
-  Checks the folder (`check_run_dir`), creates it, and takes a lock file
-  that a second writer is refused on. If the body fails, folders this call
-  created are removed again, so a failed run leaves no trace.
+  Checks the folder (`check_run_dir`), creates it, and takes a lock file that
+  a second writer is refused on (`file_util.claimed_folder`). If the body
+  fails, folders this call created are removed again, so a failed run leaves
+  no trace.
 
   Raises:
     RunDirError: when the folder cannot be used or another process holds it.
   """
-  key = os.path.realpath(run_dir)
-  if key in _claimed:  # Already ours (midime_train claims, then saves).
-    yield run_dir
-    return
-  check_run_dir(run_dir, overwrite)
-  created = os.path.abspath(run_dir)
-  while not os.path.exists(os.path.dirname(created)):
-    created = os.path.dirname(created)
-  created = None if os.path.exists(created) else created
-  try:
-    os.makedirs(run_dir, exist_ok=True)
-  except OSError as e:
-    raise RunDirError(f'Cannot create --run_dir {run_dir} '
-                      f'({e.strerror or e}).') from None
-  lock = _take_lock(run_dir)
-  _claimed.add(key)
-  ok = False
-  try:
-    check_run_dir(run_dir, overwrite)  # Again, now that it is ours.
-    yield run_dir
-    ok = True
-  finally:
-    _claimed.discard(key)
-    with contextlib.suppress(OSError):
-      os.remove(lock)
-    if not ok and created and not holds_run(run_dir):
-      shutil.rmtree(created, ignore_errors=True)
+  return file_util.claimed_folder(
+      run_dir, lambda: check_run_dir(run_dir, overwrite), RunDirError,
+      keep=holds_run, what='--run_dir')
 
 
 # -- saving --------------------------------------------------------------------

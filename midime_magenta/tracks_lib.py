@@ -1,0 +1,185 @@
+"""Which tracks of a song are used: the melody for melody models, and the
+melody, bass and drums of a trio.
+
+The MidiMe demo ranked tracks by pitch range, distinct pitches and
+polyphony; real songs (a flute tune over a piano's chords and a synth bass)
+need the register too, so that the tune on top wins over the widest-ranging
+bass. A choice the user made (--instrument, --program, --melody_track, ...)
+always wins, and one that names no track is refused.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from midime_magenta import midi_io
+
+@dataclasses.dataclass
+class TrackStats:
+  instrument: int
+  program: int
+  num_notes: int
+  distinct_pitches: int
+  pitch_range: int
+  mean_pitch: float
+  polyphony: float  # Share of notes that start while another still sounds.
+
+  @property
+  def melody_score(self):
+    """Higher for a likelier melody; never negative.
+
+    The MidiMe demo ranked tracks by pitch range, distinct pitches and
+    polyphony: a melody is varied and mostly one note at a time. We add
+    register, because in part writing the bass has the widest range yet the
+    tune is on top. Every term is at least 0, so the factor for polyphony
+    always lowers the score (with a signed register term a low track's
+    score was negative, and more polyphony raised it).
+    """
+    register = max(0.0, self.mean_pitch - 21.0)  # Semitones above A0.
+    return ((self.distinct_pitches + 0.5 * self.pitch_range + register) *
+            (1.0 - self.polyphony))
+
+
+def track_stats(ns):
+  """Per-instrument statistics of the pitched (non-drum) tracks."""
+  by_instrument = {}
+  for n in ns.notes:
+    if not n.is_drum:
+      by_instrument.setdefault(n.instrument, []).append(n)
+  stats = []
+  for instrument, notes in sorted(by_instrument.items()):
+    notes.sort(key=lambda n: (n.start_time, -n.pitch))
+    pitches = [n.pitch for n in notes]
+    overlapping, latest_end = 0, -1.0
+    for n in notes:
+      if n.start_time < latest_end - 1e-6:
+        overlapping += 1
+      latest_end = max(latest_end, n.end_time)
+    stats.append(TrackStats(
+        instrument=instrument, program=notes[0].program,
+        num_notes=len(notes), distinct_pitches=len(set(pitches)),
+        pitch_range=max(pitches) - min(pitches),
+        mean_pitch=float(np.mean(pitches)),
+        polyphony=overlapping / len(notes)))
+  return stats
+
+
+def choose_melody_instrument(ns, instrument=None, program=None):
+  """Picks the track to use as melody; returns its instrument number or None.
+
+  Args:
+    ns: the NoteSequence.
+    instrument: use this instrument number (the `--instrument` flag).
+    program: use the first track with this MIDI program (`--program`).
+
+  Raises:
+    midi_io.InputError: when the requested instrument or program is not there.
+  """
+  stats = track_stats(ns)
+  if instrument is not None:
+    if instrument not in [s.instrument for s in stats]:
+      raise midi_io.InputError(
+          f'{ns.filename or "The input"} has no pitched instrument '
+          f'{instrument}; it has {[s.instrument for s in stats]}.')
+    return instrument
+  if program is not None:
+    for s in stats:
+      if s.program == program:
+        return s.instrument
+    raise midi_io.InputError(
+        f'{ns.filename or "The input"} has no track with program {program}; '
+        f'it has {sorted({s.program for s in stats})}.')
+  if not stats:
+    return None
+  return max(stats, key=lambda s: (s.melody_score, s.mean_pitch)).instrument
+
+
+@dataclasses.dataclass(frozen=True)
+class TrioTracks:
+  """The tracks (instrument numbers) a trio is made of, and why.
+
+  `drums` is None when every drum note (MIDI channel 10) is used.
+  """
+  melody: int
+  bass: int
+  drums: int | None
+  why: str
+
+  def describe(self):
+    drums = ('all drums' if self.drums is None else
+             f'drums from instrument {self.drums}')
+    return (f'melody from instrument {self.melody}, bass from instrument '
+            f'{self.bass}, {drums}; {self.why}')
+
+
+_BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
+
+
+def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
+  """Picks a melody, a bass and a drum track from any multi-track song.
+
+  magenta's TrioConverter takes the melody from programs 0-31 and the bass
+  from 32-39 only, so a flute melody (program 73) or a synth bass (38 is
+  one, 87 is not) gives nothing as it is. Here: drums are the drum notes
+  (channel 10); the bass is a General MIDI bass program if one is there,
+  else the lowest mostly-monophonic track; the melody is the likeliest
+  melody of the rest (`TrackStats.melody_score`: varied, high, one note at
+  a time, so a chord track loses). Each may be given instead.
+
+  Returns:
+    The `TrioTracks`, or None when the song has no two pitched tracks.
+
+  Raises:
+    midi_io.InputError: when a given track is not there.
+  """
+  stats = {s.instrument: s for s in track_stats(ns)}
+  name = ns.filename or 'The input'
+  for flag, value in (('melody_track', melody), ('bass_track', bass)):
+    if value is not None and value not in stats:
+      raise midi_io.InputError(f'{name} has no pitched instrument {value} for '
+                       f'--{flag}; it has {sorted(stats)}.')
+  if drums is not None and drums not in {n.instrument for n in ns.notes}:
+    raise midi_io.InputError(f'{name} has no instrument {drums} for --drum_track.')
+  why = []
+  if bass is None:
+    candidates = [s for s in stats.values() if s.instrument != melody]
+    basses = [s for s in candidates if s.program in _BASS_PROGRAMS]
+    if basses:
+      bass = min(basses, key=lambda s: s.mean_pitch).instrument
+      why.append(f'bass by its program ({stats[bass].program})')
+    elif candidates:
+      bass = min(candidates, key=lambda s: s.mean_pitch + 48 * s.polyphony
+                 ).instrument
+      why.append('bass as the lowest single-line track')
+  if melody is None:
+    candidates = [s for s in stats.values() if s.instrument != bass]
+    if candidates:
+      melody = max(candidates, key=lambda s: (s.melody_score, s.mean_pitch)
+                   ).instrument
+      why.append('melody as the likeliest tune of the rest')
+  if melody is None or bass is None:
+    return None
+  return TrioTracks(melody, bass, drums, ', '.join(why) or 'as given')
+
+
+def keep_trio(ns, tracks, low, high):
+  """Leaves the trio's notes only, on the programs TrioConverter takes.
+
+  Returns:
+    The number of melody and bass notes dropped for their pitch.
+  """
+  kept, out_of_range = [], 0
+  for n in ns.notes:
+    if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
+      n.is_drum = True
+    elif not n.is_drum and n.instrument in (tracks.melody, tracks.bass):
+      if not low <= n.pitch <= high:
+        out_of_range += 1
+        continue
+      n.program = 0 if n.instrument == tracks.melody else 33
+    else:
+      continue
+    kept.append(n)
+  del ns.notes[:]
+  ns.notes.extend(kept)
+  return out_of_range
