@@ -50,5 +50,6 @@ def mel_2bar_small(mel_2bar_small_checkpoint):
 def tiny_mel():
   """The bundled tiny-mel_2bar MusicVAE, restored once per session."""
   from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-  return music_vae_lib.load_music_vae(testdata_lib.tiny_config('tiny-mel_2bar'), testdata_lib.tiny_checkpoint('tiny-mel_2bar'),
-      batch_size=16)
+  return music_vae_lib.load_music_vae(
+      testdata_lib.tiny_config('tiny-mel_2bar'),
+      testdata_lib.tiny_checkpoint('tiny-mel_2bar'), batch_size=16)

@@ -46,6 +46,12 @@ def parse_flags_or_exit(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(f'{e} (see --helpshort).', code=2)
+  except SystemExit as e:
+    # absl exits 1 after printing --help; asking for help is no failure.
+    if e.code == 1 and set(argv[1:]) & {'--help', '-h', '-?', '--helpshort',
+                                        '--helpfull', '--helpxml'}:
+      sys.exit(0)
+    raise
 
 
 def define_common_flags():

@@ -255,7 +255,8 @@ def workspace(tmp_path_factory):
     for suffix in ('.index', '.data-00000-of-00001'):
       shutil.copy(os.path.join(TINY, 'model.ckpt' + suffix),
                   several / f'model.ckpt-{step}{suffix}')
-  vae = music_vae_lib.load_music_vae(testdata_lib.tiny_config('tiny-mel_2bar'), TINY, batch_size=8)
+  vae = music_vae_lib.load_music_vae(
+      testdata_lib.tiny_config('tiny-mel_2bar'), TINY, batch_size=8)
   p = personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=vae)
   p.train(GOOD, epochs=2, seed=0)
   p.save(str(ws / 'good_run'))
@@ -264,9 +265,10 @@ def workspace(tmp_path_factory):
   shutil.copytree(ws / 'good_run', ws / 'bad_weights_run')
   for f in (ws / 'bad_weights_run').glob('weights-*.npz'):
     f.write_bytes(f.read_bytes()[:100])
+  drums_config = testdata_lib.tiny_config('tiny-drums_2bar')
   drums = personalizer_lib.Personalizer(
-      'tiny-drums_2bar', music_vae=music_vae_lib.load_music_vae(testdata_lib.tiny_config('tiny-drums_2bar'), testdata_lib.tiny_checkpoint('tiny-drums_2bar'),
-          8))
+      drums_config, music_vae=music_vae_lib.load_music_vae(
+          drums_config, testdata_lib.tiny_checkpoint('tiny-drums_2bar'), 8))
   drums.train(testdata_lib.testdata_path('drums_only.mid'), epochs=2, seed=0)
   drums.save(str(ws / 'drums_run'))
   # Same shapes as the tiny checkpoint, other weights: another fingerprint.

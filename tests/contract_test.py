@@ -8,6 +8,7 @@ the models users have trained.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -102,3 +103,15 @@ def test_every_public_name_resolves_and_is_documented():
     if callable(value):
       assert (value.__doc__ or '').strip(), f'{name} has no docstring'
     assert f'`{name}' in api_doc, f'{name} is not in docs/python_api.md'
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_help_shows_the_examples_and_every_flag(script):
+  with open(os.path.join(GOLDEN, 'flags_0.1.0.json'), encoding='utf-8') as f:
+    names = [n for n in json.load(f)[script] if n not in (
+        'encode_batch_size', 'batch_size')]  # Aliases of --max_batch_size.
+  result = testdata_lib.run_installed_script(script, '--help')
+  assert result.returncode == 0, result.stderr
+  assert 'Example' in result.stdout or 'example' in result.stdout
+  for name in names:
+    assert re.search(rf'--(\[no\])?{name}\b', result.stdout), (script, name)

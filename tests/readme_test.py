@@ -72,7 +72,7 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
   python = str(venv / 'bin' / 'python')
   site = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.'
                          'get_paths()["purelib"])'], capture_output=True,
-                        text=True, check=True).stdout.strip()
+                        text=True, check=True, env=env).stdout.strip()
   deps = tmp_path / 'dependencies'
   deps.mkdir()
   for name in os.listdir(SITE_PACKAGES):
@@ -85,7 +85,7 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
   _bash(first + '\n' + rest, work, env)
   where = subprocess.run([python, '-c', 'import midime_magenta; '
                           'print(midime_magenta.__file__)'], cwd=work,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
   assert where.stdout.startswith(str(venv)), where.stdout
 
   tune = work / 'my_tune.mid'
