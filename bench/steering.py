@@ -18,7 +18,7 @@ in 10 MidiMe samples per tune (temperature 0.1) at strengths -2..+2.
 Rules: for each rule set in RULES, a constraint trained per tune
 (`Personalizer.constrain`, seed 0) and measured on 256 fresh MidiMe and
 prior draws at temperature 0.5: the share that obeys before and after, the
-share of onsets kept, the contour correlation (constraints_lib.measure).
+share of onsets kept, the contour correlation (rules_lib.measure).
 
   .venv/bin/python bench/steering.py [variation] [attributes] [rules]
 

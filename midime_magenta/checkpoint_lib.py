@@ -30,6 +30,7 @@ import tensorflow.compat.v1 as tf
 
 from midime_magenta import configs
 from midime_magenta import errors
+from midime_magenta import catalogue_lib
 from midime_magenta import download_lib
 from midime_magenta import file_util
 from midime_magenta import tfjs_checkpoint_lib
@@ -117,11 +118,11 @@ def resolve_checkpoint(path):
   path = os.path.expanduser(path)
   entry = None
   if not os.path.exists(path) and not os.path.exists(path + '.index'):
-    entry = download_lib.entry_for(path)
+    entry = catalogue_lib.entry_for(path)
     if entry is not None:
       path = download_lib.fetch_checkpoint(path)
   if os.path.isdir(path) and tfjs_checkpoint_lib.is_tfjs_folder(path):
-    name = download_lib.checkpoint_name(entry) if entry else (
+    name = catalogue_lib.checkpoint_name(entry) if entry else (
         os.path.basename(os.path.normpath(path)))
     try:
       return _resolve_tfjs(path, name)

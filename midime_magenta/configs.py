@@ -25,12 +25,12 @@ import copy
 import dataclasses
 import json
 import os
-import re
 import types
 
 from magenta.models.music_vae import configs as music_vae_configs
 
 from midime_magenta import errors
+from midime_magenta import file_util
 from midime_magenta import midime_hparams
 
 _MAX_CONFIG_BYTES = 1 << 16
@@ -102,7 +102,6 @@ class MidiMeConfig:
     return dataclasses.replace(self, **changes)
 
 
-_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 _CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
                   'official_checkpoint', 'music_vae_hparams'}
 
@@ -139,7 +138,7 @@ def read_config_file(path):
   for key in ('name', 'music_vae_config', 'description'):
     if key in raw and not isinstance(raw[key], str):
       raise ConfigError(f'Config file {path}: {key} must be a string.')
-  if not _SAFE_NAME.fullmatch(raw['name']):
+  if not file_util.SAFE_NAME.fullmatch(raw['name']):
     raise ConfigError(
         f'Config file {path}: name {raw["name"]!r} may hold only letters, '
         'digits, ".", "_" and "-" (it becomes part of file names).')

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from midime_magenta import constraints_lib
+
+from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
 from midime_testing import testdata_lib
@@ -26,31 +28,31 @@ def _chunk(pitches_and_steps):
 
 
 def test_rules_are_read_as_written():
-  c = constraints_lib.parse_rule('key:C')
+  c = rules_lib.parse_rule('key:C')
   assert c.pitch_classes == {0, 2, 4, 5, 7, 9, 11}
   # F# minor has A major's notes; Bb major two flats.
-  assert constraints_lib.parse_rule('key:F#m').pitch_classes == {
+  assert rules_lib.parse_rule('key:F#m').pitch_classes == {
       9, 11, 1, 2, 4, 6, 8}
-  assert constraints_lib.parse_rule('key:Bb').pitch_classes == {
+  assert rules_lib.parse_rule('key:Bb').pitch_classes == {
       10, 0, 2, 3, 5, 7, 9}
-  d = constraints_lib.parse_rule('density:2-4')
+  d = rules_lib.parse_rule('density:2-4')
   assert (d.low, d.high) == (2, 4)
   for bad in ('key:H', 'key', 'density:4-2', 'density:x', 'pitch:0-200',
               'loud:1-2', ''):
-    with pytest.raises(constraints_lib.RuleError):
-      constraints_lib.parse_rule(bad)
-  with pytest.raises(constraints_lib.RuleError, match='at least one'):
-    constraints_lib.parse_rules([])
+    with pytest.raises(rules_lib.RuleError):
+      rules_lib.parse_rule(bad)
+  with pytest.raises(rules_lib.RuleError, match='at least one'):
+    rules_lib.parse_rules([])
 
 
 def test_rule_checks_on_known_notes():
   in_c = _chunk([(60, 0), (64, 4), (67, 8), (72, 12)])
   f_sharp = _chunk([(60, 0), (66, 4)])
-  rules = constraints_lib.parse_rules(['key:C', 'density:1-2'])
-  assert constraints_lib.satisfies(in_c, rules, 2)  # 4 onsets / 2 bars.
-  assert not constraints_lib.satisfies(f_sharp, rules, 2)
-  assert not constraints_lib.satisfies(note_seq.NoteSequence(), rules, 2)
-  assert not constraints_lib.parse_rule('pitch:62-80').check(in_c, 2)
+  rules = rules_lib.parse_rules(['key:C', 'density:1-2'])
+  assert rules_lib.satisfies(in_c, rules, 2)  # 4 onsets / 2 bars.
+  assert not rules_lib.satisfies(f_sharp, rules, 2)
+  assert not rules_lib.satisfies(note_seq.NoteSequence(), rules, 2)
+  assert not rules_lib.parse_rule('pitch:62-80').check(in_c, 2)
 
 
 def test_movement_measures():
@@ -58,10 +60,10 @@ def test_movement_measures():
   same_contour = _chunk([(67, 0), (69, 4), (71, 8), (72, 12)])
   reversed_ = _chunk([(65, 0), (64, 4), (62, 8), (60, 12)])
   other_rhythm = _chunk([(60, 2), (62, 6)])
-  assert constraints_lib.onsets_kept(a, same_contour) == 1.0
-  assert constraints_lib.onsets_kept(a, other_rhythm) == 0.0
-  assert constraints_lib.contour_correlation(a, same_contour, 32) > 0.9
-  assert constraints_lib.contour_correlation(a, reversed_, 32) < -0.9
+  assert rules_lib.onsets_kept(a, same_contour) == 1.0
+  assert rules_lib.onsets_kept(a, other_rhythm) == 0.0
+  assert rules_lib.contour_correlation(a, same_contour, 32) > 0.9
+  assert rules_lib.contour_correlation(a, reversed_, 32) < -0.9
 
 
 @pytest.fixture(scope='module')
@@ -146,11 +148,11 @@ def test_constrain_and_steer_from_the_scripts(mel_2bar_small_checkpoint,
   assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   assert 'Applying the run\'s rule constraint (key:C, density:1-6)' in (
       result.stderr)
-  rules = constraints_lib.parse_rules(['key:C', 'density:1-6'])
+  rules = rules_lib.parse_rules(['key:C', 'density:1-6'])
   outputs = [note_seq.midi_file_to_note_sequence(os.path.join(out, n))
              for n in sorted(os.listdir(out))]
   assert len(outputs) == 12
-  obeying = np.mean([constraints_lib.satisfies(ns, rules, 2)
+  obeying = np.mean([rules_lib.satisfies(ns, rules, 2)
                      for ns in outputs])
   assert obeying >= 0.75, obeying
   # The prior's attribute vectors were used in memory: generating never

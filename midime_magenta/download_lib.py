@@ -1,31 +1,22 @@
-"""Official MusicVAE checkpoints by name or URL, fetched once into a cache.
+"""Fetching MusicVAE checkpoints (catalogue_lib names them) once into a cache.
 
-`--checkpoint_file` may name a checkpoint from `OFFICIAL_CHECKPOINTS` (e.g.
-`mel_2bar_small`) or give a URL: a Magenta.js folder URL (holding
-config.json, weights_manifest.json and shards) or a `.tar` bundle. Files go
-to `<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or
+Files go to `<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or
 $MIDIME_MAGENTA_CACHE). A download:
   - shows a progress bar in a terminal (a log line elsewhere);
   - resumes an interrupted file with an HTTP Range request where the server
     allows it, and restarts it where not;
   - is checked against the size the server announced, the sizes the
-    Magenta.js manifest implies, and the sha256 pinned here where one is
-    known; a file that fails is deleted (or, if cut short, kept to resume)
-    and never used;
+    Magenta.js manifest implies, and the sha256 pinned in the catalogue
+    where one is known; a file that fails is deleted (or, if cut short, kept
+    to resume) and never used;
   - is never fetched again once complete: a later run makes no request.
-
-$MIDIME_CHECKPOINT_TABLE may name a JSON file of extra entries (a mirror, or
-your own checkpoints), in the form of `CheckpointEntry`.
 
 HTTP goes through `requests` (a maintained client) with a tqdm bar.
 """
 
 import contextlib
-import dataclasses
 import fcntl
 import glob
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -35,228 +26,21 @@ import urllib.parse
 import requests
 from absl import logging
 
+from midime_magenta import catalogue_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import progress_lib
 from midime_magenta import tfjs_checkpoint_lib
-from midime_magenta import tfjs_config_lib
 
-_JS_BASE = 'https://storage.googleapis.com/magentadata/js/checkpoints/music_vae'
-_TAR_BASE = ('https://storage.googleapis.com/magentadata/models/music_vae/'
-             'checkpoints')
 COMPLETE_MARKER = '.complete'
-
 
 class DownloadError(errors.MidiMeError):
   """A checkpoint that could not be fetched or failed its checks."""
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckpointEntry:
-  """One known checkpoint.
-
-  Attributes:
-    name: what `--checkpoint_file` may say.
-    kind: 'tfjs' (a Magenta.js folder) or 'tar' (a Python bundle).
-    url: the folder URL (tfjs) or the .tar URL.
-    config: the Python MusicVAE config it loads with; None if there is none.
-    size: total bytes (the tar, or the tfjs shards) where known.
-    sha256: {file name: sha256} pinned where known.
-    note: a line for listings: provenance of the pins, or why unsupported.
-  """
-  name: str
-  kind: str
-  url: str
-  config: str | None
-  size: int | None = None
-  sha256: dict = dataclasses.field(default_factory=dict)
-  note: str = ''
-
-
-def _js(name, config, note='', **kw):
-  return CheckpointEntry(name, 'tfjs', f'{_JS_BASE}/{name}', config, note=note,
-                         **kw)
-
-
-def _tar(name, config, note='', **kw):
-  return CheckpointEntry(name, 'tar', f'{_TAR_BASE}/{name}.tar', config,
-                         note=note, **kw)
-
-
-# Magenta.js checkpoints carry their config (tfjs_config_lib reads it), so a
-# row needs no config; `config` names one only where a Python config of the
-# same variables exists. Sizes are the catalogue's (magenta-js
-# music/checkpoints/checkpoints.json), for listings; downloads are checked
-# against the sizes the manifest implies.
-_FROM_CHECKPOINT = None
-OFFICIAL_CHECKPOINTS = {e.name: e for e in [
-    _js('mel_2bar_small', 'cat-mel_2bar_small', size=17695080, sha256={
-        'config.json': '9d61c1182d4fd99726762bf1bb137ea44fbe224835063818355e5c69180aaf50',
-        'weights_manifest.json': '8520ed17fd2406215ac558c34871d184cf651ecffcfc03dff0eb381c3124cb1a',
-        'group1-shard5of5': '7f32a9ac0ec69bc980defa41073ac4c2e311cc99d37d98e75d94535dff7cfc59',
-    }, note='The MidiMe demo\'s melody model (17.7 MB); 3 files pinned from '
-            'the released copy.'),
-    _js('mel_4bar_small_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, 2-byte weights (26.5 MB).'),
-    _js('mel_4bar_med_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, medium, 2-byte weights (65.4 MB).'),
-    _js('mel_4bar_med_lokl_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, medium, strong prior, 2-byte weights (65.4 MB).'),
-    _js('mel_16bar_small_q2', _FROM_CHECKPOINT,
-        note='16-bar melodies, 16-step conductor, 2-byte weights (23.5 MB).'),
-    _js('trio_4bar', _FROM_CHECKPOINT,
-        note='The MidiMe demo\'s trio model: melody, bass, drums; 4-step '
-             'conductor, 1-byte weights (17.6 MB).'),
-    _js('trio_16bar', _FROM_CHECKPOINT,
-        note='16-bar trios, very large (1.71 GB).'),
-    _js('drums_2bar_lokl_small', 'cat-drums_2bar_small',
-        note='2-bar drums, strong prior (18.5 MB).'),
-    _js('drums_2bar_hikl_small', 'cat-drums_2bar_small',
-        note='2-bar drums, weak prior (18.5 MB).'),
-    _js('drums_2bar_nade_9_q2', _FROM_CHECKPOINT,
-        note='2-bar drums, NADE decoder, 2-byte weights (27.6 MB).'),
-    _js('drums_4bar_med_q2', _FROM_CHECKPOINT,
-        note='4-bar drums, medium, 2-byte weights (68.2 MB).'),
-    _js('drums_4bar_med_lokl_q2', _FROM_CHECKPOINT,
-        note='4-bar drums, medium, strong prior, 2-byte weights (68.2 MB).'),
-    _tar('cat-mel_2bar_big', 'cat-mel_2bar_big', note='About 1.6 GB.'),
-    _tar('hierdec-mel_16bar', 'hierdec-mel_16bar'),
-    _tar('hierdec-trio_16bar', 'hierdec-trio_16bar'),
-    _tar('cat-drums_2bar_small.lokl', 'cat-drums_2bar_small'),
-    _tar('cat-drums_2bar_small.hikl', 'cat-drums_2bar_small'),
-    _tar('nade-drums_2bar_reduced', 'nade-drums_2bar_reduced'),
-    _tar('nade-drums_2bar_full', 'nade-drums_2bar_full'),
-]}
-
-# Magenta.js MusicVAE checkpoints MidiMe does not personalize, by name, with
-# the reasons tfjs_config_lib gives when it reads such a checkpoint's
-# config.json (one home for them).
-_MULTITRACK = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MultitrackConverter']
-_CHORDS = tfjs_config_lib.CHORD_CONDITIONED
-_GROOVE = tfjs_config_lib.UNSUPPORTED_CONVERTERS['GrooveConverter']
-_CONTROL = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MelodyRhythmConverter']
-REFUSED_CHECKPOINTS = {
-    'mel_chords': _CHORDS,
-    'multitrack': _MULTITRACK, 'multitrack_med': _MULTITRACK,
-    'multitrack_med_fb256': _MULTITRACK,
-    'multitrack_chords': _CHORDS, 'multitrack_med_chords': _CHORDS,
-    'multitrack_med_chords_fb256': _CHORDS,
-    'groovae_2bar_humanize': _GROOVE, 'groovae_4bar': _GROOVE,
-    'tap2drum_1bar': _GROOVE, 'tap2drum_2bar': _GROOVE,
-    'tap2drum_3bar': _GROOVE, 'tap2drum_4bar': _GROOVE,
-    'drums_2bar_nade_9': 'Magenta.js publishes it as drums_2bar_nade_9_q2 '
-                         '(_q2: 2-byte weights); use that name',
-}
-for _n in ('mel_2bar_multicontrol_tiny', 'mel_rhythm_2bar_tiny',
-           'mel_shape_2bar_tiny'):
-  for _fb in (0, 8, 16, 32):
-    REFUSED_CHECKPOINTS[f'{_n}_fb{_fb}'] = (
-        _CHORDS if 'multicontrol' in _n else _CONTROL)
-
-
 def cache_root():
   return os.environ.get('MIDIME_MAGENTA_CACHE') or os.path.join(
       os.path.expanduser('~'), '.cache', 'midime_magenta')
-
-
-def known_checkpoints():
-  """The official table plus entries from $MIDIME_CHECKPOINT_TABLE."""
-  table = dict(OFFICIAL_CHECKPOINTS)
-  extra = os.environ.get('MIDIME_CHECKPOINT_TABLE')
-  if extra:
-    try:
-      if os.path.getsize(extra) > 1 << 20:
-        raise ValueError('far larger than a table')
-      with open(extra, encoding='utf-8') as f:
-        rows = json.load(f)
-      if not isinstance(rows, list):
-        raise ValueError('not a list')
-      for raw in rows:
-        entry = _checked_entry(raw)
-        table[entry.name] = entry
-    except (OSError, UnicodeDecodeError, ValueError, TypeError,
-            RecursionError) as e:
-      raise DownloadError(
-          f'$MIDIME_CHECKPOINT_TABLE {extra} is not a list of checkpoint '
-          f'entries ({e}).') from None
-  return table
-
-
-_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
-
-
-def _checked_entry(raw):
-  """A CheckpointEntry from a table row, every field checked.
-
-  Raises:
-    ValueError: for a row that cannot be used; names become cache folders,
-      so they may hold no path separators or '..'.
-  """
-  if not isinstance(raw, dict):
-    raise ValueError('an entry is not an object')
-  entry = CheckpointEntry(**raw)
-  if not isinstance(entry.name, str) or not _SAFE_NAME.fullmatch(
-      entry.name) or '..' in entry.name:
-    raise ValueError(f'name {entry.name!r} may hold only letters, digits, '
-                     '".", "_" and "-"')
-  if entry.kind not in ('tfjs', 'tar'):
-    raise ValueError(f'{entry.name}: kind must be "tfjs" or "tar"')
-  if not isinstance(entry.url, str) or not is_url(entry.url):
-    raise ValueError(f'{entry.name}: url must be http(s) or gs://')
-  entry = dataclasses.replace(entry, url=public_url(entry.url))
-  if entry.size is not None and (isinstance(entry.size, bool) or not (
-      isinstance(entry.size, int) and 0 < entry.size)):
-    raise ValueError(f'{entry.name}: size must be a positive integer')
-  if not isinstance(entry.sha256, dict) or not all(
-      isinstance(k, str) and _SAFE_NAME.fullmatch(k) and isinstance(v, str)
-      for k, v in entry.sha256.items()):
-    raise ValueError(f'{entry.name}: sha256 must map file names to hashes')
-  for key in ('config', 'note'):
-    value = getattr(entry, key)
-    if value is not None and not isinstance(value, str):
-      raise ValueError(f'{entry.name}: {key} must be a string')
-  return entry
-
-
-def is_url(text):
-  return urllib.parse.urlparse(text).scheme in ('http', 'https', 'gs')
-
-
-def public_url(url):
-  """A gs:// path as its public HTTPS address (as the MusicVAE Colab passes
-  them: gs://magentadata/... is storage.googleapis.com/magentadata/...)."""
-  parsed = urllib.parse.urlparse(url)
-  if parsed.scheme == 'gs':
-    return f'https://storage.googleapis.com/{parsed.netloc}{parsed.path}'
-  return url
-
-
-def checkpoint_name(entry):
-  """The name a checkpoint's config is registered under: the table's name, or
-  the last part of its URL (.../music_vae/trio_4bar is trio_4bar)."""
-  if not entry.name.startswith('url-'):
-    return entry.name
-  last = os.path.basename(urllib.parse.urlparse(entry.url).path.rstrip('/'))
-  last = re.sub(r'[^A-Za-z0-9._-]', '_', last)
-  last = last[:-len('.tar')] if last.lower().endswith('.tar') else last
-  return last if _SAFE_NAME.fullmatch(last) and '..' not in last else (
-      entry.name)
-
-
-def entry_for(name_or_url):
-  """The table entry for a name, or an unpinned entry for a URL; else None."""
-  table = known_checkpoints()
-  if name_or_url in table:
-    return table[name_or_url]
-  if is_url(name_or_url):
-    url = public_url(name_or_url.rstrip('/'))
-    for entry in table.values():
-      if entry.url == url:  # gs:// or https:// of a known checkpoint.
-        return entry
-    name = 'url-' + hashlib.sha256(url.encode()).hexdigest()[:16]
-    kind = 'tar' if url.lower().endswith('.tar') else 'tfjs'
-    return CheckpointEntry(name, kind, url, None)
-  return None
 
 
 def entry_folder(entry):
@@ -469,10 +253,10 @@ def fetch_checkpoint(name_or_url):
   Raises:
     DownloadError: for an unsupported checkpoint or a failed download.
   """
-  if name_or_url in REFUSED_CHECKPOINTS:
+  if name_or_url in catalogue_lib.REFUSED_CHECKPOINTS:
     raise DownloadError(f'Checkpoint {name_or_url} is not supported: '
-                        f'{REFUSED_CHECKPOINTS[name_or_url]}.')
-  entry = entry_for(name_or_url)
+                        f'{catalogue_lib.REFUSED_CHECKPOINTS[name_or_url]}.')
+  entry = catalogue_lib.entry_for(name_or_url)
   if entry is None:
     raise DownloadError(f'{name_or_url} is neither a file, a known checkpoint '
                         'name nor a URL; see midime_checkpoints.')
@@ -513,7 +297,7 @@ def _fetch_tfjs(entry, folder):
   sizes = tfjs_checkpoint_lib.group_sizes(manifest)
   for group, group_size in zip(manifest, sizes):
     for name in group['paths']:
-      if not _SAFE_NAME.fullmatch(os.path.basename(name)):
+      if not file_util.SAFE_NAME.fullmatch(os.path.basename(name)):
         raise DownloadError(f'{entry.url}: the manifest names a shard '
                             f'{name!r} that is not a plain file name.')
     # Shards are 4 MiB but the last of a group; their sum is the group's.

@@ -20,6 +20,7 @@ import pytest
 from midime_magenta import checkpoint_lib
 from midime_magenta import chunking_lib
 from midime_magenta import midi_io
+from midime_magenta import catalogue_lib
 from midime_magenta import download_lib
 from midime_magenta import music_vae_lib
 from midime_testing import testdata_lib
@@ -121,7 +122,7 @@ def test_tar_url_is_fetched_once_and_kept_once(server):
   prefix = checkpoint_lib.resolve_checkpoint_prefix(url)
   assert checkpoint_lib.resolve_checkpoint_prefix(url) == prefix
   assert server.requests == ['/cat-mel_2bar_small.tar']
-  folder = download_lib.entry_folder(download_lib.entry_for(url))
+  folder = download_lib.entry_folder(catalogue_lib.entry_for(url))
   # Unpacked and verified, the .tar is gone: one copy in the cache.
   assert not [n for n in os.listdir(folder) if n.endswith('.tar')]
   assert checkpoint_lib.checkpoint_variables(prefix)
@@ -173,13 +174,13 @@ def test_two_concurrent_fetches_give_one_good_copy(server):
 
 
 def test_gs_paths_are_their_public_https_address():
-  entry = download_lib.entry_for(
+  entry = catalogue_lib.entry_for(
       'gs://magentadata/js/checkpoints/music_vae/trio_4bar')
-  assert entry is download_lib.OFFICIAL_CHECKPOINTS['trio_4bar']
-  other = download_lib.entry_for('gs://my-bucket/models/my_vae.tar')
+  assert entry is catalogue_lib.OFFICIAL_CHECKPOINTS['trio_4bar']
+  other = catalogue_lib.entry_for('gs://my-bucket/models/my_vae.tar')
   assert other.url == 'https://storage.googleapis.com/my-bucket/models/my_vae.tar'
   assert other.kind == 'tar'
-  assert download_lib.checkpoint_name(other) == 'my_vae'
+  assert catalogue_lib.checkpoint_name(other) == 'my_vae'
 
 
 def test_cut_short_download_is_not_used_and_resumes(server):
@@ -188,7 +189,7 @@ def test_cut_short_download_is_not_used_and_resumes(server):
   with pytest.raises(download_lib.DownloadError,
                      match='cut short|run again to resume'):
     download_lib.fetch_checkpoint(url)
-  entry = download_lib.entry_for(url)
+  entry = catalogue_lib.entry_for(url)
   folder = download_lib.entry_folder(entry)
   assert not download_lib.is_cached(entry)
   assert not os.path.exists(os.path.join(folder, 'group1-shard2of5'))
@@ -217,7 +218,7 @@ def test_corrupted_file_fails_its_pinned_checksum(server, tmp_path, monkeypatch)
   shard.write_bytes(bytes(data))
   with pytest.raises(download_lib.DownloadError, match='pinned sha256'):
     checkpoint_lib.resolve_checkpoint_prefix('mirror_mel_2bar_small')
-  entry = download_lib.known_checkpoints()['mirror_mel_2bar_small']
+  entry = catalogue_lib.known_checkpoints()['mirror_mel_2bar_small']
   folder = download_lib.entry_folder(entry)
   assert not os.path.exists(os.path.join(folder, 'group1-shard5of5'))
   assert not download_lib.is_cached(entry)
@@ -261,7 +262,7 @@ def test_pinned_official_files_match_the_released_copies():
                                       'runn_mel_2bar_small')
   if released is None:
     pytest.skip('../shared/official is not here.')
-  pins = download_lib.OFFICIAL_CHECKPOINTS['mel_2bar_small'].sha256
+  pins = catalogue_lib.OFFICIAL_CHECKPOINTS['mel_2bar_small'].sha256
   for name, digest in pins.items():
     path = os.path.join(released, name)
     assert hashlib.sha256(open(path, 'rb').read()).hexdigest() == digest

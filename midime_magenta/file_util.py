@@ -19,12 +19,16 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 
 from midime_magenta import errors
 
 _TMP_MARK = '.midime-tmp-'
+# Names that become file or folder names (configs, checkpoints): no path
+# separators, no leading dot, nothing a shell or filesystem reads specially.
+SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 
 
 class OutputError(errors.MidiMeError):
@@ -124,6 +128,20 @@ def _finite_or_none(value):
   if isinstance(value, (list, tuple)):
     return [_finite_or_none(v) for v in value]
   return value
+
+
+def read_json(path, max_bytes, what='JSON'):
+  """Reads a JSON file of at most `max_bytes`: what a user's or a server's
+  file may hold is bounded before it is parsed.
+
+  Raises:
+    ValueError: when it is larger or not JSON; RecursionError when it nests
+      absurdly deep; OSError, UnicodeDecodeError when it cannot be read.
+  """
+  if os.path.getsize(path) > max_bytes:
+    raise ValueError(f'far larger than {what} can be')
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
 
 
 def write_json(path, value, replace=True):

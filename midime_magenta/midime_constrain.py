@@ -48,10 +48,11 @@ def run():
     script_util.require_flag(name, FLAGS[name].value)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import constraints_lib
+  from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
   from midime_magenta import run_lib
-  constraints_lib.parse_rules(FLAGS.rule)  # Fail before anything loads.
+  rules_lib.parse_rules(FLAGS.rule)  # Fail before anything loads.
   run_lib.read_model_info(FLAGS.run_dir)
   personalizer = personalizer_lib.Personalizer.load(
       FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)

@@ -11,10 +11,8 @@ a model trained here behaves like the one in the browser demo:
        + beta * mean over batch of KL(N(mu, sigma) || N(0, I))
 
 Training is Adam on one full batch per epoch (mini-batches only above
-`max_full_batch` chunks). Full-batch epochs run in compiled blocks, several
-epochs per call, so a small run is not dominated by Python round trips; a
-stop asked for inside a block (a callback, Ctrl-C) still takes effect at the
-epoch asked for (see `train`).
+`max_full_batch` chunks), several epochs per compiled call, so a small run
+is not dominated by Python round trips (see `train`).
 
 The model knows no files: `run_lib.save_run` and `run_lib.load_run` write
 and read it as a run folder, the package's one save format.
@@ -29,6 +27,7 @@ from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import midime_hparams
+from midime_magenta import startup_lib
 
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
 # Keeps log(sigma^2) finite when softplus underflows to 0.
@@ -61,16 +60,34 @@ def check_variation(variation):
                      f'{variation}.')
 
 
-class MidiMe(tf.keras.Model):
+class NamedWeights:
+  """A Keras model's weights by stable names, the keys of the save format:
+  'midime/encoder_0/kernel:0' is 'encoder_0.kernel' (layer, variable)."""
+
+  def weight_shapes(self):
+    """{name: shape} of every weight, in a stable order."""
+    return {_weight_key(w.name): list(w.shape) for w in self.weights}
+
+  def weight_arrays(self):
+    return {_weight_key(w.name): w.numpy() for w in self.weights}
+
+  def set_weight_arrays(self, arrays):
+    self.set_weights([arrays[_weight_key(w.name)] for w in self.weights])
+
+
+def _weight_key(name):
+  return '.'.join(re.sub(r':\d+$', '', name).split('/')[-2:])
+
+
+class MidiMe(NamedWeights, tf.keras.Model):
   """MidiMe: a VAE on MusicVAE latents. See the module docstring.
 
   Args:
     input_size: the MusicVAE's z size (256 for mel_2bar_small).
     hparams: `midime_hparams.HParams`; Magenta.js defaults when omitted.
-    music_vae: `run_lib.describe_music_vae(...)` of the MusicVAE whose latents this
-      model is trained on; saved with the model and checked on load.
-    seed: seeds weight initialisation and the reparameterisation noise, for
-      repeatable training. None draws fresh randomness.
+    music_vae: the identity of the MusicVAE (`run_lib.describe_music_vae`),
+      saved with the model and checked on load.
+    seed: seeds initialisation and noise; None draws fresh randomness.
   """
 
   def __init__(self, input_size, hparams=None, music_vae=None, seed=None,
@@ -107,13 +124,8 @@ class MidiMe(tf.keras.Model):
     self.reset(seed)
 
   def reset(self, seed=None):
-    """Starts over: fresh Glorot-uniform kernels, zero biases, a new Adam.
-
-    The compiled training functions are kept, so a notebook that trains
-    again (on other input, other epochs) does not trace them again. With a
-    seed, the weights and the training noise are those of a new model made
-    with that seed.
-    """
+    """Starts over (fresh kernels, zero biases, a new Adam) as a new model
+    made with `seed` would, keeping the traced training functions."""
     seeds = iter(range(10_000) if seed is None else range(seed, seed + 10_000))
     layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
               *self.decoder_hidden, self.decoder_output]
@@ -210,15 +222,10 @@ class MidiMe(tf.keras.Model):
       jit_compile: compile full-batch epochs with XLA (see bench/).
 
     Full-batch epochs run in compiled blocks of up to `_EPOCHS_PER_CALL`.
-    When a callback stops training, or Ctrl-C arrives, inside a block, the
-    weights are put back to the block's start and the epochs up to the one
-    asked for are run again: the same arithmetic on the same noise (the
-    noise generator's state is restored too), so the saved weights are those
-    of the last epoch in the history, not of the block's end.
-
-    Ctrl-C (KeyboardInterrupt) ends training and returns what was trained so
-    far, with `history['interrupted']` True, so a notebook or script keeps
-    the model instead of losing it.
+    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and
+    noise back to the block's start and runs again up to the epoch asked
+    for, so the weights kept are those of the last epoch in the history.
+    Ctrl-C returns what was trained so far, `history['interrupted']` True.
 
     Returns:
       {'loss': [...], 'reconstruction_loss': [...], 'kl_loss': [...],
@@ -245,7 +252,7 @@ class MidiMe(tf.keras.Model):
       if hasattr(hook, 'set_model'):
         hook.set_model(self)
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
-               'interrupted': False, 'device': _device_name()}
+               'interrupted': False, 'device': startup_lib.device_name()}
     logging.info('Training MidiMe on %s.', history['device'])
     self.stop_training = False
     start = time.perf_counter()
@@ -330,10 +337,8 @@ class MidiMe(tf.keras.Model):
   # -- using a trained model -------------------------------------------------
 
   def encode(self, z, return_sample=False):
-    """Encodes MusicVAE latents [n, input_size] to mu [n, latent_size].
-
-    With `return_sample`, returns (mu, a reparameterised sample).
-    """
+    """MusicVAE latents [n, input_size] -> mu [n, latent_size]; with
+    `return_sample`, (mu, a reparameterised sample)."""
     mu, sigma = self.encode_distribution(self._check_latents(z))
     if not return_sample:
       return mu.numpy()
@@ -353,10 +358,7 @@ class MidiMe(tf.keras.Model):
       seed: for the draws.
       variation: the scale of the small latents. MidiMe spreads the
         input's chunks over N(0, I); near the centre its decoder gives a
-        blend of them. Measured on 10 folk tunes (bench/steering.py):
-        variation 0.25 copied no input chunk but stayed farther from each
-        (latent_nn 6.25), 1.0 copied 4% (5.31), 1.5 copied 10% (5.05);
-        the prior, 0% (8.07).
+        blend of them, farther out particular chunks (docs/evaluation.md).
 
     Returns:
       float [n, input_size].
@@ -369,10 +371,9 @@ class MidiMe(tf.keras.Model):
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
     """n points of a smooth random walk in the small space, decoded.
 
-    Each step is x' = sqrt(1 - step_size^2) x + step_size e, e ~ N(0, I):
-    neighbours stay close when `step_size` is small, and every point is
-    still a draw from N(0, variation^2 I), so a long walk does not drift
-    out of what MidiMe learned. `step_size` 1 gives independent samples.
+    x' = sqrt(1 - step_size^2) x + step_size e, e ~ N(0, I): neighbours stay
+    close for a small `step_size` (1: independent samples), and every point
+    is a draw from N(0, variation^2 I), so a long walk does not drift off.
 
     Returns:
       float [n, input_size], in walking order.
@@ -430,31 +431,6 @@ class MidiMe(tf.keras.Model):
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1 - weights) * ends[0] + weights * ends[1])
-
-  # -- saving and loading ----------------------------------------------------
-
-  def weight_shapes(self):
-    """{name: shape} of every weight, in a stable order (the save format)."""
-    return {_weight_key(w.name): list(w.shape) for w in self.weights}
-
-  def weight_arrays(self):
-    return {_weight_key(w.name): w.numpy() for w in self.weights}
-
-  def set_weight_arrays(self, arrays):
-    self.set_weights([arrays[_weight_key(w.name)] for w in self.weights])
-
-
-def _weight_key(name):
-  """'midime/encoder_0/kernel:0' -> 'encoder_0.kernel'."""
-  name = re.sub(r':\d+$', '', name)
-  name = name.split('/', 1)[1] if name.startswith('midime/') else name
-  return name.replace('/', '.')
-
-
-def _device_name():
-  """Where TensorFlow places new ops: 'GPU:0' when it sees a GPU, else 'CPU'."""
-  gpus = tf.config.list_logical_devices('GPU')
-  return gpus[0].name.split('device:')[-1] if gpus else 'CPU'
 
 
 class _FunctionCallback:

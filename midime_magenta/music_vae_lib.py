@@ -190,9 +190,8 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
   except (tf.errors.OpError, ValueError, IndexError) as e:
     # IndexError: TF's reader on a data file shorter than its index says.
     raise checkpoint_lib.damaged_checkpoint_error(prefix, e) from None
-  gpus = tf.config.list_logical_devices('GPU')
   logging.info('MusicVAE %s encodes and decodes on %s.', config_name,
-               gpus[0].name.split('device:')[-1] if gpus else 'CPU')
+               startup_lib.device_name())
   return FrozenMusicVAE(
       config_name=config_name,
       config=trained_model._config,  # pylint: disable=protected-access

@@ -435,12 +435,10 @@ def read_model_info(path):
         f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
         'midime_train with --run_dir there first.')
   try:
-    if os.path.getsize(json_path) > _MAX_JSON_BYTES:
-      raise _damaged(json_path, 'it is far larger than a manifest')
-    with open(json_path, encoding='utf-8') as f:
-      meta = json.load(f)
+    meta = file_util.read_json(json_path, _MAX_JSON_BYTES, 'a manifest')
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-    raise _damaged(json_path, f'{type(e).__name__}') from None
+    why = str(e) if type(e) is ValueError else type(e).__name__  # pylint: disable=unidiomatic-typecheck
+    raise _damaged(json_path, why) from None
   _check_type(meta, dict, 'the manifest', json_path)
   if meta.get('format') != FORMAT:
     raise _damaged(json_path, 'it is not a MidiMe run manifest')

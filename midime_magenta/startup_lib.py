@@ -206,3 +206,10 @@ def import_quietly():
       _write_back(capture.read())
   if gpus:
     logging.info('TensorFlow uses GPU %s.', ', '.join(g.name for g in gpus))
+
+
+def device_name():
+  """Where TensorFlow places new ops: 'GPU:0' when it sees a GPU, else 'CPU'."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  gpus = tf.config.list_logical_devices('GPU')
+  return gpus[0].name.split('device:')[-1] if gpus else 'CPU'

@@ -10,13 +10,13 @@ magenta's `TrainedModel` then restores like any other.
 """
 
 import hashlib
-import json
 import os
 import shutil
 
 import numpy as np
 
 from midime_magenta import errors
+from midime_magenta import file_util
 
 MANIFEST = 'weights_manifest.json'
 _DTYPES = {'float32': '<f4', 'int32': '<i4', 'uint8': 'u1', 'uint16': '<u2',
@@ -75,10 +75,7 @@ def read_manifest(folder):
   """
   path = os.path.join(folder, MANIFEST)
   try:
-    if os.path.getsize(path) > _MAX_MANIFEST_BYTES:
-      raise ValueError('far larger than a manifest')
-    with open(path, encoding='utf-8') as f:
-      manifest = json.load(f)
+    manifest = file_util.read_json(path, _MAX_MANIFEST_BYTES, 'a manifest')
     if not isinstance(manifest, list) or not manifest:
       raise ValueError('not a list of weight groups')
     for group in manifest:

@@ -24,9 +24,9 @@ name with the reason (`UNSUPPORTED_CONVERTERS`, chord conditioning).
 """
 
 import dataclasses
-import json
 import os
 
+from midime_magenta import file_util
 from midime_magenta import steps
 from midime_magenta import tfjs_checkpoint_lib
 
@@ -121,10 +121,7 @@ def read_spec(folder):
   """
   path = os.path.join(folder, CONFIG_JSON)
   try:
-    if os.path.getsize(path) > _MAX_CONFIG_BYTES:
-      raise ValueError('far larger than a config')
-    with open(path, encoding='utf-8') as f:
-      spec = json.load(f)
+    spec = file_util.read_json(path, _MAX_CONFIG_BYTES, 'a config')
     if not isinstance(spec, dict) or spec.get('type') != 'MusicVAE':
       raise ValueError('not a MusicVAE spec (its "type" is not "MusicVAE")')
     converter = spec.get('dataConverter')

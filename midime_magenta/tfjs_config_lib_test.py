@@ -15,7 +15,7 @@ import tensorflow.compat.v1 as tf
 from midime_magenta import attributes_lib
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
-from midime_magenta import constraints_lib
+from midime_magenta import rules_lib
 from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
@@ -262,7 +262,7 @@ def test_steering_on_drum_and_trio_families(family, midi, rules, tmp_path):
               else attributes_lib.ATTRIBUTES)
   assert set(vectors.names) <= set(expected) and vectors.names
   if family.startswith('drums'):
-    with pytest.raises(constraints_lib.RuleError, match='drum'):
+    with pytest.raises(rules_lib.RuleError, match='drum'):
       p.constrain(['key:C'], draws=8)
   p.constrain(rules, iterations=5, seed=0, draws=32, measure_draws=8)
   p.sample(2, seed=0, attributes={vectors.names[0]: 1.0})
