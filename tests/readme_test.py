@@ -12,6 +12,7 @@ $MIDIME_CHECKPOINT_TABLE, the catalogue's own way to name another host.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -61,9 +62,14 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
   env = {k: v for k, v in os.environ.items()
          if not k.startswith(('VIRTUAL_ENV', 'PYTHON', 'TF_', 'MIDIME_'))}
   env['HOME'] = str(home)
-  env['PATH'] = os.pathsep.join(
+  # `python3` is this test's own interpreter (not its venv): the
+  # dependencies linked in below are built for that Python.
+  base_bin = tmp_path / 'python'
+  base_bin.mkdir()
+  os.symlink(os.path.realpath(sys._base_executable), base_bin / 'python3')  # pylint: disable=protected-access
+  env['PATH'] = os.pathsep.join([str(base_bin)] + [
       p for p in env['PATH'].split(os.pathsep)
-      if not p.startswith(os.path.dirname(sys.executable)))
+      if not p.startswith(os.path.dirname(sys.executable))])
   install = _block('install', 'bash').replace('/path/to/midime_magenta',
                                               testdata_lib.ROOT)
   first, rest = install.split('\n', 1)
@@ -81,6 +87,12 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
   with open(os.path.join(site, 'dependencies.pth'), 'w',
             encoding='utf-8') as f:
     f.write(str(deps) + '\n')
+  # What the dependencies' own .pth files do (setuptools' distutils shim,
+  # which TensorFlow's imports need on Python 3.12+), read after the above.
+  for name in os.listdir(SITE_PACKAGES):
+    if name.endswith('.pth') and not name.startswith(('__editable__',
+                                                       'midime')):
+      shutil.copy(os.path.join(SITE_PACKAGES, name), site)
   # The rest of the install block, in the activated venv (its first line).
   _bash(first + '\n' + rest, work, env)
   where = subprocess.run([python, '-c', 'import midime_magenta; '
