@@ -27,6 +27,9 @@ from midime_magenta import steps
 _ROLL_WIDTH = 800
 _LANE_HEIGHT = 140
 _MARGIN = 24
+_PITCH_AXIS = 34  # The left margin holding pitch names.
+_TIME_AXIS = 16  # The bottom margin holding bar numbers.
+_NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 # Palette indices and colours: white, black, matplotlib's tab:blue (pitched
 # notes, as the sheets use), tab:red (drums), light grey (bar lines).
 _WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
@@ -97,6 +100,8 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
     draw.text((4, y - 6), f'1e{decade}', fill=_BLACK)
   for epoch in np.linspace(1, epochs, 5).round().astype(int):
     draw.text((x_of(epoch - 1) - 8, bottom + 6), str(epoch), fill=_BLACK)
+  draw.text(((left + right) // 2 - 14, bottom + 22), 'epoch', fill=_BLACK)
+  draw.text((4, 8), 'loss', fill=_BLACK)
   draw.rectangle(_PLOT_BOX, outline=_BLACK)
   draw.text((left, 8), f'{title} (loss per epoch, log scale)', fill=_BLACK)
   for k, (label, series, color) in enumerate(curves):
@@ -134,17 +139,26 @@ def _draw_notes(ax, notes, total_time, color, pitch_limits=None):
     ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
 
 
+def pitch_labels(low, high):
+  """[(pitch, name)] to mark on a pitch axis from `low` to `high`: every C
+  ('C4' is middle C, 60), or the two ends when the range holds no C."""
+  name = lambda p: f'{_NOTE_NAMES[p % 12]}{p // 12 - 1}'  # pylint: disable=g-long-lambda
+  marks = [(p, name(p)) for p in range(low, high + 1) if p % 12 == 0]
+  return marks or [(low, name(low)), (high, name(high))]
+
+
 def plot_piano_roll(ns, path, title='', replace=True):
   """A piano roll PNG of a NoteSequence, one lane per instrument.
 
   Drawn with Pillow (see module doc): time runs left to right over the whole
-  sequence, each lane spans its own pitch range, bar lines every 2 s, drums
-  in red, the title at the top.
+  sequence, numbered by bar (2 s each) along the bottom; each lane spans its
+  own pitch range, named on the left (every C); drums in red, the title at
+  the top.
   """
   lanes = _lanes(ns)
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
               1e-3)
-  height = _MARGIN + len(lanes) * _LANE_HEIGHT + _MARGIN // 2
+  height = _MARGIN + len(lanes) * _LANE_HEIGHT + _TIME_AXIS
   # Five colours in a palette image: PNG-encoding it takes about 1 ms, an
   # RGB one about 10 (the encode was most of a roll's cost).
   image = Image.new('P', (_ROLL_WIDTH, height), _WHITE)
@@ -152,17 +166,30 @@ def plot_piano_roll(ns, path, title='', replace=True):
   draw = _draw(image)
   if title:
     draw.text((4, 4), title, fill=_BLACK)
-  x_of = lambda t: 4 + (_ROLL_WIDTH - 8) * t / total  # pylint: disable=g-long-lambda
+  x_of = lambda t: _PITCH_AXIS + (_ROLL_WIDTH - _PITCH_AXIS - 4) * t / total  # pylint: disable=g-long-lambda
+  bars = np.arange(0, total, steps.BAR_SECONDS)
+  every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
+  for k in range(0, len(bars), every):
+    draw.text((x_of(bars[k]) + 2, height - _TIME_AXIS + 2), str(k + 1),
+              fill=_BLACK)
   for i, notes in enumerate(lanes):
     top = _MARGIN + i * _LANE_HEIGHT
     bottom = top + _LANE_HEIGHT - 6
-    draw.rectangle([4, top, _ROLL_WIDTH - 4, bottom], outline=_GREY)
-    for bar in np.arange(0, total, steps.BAR_SECONDS):
+    draw.rectangle([_PITCH_AXIS, top, _ROLL_WIDTH - 4, bottom], outline=_GREY)
+    for bar in bars:
       draw.line([x_of(bar), top, x_of(bar), bottom], fill=_GREY)
     pitches = [n.pitch for n in notes] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     row = (bottom - top) / (high - low + 1)
-    color = _RED if notes and notes[0].is_drum else _BLUE
+    drums = bool(notes) and notes[0].is_drum
+    color = _RED if drums else _BLUE
+    if drums:
+      draw.text((2, (top + bottom) // 2 - 5), 'drums', fill=_BLACK)
+    else:
+      for pitch, name in pitch_labels(low, high):
+        y = bottom - (pitch - low + 0.5) * row
+        draw.text((2, y - 5), name, fill=_BLACK)
+        draw.line([_PITCH_AXIS - 4, y, _PITCH_AXIS, y], fill=_BLACK)
     for n in notes:
       y = bottom - (n.pitch - low + 1) * row
       x0 = x_of(n.start_time)
@@ -196,8 +223,11 @@ def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
                     colors[r % len(colors)], limits)
       else:
         ax.axis('off')
-      if c == 0:
+      if c == 0:  # One pitch axis per row: every panel shares its scale.
         ax.set_ylabel(label, fontsize=9)
+        marks = pitch_labels(limits[0] - 2, limits[1] + 2)
+        ax.set_yticks([p for p, _ in marks])
+        ax.set_yticklabels([n for _, n in marks], fontsize=7)
   if title:
     fig.suptitle(title, fontsize=10)
   return save_figure(fig, path, replace)

@@ -28,12 +28,15 @@ def test_piano_roll_puts_each_note_in_its_time_and_lane(tmp_path):
   path = plots_lib.plot_piano_roll(ns, str(tmp_path / 'roll.png'), 'x')
   xs, ys, (height, width, _) = _pixels(path, BLUE)
   assert height > 2 * plots_lib._LANE_HEIGHT  # pylint: disable=protected-access
-  early, late = xs < 0.27 * width, xs > 0.73 * width
+  axis = plots_lib._PITCH_AXIS  # pylint: disable=protected-access
+  early = xs < axis + 0.27 * (width - axis)
+  late = xs > axis + 0.73 * (width - axis)
   assert early.any() and late.any() and not (~early & ~late).any()
   # The higher note (72, late) is drawn higher up than the lower one (60).
   assert ys[late].mean() < ys[early].mean()
   drum_xs, drum_ys, _ = _pixels(path, RED)
-  assert drum_xs.min() > width / 2 - 10 and drum_ys.min() > ys.max()
+  assert drum_xs.min() > axis + (width - axis) / 2 - 10
+  assert drum_ys.min() > ys.max()
 
 
 def test_piano_roll_of_a_trio_has_three_lanes(tmp_path):
@@ -60,3 +63,35 @@ def test_loss_curve_falls_where_the_loss_falls(tmp_path):
   kx, ky, _ = _pixels(path, orange)
   kl = kx < width - 160
   assert ky[kl & (kx < 120)].mean() > ky[kl & (kx > width - 200)].mean()
+
+
+def test_piano_roll_names_its_pitches_and_bars(tmp_path):
+  assert plots_lib.pitch_labels(58, 74) == [(60, 'C4'), (72, 'C5')]
+  assert plots_lib.pitch_labels(62, 70) == [(62, 'D4'), (70, 'A#4')]
+  ns = note_seq.NoteSequence(total_time=8.0)
+  ns.notes.add(pitch=60, start_time=0.0, end_time=1.0, velocity=80)
+  ns.notes.add(pitch=72, start_time=7.0, end_time=8.0, velocity=80)
+  path = plots_lib.plot_piano_roll(ns, str(tmp_path / 'roll.png'))
+  image = np.asarray(Image.open(path).convert('RGB')).astype(int)
+  black = np.all(image == 0, axis=-1)
+  axis = plots_lib._PITCH_AXIS  # pylint: disable=protected-access
+  # Names in the left margin: text at the rows of C4 and C5 (and no notes).
+  rows = np.nonzero(black[:, :axis - 5].any(axis=1))[0]
+  blue_rows = np.nonzero(np.all(image == BLUE, axis=-1).any(axis=1))[0]
+  for pitch_row in (blue_rows.min(), blue_rows.max()):  # C5 top, C4 bottom.
+    assert np.abs(rows - pitch_row).min() <= 6, (rows, pitch_row)
+  assert not np.all(image[:, :axis - 5] == BLUE, axis=-1).any()
+  # Bar numbers along the bottom margin.
+  assert black[-plots_lib._TIME_AXIS:, axis:].any()  # pylint: disable=protected-access
+
+
+def test_loss_curve_labels_its_axes(tmp_path):
+  path = plots_lib.plot_loss_curve(
+      {'loss': [10, 5, 3], 'reconstruction_loss': [8, 4, 2],
+       'kl_loss': [2, 1, 1]}, str(tmp_path / 'loss.png'))
+  image = np.asarray(Image.open(path).convert('RGB')).astype(int)
+  black = np.all(image == 0, axis=-1)
+  bottom = plots_lib._PLOT_BOX[3]  # pylint: disable=protected-access
+  # The 'epoch' label sits below the tick numbers, centred.
+  assert black[bottom + 20:, 300:400].any()
+
