@@ -175,7 +175,8 @@ def _checked_entry(raw):
       isinstance(entry.size, int) and 0 < entry.size)):
     raise ValueError(f'{entry.name}: size must be a positive integer')
   if not isinstance(entry.sha256, dict) or not all(
-      isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and isinstance(v, str)
+      isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and
+      isinstance(v, str)
       for k, v in entry.sha256.items()):
     raise ValueError(f'{entry.name}: sha256 must map file names to hashes')
   for key in ('config', 'note'):

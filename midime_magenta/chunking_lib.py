@@ -7,15 +7,16 @@ converted on its own (`chunk_windows`), so every valid window counts and the
 chunks come out in time order, each with its start.
 
 Any meter: MusicVAE's converters take only 4/4, but Magenta.js MidiMe cuts
-fixed 16-step windows whatever the meter. We do the same (the sequence is
-given one 4/4 time signature before conversion), and say so with a warning:
+windows of a fixed number of 16th-note steps (32 for a 2-bar model)
+whatever the meter. We do too (the sequence is given one 4/4 time signature
+before conversion), and say so with a warning:
 a 3/4 or 6/8 piece is personalized as a stream of 16th-note steps whose bar
 lines do not align with MusicVAE's. A 4/4 model still learns its rhythms;
 refusing would leave waltz and jig players out.
 
-For melody configs, one track is chosen (see `tracks_lib.choose_melody_instrument`) and
-its notes are given program 0: the converter silently drops melodies on
-programs outside 0-31, so a flute or violin tune would give no chunks.
+For melody configs, one track is chosen (`tracks_lib`) and its notes are
+given program 0: the converter silently drops melodies on programs outside
+0-31, so a flute or violin tune would give no chunks.
 
 When an input gives no chunks, `explain_no_chunks` says why in one clause.
 """
@@ -91,8 +92,8 @@ def _as_common_time(ns):
   """The sequence with its time signatures replaced by one 4/4.
 
   MusicVAE's converters refuse any meter but 4/4 and split at every
-  time-signature change; Magenta.js MidiMe ignores bar lines and cuts fixed
-  16-step windows. With one 4/4 the converter does the same.
+  time-signature change; Magenta.js MidiMe ignores bar lines and cuts
+  windows of a fixed number of steps. With one 4/4 the converter does too.
   """
   del ns.time_signatures[:]
   ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
@@ -160,8 +161,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     raise midi_io.InputError(
         f'{source or ns.filename or "The input"} lasts '
         f'{max([ns.total_time] + [n.end_time for n in ns.notes]) / 3600:.1f} '
-        f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is probably '
-        'damaged, or split it into shorter files.')
+        f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is '
+        'probably damaged, or split it into shorter files.')
   original = ns
   ns = copy.deepcopy(ns)
   if not ns.tempos:

@@ -214,8 +214,8 @@ def _metric(result, name):
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
-           pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS, batch_size=256,
-           instrument=None, program=None, trio_tracks=None):
+           pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
+           batch_size=256, instrument=None, program=None, trio_tracks=None):
   """Runs the pipeline; returns the manifest written.
 
   Args:
