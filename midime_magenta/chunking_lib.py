@@ -1,22 +1,27 @@
 """Reading a user's MIDI and cutting it into chunks of a MusicVAE config.
 
-Chunks are made by the config's own data converter in training mode, as the
-MidiMe demo did, with one change: the converter's cap of 5 random chunks per
-sequence (`max_tensors_per_notesequence`) is lifted, and every window is
-converted on its own (`chunk_windows`), so every valid window counts and the
-chunks come out in time order, each with its start.
+Chunks are cut as the MidiMe demo cuts them (music/demos/midi_me.ts):
 
-Any meter: MusicVAE's converters take only 4/4, but Magenta.js MidiMe cuts
-windows of a fixed number of 16th-note steps (32 for a 2-bar model)
-whatever the meter. We do too (the sequence is given one 4/4 time signature
-before conversion), and say so with a warning:
-a 3/4 or 6/8 piece is personalized as a stream of 16th-note steps whose bar
-lines do not align with MusicVAE's. A 4/4 model still learns its rhythms;
-refusing would leave waltz and jig players out.
+  quantizeNoteSequence(ns, 4)                    -> 16th-note steps
+  mm.sequences.split(ns, 16 * bars)              -> windows that do not overlap
+  dataConverter.toTensor(chunk)                  -> the encoder's input
 
-For melody configs, one track is chosen (`tracks_lib`) and its notes are
-given program 0: the converter silently drops melodies on programs outside
-0-31, so a flute or violin tune would give no chunks.
+`windows_lib` holds the last two: a note held across a window boundary is
+cut there and sounds again at step 0 of the next window, a window with no
+note is left out, and the whole window, rests included, is encoded. Overlapping
+windows (`hop_bars`, e.g. 1 for a new window every bar) give more chunks
+from a short tune; that is our option, not the demo's.
+
+Any meter: Magenta.js cuts windows of a fixed number of 16th-note steps
+(32 for a 2-bar model) whatever the meter. We do too (the sequence is
+given one 4/4 time signature), and say so with a warning: a 3/4 or 6/8
+piece is personalized as a stream of 16th-note steps whose bar lines do not
+align with MusicVAE's.
+
+Before cutting, the tracks the model plays are chosen (`tracks_lib`): one
+melody track for a melody model (the demo takes every note, and throws on a
+pitch out of range), the melody, bass and drum tracks for a trio. A chord's
+highest note is the melody's, as in the demo.
 
 When an input gives no chunks, `explain_no_chunks` says why in one clause.
 """
@@ -33,6 +38,7 @@ from midime_magenta import errors
 from midime_magenta import midi_io
 from midime_magenta import steps
 from midime_magenta import tracks_lib
+from midime_magenta import windows_lib
 
 class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
@@ -57,6 +63,7 @@ class ChunkedInput:
   Attributes:
     source: where it came from (path, or path#index for TFRecords).
     starts: where each chunk starts in the source, in seconds.
+    notes: each chunk's quantized notes, steps counted from its start.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument: the melody track used, for melody configs.
     trio_tracks: the `tracks_lib.TrioTracks` used, for trio configs.
@@ -66,6 +73,7 @@ class ChunkedInput:
   """
   source: str
   starts: list
+  notes: list
   inputs: list
   outputs: list
   controls: list
@@ -81,19 +89,12 @@ class ChunkedInput:
     return len(self.inputs)
 
 
-def _uncapped_training_converter(music_vae_config):
-  converter = copy.deepcopy(music_vae_config.data_converter)
-  converter.set_mode('train')
-  converter.max_tensors_per_notesequence = None
-  return converter
-
-
 def _as_common_time(ns):
   """The sequence with its time signatures replaced by one 4/4.
 
-  MusicVAE's converters refuse any meter but 4/4 and split at every
-  time-signature change; Magenta.js MidiMe ignores bar lines and cuts
-  windows of a fixed number of steps. With one 4/4 the converter does too.
+  Magenta.js MidiMe ignores bar lines and cuts windows of a fixed number of
+  steps; with one 4/4, note_seq's quantizer (which refuses meter changes)
+  does too.
   """
   del ns.time_signatures[:]
   ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
@@ -105,39 +106,38 @@ def _meters(ns):
                  for ts in ns.time_signatures})
 
 
-def chunk_windows(ns, converter, chunk_bars):
-  """Yields (start seconds, converter tensors) for every window, in order.
+def chunk_windows(ns, music_vae_config, hop_bars=None):
+  """Yields (start seconds, notes, input, output) for every window, in order.
 
-  Each window of `chunk_bars` 16-step bars, one bar apart, is cut from the
-  sequence and converted alone, so every chunk keeps its place in time.
-  (Converting the whole sequence at once gives the same set of windows, but
-  magenta de-duplicates them through a `set` and loses their order; it also
-  truncates melodies at 100 bars.) Repeated passages stay, once per
-  occurrence, as Magenta.js keeps them: a tune's repeats are part of it.
-  The sequence is first split where the tempo changes, as the converters do.
-  `ns` is changed (it gets one 4/4 time signature): pass a copy.
+  The sequence is split where the tempo changes (as MusicVAE's converters
+  do), each part quantized at 4 steps a quarter (`quantizeNoteSequence(ns,
+  4)` in the demo) and cut by `windows`; each window is converted alone, so
+  every chunk keeps its place in time. Repeated passages stay, once per
+  occurrence, as Magenta.js keeps them. `ns` is changed (one 4/4 time
+  signature): pass a copy.
   """
   _as_common_time(ns)
+  kind = converter_kind(music_vae_config)
+  converter = music_vae_config.data_converter
+  chunk_steps = music_vae_config.hparams.max_seq_len
+  hop_steps = hop_bars * steps.STEPS_PER_BAR if hop_bars else None
   for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
       ns):
     offset = segment.subsequence_info.start_time_offset
-    qpm = segment.tempos[0].qpm if segment.tempos else 120.0
-    bar_seconds = 4 * 60.0 / qpm
-    last_start = segment.total_time - (chunk_bars - 1) * bar_seconds
-    k = 0
-    while k * bar_seconds < last_start - 1e-6:
-      start = k * bar_seconds
-      window = note_seq.sequences_lib.extract_subsequence(
-          segment, start, start + chunk_bars * bar_seconds)
-      tensors = converter.to_tensors(_as_common_time(window))
-      if len(tensors.inputs):
-        yield offset + start, tensors
-      k += 1
+    qpm = segment.tempos[0].qpm if segment.tempos else steps.QPM
+    step_seconds = 60.0 / qpm / steps.STEPS_PER_QUARTER
+    quantized = note_seq.quantize_note_sequence(
+        _as_common_time(segment), steps.STEPS_PER_QUARTER)
+    for start, notes in windows_lib.windows(quantized.notes, chunk_steps,
+                                            hop_steps):
+      inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
+                                                   chunk_steps)
+      yield offset + start * step_seconds, notes, inputs, outputs
 
 
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
-                        program=None, trio_tracks=None):
-  """Cuts a NoteSequence into every valid chunk of the config's length.
+                        program=None, trio_tracks=None, hop_bars=None):
+  """Cuts a NoteSequence into chunks of the config's length.
 
   Args:
     ns: the NoteSequence (not modified).
@@ -146,6 +146,9 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     instrument, program: override the melody-track choice (melody configs).
     trio_tracks: {'melody', 'bass', 'drums'}: instrument numbers that
       override the trio's track choice (trio configs).
+    hop_bars: None for the MidiMe demo's windows, which do not overlap;
+      a number of bars for windows that start that far apart (1: today's
+      most chunks from a short tune). See `windows`.
 
   Returns:
     A `ChunkedInput`, chunks in time order; when it has none, its `reason`
@@ -170,7 +173,11 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     # without one (only API-built NoteSequences lack it).
     ns.tempos.add(time=0.0, qpm=120.0)
   kind = converter_kind(music_vae_config)
-  converter = _uncapped_training_converter(music_vae_config)
+  if kind == 'other':
+    raise errors.UsageError(
+        f'MidiMe chunks melodies, trios and drums; {type(music_vae_config.data_converter).__name__} '
+        'is none of them.')
+  converter = music_vae_config.data_converter
   chosen, out_of_range = None, 0
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
@@ -189,23 +196,28 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   trio = None
   if kind == 'trio':
     trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+  if kind == 'trio' and trio is None:
+    del ns.notes[:]  # No two pitched tracks: no trio to cut.
   if trio is not None:
     melody_converter = converter._melody_converter  # pylint: disable=protected-access
     low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
     out_of_range = tracks_lib.keep_trio(ns, trio, low, high)
+  if kind == 'drums':
+    kept = [n for n in ns.notes if n.is_drum]
+    del ns.notes[:]
+    ns.notes.extend(kept)
   other_meters = [m for m in _meters(original) if m != '4/4']
-  chunk_bars = music_vae_config.hparams.max_seq_len // 16
-  fields = {'starts': [], 'inputs': [], 'outputs': [], 'controls': [],
-            'lengths': []}
-  for start, tensors in chunk_windows(ns, converter, chunk_bars):
-    fields['starts'].append(start)
-    for name in ('inputs', 'outputs', 'controls', 'lengths'):
-      values = getattr(tensors, name)
-      fields[name].append(values[0] if len(values) else None)
-  if all(c is None for c in fields['controls']):
-    fields['controls'] = []
+  chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+  fields = {'starts': [], 'notes': [], 'inputs': [], 'outputs': []}
+  for start, notes, inputs, outputs in chunk_windows(ns, music_vae_config,
+                                                     hop_bars):
+    for name, value in zip(fields, (start, notes, inputs, outputs)):
+      fields[name].append(value)
+  chunk_steps = music_vae_config.hparams.max_seq_len
   chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
-                         notes_out_of_range=out_of_range, **fields)
+                         notes_out_of_range=out_of_range,
+                         lengths=[chunk_steps] * len(fields['inputs']),
+                         controls=[], **fields)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
@@ -234,8 +246,6 @@ def concatenate_in_slots(sequences, slot_seconds):
 def explain_no_chunks(ns, music_vae_config):
   """Says, in one clause, why a NoteSequence gave no chunks."""
   kind = converter_kind(music_vae_config)
-  steps = music_vae_config.hparams.max_seq_len
-  bars = steps // 16
   pitched = [n for n in ns.notes if not n.is_drum]
   drums = [n for n in ns.notes if n.is_drum]
   if not ns.notes:
@@ -250,22 +260,11 @@ def explain_no_chunks(ns, music_vae_config):
   if kind == 'drums' and not drums:
     return ('it has no drum notes (MIDI channel 10), and drum configs need '
             'drums')
-  seconds_per_step = 60.0 / ((ns.tempos[0].qpm if ns.tempos else 120.0) * 4)
-  length_steps = ns.total_time / seconds_per_step
-  if length_steps < steps:
-    return (f'it lasts {length_steps / 16:.1f} bars, shorter than one '
-            f'{bars}-bar chunk')
-  if len(ns.tempos) > 1:
-    return (f'its {len(ns.tempos) - 1} tempo changes leave no stretch of {bars} '
-            'bars at one tempo (MusicVAE splits at every tempo change)')
-  if kind == 'melody':
-    return (f'no {bars}-bar window holds an unbroken melody (a rest of a '
-            'whole bar or more splits a melody)')
   if kind == 'trio':
-    return (f'no {bars}-bar window has its melody, bass and drums together '
-            '(pick the tracks with --melody_track, --bass_track and '
+    return ('its melody and bass tracks hold no notes in the model\'s pitch '
+            'range (pick the tracks with --melody_track, --bass_track and '
             '--drum_track)')
-  return f'no {bars}-bar window of it is valid for this config'
+  return 'it has no notes this model plays'
 
 
 # -- a person's inputs, chunked and encoded ------------------------------------
@@ -289,7 +288,7 @@ def _sequences(item, skipped):
 
 
 def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
-                 trio_tracks=None, allow_empty=True):
+                 trio_tracks=None, allow_empty=True, hop_bars=None):
   """Cuts inputs into chunks; returns a `ChunkedInput` per sequence.
 
   Args:
@@ -299,6 +298,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
     instrument, program: choose the melody track (melody configs).
     trio_tracks: override the trio's track choice (trio configs).
     allow_empty: False to refuse inputs that give no chunk at all.
+    hop_bars: None for the demo's windows; see `chunk_note_sequence`.
 
   Raises:
     midi_io.InputError: for an input that names nothing, or a single file
@@ -315,7 +315,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
   for source, ns in pairs:
     try:
       result = chunk_note_sequence(ns, music_vae_config, source, instrument,
-                                   program, trio_tracks)
+                                   program, trio_tracks, hop_bars)
     except midi_io.InputError as e:
       if len(pairs) + len(skipped) == 1 or instrument is not None or (
           program is not None) or trio_tracks:
@@ -325,7 +325,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
     chunked.append(result)
     _log_chunked(result)
   for path, why in skipped:
-    result = ChunkedInput(source=path, starts=[], inputs=[], outputs=[],
+    result = ChunkedInput(source=path, starts=[], notes=[], inputs=[], outputs=[],
                           controls=[], lengths=[], reason=f'skipped: {why}')
     chunked.append(result)
     _log_chunked(result)

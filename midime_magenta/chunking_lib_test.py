@@ -18,13 +18,15 @@ def _read(name):
   return midi_io.read_midi_file(testdata_lib.testdata_path(name))
 
 
-def test_every_window_counts_not_just_five():
+def test_a_16_bar_tune_gives_the_demos_8_windows():
   chunks = chunking_lib.chunk_note_sequence(_read('reel_4-4.mid'), MEL)
-  # 16 bars give 15 two-bar windows (hop of one bar); the converter's own
-  # cap would keep 5.
-  assert chunks.num_chunks == 15
+  # mm.sequences.split(ns, 32): 2-bar windows that do not overlap.
+  assert chunks.num_chunks == 8
+  assert chunks.starts == [4.0 * k for k in range(8)]
   assert all(len(c) == 32 for c in chunks.inputs)
-  assert MEL.data_converter.max_tensors_per_notesequence == 5
+  # A new window every bar, on request: 16 (the last holds one bar).
+  assert chunking_lib.chunk_note_sequence(
+      _read('reel_4-4.mid'), MEL, hop_bars=1).num_chunks == 16
 
 
 def test_input_sequence_is_not_modified():
@@ -54,13 +56,12 @@ def test_melody_on_a_violin_program_still_chunks():
   ns = _read('reel_4-4.mid')
   for n in ns.notes:
     n.program = 40  # Violin: outside MusicVAE's melody programs 0-31.
-  assert chunking_lib.chunk_note_sequence(ns, MEL).num_chunks == 15
+  assert chunking_lib.chunk_note_sequence(ns, MEL).num_chunks == 8
 
 
 @pytest.mark.parametrize('name, config, reason', [
     ('drums_only.mid', 'cat-mel_2bar_small', 'only drums'),
     ('reel_4-4.mid', 'cat-drums_2bar_small', 'no drum notes'),
-    ('chorale_satb.mid', 'hierdec-mel_16bar', 'shorter than one 16-bar chunk'),
     ('reel_4-4.mid', 'hierdec-trio_16bar', 'melody, bass and drums'),
 ])
 def test_no_chunks_comes_with_the_reason(name, config, reason):
@@ -136,10 +137,13 @@ def test_long_input_gives_every_window_past_the_converters_100_bars():
                    end_time=n.end_time + 32 * k)
   ns.total_time = 320.0
   chunks = chunking_lib.chunk_note_sequence(ns, MEL)
-  # 159 two-bar windows with a hop of one bar, all different, in order.
-  assert chunks.num_chunks == 159
-  assert len({c.tobytes() for c in chunks.inputs}) == 159
-  assert chunks.starts == [2.0 * i for i in range(159)]
+  # 80 two-bar windows, all different, in order; 160 a bar apart.
+  assert chunks.num_chunks == 80
+  assert len({c.tobytes() for c in chunks.inputs}) == 80
+  assert chunks.starts == [4.0 * i for i in range(80)]
+  chunks = chunking_lib.chunk_note_sequence(ns, MEL, hop_bars=1)
+  assert chunks.num_chunks == 160
+  assert len({c.tobytes() for c in chunks.inputs}) == 160
 
 
 def _one_pitch_per_bar(bars=12, qpm=120.0, numerator=4):
@@ -165,9 +169,13 @@ def _first_pitches(chunked):
 
 def test_chunks_come_in_time_order_with_their_starts():
   chunked = chunking_lib.chunk_note_sequence(_one_pitch_per_bar(), MEL)
-  assert chunked.num_chunks == 11
-  assert chunked.starts == [2.0 * k for k in range(11)]
-  assert _first_pitches(chunked) == [60 + k for k in range(11)]
+  assert chunked.num_chunks == 6
+  assert chunked.starts == [4.0 * k for k in range(6)]
+  assert _first_pitches(chunked) == [60 + 2 * k for k in range(6)]
+  chunked = chunking_lib.chunk_note_sequence(_one_pitch_per_bar(), MEL,
+                                             hop_bars=1)
+  assert chunked.starts == [2.0 * k for k in range(12)]
+  assert _first_pitches(chunked) == [60 + k for k in range(12)]
 
 
 def test_repeated_windows_are_kept_in_place():
@@ -178,7 +186,7 @@ def test_repeated_windows_are_kept_in_place():
                  end_time=n.end_time + 8)
   ns.total_time = 16.0
   chunked = chunking_lib.chunk_note_sequence(ns, MEL)
-  assert _first_pitches(chunked) == [60, 61, 62, 63, 60, 61, 62]
+  assert _first_pitches(chunked) == [60, 62, 60, 62]
 
 
 @pytest.mark.parametrize('name', ['waltz_3-4.mid'])
@@ -194,10 +202,29 @@ def test_a_six_eight_jig_gives_16_step_windows():
   ns = _one_pitch_per_bar(bars=8, numerator=6)
   ns.time_signatures[0].denominator = 8
   chunked = chunking_lib.chunk_note_sequence(ns, MEL)
-  # 8 bars of six beats (a quarter each here) = 192 steps: 11 windows of
-  # 32 steps, 16 apart, whatever the bar lines say.
-  assert chunked.num_chunks == 11
-  assert chunked.starts == [2.0 * k for k in range(11)]
+  # 8 bars of six beats (a quarter each here) = 192 steps: 6 windows of
+  # 32 steps, whatever the bar lines say.
+  assert chunked.num_chunks == 6
+  assert chunked.starts == [4.0 * k for k in range(6)]
   assert '6/8' in chunked.warning
   assert chunking_lib.chunk_note_sequence(
       _one_pitch_per_bar(bars=8), MEL).warning is None
+
+
+def test_a_tune_shorter_than_a_window_is_one_padded_window_as_in_the_demo():
+  chunked = chunking_lib.chunk_note_sequence(_one_pitch_per_bar(bars=1), MEL)
+  assert chunked.num_chunks == 1 and chunked.starts == [0.0]
+  pitches = MEL.data_converter.from_tensors(chunked.outputs)[0].notes
+  assert [n.pitch for n in pitches] == [60] * 4
+  assert max(n.end_time for n in pitches) == 2.0  # Then a bar of rest.
+
+
+@pytest.mark.parametrize('name, chunks', [
+    ('one_bar.mid', 1), ('sparse_melody.mid', 6), ('tempo_every_bar.mid', 8)])
+def test_what_the_demo_takes_and_0_1_0_refused_gives_chunks(name, chunks):
+  """A tune shorter than a window, a melody with rests of a bar or more, a
+  tempo change every bar (split there, each part a padded window): the demo
+  encodes every window with a note, so these train now."""
+  chunked = chunking_lib.chunk_note_sequence(
+      midi_io.read_midi_file(testdata_lib.testdata_path('bad', name)), MEL)
+  assert chunked.num_chunks == chunks and chunked.reason is None

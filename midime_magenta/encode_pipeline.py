@@ -55,10 +55,10 @@ class ChunkFiles(beam.DoFn):
   control); the 'skipped' output gets {'source', 'reason'}."""
 
   def __init__(self, config_name, checkpoint_file, instrument=None,
-               program=None, trio_tracks=None):
+               program=None, trio_tracks=None, hop_bars=None):
     super().__init__()
     self._args = (config_name, checkpoint_file)
-    self._choice = (instrument, program, trio_tracks or None)
+    self._choice = (instrument, program, trio_tracks or None, hop_bars)
     self._converter_config = None
 
   def setup(self):
@@ -215,7 +215,8 @@ def _metric(result, name):
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
-           batch_size=256, instrument=None, program=None, trio_tracks=None):
+           batch_size=256, instrument=None, program=None, trio_tracks=None,
+           hop_bars=None):
   """Runs the pipeline; returns the manifest written.
 
   Args:
@@ -225,7 +226,8 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     checkpoint_file: as `midime_train` takes it.
     pipeline_options: Beam's command-line options (runner and its settings).
     batch_size: chunks per MusicVAE batch.
-    instrument, program, trio_tracks: as `midime_train` takes them.
+    instrument, program, trio_tracks, hop_bars: as `midime_train` takes
+      them.
 
   Raises:
     errors.MidiMeError subclasses: a bad output folder, input or checkpoint.
@@ -260,7 +262,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
              | 'Spread' >> beam.Reshuffle()
              | 'Chunk' >> beam.ParDo(ChunkFiles(
                  config_name, worker_checkpoint, instrument, program,
-                 trio_tracks)).with_outputs('skipped', main='chunks'))
+                 trio_tracks, hop_bars)).with_outputs('skipped', main='chunks'))
   _ = (chunked.chunks
        | 'Batch' >> beam.BatchElements(min_batch_size=min(64, batch_size),
                                        max_batch_size=batch_size)

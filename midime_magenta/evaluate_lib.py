@@ -24,8 +24,9 @@ lines of numpy.
 
 Copies: the share of samples that copy one of the input's own chunks: a
 sample whose notes, as (pitch, onset step) pairs, match some input chunk's
-with F1 >= 0.9 (`COPY_F1`). Closeness and copying pull against each other;
-`--variation` (the scale of MidiMe's latents) moves between them.
+with F1 >= 0.9 (`novelty_lib`). MidiMe's samples are made new as
+`midime_generate` makes them (a copy is drawn again); the share they would
+have without that (`--allow_copies`) is reported beside it.
 
 Reconstruction accuracy is the mean F1 of (pitch, onset step) notes between
 each input chunk and its reconstruction: through MusicVAE alone (encode,
@@ -38,12 +39,12 @@ import numpy as np
 
 from midime_magenta import chunking_lib
 from midime_magenta import file_util
+from midime_magenta import novelty_lib
 from midime_magenta import plots_lib
 from midime_magenta import steps
 
 MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
-COPY_F1 = 0.9
 
 
 def _steps(t):
@@ -118,28 +119,6 @@ def reencode(personalizer, sequences):
       [c.controls[0] for c in usable if c.controls])
 
 
-def note_f1(reference, candidate):
-  """F1 of (pitch, onset step) notes between two chunks."""
-  a = {(n.pitch, _steps(n.start_time)) for n in reference.notes}
-  b = {(n.pitch, _steps(n.start_time)) for n in candidate.notes}
-  if not a and not b:
-    return 1.0
-  if not a or not b:
-    return 0.0
-  hits = len(a & b)
-  return 2.0 * hits / (len(a) + len(b))
-
-
-def copy_share(samples, inputs, threshold=COPY_F1):
-  """The share of `samples` whose notes match some input chunk's with F1 at
-  least `threshold` (see module doc); nan without samples."""
-  if not samples:
-    return float('nan')
-  copies = sum(max((note_f1(x, s) for x in inputs), default=0.0) >= threshold
-               for s in samples)
-  return copies / len(samples)
-
-
 def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
              seed=0, variation=1.0):
   """Compares MidiMe and prior samples with the inputs; returns a report.
@@ -165,18 +144,23 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
   input_seqs = converter.from_tensors([x for c in chunked for x in c.outputs])
   n = num_samples or len(z_input)
   rng = np.random.default_rng(seed)
-  z_midime = personalizer.midime.sample(n, seed=int(rng.integers(2**31)),
-                                        variation=variation)
+  midime = personalizer.midime
+  points = midime.sample_points(n, int(rng.integers(2**31)), variation)
   z_prior = personalizer.music_vae.prior_latents(n, rng)
   # MidiMe and MusicVAE as they are: a run's rule constraint would move
   # every group, the MusicVAE reconstruction included.
   decode = lambda z: personalizer.decode(z, temperature, constrain=False)  # pylint: disable=g-long-lambda
+  check = novelty_lib.CopyCheck(input_seqs)
+  with_copies = decode(midime.decode(points))
+  new = novelty_lib.renew(with_copies, points, check,
+                          lambda p: decode(midime.decode(p)),
+                          novelty_lib.fresh_draws(variation), rng)[0]
   groups = {
       'input': input_seqs,
       'reconstruction (MusicVAE)': decode(z_input),
       'reconstruction (MidiMe)': decode(
           personalizer.midime.reconstruct(z_input)),
-      'MidiMe samples': decode(z_midime),
+      'MidiMe samples': new,
       'prior samples': decode(z_prior),
   }
   chunk_bars = personalizer.music_vae.chunk_steps // 16
@@ -197,13 +181,14 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
               'MidiMe' if m < p else 'prior' if p < m else 'tie')
     measures[name] = {'midime': m, 'prior': p, 'closer': closer}
   f1 = lambda key: float(np.mean([  # pylint: disable=g-long-lambda
-      note_f1(a, b) for a, b in zip(input_seqs, groups[key])]))
+      novelty_lib.note_f1(a, b) for a, b in zip(input_seqs, groups[key])]))
   return {
       'num_chunks': len(z_input), 'num_samples': n,
       'temperature': temperature, 'variation': variation,
       'measures': measures,
-      'copies': {'midime': copy_share(groups['MidiMe samples'], input_seqs),
-                 'prior': copy_share(groups['prior samples'], input_seqs)},
+      'copies': {'midime': check.share(new),
+                 'midime_allow_copies': check.share(with_copies),
+                 'prior': check.share(groups['prior samples'])},
       'reconstruction_f1': {'music_vae': f1('reconstruction (MusicVAE)'),
                             'midime': f1('reconstruction (MidiMe)')},
       'sequences': groups,
@@ -221,8 +206,9 @@ def format_table(report):
                  f'{row["closer"]}')
   copies = report['copies']
   lines.append(f'{"copies":16} {copies["midime"]:9.3f} {copies["prior"]:9.3f}  '
-               f'(share of samples with note F1 >= {COPY_F1} to an input '
-               'chunk)')
+               f'(share of samples with note F1 >= {novelty_lib.COPY_F1} to '
+               'an input chunk; MidiMe\'s with --allow_copies: '
+               f'{copies["midime_allow_copies"]:.3f})')
   f1 = report['reconstruction_f1']
   lines.append(f'reconstruction F1 of the input: MusicVAE {f1["music_vae"]:.3f}'
                f', MusicVAE -> MidiMe -> MusicVAE {f1["midime"]:.3f}')

@@ -8,6 +8,7 @@ import note_seq
 import pytest
 
 from midime_magenta import evaluate_lib
+from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
 
@@ -53,9 +54,9 @@ def test_note_statistics_and_f1_on_known_notes():
   assert stats['note_density'] == 2.0 and stats['pitch_range'] == 4.0
   assert stats['pitch_classes'][0] == 0.5
   assert [stats['onsets'][s] for s in (0, 4, 8, 12)] == [0.25] * 4
-  assert evaluate_lib.note_f1(ns, ns) == 1.0
+  assert novelty_lib.note_f1(ns, ns) == 1.0
   empty = note_seq.NoteSequence()
-  assert evaluate_lib.note_f1(ns, empty) == 0.0
+  assert novelty_lib.note_f1(ns, empty) == 0.0
   assert math.isnan(evaluate_lib.note_statistics([empty], 2)['pitch_range'])
 
 
@@ -87,5 +88,5 @@ def test_copy_share_counts_samples_that_match_an_input_chunk():
   copied = chunk([60, 62, 64, 65])
   nearly = chunk([60, 62, 64, 66])  # 3 of 4 notes: F1 0.75, not a copy.
   new = chunk([50, 52, 54, 56])
-  assert evaluate_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
-  assert evaluate_lib.copy_share([new], inputs) == 0.0
+  assert novelty_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
+  assert novelty_lib.copy_share([new], inputs) == 0.0

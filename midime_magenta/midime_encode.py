@@ -85,7 +85,7 @@ def run():
   encode_pipeline.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
-      FLAGS.program, script_util.trio_tracks_from_flags())
+      FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars)
 
 
 def console_entry_point():

@@ -111,6 +111,10 @@ def define_flags():
       'output along an attribute vector (c_diatonic, note_density, '
       'average_interval, syncopation_16th, syncopation_8th, pitch_range; '
       'strength -10..10, about -2..2 is musical). Repeat for several.')
+  flags.DEFINE_boolean('allow_copies', False, 'sample and piece: keep a '
+                       'sample that copies one of the chunks trained on (note '
+                       'F1 >= 0.9); by default it is drawn again, up to 8 '
+                       'times.')
   flags.DEFINE_boolean('constrain', True, 'Apply the run\'s rule constraint '
                        '(midime_constrain), when it has one.')
   script_util.define_batch_size_flag(8, 'The maximum batch size to use. '
@@ -230,6 +234,7 @@ def run():
   strengths = _check_flags()
   from midime_magenta import configs
   from midime_magenta import file_util
+  from midime_magenta import novelty_lib
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_lib
   mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
@@ -249,8 +254,12 @@ def run():
     personalizer = personalizer_lib.Personalizer(
         FLAGS.config, FLAGS.checkpoint_file, batch_size=batch_size)
   music_vae = personalizer.music_vae
+  points = renew = None
   if mode == 'prior':
     latents = {mode: music_vae.prior_latents(num_outputs, rng)}
+  elif mode in ('sample', 'piece'):
+    points = _midime_points(personalizer, rng)
+    latents = {mode: personalizer.midime.decode(points)}
   else:
     latents = _midime_latents(personalizer, rng)
   _prepare_steering(personalizer, strengths)
@@ -260,6 +269,13 @@ def run():
           f'The model in {run_dir} gives non-finite latents (its weights are '
           'damaged or diverged); train it again.')
     latents[label] = personalizer.steer(z, strengths, FLAGS.constrain)
+  if points is not None and not FLAGS.allow_copies:
+    redraw = (novelty_lib.fresh_draws(FLAGS.variation) if mode == 'sample'
+              else novelty_lib.walk_steps(FLAGS.step_size, FLAGS.variation))
+    redraws = np.random.default_rng(rng.integers(2**31))
+    renew = lambda sequences, rows: personalizer.new_only(  # pylint: disable=g-long-lambda
+        sequences, points[rows], redraw, redraws, FLAGS.temperature,
+        strengths, FLAGS.constrain)
   written = []
   for label, z in latents.items():
     piece = mode == 'piece'
@@ -274,7 +290,7 @@ def run():
     written += _decode_and_write(
         music_vae, z, basename,
         music_vae.chunk_seconds if piece or FLAGS.concat_outputs else None,
-        only_concat=piece)
+        only_concat=piece, renew=renew)
   logging.info('Wrote %d files to %s.', len(written), FLAGS.output_dir)
   return written
 
@@ -302,13 +318,14 @@ def _prepare_steering(personalizer, strengths):
 
 
 def _decode_and_write(music_vae, z, basename, slot_seconds,
-                      only_concat=False):
+                      only_concat=False, renew=None):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
   Memory stays flat however many outputs are asked for, and what was
   written before a Ctrl-C is whole (each file is written atomically).
   With `only_concat` (a piece), only the concatenation is written, under
-  `basename`'s first name.
+  `basename`'s first name. `renew(sequences, rows)` replaces the decoded
+  sequences of those rows that copy an input chunk.
   """
   from midime_magenta import chunking_lib
   from midime_magenta import progress_lib
@@ -318,7 +335,10 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
   with progress_lib.progress_bar(len(z), 'Generating', 'chunks' if only_concat
                                  else 'files') as bar:
     for first in range(0, len(z), WRITE_BATCH):
-      sequences = music_vae.decode(z[first:first + WRITE_BATCH], temperature)
+      rows = slice(first, first + WRITE_BATCH)
+      sequences = music_vae.decode(z[rows], temperature)
+      if renew is not None:
+        sequences = renew(sequences, rows)
       if not only_concat:
         written += write_outputs(sequences, output_dir, basename, None,
                                  piano_rolls, render_audio, first_index=first)
@@ -335,18 +355,21 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
   return written
 
 
+def _midime_points(personalizer, rng):
+  """sample and piece: MidiMe's small latents, [n, latent_size]."""
+  midime = personalizer.midime
+  if FLAGS.mode == 'sample':
+    return midime.sample_points(FLAGS.num_outputs, rng.integers(2**31),
+                                FLAGS.variation)
+  return midime.walk_points(FLAGS.num_outputs, FLAGS.step_size,
+                            rng.integers(2**31), FLAGS.variation)
+
+
 def _midime_latents(personalizer, rng):
   """The MidiMe modes' MusicVAE latents: {label: float32 [n, z_size]}."""
   midime = personalizer.midime
   mode, num_outputs = FLAGS.mode, FLAGS.num_outputs
-  variation, step_size = FLAGS.variation, FLAGS.step_size
   input_midi_1, input_midi_2 = FLAGS.input_midi_1, FLAGS.input_midi_2
-  if mode == 'sample':
-    return {mode: midime.sample(num_outputs, seed=rng.integers(2**31),
-                                variation=variation)}
-  if mode == 'piece':
-    return {mode: midime.walk(num_outputs, step_size,
-                              seed=rng.integers(2**31), variation=variation)}
   if mode == 'reconstruct':
     z = personalizer.latents_of(input_midi_1 or None)
     if num_outputs < len(z):

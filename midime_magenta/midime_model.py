@@ -12,37 +12,30 @@ a model trained here behaves like the one in the browser demo:
 
 Training is Adam on one full batch per epoch (mini-batches only above
 `max_full_batch` chunks), several epochs per compiled call, so a small run
-is not dominated by Python round trips (see `train`).
+is not dominated by Python round trips (`training_lib`). Kernels start as
+tfjs's `glorotNormal` draws them and Adam updates as tfjs's does, unless the
+hparams ask for Keras's (`_initial_kernel`).
 
 The model knows no files: `run_lib.save_run` and `run_lib.load_run` write
 and read it as a run folder, the package's one save format.
 """
 
 import re
-import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import midime_hparams
-from midime_magenta import startup_lib
+from midime_magenta import training_lib
 
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
 # Keeps log(sigma^2) finite when softplus underflows to 0.
 _LOG_EPSILON = 1e-12
-# Epochs per compiled call on full batches: amortises the call overhead while
-# callbacks (progress, Ctrl-C) still come every ~0.1 s or less.
-_EPOCHS_PER_CALL = 20
 
 
-class TrainingDivergedError(errors.MidiMeError):
-  """Training produced a non-finite loss."""
-
-
-class LatentsError(errors.MidiMeError, ValueError):
-  """Latents of the wrong shape, or not finite."""
+TrainingDivergedError = training_lib.TrainingDivergedError
+LatentsError = training_lib.LatentsError
 
 
 class ModelSizeError(errors.MidiMeError):
@@ -79,7 +72,7 @@ def _weight_key(name):
   return '.'.join(re.sub(r':\d+$', '', name).split('/')[-2:])
 
 
-class MidiMe(NamedWeights, tf.keras.Model):
+class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
   """MidiMe: a VAE on MusicVAE latents. See the module docstring.
 
   Args:
@@ -116,7 +109,8 @@ class MidiMe(NamedWeights, tf.keras.Model):
     self.decoder_output = tf.keras.layers.Dense(
         self.input_size, name='decoder_output')
     self._noise = tf.random.Generator.from_seed(0)
-    self.optimizer_ = tf.keras.optimizers.Adam(hp.learning_rate)
+    self.optimizer_ = tf.keras.optimizers.Adam(
+        hp.learning_rate, adaptive_epsilon=hp.optimizer == 'tfjs')
     self.build((None, self.input_size))
     self.optimizer_.build(self.trainable_variables)
     self._compiled_step = None
@@ -130,9 +124,9 @@ class MidiMe(NamedWeights, tf.keras.Model):
     layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
               *self.decoder_hidden, self.decoder_output]
     for layer in layers:
-      init = tf.keras.initializers.GlorotUniform(
-          seed=None if seed is None else next(seeds))
-      layer.kernel.assign(init(layer.kernel.shape))
+      layer.kernel.assign(_initial_kernel(
+          layer.kernel.shape, self.hparams.initializer,
+          None if seed is None else next(seeds)))
       layer.bias.assign(tf.zeros_like(layer.bias))
     for variable in self.optimizer_.variables:
       variable.assign(tf.zeros_like(variable))
@@ -162,10 +156,16 @@ class MidiMe(NamedWeights, tf.keras.Model):
       mu = mu + sigma * self._noise.normal(tf.shape(mu))
     return self.decode_tensor(mu)
 
-  def compute_losses(self, z):
-    """Returns (total, reconstruction, kl) scalars, as Magenta.js computes them."""
+  def compute_losses(self, z, noise=None):
+    """Returns (total, reconstruction, kl) scalars, as Magenta.js computes them.
+
+    `noise` [batch, latent_size] is the reparameterisation draw; the
+    model's own generator draws it when None.
+    """
     mu, sigma = self.encode_distribution(z)
-    small_z = mu + sigma * self._noise.normal(tf.shape(mu))
+    if noise is None:
+      noise = self._noise.normal(tf.shape(mu))
+    small_z = mu + sigma * noise
     z_out = self.decode_tensor(small_z)
     reconstruction = tf.reduce_mean(
         tf.reduce_sum(tf.square(z - z_out), axis=-1) / 2.0)
@@ -174,14 +174,14 @@ class MidiMe(NamedWeights, tf.keras.Model):
         tf.square(sigma), axis=-1))
     return reconstruction + self.hparams.beta * kl, reconstruction, kl
 
-  def _train_step(self, z):
+  def _train_step(self, z, noise=None):
     with tf.GradientTape() as tape:
-      total, reconstruction, kl = self.compute_losses(z)
+      total, reconstruction, kl = self.compute_losses(z, noise)
     grads = tape.gradient(total, self.trainable_variables)
     self.optimizer_.apply_gradients(zip(grads, self.trainable_variables))
     return total, reconstruction, kl
 
-  def _train_epochs(self, z, num_epochs):
+  def _train_epochs(self, z, num_epochs, noise=None):
     """`num_epochs` full-batch steps in one graph call; losses [n, 3].
 
     On small data a step takes about a millisecond, so one Python round trip
@@ -189,7 +189,8 @@ class MidiMe(NamedWeights, tf.keras.Model):
     """
     losses = tf.TensorArray(tf.float32, size=num_epochs)
     for i in tf.range(num_epochs):
-      losses = losses.write(i, tf.stack(self._train_step(z)))
+      losses = losses.write(i, tf.stack(self._train_step(
+          z, None if noise is None else noise[i])))
     return losses.stack()
 
   # -- training --------------------------------------------------------------
@@ -207,133 +208,6 @@ class MidiMe(NamedWeights, tf.keras.Model):
       raise LatentsError(f'{what} holds NaN or infinite values.')
     return z
 
-  def train(self, z, epochs=None, callbacks=(), shuffle_seed=None,
-            jit_compile=False):
-    """Trains on MusicVAE latents and returns the loss history.
-
-    Args:
-      z: float [n, input_size], the mu of each chunk.
-      epochs: defaults to `hparams.num_epochs`.
-      callbacks: objects with any of `on_train_begin(logs)`,
-        `on_epoch_end(epoch, logs)`, `on_train_end(logs)` (Keras callbacks
-        fit), or plain functions `f(epoch, logs)`. Setting
-        `model.stop_training = True` in one ends training after that epoch.
-      shuffle_seed: seeds the mini-batch order (above `max_full_batch`).
-      jit_compile: compile full-batch epochs with XLA (see bench/).
-
-    Full-batch epochs run in compiled blocks of up to `_EPOCHS_PER_CALL`.
-    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and
-    noise back to the block's start and runs again up to the epoch asked
-    for, so the weights kept are those of the last epoch in the history.
-    Ctrl-C returns what was trained so far, `history['interrupted']` True.
-
-    Returns:
-      {'loss': [...], 'reconstruction_loss': [...], 'kl_loss': [...],
-       'seconds': float, 'interrupted': bool, 'device': str}, one entry per
-      epoch.
-
-    Raises:
-      LatentsError: for latents of the wrong shape, NaN, or none at all.
-      TrainingDivergedError: when the loss stops being finite; the message
-        says how far to lower the learning rate.
-    """
-    z = self._check_latents(z)
-    if not len(z):  # pylint: disable=g-explicit-length-test
-      raise LatentsError('There are no chunks to train on.')
-    epochs = int(epochs or self.hparams.num_epochs)
-    if self._compiled_step is None:
-      self._compiled_step = tf.function(self._train_step, reduce_retracing=True)
-    if jit_compile not in self._compiled_epochs:
-      self._compiled_epochs[jit_compile] = tf.function(
-          self._train_epochs, reduce_retracing=True, jit_compile=jit_compile)
-    hooks = [c if hasattr(c, 'on_epoch_end') or not callable(c)
-             else _FunctionCallback(c) for c in callbacks]
-    for hook in hooks:
-      if hasattr(hook, 'set_model'):
-        hook.set_model(self)
-    history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
-               'interrupted': False, 'device': startup_lib.device_name()}
-    logging.info('Training MidiMe on %s.', history['device'])
-    self.stop_training = False
-    start = time.perf_counter()
-    _call_all(hooks, 'on_train_begin', {})
-    try:
-      if len(z) <= self.hparams.max_full_batch:
-        self._train_full_batch(tf.constant(z), epochs, hooks, history,
-                               self._compiled_epochs[jit_compile])
-      else:
-        self._train_mini_batches(z, epochs, hooks, history,
-                                 np.random.default_rng(shuffle_seed))
-    except KeyboardInterrupt:
-      history['interrupted'] = True
-    history['seconds'] = time.perf_counter() - start
-    _call_all(hooks, 'on_train_end', {'seconds': history['seconds']})
-    return history
-
-  def _state_variables(self):
-    return (list(self.weights) + list(self.optimizer_.variables) +
-            [self._noise.state])
-
-  def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs):
-    """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
-    done = 0
-    while done < epochs:
-      block = min(_EPOCHS_PER_CALL, epochs - done)
-      snapshot = [v.numpy() for v in self._state_variables()]
-      try:
-        values = compiled_epochs(z, tf.constant(block)).numpy()
-      except KeyboardInterrupt:
-        self._restore(snapshot)  # The block may or may not have run.
-        raise
-      keep, stop, interrupted = block, False, False
-      try:
-        for i, row in enumerate(values):
-          if self._record_epoch(done + i, row, hooks, history):
-            keep, stop = i + 1, True
-            break
-      except KeyboardInterrupt:
-        keep, interrupted = len(history['loss']) - done, True
-      if keep < block:
-        self._restore(snapshot)
-        if keep:
-          compiled_epochs(z, tf.constant(keep))
-      if interrupted:
-        raise KeyboardInterrupt
-      done += keep
-      if stop:
-        return
-
-  def _restore(self, snapshot):
-    for variable, value in zip(self._state_variables(), snapshot):
-      variable.assign(value)
-
-  def _train_mini_batches(self, z, epochs, hooks, history, rng):
-    batch = self.hparams.max_full_batch
-    for epoch in range(epochs):
-      order = rng.permutation(len(z))
-      parts = [self._compiled_step(tf.constant(z[order[i:i + batch]]))
-               for i in range(0, len(z), batch)]
-      row = np.mean([[t.numpy() for t in p] for p in parts], axis=0)
-      if self._record_epoch(epoch, row, hooks, history):
-        return
-
-  def _record_epoch(self, epoch, row, hooks, history):
-    """Records one epoch's losses and calls back; True when asked to stop."""
-    total, reconstruction, kl = (float(v) for v in row)
-    if not np.isfinite(total):
-      rate = self.hparams.learning_rate
-      raise TrainingDivergedError(
-          f'Training diverged at epoch {epoch + 1} (the loss became '
-          f'{total}); lower the learning rate from {rate:g} to {rate / 10:g} '
-          f'or less, e.g. --hparams=learning_rate={rate / 10:g}.')
-    history['loss'].append(total)
-    history['reconstruction_loss'].append(reconstruction)
-    history['kl_loss'].append(kl)
-    logs = {'loss': total, 'reconstruction_loss': reconstruction,
-            'kl_loss': kl}
-    _call_all(hooks, 'on_epoch_end', epoch, logs)
-    return bool(self.stop_training)
-
   # -- using a trained model -------------------------------------------------
 
   def encode(self, z, return_sample=False):
@@ -350,6 +224,13 @@ class MidiMe(NamedWeights, tf.keras.Model):
         [-1, self.hparams.latent_size])
     return self.decode_tensor(small_z).numpy()
 
+  def sample_points(self, n, seed=None, variation=1.0):
+    """n small latents drawn from N(0, variation^2 I): [n, latent_size]."""
+    check_variation(variation)
+    rng = np.random.default_rng(seed)
+    return variation * rng.standard_normal(
+        [n, self.hparams.latent_size]).astype(np.float32)
+
   def sample(self, n, seed=None, variation=1.0):
     """Draws n small latents from N(0, variation^2 I), decodes them.
 
@@ -363,20 +244,23 @@ class MidiMe(NamedWeights, tf.keras.Model):
     Returns:
       float [n, input_size].
     """
-    check_variation(variation)
-    rng = np.random.default_rng(seed)
-    return self.decode(variation * rng.standard_normal(
-        [n, self.hparams.latent_size]).astype(np.float32))
+    return self.decode(self.sample_points(n, seed, variation))
 
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
-    """n points of a smooth random walk in the small space, decoded.
+    """n points of a smooth random walk in the small space, decoded
+    (`walk_points`).
+
+    Returns:
+      float [n, input_size], in walking order.
+    """
+    return self.decode(self.walk_points(n, step_size, seed, variation))
+
+  def walk_points(self, n, step_size=0.3, seed=None, variation=1.0):
+    """n points of a smooth random walk in the small space, [n, latent_size].
 
     x' = sqrt(1 - step_size^2) x + step_size e, e ~ N(0, I): neighbours stay
     close for a small `step_size` (1: independent samples), and every point
     is a draw from N(0, variation^2 I), so a long walk does not drift off.
-
-    Returns:
-      float [n, input_size], in walking order.
     """
     check_variation(variation)
     if not 0.0 < step_size <= 1.0:
@@ -389,7 +273,7 @@ class MidiMe(NamedWeights, tf.keras.Model):
     for i in range(n):
       points[i] = x
       x = keep * x + step_size * rng.standard_normal(size)
-    return self.decode(variation * points)
+    return variation * points
 
   def reconstruct(self, z):
     """z -> mu -> decoded z: what MidiMe keeps of each latent."""
@@ -433,17 +317,17 @@ class MidiMe(NamedWeights, tf.keras.Model):
     return self.decode((1 - weights) * ends[0] + weights * ends[1])
 
 
-class _FunctionCallback:
+def _initial_kernel(shape, initializer, seed):
+  """A Dense kernel as tfjs (`glorotNormal`) or Keras (`glorot_uniform`)
+  draws it.
 
-  def __init__(self, fn):
-    self._fn = fn
-
-  def on_epoch_end(self, epoch, logs):
-    self._fn(epoch, logs)
-
-
-def _call_all(hooks, method, *args):
-  for hook in hooks:
-    fn = getattr(hook, method, None)
-    if fn is not None:
-      fn(*args)
+  tfjs's glorotNormal is a normal of std sqrt(2 / (fan_in + fan_out)),
+  truncated at 2 std and not rescaled (Keras's GlorotNormal rescales by
+  1 / 0.8796, so its kernels are 14% wider): Keras's TruncatedNormal is
+  exactly tfjs's draw.
+  """
+  if initializer == 'keras':
+    return tf.keras.initializers.GlorotUniform(seed=seed)(shape)
+  fan_in, fan_out = shape
+  return tf.keras.initializers.TruncatedNormal(
+      stddev=float(np.sqrt(2.0 / (fan_in + fan_out))), seed=seed)(shape)

@@ -90,7 +90,7 @@ def run():
   # pylint: disable=g-import-not-at-top
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
-  from midime_magenta import run_lib
+  from midime_magenta import run_dir_lib
   from midime_magenta import music_vae_lib
   if FLAGS.config is not None:
     configs.get_config(FLAGS.config)  # Fail before fetching anything.
@@ -99,14 +99,14 @@ def run():
   config = configs.resolve_hparams(config, FLAGS.num_epochs,
                                    FLAGS.latent_size, FLAGS.beta,
                                    FLAGS.hparams)
-  with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
+  with run_dir_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)
     history = personalizer.train(
         FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
         program=FLAGS.program,
         trio_tracks=script_util.trio_tracks_from_flags(),
-        encoded=FLAGS.input_encoded)
+        encoded=FLAGS.input_encoded, hop_bars=FLAGS.hop_bars)
     if FLAGS.attributes_from:
       personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)

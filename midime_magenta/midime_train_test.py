@@ -44,7 +44,7 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
   result = run('midime_train', *_official(mel_2bar_small_checkpoint),
                f'--input_midi={REEL}', f'--run_dir={run_dir}', '--num_epochs=20')
   assert result.returncode == 0, result.stderr
-  assert "reel_4-4.mid': 15 chunks" in result.stderr
+  assert "reel_4-4.mid': 8 chunks" in result.stderr
   # Our own lines only: no library warning, native log line or traceback
   # (TensorFlow's start-up and first-graph lines, matplotlib's font cache).
   assert not testdata_lib.foreign_lines(result.stderr), result.stderr
@@ -54,12 +54,12 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
   assert len([n for n in names if n.startswith('latents-')]) == 1
   assert os.listdir(os.path.join(run_dir, 'train'))[0].startswith('events.')
   summary = _summary(run_dir)
-  assert summary['num_chunks'] == 15 and summary['epochs'] == 20
+  assert summary['num_chunks'] == 8 and summary['epochs'] == 20
   assert set(summary['seconds']) >= {'chunking', 'restore', 'encoding',
                                      'training'}
   _, data, _ = run_lib.load_run(run_dir)
-  assert data.z.shape == (15, 256) and data.chunks.shape == (15, 32, 90)
-  assert data.starts == [2.0 * i for i in range(15)]
+  assert data.z.shape == (8, 256) and data.chunks.shape == (8, 32, 90)
+  assert data.starts == [4.0 * i for i in range(8)]
   model = _load_model(run_dir)
   assert model.music_vae['config'] == 'cat-mel_2bar_small'
   assert not [n for n in names if 'tmp' in n or 'partial' in n or
@@ -167,7 +167,7 @@ def test_twenty_minute_file_trains_with_progress(tmp_path):
                f'--run_dir={tmp_path / "run"}', '--num_epochs=30')
   assert result.returncode == 0, result.stderr
   summary = _summary(str(tmp_path / 'run'))
-  assert summary['num_chunks'] > 512
+  assert summary['num_chunks'] > 256  # 296 windows of 2 bars.
   # Not a terminal: progress comes as log lines, while encoding and training.
   assert 'Encoding chunks: 256 of ' in result.stderr
   assert 'Training MidiMe: 30 of 30 epochs' in result.stderr

@@ -22,6 +22,7 @@ Steering (saved with the run by `save`):
   p.sample(5)                        # obeys the rules; constrain=False not
 """
 
+import dataclasses
 import time
 
 import numpy as np
@@ -35,6 +36,7 @@ from midime_magenta import constraints_lib
 from midime_magenta import errors
 from midime_magenta import midime_model
 from midime_magenta import music_vae_lib
+from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
 
@@ -43,11 +45,10 @@ class Personalizer:
   """A frozen MusicVAE and a MidiMe trained on a person's own music.
 
   Args:
-    config: a `configs.MidiMeConfig`, a registered name or a config file;
-      None to take the checkpoint's own (`music_vae_lib.resolve_config`).
-    checkpoint_file: the MusicVAE checkpoint, found (fetched, converted)
-      now, restored on first use; or `music_vae`, a restored
-      `music_vae_lib.FrozenMusicVAE`.
+    config: a `configs.MidiMeConfig`, a name or a config file; None for the
+      checkpoint's own.
+    checkpoint_file: the MusicVAE checkpoint, restored on first use; or
+      `music_vae`, a restored `music_vae_lib.FrozenMusicVAE`.
     batch_size: the MusicVAE graph's batch size.
   """
 
@@ -74,6 +75,7 @@ class Personalizer:
     self.encoded = None  # The manifest of a midime_encode output trained on.
     self.attributes = None  # attributes_lib.AttributeVectors
     self.constraint = None  # constraints_lib.LatentConstraint
+    self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
 
   @classmethod
   def from_checkpoint(cls, config, checkpoint_file, batch_size=64):
@@ -98,11 +100,11 @@ class Personalizer:
         self.music_vae.fingerprint)
 
   def chunk(self, inputs, instrument=None, program=None, trio_tracks=None,
-            allow_empty=True):
+            allow_empty=True, hop_bars=None):
     """`chunking_lib.chunk_inputs` with this MusicVAE's converter."""
     return chunking_lib.chunk_inputs(inputs, self.music_vae_config,
                                      instrument, program, trio_tracks,
-                                     allow_empty)
+                                     allow_empty, hop_bars)
 
   def encode(self, chunked):
     """MusicVAE's mu of the chunks of `chunk(...)`: [n, z_size]."""
@@ -110,41 +112,30 @@ class Personalizer:
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
             hparams=None, instrument=None, program=None, progress=True,
-            trio_tracks=None, encoded=None):
-    """Trains a fresh MidiMe on the inputs' chunks (or on given latents).
+            trio_tracks=None, encoded=None, hop_bars=None):
+    """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
       inputs: what `chunk` takes (with `instrument`, `program`,
-        `trio_tracks`); or instead `z`, MusicVAE latents [n, z_size], or
-        `encoded`, a midime_encode folder made with this checkpoint.
+        `trio_tracks`, `hop_bars`); or instead `z`, MusicVAE latents
+        [n, z_size], or `encoded`, a midime_encode folder.
       epochs, hparams: override the config's.
       callbacks: see `MidiMe.train`.
       seed: makes initialisation, noise and mini-batch order repeatable.
       progress: show a progress bar (terminal, notebook) or log lines.
 
-    Returns:
-      The loss history of `MidiMe.train`.
-
     Raises:
-      chunking_lib.NoChunksError: when the inputs give no chunk (the message
-        says why).
+      chunking_lib.NoChunksError: the inputs give no chunk (it says why).
     """
     self.seconds, self.encoded, self.inputs = {}, None, []
     started = time.perf_counter()
     if encoded is not None:
-      from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
-      self.training_data, self.encoded = encoded_lib.load_training_data(
+      self.training_data, self.encoded = _read_encoded(
           encoded, self.music_vae_identity)
-      if not len(self.training_data.z):  # pylint: disable=g-explicit-length-test
-        raise chunking_lib.NoChunksError(
-            f'The encoding in {encoded} holds no chunks (see its skipped '
-            'list); encode other MIDI.')
-      logging.info('%d chunks from the encoding in %s.',
-                   len(self.training_data.z), encoded)
       self.seconds['reading'] = time.perf_counter() - started
     elif z is None:
       self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
-                               allow_empty=False)
+                               allow_empty=False, hop_bars=hop_bars)
       num_chunks = sum(c.num_chunks for c in self.inputs)
       logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
       self.seconds['chunking'] = time.perf_counter() - started
@@ -154,16 +145,14 @@ class Personalizer:
       self.music_vae  # pylint: disable=pointless-statement
       self.seconds['restore'] = time.perf_counter() - started
       started = time.perf_counter()
-      self.training_data = run_lib.TrainingData(
-          z=self.encode(self.inputs),
-          chunks=np.stack([x for c in self.inputs for x in c.outputs]),
-          sources=[c.source for c in self.inputs for _ in c.starts],
-          starts=[s for c in self.inputs for s in c.starts])
+      self.training_data = _training_data(self.inputs,
+                                          self.encode(self.inputs))
       self.seconds['encoding'] = time.perf_counter() - started
     else:
       self.training_data = run_lib.TrainingData(
           z=np.asarray(z, np.float32), sources=['latents'] * len(z),
           starts=[0.0] * len(z))
+    self._copy_check = None
     hparams = hparams or self.config.hparams
     if (self.midime is not None and self.midime.hparams == hparams and
         self.midime.input_size == self.music_vae.z_size):
@@ -209,22 +198,60 @@ class Personalizer:
           self.music_vae, self.constraint.rules))
     return z
 
+  def decode_points(self, points, temperature=0.5, attributes=None,
+                    constrain=True):
+    """Decodes MidiMe's small latents [n, latent_size], as `decode`."""
+    return self.decode(self._trained().decode(points), temperature,
+                       attributes, constrain)
+
+  def copy_check(self):
+    """`novelty_lib.check_for` the chunks trained on; None without them."""
+    if self._copy_check is None:
+      self._copy_check = novelty_lib.check_for(
+          self.music_vae_config.data_converter,
+          getattr(self.training_data, 'chunks', None))
+    return self._copy_check
+
+  def new_only(self, sequences, points, redraw, rng, temperature=0.5,
+               attributes=None, constrain=True):
+    """The sequences, those that copy a chunk trained on redrawn from their
+    small latents `points` (`novelty_lib.renew`; `redraw` is its
+    `fresh_draws` or `walk_steps`), decoded as `decode_points`."""
+    return novelty_lib.renew(
+        sequences, points, self.copy_check(),
+        lambda p: self.decode_points(p, temperature, attributes, constrain),
+        redraw, rng)[0]
+
+  def _drawn(self, points, redraw, seed, temperature, attributes, constrain,
+             allow_copies):
+    sequences = self.decode_points(points, temperature, attributes, constrain)
+    if allow_copies:
+      return sequences
+    return self.new_only(sequences, points, redraw, redraw_rng(seed),
+                         temperature, attributes, constrain)
+
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
-             attributes=None, constrain=True):
+             attributes=None, constrain=True, allow_copies=False):
     """n NoteSequences from MidiMe's small space (`MidiMe.sample`: below 1,
-    `variation` blends near the centre), steered (see `decode`)."""
-    return self.decode(self._trained().sample(n, seed, variation),
-                       temperature, attributes, constrain)
+    `variation` blends near the centre), steered (see `decode`); one that
+    copies a chunk trained on is drawn again unless `allow_copies`."""
+    return self._drawn(self._trained().sample_points(n, seed, variation),
+                       novelty_lib.fresh_draws(variation), seed, temperature,
+                       attributes, constrain, allow_copies)
 
   def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
-            variation=1.0, attributes=None, constrain=True):
+            variation=1.0, attributes=None, constrain=True,
+            allow_copies=False):
     """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's
     space (`MidiMe.walk`), each in its own slot: a whole piece (8 chunks of
-    a 2-bar model is 16 bars). `step_size` is how far each chunk moves on."""
-    z = self._trained().walk(chunks, step_size, seed, variation)
-    return chunking_lib.concatenate_in_slots(
-        self.decode(z, temperature, attributes, constrain),
-        self.music_vae.chunk_seconds)
+    a 2-bar model is 16 bars). `step_size` is how far each chunk moves on;
+    a chunk that copies one trained on walks a step more (`allow_copies`)."""
+    sequences = self._drawn(
+        self._trained().walk_points(chunks, step_size, seed, variation),
+        novelty_lib.walk_steps(step_size, variation), seed, temperature,
+        attributes, constrain, allow_copies)
+    return chunking_lib.concatenate_in_slots(sequences,
+                                             self.music_vae.chunk_seconds)
 
   def sample_prior(self, n=5, temperature=0.5, seed=None, attributes=None,
                    constrain=True):
@@ -281,12 +308,8 @@ class Personalizer:
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
-    """Trains a rule constraint (`constraints_lib.train_constraint`) for this
-    MusicVAE and MidiMe, kept as `self.constraint` and saved with the run.
-
-    Returns:
-      The constraint's report (see `train_constraint`).
-    """
+    """Trains a rule constraint (`constraints_lib.train_constraint`), kept
+    as `self.constraint` and saved with the run; returns its report."""
     self.constraint = constraints_lib.train_constraint(
         self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
@@ -301,37 +324,104 @@ class Personalizer:
     if self.constraint is not None:
       extras['constraint'] = constraints_lib.to_saved(self.constraint)
     return run_lib.save_run(run_dir, self._trained(), self.training_data,
-                            self.history, run_lib.summary_of(self),
+                            self.history, summary_of(self),
                             overwrite=overwrite, extras=extras)
 
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64):
-    """Loads a run folder with the MusicVAE checkpoint it was trained on.
-
-    Args:
-      config: the MidiMe config (name or file); the run's own when None.
-
-    Raises:
-      run_lib.ModelFileError: when there is no run or it is damaged.
-      run_lib.ModelMismatchError: when `checkpoint_file` (or `config`) is
-        not the MusicVAE the run was trained on.
-    """
-    trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
-    resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
-    if isinstance(config, str):
-      config = configs.get_config(config)
-    elif config is None:
-      config = resolved.midime_config or configs.get_config(
-          resolved.music_vae_config or trained_on)
-    if config.music_vae_config != trained_on:
-      raise run_lib.ModelMismatchError(
-          f'The MidiMe model in {run_dir} was trained for config '
-          f'{trained_on}, not {config.music_vae_config}; pass '
-          f'--config={trained_on}.')
-    personalizer = cls(config, resolved.prefix, batch_size=batch_size)
+    """Loads a run folder with the MusicVAE checkpoint it was trained on;
+    `config` (name or file) defaults to the run's own. Raises
+    run_lib.ModelFileError (no run, or damaged) or ModelMismatchError (not
+    the MusicVAE the run was trained on)."""
+    config, prefix = _config_of_run(run_dir, checkpoint_file, config)
+    personalizer = cls(config, prefix, batch_size=batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
     size = personalizer.music_vae.z_size
     personalizer.attributes = attributes_lib.load(run_dir, meta, size)
     personalizer.constraint = constraints_lib.load(run_dir, meta, size)
     return personalizer
+
+
+def redraw_rng(seed):
+  """The generator of redraws for draws made with `seed`: repeatable with
+  it, and not the stream the draws themselves came from."""
+  return np.random.default_rng(None if seed is None else [int(seed), 1])
+
+
+def _config_of_run(run_dir, checkpoint_file, config):
+  """(MidiMe config, checkpoint prefix) to load a run with; the config is
+  `config` (a name, file or MidiMeConfig), else the checkpoint's or run's.
+
+  Raises:
+    run_lib.ModelMismatchError: when the config is not the run's.
+  """
+  trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
+  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+  if isinstance(config, str):
+    config = configs.get_config(config)
+  elif config is None:
+    config = resolved.midime_config or configs.get_config(
+        resolved.music_vae_config or trained_on)
+  if config.music_vae_config != trained_on:
+    raise run_lib.ModelMismatchError(
+        f'The MidiMe model in {run_dir} was trained for config '
+        f'{trained_on}, not {config.music_vae_config}; pass '
+        f'--config={trained_on}.')
+  return config, resolved.prefix
+
+
+def _read_encoded(encoded, music_vae_identity):
+  """(TrainingData, manifest) of a midime_encode folder, refused empty."""
+  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  data, manifest = encoded_lib.load_training_data(encoded, music_vae_identity)
+  if not len(data.z):  # pylint: disable=g-explicit-length-test
+    raise chunking_lib.NoChunksError(
+        f'The encoding in {encoded} holds no chunks (see its skipped list); '
+        'encode other MIDI.')
+  logging.info('%d chunks from the encoding in %s.', len(data.z), encoded)
+  return data, manifest
+
+
+def _training_data(chunked, z):
+  """`run_lib.TrainingData` of `chunk_inputs`'s chunks and their mu."""
+  return run_lib.TrainingData(
+      z=z, chunks=np.stack([x for c in chunked for x in c.outputs]),
+      sources=[c.source for c in chunked for _ in c.starts],
+      starts=[s for c in chunked for s in c.starts])
+
+
+def summary_of(personalizer):
+  """What a `Personalizer`'s run was trained on and how it went (JSON-able):
+  the manifest's `summary` and summary.json."""
+  p = personalizer
+  history = p.history or {}
+  music_vae = p.music_vae
+  summary = {
+      'config': p.config.name,
+      'music_vae': run_lib.describe_music_vae(
+          music_vae.config_name, music_vae.z_size, music_vae.fingerprint),
+      'checkpoint': music_vae.checkpoint,
+      'inputs': [{'source': c.source, 'chunks': c.num_chunks,
+                  'reason': c.reason, 'warning': c.warning,
+                  'instrument': c.instrument,
+                  'trio_tracks': (None if c.trio_tracks is None else
+                                  dataclasses.asdict(c.trio_tracks)),
+                  'notes_out_of_range': c.notes_out_of_range}
+                 for c in p.inputs],
+      'num_chunks': 0 if p.training_data is None else len(p.training_data.z),
+      'encoded': None if not p.encoded else {
+          k: p.encoded.get(k) for k in (
+              'inputs', 'files', 'chunks', 'skipped', 'shards')},
+      'hparams': p.midime.hparams.to_dict(),
+      'epochs': len(history.get('loss', [])),
+      'interrupted': history.get('interrupted', False),
+      'device': history.get('device'),
+      'seconds': dict(p.seconds),
+  }
+  if history.get('loss'):
+    summary['final_loss'] = {
+        'total': history['loss'][-1],
+        'reconstruction': history['reconstruction_loss'][-1],
+        'kl': history['kl_loss'][-1]}
+  return summary

@@ -32,17 +32,17 @@ def _notes_ok(sequences, n):
 
 
 def test_train_from_a_midi_path(personalizer):
-  assert personalizer.training_data.z.shape == (15, 256)
-  assert [c.num_chunks for c in personalizer.inputs] == [15]
-  assert personalizer.training_data.starts == [2.0 * i for i in range(15)]
+  assert personalizer.training_data.z.shape == (8, 256)
+  assert [c.num_chunks for c in personalizer.inputs] == [8]
+  assert personalizer.training_data.starts == [4.0 * i for i in range(8)]
   assert len(personalizer.history['loss']) == 100
 
 
 def test_sample_reconstruct_interpolate_traverse(personalizer):
   _notes_ok(personalizer.sample(4, seed=1), 4)
   _notes_ok(personalizer.sample_prior(3, seed=1), 3)
-  _notes_ok(personalizer.reconstruct(), 15)
-  _notes_ok(personalizer.reconstruct(REEL), 15)
+  _notes_ok(personalizer.reconstruct(), 8)
+  _notes_ok(personalizer.reconstruct(REEL), 8)
   folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
   _notes_ok(personalizer.interpolate(REEL, folk, steps=5), 5)
   _notes_ok(personalizer.traverse(2, values=[-1.0, 0.0, 1.0]), 3)
@@ -70,7 +70,7 @@ def test_save_and_load_with_the_same_checkpoint(personalizer,
                                               mel_2bar_small_checkpoint)
   z = personalizer.training_data.z
   np.testing.assert_array_equal(loaded.training_data.z, z)
-  assert loaded.training_data.sources == [REEL] * 15
+  assert loaded.training_data.sources == [REEL] * 8
   np.testing.assert_array_equal(loaded.midime.reconstruct(z),
                                 personalizer.midime.reconstruct(z))
   assert sorted(os.listdir(tmp_path / 'me'))[:1] == ['latents-' + json.load(
@@ -101,6 +101,6 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason(tiny_mel,
   p = personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'), music_vae=tiny_mel)
   chunked = {os.path.basename(c.source): c for c in p.chunk(str(tmp_path))}
   assert {k: c.num_chunks for k, c in chunked.items()} == {
-      'a.mid': 15, 'b.mid': 0, 'c.mid': 0}
+      'a.mid': 8, 'b.mid': 0, 'c.mid': 0}
   assert 'not a MIDI file' in chunked['b.mid'].reason
   assert 'not a regular file' in chunked['c.mid'].reason

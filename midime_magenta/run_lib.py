@@ -1,20 +1,14 @@
 """A MidiMe run folder: the one save format, whoever writes it.
 
-`midime_train`, `Personalizer.save` and `save_run` write it; every reader
-(`load_run`, `Personalizer.load`, `midime_generate`, `midime_evaluate`) reads
-it. The files (docs/personalizing.md lists them): `midime.json`, the
-manifest and commit point; `weights-<hash>.npz`; `latents-<hash>.npz`, what
-it was trained on in time order; the extras `attributes-<hash>.npz` and
-`constraint-<hash>.npz` (`add_to_run`); `summary.json`, `loss.png` and
-TensorBoard events in `train/`.
-
-Data files get new names from their content's hash before `midime.json` is
-atomically replaced, so a crash leaves the previous run or the new one. A
-folder is claimed while it is written (`claimed_run_dir`), and one of
-someone else's files is never used. Loading checks every field, shape and
-size against the manifest before anything is allocated, and reads arrays
-with `allow_pickle=False`: nothing in a run folder can run code or ask for
-gigabytes.
+`midime.json` is the manifest and commit point; `weights-<hash>.npz`,
+`latents-<hash>.npz` (what it was trained on, in time order) and the extras
+(`add_to_run`: attributes, constraint) are named by their content's hash
+before `midime.json` is atomically replaced, so a crash leaves the previous
+run or the new one. Loading checks every field, shape and size against the
+manifest before anything is allocated, and reads arrays with
+`allow_pickle=False`: nothing in a run folder can run code or ask for
+gigabytes. docs/personalizing.md lists the files; `run_dir_lib` claims the
+folder while it is written.
 """
 
 import contextlib
@@ -33,8 +27,9 @@ import numpy as np
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midime_hparams
+from midime_magenta import run_dir_lib
 
-MODEL_FILE = 'midime.json'
+MODEL_FILE = run_dir_lib.MODEL_FILE
 SUMMARY_FILE = 'summary.json'
 LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
@@ -49,8 +44,6 @@ EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
     r'(weights|latents|attributes|constraint)-[0-9a-f]{16}\.npz')
 CONSTRAINT_PLOT_FILE = 'constraint.png'  # midime_constrain's before/after.
-_OUR_FILES = {MODEL_FILE, SUMMARY_FILE, LOSS_PLOT_FILE, TENSORBOARD_DIR,
-              CONSTRAINT_PLOT_FILE, LOCK_FILE}
 
 
 class ModelFileError(errors.MidiMeError):
@@ -61,8 +54,7 @@ class ModelMismatchError(errors.MidiMeError):
   """A saved run that belongs to another MusicVAE."""
 
 
-class RunDirError(errors.MidiMeError):
-  """A run folder that cannot be claimed or written."""
+RunDirError = run_dir_lib.RunDirError
 
 
 def describe_music_vae(config_name, z_size, fingerprint):
@@ -108,100 +100,6 @@ class TrainingData:
     return arrays
 
 
-def summary_of(personalizer):
-  """What a `Personalizer`'s run was trained on and how it went (JSON-able):
-  the manifest's `summary` and summary.json."""
-  p = personalizer
-  history = p.history or {}
-  music_vae = p.music_vae
-  summary = {
-      'config': p.config.name,
-      'music_vae': describe_music_vae(music_vae.config_name, music_vae.z_size,
-                                      music_vae.fingerprint),
-      'checkpoint': music_vae.checkpoint,
-      'inputs': [{'source': c.source, 'chunks': c.num_chunks,
-                  'reason': c.reason, 'warning': c.warning,
-                  'instrument': c.instrument,
-                  'trio_tracks': (None if c.trio_tracks is None else
-                                  dataclasses.asdict(c.trio_tracks)),
-                  'notes_out_of_range': c.notes_out_of_range}
-                 for c in p.inputs],
-      'num_chunks': 0 if p.training_data is None else len(p.training_data.z),
-      'encoded': None if not p.encoded else {
-          k: p.encoded.get(k) for k in (
-              'inputs', 'files', 'chunks', 'skipped', 'shards')},
-      'hparams': p.midime.hparams.to_dict(),
-      'epochs': len(history.get('loss', [])),
-      'interrupted': history.get('interrupted', False),
-      'device': history.get('device'),
-      'seconds': dict(p.seconds),
-  }
-  if history.get('loss'):
-    summary['final_loss'] = {
-        'total': history['loss'][-1],
-        'reconstruction': history['reconstruction_loss'][-1],
-        'kl': history['kl_loss'][-1]}
-  return summary
-
-
-# -- claiming a folder ---------------------------------------------------------
-
-def holds_run(run_dir):
-  return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
-
-
-def check_run_dir(run_dir, overwrite):
-  """Refuses a folder that cannot become this run; creates nothing.
-
-  A run folder is new (or empty), or an existing MidiMe run replaced with
-  `overwrite`. A folder of other files is never used: a run would mix its
-  files with the user's.
-
-  Raises:
-    RunDirError: saying why and what to do.
-  """
-  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-    raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
-                      '--run_dir.')
-  if os.path.isdir(run_dir):
-    if holds_run(run_dir):
-      if not overwrite:
-        raise RunDirError(
-            f'{run_dir} already holds a MidiMe model; pass --overwrite to '
-            'replace it, or choose another --run_dir.')
-    else:
-      others = sorted(n for n in os.listdir(run_dir)
-                      if n != LOCK_FILE and not file_util.is_temporary(n))
-      if others:
-        raise RunDirError(
-            f'{run_dir} holds other files ({", ".join(others[:3])}'
-            f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
-            'a new or empty --run_dir.')
-  existing = os.path.abspath(run_dir)
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
-  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-    raise RunDirError(
-        f'Cannot create --run_dir {run_dir}: {existing} is not a writable '
-        'folder.')
-
-
-def claimed_run_dir(run_dir, overwrite=False):
-  """Holds a run folder for this process while a run is made and saved.
-
-  Checks the folder (`check_run_dir`), creates it, and takes a lock file that
-  a second writer is refused on (`file_util.claimed_folder`). If the body
-  fails, folders this call created are removed again, so a failed run leaves
-  no trace.
-
-  Raises:
-    RunDirError: when the folder cannot be used or another process holds it.
-  """
-  return file_util.claimed_folder(
-      run_dir, lambda: check_run_dir(run_dir, overwrite), RunDirError,
-      keep=holds_run, what='--run_dir')
-
-
 # -- saving --------------------------------------------------------------------
 
 
@@ -227,25 +125,14 @@ def _array_entries(arrays):
 
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
              overwrite=True, extras=None):
-  """Saves a MidiMe (and what it was trained on) as a run folder.
+  """Saves a `MidiMe` (and its `TrainingData`, if any) as a run folder.
 
-  Args:
-    run_dir: the folder (see module doc).
-    midime: a `midime_model.MidiMe`.
-    training_data: a `TrainingData`, or None.
-    history: `MidiMe.train`'s history, for loss.png and TensorBoard.
-    summary: a JSON-able dict about the run, saved in the manifest and as
-      summary.json.
-    overwrite: replace an existing run there.
-    extras: {kind: (arrays, meta)} of `EXTRAS` (see `add_to_run`).
-
-  Returns:
-    The path of midime.json.
-
-  Raises:
-    RunDirError, file_util.OutputError.
+  `history` (`MidiMe.train`'s) gives loss.png and TensorBoard; `summary`, a
+  JSON-able dict, goes in the manifest and summary.json; `extras` are
+  {kind: (arrays, meta)} of `EXTRAS` (see `add_to_run`). Returns the path
+  of midime.json. Raises RunDirError or file_util.OutputError.
   """
-  with claimed_run_dir(run_dir, overwrite):
+  with run_dir_lib.claimed_run_dir(run_dir, overwrite):
     weights = midime.weight_arrays()
     weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
     manifest = {
@@ -314,7 +201,7 @@ def add_to_run(run_dir, kind, arrays, meta):
   if kind not in EXTRAS:
     raise ValueError(f'kind must be one of {EXTRAS}, got {kind!r}.')
   read_model_info(run_dir)  # A run, and undamaged.
-  with claimed_run_dir(run_dir, overwrite=True):
+  with run_dir_lib.claimed_run_dir(run_dir, overwrite=True):
     with open(os.path.join(run_dir, MODEL_FILE), encoding='utf-8') as f:
       manifest = json.load(f)
     manifest[kind] = _data_entry(run_dir, kind, arrays, meta)

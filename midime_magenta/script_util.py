@@ -80,6 +80,11 @@ def define_track_flags():
                          f'instrument (track) number as the {what}; by '
                          'default it is picked from the song (see README).',
                          lower_bound=0)
+  flags.DEFINE_integer('hop_bars', None, 'Cut overlapping windows that start '
+                       'this many bars apart (1: a window every bar, the most '
+                       'chunks from a short tune); by default the MidiMe '
+                       'demo\'s windows, which do not overlap.',
+                       lower_bound=1, upper_bound=16)
 
 
 def trio_tracks_from_flags():

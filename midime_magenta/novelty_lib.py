@@ -1,0 +1,137 @@
+"""New, not copied: is a sample one of the input's own chunks?
+
+The MidiMe paper promises samples that "resemble the structure of the input
+melody, without actually memorizing it". A sample counts as a copy when its
+notes, as (pitch, onset step) pairs, match some input chunk's with F1 >= 0.9
+(`COPY_F1`): one wrong or missing note in a 2-bar chunk of ten still counts,
+two do not. It looks at what a listener hears (the notes), not at the
+latents, which lie near the input's by construction.
+
+`renew` redraws the samples that copy, up to `MAX_REDRAWS` times, so that
+samples are new by default; what could not be made new is said.
+"""
+
+import numpy as np
+from absl import logging
+
+from midime_magenta import steps
+
+COPY_F1 = 0.9
+# Redraws of a copying sample before it is kept as it is. At 18% copies a
+# sample is still a copy after 8 independent draws with a chance of 1e-6.
+MAX_REDRAWS = 8
+
+
+def onset_notes(ns):
+  """{(pitch, onset step)} of a chunk decoded or cut at MusicVAE's 120 qpm."""
+  return {(n.pitch, int(round(n.start_time / steps.STEP_SECONDS)))
+          for n in ns.notes}
+
+
+def f1(a, b):
+  """F1 between two sets of (pitch, onset step) notes."""
+  if not a and not b:
+    return 1.0
+  if not a or not b:
+    return 0.0
+  return 2.0 * len(a & b) / (len(a) + len(b))
+
+
+def note_f1(reference, candidate):
+  """F1 of (pitch, onset step) notes between two chunks."""
+  return f1(onset_notes(reference), onset_notes(candidate))
+
+
+class CopyCheck:
+  """Says whether a chunk copies one of the input's chunks.
+
+  Args:
+    inputs: the input's chunks, as NoteSequences at 120 qpm.
+    threshold: the F1 from which a sample is a copy.
+  """
+
+  def __init__(self, inputs, threshold=COPY_F1):
+    self.threshold = threshold
+    self._inputs = [onset_notes(ns) for ns in inputs]
+
+  def nearest_f1(self, ns):
+    """The highest note F1 of `ns` to any input chunk (0 without inputs)."""
+    notes = onset_notes(ns)
+    return max((f1(x, notes) for x in self._inputs), default=0.0)
+
+  def is_copy(self, ns):
+    return self.nearest_f1(ns) >= self.threshold
+
+  def share(self, samples):
+    """The share of `samples` that copy an input chunk; nan without any."""
+    if not samples:
+      return float('nan')
+    return sum(self.is_copy(s) for s in samples) / len(samples)
+
+
+def check_for(converter, chunks):
+  """A `CopyCheck` against a run's chunk tensors (`TrainingData.chunks`)
+  decoded by the MusicVAE's converter; None when there are none."""
+  if chunks is None or not len(chunks):  # pylint: disable=g-explicit-length-test
+    return None
+  return CopyCheck(converter.from_tensors(chunks))
+
+
+def copy_share(samples, inputs, threshold=COPY_F1):
+  """The share of `samples` that copy one of `inputs` (see module doc)."""
+  return CopyCheck(inputs, threshold).share(samples)
+
+
+def fresh_draws(variation):
+  """Redraws for samples: independent draws from N(0, variation^2 I)."""
+  return lambda points, rng: (
+      variation * rng.standard_normal(points.shape)).astype(np.float32)
+
+
+def walk_steps(step_size, variation):
+  """Redraws for a piece's chunks: one more step of the walk from where the
+  chunk was (`MidiMe.walk_points`), so the piece stays smooth."""
+  keep = np.sqrt(1.0 - step_size ** 2)
+  return lambda points, rng: (keep * points + step_size * variation *
+                              rng.standard_normal(points.shape)).astype(
+                                  np.float32)
+
+
+def renew(sequences, points, check, decode, redraw, rng,
+          max_redraws=MAX_REDRAWS):
+  """Redraws the sequences that copy an input chunk.
+
+  Args:
+    sequences: decoded chunks, one per row of `points`.
+    points: the small latents they were decoded from, [n, latent_size].
+    check: a `CopyCheck`; None (a run without chunks) checks nothing.
+    decode: small latents [k, latent_size] -> k NoteSequences.
+    redraw: (small latents [k, latent_size], rng) -> new small latents.
+    rng: a numpy Generator, for repeatable redraws.
+
+  Returns:
+    (sequences, points, still): the sequences with copies replaced, their
+    latents, and the indices that stayed copies after `max_redraws` rounds.
+  """
+  sequences, points = list(sequences), np.array(points, np.float32)
+  if check is None:
+    logging.info('This run holds no chunks to compare with: samples are not '
+                 'checked for copies.')
+    return sequences, points, []
+  copies = [i for i, ns in enumerate(sequences) if check.is_copy(ns)]
+  if copies:
+    logging.info('Redrawing %d of %d samples that copy one of the input\'s '
+                 'chunks.', len(copies), len(sequences))
+  for _ in range(max_redraws):
+    if not copies:
+      break
+    points[copies] = redraw(points[copies], rng)
+    for i, ns in zip(copies, decode(points[copies])):
+      sequences[i] = ns
+    copies = [i for i in copies if check.is_copy(sequences[i])]
+  if copies:
+    logging.warning(
+        '%d of %d samples still copy one of the input\'s chunks after %d '
+        'redraws; they are kept (a larger --variation moves farther from '
+        'the input).', len(copies), len(sequences), max_redraws)
+  return sequences, points, copies

@@ -1,0 +1,74 @@
+"""A run folder as a place: what makes a folder one, and its claim.
+
+A folder is a MidiMe run when it holds `MODEL_FILE`. It is claimed while a
+run is written into it, so a second writer is refused, and a folder of
+someone else's files is never used. The format itself (what `midime.json`
+and its data files hold) is `run_lib`'s.
+"""
+
+import os
+
+from midime_magenta import errors
+from midime_magenta import file_util
+
+MODEL_FILE = 'midime.json'
+
+
+class RunDirError(errors.MidiMeError):
+  """A run folder that cannot be used (a file, someone else's, taken)."""
+
+
+def holds_run(run_dir):
+  return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
+
+
+def check_run_dir(run_dir, overwrite):
+  """Refuses a folder that cannot become this run; creates nothing.
+
+  A run folder is new (or empty), or an existing MidiMe run replaced with
+  `overwrite`. A folder of other files is never used: a run would mix its
+  files with the user's.
+
+  Raises:
+    RunDirError: saying why and what to do.
+  """
+  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
+                      '--run_dir.')
+  if os.path.isdir(run_dir):
+    if holds_run(run_dir):
+      if not overwrite:
+        raise RunDirError(
+            f'{run_dir} already holds a MidiMe model; pass --overwrite to '
+            'replace it, or choose another --run_dir.')
+    else:
+      others = sorted(n for n in os.listdir(run_dir)
+                      if n != file_util.LOCK_FILE and not file_util.is_temporary(n))
+      if others:
+        raise RunDirError(
+            f'{run_dir} holds other files ({", ".join(others[:3])}'
+            f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
+            'a new or empty --run_dir.')
+  existing = os.path.abspath(run_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise RunDirError(
+        f'Cannot create --run_dir {run_dir}: {existing} is not a writable '
+        'folder.')
+
+
+def claimed_run_dir(run_dir, overwrite=False):
+  """Holds a run folder for this process while a run is made and saved.
+
+  Checks the folder (`check_run_dir`), creates it, and takes a lock file that
+  a second writer is refused on (`file_util.claimed_folder`). If the body
+  fails, folders this call created are removed again, so a failed run leaves
+  no trace.
+
+  Raises:
+    RunDirError: when the folder cannot be used or another process holds it.
+  """
+  return file_util.claimed_folder(
+      run_dir, lambda: check_run_dir(run_dir, overwrite), RunDirError,
+      keep=holds_run, what='--run_dir')

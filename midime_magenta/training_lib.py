@@ -1,0 +1,194 @@
+"""How MidiMe trains: full batches in compiled blocks, an exact stop.
+
+Magenta.js trains one full batch per epoch, one `optimizer.minimize` call
+each. On small data a step takes about a millisecond, so one Python round
+trip per epoch would cost as much as the arithmetic: epochs run in compiled
+blocks of up to `_EPOCHS_PER_CALL`. A stop inside a block (a callback,
+Ctrl-C) puts weights, optimizer and noise back to the block's start and runs
+again up to the epoch asked for, so the weights kept are those of the last
+epoch in the history. Above `max_full_batch` chunks, epochs are shuffled
+mini-batches.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from midime_magenta import errors
+from midime_magenta import startup_lib
+
+# Epochs per compiled call on full batches: amortises the call overhead while
+# callbacks (progress, Ctrl-C) still come every ~0.1 s or less.
+_EPOCHS_PER_CALL = 20
+
+
+class TrainingDivergedError(errors.MidiMeError):
+  """Training produced a non-finite loss."""
+
+
+class LatentsError(errors.MidiMeError, ValueError):
+  """Latents of the wrong shape, or not finite."""
+
+
+class Training:
+  """`train` for `midime_model.MidiMe`, which supplies `_train_step`,
+  `_train_epochs`, `_check_latents`, `hparams` and the noise generator."""
+
+  def train(self, z, epochs=None, callbacks=(), shuffle_seed=None,
+            jit_compile=False, noise=None):
+    """Trains on MusicVAE latents and returns the loss history.
+
+    Args:
+      z: float [n, input_size], the mu of each chunk.
+      epochs: defaults to `hparams.num_epochs`.
+      callbacks: objects with any of `on_train_begin(logs)`,
+        `on_epoch_end(epoch, logs)`, `on_train_end(logs)` (Keras callbacks
+        fit), or plain functions `f(epoch, logs)`. Setting
+        `model.stop_training = True` in one ends training after that epoch.
+      shuffle_seed: seeds the mini-batch order (above `max_full_batch`).
+      jit_compile: compile full-batch epochs with XLA (see bench/).
+      noise: float [epochs, n, latent_size], the reparameterisation draws
+        of each epoch, instead of the model's own: to replay another
+        implementation's run (the Magenta.js parity test does). Full
+        batches only.
+
+    Full-batch epochs run in compiled blocks of up to `_EPOCHS_PER_CALL`.
+    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and
+    noise back to the block's start and runs again up to the epoch asked
+    for, so the weights kept are those of the last epoch in the history.
+    Ctrl-C returns what was trained so far, `history['interrupted']` True.
+
+    Returns:
+      {'loss': [...], 'reconstruction_loss': [...], 'kl_loss': [...],
+       'seconds': float, 'interrupted': bool, 'device': str}, one entry per
+      epoch.
+
+    Raises:
+      LatentsError: for latents of the wrong shape, NaN, or none at all.
+      TrainingDivergedError: when the loss stops being finite; the message
+        says how far to lower the learning rate.
+    """
+    z = self._check_latents(z)
+    if not len(z):  # pylint: disable=g-explicit-length-test
+      raise LatentsError('There are no chunks to train on.')
+    epochs = int(epochs or self.hparams.num_epochs)
+    if noise is not None:
+      noise = np.asarray(noise, np.float32)
+      if (noise.shape != (epochs, len(z), self.hparams.latent_size) or
+          len(z) > self.hparams.max_full_batch):
+        raise errors.UsageError(
+            f'noise must have shape [{epochs}, {len(z)}, '
+            f'{self.hparams.latent_size}] and the chunks fit one batch of '
+            f'{self.hparams.max_full_batch}, got {list(noise.shape)}.')
+    if self._compiled_step is None:
+      self._compiled_step = tf.function(self._train_step, reduce_retracing=True)
+    if jit_compile not in self._compiled_epochs:
+      self._compiled_epochs[jit_compile] = tf.function(
+          self._train_epochs, reduce_retracing=True, jit_compile=jit_compile)
+    hooks = [c if hasattr(c, 'on_epoch_end') or not callable(c)
+             else _FunctionCallback(c) for c in callbacks]
+    for hook in hooks:
+      if hasattr(hook, 'set_model'):
+        hook.set_model(self)
+    history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
+               'interrupted': False, 'device': startup_lib.device_name()}
+    logging.info('Training MidiMe on %s.', history['device'])
+    self.stop_training = False
+    start = time.perf_counter()
+    _call_all(hooks, 'on_train_begin', {})
+    try:
+      if len(z) <= self.hparams.max_full_batch:
+        self._train_full_batch(tf.constant(z), epochs, hooks, history,
+                               self._compiled_epochs[jit_compile], noise)
+      else:
+        self._train_mini_batches(z, epochs, hooks, history,
+                                 np.random.default_rng(shuffle_seed))
+    except KeyboardInterrupt:
+      history['interrupted'] = True
+    history['seconds'] = time.perf_counter() - start
+    _call_all(hooks, 'on_train_end', {'seconds': history['seconds']})
+    return history
+
+  def _state_variables(self):
+    return (list(self.weights) + list(self.optimizer_.variables) +
+            [self._noise.state])
+
+  def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs,
+                        noise=None):
+    """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
+    done = 0
+    while done < epochs:
+      block = min(_EPOCHS_PER_CALL, epochs - done)
+      snapshot = [v.numpy() for v in self._state_variables()]
+      draws = None if noise is None else tf.constant(noise[done:done + block])
+      try:
+        values = compiled_epochs(z, tf.constant(block), draws).numpy()
+      except KeyboardInterrupt:
+        self._restore(snapshot)  # The block may or may not have run.
+        raise
+      keep, stop, interrupted = block, False, False
+      try:
+        for i, row in enumerate(values):
+          if self._record_epoch(done + i, row, hooks, history):
+            keep, stop = i + 1, True
+            break
+      except KeyboardInterrupt:
+        keep, interrupted = len(history['loss']) - done, True
+      if keep < block:
+        self._restore(snapshot)
+        if keep:
+          compiled_epochs(z, tf.constant(keep), draws)
+      if interrupted:
+        raise KeyboardInterrupt
+      done += keep
+      if stop:
+        return
+
+  def _restore(self, snapshot):
+    for variable, value in zip(self._state_variables(), snapshot):
+      variable.assign(value)
+
+  def _train_mini_batches(self, z, epochs, hooks, history, rng):
+    batch = self.hparams.max_full_batch
+    for epoch in range(epochs):
+      order = rng.permutation(len(z))
+      parts = [self._compiled_step(tf.constant(z[order[i:i + batch]]))
+               for i in range(0, len(z), batch)]
+      row = np.mean([[t.numpy() for t in p] for p in parts], axis=0)
+      if self._record_epoch(epoch, row, hooks, history):
+        return
+
+  def _record_epoch(self, epoch, row, hooks, history):
+    """Records one epoch's losses and calls back; True when asked to stop."""
+    total, reconstruction, kl = (float(v) for v in row)
+    if not np.isfinite(total):
+      rate = self.hparams.learning_rate
+      raise TrainingDivergedError(
+          f'Training diverged at epoch {epoch + 1} (the loss became '
+          f'{total}); lower the learning rate from {rate:g} to {rate / 10:g} '
+          f'or less, e.g. --hparams=learning_rate={rate / 10:g}.')
+    history['loss'].append(total)
+    history['reconstruction_loss'].append(reconstruction)
+    history['kl_loss'].append(kl)
+    logs = {'loss': total, 'reconstruction_loss': reconstruction,
+            'kl_loss': kl}
+    _call_all(hooks, 'on_epoch_end', epoch, logs)
+    return bool(self.stop_training)
+
+
+class _FunctionCallback:
+
+  def __init__(self, fn):
+    self._fn = fn
+
+  def on_epoch_end(self, epoch, logs):
+    self._fn(epoch, logs)
+
+
+def _call_all(hooks, method, *args):
+  for hook in hooks:
+    fn = getattr(hook, method, None)
+    if fn is not None:
+      fn(*args)

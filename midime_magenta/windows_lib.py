@@ -1,0 +1,166 @@
+"""One window of music, as Magenta.js cuts and encodes it.
+
+The MidiMe demo (music/demos/midi_me.ts) quantizes the input, cuts it with
+`mm.sequences.split(ns, 16 * bars)` and encodes each window with its
+MusicVAE's `dataConverter.toTensor`. `split_notes` is `sequences.split`
+(music/src/core/sequences.ts) step for step; `window_tensors` is the
+`toTensor` of the melody, trio and drum converters (music/src/core/data.ts),
+laid out as magenta's Python converters lay out their tensors, so the
+official TF checkpoints take them. tests/magentajs_parity_test.py runs
+Magenta.js itself against both.
+"""
+
+import copy
+
+import numpy as np
+
+def split_notes(notes, chunk_steps):
+  """Magenta.js's `sequences.split(ns, chunk_steps)`, step for step.
+
+  The MidiMe demo cuts its input with it (music/src/core/sequences.ts):
+  windows of `chunk_steps` that do not overlap; a note held across a
+  boundary is cut there and sounds again at step 0 of the next window;
+  empty windows are left out. Its quirks are kept on purpose, so that
+  chunks are exactly the demo's: notes are taken in order of their start
+  (stably), and a note that spills over closes its window at once, so a
+  later-starting note of that window is dropped.
+
+  Args:
+    notes: quantized `NoteSequence.Note`s (not modified).
+    chunk_steps: the window length in steps.
+
+  Returns:
+    [(start_step, [notes rebased to the window])], in time order.
+  """
+  todo = sorted((copy.deepcopy(n) for n in notes),
+                key=lambda n: n.quantized_start_step)
+  chunks, start_step, current, i = [], 0, [], 0
+  while i < len(todo):
+    note = todo[i]
+    original_start = note.quantized_start_step
+    original_end = note.quantized_end_step
+    note.quantized_start_step -= start_step
+    note.quantized_end_step -= start_step
+    if note.quantized_start_step < 0:
+      i += 1
+      continue
+    if note.quantized_end_step <= chunk_steps:
+      current.append(note)
+    else:
+      if note.quantized_start_step < chunk_steps:
+        head = copy.deepcopy(note)
+        head.quantized_end_step = chunk_steps
+        current.append(head)
+        note.quantized_start_step = start_step + chunk_steps
+        note.quantized_end_step = original_end
+      else:
+        note.quantized_start_step = original_start
+        note.quantized_end_step = original_end
+      if (note.quantized_end_step > chunk_steps or
+          note.quantized_start_step > chunk_steps):
+        i -= 1  # Look at this note again, in the next window.
+      if current:
+        chunks.append((start_step, current))
+      current = []
+      start_step += chunk_steps
+    i += 1
+  if current:
+    chunks.append((start_step, current))
+  return chunks
+
+
+def windows(notes, chunk_steps, hop_steps=None):
+  """Windows of quantized notes: `split_notes`, or overlapping ones.
+
+  With `hop_steps` None (or `chunk_steps`), the demo's windows. With a
+  smaller hop, the demo's cut is made once per phase (the notes shifted by
+  0, hop, 2 hop, ... steps, a note held across a phase's start cut there),
+  so every window starts `hop_steps` after the one before and each is cut
+  as the demo cuts.
+
+  Returns:
+    [(start_step, [notes rebased to the window])], in time order.
+  """
+  hop_steps = hop_steps or chunk_steps
+  found = []
+  for phase in range(0, chunk_steps, hop_steps):
+    shifted = []
+    for n in notes:
+      if n.quantized_end_step <= phase:
+        continue
+      n = copy.deepcopy(n)
+      n.quantized_start_step = max(n.quantized_start_step, phase) - phase
+      n.quantized_end_step -= phase
+      shifted.append(n)
+    found.extend((start + phase, chunk)
+                 for start, chunk in split_notes(shifted, chunk_steps))
+  return sorted(found, key=lambda item: item[0])
+
+
+def _melody_events(notes, num_steps):
+  """Magenta.js's `Melody.fromNoteSequence(..., ignorePolyphony=true)`:
+  per step 0 (nothing), 1 (note off) or 2 + pitch - min_pitch (note on),
+  here as pitches: -2 nothing, -1 off, else the pitch."""
+  events = [-2] * num_steps
+  last_start = None
+  for n in sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch)):
+    if n.quantized_start_step == last_start:
+      continue  # The highest note of a chord is kept.
+    events[n.quantized_start_step] = n.pitch
+    if n.quantized_end_step < num_steps:
+      events[n.quantized_end_step] = -1
+    last_start = n.quantized_start_step
+  return events
+
+
+def _melody_one_hot(converter, notes, num_steps):
+  encoding = converter.melody_encoding
+  labels = [encoding.encode_event(e) for e in _melody_events(notes, num_steps)]
+  return np.eye(encoding.num_classes, dtype=bool)[labels]
+
+
+def _drum_tensors(converter, notes, num_steps):
+  """(input, output) of a drum converter for one window: the classes hit at
+  each step, as magenta's `DrumsConverter` encodes them (roll or one-hot)."""
+  classes = converter._pitch_class_map  # pylint: disable=protected-access
+  events = [set() for _ in range(num_steps)]
+  for n in notes:
+    if n.is_drum and n.pitch in classes:
+      events[n.quantized_start_step].add(classes[n.pitch])
+  events = [frozenset(e) for e in events]
+  roll_input = converter._roll_input  # pylint: disable=protected-access
+  roll_output = converter._roll_output  # pylint: disable=protected-access
+  roll = one_hot = None
+  if roll_input or roll_output:
+    encoder = converter._pr_encoder_decoder  # pylint: disable=protected-access
+    roll = np.vstack([encoder.events_to_input(events, i)
+                      for i in range(num_steps)]).astype(bool)
+  if not (roll_input and roll_output):
+    encoder = converter._oh_encoder_decoder  # pylint: disable=protected-access
+    one_hot = np.eye(encoder.num_classes, dtype=bool)[
+        [encoder.encode_event(e) for e in events]]
+  inputs = (np.append(roll, np.all(roll == 0, axis=1, keepdims=True), axis=1)
+            if roll_input else one_hot)
+  return inputs, roll if roll_output else one_hot
+
+
+def window_tensors(converter, kind, notes, num_steps):
+  """(input, output) tensors of one window, as Magenta.js's data converters
+  make them (`MelodyConverter`, `TrioConverter`, `DrumsConverter`
+  `.toTensor`, music/src/core/data.ts): the whole window, rests included,
+  with no melody extraction that could refuse it."""
+  if kind == 'melody':
+    tensor = _melody_one_hot(converter, notes, num_steps)
+    return tensor, tensor
+  if kind == 'drums':
+    return _drum_tensors(converter, notes, num_steps)
+  melody_converter = converter._melody_converter  # pylint: disable=protected-access
+  parts = [
+      _melody_one_hot(melody_converter, [
+          n for n in notes if not n.is_drum and n.program <= 31], num_steps),
+      _melody_one_hot(melody_converter, [
+          n for n in notes if not n.is_drum and 32 <= n.program <= 39],
+                      num_steps),
+      _drum_tensors(converter._drums_converter, notes, num_steps)[1]]  # pylint: disable=protected-access
+  tensor = np.concatenate(parts, axis=-1)
+  return tensor, tensor
