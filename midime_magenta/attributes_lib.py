@@ -48,6 +48,15 @@ class AttributeVectorError(errors.MidiMeError):
   """An unknown attribute, a bad strength, or too few chunks to measure."""
 
 
+def check_enough_chunks(count, source):
+  """Refuses fewer than `MIN_CHUNKS` chunks (AttributeVectorError)."""
+  if count < MIN_CHUNKS:
+    raise AttributeVectorError(
+        f'Attribute vectors need at least {MIN_CHUNKS} chunks, and {source} '
+        f'gave {count}; give more MIDI, or leave it out to use MusicVAE\'s '
+        'prior.')
+
+
 def part_notes(ns):
   """The notes an attribute is measured on, sorted by onset (see module doc)."""
   pitched = [n for n in ns.notes if not n.is_drum]
@@ -160,11 +169,7 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
       attribute varies.
   """
   z = np.asarray(z, np.float32)
-  if len(z) < MIN_CHUNKS:
-    raise AttributeVectorError(
-        f'Attribute vectors need at least {MIN_CHUNKS} chunks, and {source} '
-        f'gave {len(z)}; give more MIDI, or leave it out to use MusicVAE\'s '
-        'prior.')
+  check_enough_chunks(len(z), source)
   kept, vectors, low, high = [], [], [], []
   for name in names:
     values = np.array([measure(ns, name, chunk_bars) for ns in sequences])

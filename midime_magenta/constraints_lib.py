@@ -238,7 +238,7 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
 
   Raises:
     rules_lib.RuleError: for a rule that cannot be read or does not fit the
-      model.
+      model, or rules that no sample obeys even after training.
   """
   rules = rules_lib.parse_rules(
       [r.spec if isinstance(r, rules_lib.Rule) else r for r in rules],
@@ -265,6 +265,13 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
         rules, music_vae.decode(z, 0.5),
         music_vae.decode(constraint.apply(z, check), 0.5),
         music_vae.chunk_steps)
+  if not any(report[g]['satisfied_after'] > 0 for g in ('prior', 'midime')
+             if g in report):
+    # Applied, it would move every sample and make none obey.
+    raise rules_lib.RuleError(
+        f'No sample obeys {", ".join(constraint.specs)} even after training '
+        f'(0 of {measure_draws} fresh draws): this model cannot meet these '
+        'rules together; loosen them. Nothing was saved.')
   constraint.report = report
   return constraint
 
@@ -289,8 +296,9 @@ def load(run_dir, meta, z_size):
     return None
   specs = entry.get('rules')
   weight = entry.get('distance_weight')
-  if not (isinstance(specs, list) and 1 <= len(specs) <= 16 and
-          all(isinstance(x, str) and len(x) < 100 for x in specs) and
+  if not (isinstance(specs, list) and 1 <= len(specs) <= rules_lib.MAX_RULES
+          and all(isinstance(x, str) and len(x) <= rules_lib.MAX_RULE_CHARS
+                  for x in specs) and
           entry.get('layers') == list(HIDDEN_LAYERS) and
           isinstance(weight, (int, float)) and not isinstance(weight, bool) and
           np.isfinite(weight) and weight >= 0):

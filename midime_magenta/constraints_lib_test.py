@@ -45,6 +45,23 @@ def test_rules_are_read_as_written():
     rules_lib.parse_rules([])
 
 
+def test_rules_a_run_could_not_load_are_refused_when_given():
+  """A constraint that saves must load: the loader's limits, at the door."""
+  with pytest.raises(rules_lib.RuleError, match='at most 99'):
+    rules_lib.parse_rule('density:' + ' ' * 100 + '2-4')
+  with pytest.raises(rules_lib.RuleError, match='at most 16'):
+    rules_lib.parse_rules(['density:1-8'] * 17)
+  assert len(rules_lib.parse_rules(['density:1-8'] * 16)) == 16
+
+
+@pytest.mark.parametrize('specs', [
+    ['density:0-0'], ['key:C', 'pitch:61-61'], ['pitch:40-50', 'pitch:60-70'],
+    ['key:C', 'key:C#', 'key:F#', 'key:B']])
+def test_rules_no_chunk_can_obey_are_refused_before_training(specs):
+  with pytest.raises(rules_lib.RuleError, match='No chunk obeys'):
+    rules_lib.parse_rules(specs)
+
+
 def test_rule_checks_on_known_notes():
   in_c = _chunk([(60, 0), (64, 4), (67, 8), (72, 12)])
   f_sharp = _chunk([(60, 0), (66, 4)])
@@ -175,6 +192,25 @@ def test_constrain_and_steer_from_the_scripts(mel_2bar_small_checkpoint,
                '--rule=key:H')
   assert result.returncode == 1
   assert 'names no key' in testdata_lib.error_lines(result.stderr)[0]
+  # A run another process is writing (a retrain) is not constrained: the
+  # constraint would land in a run it was not trained for.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from midime_magenta import file_util  # pylint: disable=g-import-not-at-top
+  holder = subprocess.Popen(['sleep', '60'])
+  lock = os.path.join(run_dir, file_util.LOCK_FILE)
+  try:
+    with open(lock, 'w') as f:
+      f.write(str(holder.pid))
+    result = run('midime_constrain', *common, f'--run_dir={run_dir}',
+                 '--rule=key:G')
+  finally:
+    holder.kill()
+    holder.wait()
+    os.remove(lock)
+  assert result.returncode == 1
+  assert 'Another process' in testdata_lib.error_lines(result.stderr)[0]
+  assert run_lib.read_model_info(run_dir)['constraint']['rules'] == [
+      'key:C', 'density:1-6']
 
 
 def test_attribute_vectors_from_a_folder_are_saved_by_midime_train(

@@ -87,6 +87,13 @@ def _validator(response):
   return response.headers.get('Last-Modified')
 
 
+def _content_length(response):
+  """The Content-Length header as bytes, or None when absent or malformed
+  (the body is then bounded by the sizes we know)."""
+  value = response.headers.get('Content-Length', '').strip()
+  return int(value) if value.isdigit() else None
+
+
 def _range_start(response):
   """The first byte of a 206 response's Content-Range, or None."""
   match = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)',
@@ -137,7 +144,7 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
   try:
     with requests.get(url, stream=True, headers=headers,
                       timeout=(10, 60)) as response:
-      if response.status_code == 416:  # Our partial is already whole or bad.
+      if response.status_code == 416 and have:  # Our partial is whole or bad.
         _remove(partial, validator_file)
         return _fetch_unlocked(url, dest, sha256, size, max_bytes)
       if response.status_code not in (200, 206):
@@ -154,8 +161,8 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
             f'{have}); dropped the partial file, run again.')
       if response.status_code == 200:
         have = 0  # Whole file: new, changed on the server, or no ranges.
-      length = response.headers.get('Content-Length')
-      total = (have + int(length) if length is not None and not encoded
+      length = _content_length(response)
+      total = (have + length if length is not None and not encoded
                else size)
       with open(validator_file, 'w', encoding='utf-8') as f:
         f.write((None if encoded else _validator(response)) or '')
@@ -287,7 +294,15 @@ def _fetch_tfjs(entry, folder):
   get = lambda name, cap=MAX_SHARD_BYTES: fetch_file(  # pylint: disable=g-long-lambda
       f'{entry.url}/{name}', os.path.join(folder, name),
       entry.sha256.get(name), max_bytes=cap)
-  get('config.json', MAX_JSON_BYTES)
+  config = get('config.json', MAX_JSON_BYTES)
+  try:
+    if 'dataConverter' not in file_util.read_json(config, MAX_JSON_BYTES):
+      raise ValueError('no dataConverter')
+  except (ValueError, TypeError, RecursionError, UnicodeDecodeError):
+    os.remove(config)  # Not cached as if whole: a re-run fetches it again.
+    raise DownloadError(f'{entry.url}/config.json is not a Magenta.js '
+                        'config (an error page?); run again later, or check '
+                        'the URL.') from None
   get(tfjs_checkpoint_lib.MANIFEST, MAX_JSON_BYTES)
   try:
     manifest = tfjs_checkpoint_lib.read_manifest(folder)

@@ -266,3 +266,53 @@ def test_pinned_official_files_match_the_released_copies():
   for name, digest in pins.items():
     path = os.path.join(released, name)
     assert hashlib.sha256(open(path, 'rb').read()).hexdigest() == digest
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+  """A server that answers 416 to everything, or a bad Content-Length."""
+
+  def log_message(self, *args):  # Quiet.
+    pass
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    if self.path.endswith('416'):
+      self.send_response(416)
+      self.send_header('Content-Length', '0')
+      self.end_headers()
+      return
+    body = b'0123456789'
+    self.send_response(200)
+    self.send_header('Content-Length', 'ten bytes')
+    self.end_headers()
+    self.wfile.write(body)
+    self.close_connection = True
+
+
+def test_hostile_servers_give_one_clear_error_or_a_good_file(tmp_path):
+  httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Hostile)
+  threading.Thread(target=httpd.serve_forever, daemon=True).start()
+  url = f'http://127.0.0.1:{httpd.server_address[1]}'
+  try:
+    with pytest.raises(download_lib.DownloadError, match='HTTP 416'):
+      download_lib.fetch_file(f'{url}/always-416', str(tmp_path / 'a'))
+    # A Content-Length that is no number is ignored; the size we know holds.
+    path = download_lib.fetch_file(f'{url}/bad-length', str(tmp_path / 'b'),
+                                   size=10)
+    assert open(path, 'rb').read() == b'0123456789'
+  finally:
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_an_error_page_served_as_config_is_not_kept(server):
+  """An HTML page with 200 as config.json: refused, and not cached, so the
+  next run fetches it again and works."""
+  config = server.root / 'mel_2bar_small' / 'config.json'
+  good = config.read_bytes()
+  config.write_bytes(b'<html><body>Service unavailable</body></html>')
+  url = f'{server.url}/mel_2bar_small'
+  with pytest.raises(download_lib.DownloadError, match='not a Magenta.js config'):
+    download_lib.fetch_checkpoint(url)
+  config.write_bytes(good)
+  folder = download_lib.fetch_checkpoint(url)
+  assert open(os.path.join(folder, 'config.json'), 'rb').read() == good

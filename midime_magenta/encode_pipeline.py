@@ -36,6 +36,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from midime_magenta import encoded_lib
+from midime_magenta import file_util
 from midime_magenta import progress_lib
 from midime_magenta import startup_lib
 
@@ -230,8 +231,26 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
       them.
 
   Raises:
-    errors.MidiMeError subclasses: a bad output folder, input or checkpoint.
+    errors.MidiMeError subclasses: a bad output folder, input or checkpoint,
+      or a local output folder another encoding is writing into.
   """
+  args = (inputs, output_dir, config_name, checkpoint_file, pipeline_options,
+          batch_size, instrument, program, trio_tracks, hop_bars)
+  if '://' in str(output_dir):  # A bucket: no lock file to take there.
+    return _encode(*args)
+  # Claimed while written: two encodings into one new folder would both
+  # pass the check and the second would replace the first.
+  with file_util.claimed_folder(
+      output_dir, lambda: encoded_lib.check_output_dir(output_dir),
+      encoded_lib.EncodedError, keep=lambda folder: False,
+      what='--output_dir'):
+    return _encode(*args)
+
+
+def _encode(inputs, output_dir, config_name, checkpoint_file,
+            pipeline_options, batch_size, instrument, program, trio_tracks,
+            hop_bars):
+  """`encode`'s work, in a checked (and, if local, claimed) folder."""
   # pylint: disable=g-import-not-at-top
   from midime_magenta import checkpoint_lib
   from midime_magenta import configs

@@ -104,6 +104,27 @@ def test_a_second_run_into_the_same_output_is_refused(
   assert after == before
 
 
+def test_an_output_folder_another_encoding_is_writing_is_refused(
+    catalogue, mel_2bar_small_checkpoint, tmp_path):
+  """Two encodings into one new folder: the second is refused at once."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from midime_magenta import file_util  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  out.mkdir()
+  holder = subprocess.Popen(['sleep', '60'])  # Stands for the first run.
+  try:
+    (out / file_util.LOCK_FILE).write_text(str(holder.pid))
+    result = run('midime_encode', '--config=cat-mel_2bar_small',
+                 f'--checkpoint_file={mel_2bar_small_checkpoint}',
+                 f'--input_midi={catalogue}', f'--output_dir={out}')
+  finally:
+    holder.kill()
+    holder.wait()
+  assert result.returncode == 1
+  assert 'Another process' in testdata_lib.error_lines(result.stderr)[0]
+  assert os.listdir(out) == [file_util.LOCK_FILE]  # Nothing written.
+
+
 def test_midime_train_on_the_shards(encoded, mel_2bar_small_checkpoint,
                                     tmp_path):
   out, _ = encoded

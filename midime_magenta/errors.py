@@ -12,5 +12,6 @@ class MidiMeError(Exception):
   """Something the user can fix: the message says what was wrong and what to do."""
 
 
-class UsageError(MidiMeError):
-  """A flag or argument value that cannot be used."""
+class UsageError(MidiMeError, ValueError):
+  """A flag or argument value that cannot be used (also a ValueError, what
+  Python code that misuses an API expects)."""

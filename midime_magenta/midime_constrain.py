@@ -51,25 +51,31 @@ def run():
   from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
+  from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
   rules_lib.parse_rules(FLAGS.rule)  # Fail before anything loads.
   run_lib.read_model_info(FLAGS.run_dir)
-  personalizer = personalizer_lib.Personalizer.load(
-      FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
-  if personalizer.constraint is not None:
-    logging.info('Replacing the run\'s constraint (%s).',
-                 ', '.join(personalizer.constraint.specs))
-  report = personalizer.constrain(FLAGS.rule, FLAGS.iterations, FLAGS.seed)
-  print(constraints_lib.format_report(report), flush=True)
-  run_lib.add_to_run(FLAGS.run_dir, 'constraint',
-                     *constraints_lib.to_saved(personalizer.constraint))
-  before = personalizer.sample(5, seed=FLAGS.seed, constrain=False)
-  after = personalizer.sample(5, seed=FLAGS.seed)
-  plot = plots_lib.plot_comparison_sheet(
-      [('MidiMe samples', before), ('constrained', after)],
-      os.path.join(FLAGS.run_dir, run_lib.CONSTRAINT_PLOT_FILE),
-      title=f'Rule constraint {", ".join(personalizer.constraint.specs)}: '
-            'the same draws before and after')
+  # Held from load to save: a retrain in between would get a constraint
+  # trained for the run it replaced.
+  with run_dir_lib.claimed_run_dir(FLAGS.run_dir, overwrite=True):
+    personalizer = personalizer_lib.Personalizer.load(
+        FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
+    if personalizer.constraint is not None:
+      logging.info('Replacing the run\'s constraint (%s).',
+                   ', '.join(personalizer.constraint.specs))
+    report = personalizer.constrain(FLAGS.rule, FLAGS.iterations, FLAGS.seed)
+    print(constraints_lib.format_report(report), flush=True)
+    run_lib.add_to_run(FLAGS.run_dir, 'constraint',
+                       *constraints_lib.to_saved(personalizer.constraint))
+    # The same draws before and after (copies kept: they are compared).
+    before = personalizer.sample(5, seed=FLAGS.seed, constrain=False,
+                                 allow_copies=True)
+    after = personalizer.sample(5, seed=FLAGS.seed, allow_copies=True)
+    plot = plots_lib.plot_comparison_sheet(
+        [('MidiMe samples', before), ('constrained', after)],
+        os.path.join(FLAGS.run_dir, run_lib.CONSTRAINT_PLOT_FILE),
+        title=f'Rule constraint {", ".join(personalizer.constraint.specs)}: '
+              'the same draws before and after')
   logging.info('Saved the constraint in %s (before and after: %s).',
                FLAGS.run_dir, plot)
 

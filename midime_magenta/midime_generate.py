@@ -99,7 +99,7 @@ def define_flags():
                        lower_bound=1, upper_bound=100_000)
   flags.DEFINE_string('output_dir', None, 'Where MIDI files are written.')
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
-                     'process.')
+                     'process; 0 decodes greedily, as the MidiMe demo does.')
   flags.DEFINE_float('variation', 1.0, 'sample and piece: the scale of '
                      'MidiMe\'s latents; below 1 blends near the centre of '
                      'what it learned (fewer copies of your chunks), above 1 '
@@ -205,9 +205,10 @@ def _check_flags():
     raise errors.UsageError(
         '--num_outputs is the number of interpolation steps, ends included; '
         'it must be at least 2.')
-  if not FLAGS.temperature > 0 or not np.isfinite(FLAGS.temperature):
+  if not FLAGS.temperature >= 0 or not np.isfinite(FLAGS.temperature):
     raise errors.UsageError(
-        f'--temperature must be a positive number, got {FLAGS.temperature}.')
+        f'--temperature must be a positive number, or 0 to decode greedily, '
+        f'got {FLAGS.temperature}.')
   if not 0.0 < FLAGS.variation <= 10.0:
     raise errors.UsageError(
         f'--variation must be in (0, 10], got {FLAGS.variation}.')

@@ -12,6 +12,8 @@ import dataclasses
 import math
 import re
 
+from midime_magenta import errors
+
 # Bounds that keep a model file or a flag from asking for gigabytes: far
 # above anything MidiMe needs (Magenta.js: latent 4, widths up to 1024).
 MAX_LATENT_SIZE = 512
@@ -62,17 +64,21 @@ class HParams:
         ok = isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS and (
             all(_is_int(w) for w in value))
         if not ok:
-          raise ValueError(f'{f.name} must be a list of at most {MAX_LAYERS} '
-                           f'integers, got {value!r}.')
+          raise errors.UsageError(
+              f'{f.name} must be a list of at most {MAX_LAYERS} integers, '
+              f'got {value!r}.')
         object.__setattr__(self, f.name, tuple(int(w) for w in value))
       elif f.type is str and value not in CHOICES[f.name]:
-        raise ValueError(f'{f.name} must be one of {list(CHOICES[f.name])}, '
-                         f'got {value!r}.')
+        raise errors.UsageError(
+            f'{f.name} must be one of {list(CHOICES[f.name])}, got '
+            f'{value!r}.')
       elif f.type is int and not _is_int(value):
-        raise ValueError(f'{f.name} must be an integer, got {value!r}.')
+        raise errors.UsageError(
+            f'{f.name} must be an integer, got {value!r}.')
       elif f.type is float:
         if not _is_int(value) and not isinstance(value, float):
-          raise ValueError(f'{f.name} must be a number, got {value!r}.')
+          raise errors.UsageError(
+              f'{f.name} must be a number, got {value!r}.')
         object.__setattr__(self, f.name, float(value))
     widths = self.encoder_layers + self.decoder_layers
     checks = [
@@ -91,7 +97,7 @@ class HParams:
     ]
     for ok, message, value in checks:
       if not ok:
-        raise ValueError(f'{message}, got {value}.')
+        raise errors.UsageError(f'{message}, got {value}.')
 
   def parameter_count(self, input_size):
     """Weights and biases of a MidiMe with these hparams on z of `input_size`."""
@@ -117,7 +123,7 @@ class HParams:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-      raise ValueError(
+      raise errors.UsageError(
           f'unknown hparams {unknown}; known: {sorted(known)}.')
     return cls(**values)
 
@@ -136,7 +142,7 @@ class HParams:
       name, sep, value = item.partition('=')
       name, value = name.strip(), value.strip()
       if not sep or name not in known:
-        raise ValueError(
+        raise errors.UsageError(
             f'cannot parse hparam "{item}"; use name=value with names from '
             f'{sorted(known)}, lists as [512,64].')
       default = getattr(self, name)
@@ -151,7 +157,7 @@ class HParams:
       except ValueError:
         kind = {int: 'an integer', float: 'a number'}.get(
             type(default), 'a list of integers like [512,64]')
-        raise ValueError(
+        raise errors.UsageError(
             f'hparam {name} needs {kind}, got "{value}".') from None
     return dataclasses.replace(self, **changes)
 

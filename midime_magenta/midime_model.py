@@ -49,8 +49,8 @@ def check_variation(variation):
   """Raises ValueError unless `variation` is a usable latent scale."""
   if not (isinstance(variation, (int, float, np.floating)) and
           0.0 < variation <= MAX_VARIATION):
-    raise ValueError(f'variation must be in (0, {MAX_VARIATION:g}], got '
-                     f'{variation}.')
+    raise errors.UsageError(
+        f'variation must be in (0, {MAX_VARIATION:g}], got {variation}.')
 
 
 class NamedWeights:
@@ -264,7 +264,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     """
     check_variation(variation)
     if not 0.0 < step_size <= 1.0:
-      raise ValueError(f'step_size must be in (0, 1], got {step_size}.')
+      raise errors.UsageError(
+          f'step_size must be in (0, 1], got {step_size}.')
     rng = np.random.default_rng(seed)
     size = self.hparams.latent_size
     points = np.empty([n, size], np.float32)
@@ -311,7 +312,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
       float [steps, input_size].
     """
     if steps < 2:
-      raise ValueError(f'steps must be at least 2, got {steps}.')
+      raise errors.UsageError(f'steps must be at least 2, got {steps}.')
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1 - weights) * ends[0] + weights * ends[1])

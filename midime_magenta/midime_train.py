@@ -88,6 +88,8 @@ def run():
                             'midime_encode folder), one of them.')
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
+  from midime_magenta import attributes_lib
+  from midime_magenta import chunking_lib
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_dir_lib
@@ -99,6 +101,14 @@ def run():
   config = configs.resolve_hparams(config, FLAGS.num_epochs,
                                    FLAGS.latent_size, FLAGS.beta,
                                    FLAGS.hparams)
+  music_vae_config = configs.get_music_vae_config(config)
+  script_util.check_track_flags(chunking_lib.converter_kind(music_vae_config),
+                                config.name)
+  if FLAGS.attributes_from:  # Checked before minutes of training, not after.
+    attributes_lib.check_enough_chunks(sum(
+        c.num_chunks for c in chunking_lib.chunk_inputs(
+            FLAGS.attributes_from, music_vae_config, allow_empty=False)),
+                                       FLAGS.attributes_from)
   with run_dir_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)

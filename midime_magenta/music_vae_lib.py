@@ -21,6 +21,13 @@ from midime_magenta import startup_lib
 from midime_magenta import steps
 
 
+# Temperature 0 asks for greedy decoding (the demo's: the most likely class
+# at each step). magenta's samplers divide the logits by the temperature, so
+# 0 itself is undefined; at this one they pick the most likely class unless
+# two logits lie within ~1e-5 of each other.
+GREEDY_TEMPERATURE = 1e-6
+
+
 @dataclasses.dataclass
 class FrozenMusicVAE:
   """A restored MusicVAE, never trained further, and what identifies it.
@@ -81,8 +88,11 @@ class FrozenMusicVAE:
     return np.concatenate(slices)
 
   def decode(self, z, temperature=0.5):
-    """Decodes latents [n, z_size] into n NoteSequences of one chunk each."""
+    """Decodes latents [n, z_size] into n NoteSequences of one chunk each;
+    `temperature` 0 decodes greedily, as the MidiMe demo does."""
     z = np.asarray(z, np.float32)
+    if temperature == 0:
+      temperature = GREEDY_TEMPERATURE
     if not len(z):  # pylint: disable=g-explicit-length-test
       return []
     with startup_lib.quiet_first_run('decode'):

@@ -25,6 +25,10 @@ _KEY_NAMES = {'C': 0, 'C#': 1, 'DB': 1, 'D': 2, 'D#': 3, 'EB': 3, 'E': 4,
               'A#': 10, 'BB': 10, 'B': 11, 'CB': 11}
 _MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 RULE_KINDS = ('key', 'density', 'pitch')
+# What a run's manifest may hold (constraints_lib.load refuses more): checked
+# when rules are given, so that a constraint saved is one that loads.
+MAX_RULES = 16
+MAX_RULE_CHARS = 99
 RULE_HELP = ('key:C (or G, Bb, F#m ...), density:LO-HI (onsets per bar), '
              'pitch:LO-HI (MIDI pitches)')
 
@@ -74,6 +78,9 @@ def parse_rule(spec):
     RuleError: saying what is wrong and how rules are written.
   """
   spec = str(spec).strip()
+  if len(spec) > MAX_RULE_CHARS:
+    raise RuleError(f'The rule {spec[:20]!r}... is {len(spec)} characters '
+                    f'long; a rule has at most {MAX_RULE_CHARS}: {RULE_HELP}.')
   kind, sep, value = spec.partition(':')
   kind = kind.strip().lower()
   if not sep or kind not in RULE_KINDS:
@@ -99,6 +106,10 @@ def parse_rules(specs, music_vae_config=None):
   rules = [parse_rule(s) for s in specs or ()]
   if not rules:
     raise RuleError(f'Give at least one --rule: {RULE_HELP}.')
+  if len(rules) > MAX_RULES:
+    raise RuleError(f'{len(rules)} rules were given; a constraint takes at '
+                    f'most {MAX_RULES}.')
+  _check_satisfiable(rules)
   if music_vae_config is not None and (
       attributes_lib.names_for(music_vae_config) ==
       attributes_lib.DRUM_ATTRIBUTES):
@@ -107,6 +118,23 @@ def parse_rules(specs, music_vae_config=None):
       raise RuleError(f'Rule {pitched[0]!r} is about pitches, and a drum '
                       'model\'s notes are drums; use density:LO-HI.')
   return rules
+
+
+def _check_satisfiable(rules):
+  """Refuses rules no chunk can obey together (a chunk must have notes)."""
+  specs = ', '.join(r.spec for r in rules)
+  if any(r.kind == 'density' and r.high == 0 for r in rules):
+    raise RuleError(f'No chunk obeys {specs}: a density of 0 leaves no notes, '
+                    'and a chunk must have some.')
+  pitches = set(range(128))
+  for r in rules:
+    if r.kind == 'pitch':
+      pitches &= set(range(int(-(-r.low // 1)), int(r.high // 1) + 1))
+    elif r.kind == 'key':
+      pitches &= {p for p in range(128) if p % 12 in r.pitch_classes}
+  if not pitches:
+    raise RuleError(f'No chunk obeys {specs}: no pitch is in every key and '
+                    'pitch range given.')
 
 
 def satisfies(ns, rules, chunk_bars):

@@ -87,6 +87,26 @@ def define_track_flags():
                        lower_bound=1, upper_bound=16)
 
 
+def check_track_flags(kind, config_name):
+  """Refuses track flags that the config's kind ('melody', 'trio', ...)
+  would silently ignore."""
+  melody = [f'--{n}' for n in ('instrument', 'program')
+            if flags.FLAGS[n].value is not None]
+  trio = [f'--{p}_track' for p in ('melody', 'bass', 'drum')
+          if flags.FLAGS[f'{p}_track'].value is not None]
+  if melody and kind != 'melody':
+    raise errors.UsageError(
+        f'{melody[0]} picks the melody of a melody model, and {config_name} '
+        f'is a {kind} model'
+        + (' (use --melody_track, --bass_track and --drum_track).'
+           if kind == 'trio' else '.'))
+  if trio and kind != 'trio':
+    raise errors.UsageError(
+        f'{trio[0]} picks a track of a trio, and {config_name} is a {kind} '
+        'model' + (' (use --instrument or --program).' if kind == 'melody'
+                   else '.'))
+
+
 def trio_tracks_from_flags():
   """{'melody'|'bass'|'drums': instrument} of the track flags given."""
   return {part: flags.FLAGS[f'{flag}_track'].value

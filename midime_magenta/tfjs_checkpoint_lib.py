@@ -158,9 +158,14 @@ def folder_digest(folder):
   names = [MANIFEST] + [os.path.basename(p) for g in manifest
                         for p in g['paths']]
   for name in names:
-    with open(os.path.join(folder, name), 'rb') as f:
-      for block in iter(lambda: f.read(1 << 20), b''):
-        digest.update(block)
+    try:
+      with open(os.path.join(folder, name), 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+          digest.update(block)
+    except OSError as e:
+      raise TfjsCheckpointError(
+          f'The Magenta.js checkpoint in {folder} lacks {name} or cannot be '
+          f'read ({e.strerror}); download the whole folder again.') from None
   return digest.hexdigest()
 
 

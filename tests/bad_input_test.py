@@ -85,6 +85,14 @@ CASES = [
      ['Cannot create --run_dir']),
     ('missing_instrument', 'train', {'instrument': '7'},
      ['no pitched instrument 7']),
+    # Round three: refused before any training, not after it.
+    ('trio_flag_on_a_melody_model', 'train', {'melody_track': '1'},
+     ['--melody_track picks a track of a trio', 'melody model']),
+    ('attributes_from_a_file_without_notes', 'train',
+     {'attributes_from': _bad('no_notes.mid')}, ['has no notes']),
+    ('attributes_from_too_few_chunks', 'train',
+     {'attributes_from': _bad('one_bar.mid')},
+     ['Attribute vectors need at least 8 chunks', 'gave 1']),
     ('run_dir_without_model', 'generate', {'run_dir': '{ws}/empty_dir'},
      ['no MidiMe model']),
     ('corrupt_model_file', 'generate', {'run_dir': '{ws}/corrupt_run'},
@@ -150,6 +158,9 @@ CASES = [
     ('manifest_integer_dtype', 'train_official',
      {'checkpoint_file': '{ws}/tfjs_int_dtype'},
      ['manifest', 'MusicVAE weights are float32']),
+    ('tfjs_shard_missing', 'train_official',
+     {'checkpoint_file': '{ws}/tfjs_shard_missing'},
+     ['lacks group1-shard3of5', 'download the whole folder again']),
     # Damaged TF checkpoints.
     ('checkpoint_data_truncated', 'train',
      {'checkpoint_file': '{ws}/ckpt_truncated'}, ['damaged', 'again']),
@@ -381,6 +392,11 @@ def _hostile_files(ws):
     else:
       spoil(manifest[0]['weights'][0])
     (folder / 'weights_manifest.json').write_text(json.dumps(manifest))
+  if official is not None:  # Round two's last case: a shard not there.
+    (ws / 'tfjs_shard_missing').mkdir()
+    for f in os.listdir(official):
+      if f != 'group1-shard3of5':
+        os.symlink(os.path.join(official, f), ws / 'tfjs_shard_missing' / f)
   # Damaged TF checkpoints (copies of the tiny one).
   data = 'model.ckpt.data-00000-of-00001'
   for name, damage in (
