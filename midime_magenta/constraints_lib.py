@@ -33,6 +33,7 @@ The actor and critic are saved in the run folder beside the MidiMe
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from midime_magenta import midime_model
 from midime_magenta import progress_lib
@@ -238,7 +239,7 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
 
   Raises:
     rules_lib.RuleError: for a rule that cannot be read or does not fit the
-      model, or rules that no sample obeys even after training.
+      model, or rules no chunk can obey together.
   """
   rules = rules_lib.parse_rules(
       [r.spec if isinstance(r, rules_lib.Rule) else r for r in rules],
@@ -267,11 +268,10 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
         music_vae.chunk_steps)
   if not any(report[g]['satisfied_after'] > 0 for g in ('prior', 'midime')
              if g in report):
-    # Applied, it would move every sample and make none obey.
-    raise rules_lib.RuleError(
-        f'No sample obeys {", ".join(constraint.specs)} even after training '
-        f'(0 of {measure_draws} fresh draws): this model cannot meet these '
-        'rules together; loosen them. Nothing was saved.')
+    logging.warning('No fresh draw obeys %s even after training (0 of %d): '
+                    'this model may not meet these rules together; consider '
+                    'looser ones, or --noconstrain when generating.',
+                    ', '.join(constraint.specs), measure_draws)
   constraint.report = report
   return constraint
 
