@@ -13,11 +13,15 @@ from midime_magenta import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
 from midime_testing import testdata_lib
+from midime_testing import warm_scripts
 
 pytest.importorskip('apache_beam', reason='the beam extra is not installed '
                     '(pip install "midime-magenta[beam]")')
 
-run = testdata_lib.run_installed_script
+# Scripts run in one warm process (warm_scripts); a test that checks what
+# start-up prints runs its script cold.
+run = warm_scripts.run
+cold = testdata_lib.run_installed_script
 TRANSPOSITIONS = (-5, -4, -3, -2, -1, 0, 1, 2, 3, 4)
 
 
@@ -49,9 +53,9 @@ def catalogue(tmp_path_factory):
 @pytest.fixture(scope='module')
 def encoded(catalogue, mel_2bar_small_checkpoint, tmp_path_factory):
   out = str(tmp_path_factory.mktemp('encoded') / 'out')
-  result = run('midime_encode', '--config=cat-mel_2bar_small',
-               f'--checkpoint_file={mel_2bar_small_checkpoint}',
-               f'--input_midi={catalogue}', f'--output_dir={out}')
+  result = cold('midime_encode', '--config=cat-mel_2bar_small',
+                f'--checkpoint_file={mel_2bar_small_checkpoint}',
+                f'--input_midi={catalogue}', f'--output_dir={out}')
   assert result.returncode == 0, result.stderr
   assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   return out, result

@@ -15,8 +15,12 @@ from midime_magenta import novelty_lib
 from midime_magenta import midime_generate
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
+from midime_testing import warm_scripts
 
-run = testdata_lib.run_installed_script
+# Scripts run in one warm process (warm_scripts); a test that checks what
+# start-up prints runs its script cold.
+run = warm_scripts.run
+cold = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 FOLK_1 = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
 NAME = re.compile(r'^cat-mel_2bar_small_([\w-]+)_\d{4}-\d\d-\d\d_\d{6}-'

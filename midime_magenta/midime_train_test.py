@@ -7,13 +7,17 @@ import pytest
 
 from midime_magenta import run_lib
 from midime_testing import testdata_lib
+from midime_testing import warm_scripts
 
 
 def _load_model(path, expect_music_vae=None):
   """The MidiMe of a run folder."""
   return run_lib.load_run(path, expect_music_vae)[0]
 
-run = testdata_lib.run_installed_script
+# Scripts run in one warm process (warm_scripts); a test that checks what
+# start-up prints runs its script cold.
+run = warm_scripts.run
+cold = testdata_lib.run_installed_script
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 TINY_MEL = ['--config=' + testdata_lib.tiny_config('tiny-mel_2bar'),
             '--checkpoint_file=' + testdata_lib.tiny_checkpoint('tiny-mel_2bar')]
@@ -41,8 +45,9 @@ def _assert_clean_failure(result, *phrases):
 def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
                                                     tmp_path):
   run_dir = str(tmp_path / 'run')
-  result = run('midime_train', *_official(mel_2bar_small_checkpoint),
-               f'--input_midi={REEL}', f'--run_dir={run_dir}', '--num_epochs=20')
+  result = cold('midime_train', *_official(mel_2bar_small_checkpoint),
+                f'--input_midi={REEL}', f'--run_dir={run_dir}',
+                '--num_epochs=20')
   assert result.returncode == 0, result.stderr
   assert "reel_4-4.mid': 8 chunks" in result.stderr
   # Our own lines only: no library warning, native log line or traceback
