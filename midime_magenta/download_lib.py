@@ -9,7 +9,11 @@ $MIDIME_MAGENTA_CACHE). A download:
     Magenta.js manifest implies, and the sha256 pinned in the catalogue
     where one is known; a file that fails is deleted (or, if cut short, kept
     to resume) and never used;
-  - is never fetched again once complete: a later run makes no request.
+  - is never fetched again once complete: a later run makes no request;
+  - is stopped when the server stalls: `requests`' read timeout is per
+    socket read, so a server that trickles a byte every few seconds would
+    never time out; fewer than `STALL_BYTES` in `STALL_SECONDS` ends it
+    (what came is kept, to resume).
 
 HTTP goes through `requests` (a maintained client) with a tqdm bar.
 """
@@ -20,7 +24,10 @@ import glob
 import os
 import re
 import shutil
+import socket
 import tarfile
+import threading
+import time
 import urllib.parse
 
 import requests
@@ -64,6 +71,9 @@ def _tar_file_name(entry):
 MAX_TAR_BYTES = 4 << 30
 MAX_SHARD_BYTES = 64 << 20
 MAX_JSON_BYTES = 1 << 20
+# A download that brings fewer than STALL_BYTES in STALL_SECONDS is stopped.
+STALL_BYTES = 8 << 10
+STALL_SECONDS = 60.0
 
 
 @contextlib.contextmanager
@@ -171,9 +181,10 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
       with open(partial, 'ab' if have else 'wb') as f, (
           progress_lib.progress_bar(
               total, f'Downloading {os.path.basename(dest)}', 'B',
-              unit_scale=True)) as bar:
+              unit_scale=True)) as bar, _stall_guard(response) as arrived:
         bar.update(have)
-        for block in response.iter_content(1 << 16):
+        for block in response.iter_content(STALL_BYTES):
+          arrived()
           written += len(block)
           if written > limit:
             break
@@ -207,6 +218,56 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
         'run again.')
   os.replace(partial, dest)
   _remove(validator_file)
+
+
+@contextlib.contextmanager
+def _stall_guard(response):
+  """Ends `response` when no `STALL_BYTES` block arrives in STALL_SECONDS.
+
+  Yields the function to call at each block. A watchdog thread shuts the
+  socket down, which wakes the read blocked in `iter_content`; its error is
+  then reported as a stall (DownloadError) rather than a network failure.
+  """
+  last = [time.monotonic()]
+  stalled = threading.Event()
+  done = threading.Event()
+
+  def watch():
+    while not done.wait(1.0):
+      if time.monotonic() - last[0] > STALL_SECONDS:
+        stalled.set()
+        _shut_down(response)
+        return
+
+  stall = DownloadError(
+      f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
+      f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
+      'resume, or try later.')
+  watcher = threading.Thread(target=watch, daemon=True)
+  watcher.start()
+  try:
+    yield lambda: last.__setitem__(0, time.monotonic())
+  except Exception:  # pylint: disable=broad-except
+    if stalled.is_set():
+      raise stall from None
+    raise
+  finally:
+    done.set()
+    watcher.join()
+  if stalled.is_set():
+    raise stall
+
+
+def _shut_down(response):
+  """Shuts the response's socket down (from another thread: the blocked
+  read wakes). urllib3 hands the socket to http.client's file object, so it
+  is reached by its descriptor."""
+  try:
+    fd = response.raw._fp.fp.fileno()  # pylint: disable=protected-access
+    with socket.socket(fileno=os.dup(fd)) as sock:
+      sock.shutdown(socket.SHUT_RDWR)
+  except (AttributeError, OSError, ValueError):
+    pass  # Already closed, or another client: the read timeout still holds.
 
 
 def _remove(*paths):
@@ -267,6 +328,17 @@ def fetch_checkpoint(name_or_url):
   if entry is None:
     raise DownloadError(f'{name_or_url} is neither a file, a known checkpoint '
                         'name nor a URL; see midime_checkpoints.')
+  try:
+    return _fetch_into_cache(entry)
+  except OSError as e:  # requests' errors are OSErrors too, handled below.
+    where = f' ({e.filename})' if e.filename else ''
+    raise DownloadError(
+        f'The checkpoint cache {cache_root()} cannot be written'
+        f'{where}: {e.strerror or type(e).__name__}. Set '
+        'MIDIME_MAGENTA_CACHE to a writable folder with room.') from None
+
+
+def _fetch_into_cache(entry):
   folder = entry_folder(entry)
   if entry.kind == 'tar':
     unpacked = os.path.join(folder, 'unpacked')

@@ -13,6 +13,7 @@ import os
 import shutil
 import tarfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -275,6 +276,18 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
     pass
 
   def do_GET(self):  # pylint: disable=invalid-name
+    if self.path.endswith('trickle'):  # A byte a second, never the whole.
+      self.send_response(200)
+      self.send_header('Content-Length', '100000')
+      self.end_headers()
+      try:
+        for _ in range(30):
+          self.wfile.write(b'x')
+          self.wfile.flush()
+          time.sleep(1)
+      except OSError:
+        pass  # The client gave up: what it should do.
+      return
     if self.path.endswith('416'):
       self.send_response(416)
       self.send_header('Content-Length', '0')
@@ -288,7 +301,8 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
     self.close_connection = True
 
 
-def test_hostile_servers_give_one_clear_error_or_a_good_file(tmp_path):
+def test_hostile_servers_give_one_clear_error_or_a_good_file(tmp_path,
+                                                            monkeypatch):
   httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Hostile)
   threading.Thread(target=httpd.serve_forever, daemon=True).start()
   url = f'http://127.0.0.1:{httpd.server_address[1]}'
@@ -299,9 +313,36 @@ def test_hostile_servers_give_one_clear_error_or_a_good_file(tmp_path):
     path = download_lib.fetch_file(f'{url}/bad-length', str(tmp_path / 'b'),
                                    size=10)
     assert open(path, 'rb').read() == b'0123456789'
+    # A server that trickles: each read gets a byte within any read timeout,
+    # so only the stall bound ends it (here 3 s, 60 by default).
+    monkeypatch.setattr(download_lib, 'STALL_SECONDS', 3.0)
+    started = time.monotonic()
+    with pytest.raises(download_lib.DownloadError,
+                       match='sent less than 8 KiB in 3 s; stopped'):
+      download_lib.fetch_file(f'{url}/trickle', str(tmp_path / 'c'))
+    assert time.monotonic() - started < 20
+    assert os.path.exists(str(tmp_path / 'c.partial'))  # Kept, to resume.
+    assert not os.path.exists(str(tmp_path / 'c'))
   finally:
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.mark.parametrize('spoil', ['file', 'file_above'])
+def test_a_cache_that_cannot_be_written_is_one_clear_error(
+    tmp_path, monkeypatch, spoil):
+  """The cache is a file, or under one: one line naming the cache and the
+  variable that moves it (read-only and full disks give the same OSError
+  path; this machine's tests run as root, which writes anyway)."""
+  (tmp_path / 'a_file').write_text('not a folder')
+  cache = tmp_path / 'a_file'
+  if spoil == 'file_above':
+    cache = cache / 'cache'
+  monkeypatch.setenv('MIDIME_MAGENTA_CACHE', str(cache))
+  with pytest.raises(download_lib.DownloadError,
+                     match='cannot be written.*MIDIME_MAGENTA_CACHE'):
+    download_lib.fetch_checkpoint('http://127.0.0.1:9/mel_2bar_small')
+  assert (tmp_path / 'a_file').read_text() == 'not a folder'
 
 
 def test_an_error_page_served_as_config_is_not_kept(server):
