@@ -234,3 +234,26 @@ def test_attribute_vectors_from_a_folder_are_saved_by_midime_train(
   loaded = personalizer_lib.Personalizer.load(run_dir,
                                               mel_2bar_small_checkpoint)
   assert loaded.attributes.source == entry['source']
+
+
+def test_a_full_stdout_costs_the_report_not_the_constraint(tmp_path):
+  """stdout on a full disk (/dev/full): the constraint is saved first, the
+  report that cannot be printed is a warning, and the exit is 0."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  tiny = [f'--config={testdata_lib.tiny_config("tiny-mel_2bar")}',
+          f'--checkpoint_file={testdata_lib.tiny_checkpoint("tiny-mel_2bar")}']
+  run_dir = str(tmp_path / 'run')
+  result = run('midime_train', *tiny, f'--input_midi={REEL}',
+               f'--run_dir={run_dir}', '--num_epochs=3')
+  assert result.returncode == 0, result.stderr
+  with open('/dev/full', 'w') as full:
+    done = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'midime_constrain'),
+         *tiny, f'--run_dir={run_dir}', '--rule=key:C', '--iterations=5'],
+        stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        check=False)
+  assert done.returncode == 0, done.stderr
+  assert 'Traceback' not in done.stderr and 'Exception' not in done.stderr
+  assert 'Could not write to stdout' in done.stderr
+  assert run_lib.read_model_info(run_dir)['constraint']['rules'] == ['key:C']

@@ -46,8 +46,8 @@ def run():
     startup_lib.import_quietly()  # Converting a fetch needs TensorFlow.
     from midime_magenta import checkpoint_lib
     prefix = checkpoint_lib.resolve_checkpoint_prefix(FLAGS.fetch)
-    print(f'{FLAGS.fetch}: ready at {prefix}')
-  print('\n'.join(checkpoint_table_lines()))
+    script_util.print_out(f'{FLAGS.fetch}: ready at {prefix}')
+  script_util.print_out('\n'.join(checkpoint_table_lines()))
 
 
 def console_entry_point():

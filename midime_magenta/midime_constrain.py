@@ -64,9 +64,9 @@ def run():
       logging.info('Replacing the run\'s constraint (%s).',
                    ', '.join(personalizer.constraint.specs))
     report = personalizer.constrain(FLAGS.rule, FLAGS.iterations, FLAGS.seed)
-    print(constraints_lib.format_report(report), flush=True)
     run_lib.add_to_run(FLAGS.run_dir, 'constraint',
                        *constraints_lib.to_saved(personalizer.constraint))
+    script_util.print_out(constraints_lib.format_report(report))
     # The same draws before and after (copies kept: they are compared).
     before = personalizer.sample(5, seed=FLAGS.seed, constrain=False,
                                  allow_copies=True)

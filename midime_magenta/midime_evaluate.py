@@ -58,7 +58,7 @@ def run():
   report = evaluate_lib.evaluate(personalizer, FLAGS.input_midi,
                                  FLAGS.num_samples, FLAGS.temperature,
                                  FLAGS.seed, FLAGS.variation)
-  print(evaluate_lib.format_table(report))
+  script_util.print_out(evaluate_lib.format_table(report))
   paths = evaluate_lib.write_report(
       report, FLAGS.output_dir or os.path.join(FLAGS.run_dir, 'evaluation'))
   logging.info('Wrote %s and %s.', *paths)

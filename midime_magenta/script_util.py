@@ -33,6 +33,19 @@ def fail(message, code=1):
   sys.exit(code)
 
 
+def print_out(text):
+  """Prints a result to stdout. A stdout that cannot take it (a full disk,
+  a closed pipe) costs the printout, never the work: a warning, and stdout
+  then goes to /dev/null so the exit's flush cannot fail again."""
+  try:
+    print(text, flush=True)
+  except OSError as e:
+    with open(os.devnull, 'w', encoding='utf-8') as devnull:
+      os.dup2(devnull.fileno(), sys.stdout.fileno())
+    logging.warning('Could not write to stdout (%s); what was done is saved.',
+                    e.strerror or type(e).__name__)
+
+
 def _debugging():
   if os.environ.get('MIDIME_DEBUG'):
     return True
