@@ -27,6 +27,7 @@ must be visible to the workers (it is, for the DirectRunner).
 import json
 import logging as std_logging
 import os
+import shutil
 import tempfile
 import threading
 
@@ -76,20 +77,21 @@ class ChunkFiles(beam.DoFn):
       data = f.read(midi_io.MAX_MIDI_BYTES + 1)
     return [(path, -1, midi_io.read_midi_bytes(data, path))]
 
-  def process(self, path):
+  def process(self, name):
     # pylint: disable=g-import-not-at-top
     from midime_magenta import chunking_lib
     from midime_magenta import midi_io
     Metrics.counter(NAMESPACE, 'files').inc()
+    path = name.decode('utf-8', 'surrogateescape')
     try:
       sequences = self._sequences(path)
     except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
-      yield beam.pvalue.TaggedOutput('skipped', {'source': path,
-                                                 'reason': str(e)})
+      yield beam.pvalue.TaggedOutput('skipped', {'source': file_util.shown_name(path),
+                                                 'reason': file_util.shown_name(str(e))})
       return
-    for path_, record, ns in sequences:
-      source = encoded_lib.source_name(path_, record)
+    for _, record, ns in sequences:
+      source = file_util.shown_name(encoded_lib.source_name(path, record))
       try:
         chunked = chunking_lib.chunk_note_sequence(
             ns, self._converter_config, source, *self._choice)
@@ -99,11 +101,11 @@ class ChunkFiles(beam.DoFn):
       if chunked is None or not chunked.num_chunks:
         Metrics.counter(NAMESPACE, 'skipped').inc()
         yield beam.pvalue.TaggedOutput('skipped', {'source': source,
-                                                   'reason': reason})
+                                                   'reason': file_util.shown_name(reason)})
         continue
       Metrics.counter(NAMESPACE, 'sequences').inc()
       for i in range(chunked.num_chunks):
-        yield (path_, record, i, float(chunked.starts[i]), chunked.inputs[i],
+        yield (name, record, i, float(chunked.starts[i]), chunked.inputs[i],
                chunked.lengths[i],
                chunked.controls[i] if chunked.controls else None)
 
@@ -214,6 +216,59 @@ def _metric(result, name):
   return int(sum(c.committed or 0 for c in counters))
 
 
+def check_before_work(inputs, output_dir, pipeline_options):
+  """Refuses, before any file is read or model loaded, an input or output
+  address no filesystem here can reach, and a runner or options Beam would
+  refuse only once the pipeline starts (as a traceback).
+
+  Raises:
+    errors.UsageError: naming the flag and what to do.
+  """
+  # pylint: disable=g-import-not-at-top
+  from apache_beam.options.pipeline_options import StandardOptions
+  from apache_beam.options.pipeline_options_validator import (
+      PipelineOptionsValidator)
+  from apache_beam.runners import runner as beam_runner
+  from midime_magenta import errors
+  specs = [('--input_midi', s.strip()) for s in str(inputs).split(',')]
+  for flag, where in [*specs, ('--output_dir', str(output_dir))]:
+    if '://' not in where:
+      continue
+    try:
+      FileSystems.get_filesystem(where)
+    except ValueError:
+      scheme = where.split('://', 1)[0]
+      raise errors.UsageError(
+          f'{flag} {where}: Beam has no filesystem for {scheme}:// here '
+          '(gs:// needs pip install "apache-beam[gcp]"; http(s) is not '
+          'one: download the files first).') from None
+  encoded_lib.check_location(str(output_dir), '--output_dir')
+  options = PipelineOptions(list(pipeline_options))
+  name = options.view_as(StandardOptions).runner or 'DirectRunner'
+  try:
+    runner = beam_runner.create_runner(name)
+  except (ValueError, ImportError) as e:
+    why = 'Beam has no such runner' if isinstance(e, ValueError) else (
+        f'it needs more of Beam installed: {e}')
+    raise errors.UsageError(
+        f'--pipeline_options asks for runner {name}, but {why}; use '
+        'DirectRunner (this machine) or DataflowRunner.') from None
+  problems = PipelineOptionsValidator(options, runner).validate()
+  if problems:
+    raise errors.UsageError(
+        f'--pipeline_options for {name}: {" ".join(problems)}')
+
+
+def _remove_beam_temporaries(output_dir):
+  """Removes Beam's `beam-temp-*` folders from a local output folder: a
+  stopped or killed run's half-written shards, which Beam never reuses."""
+  if '://' in str(output_dir) or not os.path.isdir(output_dir):
+    return
+  for entry in os.scandir(output_dir):
+    if entry.is_dir() and entry.name.startswith('beam-temp-'):
+      shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
            batch_size=256, instrument=None, program=None, trio_tracks=None,
@@ -234,6 +289,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     errors.MidiMeError subclasses: a bad output folder, input or checkpoint,
       or a local output folder another encoding is writing into.
   """
+  check_before_work(inputs, output_dir, pipeline_options)
   args = (inputs, output_dir, config_name, checkpoint_file, pipeline_options,
           batch_size, instrument, program, trio_tracks, hop_bars)
   if '://' in str(output_dir):  # A bucket: no lock file to take there.
@@ -257,6 +313,7 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   from midime_magenta import run_lib
   from absl import logging
   encoded_lib.check_output_dir(output_dir)
+  _remove_beam_temporaries(output_dir)  # A killed run's; the folder is ours.
   config, prefix = _resolve(config_name, checkpoint_file)
   z_size = configs.get_music_vae_config(config).hparams.z_size
   fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
@@ -277,7 +334,9 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   options = PipelineOptions(options)
   pipeline = beam.Pipeline(options=options)
   chunked = (pipeline
-             | 'Files' >> beam.Create(files)
+             # As bytes: a name that is not UTF-8 must not stop the rest.
+             | 'Files' >> beam.Create(
+                 [f.encode('utf-8', 'surrogateescape') for f in files])
              | 'Spread' >> beam.Reshuffle()
              | 'Chunk' >> beam.ParDo(ChunkFiles(
                  config_name, worker_checkpoint, instrument, program,
@@ -290,7 +349,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
            encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
-  unlisted = [{'source': path, 'reason': why} for path, why in skipped]
+  unlisted = [{'source': file_util.shown_name(path), 'reason': file_util.shown_name(why)}
+              for path, why in skipped]
   _ = ((chunked.skipped,
         pipeline | 'Unlisted' >> beam.Create(unlisted))
        | 'AllSkipped' >> beam.Flatten()
@@ -315,9 +375,11 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
       with startup_lib.native_stderr_to(worker_log):
         result = pipeline.run()
         result.wait_until_finish()
-    except BaseException:
-      worker_log.seek(0)
-      terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
+    except BaseException as e:
+      _remove_beam_temporaries(output_dir)
+      if not isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
+        worker_log.seek(0)
+        terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
       raise
     finally:
       watcher.stop()

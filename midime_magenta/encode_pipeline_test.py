@@ -28,7 +28,7 @@ TRANSPOSITIONS = (-5, -4, -3, -2, -1, 0, 1, 2, 3, 4)
 @pytest.fixture(scope='module')
 def catalogue(tmp_path_factory):
   """110 tunes (the 10 folk tunes and the reel, each in 10 keys) in nested
-  folders, a damaged file and a drum track (no melody)."""
+  folders, two damaged files and a drum track (no melody)."""
   folder = tmp_path_factory.mktemp('catalogue')
   tunes = [testdata_lib.testdata_path('folk', n) for n in
            sorted(os.listdir(testdata_lib.testdata_path('folk')))]
@@ -45,6 +45,12 @@ def catalogue(tmp_path_factory):
       note_seq.sequence_proto_to_midi_file(moved,
                                            str(sub / f'tune{i:02d}_{t:+d}.mid'))
   (folder / 'damaged.mid').write_bytes(b'MThd\x00\x00\x00\x06garbage')
+  # Names that are not UTF-8 (byte 0xff, 0xfe): encoded or skipped like any
+  # other, never the end of the whole encoding.
+  os.rename(folder / 'set0' / 'tune00_+0.mid',
+            os.path.join(os.fsencode(folder / 'set0'), b'tune00_+0-\xff.mid'))
+  with open(os.path.join(os.fsencode(folder), b'damaged-\xfe.mid'), 'wb') as f:
+    f.write(b'MThd\x00\x00\x00\x06garbage')
   (folder / 'drums.mid').write_bytes(
       open(testdata_lib.testdata_path('drums_only.mid'), 'rb').read())
   return str(folder)
@@ -77,8 +83,9 @@ def test_same_chunks_and_mu_as_the_in_process_encoder(
   assert data.sources == sources
   np.testing.assert_allclose(data.starts, starts, atol=1e-6)
   np.testing.assert_allclose(data.z, z, atol=2e-4)
-  assert manifest['chunks'] == len(z) and manifest['files'] == 112
-  assert manifest['sequences'] == 110 and manifest['skipped'] == 2
+  assert any(s.endswith('tune00_+0-\udcff.mid') for s in data.sources)
+  assert manifest['chunks'] == len(z) and manifest['files'] == 113
+  assert manifest['sequences'] == 110 and manifest['skipped'] == 3
   assert manifest['music_vae'] == p.music_vae_identity
   assert len(manifest['shards']) >= 1
 
@@ -87,6 +94,7 @@ def test_bad_inputs_land_in_the_skipped_output(encoded, catalogue):
   out, _ = encoded
   skipped = dict(encoded_lib.read_skipped(out))
   assert set(skipped) == {os.path.join(catalogue, 'damaged.mid'),
+                          os.path.join(catalogue, 'damaged-\\xfe.mid'),
                           os.path.join(catalogue, 'drums.mid')}
   assert 'damaged MIDI' in skipped[os.path.join(catalogue, 'damaged.mid')]
   assert skipped[os.path.join(catalogue, 'drums.mid')]
@@ -127,6 +135,48 @@ def test_an_output_folder_another_encoding_is_writing_is_refused(
   assert result.returncode == 1
   assert 'Another process' in testdata_lib.error_lines(result.stderr)[0]
   assert os.listdir(out) == [file_util.LOCK_FILE]  # Nothing written.
+
+
+def test_a_stopped_encoding_leaves_a_folder_a_rerun_accepts(
+    catalogue, mel_2bar_small_checkpoint, tmp_path):
+  """SIGTERM ends the pipeline as Ctrl-C does: one line, exit 130, Beam's
+  temporary folders gone. A run killed outright (SIGKILL) leaves them; the
+  next run into the folder accepts it, removes them and encodes."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  out.mkdir()  # The user's own empty folder: kept, and left empty.
+  command = [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
+             '--config=cat-mel_2bar_small',
+             f'--checkpoint_file={mel_2bar_small_checkpoint}',
+             f'--input_midi={catalogue}', f'--output_dir={out}']
+
+  def stopped(how):
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(n.startswith('beam-temp-') for n in os.listdir(out)):
+      assert proc.poll() is None and time.monotonic() < deadline
+      time.sleep(0.2)
+    proc.send_signal(how)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr
+
+  code, stderr = stopped(signal.SIGTERM)
+  assert code == 130, stderr
+  assert 'Traceback' not in stderr, stderr
+  assert testdata_lib.error_lines(stderr) == [
+      'midime_encode: error: Interrupted; nothing was left half-written.']
+  assert os.listdir(out) == []
+  code, _ = stopped(signal.SIGKILL)
+  assert code == -signal.SIGKILL
+  assert any(n.startswith('beam-temp-') for n in os.listdir(out))
+  result = run(*[os.path.basename(command[0]), *command[1:]])
+  assert result.returncode == 0, result.stderr
+  assert not any(n.startswith('beam-temp-') for n in os.listdir(out))
+  assert encoded_lib.read_manifest(str(out))['sequences'] == 110
 
 
 def test_midime_train_on_the_shards(encoded, mel_2bar_small_checkpoint,

@@ -33,9 +33,10 @@ import numpy as np
 
 from midime_magenta import errors
 from midime_magenta import file_util
+from midime_magenta import run_dir_lib
 from midime_magenta import run_lib
 
-MANIFEST = 'manifest.json'
+MANIFEST = run_dir_lib.ENCODED_MANIFEST
 FORMAT = 'midime_magenta.encoded'
 VERSION = 1
 SHARD_PREFIX = 'encoded'
@@ -64,8 +65,42 @@ def join(folder, name):
       folder, name)
 
 
+def check_location(folder, what):
+  """Refuses a place TensorFlow's filesystems cannot read, before reading.
+
+  TensorFlow reads local paths and gs:// (and its other registered
+  filesystems); for http:// and the like it raises UnimplementedError, which
+  would surface as a traceback.
+
+  Raises:
+    EncodedError: naming the scheme.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if '://' not in folder:
+    return
+  try:
+    _gfile().exists(folder)
+  except tf.errors.OpError:
+    scheme = folder.split('://', 1)[0]
+    raise EncodedError(
+        f'{what} {folder}: TensorFlow cannot read {scheme}:// addresses; use '
+        'a local folder or gs:// (download it first).') from None
+
+
+def _check_regular_files(paths):
+  """Refuses a local shard that is not a regular file: reading a FIFO or a
+  device as a TFRecord file would block or never end."""
+  for path in paths:
+    if '://' in path or not os.path.lexists(path):
+      continue
+    if not os.path.isfile(path):
+      raise EncodedError(f'{path} is not a regular file (a pipe, device or '
+                         'folder stands there); encode again.')
+
+
 def holds_encoded(folder):
   """True when `folder` is a finished midime_encode output."""
+  check_location(folder, 'The encoding')
   return _gfile().exists(join(folder, MANIFEST))
 
 
@@ -92,13 +127,15 @@ def check_output_dir(folder):
 
 
 def chunk_example(mu, path, record, chunk, start):
-  """One chunk as a serialized tf.train.Example."""
+  """One chunk as a serialized tf.train.Example (`path` as str or as its
+  UTF-8 bytes, surrogate-escaped)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   feature = tf.train.Feature
   return tf.train.Example(features=tf.train.Features(feature={
       'mu': feature(float_list=tf.train.FloatList(value=np.ravel(mu))),
-      'path': feature(bytes_list=tf.train.BytesList(
-          value=[path.encode('utf-8', 'surrogateescape')])),
+      'path': feature(bytes_list=tf.train.BytesList(value=[
+          path if isinstance(path, bytes) else
+          path.encode('utf-8', 'surrogateescape')])),
       'record': feature(int64_list=tf.train.Int64List(value=[record])),
       'chunk': feature(int64_list=tf.train.Int64List(value=[chunk])),
       'start': feature(float_list=tf.train.FloatList(value=[start])),
@@ -123,6 +160,8 @@ def read_manifest(folder):
   Raises:
     EncodedError: when there is none or it is damaged.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  check_location(folder, 'The encoding')
   path = join(folder, MANIFEST)
   gfile = _gfile()
   if not gfile.exists(path):
@@ -131,6 +170,7 @@ def read_manifest(folder):
         'midime_encode with --output_dir there first.')
   damaged = lambda why: EncodedError(  # pylint: disable=g-long-lambda
       f'The encoding manifest {path} is damaged ({why}); encode again.')
+  _check_regular_files([path])
   try:
     with gfile.GFile(path, 'rb') as f:
       raw = f.read(_MAX_MANIFEST_BYTES + 1)
@@ -139,6 +179,9 @@ def read_manifest(folder):
     meta = json.loads(raw.decode('utf-8'))
   except (UnicodeDecodeError, ValueError, RecursionError) as e:
     raise damaged(type(e).__name__) from None
+  except (tf.errors.OpError, OSError) as e:
+    raise EncodedError(f'The encoding manifest {path} cannot be read '
+                       f'({type(e).__name__}).') from None
   if not isinstance(meta, dict) or meta.get('format') != FORMAT:
     raise damaged('it is not a midime_encode manifest')
   if meta.get('version') != VERSION:
@@ -181,12 +224,13 @@ def load_training_data(folder, expect_music_vae=None):
   meta = read_manifest(folder)
   if expect_music_vae is not None:
     run_lib.check_music_vae_matches(meta['music_vae'], expect_music_vae,
-                                    folder)
+                                    folder, 'encoding')
   z_size = meta['music_vae']['z_size']
   files = [join(folder, s) for s in meta['shards']]
   missing = [f for f in files if not _gfile().exists(f)]
   if missing:
     raise EncodedError(f'{missing[0]} is missing; encode again.')
+  _check_regular_files(files)
   spec = {'mu': tf.io.FixedLenFeature([z_size], tf.float32),
           'path': tf.io.FixedLenFeature([], tf.string),
           'record': tf.io.FixedLenFeature([], tf.int64),

@@ -44,6 +44,17 @@ def sha256_file(path):
   return digest.hexdigest()
 
 
+def shown_name(text):
+  """A file name (or a message holding one) as valid UTF-8 text.
+
+  A name's bytes that are not UTF-8 arrive from the OS as surrogates
+  (`os.fsdecode`); protobuf fields and Beam's coders refuse those. Here they
+  become `\\xff`, readable, while the name itself is kept for opening.
+  """
+  return text.encode('utf-8', 'surrogateescape').decode('utf-8',
+                                                        'backslashreplace')
+
+
 def is_temporary(name):
   """True for the names of `write_atomically`'s temporary files."""
   return _TMP_MARK in name

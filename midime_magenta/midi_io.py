@@ -18,6 +18,7 @@ import tensorflow.compat.v1 as tf
 from note_seq.protobuf import music_pb2
 
 from midime_magenta import errors
+from midime_magenta import file_util
 
 MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
 # A whole orchestral score is a few MiB; beyond this a file is not music.
@@ -153,7 +154,7 @@ def read_midi_bytes(midi_bytes, path):
     # for damaged files; all mean the same to a user.
     raise InputError(f'{path!r} is a damaged MIDI file ({type(e).__name__}: '
                      f'{e}); re-export it from your editor.') from None
-  ns.filename = os.path.basename(path)
+  ns.filename = file_util.shown_name(os.path.basename(path))
   if not ns.notes:
     starts = _count_note_ons(midi_bytes)
     if starts:  # MIDI readers drop notes that end where they start.

@@ -27,6 +27,8 @@ Example usage:
 
 import contextlib
 import logging as std_logging
+import signal
+import threading
 
 from absl import flags
 
@@ -78,9 +80,18 @@ def import_pipeline():
   return encode_pipeline
 
 
+def _stop(signum, unused_frame):
+  """SIGTERM stops an encoding as Ctrl-C does: the pipeline is torn down,
+  its temporary files removed, one line printed, exit 130."""
+  del signum
+  raise KeyboardInterrupt
+
+
 def run():
   for name in ('checkpoint_file', 'input_midi', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _stop)
   encode_pipeline = import_pipeline()
   encode_pipeline.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,

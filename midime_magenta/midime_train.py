@@ -104,6 +104,9 @@ def run():
   music_vae_config = configs.get_music_vae_config(config)
   script_util.check_track_flags(chunking_lib.converter_kind(music_vae_config),
                                 config.name)
+  if FLAGS.input_encoded:  # Checked before the MusicVAE loads.
+    from midime_magenta import encoded_lib
+    encoded_lib.read_manifest(FLAGS.input_encoded)
   if FLAGS.attributes_from:  # Checked before minutes of training, not after.
     attributes_lib.check_enough_chunks(sum(
         c.num_chunks for c in chunking_lib.chunk_inputs(
@@ -121,8 +124,8 @@ def run():
       personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:
-    print(f'Interrupted: saved the model trained for {len(history["loss"])} '
-          f'epochs to {FLAGS.run_dir}.', flush=True)
+    script_util.print_out(f'Interrupted: saved the model trained for '
+                          f'{len(history["loss"])} epochs to {FLAGS.run_dir}.')
     return 130
   logging.info(
       'Trained MidiMe on %d chunks for %d epochs (final loss %.3f) in %.1f s '

@@ -12,6 +12,9 @@ from midime_magenta import errors
 from midime_magenta import file_util
 
 MODEL_FILE = 'midime.json'
+# What marks a finished midime_encode folder (encoded_lib's format); named
+# here so that a run's loader can tell a user who passed one.
+ENCODED_MANIFEST = 'manifest.json'
 
 
 class RunDirError(errors.MidiMeError):
@@ -20,6 +23,11 @@ class RunDirError(errors.MidiMeError):
 
 def holds_run(run_dir):
   return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
+
+
+def is_encoding(folder):
+  """True for a local midime_encode output (not a run)."""
+  return os.path.isfile(os.path.join(folder, ENCODED_MANIFEST))
 
 
 def check_run_dir(run_dir, overwrite):

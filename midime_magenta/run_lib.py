@@ -63,17 +63,24 @@ def describe_music_vae(config_name, z_size, fingerprint):
           'fingerprint': fingerprint}
 
 
-def check_music_vae_matches(stored, expected, where):
-  """Raises ModelMismatchError unless two MusicVAE identities agree."""
+def check_music_vae_matches(stored, expected, where, what='model'):
+  """Raises ModelMismatchError unless two MusicVAE identities agree.
+
+  `what` is 'model' (a run's MidiMe) or 'encoding' (a midime_encode folder).
+  """
   fields = ('config', 'z_size', 'fingerprint')
   if all(stored.get(k) == expected.get(k) for k in fields):
     return
   describe = lambda d: (f'{d.get("config")} (checkpoint '  # pylint: disable=g-long-lambda
                         f'{d.get("fingerprint")})')
+  made, remedy = {
+      'model': ('The MidiMe model in {} was trained on', 'train a new model'),
+      'encoding': ('The encoding in {} was made with', 'encode again'),
+  }[what]
   raise ModelMismatchError(
-      f'The MidiMe model in {where} was trained on MusicVAE '
-      f'{describe(stored)}, not on the {describe(expected)} given; pass '
-      'the config and checkpoint it was trained with, or train a new model.')
+      f'{made.format(where)} MusicVAE {describe(stored)}, not with the '
+      f'{describe(expected)} given; pass the config and checkpoint it was '
+      f'made with, or {remedy}.')
 
 
 @dataclasses.dataclass
@@ -318,6 +325,10 @@ def read_model_info(path):
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
+    if run_dir_lib.is_encoding(folder):
+      raise ModelFileError(
+          f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
+          f'run; train on it with midime_train --input_encoded={folder}.')
     raise ModelFileError(
         f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
         'midime_train with --run_dir there first.')

@@ -104,7 +104,7 @@ CASES = [
      ['trained for config tiny-drums_2bar']),
     ('model_for_another_checkpoint', 'generate',
      {'checkpoint_file': '{ws}/retrained_ckpt'},
-     ['trained on MusicVAE tiny-mel_2bar', 'not on the tiny-mel_2bar']),
+     ['trained on MusicVAE tiny-mel_2bar', 'not with the tiny-mel_2bar']),
     ('unwritable_output_dir', 'generate', {'output_dir': '{ws}/a_file/out'},
      ['cannot be created']),
     ('zero_outputs', 'generate', {'num_outputs': '0'},
@@ -230,6 +230,69 @@ CASES = [
      ['all its 32 notes have zero length']),
     ('diverging_advice_is_lower', 'train', {'hparams': 'learning_rate=1e9'},
      ['from 1e+09 to 1e+08']),
+    # Round three: crafted encodings (midime_train --input_encoded).
+    ('encoded_shard_is_a_fifo', 'train_encoded',
+     {'input_encoded': '{ws}/enc_fifo'}, ['not a regular file']),
+    ('encoded_manifest_is_a_folder', 'train_encoded',
+     {'input_encoded': '{ws}/enc_manifest_folder'}, ['not a regular file']),
+    ('encoded_over_http', 'train_encoded',
+     {'input_encoded': 'http://127.0.0.1:9/encoded'},
+     ['cannot read http:// addresses']),
+    ('encoded_shard_missing', 'train_encoded',
+     {'input_encoded': '{ws}/enc_no_shard'}, ['is missing', 'encode again']),
+    ('encoded_manifest_not_json', 'train_encoded',
+     {'input_encoded': '{ws}/enc_bad_json'}, ['damaged', 'encode again']),
+    ('encoded_chunk_count_wrong', 'train_encoded',
+     {'input_encoded': '{ws}/enc_count'}, ['hold 30 chunks', 'says 31']),
+    ('encoded_shard_name_escapes', 'train_encoded',
+     {'input_encoded': '{ws}/enc_escape'}, ['not shard names']),
+    ('encoded_for_another_music_vae', 'train',
+     {'input_midi': '', 'input_encoded': '{ws}/enc_good'},
+     ['The encoding in', 'made with MusicVAE cat-mel_2bar_small',
+      'encode again']),
+    ('encoded_folder_as_run_dir', 'generate', {'run_dir': '{ws}/enc_good'},
+     ['is an encoding', '--input_encoded']),
+    # Round three: midime_encode refuses before any file is read.
+    ('encode_unknown_runner', 'encode',
+     {'pipeline_options': '--runner=Bogus'}, ['runner Bogus', 'no such runner']),
+    ('encode_dataflow_without_its_options', 'encode',
+     {'pipeline_options': '--runner=DataflowRunner'},
+     ['DataflowRunner', 'Missing required option: project']),
+    ('encode_output_over_http', 'encode',
+     {'output_dir': 'http://127.0.0.1:9/encoded'},
+     ['--output_dir', 'no filesystem for http://']),
+    ('encode_input_over_ftp', 'encode',
+     {'input_midi': 'ftp://127.0.0.1:9/tunes'},
+     ['--input_midi', 'no filesystem for ftp://']),
+    ('encode_output_under_a_file', 'encode',
+     {'output_dir': '{ws}/a_file/encoded'}, ['Cannot create --output_dir']),
+    ('encode_output_holds_an_encoding', 'encode',
+     {'output_dir': '{ws}/enc_good'}, ['already holds an encoding']),
+    ('encode_input_missing', 'encode',
+     {'input_midi': '{ws}/no/such/tunes'}, ['does not exist']),
+    # Round three: rules refused when given (a run is always loadable).
+    ('constrain_rule_too_long', 'constrain',
+     {'rule': 'key:' + 'C' * 120}, ['characters']),
+    ('constrain_too_many_rules', 'constrain',
+     {'rule': [f'pitch:{40 + k}-100' for k in range(17)]},
+     ['17 rules were given']),
+    ('constrain_range_downwards', 'constrain', {'rule': 'density:5-3'},
+     ['must run upwards']),
+    ('constrain_key_and_pitch_disjoint', 'constrain',
+     {'rule': ['key:C', 'pitch:61-61']}, ['No chunk obeys']),
+    ('constrain_no_density', 'constrain', {'rule': 'density:0-0'},
+     ['No chunk obeys', 'density of 0']),
+    ('constrain_unreadable_rule', 'constrain', {'rule': 'tempo:fast'},
+     ['Cannot read rule']),
+    ('constrain_no_rule', 'constrain', {'rule': []},
+     ['Give at least one --rule']),
+    ('constrain_an_encoding', 'constrain', {'run_dir': '{ws}/enc_good'},
+     ['is an encoding']),
+    ('constrain_drum_run_pitch_rule', 'constrain',
+     {'run_dir': '{ws}/drums_run', 'rule': 'key:C',
+      'config': testdata_lib.tiny_config('tiny-drums_2bar'),
+      'checkpoint_file': testdata_lib.tiny_checkpoint('tiny-drums_2bar')},
+     ['about pitches', 'drum']),
 ]
 
 
@@ -432,6 +495,23 @@ def _hostile_files(ws):
   (ws / 'escaping_config.json').write_text(json.dumps({
       'name': '../../../escaped', 'music_vae_config': 'cat-mel_2bar_small'}))
   (ws / 'nested_config.json').write_text('{"a":' * 5_000 + '1' + '}' * 5_000)
+  # Encodings (the golden one of 0.1.0, official mel_2bar_small) spoiled.
+  golden = testdata_lib.testdata_path('golden', 'encoded_v1')
+  shard = 'encoded-00001-of-00002.tfrecord'
+  for name in ('enc_good', 'enc_fifo', 'enc_manifest_folder', 'enc_no_shard',
+               'enc_bad_json', 'enc_count', 'enc_escape'):
+    shutil.copytree(golden, ws / name)
+  (ws / 'enc_fifo' / shard).unlink()
+  os.mkfifo(ws / 'enc_fifo' / shard)
+  (ws / 'enc_manifest_folder' / 'manifest.json').unlink()
+  (ws / 'enc_manifest_folder' / 'manifest.json').mkdir()
+  (ws / 'enc_no_shard' / shard).unlink()
+  (ws / 'enc_bad_json' / 'manifest.json').write_text('{"format": "midime_ma')
+  for name, key, value in (('enc_count', 'chunks', 31),
+                           ('enc_escape', 'shards', ['../../escaped'])):
+    manifest = json.loads((ws / name / 'manifest.json').read_text())
+    manifest[key] = value
+    (ws / name / 'manifest.json').write_text(json.dumps(manifest))
   # MIDI that misled: SMPTE timing, and notes of zero length.
   midi = bytearray(open(GOOD, 'rb').read())
   midi[12], midi[13] = 0xE7, 0x28  # -25 fps, 40 ticks per frame.
@@ -456,6 +536,19 @@ def _command(script, overrides, ws, case_id):
   elif script == 'train_official':
     flags = {'config': 'cat-mel_2bar_small', 'input_midi': GOOD,
              'run_dir': f'{ws}/runs/{case_id}', 'num_epochs': '5'}
+  elif script == 'train_encoded':
+    flags = {'config': 'cat-mel_2bar_small',
+             'checkpoint_file': testdata_lib.official_mel_2bar_small(),
+             'input_midi': '', 'run_dir': f'{ws}/runs/{case_id}',
+             'num_epochs': '5'}
+  elif script == 'encode':
+    flags = {'config': 'cat-mel_2bar_small',
+             'checkpoint_file': testdata_lib.official_mel_2bar_small(),
+             'input_midi': GOOD, 'output_dir': f'{ws}/out/{case_id}'}
+  elif script == 'constrain':
+    flags = {'config': testdata_lib.tiny_config('tiny-mel_2bar'),
+             'checkpoint_file': TINY, 'run_dir': f'{ws}/good_run',
+             'rule': 'key:C', 'iterations': '5'}
   elif script == 'evaluate':
     flags = {'config': testdata_lib.tiny_config('tiny-mel_2bar'), 'checkpoint_file': TINY,
              'run_dir': f'{ws}/good_run', 'input_midi': GOOD,
@@ -465,8 +558,12 @@ def _command(script, overrides, ws, case_id):
              'run_dir': f'{ws}/good_run', 'output_dir': f'{ws}/out/{case_id}',
              'mode': 'sample'}
   flags.update(overrides)
-  args = [f'--{k}={str(v).replace("{ws}", str(ws))}' for k, v in flags.items()]
+  args = [f'--{k}={str(v).replace("{ws}", str(ws))}' for k, values in
+          flags.items() for v in (values if isinstance(values, list) else
+                                  [values])]
   name = {'train': 'midime_train', 'train_official': 'midime_train',
+          'train_encoded': 'midime_train', 'encode': 'midime_encode',
+          'constrain': 'midime_constrain',
           'evaluate': 'midime_evaluate'}.get(script, 'midime_generate')
   return name, args
 

@@ -182,3 +182,82 @@ def test_crafted_tfjs_manifest(tmp_path_factory, manifest):
   shapes = {w['name']: w['shape'] for g in manifest for w in g['weights']}
   assert all(w.dtype == np.float32 and list(w.shape) == shapes[name]
              for name, w in weights.items())
+
+
+RULE_TEXT = st.one_of(
+    st.text(max_size=120),
+    st.builds(lambda kind, body: f'{kind}:{body}',
+              st.sampled_from(['key', 'density', 'pitch', 'Key', 'range', '']),
+              st.text(alphabet='CDEFGABb#m-0123456789.:, +e', max_size=24)))
+
+
+@SETTINGS
+@hypothesis.given(specs=st.lists(RULE_TEXT, max_size=20))
+def test_rule_strings(specs):
+  """Any rule text is read or refused with our error; what is read is what a
+  run can hold (the specs a constraint saves read back the same)."""
+  from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
+  try:
+    rules = rules_lib.parse_rules(specs)
+  except errors.MidiMeError:
+    return
+  assert 1 <= len(rules) <= rules_lib.MAX_RULES
+  assert all(len(r.spec) <= rules_lib.MAX_RULE_CHARS for r in rules)
+  assert rules_lib.parse_rules([r.spec for r in rules]) == rules
+
+
+@pytest.fixture(scope='module')
+def saved_encoding(tmp_path_factory):
+  """A small real encoding (two shards, 6 chunks of z_size 4)."""
+  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp('encoding') / 'encoded'
+  folder.mkdir()
+  shards = [f'encoded-0000{k}-of-00002.tfrecord' for k in range(2)]
+  rng = np.random.default_rng(0)
+  for k, name in enumerate(shards):
+    with tf.io.TFRecordWriter(str(folder / name)) as writer:
+      for chunk in range(3):
+        writer.write(encoded_lib.chunk_example(
+            rng.standard_normal(4), f'tune{k}.mid', -1, chunk, 2.0 * chunk))
+  encoded_lib.write_manifest(str(folder), {
+      'music_vae': run_lib.describe_music_vae('tiny-mel_2bar', 4, 'f' * 16),
+      'chunks': 6, 'shards': shards, 'files': 2, 'sequences': 2,
+      'skipped': 0})
+  return folder
+
+
+@SETTINGS
+@hypothesis.given(data=st.data())
+def test_crafted_encoded_folder(saved_encoding, tmp_path_factory, data):
+  """Crafted manifests and shard bytes: an encoding loads or is refused with
+  our error, never another exception; what loads is finite, in order."""
+  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp('case') / 'encoded'
+  shutil.copytree(saved_encoding, folder)
+  manifest = json.loads((folder / 'manifest.json').read_text())
+  paths = [p for p in _paths(manifest) if p]
+  for _ in range(data.draw(st.integers(0, 3))):
+    path = data.draw(st.sampled_from(paths))
+    target = manifest
+    try:
+      for key in path[:-1]:
+        target = target[key]
+      target[path[-1]] = data.draw(JSON)
+    except (KeyError, IndexError, TypeError):
+      continue
+  (folder / 'manifest.json').write_text(json.dumps(manifest))
+  shard = folder / data.draw(st.sampled_from(sorted(
+      p.name for p in folder.glob('encoded-*'))))
+  raw = bytearray(shard.read_bytes())
+  for _ in range(data.draw(st.integers(0, 4))):
+    raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(
+        st.integers(0, 255))
+  cut = data.draw(st.integers(0, len(raw)))
+  shard.write_bytes(bytes(raw[:cut]))
+  try:
+    training, _ = encoded_lib.load_training_data(str(folder))
+  except errors.MidiMeError:
+    return
+  assert np.all(np.isfinite(training.z))
+  assert len(training.z) == len(training.sources) == len(training.starts)
