@@ -232,15 +232,34 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   return chunked
 
 
+# The most chunks one concatenated file (a piece, --concat_outputs) holds:
+# 4,096 bars of a 2-bar model, over two hours at 120 qpm. Beyond that the
+# file and the time to build it grow without use (100,000 chunks took
+# minutes and most of a gigabyte).
+MAX_CONCAT_CHUNKS = 2048
+
+
 def concatenate_in_slots(sequences, slot_seconds):
   """One sequence of chunks back to back, each in its own slot.
 
   note_seq's `concatenate_sequences` alone places each sequence after the
   last note of the one before, so a chunk ending in a rest would pull the
   next one early; every chunk gets exactly `slot_seconds` instead.
+
+  Raises:
+    errors.UsageError: for more than MAX_CONCAT_CHUNKS sequences.
   """
+  check_concat_length(len(sequences))
   return note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot_seconds] * len(sequences))
+
+
+def check_concat_length(n, what='A concatenated file'):
+  """Refuses more than MAX_CONCAT_CHUNKS chunks in one file, before work."""
+  if n > MAX_CONCAT_CHUNKS:
+    raise errors.UsageError(
+        f'{what} holds at most {MAX_CONCAT_CHUNKS} chunks; {n} were asked '
+        'for. Ask for fewer, or write them as separate files.')
 
 
 def explain_no_chunks(ns, music_vae_config):

@@ -7,27 +7,21 @@
   then, from the driver, manifest.json (the commit point; counts from Beam's
   metrics).
 
-`ChunkFiles` cuts each file with the project's own chunking (chunking_lib:
-the same windows, order and track choice as `midime_train`); `EncodeChunks`
-restores the MusicVAE once per worker, in `setup`, and encodes the batches
-`BatchElements` forms. Nothing an input does stops the pipeline: a file
-that cannot be read or gives no chunk goes to the skipped output with the
-reason.
-
-Files are listed by the driver: local folders as `midime_train` lists them
-(recursively, MIDI and TFRecords), URLs (gs://...) by Beam's filesystems
-with the same extensions. Workers read them through Beam's filesystems
-(MIDI) or TensorFlow's (TFRecords), so any filesystem both know works.
-
-Workers resolve the checkpoint themselves: a name or URL from
-midime_checkpoints is fetched into each worker's cache, a local checkpoint
-must be visible to the workers (it is, for the DirectRunner).
+`ChunkFiles` cuts each file as `midime_train` does (chunking_lib);
+`EncodeChunks` restores the MusicVAE once per worker, in `setup`. Nothing an
+input does stops the pipeline: a file that cannot be read or gives no chunk
+goes to the skipped output with the reason. The driver lists the files
+(local folders as `midime_train` does, URLs by Beam's filesystems); workers
+resolve the checkpoint themselves (a name or URL is fetched into each
+worker's cache).
 """
 
+import contextlib
 import json
 import logging as std_logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 
@@ -217,13 +211,9 @@ def _metric(result, name):
 
 
 def check_before_work(inputs, output_dir, pipeline_options):
-  """Refuses, before any file is read or model loaded, an input or output
-  address no filesystem here can reach, and a runner or options Beam would
-  refuse only once the pipeline starts (as a traceback).
-
-  Raises:
-    errors.UsageError: naming the flag and what to do.
-  """
+  """Refuses (errors.UsageError), before any file is read or model loaded,
+  an input or output address no filesystem here reaches, and a runner or
+  options Beam would refuse only once the pipeline runs (a traceback)."""
   # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import StandardOptions
   from apache_beam.options.pipeline_options_validator import (
@@ -257,6 +247,55 @@ def check_before_work(inputs, output_dir, pipeline_options):
   if problems:
     raise errors.UsageError(
         f'--pipeline_options for {name}: {" ".join(problems)}')
+
+
+def _run_stoppably(pipeline):
+  """Runs the pipeline in a thread, so that Ctrl-C and SIGTERM (a
+  KeyboardInterrupt in the main thread) stop it at once: in the main thread
+  Beam's waits could let it go by. The workers are then ended."""
+  outcome = {}
+
+  def target():
+    try:
+      result = pipeline.run()
+      result.wait_until_finish()
+      outcome['result'] = result
+    except BaseException as e:  # pylint: disable=broad-except
+      outcome['error'] = e
+
+  thread = threading.Thread(target=target, name='beam-pipeline', daemon=True)
+  thread.start()
+  try:
+    while thread.is_alive():
+      thread.join(0.2)
+  except KeyboardInterrupt:
+    # Beam's threads then fail on the ended workers; not news, as we stop.
+    threading.excepthook = lambda unused_args: None
+    _end_child_processes()
+    raise
+  if 'error' in outcome:
+    raise outcome['error']
+  return outcome['result']
+
+
+def _end_child_processes():
+  """SIGKILLs every process below this one (Beam's workers and their
+  shells), as /proc lists them; elsewhere nothing is sent."""
+  parents = {}
+  for pid in filter(str.isdigit, os.listdir('/proc')
+                    if os.path.isdir('/proc') else []):
+    with contextlib.suppress(OSError, ValueError, IndexError), open(
+        f'/proc/{pid}/stat', 'rb') as f:
+      stat = f.read()
+      parents[int(pid)] = int(stat[stat.rindex(b')') + 2:].split()[1])
+  frontier = [os.getpid()]
+  while frontier:
+    parent = frontier.pop()
+    children = [p for p, pp in parents.items() if pp == parent]
+    frontier += children
+    for child in children:
+      with contextlib.suppress(OSError):
+        os.kill(child, signal.SIGKILL)
 
 
 def _remove_beam_temporaries(output_dir):
@@ -315,6 +354,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   encoded_lib.check_output_dir(output_dir)
   _remove_beam_temporaries(output_dir)  # A killed run's; the folder is ours.
   config, prefix = _resolve(config_name, checkpoint_file)
+  # Here, once: in the workers a misfit would be a traceback per worker.
+  checkpoint_lib.check_checkpoint_fits_config(config, prefix)
   z_size = configs.get_music_vae_config(config).hparams.z_size
   fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
   # Workers resolve the checkpoint as the user named it: a name or URL is
@@ -373,8 +414,7 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
     watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
-        result = pipeline.run()
-        result.wait_until_finish()
+        result = _run_stoppably(pipeline)
     except BaseException as e:
       _remove_beam_temporaries(output_dir)
       if not isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.

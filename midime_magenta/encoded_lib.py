@@ -224,7 +224,7 @@ def load_training_data(folder, expect_music_vae=None):
   meta = read_manifest(folder)
   if expect_music_vae is not None:
     run_lib.check_music_vae_matches(meta['music_vae'], expect_music_vae,
-                                    folder, 'encoding')
+                                    folder, 'The encoding')
   z_size = meta['music_vae']['z_size']
   files = [join(folder, s) for s in meta['shards']]
   missing = [f for f in files if not _gfile().exists(f)]

@@ -201,6 +201,11 @@ def _check_flags():
   """
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
+  if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
+    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+    chunking_lib.check_concat_length(
+        FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
+        '--concat_outputs\'s file')
   if FLAGS.mode == 'interpolate' and FLAGS.num_outputs < 2:
     raise errors.UsageError(
         '--num_outputs is the number of interpolation steps, ends included; '

@@ -242,10 +242,10 @@ class Personalizer:
   def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
             variation=1.0, attributes=None, constrain=True,
             allow_copies=False):
-    """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's
-    space (`MidiMe.walk`), each in its own slot: a whole piece (8 chunks of
-    a 2-bar model is 16 bars). `step_size` is how far each chunk moves on;
-    a chunk that copies one trained on walks a step more (`allow_copies`)."""
+    """One NoteSequence of `chunks` chunks in their slots, along a smooth
+    walk in MidiMe's space: each moves on by `step_size`, and one that copies
+    a trained chunk walks a step more (unless `allow_copies`)."""
+    chunking_lib.check_concat_length(chunks, 'A piece')
     sequences = self._drawn(
         self._trained().walk_points(chunks, step_size, seed, variation),
         novelty_lib.walk_steps(step_size, variation), seed, temperature,

@@ -1,14 +1,11 @@
 """A MidiMe run folder: the one save format, whoever writes it.
 
-`midime.json` is the manifest and commit point; `weights-<hash>.npz`,
-`latents-<hash>.npz` (what it was trained on, in time order) and the extras
-(`add_to_run`: attributes, constraint) are named by their content's hash
-before `midime.json` is atomically replaced, so a crash leaves the previous
-run or the new one. Loading checks every field, shape and size against the
-manifest before anything is allocated, and reads arrays with
+`midime.json` is the manifest and commit point: the `.npz` files it names
+(weights, latents, extras) are named by their content's hash, so a crash
+leaves the previous run or the new one. Loading checks every field, shape
+and size before anything is allocated and reads arrays with
 `allow_pickle=False`: nothing in a run folder can run code or ask for
-gigabytes. docs/personalizing.md lists the files; `run_dir_lib` claims the
-folder while it is written.
+gigabytes. docs/personalizing.md lists the files.
 """
 
 import contextlib
@@ -63,24 +60,19 @@ def describe_music_vae(config_name, z_size, fingerprint):
           'fingerprint': fingerprint}
 
 
-def check_music_vae_matches(stored, expected, where, what='model'):
-  """Raises ModelMismatchError unless two MusicVAE identities agree.
-
-  `what` is 'model' (a run's MidiMe) or 'encoding' (a midime_encode folder).
-  """
-  fields = ('config', 'z_size', 'fingerprint')
-  if all(stored.get(k) == expected.get(k) for k in fields):
+def check_music_vae_matches(stored, expected, where, what='The MidiMe model'):
+  """Raises ModelMismatchError unless two MusicVAE identities agree (`what`
+  is 'The MidiMe model' of a run or 'The encoding' of midime_encode)."""
+  if all(stored.get(k) == expected.get(k)
+         for k in ('config', 'z_size', 'fingerprint')):
     return
   describe = lambda d: (f'{d.get("config")} (checkpoint '  # pylint: disable=g-long-lambda
                         f'{d.get("fingerprint")})')
-  made, remedy = {
-      'model': ('The MidiMe model in {} was trained on', 'train a new model'),
-      'encoding': ('The encoding in {} was made with', 'encode again'),
-  }[what]
+  remedy = 'encode again' if what == 'The encoding' else 'train a new model'
   raise ModelMismatchError(
-      f'{made.format(where)} MusicVAE {describe(stored)}, not with the '
-      f'{describe(expected)} given; pass the config and checkpoint it was '
-      f'made with, or {remedy}.')
+      f'{what} in {where} was made with MusicVAE {describe(stored)}, not '
+      f'with the {describe(expected)} given; pass the config and checkpoint '
+      f'it was made with, or {remedy}.')
 
 
 @dataclasses.dataclass
@@ -325,11 +317,10 @@ def read_model_info(path):
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
-    if run_dir_lib.is_encoding(folder):
-      raise ModelFileError(
-          f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
-          f'run; train on it with midime_train --input_encoded={folder}.')
     raise ModelFileError(
+        f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
+        f'run; train on it with midime_train --input_encoded={folder}.'
+        if run_dir_lib.is_encoding(folder) else
         f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
         'midime_train with --run_dir there first.')
   try:

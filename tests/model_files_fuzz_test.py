@@ -80,12 +80,10 @@ def _paths(value, prefix=()):
       yield from _paths(v, prefix + (i,))
 
 
-@SETTINGS
-@hypothesis.given(data=st.data())
-def test_crafted_model_manifest(saved_run, tmp_path_factory, data):
-  folder, manifest = _copy(saved_run, tmp_path_factory)
+def _mutate(manifest, data, at_least):
+  """Replaces `at_least`..3 values anywhere in a JSON manifest by JSON."""
   paths = [p for p in _paths(manifest) if p]
-  for _ in range(data.draw(st.integers(1, 3))):
+  for _ in range(data.draw(st.integers(at_least, 3))):
     path = data.draw(st.sampled_from(paths))
     target = manifest
     try:
@@ -94,6 +92,13 @@ def test_crafted_model_manifest(saved_run, tmp_path_factory, data):
       target[path[-1]] = data.draw(JSON)
     except (KeyError, IndexError, TypeError):
       continue  # An earlier change removed this path.
+
+
+@SETTINGS
+@hypothesis.given(data=st.data())
+def test_crafted_model_manifest(saved_run, tmp_path_factory, data):
+  folder, manifest = _copy(saved_run, tmp_path_factory)
+  _mutate(manifest, data, 1)
   (folder / 'midime.json').write_text(json.dumps(manifest))
   loaded = _load(folder)
   if loaded is not None:
@@ -236,16 +241,7 @@ def test_crafted_encoded_folder(saved_encoding, tmp_path_factory, data):
   folder = tmp_path_factory.mktemp('case') / 'encoded'
   shutil.copytree(saved_encoding, folder)
   manifest = json.loads((folder / 'manifest.json').read_text())
-  paths = [p for p in _paths(manifest) if p]
-  for _ in range(data.draw(st.integers(0, 3))):
-    path = data.draw(st.sampled_from(paths))
-    target = manifest
-    try:
-      for key in path[:-1]:
-        target = target[key]
-      target[path[-1]] = data.draw(JSON)
-    except (KeyError, IndexError, TypeError):
-      continue
+  _mutate(manifest, data, 0)
   (folder / 'manifest.json').write_text(json.dumps(manifest))
   shard = folder / data.draw(st.sampled_from(sorted(
       p.name for p in folder.glob('encoded-*'))))
