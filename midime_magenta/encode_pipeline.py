@@ -29,8 +29,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options_validator import (
+    PipelineOptionsValidator)
+from apache_beam.runners import runner as beam_runner
 
 from midime_magenta import encoded_lib
+from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import progress_lib
 from midime_magenta import startup_lib
@@ -81,8 +86,9 @@ class ChunkFiles(beam.DoFn):
       sequences = self._sequences(path)
     except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
-      yield beam.pvalue.TaggedOutput('skipped', {'source': file_util.shown_name(path),
-                                                 'reason': file_util.shown_name(str(e))})
+      yield beam.pvalue.TaggedOutput('skipped', {
+          'source': file_util.shown_name(path),
+          'reason': file_util.shown_name(str(e))})
       return
     for _, record, ns in sequences:
       source = file_util.shown_name(encoded_lib.source_name(path, record))
@@ -94,8 +100,8 @@ class ChunkFiles(beam.DoFn):
         chunked, reason = None, str(e)
       if chunked is None or not chunked.num_chunks:
         Metrics.counter(NAMESPACE, 'skipped').inc()
-        yield beam.pvalue.TaggedOutput('skipped', {'source': source,
-                                                   'reason': file_util.shown_name(reason)})
+        yield beam.pvalue.TaggedOutput('skipped', {
+            'source': source, 'reason': file_util.shown_name(reason)})
         continue
       Metrics.counter(NAMESPACE, 'sequences').inc()
       for i in range(chunked.num_chunks):
@@ -211,27 +217,18 @@ def _metric(result, name):
 
 
 def check_before_work(inputs, output_dir, pipeline_options):
-  """Refuses (errors.UsageError), before any file is read or model loaded,
-  an input or output address no filesystem here reaches, and a runner or
-  options Beam would refuse only once the pipeline runs (a traceback)."""
-  # pylint: disable=g-import-not-at-top
-  from apache_beam.options.pipeline_options import StandardOptions
-  from apache_beam.options.pipeline_options_validator import (
-      PipelineOptionsValidator)
-  from apache_beam.runners import runner as beam_runner
-  from midime_magenta import errors
-  specs = [('--input_midi', s.strip()) for s in str(inputs).split(',')]
-  for flag, where in [*specs, ('--output_dir', str(output_dir))]:
-    if '://' not in where:
-      continue
+  """Refuses (UsageError), before any file is read or model loaded, places
+  no filesystem here reaches and runners or options Beam would refuse."""
+  places = [('--input_midi', s.strip()) for s in str(inputs).split(',')]
+  for flag, where in [*places, ('--output_dir', str(output_dir))]:
     try:
-      FileSystems.get_filesystem(where)
+      FileSystems.get_filesystem(where)  # Local paths always have one.
     except ValueError:
-      scheme = where.split('://', 1)[0]
       raise errors.UsageError(
-          f'{flag} {where}: Beam has no filesystem for {scheme}:// here '
-          '(gs:// needs pip install "apache-beam[gcp]"; http(s) is not '
-          'one: download the files first).') from None
+          f'{flag} {where}: Beam has no filesystem for '
+          f'{where.split("://", 1)[0]}:// here (gs:// needs pip install '
+          '"apache-beam[gcp]"; http(s) is not one: download the files '
+          'first).') from None
   encoded_lib.check_location(str(output_dir), '--output_dir')
   options = PipelineOptions(list(pipeline_options))
   name = options.view_as(StandardOptions).runner or 'DirectRunner'
@@ -311,7 +308,7 @@ def _remove_beam_temporaries(output_dir):
 def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
            batch_size=256, instrument=None, program=None, trio_tracks=None,
-           hop_bars=None):
+           hop_bars=None, check_config=None):
   """Runs the pipeline; returns the manifest written.
 
   Args:
@@ -323,6 +320,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     batch_size: chunks per MusicVAE batch.
     instrument, program, trio_tracks, hop_bars: as `midime_train` takes
       them.
+    check_config: called with the resolved config before any file is read.
 
   Raises:
     errors.MidiMeError subclasses: a bad output folder, input or checkpoint,
@@ -330,7 +328,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
   """
   check_before_work(inputs, output_dir, pipeline_options)
   args = (inputs, output_dir, config_name, checkpoint_file, pipeline_options,
-          batch_size, instrument, program, trio_tracks, hop_bars)
+          batch_size, instrument, program, trio_tracks, hop_bars, check_config)
   if '://' in str(output_dir):  # A bucket: no lock file to take there.
     return _encode(*args)
   # Claimed while written: two encodings into one new folder would both
@@ -344,7 +342,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
 
 def _encode(inputs, output_dir, config_name, checkpoint_file,
             pipeline_options, batch_size, instrument, program, trio_tracks,
-            hop_bars):
+            hop_bars, check_config):
   """`encode`'s work, in a checked (and, if local, claimed) folder."""
   # pylint: disable=g-import-not-at-top
   from midime_magenta import checkpoint_lib
@@ -354,6 +352,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   encoded_lib.check_output_dir(output_dir)
   _remove_beam_temporaries(output_dir)  # A killed run's; the folder is ours.
   config, prefix = _resolve(config_name, checkpoint_file)
+  if check_config is not None:
+    check_config(config)
   # Here, once: in the workers a misfit would be a traceback per worker.
   checkpoint_lib.check_checkpoint_fits_config(config, prefix)
   z_size = configs.get_music_vae_config(config).hparams.z_size
@@ -390,8 +390,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
            encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
-  unlisted = [{'source': file_util.shown_name(path), 'reason': file_util.shown_name(why)}
-              for path, why in skipped]
+  unlisted = [{'source': file_util.shown_name(path),
+               'reason': file_util.shown_name(why)} for path, why in skipped]
   _ = ((chunked.skipped,
         pipeline | 'Unlisted' >> beam.Create(unlisted))
        | 'AllSkipped' >> beam.Flatten()

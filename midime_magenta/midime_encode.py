@@ -93,22 +93,22 @@ def run():
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _stop)
   encode_pipeline = import_pipeline()
-  # Before any checkpoint is fetched, then before any file is read.
-  encode_pipeline.check_before_work(FLAGS.input_midi, FLAGS.output_dir,
-                                    FLAGS.pipeline_options)
-  from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-  from midime_magenta import configs  # pylint: disable=g-import-not-at-top
-  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib
+  from midime_magenta import configs
   if FLAGS.config is not None:
     configs.get_config(FLAGS.config)  # Fail before fetching anything.
-  config, _ = music_vae_lib.resolve_config(FLAGS.config, FLAGS.checkpoint_file)
-  script_util.check_track_flags(
-      chunking_lib.converter_kind(configs.get_music_vae_config(config)),
-      config.name)
+
+  def check_track_flags(config):
+    script_util.check_track_flags(
+        chunking_lib.converter_kind(configs.get_music_vae_config(config)),
+        config.name)
+
   encode_pipeline.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
-      FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars)
+      FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars,
+      check_track_flags)
 
 
 def console_entry_point():
