@@ -244,12 +244,9 @@ def concatenate_in_slots(sequences, slot_seconds):
 
   note_seq's `concatenate_sequences` alone places each sequence after the
   last note of the one before, so a chunk ending in a rest would pull the
-  next one early; every chunk gets exactly `slot_seconds` instead.
-
-  Raises:
-    errors.UsageError: for more than MAX_CONCAT_CHUNKS sequences.
+  next one early; every chunk gets exactly `slot_seconds` instead. Callers
+  bound the count (`check_concat_length`) before decoding, not here after.
   """
-  check_concat_length(len(sequences))
   return note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot_seconds] * len(sequences))
 
