@@ -1,30 +1,13 @@
 """Attribute vectors in MusicVAE's latent space (MusicVAE paper, section 5.4).
 
-An attribute is a number measured on a decoded chunk's notes. Its vector is
-the mean z of the chunks in the attribute's top quartile minus the mean z of
-those in its bottom quartile; adding `strength` times it to any z moves the
-decoded music along the attribute (more notes, wider leaps, ...), whatever
-else the z holds.
-
-The attributes, on a chunk's *part* (the melody of a melody or trio model,
-the lowest-numbered pitched instrument; every note of a drum model):
-
-  c_diatonic        share of notes whose pitch class is in C major
-  note_density      note onsets per bar
-  average_interval  mean |interval| between successive notes, semitones
-  syncopation_16th  share of onsets on an off-beat 16th (odd step)
-  syncopation_8th   share of onsets on an off-beat 8th (step 2 of 4)
-  pitch_range       highest minus lowest pitch, semitones
-
-Drum models get the three rhythmic ones (their "pitches" are instruments).
-
-Which chunks: the paper used its training set. We take either a folder of
-the user's MIDI (MusicVAE mu of its chunks, attributes of the chunks
-themselves) or, when nothing is given, 1024 draws from MusicVAE's prior
-N(0, I) decoded at temperature 0.1 (near the decoder's argmax, so each
-attribute is a function of z rather than of sampling noise). The prior's
-vectors belong to the MusicVAE alone; a run keeps the vectors it used, so
-its results can be repeated (run_lib).
+An attribute's vector is the mean z of chunks in its top quartile minus that
+of its bottom quartile; adding `strength` times it to a z moves the decoded
+music along the attribute. Attributes are measured on a chunk's part (its
+melody; every note of a drum model, which gets the rhythmic ones only):
+c_diatonic, note_density, average_interval, syncopation_16th,
+syncopation_8th, pitch_range. The chunks are a folder of the user's MIDI, or
+1024 draws from MusicVAE's prior decoded at temperature 0.1 (so an attribute
+is a function of z, not of sampling noise).
 """
 
 import dataclasses
@@ -109,8 +92,7 @@ class AttributeVectors:
   Attributes:
     names: k attribute names.
     vectors: float32 [k, z_size], top-quartile mean z minus bottom's.
-    low, high: k mean attribute values of the bottom and top quartiles (what
-      a strength of about -1 and +1 moves towards, roughly).
+    low, high: k mean attribute values of the bottom and top quartiles.
     source: 'prior' or the inputs' description.
     count: chunks measured.
   """
@@ -122,10 +104,7 @@ class AttributeVectors:
   count: int
 
   def offset(self, strengths):
-    """sum_i strength_i * vector_i: float32 [z_size] to add to latents.
-
-    Args:
-      strengths: {attribute name: strength}.
+    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength}.
 
     Raises:
       AttributeVectorError: for an attribute these vectors do not hold.
@@ -151,18 +130,9 @@ class AttributeVectors:
 
 
 def quartile_vectors(z, sequences, names, chunk_bars, source):
-  """Attribute vectors from chunks' latents and their notes.
+  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes.
 
-  Args:
-    z: float [n, z_size], each chunk's latent.
-    sequences: the n chunks' NoteSequences.
-    names: attributes to compute.
-    chunk_bars: bars per chunk (for note density).
-    source: what the chunks were, for the record.
-
-  Returns:
-    `AttributeVectors` of the attributes that vary over the chunks (an
-    attribute every chunk shares gives no direction and is left out).
+  Attributes every chunk shares give no direction and are left out.
 
   Raises:
     AttributeVectorError: with fewer than `MIN_CHUNKS` chunks, or when no
@@ -194,18 +164,7 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
 
 
 def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
-  """Attribute vectors from chunks of MusicVAE's prior or of your own.
-
-  Args:
-    music_vae: the `music_vae_lib.FrozenMusicVAE`.
-    inputs: what `chunking_lib.chunk_inputs` takes (a folder of MIDI, ...):
-      the MusicVAE mu of its chunks and the attributes of their notes. None:
-      `draws` draws from MusicVAE's prior, decoded near argmax.
-    seed: for the prior's draws.
-    draws: how many prior draws (1024; fewer is faster and noisier).
-
-  Returns:
-    An `AttributeVectors`.
+  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if None.
 
   Raises:
     AttributeVectorError: too few or too uniform chunks.
@@ -235,8 +194,8 @@ def parse_strengths(specs, known=ATTRIBUTES):
   """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}.
 
   Raises:
-    AttributeVectorError: for a malformed spec, an unknown name, or a
-      strength outside [-10, 10].
+    AttributeVectorError: for a malformed spec, an unknown name, or a strength
+      outside [-10, 10].
   """
   strengths = {}
   for spec in specs or ():
@@ -270,11 +229,7 @@ def to_saved(vectors):
 
 
 def load(run_dir, meta, z_size):
-  """A run's attribute vectors, or None when it has none.
-
-  Raises:
-    run_lib.ModelFileError: when they are damaged.
-  """
+  """A run's attribute vectors, or None; raises run_lib.ModelFileError if damaged."""
   from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
   entry = meta.get('attributes')
   if not entry:

@@ -1,9 +1,6 @@
-"""Rendering MIDI to WAV, so outputs can be listened to.
-
-FluidSynth with a General MIDI soundfont where one is installed (Debian:
-`apt-get install fluidsynth fluid-soundfont-gm`; or set $MIDIME_SOUNDFONT),
-otherwise note_seq's own synthesizer (sine waves: plain, but always there).
-`render_wav` says which was used.
+"""Rendering MIDI to WAV: FluidSynth with a General MIDI soundfont where one is
+installed (`apt-get install fluidsynth fluid-soundfont-gm`, or $MIDIME_SOUNDFONT),
+else note_seq's sine-wave synthesizer. `render_wav` says which was used.
 """
 
 import os
@@ -35,10 +32,8 @@ def synthesizer_name():
 
 
 def render_wav(midi_path, wav_path):
-  """Renders a MIDI file to a WAV file; returns the synthesizer's name.
-
-  Writes `wav_path` directly: callers pass a temporary path of
-  `file_util.write_atomically`.
+  """Renders a MIDI file to `wav_path` (a `write_atomically` temporary); returns
+  the synthesizer's name.
   """
   synth = synthesizer_name()
   if synth == 'fluidsynth':

@@ -1,11 +1,6 @@
-"""The MusicVAE checkpoints known by name: official Magenta.js folders and
-Python `.tar` bundles, with sha256 pins where the released files are known,
-and the kinds MidiMe refuses with the reason.
-
-`--checkpoint_file` may name one (`mel_2bar_small`) or give a URL or gs://
-path; download_lib fetches it once into the cache. $MIDIME_CHECKPOINT_TABLE
-may name a JSON file of extra entries (a mirror, or your own checkpoints),
-in the form of `CheckpointEntry`.
+"""The MusicVAE checkpoints known by name, with sha256 pins where known and the
+kinds MidiMe refuses with the reason. $MIDIME_CHECKPOINT_TABLE may name a JSON
+file of extra `CheckpointEntry` rows (a mirror, or your own).
 """
 
 import dataclasses
@@ -35,10 +30,9 @@ class CheckpointEntry:
     name: what `--checkpoint_file` may say.
     kind: 'tfjs' (a Magenta.js folder) or 'tar' (a Python bundle).
     url: the folder URL (tfjs) or the .tar URL.
-    config: the Python MusicVAE config it loads with; None if there is none.
-    size: total bytes (the tar, or the tfjs shards) where known.
-    sha256: {file name: sha256} pinned where known.
-    note: a line for listings: provenance of the pins, or why unsupported.
+    config: the Python MusicVAE config it loads with, or None.
+    size, sha256: total bytes and {file name: sha256}, where known.
+    note: a line for listings: the pins' provenance, or why unsupported.
   """
   name: str
   kind: str
@@ -153,11 +147,8 @@ def known_checkpoints():
 
 
 def _checked_entry(raw):
-  """A CheckpointEntry from a table row, every field checked.
-
-  Raises:
-    ValueError: for a row that cannot be used; names become cache folders,
-      so they may hold no path separators or '..'.
+  """A CheckpointEntry from a table row, every field checked; ValueError if not
+  usable (names become cache folders: no separators or '..').
   """
   if not isinstance(raw, dict):
     raise ValueError('an entry is not an object')

@@ -1,15 +1,10 @@
 """Finding, checking and fingerprinting MusicVAE checkpoints.
 
-`--checkpoint_file` may be a checkpoint prefix (`model.ckpt-N`), a directory
-holding one, or a `.tar` bundle as Magenta publishes them. Before anything is
-restored, the checkpoint's variable names and shapes are compared with the
-config's graph, so that a checkpoint of another config gets one sentence
-naming the config it looks like, instead of TensorFlow's restore error.
-
-The variables of every known MusicVAE config are stored in
-`musicvae_variables.json` (written by `bin/make_musicvae_variables`), so this
-comparison costs no graph building. Configs missing from it are built on the
-spot, in a throwaway graph.
+Before anything is restored, the checkpoint's variables are compared with the
+config's graph, so a checkpoint of another config gets one sentence naming the
+config it looks like instead of TensorFlow's restore error. Known configs'
+variables are stored in `musicvae_variables.json` (`bin/make_musicvae_variables`),
+so the check builds no graph.
 """
 
 import contextlib
@@ -56,11 +51,7 @@ def _prefixes_in_directory(directory):
 
 
 def _unpack_tar(path):
-  """Unpacks a user's `.tar` bundle once into the cache; returns its prefix.
-
-  Unpacked under a key of the bundle's path, size and mtime, so a second run
-  reuses it (the user's .tar is theirs and stays).
-  """
+  """Unpacks a user's `.tar` once into the cache (keyed by path, size, mtime)."""
   stat = os.stat(path)
   key = hashlib.sha256(
       f'{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'.encode()
@@ -79,12 +70,11 @@ class ResolvedCheckpoint:
 
   Attributes:
     prefix: the TF checkpoint prefix.
-    music_vae_config: the name of the MusicVAE config the checkpoint itself
-      names: read from a Magenta.js checkpoint, or the table entry's for a
-      known name; None for a bare TF checkpoint.
+    music_vae_config: the config name the checkpoint names (Magenta.js, or a
+      catalogue entry); None for a bare TF checkpoint.
     description: one line on what it is, for logs.
-    midime_config: for a MusicVAE that magenta does not register (read from
-      a Magenta.js checkpoint), the `configs.MidiMeConfig` that carries it.
+    midime_config: the `configs.MidiMeConfig` of a MusicVAE that magenta does
+      not register (read from a Magenta.js checkpoint).
   """
   prefix: str
   music_vae_config: str | None = None
@@ -101,18 +91,15 @@ def resolve_checkpoint(path):
   """Finds (fetching, unpacking or converting once) the checkpoint `path` names.
 
   Args:
-    path: a checkpoint prefix, a directory holding one checkpoint (or a
-      `checkpoint` state file naming the latest), a `.tar` bundle, a
-      Magenta.js checkpoint folder, or a name, URL or gs:// path that
-      `download_lib` fetches (once) into the cache.
+    path: a checkpoint prefix, a directory holding one, a `.tar` bundle, a
+      Magenta.js folder, or a catalogue name, URL or gs:// path.
 
   Returns:
     A `ResolvedCheckpoint`.
 
   Raises:
-    CheckpointError: if nothing usable is there, a directory holds several
-      checkpoints and no state file says which is latest, or a Magenta.js
-      checkpoint is of a kind MidiMe does not support (the reason is given).
+    CheckpointError: if nothing usable is there, or it is ambiguous or of a
+      kind MidiMe does not support (the reason is given).
     download_lib.DownloadError: when a download fails its checks.
   """
   path = os.path.expanduser(path)
@@ -141,11 +128,8 @@ _DERIVED_VARIABLES = {}
 
 
 def _expected_variables(architecture, key):
-  """The variables of the config an architecture maps to.
-
-  Building the graph costs seconds (13 s for a 16-bar hierarchical model on
-  2 cores), so the result is kept beside the conversion, keyed by the
-  checkpoint's content, and later runs read it.
+  """The variables of the config an architecture maps to, cached by checkpoint
+  (a 16-bar graph takes 13 s to build).
   """
   path = os.path.join(cache_dir(), 'converted', f'{key}.variables.json')
   stamp = {'mapping_version': _MAPPING_VERSION,
@@ -167,9 +151,8 @@ def _expected_variables(architecture, key):
 def _resolve_tfjs(folder, name):
   """Reads a Magenta.js checkpoint's config, checks it, converts it once.
 
-  The config is the magenta config with exactly its variables where there is
-  one (mel_2bar_small is cat-mel_2bar_small); else the checkpoint's own,
-  carried by the returned `ResolvedCheckpoint.midime_config`.
+  The config is magenta's where one has exactly its variables, else the
+  checkpoint's own (`ResolvedCheckpoint.midime_config`).
   """
   architecture = tfjs_config_lib.describe(folder)
   key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
@@ -197,8 +180,9 @@ def _resolve_tfjs(folder, name):
 
 
 def _same_data(config, other):
-  """Whether two configs cut and encode music alike: a flat LSTM's variables
-  do not depend on the chunk length, so mel_4bar and mel_2bar share them."""
+  """Whether two configs cut and encode music alike (a flat LSTM's variables do
+  not depend on the chunk length).
+  """
   a, b = config.data_converter, other.data_converter
   return (type(a) is type(b) and
           config.hparams.max_seq_len == other.hparams.max_seq_len and
@@ -236,11 +220,7 @@ def _tf_prefix(path):
 
 
 def damaged_checkpoint_error(prefix, error):
-  """The CheckpointError for a checkpoint whose data cannot be read.
-
-  A damaged copy in our download cache is dropped, so the next run fetches
-  it anew.
-  """
+  """The CheckpointError for unreadable data; a damaged cached copy is dropped."""
   why = type(error).__name__
   cache = os.path.realpath(cache_dir())
   real = os.path.realpath(prefix)
@@ -287,11 +267,7 @@ def quiet_graph_building():
 
 
 def build_config_variables(music_vae_config):
-  """Builds a config's inference graph, as `TrainedModel` does; returns shapes.
-
-  Returns:
-    {variable name: shape} of the graph `TrainedModel` would restore.
-  """
+  """{variable name: shape} of the inference graph `TrainedModel` would restore."""
   config = copy.deepcopy(music_vae_config)
   converter = config.data_converter
   hparams = config.hparams
@@ -329,9 +305,7 @@ def _built_config_variables(name):
 
 
 def _derived_config_variables(music_vae_config):
-  """Variables of a MusicVAE config magenta does not register: known from
-  its checkpoint, or built once and kept in the cache (the graph of a 16-bar
-  model takes seconds), keyed by everything that shapes them."""
+  """Variables of a config magenta does not register, built once and cached."""
   known = _DERIVED_VARIABLES.get(id(music_vae_config))
   if known is not None and known[0] is music_vae_config:
     return known[1]
@@ -356,11 +330,7 @@ def _derived_config_variables(music_vae_config):
 
 
 def config_variables(config):
-  """Returns {variable name: shape} that a MusicVAE config restores.
-
-  Args:
-    config: a `configs.MidiMeConfig`, or a magenta MusicVAE config name.
-  """
+  """{variable name: shape} that a `MidiMeConfig` or config name restores."""
   if not isinstance(config, str):
     if config.music_vae is not None:
       return _derived_config_variables(config.music_vae)
@@ -378,11 +348,7 @@ def _mismatches(expected, found):
 
 
 def configs_matching(found):
-  """Names of known configs whose variables a checkpoint holds, best first.
-
-  A config matches when every variable it needs is in the checkpoint with
-  the same shape; among matches, the one using most of the checkpoint wins.
-  """
+  """Known configs whose every variable the checkpoint holds, most used first."""
   stored = _stored_config_variables()
   matches = [name for name, expected in stored.items()
              if not _mismatches(expected, found)]
@@ -392,12 +358,9 @@ def configs_matching(found):
 def check_checkpoint_fits_config(config, prefix):
   """Compares a checkpoint's variables with the config's graph.
 
-  Args:
-    config: a `configs.MidiMeConfig`, or a magenta MusicVAE config name.
-
   Raises:
-    CheckpointError: naming the config the checkpoint looks like, when it
-      does not fit `config`.
+    CheckpointError: naming the config the checkpoint looks like, when it does
+      not fit `config` (a `MidiMeConfig` or a config name).
   """
   found = checkpoint_variables(prefix)
   mismatches = _mismatches(config_variables(config), found)
@@ -421,12 +384,11 @@ def check_checkpoint_fits_config(config, prefix):
 
 
 def checkpoint_fingerprint(prefix):
-  """A short hash naming a checkpoint's weights, whatever its file layout.
+  """A short hash of a checkpoint's weights, the same in TF and Magenta.js layouts.
 
-  Covers every variable's name and shape and the values of every tensor of
-  at most 65,536 numbers (biases and small kernels), which differ between any
-  two trainings; hashing all of a 1.6 GB checkpoint would take seconds. The
-  same weights converted between TF and Magenta.js layouts hash the same.
+  Covers every variable's name and shape and the values of tensors of at most
+  65,536 numbers, which differ between any two trainings; hashing all of a 1.6 GB
+  checkpoint would take seconds.
   """
   reader = tf.train.load_checkpoint(prefix)
   shapes = reader.get_variable_to_shape_map()

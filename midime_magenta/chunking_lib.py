@@ -1,29 +1,11 @@
 """Reading a user's MIDI and cutting it into chunks of a MusicVAE config.
 
-Chunks are cut as the MidiMe demo cuts them (music/demos/midi_me.ts):
-
-  quantizeNoteSequence(ns, 4)                    -> 16th-note steps
-  mm.sequences.split(ns, 16 * bars)              -> windows that do not overlap
-  dataConverter.toTensor(chunk)                  -> the encoder's input
-
-`windows_lib` holds the last two: a note held across a window boundary is
-cut there and sounds again at step 0 of the next window, a window with no
-note is left out, and the whole window, rests included, is encoded. Overlapping
-windows (`hop_bars`, e.g. 1 for a new window every bar) give more chunks
-from a short tune; that is our option, not the demo's.
-
-Any meter: Magenta.js cuts windows of a fixed number of 16th-note steps
-(32 for a 2-bar model) whatever the meter. We do too (the sequence is
-given one 4/4 time signature), and say so with a warning: a 3/4 or 6/8
-piece is personalized as a stream of 16th-note steps whose bar lines do not
-align with MusicVAE's.
-
-Before cutting, the tracks the model plays are chosen (`tracks_lib`): one
-melody track for a melody model (the demo takes every note, and throws on a
-pitch out of range), the melody, bass and drum tracks for a trio. A chord's
-highest note is the melody's, as in the demo.
-
-When an input gives no chunks, `explain_no_chunks` says why in one clause.
+Chunks are cut as the MidiMe demo (music/demos/midi_me.ts) cuts them:
+`quantizeNoteSequence(ns, 4)`, then `mm.sequences.split(ns, 16 * bars)`
+(`windows_lib`: windows that do not overlap, a held note cut at the boundary
+and sounded again in the next window). Any meter is cut into fixed 16-step
+bars, as Magenta.js does, with a warning. `tracks_lib` chooses the tracks the
+model plays first.
 """
 
 import copy
@@ -65,11 +47,9 @@ class ChunkedInput:
     starts: where each chunk starts in the source, in seconds.
     notes: each chunk's quantized notes, steps counted from its start.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
-    instrument: the melody track used, for melody configs.
-    trio_tracks: the `tracks_lib.TrioTracks` used, for trio configs.
+    instrument, trio_tracks: the tracks used (melody / trio configs).
     notes_out_of_range: notes dropped for lying outside the model's pitches.
-    reason: why no chunks came out, when none did.
-    warning: what the user should know about chunks that did come out.
+    reason: why no chunks came out; warning: what to know about those that did.
   """
   source: str
   starts: list
@@ -90,12 +70,7 @@ class ChunkedInput:
 
 
 def _as_common_time(ns):
-  """The sequence with its time signatures replaced by one 4/4.
-
-  Magenta.js MidiMe ignores bar lines and cuts windows of a fixed number of
-  steps; with one 4/4, note_seq's quantizer (which refuses meter changes)
-  does too.
-  """
+  """The sequence in one 4/4, which the quantizer accepts whatever the meter."""
   del ns.time_signatures[:]
   ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
   return ns
@@ -109,12 +84,9 @@ def _meters(ns):
 def chunk_windows(ns, music_vae_config, hop_bars=None):
   """Yields (start seconds, notes, input, output) for every window, in order.
 
-  The sequence is split where the tempo changes (as MusicVAE's converters
-  do), each part quantized at 4 steps a quarter (`quantizeNoteSequence(ns,
-  4)` in the demo) and cut by `windows`; each window is converted alone, so
-  every chunk keeps its place in time. Repeated passages stay, once per
-  occurrence, as Magenta.js keeps them. `ns` is changed (one 4/4 time
-  signature): pass a copy.
+  Split where the tempo changes (as MusicVAE's converters do), quantized at 4
+  steps a quarter and cut by `windows`; each window is converted alone so it
+  keeps its place in time. `ns` is changed: pass a copy.
   """
   _as_common_time(ns)
   kind = converter_kind(music_vae_config)
@@ -143,16 +115,11 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     ns: the NoteSequence (not modified).
     music_vae_config: the MusicVAE config whose converter makes the chunks.
     source: a name for messages.
-    instrument, program: override the melody-track choice (melody configs).
-    trio_tracks: {'melody', 'bass', 'drums'}: instrument numbers that
-      override the trio's track choice (trio configs).
-    hop_bars: None for the MidiMe demo's windows, which do not overlap;
-      a number of bars for windows that start that far apart (1: today's
-      most chunks from a short tune). See `windows`.
+    instrument, program, trio_tracks: override the track choice.
+    hop_bars: None for the demo's windows; else bars between window starts.
 
   Returns:
-    A `ChunkedInput`, chunks in time order; when it has none, its `reason`
-    says why.
+    A `ChunkedInput`, chunks in time order; with none, `reason` says why.
 
   Raises:
     midi_io.InputError: when `instrument` or `program` names no track, or the
@@ -240,12 +207,10 @@ MAX_CONCAT_CHUNKS = 2048
 
 
 def concatenate_in_slots(sequences, slot_seconds):
-  """One sequence of chunks back to back, each in its own slot.
+  """Chunks back to back, each in a slot of exactly `slot_seconds`.
 
-  note_seq's `concatenate_sequences` alone places each sequence after the
-  last note of the one before, so a chunk ending in a rest would pull the
-  next one early; every chunk gets exactly `slot_seconds` instead. Callers
-  bound the count (`check_concat_length`) before decoding, not here after.
+  note_seq's `concatenate_sequences` would pull a chunk that follows a rest
+  early.
   """
   return note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot_seconds] * len(sequences))
@@ -310,17 +275,14 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
   Args:
     inputs: NoteSequences, MIDI/TFRecord paths, folders, globs, or a
       comma-separated string of them.
-    music_vae_config: the MusicVAE config whose converter cuts them.
-    instrument, program: choose the melody track (melody configs).
-    trio_tracks: override the trio's track choice (trio configs).
+    music_vae_config, instrument, program, trio_tracks, hop_bars: as in
+      `chunk_note_sequence`.
     allow_empty: False to refuse inputs that give no chunk at all.
-    hop_bars: None for the demo's windows; see `chunk_note_sequence`.
 
   Raises:
-    midi_io.InputError: for an input that names nothing, or a single file
-      that cannot be used. Among several, such a file is skipped: it gets a
-      `ChunkedInput` with no chunks and the reason, and a log line.
-    NoChunksError: with `allow_empty` False, saying why (first three).
+    midi_io.InputError: for an input that names nothing, or a single file that
+      cannot be used (among several, it is skipped with its reason).
+    NoChunksError: with `allow_empty` False, saying why.
   """
   if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
     inputs = [inputs]

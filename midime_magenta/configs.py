@@ -1,24 +1,11 @@
-"""The registered MidiMe configs, in one `CONFIG_MAP`, and the MusicVAE configs.
+"""The registered MidiMe configs, in one immutable `CONFIG_MAP`.
 
-As in magenta's `music_vae/configs.py`, every registered config is a Python
-object in `CONFIG_MAP`, keyed by a descriptive name: here the name of the
-MusicVAE config it personalizes, so that `--config=cat-mel_2bar_small` means
-the same thing to `midime_train` as to `music_vae_generate`. Configs are
-immutable; `MidiMeConfig.replace` derives a changed one.
-
-A user may also pass the path of a JSON file of their own with the same
-fields (`read_config_file`; JSON, so reading a config never runs code). The
-top-level `configs/` folder holds examples of such files; the registered
-configs live only here, so they ship in every install mode (a wheel, a PEP 660
-editable install, the legacy `setup.py develop` of older pip) with nothing
-to locate at run time.
-
-Configs are values. `CONFIG_MAP` holds the official configs only and never
-changes after import. A MusicVAE that is not one of magenta's registered
-configs (read from a Magenta.js checkpoint, or a config file's
-`music_vae_hparams`) travels inside its `MidiMeConfig` (`music_vae`): it is
-returned to whoever asked for it, never registered, so a name means the same
-thing whatever was loaded before in the process.
+As in magenta's `music_vae/configs.py`, keyed by the name of the MusicVAE config
+each personalizes, so `--config=cat-mel_2bar_small` means the same to
+`midime_train` as to `music_vae_generate`. A user may pass a JSON config file
+instead (reading it runs no code; examples in `configs/`). A MusicVAE magenta
+does not register travels inside its `MidiMeConfig.music_vae`: returned, never
+registered, so a name means the same whatever was loaded before.
 """
 
 import copy
@@ -46,14 +33,10 @@ def music_vae_config_names():
 
 
 def get_music_vae_config(config):
-  """Returns a private deep copy of a MusicVAE config.
-
-  A copy, because magenta's scripts mutate shared `CONFIG_MAP` entries and we
-  change converter settings (the chunk cap) per use.
+  """A private deep copy of a MusicVAE config (magenta's scripts mutate theirs).
 
   Args:
-    config: a `MidiMeConfig` (its own `music_vae`, else the one it names),
-      or the name of one of magenta's MusicVAE configs.
+    config: a `MidiMeConfig`, or the name of one of magenta's configs.
 
   Raises:
     ConfigError: if no MusicVAE config has that name.
@@ -76,18 +59,16 @@ def chunk_steps(music_vae_config):
 
 @dataclasses.dataclass(frozen=True)
 class MidiMeConfig:
-  """One registered MidiMe config.
+  """One MidiMe config; `replace` derives a changed one.
 
   Attributes:
     name: the registered name (the MusicVAE config's own name).
     music_vae_config: name of the MusicVAE config it sits on.
     hparams: the MidiMe hyperparameters (`midime_hparams.HParams`).
     description: one line for `--help` and listings.
-    official_checkpoint: name of the official checkpoint for this config, or
-      None when there is none.
+    official_checkpoint: the official checkpoint's name, or None.
     path: the file it was read from.
-    music_vae: the magenta MusicVAE `Config` itself, when it is not one of
-      magenta's registered ones (then `music_vae_config` is its own name).
+    music_vae: the MusicVAE `Config` itself when magenta does not register it.
   """
   name: str
   music_vae_config: str
@@ -164,9 +145,7 @@ def read_config_file(path):
 
 
 def _with_music_vae_hparams(music_vae_config, changes, path):
-  """A magenta config with some of its model's hparams changed (z_size,
-  enc_rnn_size, dec_rnn_size, ...): a MusicVAE of the same family trained at
-  another size."""
+  """A magenta config with some model hparams changed (another size, same family)."""
   if not isinstance(changes, dict) or not changes:
     raise ConfigError(f'Config file {path}: music_vae_hparams must be an '
                       'object of MusicVAE hyperparameters.')
@@ -218,12 +197,10 @@ CONFIG_MAP = types.MappingProxyType({config.name: config for config in (
 
 
 def derived_config(name, music_vae_config, is_trio=False, description=''):
-  """The MidiMe config for a MusicVAE config that magenta does not register
-  (read from a Magenta.js checkpoint): returned, never registered.
+  """The MidiMe config of a MusicVAE magenta does not register; never registered.
 
-  Default hyperparameters (300 epochs for trios, as the demo). A name that
-  magenta's configs already use gets a `js-` prefix, so that the name of a
-  run's MusicVAE never means two things.
+  A name magenta already uses gets a `js-` prefix, so a run's MusicVAE name never
+  means two things; trios train 300 epochs, as in the demo.
   """
   if name in music_vae_configs.CONFIG_MAP or name in CONFIG_MAP:
     name = 'js-' + name
@@ -235,14 +212,7 @@ def derived_config(name, music_vae_config, is_trio=False, description=''):
 
 def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
                     hparams=''):
-  """The config with flag overrides applied to its hparams (--hparams last).
-
-  Returns:
-    A new `MidiMeConfig`.
-
-  Raises:
-    ConfigError: for unknown names or bad values.
-  """
+  """A new config with flag overrides applied (--hparams last); raises ConfigError."""
   changes = {k: v for k, v in (('num_epochs', num_epochs),
                                ('latent_size', latent_size), ('beta', beta))
              if v is not None}
@@ -255,11 +225,11 @@ def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
 
 
 def get_config(name_or_path):
-  """Returns a registered MidiMe config by name, or reads a config file.
+  """A registered MidiMe config by name, or a config file read.
 
   Raises:
-    ConfigError: for an unknown name (the message lists the known ones), or
-      a file that cannot be used.
+    ConfigError: for an unknown name (listing the known ones), or a file that
+      cannot be used.
   """
   if name_or_path in CONFIG_MAP:
     return CONFIG_MAP[name_or_path]

@@ -1,33 +1,14 @@
-"""Rule constraints: move any MusicVAE latent the least way into the region
-whose music obeys a person's rules (Engel, Hoffman & Roberts, ICLR 2018,
-"Latent Constraints", as the MidiMe blog uses them: "constrain a MusicVAE to
-only output music in a certain key ... and with a certain density").
+"""Rule constraints: move a MusicVAE latent the least way into the region whose
+music obeys a person's rules (Engel, Hoffman & Roberts, ICLR 2018, "Latent
+Constraints"; rules and their checks are in rules_lib).
 
-Rules and how music is checked against them are in rules_lib.
-
-No data from the user is needed, only the rules: latents are drawn (from
-MusicVAE's prior, and from MidiMe when there is one), decoded near the
-decoder's argmax (temperature 0.001) and labelled by the rules. Then
-
-  critic  D(z) -> logit: does z decode to music that obeys the rules?
-          Trained on the labelled latents (binary cross-entropy).
-  actor   G(z) = (1 - g) * z + g * delta, with gate g and delta from an MLP
-          (the paper's gated form), trained to make the critic say yes at
-          the least distance: softplus(-D(G(z))) + distance_weight *
-          mean(log(1 + (G(z) - z)^2)) (the paper's distance penalty).
-
-Rounds: the actor's outputs are decoded and labelled too, and the critic
-retrained on them, so it learns where the actor over-reached (3 rounds of
-`iterations` Adam steps each; 100 by default, about 5 s on 2 CPU cores for
-mel_2bar_small); the actor of the round whose outputs obeyed most is kept.
-
-Applying: the actor proposes, decoding checks. Each latent moves only as far
-towards the actor's output as it must to decode to music that obeys the
-rules (`LatentConstraint.apply` with `label`): a latent whose music already
-obeys stays where it is.
-
-The actor and critic are saved in the run folder beside the MidiMe
-(run_lib), with the rules and what the constraint achieved when trained.
+Latents drawn from MusicVAE's prior (and MidiMe) are decoded near argmax and
+labelled by the rules. A critic D(z) learns to tell whether z obeys; a gated
+actor G(z) = (1 - g) z + g delta learns to make the critic say yes at the least
+distance (softplus(-D(G(z))) + w mean(log(1 + (G(z) - z)^2))). Three rounds
+retrain the critic on the actor's outputs, so it learns where the actor
+over-reached; the best round's actor is kept. Applying moves each latent only
+as far towards G(z) as it must to decode to music that obeys.
 """
 
 
@@ -100,14 +81,10 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
   def apply(self, z, label=None):
     """Moves latents [n, z_size] into the rules' region; float32 numpy.
 
-    Args:
-      z: the latents.
-      label: fn(latents) -> bool [m], decoding and checking the rules. With
-        it, each latent goes only as far along its way to the actor's
-        output as it must: the first of z + t (G(z) - z), t = 0, 1/8, ...,
-        1, that decodes to music obeying the rules (the actor's output when
-        none does). Measured while building it (mel_2bar_small, key:C, 200
-        prior draws), this kept 54% of the onsets instead of 19%.
+    With `label` (fn(latents) -> bool [m], decoding and checking the rules), each
+    latent moves to the first of z + t (G(z) - z), t = 0, 1/8, ..., 1, that obeys
+    (G(z) when none does): on mel_2bar_small, key:C, this kept 54% of the onsets
+    instead of 19%.
     """
     z = np.asarray(z, np.float32)
     if not len(z):  # pylint: disable=g-explicit-length-test
@@ -164,16 +141,10 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
 
   def train(self, draws, label, iterations=DEFAULT_ITERATIONS, seed=None,
             on_round=None):
-    """Trains critic and actor on latent draws labelled by the rules.
+    """Trains critic and actor on latent `draws` labelled by `label`.
 
-    Args:
-      draws: float [n, z_size] latents to learn from (prior, MidiMe).
-      label: fn(latents [m, z_size]) -> bool [m], decoding and checking.
-      iterations: Adam steps per round, for the critic and for the actor.
-      on_round: fn(round, rounds) after each round (progress).
-
-    Returns:
-      {'rounds': [{'critic_loss', 'actor_loss', 'actor_satisfied'}]}.
+    `iterations` Adam steps per round each; `on_round(round, rounds)` reports
+    progress. Returns {'rounds': [{'critic_loss', 'actor_loss', 'actor_satisfied'}]}.
     """
     rng = np.random.default_rng(seed)
     critic_opt = tf.keras.optimizers.Adam(1e-3)
@@ -219,23 +190,16 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
                      draws=None, measure_draws=256):
   """Trains a rule constraint on a MusicVAE (and a MidiMe's samples).
 
-  Learns from `draws` draws of MusicVAE's prior and, with a MidiMe, as many
-  of its samples; then measures it on fresh draws of each.
+  Learns from `draws` draws of MusicVAE's prior (and as many MidiMe samples),
+  then measures it on `measure_draws` fresh draws of each.
 
   Args:
-    music_vae: the `music_vae_lib.FrozenMusicVAE`.
-    midime: the `midime_model.MidiMe` whose samples it must also serve, or
-      None.
-    rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or
-      `rules_lib.Rule`s.
+    rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.
     iterations: Adam steps per round (default 100).
-    seed: for the draws and the networks.
-    draws: latents drawn from each source to learn from (default 1024).
-    measure_draws: fresh latents from each source it is measured on.
 
   Returns:
-    The `LatentConstraint`; its `report` holds {'prior': ..., 'midime': ...}
-    of `rules_lib.measure` at temperature 0.5 and the training rounds.
+    The `LatentConstraint`; its `report` holds `rules_lib.measure` of 'prior'
+    and 'midime' at temperature 0.5, and the training rounds.
 
   Raises:
     rules_lib.RuleError: for a rule that cannot be read or does not fit the
@@ -285,11 +249,7 @@ def to_saved(constraint):
 
 
 def load(run_dir, meta, z_size):
-  """A run's constraint, or None when it has none.
-
-  Raises:
-    run_lib.ModelFileError: when it is damaged or made another way.
-  """
+  """A run's constraint, or None; raises run_lib.ModelFileError if damaged."""
   from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
   entry = meta.get('constraint')
   if not entry:

@@ -1,21 +1,12 @@
 """Fetching MusicVAE checkpoints (catalogue_lib names them) once into a cache.
 
 Files go to `<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or
-$MIDIME_MAGENTA_CACHE). A download:
-  - shows a progress bar in a terminal (a log line elsewhere);
-  - resumes an interrupted file with an HTTP Range request where the server
-    allows it, and restarts it where not;
-  - is checked against the size the server announced, the sizes the
-    Magenta.js manifest implies, and the sha256 pinned in the catalogue
-    where one is known; a file that fails is deleted (or, if cut short, kept
-    to resume) and never used;
-  - is never fetched again once complete: a later run makes no request;
-  - is stopped when the server stalls: `requests`' read timeout is per
-    socket read, so a server that trickles a byte every few seconds would
-    never time out; fewer than `STALL_BYTES` in `STALL_SECONDS` ends it
-    (what came is kept, to resume).
-
-HTTP goes through `requests` (a maintained client) with a tqdm bar.
+$MIDIME_MAGENTA_CACHE) through `requests`, with a progress bar. A download
+resumes with a Range request where the server allows it, is checked against
+the announced size, the Magenta.js manifest's sizes and any pinned sha256
+(a file that fails is never used), is never fetched again once complete, and
+is stopped when the server trickles fewer than `STALL_BYTES` in
+`STALL_SECONDS` (requests' timeout is per read).
 """
 
 import contextlib
@@ -114,22 +105,17 @@ def _range_start(response):
 def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
   """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
 
-  A resume sends `If-Range` with the validator (ETag or Last-Modified) the
-  first response gave, so a file that changed on the server comes back whole
-  (200) instead of spliced; a 206 must say it starts where we stopped
-  (`Content-Range`). We ask for no content coding; a server that gzips
-  anyway is decoded and checked against the sizes we know, and not resumed.
-  One process at a time fetches a target (a lock file beside it). Never
-  writes more than `size` (when known) or `max_bytes`: a body that goes on
-  past that is stopped and deleted.
+  A resume sends `If-Range`, so a file that changed on the server comes back
+  whole instead of spliced, and a 206 must start where we stopped. One process
+  at a time fetches a target (a lock file beside it); no more than `size` or
+  `max_bytes` is ever written.
 
   Returns:
     `dest`, which exists only once complete and verified.
 
   Raises:
-    DownloadError: on a network failure or HTTP error (the partial file is
-      kept, to resume), a short or over-long body, or a checksum mismatch
-      (the file is deleted).
+    DownloadError: on a network or HTTP failure (the partial file is kept, to
+      resume), a short or over-long body, or a checksum mismatch.
   """
   with _locked(dest):
     if os.path.exists(dest):
@@ -224,9 +210,8 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
 def _stall_guard(response):
   """Ends `response` when no `STALL_BYTES` block arrives in STALL_SECONDS.
 
-  Yields the function to call at each block. A watchdog thread shuts the
-  socket down, which wakes the read blocked in `iter_content`; its error is
-  then reported as a stall (DownloadError) rather than a network failure.
+  Yields the function to call at each block; a watchdog thread shuts the socket
+  down, waking the blocked read, which is reported as a stall.
   """
   last = [time.monotonic()]
   stalled = threading.Event()
@@ -259,9 +244,7 @@ def _stall_guard(response):
 
 
 def _shut_down(response):
-  """Shuts the response's socket down (from another thread: the blocked
-  read wakes). urllib3 hands the socket to http.client's file object, so it
-  is reached by its descriptor."""
+  """Shuts the response's socket down, reached by its descriptor."""
   try:
     fd = response.raw._fp.fp.fileno()  # pylint: disable=protected-access
     with socket.socket(fileno=os.dup(fd)) as sock:
@@ -279,11 +262,9 @@ def _remove(*paths):
 
 
 def unpack_bundle(tar_path, target):
-  """Unpacks a `.tar` bundle into `target` (made atomically); returns the
-  prefix of the one checkpoint in it.
+  """Unpacks a `.tar` into `target` (atomically); returns its one checkpoint's prefix.
 
-  The 'data' filter refuses absolute paths, '..', links out of the folder
-  and device files: a bundle cannot write outside `target`.
+  The 'data' filter refuses absolute paths, '..', outward links and devices.
 
   Raises:
     DownloadError: for a bundle that cannot be unpacked or holds no single
@@ -312,14 +293,10 @@ def unpack_bundle(tar_path, target):
 
 
 def fetch_checkpoint(name_or_url):
-  """Returns a local path (a tfjs folder, or a TF checkpoint prefix unpacked
-  from a .tar) for a name, URL or gs:// path.
+  """A local path (a tfjs folder or a TF prefix) for a name, URL or gs:// path.
 
-  Cached copies are used without any request. A downloaded .tar is unpacked
-  and then deleted: the cache keeps one copy.
-
-  Raises:
-    DownloadError: for an unsupported checkpoint or a failed download.
+  Cached copies are used without any request; a downloaded .tar is unpacked and
+  deleted. Raises DownloadError.
   """
   if name_or_url in catalogue_lib.REFUSED_CHECKPOINTS:
     raise DownloadError(f'Checkpoint {name_or_url} is not supported: '

@@ -1,19 +1,11 @@
 """midime_encode's Apache Beam pipeline: MIDI in, MusicVAE mu out, at scale.
 
-  file paths --Reshuffle--> ChunkFiles --BatchElements--> EncodeChunks
-      --> encoded-SSSSS-of-NNNNN.tfrecord            (encoded_lib's format)
-  ChunkFiles's 'skipped' output (+ files that could not be listed)
-      --> skipped-00000-of-00001.jsonl
-  then, from the driver, manifest.json (the commit point; counts from Beam's
-  metrics).
+  paths --Reshuffle--> ChunkFiles --BatchElements--> EncodeChunks --> shards
+  ChunkFiles's 'skipped' output --> skipped-00000-of-00001.jsonl
+  then, from the driver, manifest.json (counts from Beam's metrics).
 
-`ChunkFiles` cuts each file as `midime_train` does (chunking_lib);
-`EncodeChunks` restores the MusicVAE once per worker, in `setup`. Nothing an
-input does stops the pipeline: a file that cannot be read or gives no chunk
-goes to the skipped output with the reason. The driver lists the files
-(local folders as `midime_train` does, URLs by Beam's filesystems); workers
-resolve the checkpoint themselves (a name or URL is fetched into each
-worker's cache).
+Files are cut as `midime_train` cuts them; nothing an input does stops the
+pipeline (it goes to the skipped output with the reason).
 """
 
 import contextlib
@@ -113,8 +105,8 @@ class ChunkFiles(beam.DoFn):
 class EncodeChunks(beam.DoFn):
   """Batches of chunks -> serialized tf.train.Examples of their mu.
 
-  The MusicVAE is restored once per worker (`setup`), and refused when it is
-  not the checkpoint the driver fingerprinted.
+  The MusicVAE is restored once per worker and refused if it is not the
+  checkpoint the driver fingerprinted.
   """
 
   def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
@@ -145,11 +137,8 @@ class EncodeChunks(beam.DoFn):
 
 
 def list_files(inputs, skipped):
-  """The files of comma-separated inputs: local (as midime_train lists
-  them) or URLs (Beam's filesystems); unlistable entries go to `skipped`.
-
-  Raises:
-    midi_io.InputError: for an input that names nothing.
+  """The files of comma-separated inputs (local, or URLs through Beam); raises
+  midi_io.InputError for an input that names nothing.
   """
   from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
   files = []
@@ -171,9 +160,7 @@ def list_files(inputs, skipped):
 
 
 class _ShardWatcher(threading.Thread):
-  """Shows chunks as they are written: the bytes in Beam's temporary shard
-  files (local output folders; elsewhere the bar shows the total at the
-  end) over the size of one record."""
+  """Shows chunks as Beam's temporary shard files grow (local output folders)."""
 
   def __init__(self, folder, record_bytes, bar):
     super().__init__(daemon=True)
@@ -247,9 +234,9 @@ def check_before_work(inputs, output_dir, pipeline_options):
 
 
 def _run_stoppably(pipeline):
-  """Runs the pipeline in a thread, so that Ctrl-C and SIGTERM (a
-  KeyboardInterrupt in the main thread) stop it at once: in the main thread
-  Beam's waits could let it go by. The workers are then ended."""
+  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once (Beam's
+  waits in the main thread can let them go by); the workers are then ended.
+  """
   outcome = {}
 
   def target():
@@ -315,16 +302,15 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     inputs: comma-separated files, folders, globs or URLs.
     output_dir: a new folder (local or a URL); see encoded_lib.
     config_name: the MidiMe config, or None for the checkpoint's own.
-    checkpoint_file: as `midime_train` takes it.
-    pipeline_options: Beam's command-line options (runner and its settings).
+    pipeline_options: Beam's command-line options.
     batch_size: chunks per MusicVAE batch.
-    instrument, program, trio_tracks, hop_bars: as `midime_train` takes
-      them.
+    checkpoint_file, instrument, program, trio_tracks, hop_bars: as
+      `midime_train` takes them.
     check_config: called with the resolved config before any file is read.
 
   Raises:
-    errors.MidiMeError subclasses: a bad output folder, input or checkpoint,
-      or a local output folder another encoding is writing into.
+    errors.MidiMeError: a bad output folder, input or checkpoint, or a folder
+      another encoding is writing into.
   """
   check_before_work(inputs, output_dir, pipeline_options)
   args = (inputs, output_dir, config_name, checkpoint_file, pipeline_options,

@@ -1,28 +1,14 @@
 """Encoded shards: MusicVAE's mu of many chunks, as midime_encode writes them.
 
-An output folder (local, or any filesystem TensorFlow reads, e.g. gs://):
+  encoded-00000-of-00004.tfrecord   a tf.train.Example per chunk: mu, path,
+                                    record (-1 for MIDI), chunk, start
+  skipped-00000-of-00001.jsonl      {"source", "reason"} per input with no chunk
+  manifest.json                     written last, the commit point
 
-  encoded-00000-of-00004.tfrecord   one tf.train.Example per chunk:
-                                    mu [z_size] float, path (the file),
-                                    record (its index in a TFRecord; -1 for
-                                    MIDI), chunk (its index in that
-                                    sequence), start (seconds)
-  skipped-00000-of-00001.jsonl      one JSON line per input that gave no
-                                    chunk: {"source": ..., "reason": ...}
-  manifest.json                     written last, the commit point: format,
-                                    the MusicVAE (config, z_size, checkpoint
-                                    fingerprint), the MidiMe config, counts,
-                                    the shard names
-
-The chunks are the ones `midime_train` cuts from the same files (the same
-windows, track choice and order: chunking_lib), so training on the shards
-gives what training on the MIDI gives. Readers put the chunks back in that
-order: files by path (as `find_input_files` lists them), then record, then
-chunk. This module needs no Beam: `midime_train --input_encoded` and
-`Personalizer.train(encoded=...)` read shards with TensorFlow alone.
-
-A folder that already holds shards or a manifest is refused as an output:
-a second run into it would mix two encodings silently.
+The chunks are those `midime_train` cuts (chunking_lib), read back in its
+order (path, record, chunk), so training on shards gives what training on the
+MIDI gives. Reading needs TensorFlow, not Beam. A folder already holding an
+encoding is refused as an output: two would mix silently.
 """
 
 import json
@@ -66,14 +52,8 @@ def join(folder, name):
 
 
 def check_location(folder, what):
-  """Refuses a place TensorFlow's filesystems cannot read, before reading.
-
-  TensorFlow reads local paths and gs:// (and its other registered
-  filesystems); for http:// and the like it raises UnimplementedError, which
-  would surface as a traceback.
-
-  Raises:
-    EncodedError: naming the scheme.
+  """Refuses a scheme TensorFlow cannot read (http://, ...), which would be a
+  traceback; raises EncodedError.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if '://' not in folder:
@@ -105,11 +85,7 @@ def holds_encoded(folder):
 
 
 def check_output_dir(folder):
-  """Refuses an output folder that already holds an encoding (or part of one).
-
-  Raises:
-    EncodedError: saying what is there and what to do.
-  """
+  """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   gfile = _gfile()
   if not gfile.exists(folder):
     return
@@ -155,11 +131,7 @@ def write_manifest(folder, manifest):
 
 
 def read_manifest(folder):
-  """Reads and checks an encoding's manifest.
-
-  Raises:
-    EncodedError: when there is none or it is damaged.
-  """
+  """Reads and checks an encoding's manifest; raises EncodedError."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   check_location(folder, 'The encoding')
   path = join(folder, MANIFEST)
@@ -206,19 +178,12 @@ def read_manifest(folder):
 
 
 def load_training_data(folder, expect_music_vae=None):
-  """Reads an encoding's chunks back as `run_lib.TrainingData`, in order.
-
-  Args:
-    folder: a midime_encode --output_dir.
-    expect_music_vae: `run_lib.describe_music_vae(...)` of the MusicVAE in
-      use; the encoding must have been made with that checkpoint.
-
-  Returns:
-    (TrainingData, manifest).
+  """An encoding's chunks as (`run_lib.TrainingData`, manifest), in order.
 
   Raises:
     EncodedError: when it is missing or damaged.
-    run_lib.ModelMismatchError: when it was made with another MusicVAE.
+    run_lib.ModelMismatchError: when it was made with another MusicVAE than
+      `expect_music_vae`.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   meta = read_manifest(folder)

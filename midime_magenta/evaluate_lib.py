@@ -1,36 +1,19 @@
 """Does MidiMe sound like the input, and plain MusicVAE not? Measured.
 
-For the user's input, MidiMe samples and MusicVAE prior samples (as many of
-each as the input has chunks) are compared with the input's own chunks:
+MidiMe samples and MusicVAE prior samples (as many as the input has chunks)
+are compared with the input's chunks; lower is closer for every measure
+(docs/evaluation.md defines them):
 
-  latent_nn        each sample is decoded to notes, re-encoded by MusicVAE,
-                   and its mu's distance to the nearest input chunk's mu
-                   (L2) is averaged: a measure of the music, not of the
-                   latents drawn (MidiMe's decoder outputs lie near the
-                   input's mu by construction; the notes need not)
-  pitch_classes    1 - overlap of the 12-bin pitch-class histograms
-  intervals        1 - overlap of the histograms of successive melodic
-                   intervals, -12..+12 semitones (larger leaps clipped)
-  onsets           1 - overlap of the 16-bin histograms of onset positions
-                   within the bar (rhythm)
-  note_density     |mean notes per bar of the samples - of the input|
-  pitch_range      |mean pitch range per chunk of the samples - of the input|
+  latent_nn        mean L2 from each sample, decoded and re-encoded, to the
+                   nearest input chunk's mu (the music, not the latents drawn)
+  pitch_classes, intervals, onsets
+                   1 - overlap sum(min(p, q)) of normalised histograms
+  note_density, pitch_range
+                   |mean of the samples - mean of the input|
 
-Lower is closer for every measure. Histogram overlap is sum(min(p, q)) of
-normalised histograms: 1 for identical distributions, 0 for disjoint ones.
-We looked for a maintained metrics library: muspy (last release 2022) offers
-single-piece descriptors, not input-vs-sample comparisons, so these are a few
-lines of numpy.
-
-Copies: the share of samples that copy one of the input's own chunks: a
-sample whose notes, as (pitch, onset step) pairs, match some input chunk's
-with F1 >= 0.9 (`novelty_lib`). MidiMe's samples are made new as
-`midime_generate` makes them (a copy is drawn again); the share they would
-have without that (`--allow_copies`) is reported beside it.
-
-Reconstruction accuracy is the mean F1 of (pitch, onset step) notes between
-each input chunk and its reconstruction: through MusicVAE alone (encode,
-decode) and through MusicVAE -> MidiMe -> MusicVAE.
+Also the share of samples that copy an input chunk (`novelty_lib`), and the
+reconstruction F1 through MusicVAE alone and through MidiMe. No maintained
+library compares inputs with samples (muspy describes single pieces).
 """
 
 import os
@@ -106,11 +89,7 @@ def mean_nearest_distance(points, reference):
 
 
 def reencode(personalizer, sequences):
-  """MusicVAE mu of decoded chunks, as their notes are: [m, z_size].
-
-  A decoded chunk that no longer makes a valid chunk (an empty melody, say)
-  is left out.
-  """
+  """MusicVAE mu of decoded chunks' notes, [m, z_size]; invalid chunks left out."""
   chunks = [chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
             for ns in sequences]
   usable = [c for c in chunks if c.num_chunks]
@@ -127,16 +106,13 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
     personalizer: a trained `Personalizer`.
     inputs: what `Personalizer.chunk` takes (the user's MIDI).
     num_samples: samples of each kind; defaults to the number of chunks.
-    temperature: MusicVAE decoding temperature for everything decoded.
-    seed: for the latent draws.
-    variation: the scale of MidiMe's latents (`MidiMe.sample`).
+    temperature, seed, variation: for decoding and the draws.
 
   Returns:
     {'num_chunks', 'num_samples', 'measures': {name: {'midime', 'prior',
-     'closer'}}, 'copies': {'midime', 'prior'}, 'reconstruction_f1':
-     {'music_vae', 'midime'},
-     'sequences': {group: [NoteSequence]}} ('sequences' is for plotting and
-     is left out of the JSON).
+    'closer'}}, 'copies': {'midime', 'prior'}, 'reconstruction_f1':
+    {'music_vae', 'midime'}, 'sequences': {group: [NoteSequence]}}; the
+    sequences are for plotting, not the JSON.
   """
   chunked = personalizer.chunk(inputs, allow_empty=False)
   z_input = personalizer.encode(chunked)

@@ -1,17 +1,10 @@
 """The one atomic writer, and small file helpers.
 
-Every file this package writes goes through `write_atomically`: the content
-is written to a temporary file in the target's folder, flushed to disk, and
-only then put in place, so a crash or Ctrl-C leaves either the old file or
-the new one, never half of one, and never a stray temporary file.
-
-Two ways of putting it in place:
-  replace=True   `os.replace`: for files we own (a run's own JSON).
-  replace=False  never replaces anything: the name is first claimed with an
-                 exclusive create (O_EXCL), then the content renamed over our
-                 own empty claim; a taken name gets '-2', '-3', ... before the
-                 extension. This needs no hard links, so it works on FUSE
-                 mounts such as Colab's Google Drive.
+Every file this package writes goes through `write_atomically`: written to a
+temporary file in the target's folder, flushed, then put in place, so a crash
+leaves the old file or the new one. With replace=False the name is first
+claimed with O_EXCL and a taken name gets '-2', '-3', ...; no hard links, so it
+works on Colab's Google Drive.
 """
 
 import contextlib
@@ -45,12 +38,7 @@ def sha256_file(path):
 
 
 def shown_name(text):
-  """A file name (or a message holding one) as valid UTF-8 text.
-
-  A name's bytes that are not UTF-8 arrive from the OS as surrogates
-  (`os.fsdecode`); protobuf fields and Beam's coders refuse those. Here they
-  become `\\xff`, readable, while the name itself is kept for opening.
-  """
+  """A file name (or a message holding one) as valid UTF-8, non-UTF-8 bytes as `\\xff`."""
   return text.encode('utf-8', 'surrogateescape').decode('utf-8',
                                                         'backslashreplace')
 
@@ -77,15 +65,9 @@ def write_atomically(path, write, replace=True):
   """Writes a file atomically and returns the path written.
 
   Args:
-    path: where the file goes.
-    write: `write(tmp_path)` writes the whole content to `tmp_path` (a
-      path, so numpy, matplotlib and note_seq writers all fit).
-    replace: replace an existing `path` (True), or never replace anything
-      and pick a free name instead (False).
-
-  A URL (gs://..., any filesystem TensorFlow reads) is written to a local
-  temporary file, copied beside the target and renamed over it: as atomic as
-  that filesystem's rename (on GCS, a copy that readers see whole).
+    path: where the file goes (a local path or a URL TensorFlow can write).
+    write: `write(tmp_path)` writes the whole content to `tmp_path`.
+    replace: replace an existing `path` (True), or pick a free name (False).
 
   Raises:
     OutputError: when the folder cannot be written.
@@ -142,8 +124,7 @@ def _finite_or_none(value):
 
 
 def read_json(path, max_bytes, what='JSON'):
-  """Reads a JSON file of at most `max_bytes`: what a user's or a server's
-  file may hold is bounded before it is parsed.
+  """Reads a JSON file of at most `max_bytes`.
 
   Raises:
     ValueError: when it is larger or not JSON; RecursionError when it nests
@@ -156,11 +137,7 @@ def read_json(path, max_bytes, what='JSON'):
 
 
 def write_json(path, value, replace=True):
-  """Writes JSON atomically (see `write_atomically`).
-
-  NaN and infinities become null: they are not JSON, and other readers
-  (browsers, jq) refuse them.
-  """
+  """Writes JSON atomically; NaN and infinities become null, which browsers read."""
   def write(tmp):
     with open(tmp, 'w', encoding='utf-8') as f:
       json.dump(_finite_or_none(value), f, indent=2, sort_keys=True,
@@ -170,14 +147,10 @@ def write_json(path, value, replace=True):
 
 
 def check_writable_dir(path, what):
-  """Creates a folder if needed and checks it can be written.
-
-  Args:
-    path: the folder.
-    what: how the user named it, for messages (e.g. '--output_dir').
+  """Creates folder `path` if needed and checks it can be written.
 
   Raises:
-    OutputError: when it cannot be created or written.
+    OutputError: naming it as `what` (e.g. '--output_dir').
   """
   try:
     os.makedirs(path, exist_ok=True)
@@ -233,12 +206,11 @@ def _take_lock(folder, error):
 
 @contextlib.contextmanager
 def claimed_folder(folder, check, error, keep, what):
-  """Holds `folder` for this process while the block writes into it.
+  """Holds `folder` for this process while the block writes into it (re-entrant).
 
-  `check()` refuses a folder that cannot be used (it raises); it runs before
-  anything is created and again once the lock is ours. A folder this call
-  created is removed again if the block fails, unless `keep(folder)`.
-  Re-entrant: a folder this process already holds is simply yielded.
+  `check()` refuses an unusable folder, before anything is created and again
+  once the lock is ours. A folder this call created is removed if the block
+  fails, unless `keep(folder)`.
 
   Raises:
     `error`: when the folder cannot be created or another process holds it.

@@ -1,10 +1,5 @@
-"""Reading a user's MIDI: finding files, reading MIDI and TFRecords, and
-checking every NoteSequence before it is cut into chunks (chunking_lib).
-
-In a folder, a file that cannot be read is the caller's to skip with its
-reason; anything that is not a regular file (a FIFO, a device) is passed
-over, symlinked folders are followed once, and a path that exists is taken
-whole even when its name holds a comma.
+"""Reading a user's MIDI: finding files, reading MIDI and TFRecords, and checking
+every NoteSequence before it is cut into chunks (chunking_lib).
 """
 
 import glob
@@ -34,10 +29,8 @@ class InputError(errors.MidiMeError):
 
 
 def _walk_music_files(folder, skipped):
-  """MIDI and TFRecord files under `folder`, following symlinked folders once.
-
-  Anything that is not a regular file (a FIFO would block, a device never
-  ends, a symlink may loop) is added to `skipped` as (path, why).
+  """MIDI and TFRecord files under `folder`, symlinked folders followed once;
+  what is not a regular file (a FIFO blocks, a device never ends) goes to `skipped`.
   """
   found, seen = [], set()
   for root, dirs, files in os.walk(folder, followlinks=True):
@@ -63,17 +56,11 @@ def _walk_music_files(folder, skipped):
 def find_input_files(spec, skipped=None):
   """Expands '--input_midi': comma-separated files, directories and globs.
 
-  Directories are searched recursively (symlinked folders too, each real
-  folder once) for MIDI and TFRecord files. A path that exists is taken
-  whole, so a file name holding a comma still works. The same file reached
-  by two paths is read once.
-
-  Args:
-    spec: the flag's value.
-    skipped: a list that gets (path, why) for what was passed over.
+  Directories are searched recursively; a path that exists is taken whole (a
+  comma in a name works); a file reached by two paths is read once.
 
   Returns:
-    Sorted, de-duplicated file paths.
+    Sorted file paths; what was passed over goes to `skipped` as (path, why).
 
   Raises:
     InputError: when an item names nothing, or a directory holds no MIDI.
@@ -111,11 +98,7 @@ def find_input_files(spec, skipped=None):
 
 
 def read_midi_file(path):
-  """Reads one MIDI file into a NoteSequence.
-
-  Raises:
-    InputError: when the file is missing or not valid MIDI.
-  """
+  """Reads one MIDI file into a NoteSequence; raises InputError."""
   try:
     if os.path.getsize(path) > MAX_MIDI_BYTES:
       raise InputError(
@@ -130,11 +113,7 @@ def read_midi_file(path):
 
 
 def read_midi_bytes(midi_bytes, path):
-  """Parses a MIDI file's bytes (read from any filesystem) as `read_midi_file`.
-
-  Raises:
-    InputError: when they are not valid MIDI.
-  """
+  """Parses MIDI bytes (read from any filesystem); raises InputError."""
   if len(midi_bytes) > MAX_MIDI_BYTES:
     raise InputError(
         f'{path!r} is larger than a MIDI file can usefully be '
@@ -175,16 +154,10 @@ def _count_note_ons(midi_bytes):
 
 
 def check_note_sequence(ns, source):
-  """Refuses a NoteSequence whose timing or notes cannot be music.
+  """Returns `ns` if its timing and notes can be music, else raises InputError.
 
-  TFRecords and API callers hand over NoteSequences nobody checked: a tempo
-  of 0 or a time-signature denominator of 0 would divide by zero later.
-
-  Returns:
-    `ns`, unchanged.
-
-  Raises:
-    InputError: naming the first problem found.
+  TFRecords and API callers hand over unchecked NoteSequences: a tempo or a
+  time-signature denominator of 0 would divide by zero later.
   """
   def bad(what):
     return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
@@ -209,11 +182,7 @@ def check_note_sequence(ns, source):
 
 
 def read_note_sequences(path):
-  """Yields (source name, NoteSequence) from a MIDI or TFRecord file.
-
-  Raises:
-    InputError: when the file cannot be read.
-  """
+  """Yields (source name, NoteSequence) from a MIDI or TFRecord file; raises InputError."""
   if path.lower().endswith(TFRECORD_EXTENSIONS):
     try:
       for i, record in enumerate(tf.python_io.tf_record_iterator(path)):

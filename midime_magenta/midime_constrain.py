@@ -1,12 +1,9 @@
-r"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
+"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
 
-A latent constraint (Engel, Hoffman & Roberts, 2018) learned from rules
-alone, no data: MusicVAE's and MidiMe's latents are decoded and checked
-against the rules, a critic learns which latents obey them and an actor learns
-to move any latent the least way to where they are obeyed (constraints_lib).
-About 5-15 s on a CPU. The constraint is saved in the run, and
-midime_generate applies it from then on (--noconstrain leaves it out).
-Writes constraint.png in the run: MidiMe samples before and after.
+A latent constraint (Engel, Hoffman & Roberts, 2018) learned from the rules
+alone (constraints_lib), in about 5-15 s on a CPU. It is saved in the run, and
+midime_generate applies it from then on (--noconstrain leaves it out);
+constraint.png in the run shows MidiMe samples before and after.
 
 Rules: key:C (or G, Bb, F#m ...), density:LO-HI (note onsets per bar),
 pitch:LO-HI (MIDI pitches). A chunk must obey all of them.

@@ -1,9 +1,8 @@
-r"""Generates music from a MidiMe model trained by midime_train.
+"""Generates music from a MidiMe model trained by midime_train.
 
-Reads like music_vae_generate: its flags, defaults and file naming, with
-MidiMe's modes added. Two differences: --run_dir is the MidiMe run folder
-(music_vae_generate's is a MusicVAE training folder), and MidiMe's outputs
-are named midime-<mode>, so they never take the names of MusicVAE's.
+Reads like music_vae_generate, with MidiMe's modes added; --run_dir is the
+MidiMe run folder, and MidiMe's outputs are named midime-<mode>, so they never
+take the names of MusicVAE's samples (docs/generating.md).
 
 Example usage:
   # Five personalized samples:
@@ -30,10 +29,9 @@ Example usage:
   # A whole 32-bar piece: 16 chunks along a smooth walk in MidiMe's space:
   midime_generate ... --mode=piece --num_outputs=16 --step_size=0.3
 
-  # Steer: busier and more in C (attribute vectors, any mode):
+  # Steer: busier and more in C; after midime_constrain, --noconstrain drops
+  # the run's rules:
   midime_generate ... --attribute=note_density:+1.5 --attribute=c_diatonic:+1
-  # After midime_constrain, outputs obey its rules; without them:
-  midime_generate ... --noconstrain
 
 Modes:
   sample       decode MidiMe samples through MusicVAE (the personalized music)
@@ -41,29 +39,13 @@ Modes:
   reconstruct  chunks through MusicVAE -> MidiMe -> MusicVAE, in time
                order: the training chunks, or those of --input_midi_1
   interpolate  between the first chunks of two MIDI files, in MidiMe's space
-  traverse     each MidiMe dimension in turn from -2 to 2, others at 0 (the
-               demo's sliders, as files)
+  traverse     each MidiMe dimension in turn from -2 to 2 (the demo's sliders)
   piece        one file of --num_outputs chunks along a smooth random walk
-               in MidiMe's space (--step_size), each in its own slot
 
-Files are named as music_vae_generate names them, numbered from 000 as it
-does (-000-of-005 ... -004-of-005), so the two tools' folders line up; the
-MidiMe modes say so, so that a MidiMe sample never takes the name of a
-MusicVAE sample:
-  <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid
-  <config>_prior_<YYYY-mm-dd_HHMMSS>-000-of-005.mid  (MusicVAE's own)
-(traverse adds the dimension: <config>_midime-traverse-dim1_...). No existing file is
-ever replaced; a clash gets '-2', '-3', ... before '.mid'.
-
-Steering, in every mode: --attribute=name:strength moves each latent along
-an attribute vector (attributes_lib; the run's own, else computed from
-MusicVAE's prior and saved with the run), and a rule constraint the run has
-(midime_constrain) is applied unless --noconstrain.
-
-On seeds: --seed fixes the latent draws. The MusicVAE decoder still samples
-its notes at --temperature with TensorFlow's own randomness, as
-music_vae_generate does (TrainedModel builds its graph without a seed), so
-outputs at a temperature well above 0 vary between runs.
+Files: <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid, numbered as
+music_vae_generate numbers them; no file is ever replaced (a clash gets '-2').
+--seed fixes the latent draws; the decoder samples notes at --temperature with
+TensorFlow's own randomness, as music_vae_generate does.
 """
 
 import os
@@ -146,14 +128,10 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
-    concat_slot_seconds: also write one file of all outputs back to back,
-      each in a slot of this many seconds.
+    concat_slot_seconds: also write one file of all outputs back to back, each
+      in a slot of this many seconds (of `concat`, when given).
     first_index: the number of the first output (batches after the first).
-    concat: the sequences to concatenate, when not `sequences` (the whole
-      run's, after it was written in batches).
-
-  With `piano_rolls`, a PNG piano roll goes next to each MIDI file; with
-  `render_audio`, a WAV (see audio_lib). Both share the MIDI file's name.
+    piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
 
   Returns:
     The MIDI paths written (the concatenation last, when asked for).
@@ -196,8 +174,7 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
 def _check_flags():
   """Refuses flag combinations that cannot work, before anything loads.
 
-  Returns:
-    The attribute strengths, {name: strength} (attributes_lib).
+  Returns the attribute strengths, {name: strength}.
   """
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
@@ -232,11 +209,7 @@ def _check_flags():
 
 
 def run():
-  """Checks the flags, generates and writes; raises the library's errors.
-
-  Returns:
-    The list of files written.
-  """
+  """Checks the flags, generates and writes; returns the files written."""
   strengths = _check_flags()
   from midime_magenta import configs
   from midime_magenta import file_util
@@ -327,11 +300,9 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
                       only_concat=False, renew=None):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
-  Memory stays flat however many outputs are asked for, and what was
-  written before a Ctrl-C is whole (each file is written atomically).
-  With `only_concat` (a piece), only the concatenation is written, under
-  `basename`'s first name. `renew(sequences, rows)` replaces the decoded
-  sequences of those rows that copy an input chunk.
+  Memory stays flat, and what was written before a Ctrl-C is whole. With
+  `only_concat` (a piece) only the concatenation is written. `renew(sequences,
+  rows)` replaces decoded rows that copy an input chunk.
   """
   from midime_magenta import chunking_lib
   from midime_magenta import progress_lib

@@ -1,11 +1,8 @@
 """MidiMe hyperparameters: one immutable record, parsed from JSON or flags.
 
-Defaults are Magenta.js MidiMe's (music/src/music_vae/midi_me.ts): latent 4,
-encoder Dense+ReLU [1024, 256, 64], decoder [64, 256, 1024], beta 1, Adam at
-1e-3, one full batch per epoch, and tfjs's own training recipe: Dense
-kernels drawn from tfjs's `glorotNormal` (a normal truncated at 2 sigma and
-not rescaled) and tfjs's Adam update. The demo trained 100 epochs on melodies
-and 300 on trios; the registered configs carry those.
+Defaults are Magenta.js MidiMe's (music/src/music_vae/midi_me.ts), training
+recipe included; the registered configs carry the demo's epochs (100 for
+melodies, 300 for trios).
 """
 
 import dataclasses
@@ -33,19 +30,15 @@ class HParams:
 
   Attributes:
     latent_size: size of MidiMe's small latent space.
-    encoder_layers: widths of the encoder's Dense+ReLU layers.
-    decoder_layers: widths of the decoder's Dense+ReLU layers.
+    encoder_layers, decoder_layers: widths of the Dense+ReLU layers.
     beta: weight of the KL term in the loss.
     learning_rate: Adam's learning rate.
     num_epochs: training epochs (one pass over all chunks each).
-    max_full_batch: an epoch is one full batch up to this many chunks, as
-      in Magenta.js; above it, the epoch is split into shuffled mini-batches
-      of this size, to bound memory on large collections.
-    initializer: 'tfjs', the kernels of tfjs's `tf.layers.dense` (its
-      `glorotNormal`), or 'keras', Keras's `glorot_uniform` (docs/
-      personalizing.md gives the measured difference).
-    optimizer: 'tfjs', Adam as tfjs updates (epsilon added after the bias
-      correction: tf_keras's `adaptive_epsilon`), or 'keras', Keras's Adam.
+    max_full_batch: an epoch is one full batch up to this many chunks, as in
+      Magenta.js; above it, shuffled mini-batches of this size.
+    initializer: 'tfjs' (`glorotNormal`, truncated at 2 sigma, not rescaled)
+      or 'keras' (`glorot_uniform`).
+    optimizer: 'tfjs' (Adam with tf_keras's `adaptive_epsilon`) or 'keras'.
   """
   latent_size: int = 4
   encoder_layers: tuple[int, ...] = (1024, 256, 64)
@@ -115,11 +108,7 @@ class HParams:
 
   @classmethod
   def from_dict(cls, values):
-    """Builds HParams from a dict, rejecting unknown names.
-
-    Raises:
-      ValueError: for an unknown name or a bad value.
-    """
+    """HParams from a dict; raises ValueError for an unknown name or bad value."""
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -128,10 +117,7 @@ class HParams:
     return cls(**values)
 
   def parse(self, text):
-    """Returns a copy updated from magenta's `--hparams` syntax.
-
-    'name=value,name=value', lists in brackets:
-    'latent_size=8,encoder_layers=[512,64]'.
+    """A copy updated from magenta's `--hparams` syntax ('latent_size=8,encoder_layers=[512,64]').
 
     Raises:
       ValueError: for an unknown name or an unparsable value.

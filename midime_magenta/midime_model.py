@@ -1,23 +1,15 @@
 """MidiMe: a small VAE on MusicVAE latents (a latent-constraint VAE).
 
-The architecture and loss are Magenta.js MidiMe's (music_vae/midi_me.ts), so
-a model trained here behaves like the one in the browser demo:
+The architecture and loss are Magenta.js MidiMe's (music_vae/midi_me.ts):
 
   z [batch, input_size] -> Dense+ReLU (1024, 256, 64) -> mu, sigma (softplus)
   small_z = mu + sigma * eps        [batch, latent_size]
   small_z -> Dense+ReLU (64, 256, 1024) -> linear -> z' [batch, input_size]
+  loss = mean(sum((z - z')^2) / 2) + beta * mean(KL(N(mu, sigma) || N(0, I)))
 
-  loss = mean over batch of sum((z - z')^2) / 2            (reconstruction)
-       + beta * mean over batch of KL(N(mu, sigma) || N(0, I))
-
-Training is Adam on one full batch per epoch (mini-batches only above
-`max_full_batch` chunks), several epochs per compiled call, so a small run
-is not dominated by Python round trips (`training_lib`). Kernels start as
-tfjs's `glorotNormal` draws them and Adam updates as tfjs's does, unless the
-hparams ask for Keras's (`_initial_kernel`).
-
-The model knows no files: `run_lib.save_run` and `run_lib.load_run` write
-and read it as a run folder, the package's one save format.
+Adam on one full batch per epoch, several epochs per compiled call
+(`training_lib`); tfjs's initializer and Adam unless the hparams ask for
+Keras's. The model knows no files: `run_lib` saves and loads it.
 """
 
 import re
@@ -78,8 +70,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
   Args:
     input_size: the MusicVAE's z size (256 for mel_2bar_small).
     hparams: `midime_hparams.HParams`; Magenta.js defaults when omitted.
-    music_vae: the identity of the MusicVAE (`run_lib.describe_music_vae`),
-      saved with the model and checked on load.
+    music_vae: the MusicVAE's identity (`run_lib.describe_music_vae`).
     seed: seeds initialisation and noise; None draws fresh randomness.
   """
 
@@ -157,10 +148,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode_tensor(mu)
 
   def compute_losses(self, z, noise=None):
-    """Returns (total, reconstruction, kl) scalars, as Magenta.js computes them.
-
-    `noise` [batch, latent_size] is the reparameterisation draw; the
-    model's own generator draws it when None.
+    """(total, reconstruction, kl), as Magenta.js computes them; `noise`
+    [batch, latent_size] is the reparameterisation draw (None: the model's own).
     """
     mu, sigma = self.encode_distribution(z)
     if noise is None:
@@ -184,8 +173,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
   def _train_epochs(self, z, num_epochs, noise=None):
     """`num_epochs` full-batch steps in one graph call; losses [n, 3].
 
-    On small data a step takes about a millisecond, so one Python round trip
-    per epoch would cost as much as the arithmetic (see bench/).
+    A step on small data takes about a millisecond, as long as a Python round trip.
     """
     losses = tf.TensorArray(tf.float32, size=num_epochs)
     for i in tf.range(num_epochs):
@@ -232,35 +220,22 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         [n, self.hparams.latent_size]).astype(np.float32)
 
   def sample(self, n, seed=None, variation=1.0):
-    """Draws n small latents from N(0, variation^2 I), decodes them.
+    """Decodes n small latents drawn from N(0, variation^2 I): [n, input_size].
 
-    Args:
-      n: how many.
-      seed: for the draws.
-      variation: the scale of the small latents. MidiMe spreads the
-        input's chunks over N(0, I); near the centre its decoder gives a
-        blend of them, farther out particular chunks (docs/evaluation.md).
-
-    Returns:
-      float [n, input_size].
+    Near the centre the decoder gives a blend of the input's chunks, farther out
+    particular chunks (docs/evaluation.md).
     """
     return self.decode(self.sample_points(n, seed, variation))
 
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
-    """n points of a smooth random walk in the small space, decoded
-    (`walk_points`).
-
-    Returns:
-      float [n, input_size], in walking order.
-    """
+    """`walk_points` decoded: [n, input_size], in walking order."""
     return self.decode(self.walk_points(n, step_size, seed, variation))
 
   def walk_points(self, n, step_size=0.3, seed=None, variation=1.0):
     """n points of a smooth random walk in the small space, [n, latent_size].
 
-    x' = sqrt(1 - step_size^2) x + step_size e, e ~ N(0, I): neighbours stay
-    close for a small `step_size` (1: independent samples), and every point
-    is a draw from N(0, variation^2 I), so a long walk does not drift off.
+    x' = sqrt(1 - step_size^2) x + step_size e keeps every point a draw from
+    N(0, variation^2 I), so a long walk does not drift off.
     """
     check_variation(variation)
     if not 0.0 < step_size <= 1.0:
@@ -282,15 +257,10 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
                base=None):
-    """MusicVAE latents along one small dimension (a demo slider).
+    """MusicVAE latents along small dimension `dimension` (a demo slider).
 
-    Args:
-      dimension: 0-based index into the small latent space.
-      values: the positions to decode along that dimension.
-      base: the small latent the others stay at; zeros (the prior mean).
-
-    Returns:
-      float [len(values), input_size].
+    `base` is where the other dimensions stay (zeros: the prior mean). Returns
+    float [len(values), input_size].
     """
     size = self.hparams.latent_size
     if not 0 <= dimension < size:
@@ -302,14 +272,9 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode(small)
 
   def interpolate(self, z_a, z_b, steps):
-    """Decodes `steps` evenly spaced points between two latents' small codes.
+    """`steps` evenly spaced points between two latents' small codes, decoded.
 
-    Args:
-      z_a, z_b: MusicVAE latents, [input_size] each.
-      steps: number of points, ends included (at least 2).
-
-    Returns:
-      float [steps, input_size].
+    Returns float [steps, input_size].
     """
     if steps < 2:
       raise errors.UsageError(f'steps must be at least 2, got {steps}.')
@@ -319,13 +284,10 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
 
 def _initial_kernel(shape, initializer, seed):
-  """A Dense kernel as tfjs (`glorotNormal`) or Keras (`glorot_uniform`)
-  draws it.
+  """A Dense kernel as tfjs (`glorotNormal`) or Keras (`glorot_uniform`) draws it.
 
-  tfjs's glorotNormal is a normal of std sqrt(2 / (fan_in + fan_out)),
-  truncated at 2 std and not rescaled (Keras's GlorotNormal rescales by
-  1 / 0.8796, so its kernels are 14% wider): Keras's TruncatedNormal is
-  exactly tfjs's draw.
+  tfjs's is a normal truncated at 2 std and not rescaled: Keras's
+  TruncatedNormal, not its GlorotNormal (14% wider).
   """
   if initializer == 'keras':
     return tf.keras.initializers.GlorotUniform(seed=seed)(shape)

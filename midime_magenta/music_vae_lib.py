@@ -1,9 +1,5 @@
-"""A frozen MusicVAE, restored through magenta's own `TrainedModel`.
-
-`load_music_vae` resolves `--checkpoint_file` (prefix, directory or `.tar`),
-checks it against the config before restoring, and returns a
-`FrozenMusicVAE` (named apart from magenta's own `MusicVAE` model class) that
-encodes chunk tensors to mu, decodes latents, and samples the prior.
+"""A frozen MusicVAE, restored through magenta's own `TrainedModel`, after its
+checkpoint was checked against the config.
 """
 
 import contextlib
@@ -35,8 +31,7 @@ class FrozenMusicVAE:
   Attributes:
     config_name: the MusicVAE config name (e.g. 'cat-mel_2bar_small').
     config: a private copy of that config.
-    checkpoint: the checkpoint prefix restored.
-    fingerprint: `checkpoint_lib.checkpoint_fingerprint` of it.
+    checkpoint, fingerprint: the prefix restored, and its weights' hash.
     trained_model: magenta's `TrainedModel`.
   """
   config_name: str
@@ -63,11 +58,10 @@ class FrozenMusicVAE:
     return self.config.hparams.batch_size
 
   def encode_tensors(self, inputs, lengths, controls=(), progress=True):
-    """Encodes converter tensors; returns mu, float32 [n, z_size].
+    """Encodes converter tensors to mu, float32 [n, z_size], with progress.
 
-    MidiMe trains on mu, as Magenta.js does: it is the encoder's point
-    estimate, free of the sampling noise in z. Inputs are encoded one graph
-    batch at a time, so a long input shows progress (progress_lib).
+    MidiMe trains on mu, as Magenta.js does: the encoder's point estimate, free of
+    the sampling noise in z.
     """
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
@@ -100,11 +94,7 @@ class FrozenMusicVAE:
           z, length=self.chunk_steps, temperature=temperature)
 
   def prior_latents(self, n, rng=None):
-    """n latents drawn from MusicVAE's prior N(0, I): float32 [n, z_size].
-
-    Args:
-      rng: a numpy Generator, or a seed (None: fresh randomness).
-    """
+    """n latents from MusicVAE's prior N(0, I), float32 [n, z_size]; `rng` a Generator or seed."""
     rng = rng if isinstance(rng, np.random.Generator) else (
         np.random.default_rng(rng))
     return rng.standard_normal([n, self.z_size]).astype(np.float32)
@@ -115,24 +105,13 @@ class FrozenMusicVAE:
 
 
 def resolve_config(config, checkpoint_file):
-  """The MidiMe config to use with a checkpoint: `config`, or the checkpoint's.
+  """(MidiMe config, checkpoint prefix): `config`, or the checkpoint's own.
 
-  A Magenta.js checkpoint carries its own MusicVAE config (tfjs_config_lib)
-  and a known checkpoint name has one in the table, so `--config` may be
-  left out for them. A `config` whose MusicVAE differs from the one the
-  checkpoint carries is refused with the reason.
-
-  Args:
-    config: a `configs.MidiMeConfig`, a registered name, a config file, or
-      None to take the checkpoint's.
-    checkpoint_file: anything `checkpoint_lib.resolve_checkpoint` takes.
-
-  Returns:
-    (`configs.MidiMeConfig`, checkpoint prefix).
+  A Magenta.js checkpoint or a catalogue name carries its config, so `config`
+  may be None; one that differs from the checkpoint's is refused with the reason.
 
   Raises:
-    configs.ConfigError: when `config` is None and the checkpoint carries
-      no config, or `config` disagrees with the checkpoint's.
+    configs.ConfigError: no config to be had, or a disagreeing one.
     checkpoint_lib.CheckpointError, download_lib.DownloadError: as
       `resolve_checkpoint`.
   """
@@ -168,12 +147,9 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
   """Restores a MusicVAE checkpoint for a config, after checking they fit.
 
   Args:
-    config: a `configs.MidiMeConfig`, a registered config name (the name of
-      the MusicVAE config it sits on) or a config file.
-    checkpoint_file: a checkpoint prefix, a directory holding one, or a
-      `.tar` bundle.
-    batch_size: the batch size the graph is built with; inputs are split and
-      padded to it.
+    config: a `configs.MidiMeConfig`, a registered name or a config file.
+    checkpoint_file: a checkpoint prefix, a directory holding one, or a `.tar`.
+    batch_size: the graph's batch size; inputs are split and padded to it.
 
   Returns:
     A `FrozenMusicVAE`.

@@ -1,8 +1,4 @@
-"""Helpers for the Colab notebook: pick a MIDI, look, listen, live loss, sliders.
-
-Each works in Colab and in any Jupyter kernel, and degrades to plain output
-when run headless (the test suite executes the notebook).
-"""
+"""Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
 import os
 
@@ -73,10 +69,8 @@ def show(sequences, title='', listen=True):
 
 
 class LiveLossPlot:
-  """A training callback that redraws the loss curve every `every` epochs.
-
-  It updates one display in place (a display handle), rather than clearing
-  the cell's output, so the progress bar above it stays.
+  """A training callback that redraws the loss curve every `every` epochs, in
+  place, so the progress bar above it stays.
   """
 
   def __init__(self, every=10):
@@ -106,9 +100,8 @@ class LiveLossPlot:
 
 
 def sliders(personalizer, temperature=0.5):
-  """The demo's sliders: ipywidgets in Colab; elsewhere, one call per slider.
-
-  Returns the NoteSequence last decoded.
+  """The demo's sliders (ipywidgets; headless, one call per slider); returns the
+  NoteSequence last decoded.
   """
   size = personalizer.midime.hparams.latent_size
 
@@ -134,13 +127,8 @@ def sliders(personalizer, temperature=0.5):
 def attribute_sliders(personalizer, names=('note_density', 'c_diatonic',
                                            'average_interval', 'pitch_range'),
                       n=4, seed=2, temperature=0.5):
-  """Sliders for attribute strengths, with before/after piano rolls.
-
-  The same MidiMe draws are decoded plain and moved by the strengths, so
-  the rolls differ only by the attributes. ipywidgets in Colab; elsewhere
-  (headless) one call with note_density at +1.5.
-
-  Returns the steered NoteSequences last decoded.
+  """Attribute-strength sliders over the same MidiMe draws, with before/after
+  piano rolls; headless, one call at note_density +1.5. Returns the last decoded.
   """
   def decode(**strengths):
     steered = {k: v for k, v in strengths.items() if v}

@@ -1,14 +1,10 @@
 """New, not copied: is a sample one of the input's own chunks?
 
-The MidiMe paper promises samples that "resemble the structure of the input
-melody, without actually memorizing it". A sample counts as a copy when its
-notes, as (pitch, onset step) pairs, match some input chunk's with F1 >= 0.9
-(`COPY_F1`): one wrong or missing note in a 2-bar chunk of ten still counts,
-two do not. It looks at what a listener hears (the notes), not at the
-latents, which lie near the input's by construction.
-
-`renew` redraws the samples that copy, up to `MAX_REDRAWS` times, so that
-samples are new by default; what could not be made new is said.
+The paper promises samples that resemble the input "without actually
+memorizing it". A sample is a copy when its notes, as (pitch, onset step)
+pairs, match some input chunk's with F1 >= `COPY_F1` (0.9: one wrong note in
+ten still counts, two do not): what a listener hears, not the latents.
+`renew` redraws copies up to `MAX_REDRAWS` times.
 """
 
 import numpy as np
@@ -43,12 +39,7 @@ def note_f1(reference, candidate):
 
 
 class CopyCheck:
-  """Says whether a chunk copies one of the input's chunks.
-
-  Args:
-    inputs: the input's chunks, as NoteSequences at 120 qpm.
-    threshold: the F1 from which a sample is a copy.
-  """
+  """Whether a chunk copies one of `inputs` (NoteSequences at 120 qpm), F1 >= `threshold`."""
 
   def __init__(self, inputs, threshold=COPY_F1):
     self.threshold = threshold
@@ -102,16 +93,14 @@ def renew(sequences, points, check, decode, redraw, rng,
   """Redraws the sequences that copy an input chunk.
 
   Args:
-    sequences: decoded chunks, one per row of `points`.
-    points: the small latents they were decoded from, [n, latent_size].
+    sequences, points: decoded chunks and their small latents [n, latent_size].
     check: a `CopyCheck`; None (a run without chunks) checks nothing.
     decode: small latents [k, latent_size] -> k NoteSequences.
-    redraw: (small latents [k, latent_size], rng) -> new small latents.
-    rng: a numpy Generator, for repeatable redraws.
+    redraw: (small latents, rng) -> new small latents.
 
   Returns:
-    (sequences, points, still): the sequences with copies replaced, their
-    latents, and the indices that stayed copies after `max_redraws` rounds.
+    (sequences, points, still): copies replaced, their latents, and the rows
+    still copies after `max_redraws` rounds.
   """
   sequences, points = list(sequences), np.array(points, np.float32)
   if check is None:

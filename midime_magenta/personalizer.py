@@ -1,11 +1,4 @@
-"""`Personalizer`: a frozen MusicVAE and a MidiMe, as magenta's `TrainedModel`
-is a facade over a MusicVAE.
-
-  MIDI -> chunks (chunking_lib) -> MusicVAE mu -> MidiMe training
-       -> one run folder (run_lib)
-
-`midime_train`, `midime_generate`, `midime_evaluate` and the notebook are thin
-shells over this class:
+"""`Personalizer`: a frozen MusicVAE and a MidiMe, as `TrainedModel` is over a MusicVAE.
 
   p = Personalizer.from_checkpoint('cat-mel_2bar_small', 'path/to/ckpt')
   p.train('my_tune.mid')             # chunk, encode (mu), train MidiMe
@@ -13,13 +6,8 @@ shells over this class:
   p.reconstruct()                    # the tune's chunks, in order, via MidiMe
   p.save('my_midime')                # a run folder midime_generate reads
   p = Personalizer.load('my_midime', 'path/to/ckpt')
-
-Steering (saved with the run by `save`):
-
-  p.compute_attribute_vectors()      # from MusicVAE's prior (or a folder)
-  p.sample(5, attributes={'note_density': 1.5})
-  p.constrain(['key:C', 'density:2-4'])  # a rule constraint, ~5 s
-  p.sample(5)                        # obeys the rules; constrain=False not
+  p.sample(5, attributes={'note_density': 1.5})   # steered
+  p.constrain(['key:C', 'density:2-4'])           # a rule constraint, ~5 s
 """
 
 import dataclasses
@@ -116,9 +104,9 @@ class Personalizer:
     """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
-      inputs: what `chunk` takes (with `instrument`, `program`,
-        `trio_tracks`, `hop_bars`); or instead `z`, MusicVAE latents
-        [n, z_size], or `encoded`, a midime_encode folder.
+      inputs: what `chunk` takes (with `instrument`, `program`, `trio_tracks`,
+        `hop_bars`); or instead `z`, latents [n, z_size], or `encoded`, a
+        midime_encode folder.
       epochs, hparams: override the config's.
       callbacks: see `MidiMe.train`.
       seed: makes initialisation, noise and mini-batch order repeatable.
@@ -182,9 +170,7 @@ class Personalizer:
     return self.midime
 
   def decode(self, z, temperature=0.5, attributes=None, constrain=True):
-    """Decodes MusicVAE latents [n, z_size] to n NoteSequences, moved first
-    along attribute vectors by `attributes` ({name: strength}) and into the
-    rule constraint's region (`constrain`; see `steer`)."""
+    """Decodes latents [n, z_size] to NoteSequences, steered first (see `steer`)."""
     return self.music_vae.decode(self.steer(z, attributes, constrain),
                                  temperature)
 
@@ -214,9 +200,7 @@ class Personalizer:
 
   def new_only(self, sequences, points, redraw, rng, temperature=0.5,
                attributes=None, constrain=True):
-    """The sequences, those that copy a chunk trained on redrawn from their
-    small latents `points` (`novelty_lib.renew`; `redraw` is its
-    `fresh_draws` or `walk_steps`), decoded as `decode_points`."""
+    """The sequences, with those that copy a trained chunk redrawn (`novelty_lib.renew`)."""
     return novelty_lib.renew(
         sequences, points, self.copy_check(),
         lambda p: self.decode_points(p, temperature, attributes, constrain),
@@ -232,9 +216,7 @@ class Personalizer:
 
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
              attributes=None, constrain=True, allow_copies=False):
-    """n NoteSequences from MidiMe's small space (`MidiMe.sample`: below 1,
-    `variation` blends near the centre), steered (see `decode`); one that
-    copies a chunk trained on is drawn again unless `allow_copies`."""
+    """n steered NoteSequences from MidiMe's space; copies are redrawn unless `allow_copies`."""
     return self._drawn(self._trained().sample_points(n, seed, variation),
                        novelty_lib.fresh_draws(variation), seed, temperature,
                        attributes, constrain, allow_copies)
@@ -242,9 +224,7 @@ class Personalizer:
   def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
             variation=1.0, attributes=None, constrain=True,
             allow_copies=False):
-    """One NoteSequence of `chunks` chunks in their slots, along a smooth
-    walk in MidiMe's space: each moves on by `step_size`, and one that copies
-    a trained chunk walks a step more (unless `allow_copies`)."""
+    """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's space."""
     chunking_lib.check_concat_length(chunks, 'A piece')
     sequences = self._drawn(
         self._trained().walk_points(chunks, step_size, seed, variation),
@@ -329,10 +309,12 @@ class Personalizer:
 
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64):
-    """Loads a run folder with the MusicVAE checkpoint it was trained on;
-    `config` (name or file) defaults to the run's own. Raises
-    run_lib.ModelFileError (no run, or damaged) or ModelMismatchError (not
-    the MusicVAE the run was trained on)."""
+    """Loads a run folder with the MusicVAE checkpoint it was trained on.
+
+    Raises:
+      run_lib.ModelFileError: no run, or a damaged one.
+      run_lib.ModelMismatchError: not the MusicVAE the run was trained on.
+    """
     config, prefix = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, batch_size=batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
@@ -350,11 +332,8 @@ def redraw_rng(seed):
 
 
 def _config_of_run(run_dir, checkpoint_file, config):
-  """(MidiMe config, checkpoint prefix) to load a run with; the config is
-  `config` (a name, file or MidiMeConfig), else the checkpoint's or run's.
-
-  Raises:
-    run_lib.ModelMismatchError: when the config is not the run's.
+  """(MidiMe config, checkpoint prefix) to load a run with; raises
+  run_lib.ModelMismatchError when `config` is not the run's.
   """
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
   resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)

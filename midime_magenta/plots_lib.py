@@ -1,15 +1,10 @@
 """Pictures a person would rather look at than read: loss curves, piano rolls.
 
-Piano rolls, one beside every generated MIDI file, and the loss curve of
-every run are drawn straight to a palette PNG with Pillow: a matplotlib
-figure per file cost about 0.13 s, which made `midime_generate` with its
-default piano rolls twice as slow as `music_vae_generate` at 100 outputs
-(bench/), and matplotlib's import alone about 0.8 s of a cold
-`midime_train`. The comparison sheet (`midime_evaluate`) uses matplotlib,
-imported only when drawn, and
-only its object interface (`Figure`), never pyplot, so drawing a file needs
-no GUI backend and never changes a notebook's (`matplotlib.use('Agg')` would
-switch Colab's inline plots off).
+Loss curves and piano rolls are drawn straight to palette PNGs with Pillow: a
+matplotlib figure per file made `midime_generate` twice as slow as
+`music_vae_generate` at 100 outputs, and its import cost a cold `midime_train`
+0.8 s. The comparison sheet uses matplotlib's object interface, never pyplot,
+so it needs no GUI backend and leaves a notebook's alone.
 """
 
 import functools
@@ -73,11 +68,7 @@ def _draw(image):
 
 
 def plot_loss_curve(history, path, title='MidiMe training', replace=True):
-  """Plots total, reconstruction and KL loss per epoch, log scale, to a PNG.
-
-  Drawn with Pillow, like the piano rolls: matplotlib's import alone cost a
-  cold `midime_train` about 0.8 s for this one picture.
-  """
+  """Plots total, reconstruction and KL loss per epoch, log scale, to a PNG."""
   curves = [('total', history['loss'], _BLUE),
             ('reconstruction', history['reconstruction_loss'], _GREEN),
             ('KL', history['kl_loss'], _ORANGE)]
@@ -150,10 +141,8 @@ def pitch_labels(low, high):
 def plot_piano_roll(ns, path, title='', replace=True):
   """A piano roll PNG of a NoteSequence, one lane per instrument.
 
-  Drawn with Pillow (see module doc): time runs left to right over the whole
-  sequence, numbered by bar (2 s each) along the bottom; each lane spans its
-  own pitch range, named on the left (every C); drums in red, the title at
-  the top.
+  Time runs left to right, numbered by bar; each lane spans its own pitch range,
+  named on the left (every C); drums in red.
   """
   lanes = _lanes(ns)
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
@@ -200,10 +189,7 @@ def plot_piano_roll(ns, path, title='', replace=True):
 
 
 def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
-  """A grid of piano rolls: one row per group (label, NoteSequences).
-
-  Used for input | reconstruction | MidiMe samples | prior samples.
-  """
+  """A grid of piano rolls, one row per (label, NoteSequences) group."""
   columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
   fig, axes = _subplots(len(rows), columns,
                         figsize=(2.6 * columns, 1.5 * len(rows) + 0.6),

@@ -1,11 +1,5 @@
-"""Progress that people see: a bar in a terminal or a notebook, log lines elsewhere.
-
-`progress_bar` is the one place that decides how progress is shown:
-  - a terminal (stderr is a TTY): a tqdm bar;
-  - a Jupyter or Colab notebook: tqdm.auto's notebook bar (an ipywidget),
-    or its text bar where ipywidgets is missing;
-  - anything else (a log file, CI, a pipe): one log line at the start, about
-    every tenth of the way, and at the end, so logs stay readable.
+"""Progress that people see: a tqdm bar in a terminal or notebook, and elsewhere
+(a log file, CI, a pipe) a log line at the start, each tenth and the end.
 """
 
 import os
@@ -69,11 +63,8 @@ class _LogLines:
 
 
 def progress_bar(total, desc, unit, stream=None, unit_scale=False):
-  """A progress bar for `total` units (None when unknown); see module doc.
-
-  Returns:
-    An object with tqdm's `update(n)`, `set_postfix_str`, `close()`, usable
-    as a context manager.
+  """A progress bar for `total` units (None: unknown), with tqdm's `update`,
+  `set_postfix_str` and `close`; a context manager.
   """
   stream = stream or sys.stderr
   if not shows_bars(stream):

@@ -1,14 +1,10 @@
-"""Rules a person sets for the music (the MidiMe blog's "constrain a
-MusicVAE to only output music in a certain key ... and with a certain
-density"), checked on decoded notes, and how much of a chunk a change keeps.
+"""Rules a person sets for the music, checked on decoded notes.
 
-  key:C, key:Bb, key:F#m   every pitched note in that key's scale (a minor
-                           key uses its relative major's notes)
-  density:LO-HI            note onsets per bar of the part, LO to HI
-  pitch:LO-HI              every pitched note from MIDI pitch LO to HI
+  key:C, key:Bb, key:F#m   every pitched note in the key's scale
+  density:LO-HI            note onsets per bar of the part
+  pitch:LO-HI              every pitched note within MIDI pitches LO-HI
 
 A chunk satisfies a rule set when it has notes and obeys every rule.
-constraints_lib learns to move latents into the region that does.
 """
 
 import dataclasses
@@ -72,11 +68,7 @@ def _range(spec, value, low_bound, high_bound, unit):
 
 
 def parse_rule(spec):
-  """'key:C' -> Rule. See the module doc for the forms.
-
-  Raises:
-    RuleError: saying what is wrong and how rules are written.
-  """
+  """'key:C' -> Rule; raises RuleError saying what is wrong and how rules are written."""
   spec = str(spec).strip()
   if len(spec) > MAX_RULE_CHARS:
     raise RuleError(f'The rule {spec[:20]!r}... is {len(spec)} characters '
@@ -172,11 +164,8 @@ def contour_correlation(before, after, steps):
 def measure(rules, before, after, chunk_steps):
   """What a constraint did to pairs of chunks decoded from the same draws.
 
-  Returns:
-    {'satisfied_before', 'satisfied_after': shares;
-     'onsets_kept': mean share of each chunk's onsets kept;
-     'contour_correlation': mean over chunks where it is defined;
-     'per_rule': {spec: {'before', 'after'}}}.
+  Returns {'satisfied_before', 'satisfied_after', 'onsets_kept',
+  'contour_correlation', 'per_rule': {spec: {'before', 'after'}}}.
   """
   bars = chunk_steps // steps.STEPS_PER_BAR
   mean = lambda xs: float(np.nanmean(xs)) if np.isfinite(xs).any() else float('nan')  # pylint: disable=g-long-lambda

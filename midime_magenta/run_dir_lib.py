@@ -1,9 +1,7 @@
-"""A run folder as a place: what makes a folder one, and its claim.
+"""A run folder as a place: a folder holding `MODEL_FILE`, claimed while written.
 
-A folder is a MidiMe run when it holds `MODEL_FILE`. It is claimed while a
-run is written into it, so a second writer is refused, and a folder of
-someone else's files is never used. The format itself (what `midime.json`
-and its data files hold) is `run_lib`'s.
+A second writer is refused, and a folder of someone else's files is never
+used. The format itself is `run_lib`'s.
 """
 
 import os
@@ -31,14 +29,8 @@ def is_encoding(folder):
 
 
 def check_run_dir(run_dir, overwrite):
-  """Refuses a folder that cannot become this run; creates nothing.
-
-  A run folder is new (or empty), or an existing MidiMe run replaced with
-  `overwrite`. A folder of other files is never used: a run would mix its
-  files with the user's.
-
-  Raises:
-    RunDirError: saying why and what to do.
+  """Refuses a folder that cannot become this run (new, empty, or a run to
+  `overwrite`); creates nothing; raises RunDirError saying why.
   """
   if os.path.exists(run_dir) and not os.path.isdir(run_dir):
     raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
@@ -69,13 +61,8 @@ def check_run_dir(run_dir, overwrite):
 def claimed_run_dir(run_dir, overwrite=False):
   """Holds a run folder for this process while a run is made and saved.
 
-  Checks the folder (`check_run_dir`), creates it, and takes a lock file that
-  a second writer is refused on (`file_util.claimed_folder`). If the body
-  fails, folders this call created are removed again, so a failed run leaves
-  no trace.
-
-  Raises:
-    RunDirError: when the folder cannot be used or another process holds it.
+  Checks it, creates it and takes its lock (`file_util.claimed_folder`); if the
+  body fails, folders this call created are removed again. Raises RunDirError.
   """
   return file_util.claimed_folder(
       run_dir, lambda: check_run_dir(run_dir, overwrite), RunDirError,

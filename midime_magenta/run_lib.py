@@ -82,8 +82,7 @@ class TrainingData:
   Attributes:
     z: float32 [n, z_size], MusicVAE's mu of each chunk.
     chunks: the converter's output tensors [n, steps, depth], or None.
-    sources: n source names (file, or file#record).
-    starts: n start times in seconds within their source.
+    sources, starts: each chunk's source name and start in seconds.
   """
   z: np.ndarray
   chunks: np.ndarray | None = None
@@ -124,12 +123,11 @@ def _array_entries(arrays):
 
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
              overwrite=True, extras=None):
-  """Saves a `MidiMe` (and its `TrainingData`, if any) as a run folder.
+  """Saves a `MidiMe` (and its `TrainingData`) as a run folder; returns midime.json.
 
-  `history` (`MidiMe.train`'s) gives loss.png and TensorBoard; `summary`, a
-  JSON-able dict, goes in the manifest and summary.json; `extras` are
-  {kind: (arrays, meta)} of `EXTRAS` (see `add_to_run`). Returns the path
-  of midime.json. Raises RunDirError or file_util.OutputError.
+  `history` gives loss.png and TensorBoard; `summary` goes in the manifest;
+  `extras` are {kind: (arrays, meta)} of `EXTRAS`. Raises RunDirError or
+  file_util.OutputError.
   """
   with run_dir_lib.claimed_run_dir(run_dir, overwrite):
     weights = midime.weight_arrays()
@@ -186,12 +184,7 @@ def _commit(run_dir, manifest):
 
 
 def add_to_run(run_dir, kind, arrays, meta):
-  """Adds (or replaces) an extra of an existing run, atomically.
-
-  Args:
-    kind: one of `EXTRAS`.
-    arrays: {name: numpy array}, saved as <kind>-<hash>.npz.
-    meta: JSON-able fields stored in the manifest entry.
+  """Adds (or replaces) an extra of `EXTRAS` to an existing run, atomically.
 
   Raises:
     ModelFileError: when there is no run there or it is damaged.
@@ -208,16 +201,7 @@ def add_to_run(run_dir, kind, arrays, meta):
 
 
 def load_extra(path, meta, kind, expected):
-  """Reads an extra's arrays after checking them against `expected`.
-
-  Args:
-    path: the run folder (or its midime.json).
-    meta: the manifest from `read_model_info` or `load_run`.
-    kind: one of `EXTRAS`.
-    expected: {key: (shape, dtype kinds)} (see `_read_npz`).
-
-  Returns:
-    {key: array}, or None when the run has no such extra.
+  """An extra's {key: array} checked against `expected`, or None if absent.
 
   Raises:
     ModelFileError: when it is damaged.
@@ -244,9 +228,8 @@ def damaged_error(path, why):
 def _write_tensorboard(run_dir, history):
   """Writes the loss curves as TensorBoard scalars into a fresh train/.
 
-  With TensorBoard's own event writer and scalar protos: the same events
-  `tf.summary.scalar` writes, without running three TF ops per epoch (that
-  was 0.47 s of a cold `midime_train`).
+  With TensorBoard's own event writer: the events `tf.summary.scalar` writes,
+  without three TF ops per epoch (0.47 s of a cold `midime_train`).
   """
   # pylint: disable=g-import-not-at-top
   from tensorboard.compat.proto import event_pb2
@@ -309,11 +292,7 @@ def _check_file_entry(entry, json_path, what):
 
 
 def read_model_info(path):
-  """Reads and checks a run's midime.json, without the arrays.
-
-  Raises:
-    ModelFileError: when there is no run or its manifest is damaged.
-  """
+  """A run's checked midime.json, without the arrays; raises ModelFileError."""
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
@@ -360,11 +339,8 @@ def read_model_info(path):
 
 
 def _read_npz(folder, entry, expected, json_path):
-  """Reads a data file after checking its hash and every array header.
-
-  Args:
-    expected: {key: (shape, dtype kind)} that the arrays must have; None
-      for a dimension that may be anything the manifest says.
+  """Reads a data file after checking its hash and every array header against
+  `expected` {key: (shape, dtype kind)} (None: any dimension).
   """
   path = os.path.join(folder, entry['file'])
   if not os.path.isfile(path) or file_util.sha256_file(path) != entry['sha256']:
@@ -399,8 +375,7 @@ def load_run(path, expect_music_vae=None):
 
   Args:
     path: the run folder (or its midime.json).
-    expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use; the
-      run must have been trained on that one.
+    expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use.
 
   Returns:
     (midime_model.MidiMe, TrainingData or None, the manifest dict).

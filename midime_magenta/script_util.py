@@ -1,12 +1,8 @@
 """What every console script shares: flags, one-line errors, quiet start-up.
 
-Every refusal reaches the user as a single line on stderr,
-`<script>: error: <sentence>`, with a non-zero exit and no traceback:
-  - a `errors.MidiMeError` (anything the user can fix) exits 1;
-  - a bad flag exits 2;
-  - Ctrl-C, at any moment, exits 130.
-Any other exception is a bug and keeps its traceback. `--debug` (or
-MIDIME_DEBUG=1) shows the traceback of our own errors too.
+A refusal is one line on stderr, `<script>: error: <sentence>`: a
+`errors.MidiMeError` exits 1, a bad flag 2, Ctrl-C 130. Any other exception
+is a bug and keeps its traceback; `--debug` shows ours too.
 """
 
 import os
@@ -34,9 +30,7 @@ def fail(message, code=1):
 
 
 def print_out(text):
-  """Prints a result to stdout. A stdout that cannot take it (a full disk,
-  a closed pipe) costs the printout, never the work: a warning, and stdout
-  then goes to /dev/null so the exit's flush cannot fail again."""
+  """Prints a result; a stdout that cannot take it costs a warning, never the work."""
   try:
     print(text, flush=True)
   except OSError as e:
@@ -129,9 +123,9 @@ def trio_tracks_from_flags():
 
 
 def define_batch_size_flag(default, help_text, old_name=None):
-  """--max_batch_size, the MusicVAE graph's batch size, as
-  music_vae_generate names it; `old_name` is 0.1.0's name for it, still
-  accepted (to be removed in 0.3)."""
+  """--max_batch_size, as music_vae_generate names it; `old_name` (0.1.0's) is
+  accepted until 0.3.
+  """
   flags.DEFINE_integer('max_batch_size', default, help_text, lower_bound=1,
                        upper_bound=65536)
   if old_name:
@@ -146,12 +140,9 @@ def define_log_flags():
 
 
 def run_console_script(define_flags, run, needs_tensorflow=True):
-  """The body of every script's `console_entry_point`.
-
-  Defines the flags (only now, so scripts can be imported together), parses
-  them with one-line errors, imports TensorFlow quietly when the script needs
-  it (see startup_lib), and runs `run()`. An integer returned is the exit
-  code.
+  """The body of every script's `console_entry_point`: defines the flags (now,
+  so scripts import together), parses them with one-line errors, imports
+  TensorFlow quietly if needed and returns `run()`'s exit code.
   """
   try:
     define_flags()
@@ -176,11 +167,8 @@ def run_console_script(define_flags, run, needs_tensorflow=True):
 
 
 def _show_our_flags_in_help(run):
-  """Makes --help show the script's examples and list its flags.
-
-  absl's --help prints the main module's docstring and flags (sys.argv[0]);
-  a console script's main module is pip's wrapper, which has neither, so
-  --help showed no flag at all. The script's own are lent to it.
+  """Makes --help show the script's examples and flags (its main module is pip's
+  wrapper, which has neither).
   """
   main = sys.modules.get('__main__')
   if main is not None and not main.__doc__:

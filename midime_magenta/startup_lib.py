@@ -1,25 +1,12 @@
 """Importing TensorFlow, magenta and note_seq without their start-up chatter.
 
-TensorFlow 2.20/2.21 log through absl's C++ logging before it is set up,
-and that path ignores `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp pull requests 1718
-and 1957): every process prints the "All log messages before
-absl::InitializeLog()" banner and INFO lines about oneDNN and CUDA. note_seq
-imports pydub, which warns that ffmpeg is missing (we never use it). Neither
-library has a switch for these, so `import_quietly` imports them once, with
-fd 2 pointed at a temporary file for exactly that import, and then writes back
-everything that is not a known INFO line. Warnings and errors are kept; a
-failed CUDA start on a machine without a GPU becomes one line of ours. After
-the import fd 2 is the terminal again, so progress bars and crash messages are
-untouched.
-
-`tensorflow_datasets` is registered as a lazy module: magenta's
-`music_vae/data.py` imports it at the top but uses it only for `tfds.load` in
-training, and in Colab's package set (tensorflow-metadata 1.21 with protobuf
-5.29) importing it prints a long traceback. It is really imported on first
-attribute access, which our code never makes. (It stays a dependency, for
-magenta's own scripts such as `music_vae_generate`.)
-
-Set MIDIME_RAW_STDERR=1 to see everything.
+TensorFlow 2.20/2.21 logs a banner and INFO lines through absl's C++ logging
+before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp 1718, 1957),
+and note_seq's pydub warns about ffmpeg. `import_quietly` imports them once
+with fd 2 pointed at a temporary file, then writes back all but known INFO
+lines. `tensorflow_datasets`, which magenta imports but we never use and which
+prints a traceback in Colab's package set, is imported on first use only.
+MIDIME_RAW_STDERR=1 shows everything.
 """
 
 import contextlib
@@ -50,20 +37,13 @@ _done = False
 
 
 def defer_tensorflow_datasets():
-  """Makes `import tensorflow_datasets` free until an attribute is used.
-
-  Called when the package is imported, before anything can import magenta,
-  so magenta works without tensorflow-datasets installed (see module doc).
-  """
+  """Makes `import tensorflow_datasets` free until an attribute is used."""
   _lazy_module('tensorflow_datasets')
 
 
 def _lazy_module(name):
-  """Registers `name` to be imported on its first attribute access.
-
-  A plain module whose `__getattr__` (PEP 562) imports the real one; not
-  `importlib.util.LazyLoader`, which Python 3.11's import statement already
-  triggers by reading `__spec__`.
+  """Registers `name` to be imported on first attribute access (PEP 562; Python
+  3.11's import statement already triggers `importlib.util.LazyLoader`).
   """
   if name in sys.modules:
     return
@@ -115,10 +95,7 @@ def _write_back(captured):
 def _ctrl_c_deferred():
   """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt.
 
-  A KeyboardInterrupt raised inside a C extension's import (numpy's, while
-  TensorFlow imports) surfaces as an ImportError with a traceback; taken
-  after the import, it is an ordinary Ctrl-C that the scripts report in one
-  line.
+  Inside a C extension's import it would surface as an ImportError traceback.
   """
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
@@ -135,12 +112,8 @@ def _ctrl_c_deferred():
 
 
 def _run_first_graph(tensorflow):
-  """Runs one tiny TF1 graph, so that its once-per-process lines land here.
-
-  TensorFlow 2.20 logs "MLIR V1 optimization pass is not enabled" (after
-  absl's pre-init banner) the first time any graph runs in a session; that
-  would otherwise be when MusicVAE restores, in the middle of our output.
-  It costs about 20 ms.
+  """Runs one tiny TF1 graph (20 ms), so TensorFlow's once-per-process MLIR line
+  lands here and not in the middle of our output.
   """
   v1 = tensorflow.compat.v1
   with tensorflow.Graph().as_default() as graph:
@@ -154,17 +127,11 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a kind.
+  """Captures native stderr around the first MusicVAE run of a `kind`.
 
-  TensorFlow's oneDNN layer logs a line there on CPUs without AVX-512 (see
-  `_HARMLESS_LINE`), once per process for each kind of graph that meets an
-  int64 op: once for encoding, once for decoding. No op in a tiny graph
-  sets it off, so it cannot be primed at import. What else is printed is
-  written back; later runs of a kind are left alone, so progress bars are
-  never held back.
-
-  Args:
-    kind: 'encode' or 'decode'.
+  oneDNN logs `_HARMLESS_LINE` once per kind of graph ('encode', 'decode') on
+  CPUs without AVX-512; no tiny graph sets it off at import. Other lines are
+  written back; later runs are left alone, so progress bars are never held.
   """
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield

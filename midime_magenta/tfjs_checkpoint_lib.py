@@ -1,12 +1,9 @@
 """Magenta.js checkpoints (config.json, weights_manifest.json, shards) as TF ones.
 
-The official Magenta.js layout: `weights_manifest.json` lists weight groups;
-each group's weights are concatenated, in manifest order, as little-endian
-bytes and split across the group's shard files. A weight is float32, or
-quantized (uint8/uint16 with `scale` and `min`, or float16) where its
-`quantization` entry says so. Variable names are the TF checkpoint's own, so
-converting is a matter of writing the same arrays as a TF checkpoint, which
-magenta's `TrainedModel` then restores like any other.
+Each manifest group's weights are concatenated little-endian bytes split over
+its shards, float32 or quantized (uint8/uint16 with scale and min, float16).
+Names are the TF checkpoint's own, so converting writes the same arrays as a
+TF checkpoint that `TrainedModel` restores.
 """
 
 import hashlib
@@ -68,10 +65,8 @@ def _check_weight(weight):
 
 
 def read_manifest(folder):
-  """Reads and checks weights_manifest.json, field by field.
-
-  Raises:
-    TfjsCheckpointError: naming what is wrong, before anything is allocated.
+  """Reads weights_manifest.json, checking every field before anything is
+  allocated; raises TfjsCheckpointError.
   """
   path = os.path.join(folder, MANIFEST)
   try:
@@ -112,11 +107,7 @@ def group_sizes(manifest):
 
 
 def read_weights(folder):
-  """Returns {name: float32 array} from a Magenta.js checkpoint folder.
-
-  Raises:
-    TfjsCheckpointError: for a missing shard or shards of the wrong size.
-  """
+  """{name: float32 array} of a Magenta.js folder; raises TfjsCheckpointError."""
   weights = {}
   manifest = read_manifest(folder)
   for group, expected in zip(manifest, group_sizes(manifest)):
@@ -172,16 +163,9 @@ def folder_digest(folder):
 def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None, key=None):
   """Writes a Magenta.js checkpoint as a TF checkpoint once; returns its prefix.
 
-  Cached under `cache_root/converted/<content hash>/`, written to a temporary
-  folder first and renamed, so a half-written conversion is never used.
-
-  Args:
-    folder: the Magenta.js checkpoint folder.
-    cache_root: where conversions are kept.
-    fill_zeros: {name: shape} of variables to write as zeros where the
-      manifest lacks them (Magenta.js exports may drop what model.ts never
-      reads, such as the encoder's sigma layer).
-    key: `folder_digest(folder)[:16]`, when the caller has it already.
+  Kept under `cache_root/converted/<key>/`, written aside and renamed. `fill_zeros`
+  {name: shape} are written as zeros where the manifest lacks them (exports may
+  drop what model.ts never reads, such as the encoder's sigma layer).
   """
   key = key or folder_digest(folder)[:16]
   target = os.path.join(cache_root, 'converted', key)

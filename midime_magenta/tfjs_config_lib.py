@@ -1,26 +1,14 @@
 """The Python MusicVAE config of a Magenta.js checkpoint, read from the checkpoint.
 
-A Magenta.js MusicVAE checkpoint says what it is: `config.json` names its
-data converter and that converter's arguments, and the names and shapes in
-`weights_manifest.json` give the architecture. magenta-js
-`music/src/music_vae/model.ts` is the contract this module follows:
-  - hierarchical when `dataConverter.args.numSegments` is set: encoder levels
-    `encoder/hierarchical_level_{0,1}/...`, a conductor LSTM at
-    `decoder/hierarchical_level_0/cell_<i>/lstm_cell/`, core decoders at
-    `core_decoder/[core_decoder_<i>/]decoder/...`; flat otherwise
-    (`encoder/cell_0/bidirectional_rnn/...`, `decoder/...`);
-  - an LSTM's width is its bias length / 4; z size is `encoder/mu`'s bias;
-  - a NADE output where `.../nade/w_enc` exists; one core decoder per
-    output split (melody, bass, drums for trios) with its depth from its
-    output projection.
-From these, `music_vae_config` composes magenta's own `lstm_models` and
-`data` classes, as magenta's `configs.py` does, and `check_fits` compares the
-config's graph with the manifest name by name and shape by shape before
-anything is restored. No table row per checkpoint: any checkpoint of these
-families works, official or not.
-
-Checkpoints whose job is not "sample music from a latent" are refused by
-name with the reason (`UNSUPPORTED_CONVERTERS`, chord conditioning).
+`config.json` names the data converter and its arguments, and the names and
+shapes of `weights_manifest.json` give the architecture, following magenta-js
+`music/src/music_vae/model.ts`: hierarchical when `numSegments` is set, an
+LSTM's width is its bias length / 4, z size is `encoder/mu`'s bias, a NADE
+where `nade/w_enc` exists, one core decoder per output split. From these,
+`music_vae_config` composes magenta's own classes, as magenta's configs.py
+does, so any checkpoint of these families works, official or not.
+Checkpoints whose job is not "sample music from a latent" are refused by name
+(`UNSUPPORTED_CONVERTERS`, chord conditioning).
 """
 
 import dataclasses
@@ -68,12 +56,8 @@ class Architecture:
 
   Attributes:
     converter: the Magenta.js converter type (e.g. 'TrioConverter').
-    num_steps: steps per chunk (64 for 4 bars).
-    num_segments: conductor steps (bars) for hierarchical models, else None.
-    z_size: MusicVAE's latent size.
-    enc_rnn_size: encoder LSTM width per layer and direction.
-    dec_rnn_size: (core) decoder LSTM widths.
-    conductor_rnn_size: conductor LSTM widths (hierarchical models), else ().
+    num_steps: steps per chunk; num_segments: conductor steps, or None.
+    z_size, enc_rnn_size, dec_rnn_size, conductor_rnn_size: the sizes.
     output_depths: the depth of each core decoder's output.
     nade_num_hidden: NADE hidden size where the decoder is a NADE, else None.
     min_pitch, max_pitch: melody range (melody and trio converters).
@@ -116,8 +100,7 @@ def read_spec(folder):
 
   Raises:
     tfjs_checkpoint_lib.TfjsCheckpointError: when it is missing or malformed.
-    UnsupportedCheckpointError: for a converter or chord conditioning that
-      MidiMe does not support (the reason is in the message).
+    UnsupportedCheckpointError: for what MidiMe does not support (says why).
   """
   path = os.path.join(folder, CONFIG_JSON)
   try:
@@ -177,11 +160,11 @@ def _widths(shapes, cell_format):
 
 
 def describe(folder):
-  """Reads a Magenta.js MusicVAE checkpoint's `Architecture` from its files.
+  """A Magenta.js checkpoint's `Architecture`, read from its files.
 
   Raises:
-    tfjs_checkpoint_lib.TfjsCheckpointError: for files that do not describe
-      a MusicVAE of a supported family (the message says what is missing).
+    tfjs_checkpoint_lib.TfjsCheckpointError: for files that do not describe a
+      MusicVAE of a supported family (the message says what is missing).
   """
   spec = read_spec(folder)
   manifest = tfjs_checkpoint_lib.read_manifest(folder)
@@ -262,12 +245,7 @@ def describe(folder):
 
 
 def music_vae_config(architecture):
-  """magenta's `Config` for an `Architecture`, composed as magenta's configs.py.
-
-  The hierarchical models' conductor (`HierarchicalLstmDecoder`) and its
-  `disable_autoregression=True` follow magenta's hierdec configs, whose
-  conductor input is the single zero model.ts feeds it.
-  """
+  """magenta's `Config` for an `Architecture`, as magenta's hierdec configs compose it."""
   # pylint: disable=g-import-not-at-top  (listing checkpoints needs no TF)
   from magenta.common import merge_hparams
   from magenta.contrib import training as contrib_training
@@ -336,16 +314,11 @@ OPTIONAL_VARIABLES = ('encoder/sigma/kernel', 'encoder/sigma/bias')
 
 
 def check_fits(expected, manifest, folder):
-  """Compares the config's variables with the manifest, name by name.
-
-  Args:
-    expected: {name: shape} of the config's graph.
-    manifest: the checked weights manifest.
-    folder: for the message.
+  """Compares the config's variables `expected` with the manifest, name by name.
 
   Raises:
-    tfjs_checkpoint_lib.TfjsCheckpointError: naming the first variable that
-      is missing, extra or of another shape.
+    tfjs_checkpoint_lib.TfjsCheckpointError: naming the first variable that is
+      missing, extra or of another shape.
   """
   found = {w['name']: list(w['shape']) for g in manifest for w in g['weights']}
   for name, shape in sorted(expected.items()):

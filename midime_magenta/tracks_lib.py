@@ -1,11 +1,6 @@
 """Which tracks of a song are used: the melody for melody models, and the
-melody, bass and drums of a trio.
-
-The MidiMe demo ranked tracks by pitch range, distinct pitches and
-polyphony; real songs (a flute tune over a piano's chords and a synth bass)
-need the register too, so that the tune on top wins over the widest-ranging
-bass. A choice the user made (--instrument, --program, --melody_track, ...)
-always wins, and one that names no track is refused.
+melody, bass and drums of a trio. A choice the user made always wins, and one
+that names no track is refused.
 """
 
 import dataclasses
@@ -28,12 +23,9 @@ class TrackStats:
   def melody_score(self):
     """Higher for a likelier melody; never negative.
 
-    The MidiMe demo ranked tracks by pitch range, distinct pitches and
-    polyphony: a melody is varied and mostly one note at a time. We add
-    register, because in part writing the bass has the widest range yet the
-    tune is on top. Every term is at least 0, so the factor for polyphony
-    always lowers the score (with a signed register term a low track's
-    score was negative, and more polyphony raised it).
+    The demo ranked tracks by pitch range, distinct pitches and polyphony; we add
+    register, because the bass has the widest range yet the tune is on top. Every
+    term is at least 0, so polyphony always lowers the score.
     """
     register = max(0.0, self.mean_pitch - 21.0)  # Semitones above A0.
     return ((self.distinct_pitches + 0.5 * self.pitch_range + register) *
@@ -65,15 +57,8 @@ def track_stats(ns):
 
 
 def choose_melody_instrument(ns, instrument=None, program=None):
-  """Picks the track to use as melody; returns its instrument number or None.
-
-  Args:
-    ns: the NoteSequence.
-    instrument: use this instrument number (the `--instrument` flag).
-    program: use the first track with this MIDI program (`--program`).
-
-  Raises:
-    midi_io.InputError: when the requested instrument or program is not there.
+  """The melody track's instrument number (or None), unless `instrument` or
+  `program` names one; raises midi_io.InputError when that is not there.
   """
   stats = track_stats(ns)
   if instrument is not None:
@@ -96,10 +81,7 @@ def choose_melody_instrument(ns, instrument=None, program=None):
 
 @dataclasses.dataclass(frozen=True)
 class TrioTracks:
-  """The tracks (instrument numbers) a trio is made of, and why.
-
-  `drums` is None when every drum note (MIDI channel 10) is used.
-  """
+  """The tracks (instrument numbers) a trio is made of, and why; `drums` None: all drum notes."""
   melody: int
   bass: int
   drums: int | None
@@ -118,13 +100,10 @@ _BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
 def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
   """Picks a melody, a bass and a drum track from any multi-track song.
 
-  magenta's TrioConverter takes the melody from programs 0-31 and the bass
-  from 32-39 only, so a flute melody (program 73) or a synth bass (38 is
-  one, 87 is not) gives nothing as it is. Here: drums are the drum notes
-  (channel 10); the bass is a General MIDI bass program if one is there,
-  else the lowest mostly-monophonic track; the melody is the likeliest
-  melody of the rest (`TrackStats.melody_score`: varied, high, one note at
-  a time, so a chord track loses). Each may be given instead.
+  magenta's TrioConverter takes melody from programs 0-31 and bass from 32-39
+  only, so a flute melody gives nothing as it is. Here drums are the channel-10
+  notes, the bass a GM bass program or else the lowest mostly-monophonic track,
+  the melody the likeliest of the rest; each may be given instead.
 
   Returns:
     The `TrioTracks`, or None when the song has no two pitched tracks.
@@ -163,10 +142,8 @@ def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
 
 
 def keep_trio(ns, tracks, low, high):
-  """Leaves the trio's notes only, on the programs TrioConverter takes.
-
-  Returns:
-    The number of melody and bass notes dropped for their pitch.
+  """Leaves the trio's notes only, on TrioConverter's programs; returns the
+  number of melody and bass notes dropped for their pitch.
   """
   kept, out_of_range = [], 0
   for n in ns.notes:

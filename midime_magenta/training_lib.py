@@ -1,13 +1,9 @@
 """How MidiMe trains: full batches in compiled blocks, an exact stop.
 
-Magenta.js trains one full batch per epoch, one `optimizer.minimize` call
-each. On small data a step takes about a millisecond, so one Python round
-trip per epoch would cost as much as the arithmetic: epochs run in compiled
-blocks of up to `_EPOCHS_PER_CALL`. A stop inside a block (a callback,
-Ctrl-C) puts weights, optimizer and noise back to the block's start and runs
-again up to the epoch asked for, so the weights kept are those of the last
-epoch in the history. Above `max_full_batch` chunks, epochs are shuffled
-mini-batches.
+Magenta.js trains one full batch per epoch. A step on small data takes about a
+millisecond, as long as a Python round trip, so epochs run in compiled blocks
+of up to `_EPOCHS_PER_CALL`. Above `max_full_batch` chunks, epochs are
+shuffled mini-batches.
 """
 
 import time
@@ -43,32 +39,27 @@ class Training:
     Args:
       z: float [n, input_size], the mu of each chunk.
       epochs: defaults to `hparams.num_epochs`.
-      callbacks: objects with any of `on_train_begin(logs)`,
-        `on_epoch_end(epoch, logs)`, `on_train_end(logs)` (Keras callbacks
-        fit), or plain functions `f(epoch, logs)`. Setting
-        `model.stop_training = True` in one ends training after that epoch.
-      shuffle_seed: seeds the mini-batch order (above `max_full_batch`).
-      jit_compile: compile full-batch epochs with XLA (see bench/).
-      noise: float [epochs, n, latent_size], the reparameterisation draws
-        of each epoch, instead of the model's own: to replay another
-        implementation's run (the Magenta.js parity test does). Full
-        batches only.
+      callbacks: Keras-style objects (`on_train_begin`, `on_epoch_end`,
+        `on_train_end`) or functions `f(epoch, logs)`; setting
+        `model.stop_training = True` ends training after that epoch.
+      shuffle_seed: seeds the mini-batch order.
+      jit_compile: compile full-batch epochs with XLA.
+      noise: float [epochs, n, latent_size] reparameterisation draws to replay
+        another implementation's run (the Magenta.js parity test). Full batches.
 
-    Full-batch epochs run in compiled blocks of up to `_EPOCHS_PER_CALL`.
-    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and
-    noise back to the block's start and runs again up to the epoch asked
-    for, so the weights kept are those of the last epoch in the history.
-    Ctrl-C returns what was trained so far, `history['interrupted']` True.
+    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and noise
+    back to the block's start and runs up to the epoch asked for, so the weights
+    kept are the last epoch's in the history. Ctrl-C returns what was trained,
+    `history['interrupted']` True.
 
     Returns:
-      {'loss': [...], 'reconstruction_loss': [...], 'kl_loss': [...],
-       'seconds': float, 'interrupted': bool, 'device': str}, one entry per
-      epoch.
+      {'loss', 'reconstruction_loss', 'kl_loss': [one per epoch], 'seconds',
+      'interrupted', 'device'}.
 
     Raises:
       LatentsError: for latents of the wrong shape, NaN, or none at all.
-      TrainingDivergedError: when the loss stops being finite; the message
-        says how far to lower the learning rate.
+      TrainingDivergedError: when the loss stops being finite (says how far to
+        lower the learning rate).
     """
     z = self._check_latents(z)
     if not len(z):  # pylint: disable=g-explicit-length-test

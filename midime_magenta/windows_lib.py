@@ -1,13 +1,9 @@
 """One window of music, as Magenta.js cuts and encodes it.
 
-The MidiMe demo (music/demos/midi_me.ts) quantizes the input, cuts it with
-`mm.sequences.split(ns, 16 * bars)` and encodes each window with its
-MusicVAE's `dataConverter.toTensor`. `split_notes` is `sequences.split`
-(music/src/core/sequences.ts) step for step; `window_tensors` is the
-`toTensor` of the melody, trio and drum converters (music/src/core/data.ts),
-laid out as magenta's Python converters lay out their tensors, so the
-official TF checkpoints take them. tests/magentajs_parity_test.py runs
-Magenta.js itself against both.
+`split_notes` is `sequences.split` (music/src/core/sequences.ts) step for
+step; `window_tensors` is the melody, trio and drum converters' `toTensor`
+(music/src/core/data.ts), laid out as magenta's Python converters lay out
+theirs. tests/magentajs_parity_test.py runs Magenta.js itself against both.
 """
 
 import copy
@@ -17,17 +13,11 @@ import numpy as np
 def split_notes(notes, chunk_steps):
   """Magenta.js's `sequences.split(ns, chunk_steps)`, step for step.
 
-  The MidiMe demo cuts its input with it (music/src/core/sequences.ts):
-  windows of `chunk_steps` that do not overlap; a note held across a
-  boundary is cut there and sounds again at step 0 of the next window;
-  empty windows are left out. Its quirks are kept on purpose, so that
-  chunks are exactly the demo's: notes are taken in order of their start
-  (stably), and a note that spills over closes its window at once, so a
-  later-starting note of that window is dropped.
-
-  Args:
-    notes: quantized `NoteSequence.Note`s (not modified).
-    chunk_steps: the window length in steps.
+  Windows of `chunk_steps` that do not overlap; a note held across a boundary
+  is cut there and sounds again at step 0 of the next; empty windows are left
+  out. Its quirks are kept so chunks are exactly the demo's: notes are taken
+  by start (stably), and a note that spills over closes its window at once, so
+  a later-starting note of that window is dropped.
 
   Returns:
     [(start_step, [notes rebased to the window])], in time order.
@@ -70,16 +60,11 @@ def split_notes(notes, chunk_steps):
 
 
 def windows(notes, chunk_steps, hop_steps=None):
-  """Windows of quantized notes: `split_notes`, or overlapping ones.
+  """The demo's windows (`hop_steps` None), or overlapping ones.
 
-  With `hop_steps` None (or `chunk_steps`), the demo's windows. With a
-  smaller hop, the demo's cut is made once per phase (the notes shifted by
-  0, hop, 2 hop, ... steps, a note held across a phase's start cut there),
-  so every window starts `hop_steps` after the one before and each is cut
-  as the demo cuts.
-
-  Returns:
-    [(start_step, [notes rebased to the window])], in time order.
+  With a smaller hop, the demo's cut is made once per phase (notes shifted by
+  0, hop, 2 hop, ...), so each window starts `hop_steps` after the last and is
+  cut as the demo cuts. Returns [(start_step, [notes])], in time order.
   """
   hop_steps = hop_steps or chunk_steps
   found = []
@@ -98,9 +83,9 @@ def windows(notes, chunk_steps, hop_steps=None):
 
 
 def _melody_events(notes, num_steps):
-  """Magenta.js's `Melody.fromNoteSequence(..., ignorePolyphony=true)`:
-  per step 0 (nothing), 1 (note off) or 2 + pitch - min_pitch (note on),
-  here as pitches: -2 nothing, -1 off, else the pitch."""
+  """`Melody.fromNoteSequence(..., ignorePolyphony=true)`: per step -2 (nothing),
+  -1 (off) or the pitch.
+  """
   events = [-2] * num_steps
   last_start = None
   for n in sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch)):
@@ -145,10 +130,9 @@ def _drum_tensors(converter, notes, num_steps):
 
 
 def window_tensors(converter, kind, notes, num_steps):
-  """(input, output) tensors of one window, as Magenta.js's data converters
-  make them (`MelodyConverter`, `TrioConverter`, `DrumsConverter`
-  `.toTensor`, music/src/core/data.ts): the whole window, rests included,
-  with no melody extraction that could refuse it."""
+  """(input, output) tensors of one whole window, rests included, as Magenta.js's
+  converters' `toTensor` makes them (no melody extraction that could refuse it).
+  """
   if kind == 'melody':
     tensor = _melody_one_hot(converter, notes, num_steps)
     return tensor, tensor
