@@ -13,6 +13,7 @@ import dataclasses
 import os
 
 import note_seq
+import numpy as np
 from absl import logging
 from magenta.models.music_vae import data
 
@@ -48,6 +49,8 @@ class ChunkedInput:
     notes: each chunk's quantized notes, steps counted from its start.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument, trio_tracks: the tracks used (melody / trio configs).
+  qpm: the median tempo of the chunks; programs: {'melody', 'bass'}: the
+    programs of the tracks used (`tracks_lib.voicing_of` reads both).
     notes_out_of_range: notes dropped for lying outside the model's pitches.
     reason: why no chunks came out; warning: what to know about those that did.
   """
@@ -60,6 +63,8 @@ class ChunkedInput:
   lengths: list
   instrument: int | None = None
   trio_tracks: tracks_lib.TrioTracks | None = None
+  qpm: float = steps.QPM
+  programs: dict | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
   warning: str | None = None
@@ -82,7 +87,7 @@ def _meters(ns):
 
 
 def chunk_windows(ns, music_vae_config, hop_bars=None):
-  """Yields (start seconds, notes, input, output) for every window, in order.
+  """Yields (start seconds, qpm, notes, input, output) per window, in order.
 
   Split where the tempo changes (as MusicVAE's converters do), quantized at 4
   steps a quarter and cut by `windows`; each window is converted alone so it
@@ -104,7 +109,7 @@ def chunk_windows(ns, music_vae_config, hop_bars=None):
                                             hop_steps):
       inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
                                                    chunk_steps)
-      yield offset + start * step_seconds, notes, inputs, outputs
+      yield offset + start * step_seconds, qpm, notes, inputs, outputs
 
 
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
@@ -138,16 +143,17 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if not ns.tempos:
     # MIDI's default tempo; magenta's TrioConverter fails on a sequence
     # without one (only API-built NoteSequences lack it).
-    ns.tempos.add(time=0.0, qpm=120.0)
+    ns.tempos.add(time=0.0, qpm=steps.QPM)
   kind = converter_kind(music_vae_config)
   if kind == 'other':
     raise errors.UsageError(
         f'MidiMe chunks melodies, trios and drums; {type(music_vae_config.data_converter).__name__} '
         'is none of them.')
   converter = music_vae_config.data_converter
-  chosen, out_of_range = None, 0
+  chosen, out_of_range, programs = None, 0, None
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
+    programs = {'melody': tracks_lib.program_of(ns, chosen)}
     low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
     kept = []
     for n in ns.notes:
@@ -166,6 +172,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if kind == 'trio' and trio is None:
     del ns.notes[:]  # No two pitched tracks: no trio to cut.
   if trio is not None:
+    programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
+                for part in ('melody', 'bass')}
     melody_converter = converter._melody_converter  # pylint: disable=protected-access
     low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
     out_of_range = tracks_lib.keep_trio(ns, trio, low, high)
@@ -176,13 +184,16 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   other_meters = [m for m in _meters(original) if m != '4/4']
   chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
   fields = {'starts': [], 'notes': [], 'inputs': [], 'outputs': []}
-  for start, notes, inputs, outputs in chunk_windows(ns, music_vae_config,
-                                                     hop_bars):
+  tempos = []
+  for start, qpm, notes, inputs, outputs in chunk_windows(
+      ns, music_vae_config, hop_bars):
+    tempos.append(qpm)
     for name, value in zip(fields, (start, notes, inputs, outputs)):
       fields[name].append(value)
   chunk_steps = music_vae_config.hparams.max_seq_len
   chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
-                         notes_out_of_range=out_of_range,
+                         notes_out_of_range=out_of_range, programs=programs,
+                         qpm=float(np.median(tempos)) if tempos else steps.QPM,
                          lengths=[chunk_steps] * len(fields['inputs']),
                          controls=[], **fields)
   if chunked.num_chunks and other_meters:

@@ -112,6 +112,11 @@ def define_flags():
                        'slot of one chunk\'s length.')
   flags.DEFINE_boolean('piano_rolls', True, 'Write a piano-roll PNG next to '
                        'each MIDI file.')
+  flags.DEFINE_enum('voicing', 'input', ('input', 'music_vae'), 'input: '
+                    'write outputs in the tempo and programs (instruments) of '
+                    'the tracks the run was trained on; music_vae: in '
+                    'MusicVAE\'s own 120 qpm, on piano (a trio\'s bass on '
+                    '33).')
   flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '
                        'file (FluidSynth with a GM soundfont if installed, '
                        'else note_seq\'s synthesizer).')
@@ -124,7 +129,7 @@ def output_basename(config_name, mode, date_and_time, num_outputs):
 
 def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
                   piano_rolls=False, render_audio=False, first_index=0,
-                  concat=None):
+                  concat=None, voicing=None):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
@@ -132,6 +137,7 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
       in a slot of this many seconds (of `concat`, when given).
     first_index: the number of the first output (batches after the first).
     piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
+    voicing: the `tracks_lib.Voicing` to write MusicVAE's sequences in.
 
   Returns:
     The MIDI paths written (the concatenation last, when asked for).
@@ -146,6 +152,8 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
     named.append((basename.replace('-*-of-', '-concat-of-'),
                   chunking_lib.concatenate_in_slots(concat,
                                                     concat_slot_seconds)))
+  if voicing is not None:
+    named = [(name, voicing.apply(ns)) for name, ns in named]
   if piano_rolls:
     from midime_magenta import plots_lib
   if render_audio:
@@ -233,6 +241,7 @@ def run():
     personalizer = personalizer_lib.Personalizer(
         FLAGS.config, FLAGS.checkpoint_file, batch_size=batch_size)
   music_vae = personalizer.music_vae
+  voicing = _voicing(personalizer)
   points = renew = None
   if mode == 'prior':
     latents = {mode: music_vae.prior_latents(num_outputs, rng)}
@@ -269,7 +278,7 @@ def run():
     written += _decode_and_write(
         music_vae, z, basename,
         music_vae.chunk_seconds if piece or FLAGS.concat_outputs else None,
-        only_concat=piece, renew=renew)
+        only_concat=piece, renew=renew, voicing=voicing)
   logging.info('Wrote %d files to %s.', len(written), FLAGS.output_dir)
   return written
 
@@ -296,8 +305,23 @@ def _prepare_steering(personalizer, strengths):
                    ', '.join(constraint.specs))
 
 
+def _voicing(personalizer):
+  """The voicing outputs are written in (--voicing), said once."""
+  from midime_magenta import chunking_lib
+  from midime_magenta import tracks_lib
+  if FLAGS.voicing == 'music_vae' or personalizer.voicing == (
+      tracks_lib.Voicing()):
+    logging.info('Writing in MusicVAE\'s own 120 qpm and programs.')
+    return tracks_lib.Voicing()
+  trio = chunking_lib.converter_kind(personalizer.music_vae_config) == 'trio'
+  logging.info('Writing in the input\'s %s (--voicing=music_vae for '
+               'MusicVAE\'s 120 qpm and piano).',
+               personalizer.voicing.describe(trio))
+  return personalizer.voicing
+
+
 def _decode_and_write(music_vae, z, basename, slot_seconds,
-                      only_concat=False, renew=None):
+                      only_concat=False, renew=None, voicing=None):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
   Memory stays flat, and what was written before a Ctrl-C is whole. With
@@ -318,17 +342,19 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
         sequences = renew(sequences, rows)
       if not only_concat:
         written += write_outputs(sequences, output_dir, basename, None,
-                                 piano_rolls, render_audio, first_index=first)
+                                 piano_rolls, render_audio, first_index=first,
+                                 voicing=voicing)
       if slot_seconds:
         kept += sequences
       bar.update(len(sequences))
   if only_concat:
     written += write_outputs(
         [chunking_lib.concatenate_in_slots(kept, slot_seconds)], output_dir,
-        basename, None, piano_rolls, render_audio)
+        basename, None, piano_rolls, render_audio, voicing=voicing)
   elif slot_seconds:
     written += write_outputs([], output_dir, basename, slot_seconds,
-                             piano_rolls, render_audio, concat=kept)
+                             piano_rolls, render_audio, concat=kept,
+                             voicing=voicing)
   return written
 
 

@@ -358,11 +358,20 @@ def test_trio_4bar_from_a_url_on_a_real_song(tmp_path):
         for name in midis:
           ns = note_seq.midi_file_to_note_sequence(str(out / name))
           assert ns.total_time <= 8.0 + 1e-3  # 4 bars at 120 qpm.
+          # The song's own flute (73) and synth bass (87), and drums.
           programs = {(n.is_drum, n.program) for n in ns.notes}
-          # Melody (programs 0-31), bass (32-39) and drums, all three.
-          assert any(not d and p < 32 for d, p in programs), programs
-          assert any(not d and 32 <= p < 40 for d, p in programs), programs
+          assert {p for d, p in programs if not d} == {73, 87}, programs
           assert any(d for d, _ in programs), programs
+    out = tmp_path / 'music_vae'
+    result = run('midime_generate', f'--checkpoint_file={url}',
+                 f'--run_dir={run_dir}', f'--output_dir={out}', '--seed=0',
+                 '--temperature=1.0', '--num_outputs=2',
+                 '--voicing=music_vae', env=env)
+    assert result.returncode == 0, result.stderr
+    for name in sorted(n for n in os.listdir(out) if n.endswith('.mid')):
+      ns = note_seq.midi_file_to_note_sequence(str(out / name))
+      # MusicVAE's own melody (0) and bass (33) programs.
+      assert {n.program for n in ns.notes if not n.is_drum} == {0, 33}
 
 
 def test_a_piece_is_one_file_of_connected_chunks(mel_2bar_small_checkpoint,
@@ -406,3 +415,51 @@ def test_small_steps_make_neighbouring_chunks_alike(mel_2bar_small_checkpoint,
 
   small, unrelated = neighbour_f1(0.1), neighbour_f1(1.0)
   assert small > unrelated + 0.1, (small, unrelated)
+
+
+def test_outputs_keep_the_inputs_tempo_and_program(mel_2bar_small_checkpoint,
+                                                   tmp_path):
+  """A 90-qpm flute tune comes back at 90 qpm on the flute, from the script
+  and the API; --voicing=music_vae keeps MusicVAE's 120 qpm and piano."""
+  reel = midi_io.read_midi_file(REEL)
+  assert [t.qpm for t in reel.tempos] == [120.0]
+  flute = note_seq.sequences_lib.stretch_note_sequence(reel, 120.0 / 90.0)
+  for n in flute.notes:
+    n.program = 73
+  tune = str(tmp_path / 'flute_90.mid')
+  note_seq.sequence_proto_to_midi_file(flute, tune)
+  run_dir = tmp_path / 'run'
+  trained = run('midime_train', '--config=cat-mel_2bar_small',
+                f'--checkpoint_file={mel_2bar_small_checkpoint}',
+                f'--input_midi={tune}', f'--run_dir={run_dir}',
+                '--num_epochs=20', '--seed=0')
+  assert trained.returncode == 0, trained.stderr
+  with open(run_dir / 'summary.json') as f:
+    assert json.load(f)['voicing'] == {
+        'qpm': 90.0, 'melody_program': 73, 'bass_program': 33}
+  step = 60.0 / 90.0 / 4
+  for voicing, qpm, program in (('input', 90.0, 73), ('music_vae', 120.0, 0)):
+    out = tmp_path / voicing
+    result = _generate(mel_2bar_small_checkpoint, run_dir, out,
+                       '--num_outputs=3', '--concat_outputs', '--seed=1',
+                       f'--voicing={voicing}')
+    assert result.returncode == 0, result.stderr
+    names = sorted(n for n in os.listdir(out) if n.endswith('.mid'))
+    assert len(names) == 4
+    for name in names:
+      ns = note_seq.midi_file_to_note_sequence(str(out / name))
+      assert [round(t.qpm, 3) for t in ns.tempos] == [qpm], name
+      assert ns.notes and {n.program for n in ns.notes} == {program}, name
+      # The notes sit on that tempo's 16th-note grid, in 2-bar slots.
+      grid = 60.0 / qpm / 4
+      assert all(abs(n.start_time / grid - round(n.start_time / grid)) < 1e-3
+                 for n in ns.notes), name
+      slots = 3 if 'concat' in name else 1
+      assert ns.total_time <= slots * 32 * grid + 1e-3, name
+  personalizer = personalizer_lib.Personalizer.load(
+      str(run_dir), mel_2bar_small_checkpoint)
+  for ns in personalizer.sample(2, seed=0) + [personalizer.piece(3, seed=0)]:
+    assert [t.qpm for t in ns.tempos] == [90.0]
+    assert {n.program for n in ns.notes} == {73}
+    assert all(abs(n.start_time / step - round(n.start_time / step)) < 1e-3
+               for n in ns.notes)

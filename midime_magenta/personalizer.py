@@ -27,6 +27,7 @@ from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
+from midime_magenta import tracks_lib
 
 
 class Personalizer:
@@ -64,6 +65,9 @@ class Personalizer:
     self.attributes = None  # attributes_lib.AttributeVectors
     self.constraint = None  # constraints_lib.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
+    # The tempo and programs of what sample(), piece() ... return: the
+    # input's after `train`; `tracks_lib.Voicing()` keeps MusicVAE's.
+    self.voicing = tracks_lib.Voicing()
 
   @classmethod
   def from_checkpoint(cls, config, checkpoint_file, batch_size=64):
@@ -116,6 +120,7 @@ class Personalizer:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
     """
     self.seconds, self.encoded, self.inputs = {}, None, []
+    self.voicing = tracks_lib.Voicing()
     started = time.perf_counter()
     if encoded is not None:
       self.training_data, self.encoded = _read_encoded(
@@ -126,6 +131,7 @@ class Personalizer:
                                allow_empty=False, hop_bars=hop_bars)
       num_chunks = sum(c.num_chunks for c in self.inputs)
       logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
+      self.voicing = tracks_lib.voicing_of(self.inputs)
       self.seconds['chunking'] = time.perf_counter() - started
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
@@ -217,9 +223,10 @@ class Personalizer:
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
              attributes=None, constrain=True, allow_copies=False):
     """n steered NoteSequences from MidiMe's space; copies are redrawn unless `allow_copies`."""
-    return self._drawn(self._trained().sample_points(n, seed, variation),
-                       novelty_lib.fresh_draws(variation), seed, temperature,
-                       attributes, constrain, allow_copies)
+    return self.voiced(self._drawn(
+        self._trained().sample_points(n, seed, variation),
+        novelty_lib.fresh_draws(variation), seed, temperature, attributes,
+        constrain, allow_copies))
 
   def piece(self, chunks=8, step_size=0.3, temperature=0.5, seed=None,
             variation=1.0, attributes=None, constrain=True,
@@ -230,18 +237,21 @@ class Personalizer:
         self._trained().walk_points(chunks, step_size, seed, variation),
         novelty_lib.walk_steps(step_size, variation), seed, temperature,
         attributes, constrain, allow_copies)
-    return chunking_lib.concatenate_in_slots(sequences,
-                                             self.music_vae.chunk_seconds)
+    return self.voiced([chunking_lib.concatenate_in_slots(
+        sequences, self.music_vae.chunk_seconds)])[0]
 
   def sample_prior(self, n=5, temperature=0.5, seed=None, attributes=None,
                    constrain=True):
     """n plain MusicVAE samples (prior N(0, I)), steered as `decode`."""
-    return self.decode(self.music_vae.prior_latents(n, seed), temperature,
-                       attributes, constrain)
+    return self.voiced(self.decode(self.music_vae.prior_latents(n, seed),
+                                   temperature, attributes, constrain))
+
+  def voiced(self, sequences):
+    """Decoded sequences in `self.voicing` (the input's tempo and programs)."""
+    return [self.voicing.apply(ns) for ns in sequences]
 
   def latents_of(self, inputs=None):
-    """MusicVAE mu of the inputs' chunks in time order; the training chunks
-    when `inputs` is None."""
+    """MusicVAE mu of the inputs' chunks in time order (None: the training chunks)."""
     if inputs is not None:
       return self.encode(self.chunk(inputs, allow_empty=False))
     if self.training_data is None:
@@ -249,33 +259,30 @@ class Personalizer:
     return self.training_data.z
 
   def reconstruct(self, inputs=None, temperature=0.5, limit=None):
-    """Chunks (the training chunks when `inputs` is None) through MusicVAE
-    -> MidiMe -> MusicVAE, in time order."""
+    """Chunks (None: the training chunks) through MusicVAE -> MidiMe -> MusicVAE."""
     z = self.latents_of(inputs)[:limit]
-    return self.decode(self._trained().reconstruct(z), temperature)
+    return self.voiced(self.decode(self._trained().reconstruct(z),
+                                   temperature))
 
   def interpolation_latents(self, start, end, steps=5):
-    """MusicVAE latents [steps, z_size] between the first chunks of two
-    inputs, interpolated in MidiMe's small space."""
+    """Latents [steps, z_size] between two inputs' first chunks, in MidiMe's space."""
     ends = [self.latents_of(x)[0] for x in (start, end)]
     return self._trained().interpolate(ends[0], ends[1], steps)
 
   def interpolate(self, start, end, steps=5, temperature=0.5):
     """Decodes `interpolation_latents`."""
-    return self.decode(self.interpolation_latents(start, end, steps),
-                       temperature)
+    return self.voiced(self.decode(
+        self.interpolation_latents(start, end, steps), temperature))
 
   def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
                temperature=0.5, base=None):
-    """Decodes `MidiMe.traverse`: one small dimension moved, the others at
-    `base` (a demo slider)."""
-    return self.decode(self._trained().traverse(dimension, values, base),
-                       temperature)
+    """Decodes `MidiMe.traverse`: one small dimension moved (a demo slider)."""
+    return self.voiced(self.decode(
+        self._trained().traverse(dimension, values, base), temperature))
 
   def compute_attribute_vectors(self, inputs=None, seed=0,
                                 draws=attributes_lib.PRIOR_SAMPLES):
-    """`attributes_lib.compute_vectors` (from MusicVAE's prior, or from the
-    chunks of `inputs`), kept as `self.attributes` and saved with the run."""
+    """`attributes_lib.compute_vectors`, kept and saved with the run."""
     self.attributes = attributes_lib.compute_vectors(self.music_vae, inputs,
                                                      seed, draws)
     return self.attributes
@@ -288,16 +295,14 @@ class Personalizer:
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
-    """Trains a rule constraint (`constraints_lib.train_constraint`), kept
-    as `self.constraint` and saved with the run; returns its report."""
+    """Trains a rule constraint, kept and saved with the run; returns its report."""
     self.constraint = constraints_lib.train_constraint(
         self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
     return self.constraint.report
 
   def save(self, run_dir, overwrite=False):
-    """Saves the run folder `midime_train` writes (run_lib); returns the
-    path of its midime.json."""
+    """Saves the run folder `midime_train` writes; returns its midime.json path."""
     extras = {}
     if self.attributes is not None:
       extras['attributes'] = attributes_lib.to_saved(self.attributes)
@@ -322,6 +327,7 @@ class Personalizer:
     size = personalizer.music_vae.z_size
     personalizer.attributes = attributes_lib.load(run_dir, meta, size)
     personalizer.constraint = constraints_lib.load(run_dir, meta, size)
+    personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
 
@@ -348,6 +354,16 @@ def _config_of_run(run_dir, checkpoint_file, config):
         f'{trained_on}, not {config.music_vae_config}; pass '
         f'--config={trained_on}.')
   return config, resolved.prefix
+
+
+def _voicing_of_run(run_dir, meta):
+  """The voicing a run saved; MusicVAE's for runs made before 0.2.0."""
+  try:
+    return tracks_lib.Voicing.from_dict(
+        (meta.get('summary') or {}).get('voicing'))
+  except (ValueError, TypeError, AttributeError) as e:
+    raise run_lib.ModelFileError(
+        f'The run in {run_dir} is damaged: its manifest holds {e}.') from None
 
 
 def _read_encoded(encoded, music_vae_identity):
@@ -397,6 +413,7 @@ def summary_of(personalizer):
       'interrupted': history.get('interrupted', False),
       'device': history.get('device'),
       'seconds': dict(p.seconds),
+      'voicing': p.voicing.to_dict(),
   }
   if history.get('loss'):
     summary['final_loss'] = {

@@ -156,7 +156,7 @@ def plot_piano_roll(ns, path, title='', replace=True):
   if title:
     draw.text((4, 4), title, fill=_BLACK)
   x_of = lambda t: _PITCH_AXIS + (_ROLL_WIDTH - _PITCH_AXIS - 4) * t / total  # pylint: disable=g-long-lambda
-  bars = np.arange(0, total, steps.BAR_SECONDS)
+  bars = np.arange(0, total, steps.bar_seconds(ns))
   every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
   for k in range(0, len(bars), every):
     draw.text((x_of(bars[k]) + 2, height - _TIME_AXIS + 2), str(k + 1),

@@ -3,11 +3,20 @@ melody, bass and drums of a trio. A choice the user made always wins, and one
 that names no track is refused.
 """
 
+import collections
+import copy
 import dataclasses
+import math
 
+import note_seq
 import numpy as np
 
 from midime_magenta import midi_io
+from midime_magenta import steps
+
+# The programs MusicVAE decodes a melody and a trio's bass on (magenta's
+# TrioConverter: ELECTRIC_BASS_PROGRAM).
+MUSIC_VAE_PROGRAMS = {'melody': 0, 'bass': 33}
 
 @dataclasses.dataclass
 class TrackStats:
@@ -153,10 +162,93 @@ def keep_trio(ns, tracks, low, high):
       if not low <= n.pitch <= high:
         out_of_range += 1
         continue
-      n.program = 0 if n.instrument == tracks.melody else 33
+      n.program = MUSIC_VAE_PROGRAMS['melody' if n.instrument == tracks.melody
+                                     else 'bass']
     else:
       continue
     kept.append(n)
   del ns.notes[:]
   ns.notes.extend(kept)
   return out_of_range
+
+
+def program_of(ns, instrument):
+  """The program most of a pitched track's notes are played on."""
+  programs = collections.Counter(n.program for n in ns.notes
+                                 if n.instrument == instrument and not n.is_drum)
+  return programs.most_common(1)[0][0] if programs else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Voicing:
+  """The tempo and programs outputs are written in: by default, the input's.
+
+  MusicVAE decodes at 120 qpm on piano (a trio's bass on 33); a 90-qpm flute
+  tune should come back as a 90-qpm flute tune, to go into the same DAW session.
+  `Voicing()` is MusicVAE's own.
+  """
+  qpm: float = steps.QPM
+  melody_program: int = MUSIC_VAE_PROGRAMS['melody']
+  bass_program: int = MUSIC_VAE_PROGRAMS['bass']
+
+  def __post_init__(self):
+    if not (isinstance(self.qpm, (int, float)) and math.isfinite(self.qpm) and
+            0 < self.qpm <= 1000):
+      raise ValueError(f'a tempo of {self.qpm!r} qpm')
+    for program in (self.melody_program, self.bass_program):
+      if not (isinstance(program, int) and 0 <= program <= 127):
+        raise ValueError(f'a MIDI program of {program!r}')
+
+  def apply(self, ns):
+    """A copy of a sequence decoded by MusicVAE, in this tempo and these programs.
+
+    Drums stay drums; a trio's bass is MusicVAE's instrument 1, the melody 0.
+    """
+    ns = copy.deepcopy(ns)
+    if not ns.tempos:
+      ns.tempos.add(time=0.0, qpm=steps.QPM)
+    note_seq.sequences_lib.stretch_note_sequence(ns, steps.QPM / self.qpm,
+                                                 in_place=True)
+    for n in ns.notes:
+      if not n.is_drum:
+        n.program = self.bass_program if n.instrument == 1 else (
+            self.melody_program)
+    return ns
+
+  def describe(self, trio=False):
+    bass = f', bass on program {self.bass_program}' if trio else ''
+    return f'{self.qpm:g} qpm, melody on program {self.melody_program}{bass}'
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values):
+    """A Voicing from `to_dict`'s output; None gives MusicVAE's own.
+
+    Raises:
+      ValueError: for fields that are unknown or out of range.
+    """
+    if values is None:
+      return cls()
+    if not isinstance(values, dict) or set(values) - set(cls().to_dict()):
+      raise ValueError(f'a voicing of {values!r}')
+    return cls(**values)
+
+
+def voicing_of(chunked):
+  """The voicing of `chunking_lib.ChunkedInput`s: the median tempo of their
+  chunks and the programs of the tracks most chunks came from."""
+  weights = [(c.num_chunks, c) for c in chunked if c.num_chunks]
+  if not weights:
+    return Voicing()
+  qpm = float(np.median([c.qpm for n, c in weights for _ in range(n)]))
+  programs = {}
+  for part in MUSIC_VAE_PROGRAMS:
+    votes = collections.Counter()
+    for n, c in weights:
+      if c.programs and part in c.programs:
+        votes[c.programs[part]] += n
+    programs[f'{part}_program'] = (votes.most_common(1)[0][0] if votes
+                                   else MUSIC_VAE_PROGRAMS[part])
+  return Voicing(round(qpm, 3), **programs)

@@ -1,7 +1,9 @@
 """Tests for tracks_lib: which tracks of a song are the melody, bass, drums."""
 
+import note_seq
 import pytest
 
+from midime_magenta import chunking_lib
 from midime_magenta import midi_io
 from midime_magenta import tracks_lib
 from midime_testing import testdata_lib
@@ -35,3 +37,43 @@ def test_a_general_midi_bass_is_taken_as_the_bass(tmp_path):
   picked = tracks_lib.choose_trio_tracks(song)
   assert (picked.melody, picked.bass) == (0, 1)
   assert 'bass by its program (33)' in picked.why
+
+
+def test_a_voicing_puts_musicvae_output_in_the_inputs_tempo_and_programs():
+  decoded = note_seq.NoteSequence()
+  decoded.tempos.add(qpm=120.0)
+  decoded.notes.add(pitch=72, start_time=0.5, end_time=1.0, instrument=0)
+  decoded.notes.add(pitch=36, start_time=1.0, end_time=2.0, instrument=1,
+                    program=33)
+  decoded.notes.add(pitch=38, start_time=1.5, end_time=1.625, instrument=9,
+                    is_drum=True)
+  decoded.total_time = 2.0
+  voiced = tracks_lib.Voicing(qpm=80.0, melody_program=73,
+                              bass_program=87).apply(decoded)
+  assert [t.qpm for t in voiced.tempos] == [80.0]
+  assert [(n.pitch, n.start_time, n.end_time, n.program, n.is_drum)
+          for n in voiced.notes] == [(72, 0.75, 1.5, 73, False),
+                                     (36, 1.5, 3.0, 87, False),
+                                     (38, 2.25, 2.4375, 0, True)]
+  assert voiced.total_time == 3.0
+  assert decoded.notes[0].start_time == 0.5  # The original is untouched.
+  assert tracks_lib.Voicing().apply(decoded) == decoded
+
+
+def test_the_voicing_of_inputs_is_their_median_tempo_and_usual_programs():
+  def chunked(n, qpm, programs):
+    return chunking_lib.ChunkedInput(
+        source='x', starts=[0.0] * n, notes=[], inputs=[0] * n, outputs=[],
+        controls=[], lengths=[], qpm=qpm, programs=programs)
+  voicing = tracks_lib.voicing_of([chunked(3, 90.0, {'melody': 73}),
+                                   chunked(1, 140.0, {'melody': 40}),
+                                   chunked(0, 60.0, {'melody': 1})])
+  assert voicing == tracks_lib.Voicing(90.0, 73, 33)
+  assert tracks_lib.voicing_of([]) == tracks_lib.Voicing()
+  with pytest.raises(ValueError):
+    tracks_lib.Voicing.from_dict({'qpm': 0})
+  with pytest.raises(ValueError):
+    tracks_lib.Voicing.from_dict({'melody_program': 128})
+  with pytest.raises(ValueError):
+    tracks_lib.Voicing.from_dict({'tempo': 90})
+  assert tracks_lib.Voicing.from_dict(None) == tracks_lib.Voicing()
