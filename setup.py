@@ -66,14 +66,18 @@ setup(
         # google-crc32c: the TFRecord shards' checksums (Beam has none of
         # its own; Colab ships 1.8.0).
         'beam': ['apache-beam>=2.70,<3', 'google-crc32c>=1.5,<2'],
+        # midime_studio (studio): Gradio, which Colab ships (6.24).
+        'studio': ['gradio>=6,<7'],
+        # selenium drives Debian's chromium (apt) in the studio's browser test.
         'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',
                  'nbclient>=0.7,<1',
                  'nbformat>=5.7,<6', 'ipykernel>=6,<8',
-                 'ipywidgets>=7.7,<9'],
+                 'ipywidgets>=7.7,<9', 'selenium>=4.20,<5'],
     },
     entry_points={
         'console_scripts': [
             'midime_train = midime_magenta.midime_train:console_entry_point',
+            'midime_studio = midime_magenta.midime_studio:console_entry_point',
             'midime_checkpoints = '
             'midime_magenta.midime_checkpoints:console_entry_point',
             'midime_evaluate = '

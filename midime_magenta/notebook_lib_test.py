@@ -45,6 +45,8 @@ def test_notebook_runs_headless(mel_2bar_small_checkpoint, tmp_path,
   streams = ' '.join(o.get('text', '') for o in outputs
                      if o.get('output_type') == 'stream')
   assert 'Rule constraint key:C' in streams and 'obey after' in streams
+  # The studio section started the page (on this machine only) and closed it.
+  assert 'MidiMe Studio is serving at http://127.0.0.1:' in streams
   saved = sorted(os.listdir(tmp_path / 'saved'))
   assert any(n.startswith('attributes-') for n in saved), saved
   assert any(n.startswith('constraint-') for n in saved), saved

@@ -313,7 +313,8 @@ class Personalizer:
                             overwrite=overwrite, extras=extras)
 
   @classmethod
-  def load(cls, run_dir, checkpoint_file, config=None, batch_size=64):
+  def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
+           music_vae=None):
     """Loads a run folder with the MusicVAE checkpoint it was trained on.
 
     Raises:
@@ -321,7 +322,7 @@ class Personalizer:
       run_lib.ModelMismatchError: not the MusicVAE the run was trained on.
     """
     config, prefix = _config_of_run(run_dir, checkpoint_file, config)
-    personalizer = cls(config, prefix, batch_size=batch_size)
+    personalizer = cls(config, prefix, music_vae, batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
     size = personalizer.music_vae.z_size

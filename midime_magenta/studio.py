@@ -1,0 +1,381 @@
+"""MidiMe Studio: the MidiMe demo page, and what it lacks, in Gradio.
+
+  from midime_magenta import studio
+  studio.launch()                      # in Colab: inline; elsewhere: a URL
+
+Each browser tab has its own `studio_lib.Session` (its tune, its MidiMe);
+MusicVAEs are shared. Every action writes one status line: what it did, or
+why it could not, never a traceback.
+"""
+
+import functools
+import inspect
+import os
+import queue
+import tempfile
+import threading
+import time
+
+from absl import logging
+
+from midime_magenta import errors
+from midime_magenta import plots_lib
+from midime_magenta import studio_lib
+
+DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
+DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
+    os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
+_INSTALL = "pip install 'midime-magenta[studio]'"
+
+
+def check_installed():
+  """Raises a UsageError naming the install line when Gradio is missing."""
+  _gradio()
+
+
+def _gradio():
+  # No usage reports and no version check: nothing leaves the machine.
+  os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+  try:
+    import gradio  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise errors.UsageError(
+        f'MidiMe Studio needs Gradio, which is not installed: {_INSTALL} '
+        '(Colab ships it).') from None
+  return gradio
+
+
+def _panel(gr, label, key):
+  """A result on the page: piano roll, audio, notes and the files to keep."""
+  with gr.Group(elem_id=key):
+    roll = gr.Image(label=f'{label}: piano roll', type='filepath',
+                    interactive=False, elem_id=f'{key}_roll')
+    audio = gr.Audio(label=f'{label}: listen', type='filepath',
+                     interactive=False, elem_id=f'{key}_audio')
+    notes = gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
+                       'program)', lines=2, max_lines=6, interactive=False,
+                       elem_id=f'{key}_notes')
+    files = gr.File(label=f'{label}: download MIDI and WAV',
+                    file_count='multiple', interactive=False,
+                    elem_id=f'{key}_files')
+  return [roll, audio, notes, files]
+
+
+def _values(shown):
+  return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
+
+
+def _handler(fn, outputs):
+  """Runs `fn(session, *args)`; its errors become the status line.
+
+  The user's errors (`MidiMeError`) are shown as they are; anything else is
+  logged with its traceback and shown as one line, and the server serves on.
+  A generator (training) is followed update by update.
+  """
+  gr = _gradio()
+
+  def failed(session, e):
+    if isinstance(e, errors.MidiMeError):
+      message = str(e)
+    else:
+      logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
+      message = (f'That did not work ({type(e).__name__}); the server logged '
+                 'it. Try again, or another file.')
+    return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
+
+  if inspect.isgeneratorfunction(fn):
+    @functools.wraps(fn)
+    def following(session, *args):
+      try:
+        yield from fn(session, *args)
+      except Exception as e:  # pylint: disable=broad-except
+        yield failed(session, e)
+    return following
+
+  @functools.wraps(fn)
+  def wrapped(session, *args):
+    try:
+      return fn(session, *args)
+    except Exception as e:  # pylint: disable=broad-except
+      return failed(session, e)
+  return wrapped
+
+
+def _need(session):
+  if session is None:
+    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+  return session
+
+
+def build(studio):
+  """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
+  gr = _gradio()
+  names = list(studio.checkpoints)
+  sound = ('FluidSynth with a General MIDI soundfont'
+           if studio.synthesizer == 'fluidsynth' else
+           "note_seq's sine synthesizer (apt-get install fluidsynth "
+           'fluid-soundfont-gm for real instruments)')
+  with gr.Blocks(title='MidiMe Studio') as page:
+    session = gr.State(None)
+    gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
+                f'in seconds. Audio: {sound}.')
+    status = gr.Markdown('Pick a model and a tune.', elem_id='status')
+    model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
+    with gr.Row():
+      upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
+                       type='filepath', elem_id='upload')
+      demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
+                              label='or a bundled tune', elem_id='demo_tune')
+    with gr.Row():
+      melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
+      bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
+                         elem_id='bass_track')
+      drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
+                          elem_id='drum_track')
+    input_panel = _panel(gr, 'Input', 'input')
+
+    gr.Markdown('## MusicVAE')
+    prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
+    with gr.Row():
+      mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
+                              elem_id=f'musicvae_slider_{i}')
+                    for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
+    prior_panel = _panel(gr, 'MusicVAE', 'prior')
+
+    gr.Markdown('## Train MidiMe')
+    with gr.Row():
+      epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
+                         elem_id='epochs')
+      train_button = gr.Button('Train', variant='primary', elem_id='train')
+    loss = gr.Image(label='Loss', type='filepath', interactive=False,
+                    elem_id='loss')
+    with gr.Row():
+      before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
+      after_panel = _panel(gr, 'After: through MidiMe', 'after')
+
+    gr.Markdown('## MidiMe samples')
+    with gr.Row():
+      variation = gr.Slider(0.1, 2.0, 1.0, step=0.1, label='Variation')
+      allow_copies = gr.Checkbox(False, label='Allow copies of your chunks')
+      sample_button = gr.Button('Sample MidiMe', variant='primary',
+                                elem_id='sample')
+    with gr.Row():
+      midime_panel = _panel(gr, 'MidiMe', 'midime')
+      beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
+    with gr.Row():
+      mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
+                              studio_lib.SLIDER_RANGE, 0, step=0.1,
+                              label=f'MidiMe {i + 1}',
+                              elem_id=f'midime_slider_{i}')
+                    for i in range(4)]
+    slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
+    with gr.Accordion('Steer: attributes, rules, a piece', open=False):
+      with gr.Row():
+        attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
+                             for name in studio_lib.attributes_lib.ATTRIBUTES]
+      steer_button = gr.Button('Steer the MidiMe samples')
+      rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
+      constrain_button = gr.Button('Constrain')
+      with gr.Row():
+        piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
+        step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
+        piece_button = gr.Button('Make a piece')
+      steer_panel = _panel(gr, 'Steered', 'steered')
+
+    gr.Markdown('## Keep it')
+    with gr.Row():
+      run_dir = gr.Textbox(label='Run folder', elem_id='run_dir')
+      save_button = gr.Button('Save', elem_id='save')
+      load_button = gr.Button('Load', elem_id='load')
+
+    def fresh(session, name):
+      if session is None or session.model != name:
+        return studio_lib.Session(studio, name)
+      return session
+
+    def tracks_update(s):
+      pitched, drum_tracks = s.track_choices()
+      trio = s.kind == 'trio'
+      return [gr.update(choices=pitched, value=s.tracks.get('melody'),
+                        visible=s.kind != 'drums'),
+              gr.update(choices=pitched, value=s.tracks.get('bass'),
+                        visible=trio),
+              gr.update(choices=drum_tracks, value=s.tracks.get('drums'),
+                        visible=trio)]
+
+    def open_tune(s, name, path, tune):
+      s = fresh(s, name)
+      path, label = (path, os.path.basename(path or '')) if path else (
+          DEMO_TUNES.get(tune), tune)
+      if not path:
+        raise errors.UsageError('Upload a MIDI file or pick a tune.')
+      shown = s.open_tune(path, label)
+      return [s, s.describe_input(), *tracks_update(s), *_values(shown)]
+
+    def choose_model(s, name, path, tune):
+      if path or tune:
+        return open_tune(s, name, path, tune)
+      return [fresh(s, name), f'{name}: upload a MIDI file or pick a tune.',
+              *[gr.skip()] * (len(tracks) + len(input_panel))]
+
+    def choose_tracks(s, melody_track, bass_track, drum_track):
+      s = _need(s)
+      shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
+      return [s, s.describe_input(), *_values(shown)]
+
+    def prior(s, name):
+      s = fresh(s, name)
+      return [s, 'MusicVAE samples, 5 chunks back to back.',
+              *_values(s.prior())]
+
+    def music_vae_slider(s, name, *values):
+      s = fresh(s, name)
+      return [s, 'MusicVAE at the sliders.',
+              *_values(s.music_vae_slider(values))]
+
+    def train(s, count):
+      if _need(s).chunked is None:
+        raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+      updates, done = queue.Queue(), []
+      history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
+
+      def on_epoch(epoch, logs):
+        updates.put((epoch, logs))
+
+      def work():
+        try:
+          done.append(s.train(int(count), on_epoch))
+        except Exception as e:  # pylint: disable=broad-except
+          done.append(e)
+      thread = threading.Thread(target=work, daemon=True)
+      thread.start()
+      shown_at = 0.0
+      while thread.is_alive() or not updates.empty():
+        try:
+          epoch, logs = updates.get(timeout=0.2)
+        except queue.Empty:
+          continue
+        for key in history:
+          history[key].append(float(logs[key]))
+        if time.monotonic() - shown_at > 0.5:
+          shown_at = time.monotonic()
+          yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
+                 _loss_png(s, history)] + [gr.skip()] * 8
+      thread.join()
+      if isinstance(done[0], Exception):
+        raise done[0]
+      trained, seconds = done[0]
+      before, after = s.reconstructions()
+      yield [s, f'Trained {len(trained["loss"])} epochs on '
+             f'{sum(c.num_chunks for c in s.chunked)} chunks in '
+             f'{seconds:.1f} s.', _loss_png(s, trained),
+             *_values(before), *_values(after)]
+
+    def sample(s, vary, copies):
+      s = _need(s)
+      mine, theirs = s.sample(variation=vary, allow_copies=copies)
+      return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
+              *_values(mine), *_values(theirs)]
+
+    def midime_slider(s, *values):
+      s = _need(s)
+      return [s, 'MidiMe at the sliders.', *_values(s.midime_slider(values))]
+
+    def steer(s, *strengths):
+      s = _need(s)
+      attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
+      known = set(s.attribute_names())
+      return [s, 'The MidiMe samples, steered.', *_values(s.steer(
+          {k: v for k, v in attributes.items() if k in known}))]
+
+    def constrain(s, text):
+      s = _need(s)
+      return [s, s.constrain(text)]
+
+    def piece(s, chunks, size):
+      s = _need(s)
+      return [s, f'A piece of {int(chunks)} chunks.',
+              *_values(s.piece(int(chunks), size))]
+
+    def save(s, folder):
+      s = _need(s)
+      return [s, s.save(folder)]
+
+    def load(s, name, folder):
+      s = fresh(s, name)
+      return [s, s.load(folder)]
+
+    def wire(event, fn, inputs, outputs, **kwargs):
+      event(_handler(fn, len(outputs)), [session, *inputs],
+            [session, status, *outputs], **kwargs)
+
+    tracks = [melody, bass, drums]
+    wire(upload.upload, open_tune, [model, upload, demo_tune],
+         tracks + input_panel)
+    wire(model.input, choose_model, [model, upload, demo_tune],
+         tracks + input_panel)
+    wire(demo_tune.input, open_tune, [model, upload, demo_tune],
+         tracks + input_panel)
+    for dropdown in tracks:
+      wire(dropdown.input, choose_tracks, tracks, input_panel)
+    wire(prior_button.click, prior, [model], prior_panel)
+    for slider in mv_sliders:
+      wire(slider.release, music_vae_slider, [model, *mv_sliders],
+           prior_panel, trigger_mode='always_last')
+    wire(train_button.click, train, [epochs],
+         [loss, *before_panel, *after_panel], concurrency_limit=1,
+         concurrency_id='train')
+    wire(sample_button.click, sample, [variation, allow_copies],
+         midime_panel + beside_panel)
+    for slider in mm_sliders:
+      wire(slider.release, midime_slider, mm_sliders, slider_panel,
+           trigger_mode='always_last')
+    wire(steer_button.click, steer, attribute_sliders, steer_panel)
+    wire(constrain_button.click, constrain, [rules], [])
+    wire(piece_button.click, piece, [piece_chunks, step_size], steer_panel)
+    wire(save_button.click, save, [run_dir], [])
+    wire(load_button.click, load, [model, run_dir], [])
+  return page
+
+
+def _loss_png(session, history):
+  return plots_lib.plot_loss_curve(
+      history, os.path.join(session.folder, f'loss-{time.monotonic_ns()}.png'))
+
+
+def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
+           **kwargs):
+  """Serves MidiMe Studio; in a notebook, shows it inline.
+
+  Args:
+    checkpoints: {name: checkpoint} or a list of checkpoints (names, folders,
+      URLs); the catalogue's mel_2bar_small and trio_4bar by default.
+    host: the address to serve on: 127.0.0.1 (this machine only) unless
+      you ask for another.
+    port: the port; None picks a free one.
+    folder: where results are written; a temporary folder by default.
+    **kwargs: more of `gradio.Blocks.launch`'s arguments.
+
+  Returns:
+    The `gradio.Blocks`, serving (`.close()` stops it).
+  """
+  if not isinstance(checkpoints, dict):
+    checkpoints = {os.path.basename(os.path.normpath(str(c))): c
+                   for c in (checkpoints or DEFAULT_CHECKPOINTS)}
+  folder = folder or tempfile.mkdtemp(prefix='midime_studio_')
+  studio = studio_lib.Studio(checkpoints, folder)
+  page = build(studio)
+  page.queue(default_concurrency_limit=4)
+  gr = _gradio()
+  # System fonts: the page asks nothing of the internet.
+  theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
+  try:
+    page.launch(server_name=host, server_port=port, prevent_thread_lock=True,
+                theme=theme, allowed_paths=[folder], show_error=False,
+                quiet=True, max_file_size=studio_lib.MAX_UPLOAD_BYTES,
+                **{'share': False, **kwargs})
+  except OSError as e:
+    raise errors.UsageError(
+        f'MidiMe Studio cannot serve on {host}:{port} ({e}); pick another '
+        '--port or --host.') from None
+  return page
