@@ -374,6 +374,25 @@ def table(results):
                  f'{r["start_up_per_worker_s"]:.1f} s, chunking '
                  f'{r["chunk_s"]:.1f} s, encoding '
                  f'{r["encode_chunks_per_s"]:.0f} chunks/s')
+  st = results.get('studio')
+  if st and 'skipped' in st:
+    out.append(f'\n7. MidiMe Studio: skipped ({st["skipped"]})')
+  elif st:
+    out.append(f'\n7. MidiMe Studio in chromium (mel_2bar_small, '
+               f'{st["synthesizer"]}): a MidiMe slider to its audio '
+               f'{st["slider_median_s"]:.2f} s median, '
+               f'{st["slider_worst_s"]:.2f} s worst of {st["slider_moves"]} '
+               '(target <= 1 s)')
+    out.append(f'  training a 3-minute tune, 100 epochs: page '
+               f'{st["page_training_s"]:.2f} s vs Personalizer.train '
+               f'{st["api_training_s"]:.2f} s = {st["training_ratio"]:.2f}x '
+               f'(target <= 1.5; the server\'s own part '
+               f'{st["page_server_training_s"]:.1f} s; first in the process: '
+               f'page {st["page_first_training_s"]:.2f} s, API '
+               f'{st["api_first_training_s"]:.2f} s)')
+    out.append(f'  server memory: {st["server_mb_no_tab"]:.0f} MB, with 5 '
+               f'trained tabs {st["server_mb_five_tabs"]:.0f} MB '
+               f'({st["mb_per_tab"]:.0f} MB a tab)')
   e2e = results.get('end_to_end')
   if not e2e:
     return '\n'.join(out)
@@ -396,7 +415,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--reps', type=int, default=3)
   parser.add_argument('--only',
-                      default='generate,encoding,training,end_to_end,pipeline',
+                      default='generate,encoding,training,end_to_end,pipeline,'
+                      'studio',
                       help='Comma-separated sections to run.')
   args = parser.parse_args()
   only = set(args.only.split(','))
@@ -431,6 +451,11 @@ def main():
     if 'end_to_end' in only:
       print('end to end ...', file=sys.stderr)
       results['end_to_end'] = bench_end_to_end(ckpt, tune, work)
+    if 'studio' in only:
+      print('studio ...', file=sys.stderr)
+      sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+      import studio as studio_bench  # pylint: disable=g-import-not-at-top
+      results['studio'] = studio_bench.bench_studio(ckpt, tune)
     if 'pipeline' in only:
       print('pipeline ...', file=sys.stderr)
       results['pipeline'] = bench_pipeline(ckpt, work)

@@ -236,40 +236,37 @@ def build(studio):
     def train(s, count):
       if _need(s).chunked is None:
         raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-      updates, done = queue.Queue(), []
-      history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
-
-      def on_epoch(epoch, logs):
-        updates.put((epoch, logs))
+      updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
 
       def work():
         try:
-          done.append(s.train(int(count), on_epoch))
+          result = s.train(int(count), lambda n, logs: updates.put(
+              ('epoch', n, logs)))
+          updates.put(('done', result, None))
         except Exception as e:  # pylint: disable=broad-except
-          done.append(e)
-      thread = threading.Thread(target=work, daemon=True)
-      thread.start()
-      shown_at = 0.0
-      while thread.is_alive() or not updates.empty():
-        try:
-          epoch, logs = updates.get(timeout=0.2)
-        except queue.Empty:
-          continue
+          updates.put(('failed', e, None))
+      threading.Thread(target=work, daemon=True).start()
+      history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
+      shown_at = time.monotonic()  # The curve every second, from the first.
+      while (update := updates.get())[0] == 'epoch':
+        _, epoch, logs = update
         for key in history:
           history[key].append(float(logs[key]))
-        if time.monotonic() - shown_at > 0.5:
+        if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
           shown_at = time.monotonic()
           yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
                  _loss_png(s, history)] + [gr.skip()] * 8
-      thread.join()
-      if isinstance(done[0], Exception):
-        raise done[0]
-      trained, seconds = done[0]
+      kind, result, _ = update
+      if kind == 'failed':
+        raise result
+      trained, seconds = result
+      message = (f'Trained {len(trained["loss"])} epochs on '
+                 f'{sum(c.num_chunks for c in s.chunked)} chunks in '
+                 f'{seconds:.1f} s.')
+      yield [s, message, _loss_png(s, trained)] + [gr.skip()] * 8
       before, after = s.reconstructions()
-      yield [s, f'Trained {len(trained["loss"])} epochs on '
-             f'{sum(c.num_chunks for c in s.chunked)} chunks in '
-             f'{seconds:.1f} s.', _loss_png(s, trained),
-             *_values(before), *_values(after)]
+      yield [s, message + ' Below: your chunks before and after.',
+             gr.skip(), *_values(before), *_values(after)]
 
     def sample(s, vary, copies):
       s = _need(s)
@@ -324,7 +321,9 @@ def build(studio):
            prior_panel, trigger_mode='always_last')
     wire(train_button.click, train, [epochs],
          [loss, *before_panel, *after_panel], concurrency_limit=1,
-         concurrency_id='train')
+         concurrency_id='train', show_progress='hidden')  # Our own progress;
+    # no animation over
+    # nine components while training shares the cores with the browser.
     wire(sample_button.click, sample, [variation, allow_copies],
          midime_panel + beside_panel)
     for slider in mm_sliders:
