@@ -17,7 +17,8 @@ import resource
 import tempfile
 import time
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+from midime_testing import browser_lib
+
 
 
 def _rss_mb():
@@ -26,20 +27,6 @@ def _rss_mb():
       if line.startswith('VmRSS:'):
         return int(line.split()[1]) / 1024
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _driver(folder):
-  from selenium import webdriver  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
-  options = webdriver.ChromeOptions()
-  options.binary_location = CHROMIUM
-  for flag in ('--headless=new', '--no-sandbox', '--disable-gpu',
-               '--disable-quic', '--no-first-run',
-               '--disable-background-networking', '--disable-component-update',
-               '--disable-sync', '--window-size=1280,1600',
-               f'--user-data-dir={folder}'):
-    options.add_argument(flag)
-  return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def _wait(predicate, timeout=600):
@@ -58,11 +45,11 @@ def bench_studio(ckpt, tune, moves=6):
   from midime_magenta import personalizer as personalizer_lib  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio_lib  # pylint: disable=g-import-not-at-top
-  if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+  if not browser_lib.available():
     return {'skipped': 'apt-get install chromium chromium-driver'}
   work = tempfile.mkdtemp(prefix='bench_studio_')
   page = studio.launch({'mel_2bar_small': ckpt}, folder=work)
-  driver = _driver(os.path.join(work, 'profile'))
+  driver = browser_lib.chromium(os.path.join(work, 'profile'))
   find = lambda css: driver.find_elements(By.CSS_SELECTOR, css)  # pylint: disable=g-long-lambda
   status = lambda: (find('#status') or [None])[0]  # pylint: disable=g-long-lambda
   try:

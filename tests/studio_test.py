@@ -19,15 +19,15 @@ import wave
 import note_seq
 import pytest
 
+from midime_testing import browser_lib
 from midime_testing import testdata_lib
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 TIMEOUT = 240
 
 
 def _need_browser():
-  if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+  if browser_lib.available():
     return
   message = ('Chromium and ChromeDriver are needed: apt-get install chromium '
              'chromium-driver')
@@ -40,23 +40,10 @@ def _need_browser():
 def browser(tmp_path_factory):
   _need_browser()
   pytest.importorskip('gradio')
-  from selenium import webdriver  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
   folder = tmp_path_factory.mktemp('browser')
-  options = webdriver.ChromeOptions()
-  options.binary_location = CHROMIUM
-  for flag in ('--headless=new', '--no-sandbox', '--disable-gpu',
-               '--disable-quic', '--no-first-run',
-               '--disable-background-networking', '--disable-component-update',
-               '--disable-sync', '--window-size=1280,1600',
-               f'--user-data-dir={folder / "profile"}'):
-    options.add_argument(flag)
   downloads = folder / 'downloads'
   downloads.mkdir()
-  options.add_experimental_option('prefs', {
-      'download.default_directory': str(downloads),
-      'download.prompt_for_download': False})
-  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+  driver = browser_lib.chromium(folder / 'profile', downloads)
   driver.downloads = downloads
   yield driver
   driver.quit()
