@@ -15,6 +15,7 @@ import queue
 import tempfile
 import threading
 import time
+import types
 
 from absl import logging
 
@@ -107,233 +108,265 @@ def _need(session):
   return session
 
 
-def build(studio):
-  """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
-  gr = _gradio()
+def _layout(gr, studio):
+  """The page's components, top to bottom, by name."""
   names = list(studio.checkpoints)
   sound = ('FluidSynth with a General MIDI soundfont'
            if studio.synthesizer == 'fluidsynth' else
            "note_seq's sine synthesizer (apt-get install fluidsynth "
            'fluid-soundfont-gm for real instruments)')
+  session = gr.State(None)
+  gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
+              f'in seconds. Audio: {sound}.')
+  status = gr.Markdown('Pick a model and a tune.', elem_id='status')
+  model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
+  with gr.Row():
+    upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
+                     type='filepath', elem_id='upload')
+    demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
+                            label='or a bundled tune', elem_id='demo_tune')
+  with gr.Row():
+    melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
+    bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
+                       elem_id='bass_track')
+    drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
+                        elem_id='drum_track')
+  input_panel = _panel(gr, 'Input', 'input')
+
+  gr.Markdown('## MusicVAE')
+  prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
+  with gr.Row():
+    mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
+                            elem_id=f'musicvae_slider_{i}')
+                  for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
+  prior_panel = _panel(gr, 'MusicVAE', 'prior')
+
+  gr.Markdown('## Train MidiMe')
+  with gr.Row():
+    epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
+                       elem_id='epochs')
+    train_button = gr.Button('Train', variant='primary', elem_id='train')
+  loss = gr.Image(label='Loss', type='filepath', interactive=False,
+                  elem_id='loss')
+  with gr.Row():
+    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
+    after_panel = _panel(gr, 'After: through MidiMe', 'after')
+
+  gr.Markdown('## MidiMe samples')
+  with gr.Row():
+    variation = gr.Slider(0.1, 2.0, 1.0, step=0.1, label='Variation')
+    allow_copies = gr.Checkbox(False, label='Allow copies of your chunks')
+    sample_button = gr.Button('Sample MidiMe', variant='primary',
+                              elem_id='sample')
+  with gr.Row():
+    midime_panel = _panel(gr, 'MidiMe', 'midime')
+    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
+  with gr.Row():
+    mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
+                            studio_lib.SLIDER_RANGE, 0, step=0.1,
+                            label=f'MidiMe {i + 1}',
+                            elem_id=f'midime_slider_{i}')
+                  for i in range(4)]
+  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
+  with gr.Accordion('Steer: attributes, rules, a piece', open=False):
+    with gr.Row():
+      attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
+                           for name in studio_lib.attributes_lib.ATTRIBUTES]
+    steer_button = gr.Button('Steer the MidiMe samples')
+    rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
+    constrain_button = gr.Button('Constrain')
+    with gr.Row():
+      piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
+      step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
+      piece_button = gr.Button('Make a piece')
+    steer_panel = _panel(gr, 'Steered', 'steered')
+
+  gr.Markdown('## Keep it')
+  with gr.Row():
+    run_dir = gr.Textbox(label='Run folder', elem_id='run_dir')
+    save_button = gr.Button('Save', elem_id='save')
+    load_button = gr.Button('Load', elem_id='load')
+  return types.SimpleNamespace(
+      session=session, status=status, model=model, upload=upload,
+      demo_tune=demo_tune, melody=melody, bass=bass, drums=drums,
+      input_panel=input_panel, prior_button=prior_button,
+      mv_sliders=mv_sliders, prior_panel=prior_panel, epochs=epochs,
+      train_button=train_button, loss=loss, before_panel=before_panel,
+      after_panel=after_panel, variation=variation, allow_copies=allow_copies,
+      sample_button=sample_button, midime_panel=midime_panel,
+      beside_panel=beside_panel, mm_sliders=mm_sliders,
+      slider_panel=slider_panel, attribute_sliders=attribute_sliders,
+      steer_button=steer_button, rules=rules,
+      constrain_button=constrain_button, piece_chunks=piece_chunks,
+      step_size=step_size, piece_button=piece_button, steer_panel=steer_panel,
+      run_dir=run_dir, save_button=save_button, load_button=load_button)
+
+
+class _Actions:
+  """What each control does: `action(session, *inputs)` returns the session,
+  the status line and the outputs' values."""
+
+  def __init__(self, studio, gr):
+    self.studio, self.gr = studio, gr
+
+  def fresh(self, session, name):
+    if session is None or session.model != name:
+      return studio_lib.Session(self.studio, name)
+    return session
+
+  def tracks_update(self, s):
+    pitched, drum_tracks = s.track_choices()
+    trio = s.kind == 'trio'
+    update = self.gr.update
+    return [update(choices=pitched, value=s.tracks.get('melody'),
+                   visible=s.kind != 'drums'),
+            update(choices=pitched, value=s.tracks.get('bass'), visible=trio),
+            update(choices=drum_tracks, value=s.tracks.get('drums'),
+                   visible=trio)]
+
+  def open_tune(self, s, name, path, tune):
+    s = self.fresh(s, name)
+    path, label = (path, os.path.basename(path or '')) if path else (
+        DEMO_TUNES.get(tune), tune)
+    if not path:
+      raise errors.UsageError('Upload a MIDI file or pick a tune.')
+    shown = s.open_tune(path, label)
+    return [s, s.describe_input(), *self.tracks_update(s), *_values(shown)]
+
+  def choose_model(self, s, name, path, tune):
+    if path or tune:
+      return self.open_tune(s, name, path, tune)
+    return [self.fresh(s, name), f'{name}: upload a MIDI file or pick a tune.',
+            *[self.gr.skip()] * 7]  # Tracks, input.
+
+  def choose_tracks(self, s, melody_track, bass_track, drum_track):
+    s = _need(s)
+    shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
+    return [s, s.describe_input(), *_values(shown)]
+
+  def prior(self, s, name):
+    s = self.fresh(s, name)
+    return [s, 'MusicVAE samples, 5 chunks back to back.',
+            *_values(s.prior())]
+
+  def music_vae_slider(self, s, name, *values):
+    s = self.fresh(s, name)
+    return [s, 'MusicVAE at the sliders.',
+            *_values(s.music_vae_slider(values))]
+
+  def train(self, s, count):
+    if _need(s).chunked is None:
+      raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+    updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
+
+    def work():
+      try:
+        result = s.train(int(count), lambda n, logs: updates.put(
+            ('epoch', n, logs)))
+        updates.put(('done', result, None))
+      except Exception as e:  # pylint: disable=broad-except
+        updates.put(('failed', e, None))
+    threading.Thread(target=work, daemon=True).start()
+    history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
+    shown_at = time.monotonic()  # The curve every second, from the first.
+    while (update := updates.get())[0] == 'epoch':
+      _, epoch, logs = update
+      for key in history:
+        history[key].append(float(logs[key]))
+      if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
+        shown_at = time.monotonic()
+        yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
+               _loss_png(s, history)] + [self.gr.skip()] * 8
+    kind, result, _ = update
+    if kind == 'failed':
+      raise result
+    trained, seconds = result
+    message = (f'Trained {len(trained["loss"])} epochs on '
+               f'{sum(c.num_chunks for c in s.chunked)} chunks in '
+               f'{seconds:.1f} s.')
+    yield [s, message, _loss_png(s, trained)] + [self.gr.skip()] * 8
+    before, after = s.reconstructions()
+    yield [s, message + ' Below: your chunks before and after.',
+           self.gr.skip(), *_values(before), *_values(after)]
+
+  def sample(self, s, vary, copies):
+    s = _need(s)
+    mine, theirs = s.sample(variation=vary, allow_copies=copies)
+    return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
+            *_values(mine), *_values(theirs)]
+
+  def midime_slider(self, s, *values):
+    s = _need(s)
+    return [s, 'MidiMe at the sliders.', *_values(s.midime_slider(values))]
+
+  def steer(self, s, *strengths):
+    s = _need(s)
+    attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
+    known = set(s.attribute_names())
+    return [s, 'The MidiMe samples, steered.', *_values(s.steer(
+        {k: v for k, v in attributes.items() if k in known}))]
+
+  def constrain(self, s, text):
+    s = _need(s)
+    return [s, s.constrain(text)]
+
+  def piece(self, s, chunks, size):
+    s = _need(s)
+    return [s, f'A piece of {int(chunks)} chunks.',
+            *_values(s.piece(int(chunks), size))]
+
+  def save(self, s, folder):
+    s = _need(s)
+    return [s, s.save(folder)]
+
+  def load(self, s, name, folder):
+    s = self.fresh(s, name)
+    return [s, s.load(folder)]
+
+
+def _wire(ui, actions):
+  """Ties each control's event to its action."""
+
+  def wire(event, fn, inputs, outputs, **kwargs):
+    event(_handler(fn, len(outputs)), [ui.session, *inputs],
+          [ui.session, ui.status, *outputs], **kwargs)
+
+  tracks = [ui.melody, ui.bass, ui.drums]
+  tune = [ui.model, ui.upload, ui.demo_tune]
+  wire(ui.upload.upload, actions.open_tune, tune, tracks + ui.input_panel)
+  wire(ui.model.input, actions.choose_model, tune, tracks + ui.input_panel)
+  wire(ui.demo_tune.input, actions.open_tune, tune, tracks + ui.input_panel)
+  for dropdown in tracks:
+    wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel)
+  wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel)
+  for slider in ui.mv_sliders:
+    wire(slider.release, actions.music_vae_slider, [ui.model, *ui.mv_sliders],
+         ui.prior_panel, trigger_mode='always_last')
+  # One training at a time; the status line is its progress, with no
+  # animation over nine outputs while training shares the cores with the
+  # browser.
+  wire(ui.train_button.click, actions.train, [ui.epochs],
+       [ui.loss, *ui.before_panel, *ui.after_panel], concurrency_limit=1,
+       concurrency_id='train', show_progress='hidden')
+  wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
+       ui.midime_panel + ui.beside_panel)
+  for slider in ui.mm_sliders:
+    wire(slider.release, actions.midime_slider, ui.mm_sliders, ui.slider_panel,
+         trigger_mode='always_last')
+  wire(ui.steer_button.click, actions.steer, ui.attribute_sliders,
+       ui.steer_panel)
+  wire(ui.constrain_button.click, actions.constrain, [ui.rules], [])
+  wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
+       ui.steer_panel)
+  wire(ui.save_button.click, actions.save, [ui.run_dir], [])
+  wire(ui.load_button.click, actions.load, [ui.model, ui.run_dir], [])
+
+
+def build(studio):
+  """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
+  gr = _gradio()
   with gr.Blocks(title='MidiMe Studio') as page:
-    session = gr.State(None)
-    gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
-                f'in seconds. Audio: {sound}.')
-    status = gr.Markdown('Pick a model and a tune.', elem_id='status')
-    model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
-    with gr.Row():
-      upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
-                       type='filepath', elem_id='upload')
-      demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
-                              label='or a bundled tune', elem_id='demo_tune')
-    with gr.Row():
-      melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
-      bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
-                         elem_id='bass_track')
-      drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
-                          elem_id='drum_track')
-    input_panel = _panel(gr, 'Input', 'input')
-
-    gr.Markdown('## MusicVAE')
-    prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
-    with gr.Row():
-      mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
-                              elem_id=f'musicvae_slider_{i}')
-                    for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
-    prior_panel = _panel(gr, 'MusicVAE', 'prior')
-
-    gr.Markdown('## Train MidiMe')
-    with gr.Row():
-      epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
-                         elem_id='epochs')
-      train_button = gr.Button('Train', variant='primary', elem_id='train')
-    loss = gr.Image(label='Loss', type='filepath', interactive=False,
-                    elem_id='loss')
-    with gr.Row():
-      before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
-      after_panel = _panel(gr, 'After: through MidiMe', 'after')
-
-    gr.Markdown('## MidiMe samples')
-    with gr.Row():
-      variation = gr.Slider(0.1, 2.0, 1.0, step=0.1, label='Variation')
-      allow_copies = gr.Checkbox(False, label='Allow copies of your chunks')
-      sample_button = gr.Button('Sample MidiMe', variant='primary',
-                                elem_id='sample')
-    with gr.Row():
-      midime_panel = _panel(gr, 'MidiMe', 'midime')
-      beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
-    with gr.Row():
-      mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
-                              studio_lib.SLIDER_RANGE, 0, step=0.1,
-                              label=f'MidiMe {i + 1}',
-                              elem_id=f'midime_slider_{i}')
-                    for i in range(4)]
-    slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
-    with gr.Accordion('Steer: attributes, rules, a piece', open=False):
-      with gr.Row():
-        attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
-                             for name in studio_lib.attributes_lib.ATTRIBUTES]
-      steer_button = gr.Button('Steer the MidiMe samples')
-      rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
-      constrain_button = gr.Button('Constrain')
-      with gr.Row():
-        piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
-        step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
-        piece_button = gr.Button('Make a piece')
-      steer_panel = _panel(gr, 'Steered', 'steered')
-
-    gr.Markdown('## Keep it')
-    with gr.Row():
-      run_dir = gr.Textbox(label='Run folder', elem_id='run_dir')
-      save_button = gr.Button('Save', elem_id='save')
-      load_button = gr.Button('Load', elem_id='load')
-
-    def fresh(session, name):
-      if session is None or session.model != name:
-        return studio_lib.Session(studio, name)
-      return session
-
-    def tracks_update(s):
-      pitched, drum_tracks = s.track_choices()
-      trio = s.kind == 'trio'
-      return [gr.update(choices=pitched, value=s.tracks.get('melody'),
-                        visible=s.kind != 'drums'),
-              gr.update(choices=pitched, value=s.tracks.get('bass'),
-                        visible=trio),
-              gr.update(choices=drum_tracks, value=s.tracks.get('drums'),
-                        visible=trio)]
-
-    def open_tune(s, name, path, tune):
-      s = fresh(s, name)
-      path, label = (path, os.path.basename(path or '')) if path else (
-          DEMO_TUNES.get(tune), tune)
-      if not path:
-        raise errors.UsageError('Upload a MIDI file or pick a tune.')
-      shown = s.open_tune(path, label)
-      return [s, s.describe_input(), *tracks_update(s), *_values(shown)]
-
-    def choose_model(s, name, path, tune):
-      if path or tune:
-        return open_tune(s, name, path, tune)
-      return [fresh(s, name), f'{name}: upload a MIDI file or pick a tune.',
-              *[gr.skip()] * (len(tracks) + len(input_panel))]
-
-    def choose_tracks(s, melody_track, bass_track, drum_track):
-      s = _need(s)
-      shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
-      return [s, s.describe_input(), *_values(shown)]
-
-    def prior(s, name):
-      s = fresh(s, name)
-      return [s, 'MusicVAE samples, 5 chunks back to back.',
-              *_values(s.prior())]
-
-    def music_vae_slider(s, name, *values):
-      s = fresh(s, name)
-      return [s, 'MusicVAE at the sliders.',
-              *_values(s.music_vae_slider(values))]
-
-    def train(s, count):
-      if _need(s).chunked is None:
-        raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-      updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
-
-      def work():
-        try:
-          result = s.train(int(count), lambda n, logs: updates.put(
-              ('epoch', n, logs)))
-          updates.put(('done', result, None))
-        except Exception as e:  # pylint: disable=broad-except
-          updates.put(('failed', e, None))
-      threading.Thread(target=work, daemon=True).start()
-      history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
-      shown_at = time.monotonic()  # The curve every second, from the first.
-      while (update := updates.get())[0] == 'epoch':
-        _, epoch, logs = update
-        for key in history:
-          history[key].append(float(logs[key]))
-        if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
-          shown_at = time.monotonic()
-          yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-                 _loss_png(s, history)] + [gr.skip()] * 8
-      kind, result, _ = update
-      if kind == 'failed':
-        raise result
-      trained, seconds = result
-      message = (f'Trained {len(trained["loss"])} epochs on '
-                 f'{sum(c.num_chunks for c in s.chunked)} chunks in '
-                 f'{seconds:.1f} s.')
-      yield [s, message, _loss_png(s, trained)] + [gr.skip()] * 8
-      before, after = s.reconstructions()
-      yield [s, message + ' Below: your chunks before and after.',
-             gr.skip(), *_values(before), *_values(after)]
-
-    def sample(s, vary, copies):
-      s = _need(s)
-      mine, theirs = s.sample(variation=vary, allow_copies=copies)
-      return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
-              *_values(mine), *_values(theirs)]
-
-    def midime_slider(s, *values):
-      s = _need(s)
-      return [s, 'MidiMe at the sliders.', *_values(s.midime_slider(values))]
-
-    def steer(s, *strengths):
-      s = _need(s)
-      attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
-      known = set(s.attribute_names())
-      return [s, 'The MidiMe samples, steered.', *_values(s.steer(
-          {k: v for k, v in attributes.items() if k in known}))]
-
-    def constrain(s, text):
-      s = _need(s)
-      return [s, s.constrain(text)]
-
-    def piece(s, chunks, size):
-      s = _need(s)
-      return [s, f'A piece of {int(chunks)} chunks.',
-              *_values(s.piece(int(chunks), size))]
-
-    def save(s, folder):
-      s = _need(s)
-      return [s, s.save(folder)]
-
-    def load(s, name, folder):
-      s = fresh(s, name)
-      return [s, s.load(folder)]
-
-    def wire(event, fn, inputs, outputs, **kwargs):
-      event(_handler(fn, len(outputs)), [session, *inputs],
-            [session, status, *outputs], **kwargs)
-
-    tracks = [melody, bass, drums]
-    wire(upload.upload, open_tune, [model, upload, demo_tune],
-         tracks + input_panel)
-    wire(model.input, choose_model, [model, upload, demo_tune],
-         tracks + input_panel)
-    wire(demo_tune.input, open_tune, [model, upload, demo_tune],
-         tracks + input_panel)
-    for dropdown in tracks:
-      wire(dropdown.input, choose_tracks, tracks, input_panel)
-    wire(prior_button.click, prior, [model], prior_panel)
-    for slider in mv_sliders:
-      wire(slider.release, music_vae_slider, [model, *mv_sliders],
-           prior_panel, trigger_mode='always_last')
-    wire(train_button.click, train, [epochs],
-         [loss, *before_panel, *after_panel], concurrency_limit=1,
-         concurrency_id='train', show_progress='hidden')  # Our own progress;
-    # no animation over
-    # nine components while training shares the cores with the browser.
-    wire(sample_button.click, sample, [variation, allow_copies],
-         midime_panel + beside_panel)
-    for slider in mm_sliders:
-      wire(slider.release, midime_slider, mm_sliders, slider_panel,
-           trigger_mode='always_last')
-    wire(steer_button.click, steer, attribute_sliders, steer_panel)
-    wire(constrain_button.click, constrain, [rules], [])
-    wire(piece_button.click, piece, [piece_chunks, step_size], steer_panel)
-    wire(save_button.click, save, [run_dir], [])
-    wire(load_button.click, load, [model, run_dir], [])
+    _wire(_layout(gr, studio), _Actions(studio, gr))
   return page
 
 
