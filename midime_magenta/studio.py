@@ -102,6 +102,11 @@ def _handler(fn, outputs):
   return wrapped
 
 
+def _forget(session):
+  if session is not None:
+    session.close()
+
+
 def _need(session):
   if session is None:
     raise errors.UsageError('Upload a MIDI file or pick a tune first.')
@@ -115,7 +120,8 @@ def _layout(gr, studio):
            if studio.synthesizer == 'fluidsynth' else
            "note_seq's sine synthesizer (apt-get install fluidsynth "
            'fluid-soundfont-gm for real instruments)')
-  session = gr.State(None)
+  # A closed tab's state goes an hour later (Gradio's rule); its files with it.
+  session = gr.State(None, delete_callback=_forget)
   gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
               f'in seconds. Audio: {sound}.')
   status = gr.Markdown('Pick a model and a tune.', elem_id='status')

@@ -9,6 +9,7 @@ MidiMe (`Session`). studio.py lays this out in Gradio.
 
 import itertools
 import os
+import shutil
 import threading
 import time
 
@@ -148,6 +149,10 @@ class Session:
 
   def show(self, ns, label):
     return Shown(ns, self.folder, label)
+
+  def close(self):
+    """Removes this tab's result files (its runs saved elsewhere stay)."""
+    shutil.rmtree(self.folder, ignore_errors=True)
 
   def _voiced_chunks(self, raw, label):
     """Chunks MusicVAE decoded, back to back in their slots, voiced."""

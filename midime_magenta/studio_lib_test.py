@@ -5,6 +5,7 @@ action is checked for what it shows: the notes listed are the MIDI file's,
 the audio lasts as long as the music, steering and rules change the music.
 """
 
+import os
 import wave
 
 import note_seq
@@ -104,6 +105,9 @@ def test_uploads_are_bounded_and_checked(session, tmp_path):
   fresh = studio_lib.Session(session.studio, 'mel_2bar_small')
   with pytest.raises(studio_lib.errors.UsageError, match='Train MidiMe'):
     fresh.sample()
+  shown = fresh.prior(seed=0)
+  fresh.close()  # A closed tab's files go; nothing else of the server's.
+  assert not os.path.exists(shown.midi) and os.path.exists(session.folder)
 
 
 def test_drums_train_and_play_drums(tmp_path):
