@@ -277,11 +277,17 @@ def test_a_huge_request_streams_and_ctrl_c_leaves_no_partial_file(tmp_path):
        '--mode=prior', '--num_outputs=100000', f'--output_dir={out}',
        '--nopiano_rolls'], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
       text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
-  deadline = time.time() + 120
-  while time.time() < deadline and len(
-      [n for n in os.listdir(out) if n.endswith('.mid')]
-      if out.exists() else []) < 100:
+  started = time.time()
+  seen = 0
+  while time.time() < started + 120 and proc.poll() is None and seen < 100:
     time.sleep(0.2)
+    seen = len([n for n in os.listdir(out) if n.endswith('.mid')]
+               if out.exists() else [])
+  # Once, under load, the run ended before Ctrl-C was sent: say how far this
+  # loop got, so a recurrence tells the two possible causes apart.
+  assert proc.poll() is None, (
+      f'midime_generate ended before Ctrl-C: {seen} files seen after '
+      f'{time.time() - started:.0f} s')
   proc.send_signal(signal.SIGINT)
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode == 130, stderr
