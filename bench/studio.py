@@ -42,7 +42,6 @@ def _wait(predicate, timeout=600):
 def bench_studio(ckpt, tune, moves=6):
   """The three figures of issue 25 (see module doc)."""
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from midime_magenta import personalizer as personalizer_lib  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio_lib  # pylint: disable=g-import-not-at-top
   if not browser_lib.available():
@@ -106,7 +105,6 @@ def bench_studio(ckpt, tune, moves=6):
     driver.quit()
     page.close()
   latencies.sort()
-  del personalizer_lib
   return {
       'slider_median_s': latencies[len(latencies) // 2],
       'slider_worst_s': latencies[-1], 'slider_moves': moves,

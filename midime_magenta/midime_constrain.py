@@ -1,4 +1,4 @@
-"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
+r"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
 
 A latent constraint (Engel, Hoffman & Roberts, 2018) learned from the rules
 alone (constraints_lib), in about 5-15 s on a CPU. It is saved in the run, and

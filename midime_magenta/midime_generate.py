@@ -1,8 +1,8 @@
-"""Generates music from a MidiMe model trained by midime_train.
+r"""Generates music from a MidiMe model trained by midime_train.
 
 Reads like music_vae_generate, with MidiMe's modes added; --run_dir is the
 MidiMe run folder, and MidiMe's outputs are named midime-<mode>, so they never
-take the names of MusicVAE's samples (docs/generating.md).
+take the names of MusicVAE's samples (docs/personalizing.md).
 
 Example usage:
   # Five personalized samples:

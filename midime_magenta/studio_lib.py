@@ -140,7 +140,8 @@ class Session:
     self.tracks = {}
     self.chunked = None
     self._chunking = {}  # The track choice `chunk` cut with.
-    self.points = None  # MidiMe's small latents last sampled.
+    self.points = None  # MidiMe's small latents last sampled,
+    self.variation = 1.0  # at this scale.
     rng = np.random.default_rng(0)
     directions = rng.standard_normal((MUSIC_VAE_SLIDERS,
                                       self.personalizer.music_vae.z_size))
@@ -273,6 +274,7 @@ class Session:
     """MidiMe's samples beside MusicVAE's, 5 chunks each."""
     p = self.trained()
     self.points = p.midime.sample_points(CHUNKS_SHOWN, seed, variation)
+    self.variation = variation  # Copies are redrawn at the same scale.
     return self.steer(attributes, temperature, allow_copies,
                       seed), self.prior(seed, temperature)
 
@@ -285,7 +287,8 @@ class Session:
     strengths = {k: v for k, v in (attributes or {}).items() if v}
     raw = p.decode_points(self.points, temperature, strengths)
     if not allow_copies:
-      raw = p.new_only(raw, self.points, novelty_lib.fresh_draws(1.0),
+      raw = p.new_only(raw, self.points,
+                       novelty_lib.fresh_draws(self.variation),
                        personalizer_lib.redraw_rng(seed), temperature,
                        strengths)
     return self._voiced_chunks(raw, 'midime')

@@ -203,7 +203,10 @@ class Voicing:
     """A copy of a sequence decoded by MusicVAE, in this tempo and these programs.
 
     Drums stay drums; a trio's bass is MusicVAE's instrument 1, the melody 0.
+    MusicVAE's own voicing returns `ns` itself: no copy on the hot path.
     """
+    if self == Voicing():
+      return ns
     ns = copy.deepcopy(ns)
     if not ns.tempos:
       ns.tempos.add(time=0.0, qpm=steps.QPM)

@@ -119,3 +119,9 @@ def test_help_shows_the_examples_and_every_flag(script):
   assert 'Example' in result.stdout or 'example' in result.stdout
   for name in names:
     assert re.search(rf'--(\[no\])?{name}\b', result.stdout), (script, name)
+  # Example commands continued with a backslash show it (a docstring that is
+  # not raw would join their lines).
+  with open(os.path.join(testdata_lib.ROOT, 'midime_magenta', f'{script}.py'),
+            encoding='utf-8') as f:
+    if '\\\n' in f.read().split('"""')[1]:
+      assert '\\\n' in result.stdout, script
