@@ -38,7 +38,8 @@ class HParams:
       Magenta.js; above it, shuffled mini-batches of this size.
     initializer: 'tfjs' (`glorotNormal`, truncated at 2 sigma, not rescaled)
       or 'keras' (`glorot_uniform`).
-    optimizer: 'tfjs' (Adam with tf_keras's `adaptive_epsilon`) or 'keras'.
+    optimizer: 'tfjs' (Adam adding epsilon after the bias correction) or
+      'keras' (before it).
   """
   latent_size: int = 4
   encoder_layers: tuple[int, ...] = (1024, 256, 64)

@@ -2,7 +2,7 @@
 
 Magenta.js trains one full batch per epoch. A step on small data takes about a
 millisecond, as long as a Python round trip, so epochs run in compiled blocks
-of up to `_EPOCHS_PER_CALL`. Above `max_full_batch` chunks, epochs are
+of about `_SECONDS_PER_CALL`. Above `max_full_batch` chunks, epochs are
 shuffled mini-batches.
 """
 
@@ -15,9 +15,11 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import startup_lib
 
-# Epochs per compiled call on full batches: amortises the call overhead while
-# callbacks (progress, Ctrl-C) still come every ~0.1 s or less.
-_EPOCHS_PER_CALL = 20
+# A compiled call on full batches runs this long: it amortises the call and
+# the snapshot while callbacks (progress, Ctrl-C) still come every ~0.1 s.
+_SECONDS_PER_CALL = 0.1
+_FIRST_BLOCK = 10  # Epochs of the first call, which also traces.
+_MAX_BLOCK = 500
 
 
 class TrainingDivergedError(errors.MidiMeError):
@@ -26,6 +28,47 @@ class TrainingDivergedError(errors.MidiMeError):
 
 class LatentsError(errors.MidiMeError, ValueError):
   """Latents of the wrong shape, or not finite."""
+
+
+class Adam:
+  """Adam with one fused kernel per weight and step (`ResourceApplyAdam`).
+
+  Keras's Adam runs some 20 small ops per weight and step; tracing them was
+  most of a cold training's first call, and running them a third of a step on
+  small data. The fused kernel does the same arithmetic. With `tfjs`, epsilon
+  is added after the bias correction, as tfjs's Adam does (passed to the
+  kernel as epsilon * sqrt(1 - beta_2^t)); otherwise before it, as Keras's.
+  A plain object, so Keras does not count its slots among the model's weights.
+  """
+
+  def __init__(self, weights, learning_rate, tfjs=True, beta_1=0.9,
+               beta_2=0.999, epsilon=1e-7):
+    self._weights = list(weights)
+    self._tfjs = tfjs
+    self._hyper = [tf.constant(x, tf.float32)
+                   for x in (learning_rate, beta_1, beta_2, epsilon)]
+    self.iterations = tf.Variable(0.0, trainable=False, name='iterations')
+    self._slots = [
+        (tf.Variable(tf.zeros_like(w), trainable=False, name='m'),
+         tf.Variable(tf.zeros_like(w), trainable=False, name='v'))
+        for w in self._weights]
+
+  @property
+  def variables(self):
+    return [self.iterations, *(s for pair in self._slots for s in pair)]
+
+  def apply(self, gradients):
+    """One step on the weights given at construction, in their order."""
+    step = self.iterations.assign_add(1.0)
+    learning_rate, beta_1, beta_2, epsilon = self._hyper
+    beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
+    if self._tfjs:
+      epsilon = epsilon * tf.sqrt(1.0 - beta_2_power)
+    for gradient, weight, (m, v) in zip(gradients, self._weights, self._slots):
+      tf.raw_ops.ResourceApplyAdam(
+          var=weight.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+          beta2_power=beta_2_power, lr=learning_rate, beta1=beta_1,
+          beta2=beta_2, epsilon=epsilon, grad=gradient)
 
 
 class Training:
@@ -73,11 +116,15 @@ class Training:
             f'noise must have shape [{epochs}, {len(z)}, '
             f'{self.hparams.latent_size}] and the chunks fit one batch of '
             f'{self.hparams.max_full_batch}, got {list(noise.shape)}.')
+    # The steps hold no Python control flow on tensors: autograph is not
+    # needed, and converting them cost more than the rest of the first trace.
     if self._compiled_step is None:
-      self._compiled_step = tf.function(self._train_step, reduce_retracing=True)
+      self._compiled_step = tf.function(self._train_step, reduce_retracing=True,
+                                        autograph=False)
     if jit_compile not in self._compiled_epochs:
       self._compiled_epochs[jit_compile] = tf.function(
-          self._train_epochs, reduce_retracing=True, jit_compile=jit_compile)
+          self._train_epochs, reduce_retracing=True, jit_compile=jit_compile,
+          autograph=False)
     hooks = [c if hasattr(c, 'on_epoch_end') or not callable(c)
              else _FunctionCallback(c) for c in callbacks]
     for hook in hooks:
@@ -109,16 +156,23 @@ class Training:
   def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs,
                         noise=None):
     """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
-    done = 0
+    if self._snapshot is None:
+      self._snapshot = _Snapshot(self._state_variables())
+    snapshot = self._snapshot
+    done, size = 0, _FIRST_BLOCK
     while done < epochs:
-      block = min(_EPOCHS_PER_CALL, epochs - done)
-      snapshot = [v.numpy() for v in self._state_variables()]
+      block = min(size, epochs - done)
+      snapshot.take()  # Ctrl-C up to here leaves the state as it was.
       draws = None if noise is None else tf.constant(noise[done:done + block])
+      started = time.perf_counter()
       try:
         values = compiled_epochs(z, tf.constant(block), draws).numpy()
       except KeyboardInterrupt:
-        self._restore(snapshot)  # The block may or may not have run.
+        snapshot.put_back()  # The block may or may not have run.
         raise
+      size = int(np.clip(_SECONDS_PER_CALL * block /
+                         max(time.perf_counter() - started, 1e-6),
+                         1, _MAX_BLOCK))
       keep, stop, interrupted = block, False, False
       try:
         for i, row in enumerate(values):
@@ -128,7 +182,7 @@ class Training:
       except KeyboardInterrupt:
         keep, interrupted = len(history['loss']) - done, True
       if keep < block:
-        self._restore(snapshot)
+        snapshot.put_back()
         if keep:
           compiled_epochs(z, tf.constant(keep), draws)
       if interrupted:
@@ -136,10 +190,6 @@ class Training:
       done += keep
       if stop:
         return
-
-  def _restore(self, snapshot):
-    for variable, value in zip(self._state_variables(), snapshot):
-      variable.assign(value)
 
   def _train_mini_batches(self, z, epochs, hooks, history, rng):
     batch = self.hparams.max_full_batch
@@ -167,6 +217,26 @@ class Training:
             'kl_loss': kl}
     _call_all(hooks, 'on_epoch_end', epoch, logs)
     return bool(self.stop_training)
+
+
+class _Snapshot:
+  """Copies of the training state (weights, Adam, noise), taken and put back
+  in one compiled call each: a memory copy instead of dozens of NumPy arrays.
+  A plain object, so Keras does not count the copies among the weights.
+  """
+
+  def __init__(self, state):
+    self._state = list(state)
+    self._copies = [tf.Variable(v, trainable=False) for v in self._state]
+    self.take = tf.function(lambda: self._copy(self._state, self._copies),
+                            autograph=False)
+    self.put_back = tf.function(
+        lambda: self._copy(self._copies, self._state), autograph=False)
+
+  @staticmethod
+  def _copy(sources, targets):
+    for source, target in zip(sources, targets):
+      target.assign(source)
 
 
 class _FunctionCallback:
