@@ -11,6 +11,9 @@ first used (`midime_magenta.MidiMe`, `midime_magenta.Personalizer`).
 import importlib.util as _importlib_util
 import os as _os
 
+# First, so the interpreter's start-up is told apart from our imports.
+from midime_magenta import spans_lib as _spans_lib  # pylint: disable=unused-import
+
 # magenta 2.1.4 and our model are written against Keras 2 (tf-keras). This must
 # be set before TensorFlow is imported anywhere, and this is the one place.
 _os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')

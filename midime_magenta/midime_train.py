@@ -38,6 +38,7 @@ from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import script_util
+from midime_magenta import spans_lib
 
 FLAGS = flags.FLAGS
 
@@ -121,7 +122,8 @@ def run():
         trio_tracks=script_util.trio_tracks_from_flags(),
         encoded=FLAGS.input_encoded, hop_bars=FLAGS.hop_bars)
     if FLAGS.attributes_from:
-      personalizer.compute_attribute_vectors(FLAGS.attributes_from)
+      with spans_lib.span('attribute vectors'):
+        personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:
     script_util.print_out(f'Interrupted: saved the model trained for '

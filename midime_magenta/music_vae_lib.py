@@ -13,6 +13,7 @@ from magenta.models.music_vae import TrainedModel
 from midime_magenta import checkpoint_lib
 from midime_magenta import configs
 from midime_magenta import progress_lib
+from midime_magenta import spans_lib
 from midime_magenta import startup_lib
 from midime_magenta import steps
 
@@ -163,13 +164,16 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
     config = configs.get_config(config)
   config_name = config.music_vae_config
   music_vae_config = configs.get_music_vae_config(config)
-  prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
-  checkpoint_lib.check_checkpoint_fits_config(config, prefix)
+  with spans_lib.span('checkpoint check'):
+    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
+    checkpoint_lib.check_checkpoint_fits_config(config, prefix)
   try:
     # The fingerprint reads the small tensors, so a damaged data file fails
     # here, before a graph is built for it.
-    fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
-    with checkpoint_lib.quiet_graph_building():
+    with spans_lib.span('checkpoint check'):
+      fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
+    with (spans_lib.span('MusicVAE graph + restore'),
+          checkpoint_lib.quiet_graph_building()):
       trained_model = TrainedModel(
           music_vae_config, batch_size=batch_size,
           checkpoint_dir_or_path=prefix)

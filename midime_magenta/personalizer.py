@@ -11,8 +11,6 @@
 """
 
 import dataclasses
-import time
-
 import numpy as np
 from absl import logging
 
@@ -27,6 +25,7 @@ from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
+from midime_magenta import spans_lib
 from midime_magenta import tracks_lib
 
 
@@ -121,47 +120,46 @@ class Personalizer:
     """
     self.seconds, self.encoded, self.inputs = {}, None, []
     self.voicing = tracks_lib.Voicing()
-    started = time.perf_counter()
+    before = spans_lib.totals()  # Each phase is a span; see self.seconds.
     if encoded is not None:
-      self.training_data, self.encoded = _read_encoded(
-          encoded, self.music_vae_identity)
-      self.seconds['reading'] = time.perf_counter() - started
+      with spans_lib.span('reading'):
+        self.training_data, self.encoded = _read_encoded(
+            encoded, self.music_vae_identity)
     elif z is None:
-      self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
-                               allow_empty=False, hop_bars=hop_bars)
-      num_chunks = sum(c.num_chunks for c in self.inputs)
-      logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
-      self.voicing = tracks_lib.voicing_of(self.inputs)
-      self.seconds['chunking'] = time.perf_counter() - started
+      with spans_lib.span('chunking'):
+        self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
+                                 allow_empty=False, hop_bars=hop_bars)
+        num_chunks = sum(c.num_chunks for c in self.inputs)
+        logging.info('%d chunks from %d inputs.', num_chunks,
+                     len(self.inputs))
+        self.voicing = tracks_lib.voicing_of(self.inputs)
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
-      started = time.perf_counter()
       self.music_vae  # pylint: disable=pointless-statement
-      self.seconds['restore'] = time.perf_counter() - started
-      started = time.perf_counter()
-      self.training_data = _training_data(self.inputs,
-                                          self.encode(self.inputs))
-      self.seconds['encoding'] = time.perf_counter() - started
+      with spans_lib.span('encoding'):
+        self.training_data = _training_data(self.inputs,
+                                            self.encode(self.inputs))
     else:
       self.training_data = run_lib.TrainingData(
           z=np.asarray(z, np.float32), sources=['latents'] * len(z),
           starts=[0.0] * len(z))
     self._copy_check = None
     hparams = hparams or self.config.hparams
-    if (self.midime is not None and self.midime.hparams == hparams and
-        self.midime.input_size == self.music_vae.z_size):
-      self.midime.reset(seed)  # Same shapes: keep the traced training step.
-    else:
-      self.midime = midime_model.MidiMe(
-          self.music_vae.z_size, hparams, music_vae=self.music_vae_identity,
-          seed=seed)
+    with spans_lib.span('MidiMe set-up'):
+      if (self.midime is not None and self.midime.hparams == hparams and
+          self.midime.input_size == self.music_vae.z_size):
+        self.midime.reset(seed)  # Same shapes: keep the traced training step.
+      else:
+        self.midime = midime_model.MidiMe(
+            self.music_vae.z_size, hparams, music_vae=self.music_vae_identity,
+            seed=seed)
     epochs = epochs or hparams.num_epochs
-    hooks = list(callbacks)
-    if progress:
-      hooks.append(progress_lib.TrainingProgress(epochs))
-    self.history = self.midime.train(self.training_data.z, epochs=epochs,
-                                     callbacks=hooks, shuffle_seed=seed)
-    self.seconds['training'] = self.history['seconds']
+    hooks = [*callbacks, *([progress_lib.TrainingProgress(epochs)]
+                           if progress else [])]
+    with spans_lib.span('training'):
+      self.history = self.midime.train(self.training_data.z, epochs=epochs,
+                                       callbacks=hooks, shuffle_seed=seed)
+    self.seconds = spans_lib.since(before)
     if not self.history['loss']:
       raise KeyboardInterrupt  # Interrupted before one epoch: nothing to keep.
     if self.history['interrupted']:
@@ -308,9 +306,10 @@ class Personalizer:
       extras['attributes'] = attributes_lib.to_saved(self.attributes)
     if self.constraint is not None:
       extras['constraint'] = constraints_lib.to_saved(self.constraint)
-    return run_lib.save_run(run_dir, self._trained(), self.training_data,
-                            self.history, summary_of(self),
-                            overwrite=overwrite, extras=extras)
+    with spans_lib.span('saving'):
+      return run_lib.save_run(run_dir, self._trained(), self.training_data,
+                              self.history, summary_of(self),
+                              overwrite=overwrite, extras=extras)
 
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
