@@ -255,7 +255,7 @@ def _small(seed=1, **kwargs):
       encoder_layers=(16,), decoder_layers=(16,), **kwargs), seed=seed)
 
 
-@pytest.mark.parametrize('stop_at', [0, 2, 19, 20, 33])
+@pytest.mark.parametrize('stop_at', [0, 2, 9, 10, 19, 20, 33])
 def test_stop_inside_a_compiled_block_keeps_that_epochs_weights(stop_at):
   z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
   stopped = _small()

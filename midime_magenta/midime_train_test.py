@@ -45,9 +45,10 @@ def _assert_clean_failure(result, *phrases):
 def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
                                                     tmp_path):
   run_dir = str(tmp_path / 'run')
+  spans_file = tmp_path / 'spans.json'
   result = cold('midime_train', *_official(mel_2bar_small_checkpoint),
                 f'--input_midi={REEL}', f'--run_dir={run_dir}',
-                '--num_epochs=20')
+                '--num_epochs=20', env={'MIDIME_SPANS': str(spans_file)})
   assert result.returncode == 0, result.stderr
   assert "reel_4-4.mid': 8 chunks" in result.stderr
   # Our own lines only: no library warning, native log line or traceback
@@ -63,6 +64,13 @@ def test_trains_on_one_melody_and_writes_everything(mel_2bar_small_checkpoint,
   assert set(summary['seconds']) >= {'chunking', 'checkpoint check',
                                      'MusicVAE graph + restore', 'encoding',
                                      'MidiMe set-up', 'training'}
+  # The whole run's phases, measured, add up to the process's age.
+  spans = json.loads(spans_file.read_text(encoding='utf-8'))
+  assert set(spans['spans']) >= {'interpreter start-up', 'imports', 'saving',
+                                 *summary['seconds']}
+  assert abs(sum(spans['spans'].values()) - spans['process_seconds']) < 0.05
+  assert spans['spans']['training'] == pytest.approx(
+      summary['seconds']['training'])
   _, data, _ = run_lib.load_run(run_dir)
   assert data.z.shape == (8, 256) and data.chunks.shape == (8, 32, 90)
   assert data.starts == [4.0 * i for i in range(8)]

@@ -20,6 +20,8 @@ from midime_magenta import startup_lib
 _SECONDS_PER_CALL = 0.1
 _FIRST_BLOCK = 10  # Epochs of the first call, which also traces.
 _MAX_BLOCK = 500
+# XLA compiles each block length anew (the loss array's size is static there).
+_XLA_BLOCK = 20
 
 
 class TrainingDivergedError(errors.MidiMeError):
@@ -139,7 +141,8 @@ class Training:
     try:
       if len(z) <= self.hparams.max_full_batch:
         self._train_full_batch(tf.constant(z), epochs, hooks, history,
-                               self._compiled_epochs[jit_compile], noise)
+                               self._compiled_epochs[jit_compile], noise,
+                               fixed_block=_XLA_BLOCK if jit_compile else None)
       else:
         self._train_mini_batches(z, epochs, hooks, history,
                                  np.random.default_rng(shuffle_seed))
@@ -154,12 +157,12 @@ class Training:
             [self._noise.state])
 
   def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs,
-                        noise=None):
+                        noise=None, fixed_block=None):
     """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
     if self._snapshot is None:
       self._snapshot = _Snapshot(self._state_variables())
     snapshot = self._snapshot
-    done, size = 0, _FIRST_BLOCK
+    done, size = 0, fixed_block or _FIRST_BLOCK
     while done < epochs:
       block = min(size, epochs - done)
       snapshot.take()  # Ctrl-C up to here leaves the state as it was.
@@ -170,9 +173,9 @@ class Training:
       except KeyboardInterrupt:
         snapshot.put_back()  # The block may or may not have run.
         raise
-      size = int(np.clip(_SECONDS_PER_CALL * block /
-                         max(time.perf_counter() - started, 1e-6),
-                         1, _MAX_BLOCK))
+      size = fixed_block or int(np.clip(
+          _SECONDS_PER_CALL * block / max(time.perf_counter() - started, 1e-6),
+          1, _MAX_BLOCK))
       keep, stop, interrupted = block, False, False
       try:
         for i, row in enumerate(values):
