@@ -73,8 +73,12 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
   def specs(self):
     return [r.spec for r in self.rules]
 
+  def critic_logits(self, z):
+    return midime_model.run_layers(self.critic.layers, z)
+
   def actor_tensor(self, z):
-    delta, gate_logit = tf.split(self.actor_net(z), 2, axis=-1)
+    delta, gate_logit = tf.split(
+        midime_model.run_layers(self.actor_net.layers, z), 2, axis=-1)
     gate = tf.sigmoid(gate_logit)
     return (1.0 - gate) * z + gate * delta
 
@@ -108,7 +112,7 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
   def _critic_step(self, z, labels, weights, optimizer):
     with tf.GradientTape() as tape:
       loss = tf.reduce_mean(weights * tf.nn.sigmoid_cross_entropy_with_logits(
-          labels, self.critic(z)))
+          labels, self.critic_logits(z)))
     grads = tape.gradient(loss, self.critic.trainable_variables)
     optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
     return loss
@@ -116,7 +120,7 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
   def _actor_step(self, z, optimizer):
     with tf.GradientTape() as tape:
       moved = self.actor_tensor(z)
-      loss = tf.reduce_mean(tf.nn.softplus(-self.critic(moved))) + (
+      loss = tf.reduce_mean(tf.nn.softplus(-self.critic_logits(moved))) + (
           self.distance_weight * tf.reduce_mean(
               tf.math.log1p(tf.square(moved - z))))
     grads = tape.gradient(loss, self.actor_net.trainable_variables)

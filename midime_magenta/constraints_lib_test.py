@@ -257,3 +257,16 @@ def test_a_full_stdout_costs_the_report_not_the_constraint(tmp_path):
   assert 'Traceback' not in done.stderr and 'Exception' not in done.stderr
   assert 'Could not write to stdout' in done.stderr
   assert run_lib.read_model_info(run_dir)['constraint']['rules'] == ['key:C']
+
+
+def test_a_constraint_keeps_working_after_a_tf1_graph_builds_layers():
+  """As MidiMe: Keras layers built in a TF1 graph (a MusicVAE restored later)
+  must not break a constraint made before."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  constraint = constraints_lib.LatentConstraint(
+      8, rules_lib.parse_rules(['key:C']), seed=0)
+  z = np.random.default_rng(0).standard_normal([3, 8]).astype(np.float32)
+  before = constraint.apply(z)
+  with tf.Graph().as_default():
+    tf.compat.v1.layers.Dense(3)(tf.compat.v1.placeholder(tf.float32, [1, 2]))
+  np.testing.assert_array_equal(constraint.apply(z), before)

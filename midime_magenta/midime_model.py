@@ -130,17 +130,12 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def encode_distribution(self, z):
     """Returns (mu, sigma), each [batch, latent_size], for z [batch, input_size]."""
-    h = z
-    for layer in self.encoder_hidden:
-      h = layer(h)
-    return self.encoder_mu(h), self.encoder_sigma(h)
+    h = run_layers(self.encoder_hidden, z)
+    return run_layers([self.encoder_mu], h), run_layers([self.encoder_sigma], h)
 
   def decode_tensor(self, small_z):
     """Maps small latents [batch, latent_size] to MusicVAE z [batch, input_size]."""
-    h = small_z
-    for layer in self.decoder_hidden:
-      h = layer(h)
-    return self.decoder_output(h)
+    return run_layers([*self.decoder_hidden, self.decoder_output], small_z)
 
   def call(self, z, training=False):
     mu, sigma = self.encode_distribution(z)
@@ -287,6 +282,21 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1 - weights) * ends[0] + weights * ends[1])
+
+
+def run_layers(layers, h):
+  """Dense layers applied in turn, built ones without Keras's `__call__`.
+
+  Building a Keras layer inside a TF1 graph (as restoring a MusicVAE does)
+  rebases every Keras layer class on the TF1 layer until the next one is made
+  eagerly, and `__call__` of a layer made before then raises "Your Layer or
+  Model is in an invalid state". `call` is the same matmul, bias and
+  activation, and is not switched.
+  """
+  h = tf.convert_to_tensor(h, tf.float32)
+  for layer in layers:
+    h = layer.call(h) if layer.built else layer(h)
+  return h
 
 
 def _initial_kernel(shape, initializer, seed):

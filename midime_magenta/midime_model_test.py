@@ -346,3 +346,20 @@ def test_a_walk_with_small_steps_moves_less_between_neighbours(trained):
   assert abs(walked.std() / sampled.std() - 1.0) < 0.25
   with pytest.raises(ValueError, match='step_size'):
     trained.walk(3, step_size=1.5)
+
+
+def test_a_music_vae_restored_later_leaves_midime_working():
+  """Restoring a MusicVAE builds Keras layers in a TF1 graph, which rebases
+  Keras's layer classes; a MidiMe made before keeps decoding and training
+  (Keras's own `__call__` raised 'invalid state' here: the studio's sliders
+  after another tab chose a model)."""
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  model = _small()
+  before = model.decode(np.ones([2, 4], np.float32))
+  music_vae_lib.load_music_vae(
+      testdata_lib.tiny_config('tiny-mel_2bar'),
+      testdata_lib.tiny_checkpoint('tiny-mel_2bar'), batch_size=2)
+  np.testing.assert_array_equal(
+      model.decode(np.ones([2, 4], np.float32)), before)
+  assert len(model.train(z, epochs=3)['loss']) == 3
