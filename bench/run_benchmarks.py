@@ -29,6 +29,7 @@ from midime_magenta import midi_io
 from midime_magenta import checkpoint_lib  # noqa: E402
 from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import configs  # noqa: E402
+from midime_magenta import encoded_lib  # noqa: E402
 from midime_magenta import midime_model  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
@@ -161,7 +162,8 @@ def bench_checkpoints(reps):
 def bench_warm_training(ckpt, tune, peak):
   """Personalizer.train in a warm process (a notebook's second call) on the
   3-minute tune, against its arithmetic at the matmul peak."""
-  p = personalizer_lib.Personalizer(CONFIG, ckpt, batch_size=256)
+  p = personalizer_lib.Personalizer(CONFIG, ckpt,
+                                   batch_size=encoded_lib.ENCODE_BATCH_SIZE)
   p.train(tune, epochs=100, seed=0, progress=False)  # Warm up, trace.
   t = time.perf_counter()
   p.train(tune, epochs=100, seed=0, progress=False)
@@ -199,7 +201,8 @@ def bench_encoding(ckpt, tune, folder_paths, reps):
       bare[batch] = _best_rate(model.encode_tensors, inputs, lengths, reps)
     # Our path, as midime_train builds it (its default --encode_batch_size).
     ours_model = music_vae_lib.load_music_vae(
-        CONFIG, ckpt, batch_size=min(256, len(inputs)))
+        CONFIG, ckpt,
+        batch_size=min(encoded_lib.ENCODE_BATCH_SIZE, len(inputs)))
     ours_model.encode_tensors(inputs[:256], lengths[:256])
     ours = _best_rate(ours_model.encode_tensors, inputs, lengths, reps)
     best_batch = max(bare, key=bare.get)
@@ -216,7 +219,9 @@ import midime_magenta
 from midime_magenta import startup_lib
 startup_lib.import_quietly()
 from midime_magenta import personalizer as personalizer_lib
-p = personalizer_lib.Personalizer('cat-mel_2bar_small', sys.argv[1], batch_size=256)
+from midime_magenta import encoded_lib
+p = personalizer_lib.Personalizer('cat-mel_2bar_small', sys.argv[1],
+                                   batch_size=encoded_lib.ENCODE_BATCH_SIZE)
 p.music_vae
 t1 = time.perf_counter()
 chunked = p.chunk(sys.argv[2])
@@ -456,7 +461,8 @@ def main():
     if 'training' in only:
       print('training ...', file=sys.stderr)
       results['matmul_gflops'] = matmul_flops() / 1e9
-      vae = music_vae_lib.load_music_vae(CONFIG, ckpt, batch_size=256)
+      vae = music_vae_lib.load_music_vae(
+          CONFIG, ckpt, batch_size=encoded_lib.ENCODE_BATCH_SIZE)
       latents = vae.encode_tensors(*chunk_all(folder, vae.config))
       results['training'] = bench_training(latents,
                                            results['matmul_gflops'] * 1e9)

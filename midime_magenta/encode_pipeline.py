@@ -294,7 +294,7 @@ def _remove_beam_temporaries(output_dir):
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
-           batch_size=256, instrument=None, program=None, trio_tracks=None,
+           batch_size=encoded_lib.ENCODE_BATCH_SIZE, instrument=None, program=None, trio_tracks=None,
            hop_bars=None, check_config=None):
   """Runs the pipeline; returns the manifest written.
 

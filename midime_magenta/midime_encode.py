@@ -49,7 +49,8 @@ def define_flags():
   flags.DEFINE_list('pipeline_options',
                     list(encoded_lib.DEFAULT_PIPELINE_OPTIONS),
                     'Beam pipeline options, comma-separated.')
-  script_util.define_batch_size_flag(256, 'Chunks per MusicVAE batch.',
+  script_util.define_batch_size_flag(encoded_lib.ENCODE_BATCH_SIZE,
+                                     'Chunks per MusicVAE batch.',
                                      old_name='batch_size')
   script_util.define_track_flags()
 

@@ -70,9 +70,11 @@ def define_flags():
                       'compute attribute vectors from, saved with the run; '
                       'midime_generate --attribute uses MusicVAE\'s prior '
                       'when a run has none.')
+  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
   script_util.define_batch_size_flag(
-      256, 'Chunks MusicVAE encodes per batch (256 was fastest on 2 CPU '
-      'cores). Lower it if memory runs out.', old_name='encode_batch_size')
+      encoded_lib.ENCODE_BATCH_SIZE, 'Chunks MusicVAE encodes per batch (the '
+      'fastest on 2 CPU cores). Lower it if memory runs out.',
+      old_name='encode_batch_size')
 
 
 def run():
