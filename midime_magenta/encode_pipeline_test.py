@@ -155,12 +155,23 @@ def test_a_stopped_encoding_leaves_a_folder_a_rerun_accepts(
 
   def stopped(how):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline = time.monotonic() + 120
     while not any(n.startswith('beam-temp-') for n in os.listdir(out)):
-      assert proc.poll() is None and time.monotonic() < deadline
-      time.sleep(0.2)
-    proc.send_signal(how)
+      if proc.poll() is not None or time.monotonic() > deadline:
+        proc.kill()
+        raise AssertionError(  # Says how the wait ended, for a rare flake.
+            f'no beam-temp folder seen; exit {proc.returncode}, '
+            f'stderr: {proc.communicate(timeout=120)[1][-2000:]}')
+      time.sleep(0.1)
+    if how == signal.SIGKILL:
+      # The script and Beam's worker processes, all at once: killed alone,
+      # the script leaves the workers holding its stderr open until they
+      # notice (over two minutes once, on a loaded machine).
+      os.killpg(proc.pid, how)
+    else:
+      proc.send_signal(how)
     _, stderr = proc.communicate(timeout=120)
     return proc.returncode, stderr
 
