@@ -56,3 +56,20 @@ def test_called_from_other_code_it_leaves_the_process_alone():
   assert not script_util._owns_the_process(  # pylint: disable=protected-access
       midime_checkpoints.run)
   assert os.path.basename(sys.argv[0]) != 'midime_checkpoints'
+
+
+def test_a_script_that_is_the_program_freezes_what_its_imports_made(
+    tmp_path):
+  program = tmp_path / 'midime_train.py'
+  program.write_text(
+      'import atexit, gc\n'
+      'atexit.register(lambda: print("frozen", gc.get_freeze_count(),'
+      ' flush=True))\n'
+      'from midime_magenta import midime_train\n'
+      'midime_train.console_entry_point()\n', encoding='utf-8')
+  done = subprocess.run([sys.executable, str(program)], capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert done.returncode == 1 and '--checkpoint_file is required' in (
+      done.stderr)
+  frozen = int(done.stdout.split('frozen')[1].split()[0])
+  assert frozen > 100_000  # TensorFlow's and magenta's objects.
