@@ -253,8 +253,11 @@ def _run_stoppably(pipeline):
     while thread.is_alive():
       thread.join(0.2)
   except KeyboardInterrupt:
-    # Beam's threads then fail on the ended workers; not news, as we stop.
+    # Beam's threads then fail on the ended workers, raising or logging a
+    # traceback ("Failed to read inputs in the data plane"); not news, as we
+    # stop. `encode` sets Beam's level again on its next run.
     threading.excepthook = lambda unused_args: None
+    std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
     _end_child_processes()
     raise
   if 'error' in outcome:
