@@ -171,7 +171,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
     A step on small data takes about a millisecond, as long as a Python round
     trip. Written as a `tf.while_loop` so it is traced without autograph
-    (`training_lib`), whose conversion was a third of a second per process.
+    (`training_lib`), whose conversion cost about 0.2 s per process.
     """
     def step(i, losses):
       draws = None if noise is None else noise[i]

@@ -36,8 +36,8 @@ class Adam:
   """Adam with one fused kernel per weight and step (`ResourceApplyAdam`).
 
   Keras's Adam runs some 20 small ops per weight and step; tracing them was
-  most of a cold training's first call, and running them a third of a step on
-  small data. The fused kernel does the same arithmetic. With `tfjs`, epsilon
+  most of a cold training's first call, and running them a quarter of a step
+  on 64 chunks (3.4 -> 2.6 ms). The fused kernel does the same arithmetic. With `tfjs`, epsilon
   is added after the bias correction, as tfjs's Adam does (passed to the
   kernel as epsilon * sqrt(1 - beta_2^t)); otherwise before it, as Keras's.
   A plain object, so Keras does not count its slots among the model's weights.
