@@ -22,6 +22,10 @@ MAX_MIDI_BYTES = 64 << 20
 # to years), and quantizing it would exhaust memory.
 MAX_SECONDS = 4 * 3600
 TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
+# The fastest tempo taken (6 ms a quarter; MIDI goes to 1 us): beyond it a
+# file is almost surely damaged. The slowest is anything above 0 (MIDI's is
+# 3.58 qpm, 0xFFFFFF us a quarter; a NoteSequence's may be slower).
+MAX_QPM = 10_000
 
 
 class InputError(errors.MidiMeError):
@@ -162,10 +166,7 @@ def check_note_sequence(ns, source):
   def bad(what):
     return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
                       're-export it.')
-  for tempo in ns.tempos:
-    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= 10000 and
-            math.isfinite(tempo.time) and tempo.time >= 0):
-      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
+  _check_tempos_and_programs(ns, bad)
   for ts in ns.time_signatures:
     if ts.numerator <= 0 or ts.denominator <= 0 or not math.isfinite(
         ts.time):
@@ -179,6 +180,18 @@ def check_note_sequence(ns, source):
     if not 0 <= n.pitch <= 127 or not 0 <= n.velocity <= 127:
       raise bad(f'a note of pitch {n.pitch} and velocity {n.velocity}')
   return ns
+
+
+def _check_tempos_and_programs(ns, bad):
+  """Raises `bad(what)` for a tempo or a program no MIDI file holds, or
+  beyond MAX_QPM; what passes trains, and generates (tracks_lib.Voicing)."""
+  for tempo in ns.tempos:
+    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= MAX_QPM and
+            math.isfinite(tempo.time) and tempo.time >= 0):
+      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
+  for n in ns.notes:
+    if not 0 <= n.program <= 127:
+      raise bad(f'a note on program {n.program} (MIDI has programs 0-127)')
 
 
 def read_note_sequences(path):

@@ -17,6 +17,9 @@ from midime_magenta import steps
 # The programs MusicVAE decodes a melody and a trio's bass on (magenta's
 # TrioConverter: ELECTRIC_BASS_PROGRAM).
 MUSIC_VAE_PROGRAMS = {'melody': 0, 'bass': 33}
+# MIDI's slowest tempo, 0xFFFFFF us a quarter (3.5763 qpm), rounded up to the
+# 3 decimals a voicing keeps: 3.576 would be written as 0x100051B, beyond it.
+MIN_QPM = 3.577
 
 @dataclasses.dataclass
 class TrackStats:
@@ -192,12 +195,19 @@ class Voicing:
   bass_program: int = MUSIC_VAE_PROGRAMS['bass']
 
   def __post_init__(self):
+    """Clamps to what a MIDI file holds (MIN_QPM to midi_io.MAX_QPM, programs
+    0-127), so every output can be written; raises ValueError for what is no
+    tempo or program at all."""
     if not (isinstance(self.qpm, (int, float)) and math.isfinite(self.qpm) and
-            0 < self.qpm <= 1000):
+            self.qpm > 0):
       raise ValueError(f'a tempo of {self.qpm!r} qpm')
-    for program in (self.melody_program, self.bass_program):
-      if not (isinstance(program, int) and 0 <= program <= 127):
+    object.__setattr__(self, 'qpm',
+                       min(max(float(self.qpm), MIN_QPM), midi_io.MAX_QPM))
+    for field in ('melody_program', 'bass_program'):
+      program = getattr(self, field)
+      if not isinstance(program, int) or isinstance(program, bool):
         raise ValueError(f'a MIDI program of {program!r}')
+      object.__setattr__(self, field, min(max(program, 0), 127))
 
   def apply(self, ns):
     """A copy of a sequence decoded by MusicVAE, in this tempo and these programs.

@@ -1,5 +1,6 @@
 """Tests for tracks_lib: which tracks of a song are the melody, bass, drums."""
 
+import mido
 import note_seq
 import pytest
 
@@ -73,7 +74,35 @@ def test_the_voicing_of_inputs_is_their_median_tempo_and_usual_programs():
   with pytest.raises(ValueError):
     tracks_lib.Voicing.from_dict({'qpm': 0})
   with pytest.raises(ValueError):
-    tracks_lib.Voicing.from_dict({'melody_program': 128})
+    tracks_lib.Voicing.from_dict({'melody_program': True})
   with pytest.raises(ValueError):
     tracks_lib.Voicing.from_dict({'tempo': 90})
   assert tracks_lib.Voicing.from_dict(None) == tracks_lib.Voicing()
+
+
+@pytest.mark.parametrize('qpm, programs, written_qpm, written_programs', [
+    (3.576, (0, 33), 3.577, (0, 33)),  # MIDI's slowest, rounded (0.2.0).
+    (0.01, (0, 33), 3.577, (0, 33)),  # A NoteSequence's slower one.
+    (2000.0, (73, 87), 2000.0, (73, 87)),  # Faster than 0.2.0 took.
+    (1e6, (128, -1), 10_000.0, (127, 0)),  # A manifest's, beyond the reader's.
+])
+def test_every_voicing_is_written_as_midi(tmp_path, qpm, programs,
+                                          written_qpm, written_programs):
+  voicing = tracks_lib.Voicing.from_dict(
+      {'qpm': qpm, 'melody_program': programs[0],
+       'bass_program': programs[1]})
+  assert (voicing.qpm, voicing.melody_program, voicing.bass_program) == (
+      written_qpm, *written_programs)
+  decoded = note_seq.NoteSequence(ticks_per_quarter=220)
+  decoded.tempos.add(qpm=120.0)
+  decoded.notes.add(pitch=60, velocity=80, start_time=0.0, end_time=0.5)
+  decoded.notes.add(pitch=36, velocity=80, start_time=0.0, end_time=1.0,
+                    instrument=1)
+  decoded.total_time = 1.0
+  path = str(tmp_path / 'out.mid')
+  note_seq.sequence_proto_to_midi_file(voicing.apply(decoded), path)
+  midi = mido.MidiFile(path)
+  tempos = [m.tempo for t in midi.tracks for m in t if m.type == 'set_tempo']
+  assert tempos == [pytest.approx(60e6 / written_qpm, abs=1)]
+  assert sorted(m.program for t in midi.tracks for m in t
+                if m.type == 'program_change') == sorted(written_programs)
