@@ -39,10 +39,38 @@ def print_out(text):
   try:
     print(text, flush=True)
   except OSError as e:
-    with open(os.devnull, 'w', encoding='utf-8') as devnull:
-      os.dup2(devnull.fileno(), sys.stdout.fileno())
+    _discard(1)
     logging.warning('Could not write to stdout (%s); what was done is saved.',
                     e.strerror or type(e).__name__)
+
+
+def _discard(fd):
+  """Points file descriptor `fd` at /dev/null: what is written there after
+  its reader left (a broken pipe), or it was closed, is dropped, not an error."""
+  null = os.open(os.devnull, os.O_RDWR)
+  if null != fd:
+    os.dup2(null, fd)
+    os.close(null)
+
+
+def _open_closed_std_streams():
+  """Gives a stdin, stdout or stderr closed at start (`>&-`) /dev/null.
+
+  Else Python's sys.stdout is None (a print or flush fails after the work
+  is done), and the first file opened takes the number 1 (a stray write to
+  stdout would land in it).
+  """
+  for fd, name in enumerate(('stdin', 'stdout', 'stderr')):
+    try:
+      os.fstat(fd)
+    except OSError:
+      _discard(fd)
+      if getattr(sys, name) is None:
+        setattr(sys, name, open(fd, 'r' if fd == 0 else 'w', closefd=False,
+                                encoding='utf-8', errors='backslashreplace'))
+  handler = logging.get_absl_handler().python_handler
+  if handler.stream is None:  # absl's handler was made with sys.stderr None.
+    handler.stream = sys.stderr
 
 
 def _debugging():
@@ -60,10 +88,14 @@ def parse_flags_or_exit(argv):
     fail(f'{e} (see --helpshort).', code=2)
   except SystemExit as e:
     # absl exits 1 after printing --help; asking for help is no failure.
-    if e.code == 1 and set(argv[1:]) & {'--help', '-h', '-?', '--helpshort',
-                                        '--helpfull', '--helpxml'}:
+    if e.code == 1 and _asked_for_help(argv):
       sys.exit(0)
     raise
+
+
+def _asked_for_help(argv):
+  return bool(set(argv[1:]) & {'--help', '-h', '-?', '--helpshort',
+                               '--helpfull', '--helpxml'})
 
 
 def define_common_flags():
@@ -149,6 +181,7 @@ def run_console_script(define_flags, run, needs_tensorflow=True):
   so scripts import together), parses them with one-line errors, imports
   TensorFlow quietly if needed and exits with `run()`'s exit code.
   """
+  _open_closed_std_streams()
   try:
     _run_console_script(define_flags, run, needs_tensorflow)
   except SystemExit as e:
@@ -196,7 +229,9 @@ def _exit_now(code):
   Tearing down the modules TensorFlow and magenta load takes 1.3-1.6 s of a
   2-core machine (as long as the rest of a short training), and nothing of
   ours needs it: every file is written, closed and renamed in place before
-  this, and the exit handlers (logging's flush among them) still run.
+  this, and the exit handlers (logging's flush among them) still run. Output
+  a closed or broken stdout or stderr could not take is dropped: it does not
+  change the exit code of work that is done.
   """
   if code is None:
     code = 0
@@ -205,10 +240,8 @@ def _exit_now(code):
     code = 1
   atexit._run_exitfuncs()  # pylint: disable=protected-access
   for stream in (sys.stdout, sys.stderr):
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
       stream.flush()
-    except (OSError, ValueError):
-      code = code or 1
   os._exit(code)  # pylint: disable=protected-access
 
 
@@ -231,6 +264,11 @@ def _run_console_script(define_flags, run, needs_tensorflow):
         sys.exit(code)
 
     app.run(main, flags_parser=parse_flags_or_exit)
+  except BrokenPipeError:
+    # Whoever read stdout stopped reading (`--help | head -n 1`): the rest
+    # is dropped, as Python's docs on SIGPIPE advise, without a traceback.
+    _discard(1)
+    sys.exit(0 if _asked_for_help(sys.argv) else 1)
   except KeyboardInterrupt:
     fail('Interrupted; nothing was left half-written.', code=130)
   except errors.MidiMeError as e:

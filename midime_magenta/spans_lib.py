@@ -16,6 +16,7 @@ time is the interpreter's exit).
 
 import contextlib
 import os
+import stat
 import threading
 import time
 
@@ -87,13 +88,25 @@ def since(before):
 
 def write_if_asked():
   """Writes the main thread's spans to $MIDIME_SPANS as JSON, with the
-  process's age, when that variable is set (a diagnostic; errors ignored)."""
+  process's age, when that variable is set.
+
+  A diagnostic never changes the run's outcome: it writes only a regular
+  file of its own, atomically (a new file renamed over a regular file, never
+  over a device, a FIFO, a folder or a link), and what it cannot write is a
+  warning.
+  """
   path = os.environ.get('MIDIME_SPANS')
   if not path:
     return
-  from midime_magenta import file_util  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  from midime_magenta import errors
+  from midime_magenta import file_util
   try:
+    if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+      raise file_util.OutputError(f'{path} is not a regular file')
     file_util.write_json(path, {'spans': totals(),
                                 'process_seconds': _process_age()})
-  except OSError:
-    pass
+  except (OSError, errors.MidiMeError) as e:
+    logging.warning('MIDIME_SPANS: the spans were not written (%s); the run '
+                    'is not affected.', str(e).rstrip('.'))
