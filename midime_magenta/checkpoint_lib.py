@@ -191,6 +191,11 @@ def _same_data(config, other):
 
 def _tf_prefix(path):
   """The prefix of a TF checkpoint: a prefix, a directory or a `.tar`."""
+  if not path.isascii() and not _is_utf8(path):
+    raise CheckpointError(
+        f'TensorFlow opens only paths that are UTF-8, and {path} is not (its '
+        'name holds bytes of another encoding); rename the checkpoint or its '
+        'folder.')
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
@@ -217,6 +222,14 @@ def _tf_prefix(path):
       f'No MusicVAE checkpoint at {path}; pass a checkpoint prefix '
       '(model.ckpt-N), a directory holding one, a .tar bundle, a Magenta.js '
       'folder, or a name from midime_checkpoints.')
+
+
+def _is_utf8(path):
+  try:
+    path.encode('utf-8')
+    return True
+  except UnicodeEncodeError:  # A name's bytes of another encoding, escaped.
+    return False
 
 
 def damaged_checkpoint_error(prefix, error):
