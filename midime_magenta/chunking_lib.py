@@ -8,6 +8,7 @@ bars, as Magenta.js does, with a warning. `tracks_lib` chooses the tracks the
 model plays first.
 """
 
+import collections.abc
 import copy
 import dataclasses
 import os
@@ -22,6 +23,11 @@ from midime_magenta import midi_io
 from midime_magenta import steps
 from midime_magenta import tracks_lib
 from midime_magenta import windows_lib
+
+# The widest hop between windows (midime_train's --hop_bars): a window
+# every 16 bars.
+MAX_HOP_BARS = 16
+
 
 class NoChunksError(errors.MidiMeError):
   """Inputs that give no chunk of the config's length (the message says why)."""
@@ -130,6 +136,22 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     midi_io.InputError: when `instrument` or `program` names no track, or the
       sequence lasts implausibly long.
   """
+  if not isinstance(ns, note_seq.NoteSequence):
+    raise errors.UsageError(f'ns must be a NoteSequence, got {ns!r}.')
+  if trio_tracks is not None and not (
+      isinstance(trio_tracks, collections.abc.Mapping) and
+      set(trio_tracks) <= {'melody', 'bass', 'drums'}):
+    raise errors.UsageError('trio_tracks must be a dict of \'melody\', '
+                            f'\'bass\' and \'drums\', got {trio_tracks!r}.')
+  tracks = {'instrument': instrument, **{
+      f'trio_tracks[{k!r}]': v for k, v in (trio_tracks or {}).items()}}
+  for name, value in tracks.items():
+    if value is not None:
+      errors.check_int(name, value, -2**31, 2**31 - 1)
+  if program is not None:
+    errors.check_int('program', program, 0, 127)
+  if hop_bars is not None:
+    errors.check_int('hop_bars', hop_bars, 1, MAX_HOP_BARS)
   midi_io.check_note_sequence(ns, source or ns.filename or 'NoteSequence')
   if ns.total_time > midi_io.MAX_SECONDS or any(
       n.end_time > midi_io.MAX_SECONDS for n in ns.notes):
@@ -267,6 +289,10 @@ def _sequences(item, skipped):
   glob that cannot be read go to `skipped` instead."""
   if isinstance(item, note_seq.NoteSequence):
     return [(item.filename or 'NoteSequence', item)]
+  if not isinstance(item, (str, os.PathLike)):
+    raise errors.UsageError(
+        'inputs must be NoteSequences or paths (MIDI or TFRecord files, '
+        f'folders, globs), got {item!r}.')
   files = midi_io.find_input_files(os.fspath(item), skipped)
   pairs = []
   for path in files:
@@ -297,6 +323,8 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
   """
   if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
     inputs = [inputs]
+  if not isinstance(inputs, collections.abc.Iterable):
+    inputs = [inputs]  # Refused by _sequences, naming it.
   skipped, pairs = [], []
   for item in inputs:
     pairs.extend(_sequences(item, skipped))

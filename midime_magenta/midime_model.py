@@ -30,6 +30,22 @@ TrainingDivergedError = training_lib.TrainingDivergedError
 LatentsError = training_lib.LatentsError
 
 
+def check_latents(z, width, what='z'):
+  """`z` as float32 [n, width]; raises LatentsError naming `what` unless it
+  is finite numbers of that shape."""
+  try:
+    z = np.asarray(z, np.float32)
+  except (TypeError, ValueError):
+    raise LatentsError(f'{what} must be numbers of shape [n, {width}].'
+                       ) from None
+  if z.ndim != 2 or z.shape[1] != width:
+    raise LatentsError(f'{what} must have shape [n, {width}], got '
+                       f'{list(z.shape)}.')
+  if not np.all(np.isfinite(z)):
+    raise LatentsError(f'{what} holds NaN or infinite values.')
+  return z
+
+
 class ModelSizeError(errors.MidiMeError):
   """Hyperparameters that would make a model too large for memory."""
 
@@ -185,17 +201,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
   # -- training --------------------------------------------------------------
 
   def _check_latents(self, z, what='z'):
-    try:
-      z = np.asarray(z, np.float32)
-    except (TypeError, ValueError):
-      raise LatentsError(f'{what} must be numbers of shape '
-                         f'[n, {self.input_size}].') from None
-    if z.ndim != 2 or z.shape[1] != self.input_size:
-      raise LatentsError(f'{what} must have shape [n, {self.input_size}], got '
-                         f'{list(z.shape)}.')
-    if not np.all(np.isfinite(z)):
-      raise LatentsError(f'{what} holds NaN or infinite values.')
-    return z
+    return check_latents(z, self.input_size, what)
 
   # -- using a trained model -------------------------------------------------
 
@@ -264,11 +270,12 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     float [len(values), input_size].
     """
     size = self.hparams.latent_size
-    if not 0 <= dimension < size:
-      raise errors.UsageError(
-          f'dimension must be in [0, {size}), got {dimension}.')
+    dimension = errors.check_int('dimension', dimension, 0, size - 1)
+    values = [errors.check_real('values', v, -100, 100)
+              for v in np.ravel(np.asarray(values, object))]
     small = np.tile(np.zeros(size, np.float32) if base is None
-                    else np.asarray(base, np.float32), (len(values), 1))
+                    else check_latents([base], size, 'base')[0],
+                    (len(values), 1))
     small[:, dimension] = values
     return self.decode(small)
 
@@ -277,8 +284,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
     Returns float [steps, input_size].
     """
-    if steps < 2:
-      raise errors.UsageError(f'steps must be at least 2, got {steps}.')
+    errors.check_int('steps', steps, 2, 100_000)
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1 - weights) * ends[0] + weights * ends[1])

@@ -46,7 +46,7 @@ def test_sample_reconstruct_interpolate_traverse(personalizer):
   folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
   _notes_ok(personalizer.interpolate(REEL, folk, steps=5), 5)
   _notes_ok(personalizer.traverse(2, values=[-1.0, 0.0, 1.0]), 3)
-  with pytest.raises(errors.UsageError, match='dimension must be in'):
+  with pytest.raises(errors.UsageError, match='dimension must be a whole number from 0 to 3'):
     personalizer.traverse(4)
 
 

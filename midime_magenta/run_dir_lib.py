@@ -28,19 +28,22 @@ def is_encoding(folder):
   return os.path.isfile(os.path.join(folder, ENCODED_MANIFEST))
 
 
-def check_run_dir(run_dir, overwrite):
+def check_run_dir(run_dir, overwrite, api=False):
   """Refuses a folder that cannot become this run (new, empty, or a run to
-  `overwrite`); creates nothing; raises RunDirError saying why.
+  `overwrite`); creates nothing; raises RunDirError saying why, in the
+  words of the command line, or of the Python API with `api`.
   """
+  name, replace = ('run_dir', 'overwrite=True') if api else (
+      '--run_dir', '--overwrite')
   if os.path.exists(run_dir) and not os.path.isdir(run_dir):
     raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
-                      '--run_dir.')
+                      f'{name}.')
   if os.path.isdir(run_dir):
     if holds_run(run_dir):
       if not overwrite:
         raise RunDirError(
-            f'{run_dir} already holds a MidiMe model; pass --overwrite to '
-            'replace it, or choose another --run_dir.')
+            f'{run_dir} already holds a MidiMe model; pass {replace} to '
+            f'replace it, or choose another {name}.')
     else:
       others = sorted(n for n in os.listdir(run_dir)
                       if n != file_util.LOCK_FILE and not file_util.is_temporary(n))
@@ -48,22 +51,23 @@ def check_run_dir(run_dir, overwrite):
         raise RunDirError(
             f'{run_dir} holds other files ({", ".join(others[:3])}'
             f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
-            'a new or empty --run_dir.')
+            f'a new or empty {name}.')
   existing = os.path.abspath(run_dir)
   while not os.path.exists(existing):
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
     raise RunDirError(
-        f'Cannot create --run_dir {run_dir}: {existing} is not a writable '
+        f'Cannot create {name} {run_dir}: {existing} is not a writable '
         'folder.')
 
 
-def claimed_run_dir(run_dir, overwrite=False):
+def claimed_run_dir(run_dir, overwrite=False, api=False):
   """Holds a run folder for this process while a run is made and saved.
 
-  Checks it, creates it and takes its lock (`file_util.claimed_folder`); if the
-  body fails, folders this call created are removed again. Raises RunDirError.
+  Checks it (`check_run_dir`), creates it and takes its lock
+  (`file_util.claimed_folder`); if the body fails, folders this call created
+  are removed again. Raises RunDirError.
   """
   return file_util.claimed_folder(
-      run_dir, lambda: check_run_dir(run_dir, overwrite), RunDirError,
-      keep=holds_run, what='--run_dir')
+      run_dir, lambda: check_run_dir(run_dir, overwrite, api), RunDirError,
+      keep=holds_run, what='run_dir' if api else '--run_dir')

@@ -123,14 +123,15 @@ def _array_entries(arrays):
 
 
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
-             overwrite=True, extras=None):
+             overwrite=True, extras=None, api=True):
   """Saves a `MidiMe` (and its `TrainingData`) as a run folder; returns midime.json.
 
   `history` gives loss.png and TensorBoard; `summary` goes in the manifest;
-  `extras` are {kind: (arrays, meta)} of `EXTRAS`. Raises RunDirError or
+  `extras` are {kind: (arrays, meta)} of `EXTRAS`. Raises RunDirError (in
+  the API's words, or the command line's without `api`) or
   file_util.OutputError.
   """
-  with run_dir_lib.claimed_run_dir(run_dir, overwrite):
+  with run_dir_lib.claimed_run_dir(run_dir, overwrite, api):
     weights = midime.weight_arrays()
     weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
     manifest = {
