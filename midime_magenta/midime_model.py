@@ -34,7 +34,8 @@ def check_latents(z, width, what='z'):
   """`z` as float32 [n, width]; raises LatentsError naming `what` unless it
   is finite numbers of that shape."""
   try:
-    z = np.asarray(z, np.float32)
+    with np.errstate(over='ignore'):  # Beyond float32 is refused below.
+      z = np.asarray(z, np.float32)
   except (TypeError, ValueError):
     raise LatentsError(f'{what} must be numbers of shape [n, {width}].'
                        ) from None

@@ -6,12 +6,17 @@ two at a time (the machine has 2 cores); each is its own subprocess.
 """
 
 import concurrent.futures
+import glob
 import hashlib
 import importlib.util
 import io
 import json
 import os
+import resource
 import shutil
+import stat
+import subprocess
+import sys
 import zipfile
 
 import mido
@@ -19,6 +24,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from midime_magenta import errors
 from midime_magenta import midi_io
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import music_vae_lib
@@ -322,6 +328,18 @@ CASES = [
       'config': testdata_lib.tiny_config('tiny-drums_2bar'),
       'checkpoint_file': testdata_lib.tiny_checkpoint('tiny-drums_2bar')},
      ['about pitches', 'drum']),
+    # Round four: what the reader takes trains and generates; the rest is
+    # refused here, before any work.
+    ('tfrecord_program_200', 'train',
+     {'input_midi': '{ws}/program_200.tfrecord'}, ['a note on program 200']),
+    ('tfrecord_program_negative', 'train',
+     {'input_midi': '{ws}/program_negative.tfrecord'},
+     ['a note on program -1']),
+    ('tfrecord_tempo_beyond_the_reader', 'train',
+     {'input_midi': '{ws}/tempo_20000.tfrecord'}, ['a tempo of 20000 qpm']),
+    ('checkpoint_path_not_utf8', 'train',
+     {'checkpoint_file': '{ws}/' + os.fsdecode(b'ckpt-\xff')},
+     ['only paths that are UTF-8', 'ckpt-\\udcff']),
 ]
 
 
@@ -506,6 +524,12 @@ def _hostile_files(ws):
   _note_sequence_records(
       ws / 'denominator_zero.tfrecord',
       lambda ns: ns.time_signatures.add(time=0.0, numerator=4, denominator=0))
+  for name, program in (('program_200', 200), ('program_negative', -1)):
+    _note_sequence_records(ws / f'{name}.tfrecord', lambda ns, p=program: (
+        setattr(ns.notes[3], 'program', p)))
+  _note_sequence_records(ws / 'tempo_20000.tfrecord',
+                         lambda ns: setattr(ns.tempos[0], 'qpm', 20000.0))
+  shutil.copytree(TINY, str(ws / os.fsdecode(b'ckpt-\xff')))
   # Folders and odd paths.
   (ws / 'all_bad').mkdir()
   (ws / 'all_bad' / 'a.mid').write_text('not midi')
@@ -638,6 +662,9 @@ def test_bad_input_gets_one_clear_line(outcomes, case_id, script, overrides,
   assert 'Traceback' not in result.stderr, result.stderr
   errors = testdata_lib.error_lines(result.stderr)
   assert len(errors) == 1, result.stderr
+  # The tiny test configs are files (testdata/configs), not registered
+  # names: a case that stopped at the config would test nothing else.
+  assert 'Unknown config' not in errors[0] or case_id == 'unknown_config'
   if (script == 'encode' and 'needs Apache Beam' in errors[0] and
       importlib.util.find_spec('apache_beam') is None):
     return  # The Colab copy has no beam extra: past the flags, this is all.
@@ -660,3 +687,287 @@ def test_bad_model_files_are_refused_in_python_too(workspace):
     _load_model(str(workspace / 'corrupt_run'))
   assert np.all(np.isfinite(_load_model(
       str(workspace / 'good_run')).sample(2, seed=0)))
+
+
+# -- Round four: tempo edges, diagnostics, names, the API --------------------
+
+
+def _clean_success(result):
+  assert result.returncode == 0, result.stderr
+  assert 'Traceback' not in result.stderr, result.stderr
+  assert not testdata_lib.error_lines(result.stderr), result.stderr
+  return result
+
+
+def _tempos_written(folder):
+  """{file: its set_tempo values} of the MIDI files in `folder`."""
+  return {name: [m.tempo for track in mido.MidiFile(
+      os.path.join(folder, name)).tracks for m in track
+                 if m.type == 'set_tempo']
+          for name in sorted(os.listdir(folder)) if name.endswith('.mid')}
+
+
+def _reel_at(path, microseconds):
+  """The reel with every tempo set to `microseconds` a quarter."""
+  midi = mido.MidiFile(GOOD)
+  for track in midi.tracks:
+    for message in track:
+      if message.type == 'set_tempo':
+        message.tempo = microseconds
+  midi.save(str(path))
+  return str(path)
+
+
+# 2,000 qpm (the reader takes up to 10,000; the voicing took 1,000), and
+# MIDI's slowest tempo, 0xFFFFFF us a quarter (3.58 qpm).
+@pytest.mark.parametrize('microseconds, written', [
+    (30_000, 30_000), (0xFFFFFF, round(60e6 / 3.577))])
+def test_tempo_edges_train_and_generate(tmp_path, microseconds, written):
+  tune = _reel_at(tmp_path / 'tune.mid', microseconds)
+  flags = [f'--config={testdata_lib.tiny_config("tiny-mel_2bar")}',
+           f'--checkpoint_file={TINY}', f'--run_dir={tmp_path}/run']
+  _clean_success(warm_scripts.run('midime_train', *flags,
+                                  f'--input_midi={tune}', '--num_epochs=2'))
+  _clean_success(warm_scripts.run('midime_generate', *flags,
+                                  f'--output_dir={tmp_path}/out',
+                                  '--num_outputs=2'))
+  tempos = _tempos_written(tmp_path / 'out')
+  assert len(tempos) == 2
+  assert all(t == [pytest.approx(written, abs=1)] for t in tempos.values())
+
+
+def test_a_saved_voicing_beyond_midi_is_written_clamped(workspace, tmp_path):
+  """A run of 0.2.0 at MIDI's slowest tempo saved 3.576 qpm, beyond MIDI's
+  range; a crafted one may hold any program: generating writes them all."""
+  def voicing(manifest):
+    manifest['summary']['voicing'] = {'qpm': 3.576, 'melody_program': 200,
+                                      'bass_program': -1}
+  _rewrite_run(workspace, 'good_run', 'slow_voicing', voicing)
+  name, args = _command('generate', {'run_dir': '{ws}/slow_voicing',
+                                     'output_dir': str(tmp_path / 'out')},
+                        workspace, 'slow_voicing')
+  _clean_success(warm_scripts.run(name, *args))
+  for path in glob.glob(str(tmp_path / 'out' / '*.mid')):
+    midi = mido.MidiFile(path)
+    assert [m.tempo for t in midi.tracks for m in t
+            if m.type == 'set_tempo'] == [pytest.approx(60e6 / 3.577, abs=1)]
+    assert {m.program for t in midi.tracks for m in t
+            if m.type == 'program_change'} <= {127}
+
+
+def _script(name):
+  return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _run_fresh(argv, env=None, **kwargs):
+  """The script in a process of its own (its environment and fds matter)."""
+  return subprocess.run(argv, **{'capture_output': True, **kwargs},
+                        text=True, timeout=300,
+                        env=dict(os.environ, **(env or {})), check=False)
+
+
+@pytest.fixture
+def spans_targets(tmp_path):
+  """MIDIME_SPANS targets that are not a file of its own to write."""
+  targets = {'a FIFO': tmp_path / 'fifo', 'a folder': tmp_path / 'folder',
+             'a link': tmp_path / 'link.json',
+             'in a missing folder': tmp_path / 'missing' / 'spans.json'}
+  os.mkfifo(targets['a FIFO'])
+  targets['a folder'].mkdir()
+  (tmp_path / 'kept.json').write_text('the user\'s file')
+  os.symlink(tmp_path / 'kept.json', targets['a link'])
+  if os.geteuid() == 0:  # Only root makes device nodes: /dev/full's twin.
+    targets['a device'] = tmp_path / 'full'
+    os.mknod(targets['a device'], 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+  return targets
+
+
+def test_spans_never_replace_what_is_not_their_own_file(spans_targets,
+                                                         tmp_path):
+  before = {k: os.lstat(p).st_mode if os.path.lexists(p) else None
+            for k, p in spans_targets.items()}
+  for what, path in spans_targets.items():
+    result = _clean_success(_run_fresh([_script('midime_checkpoints')],
+                                       env={'MIDIME_SPANS': str(path)}))
+    warnings = [line for line in result.stderr.splitlines()
+                if 'MIDIME_SPANS' in line]
+    assert len(warnings) == 1 and 'not written' in warnings[0], (
+        what, result.stderr)
+    assert 'mel_2bar_small' in result.stdout  # The listing, all of it.
+  after = {k: os.lstat(p).st_mode if os.path.lexists(p) else None
+           for k, p in spans_targets.items()}
+  assert after == before
+  assert (tmp_path / 'kept.json').read_text() == 'the user\'s file'
+  assert not [n for n in os.listdir(tmp_path) if 'tmp' in n]
+
+
+def test_spans_on_a_full_disk_are_a_warning(tmp_path):
+  """A file-size limit of 10 bytes fails the write as a full disk does."""
+  def limit():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10, 10))
+  result = _clean_success(_run_fresh(
+      [_script('midime_checkpoints')],
+      env={'MIDIME_SPANS': str(tmp_path / 'spans.json')},
+      preexec_fn=limit))
+  assert 'MIDIME_SPANS: the spans were not written' in result.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_spans_are_written_atomically_over_a_file(tmp_path, workspace):
+  path = tmp_path / 'spans.json'
+  path.write_text('an older run\'s spans')
+  name, args = _command('generate', {'output_dir': str(tmp_path / 'out')},
+                        workspace, 'spans')
+  _clean_success(_run_fresh([_script(name), *args],
+                            env={'MIDIME_SPANS': str(path)}))
+  assert json.loads(path.read_text())['spans']['imports'] > 0
+  assert len(glob.glob(str(tmp_path / 'out' / '*.mid'))) == 5
+  assert sorted(os.listdir(tmp_path)) == ['out', 'spans.json']
+
+
+@pytest.mark.parametrize('closed', ['>&-', '2>&-'])
+def test_a_closed_stdout_or_stderr_leaves_a_finished_run(tmp_path, workspace,
+                                                         closed):
+  name, args = _command('generate', {'output_dir': str(tmp_path / 'out')},
+                        workspace, 'closed')
+  result = _run_fresh(['bash', '-c', f'exec "$0" "$@" {closed}',
+                       _script(name), *args])
+  assert result.returncode == 0, result.stderr
+  assert 'Traceback' not in result.stderr
+  assert len(glob.glob(str(tmp_path / 'out' / '*.mid'))) == 5
+  listing = _run_fresh(['bash', '-c', f'exec "$0" {closed}',
+                        _script('midime_checkpoints')])
+  assert listing.returncode == 0 and 'Traceback' not in listing.stderr
+
+
+SCRIPTS = ['midime_train', 'midime_generate', 'midime_evaluate',
+           'midime_encode', 'midime_constrain', 'midime_checkpoints',
+           'midime_studio']
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_help_into_a_closed_pipe_has_no_traceback(script):
+  """`--help | head -n 1`, with the reader gone before the first write."""
+  read, write = os.pipe()
+  os.close(read)
+  try:
+    result = _run_fresh([_script(script), '--help'], stdout=write,
+                        stderr=subprocess.PIPE, capture_output=False)
+  finally:
+    os.close(write)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == ''
+
+
+@pytest.mark.parametrize('env, run_name, out_name', [
+    # LANG=C with Python's UTF-8 mode (its default there): a name of
+    # Latin-1 bytes arrives with surrogates.
+    ({'LANG': 'C', 'LC_ALL': 'C'}, b'r\xe9n', b'sorti\xe9'),
+    # LANG=C without it: every non-ASCII byte is a surrogate.
+    ({'LANG': 'C', 'LC_ALL': 'C', 'PYTHONUTF8': '0'}, 'rün'.encode(),
+     'sortie-ü'.encode()),
+])
+def test_non_ascii_folders_under_lang_c(tmp_path, env, run_name, out_name):
+  root = os.fsencode(str(tmp_path))
+  run_dir, out_dir = (os.path.join(root, run_name),
+                      os.path.join(root, out_name))
+  tiny = [b'--config=' + os.fsencode(testdata_lib.tiny_config('tiny-mel_2bar')),
+          b'--checkpoint_file=' + os.fsencode(TINY), b'--run_dir=' + run_dir]
+  for argv in ([b'midime_train', b'--input_midi=' + os.fsencode(GOOD),
+                b'--num_epochs=2'],
+               [b'midime_generate', b'--output_dir=' + out_dir]):
+    result = subprocess.run([os.fsencode(_script(argv[0].decode())), *tiny,
+                             *argv[1:]], capture_output=True, timeout=300,
+                            env={**os.environ, **env}, check=False)
+    assert result.returncode == 0, result.stderr.decode(errors='replace')
+    assert b'Traceback' not in result.stderr
+  assert os.path.isfile(os.path.join(run_dir, b'midime.json'))
+  assert os.listdir(os.path.join(run_dir, b'train'))  # TensorBoard's events.
+  assert len([n for n in os.listdir(out_dir) if n.endswith(b'.mid')]) == 5
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_mel):
+  p = personalizer_lib.Personalizer(testdata_lib.tiny_config('tiny-mel_2bar'),
+                                    music_vae=tiny_mel)
+  p.train(GOOD, epochs=2, seed=0, progress=False)
+  return p
+
+
+def _note_sequence(program=0):
+  ns = midi_io.read_midi_file(GOOD)
+  ns.notes[3].program = program
+  return ns
+
+
+# (call, the argument the message must name).
+MISUSE = {
+    'traverse(dimension=1.5)': (lambda p: p.traverse(1.5), 'dimension'),
+    'traverse(dimension=4)': (lambda p: p.traverse(4), 'dimension'),
+    'traverse(values="x")': (lambda p: p.traverse(0, values='x'), 'values'),
+    'traverse(base=[1, 2])': (lambda p: p.traverse(0, base=[1, 2]), 'base'),
+    'sample(-1)': (lambda p: p.sample(-1), 'n'),
+    'sample(2.5)': (lambda p: p.sample(2.5), 'n'),
+    'sample(10**12)': (lambda p: p.sample(10**12), 'n'),
+    'sample(attributes="x")': (lambda p: p.sample(1, attributes='x'),
+                               'attributes'),
+    'sample(attributes={"note_density": "a"})': (
+        lambda p: p.sample(1, attributes={'note_density': 'a'}),
+        "attributes['note_density']"),
+    'sample(temperature=-1)': (lambda p: p.sample(1, temperature=-1),
+                               'temperature'),
+    'sample(seed=-1)': (lambda p: p.sample(1, seed=-1), 'seed'),
+    'sample(variation="x")': (lambda p: p.sample(1, variation='x'),
+                              'variation'),
+    'decode(z of the wrong width)': (lambda p: p.decode(np.zeros([2, 7])),
+                                     'z'),
+    'decode(z of strings)': (lambda p: p.decode([['a'] * 32]), 'z'),
+    'decode_points(wrong width)': (
+        lambda p: p.decode_points(np.zeros([2, 9])), 'points'),
+    'piece(chunks=0)': (lambda p: p.piece(0), 'chunks'),
+    'piece(step_size="x")': (lambda p: p.piece(2, step_size='x'),
+                             'step_size'),
+    'sample_prior(-3)': (lambda p: p.sample_prior(-3), 'n'),
+    'reconstruct(limit=-1)': (lambda p: p.reconstruct(limit=-1), 'limit'),
+    'reconstruct(inputs=5)': (lambda p: p.reconstruct(5), 'inputs'),
+    'interpolate(steps=1)': (lambda p: p.interpolate(GOOD, GOOD, steps=1),
+                             'steps'),
+    'train(epochs=-1)': (lambda p: p.train(GOOD, epochs=-1), 'epochs'),
+    'train(hparams="x")': (lambda p: p.train(GOOD, hparams='x'), 'hparams'),
+    'train(hop_bars=0)': (lambda p: p.train(GOOD, hop_bars=0), 'hop_bars'),
+    'train(nothing)': (lambda p: p.train(), 'inputs'),
+    'train(program 200)': (lambda p: p.train(_note_sequence(200)),
+                           'program 200'),
+    'train(program -1)': (lambda p: p.train(_note_sequence(-1)),
+                          'program -1'),
+    'compute_attribute_vectors(draws=-1)': (
+        lambda p: p.compute_attribute_vectors(draws=-1), 'draws'),
+    'constrain(rules=5)': (lambda p: p.constrain(5), 'rules'),
+    'save(None)': (lambda p: p.save(None), 'run_dir'),
+    'Personalizer(batch_size=0)': (
+        lambda p: personalizer_lib.Personalizer(p.config, TINY, batch_size=0),
+        'batch_size'),
+    'Personalizer.load(checkpoint_file=None)': (
+        lambda p: personalizer_lib.Personalizer.load(BAD, None),
+        'checkpoint_file'),
+}
+
+
+@pytest.mark.parametrize('call', MISUSE)
+def test_the_api_refuses_misuse_naming_the_argument(trained, call):
+  function, argument = MISUSE[call]
+  with pytest.raises(errors.MidiMeError) as raised:
+    function(trained)
+  assert argument in str(raised.value)
+  assert '--' not in str(raised.value)  # The API's words, not a flag.
+  assert np.all(np.isfinite(trained.midime.sample(1, seed=0)))  # Unharmed.
+
+
+def test_saving_twice_names_the_api_argument(trained, tmp_path):
+  trained.save(str(tmp_path / 'run'))
+  before = (tmp_path / 'run' / 'midime.json').read_bytes()
+  with pytest.raises(run_lib.RunDirError, match='pass overwrite=True') as e:
+    trained.save(str(tmp_path / 'run'))
+  assert '--' not in str(e.value)
+  assert (tmp_path / 'run' / 'midime.json').read_bytes() == before
+  trained.save(str(tmp_path / 'run'), overwrite=True)
