@@ -10,6 +10,7 @@ syncopation_8th, pitch_range. The chunks are a folder of the user's MIDI, or
 is a function of z, not of sampling noise).
 """
 
+import collections.abc
 import dataclasses
 
 import numpy as np
@@ -214,6 +215,16 @@ def parse_strengths(specs, known=ATTRIBUTES):
           f'--attribute={spec} needs a strength from -10 to 10 after the '
           'colon, e.g. note_density:+1.5.')
     strengths[name] = strengths.get(name, 0.0) + strength
+  return strengths
+
+
+def check_strengths(name, strengths, unused_instance=None):
+  """`strengths` if it is None or {attribute name: strength from -10 to
+  10}; else errors.UsageError naming argument `name`."""
+  errors.of_kind(collections.abc.Mapping, 'a dict {name: strength}, e.g. '
+                 '{"note_density": 1.5}')(name, strengths, None)
+  for key, strength in (strengths or {}).items():
+    errors.check_real(f'{name}[{key!r}]', strength, -10, 10)
   return strengths
 
 

@@ -4,8 +4,11 @@ Each module keeps its own error classes, as note-seq does, all derived from
 `MidiMeError`, which the scripts turn into one line and a non-zero exit.
 """
 
+import functools
+import inspect
 import math
 import numbers
+import os
 
 
 class MidiMeError(Exception):
@@ -36,3 +39,64 @@ def check_real(name, value, low, high, low_open=False):
     return float(value)
   raise UsageError(f'{name} must be a number in {"(" if low_open else "["}'
                    f'{low:g}, {high:g}], got {value!r}.')
+
+
+def check_path(name, value, what='a path'):
+  """`value` as a str if it is a path (a non-empty str or os.PathLike)."""
+  if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+    raise UsageError(f'{name} must be {what}, got {value!r}.')
+  return os.fspath(value)
+
+
+def as_list(name, values):
+  """`values` as a list; a UsageError naming `name` if it is not iterable."""
+  try:
+    return list(values)
+  except TypeError:
+    raise UsageError(f'{name} must be a list, got {values!r}.') from None
+
+
+def checked_arguments(checks):
+  """A class decorator: each public method (and `__init__`) checks the
+  arguments it is given by name before it runs, `checks[name](name, value,
+  instance)` returning the value to use or raising UsageError."""
+  def decorate(cls):
+    for name, member in list(vars(cls).items()):
+      function = getattr(member, '__func__', member)
+      if inspect.isfunction(function) and (
+          not name.startswith('_') or name == '__init__'):
+        wrapped = _checking(function, checks)
+        setattr(cls, name, wrapped if function is member else
+                type(member)(wrapped))
+    return cls
+  return decorate
+
+
+def _checking(function, checks):
+  signature = inspect.signature(function)
+
+  @functools.wraps(function)
+  def call(*args, **kwargs):
+    bound = signature.bind(*args, **kwargs)
+    for name, value in bound.arguments.items():
+      if name in checks:
+        bound.arguments[name] = checks[name](name, value, args[0])
+    return function(*bound.args, **bound.kwargs)
+  return call
+
+
+def whole(low, high, optional=True):
+  """A check for `checked_arguments`: a whole number in [low, high] (or
+  None, when `optional`)."""
+  return lambda name, value, _: value if optional and value is None else (
+      check_int(name, value, low, high))
+
+
+def of_kind(kinds, what):
+  """A check for `checked_arguments`: None, or an instance of `kinds` (a
+  path as a str); `what` names them in the message."""
+  def check(name, value, _):
+    if value is not None and not isinstance(value, kinds):
+      raise UsageError(f'{name} must be {what}, got {value!r}.')
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+  return check

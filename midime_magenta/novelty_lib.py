@@ -88,6 +88,12 @@ def walk_steps(step_size, variation):
                                   np.float32)
 
 
+def redraw_rng(seed):
+  """The generator of redraws for draws made with `seed`: repeatable with
+  it, and not the stream the draws themselves came from."""
+  return np.random.default_rng(None if seed is None else [int(seed), 1])
+
+
 def renew(sequences, points, check, decode, redraw, rng,
           max_redraws=MAX_REDRAWS):
   """Redraws the sequences that copy an input chunk.

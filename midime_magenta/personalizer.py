@@ -10,7 +10,6 @@
   p.constrain(['key:C', 'density:2-4'])           # a rule constraint, ~5 s
 """
 
-import collections.abc
 import dataclasses
 import os
 
@@ -33,11 +32,34 @@ from midime_magenta import run_lib
 from midime_magenta import spans_lib
 from midime_magenta import tracks_lib
 
-# The most sequences or latents one call draws (as midime_generate's
-# --num_outputs): beyond it a call asks for gigabytes.
-MAX_DRAWS = 100_000
+MAX_DRAWS = 100_000  # The most sequences a call draws (as --num_outputs).
+redraw_rng = novelty_lib.redraw_rng
+_whole, _kind, _PATH = errors.whole, errors.of_kind, (str, os.PathLike)
+# Personalizer's arguments, checked by name before any method runs.
+_ARGUMENTS = {
+    'n': _whole(0, MAX_DRAWS, False), 'chunks': _whole(1, MAX_DRAWS, False),
+    'limit': _whole(0, MAX_DRAWS), 'draws': _whole(1, MAX_DRAWS),
+    'measure_draws': _whole(1, MAX_DRAWS), 'iterations': _whole(1, MAX_DRAWS),
+    'epochs': _whole(1, midime_hparams.MAX_EPOCHS),
+    'seed': _whole(0, 2**63 - 1), 'batch_size': _whole(1, 65536, False),
+    'temperature': lambda n, v, _: errors.check_real(n, v, 0, float('inf')),
+    'step_size': lambda n, v, _: errors.check_real(n, v, 0, 1, True),
+    'run_dir': lambda n, v, _: errors.check_path(n, v),
+    'checkpoint_file': _kind(_PATH, 'a checkpoint path or name'),
+    'config': _kind((*_PATH, configs.MidiMeConfig), 'a config or its name'),
+    'music_vae': _kind(music_vae_lib.FrozenMusicVAE, 'a FrozenMusicVAE'),
+    'hparams': _kind(midime_hparams.HParams, 'an HParams'),
+    'attributes': attributes_lib.check_strengths,
+    'points': lambda n, v, p: midime_model.check_latents(
+        v, p._trained().hparams.latent_size, n),  # pylint: disable=protected-access
+    'callbacks': lambda n, v, _: errors.as_list(n, v),
+    'rules': lambda n, v, _: [v] if isinstance(v, str) else errors.as_list(n, v),
+    'sequences': lambda n, v, _: [_kind(note_seq.NoteSequence, 'NoteSequences')(
+        n, ns, _) for ns in errors.as_list(n, v)],
+}
 
 
+@errors.checked_arguments(_ARGUMENTS)
 class Personalizer:
   """A frozen MusicVAE and a MidiMe trained on a person's own music.
 
@@ -51,25 +73,11 @@ class Personalizer:
 
   def __init__(self, config, checkpoint_file=None, music_vae=None,
                batch_size=64):
-    errors.check_int('batch_size', batch_size, 1, 65536)
-    if not isinstance(config, (type(None), str, os.PathLike,
-                               configs.MidiMeConfig)):
-      raise errors.UsageError('config must be a MidiMeConfig, a config name '
-                              f'or a config file, got {config!r}.')
-    if music_vae is not None and not isinstance(
-        music_vae, music_vae_lib.FrozenMusicVAE):
-      raise errors.UsageError('music_vae must be a FrozenMusicVAE '
-                              f'(load_music_vae), got {music_vae!r}.')
-    if checkpoint_file is not None:
-      _path('checkpoint_file', checkpoint_file, _CHECKPOINT)
     if checkpoint_file is not None and music_vae is None:
       config, checkpoint_file = music_vae_lib.resolve_config(
           config, checkpoint_file)
-    self.config = (configs.get_config(os.fspath(config))
-                   if isinstance(config, (str, os.PathLike)) else config)
-    if self.config is None:
-      raise errors.UsageError('Pass a config, or a checkpoint_file that '
-                              'carries one.')
+    self.config = (configs.get_config(config) if isinstance(config, str)
+                   else config)
     self.checkpoint_file = checkpoint_file
     self.batch_size = batch_size
     self._music_vae = music_vae
@@ -140,17 +148,7 @@ class Personalizer:
 
     Raises:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
-      errors.UsageError: for arguments that cannot be used (it names them).
     """
-    if inputs is None and z is None and encoded is None:
-      raise errors.UsageError('Pass inputs (MIDI files, folders or '
-                              'NoteSequences), z or encoded to train on.')
-    if epochs is not None:
-      errors.check_int('epochs', epochs, 1, midime_hparams.MAX_EPOCHS)
-    _seed(seed)
-    if hparams is not None and not isinstance(hparams, midime_hparams.HParams):
-      raise errors.UsageError(f'hparams must be an HParams, got {hparams!r}.')
-    callbacks = _sequence('callbacks', callbacks)
     self.seconds, self.encoded, self.inputs = {}, None, []
     self.voicing = tracks_lib.Voicing()
     before = spans_lib.totals()  # Each phase is a span; see self.seconds.
@@ -208,23 +206,12 @@ class Personalizer:
 
   def decode(self, z, temperature=0.5, attributes=None, constrain=True):
     """Decodes latents [n, z_size] to NoteSequences, steered first (see `steer`)."""
-    temperature = errors.check_real('temperature', temperature, 0,
-                                     float('inf'))
     return self.music_vae.decode(self.steer(z, attributes, constrain),
                                  temperature)
 
   def steer(self, z, attributes=None, constrain=True):
-    """z moved by attribute vectors ({name: strength}), then into the rule
-    constraint's region."""
+    """z moved by attribute vectors, then into the rule constraint's region."""
     z = midime_model.check_latents(z, self.music_vae.z_size)
-    if attributes is not None and not (
-        isinstance(attributes, collections.abc.Mapping) and all(
-            isinstance(k, str) for k in attributes)):
-      raise errors.UsageError('attributes must be a dict {name: strength}, '
-                              f'e.g. {{"note_density": 1.5}}, got '
-                              f'{attributes!r}.')
-    for name, strength in (attributes or {}).items():
-      errors.check_real(f'attributes[{name!r}]', strength, -10, 10)
     if attributes:
       z = self.attribute_vectors().apply(z, attributes)
     if constrain and self.constraint is not None:
@@ -235,11 +222,8 @@ class Personalizer:
   def decode_points(self, points, temperature=0.5, attributes=None,
                     constrain=True):
     """Decodes MidiMe's small latents [n, latent_size], as `decode`."""
-    midime = self._trained()
-    points = midime_model.check_latents(points, midime.hparams.latent_size,
-                                        'points')
-    return self.decode(midime.decode(points), temperature, attributes,
-                       constrain)
+    return self.decode(self._trained().decode(points), temperature,
+                       attributes, constrain)
 
   def copy_check(self):
     """`novelty_lib.check_for` the chunks trained on; None without them."""
@@ -268,9 +252,8 @@ class Personalizer:
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
              attributes=None, constrain=True, allow_copies=False):
     """n steered NoteSequences from MidiMe's space; copies are redrawn unless `allow_copies`."""
-    errors.check_int('n', n, 0, MAX_DRAWS)
     return self.voiced(self._drawn(
-        self._trained().sample_points(n, _seed(seed), variation),
+        self._trained().sample_points(n, seed, variation),
         novelty_lib.fresh_draws(variation), seed, temperature, attributes,
         constrain, allow_copies))
 
@@ -278,12 +261,9 @@ class Personalizer:
             variation=1.0, attributes=None, constrain=True,
             allow_copies=False):
     """One NoteSequence of `chunks` chunks along a smooth walk in MidiMe's space."""
-    errors.check_int('chunks', chunks, 1, MAX_DRAWS)
     chunking_lib.check_concat_length(chunks, 'A piece')
-    step_size = errors.check_real('step_size', step_size, 0, 1, low_open=True)
     sequences = self._drawn(
-        self._trained().walk_points(chunks, step_size, _seed(seed),
-                                    variation),
+        self._trained().walk_points(chunks, step_size, seed, variation),
         novelty_lib.walk_steps(step_size, variation), seed, temperature,
         attributes, constrain, allow_copies)
     return self.voiced([chunking_lib.concatenate_in_slots(
@@ -292,16 +272,11 @@ class Personalizer:
   def sample_prior(self, n=5, temperature=0.5, seed=None, attributes=None,
                    constrain=True):
     """n plain MusicVAE samples (prior N(0, I)), steered as `decode`."""
-    errors.check_int('n', n, 0, MAX_DRAWS)
-    return self.voiced(self.decode(self.music_vae.prior_latents(n,
-                                                                _seed(seed)),
+    return self.voiced(self.decode(self.music_vae.prior_latents(n, seed),
                                    temperature, attributes, constrain))
 
   def voiced(self, sequences):
     """Decoded sequences in `self.voicing` (the input's tempo and programs)."""
-    sequences = _sequence('sequences', sequences)
-    if not all(isinstance(ns, note_seq.NoteSequence) for ns in sequences):
-      raise errors.UsageError('sequences must be NoteSequences.')
     return [self.voicing.apply(ns) for ns in sequences]
 
   def latents_of(self, inputs=None):
@@ -314,8 +289,6 @@ class Personalizer:
 
   def reconstruct(self, inputs=None, temperature=0.5, limit=None):
     """Chunks (None: the training chunks) through MusicVAE -> MidiMe -> MusicVAE."""
-    if limit is not None:
-      errors.check_int('limit', limit, 0, MAX_DRAWS)
     z = self.latents_of(inputs)[:limit]
     return self.voiced(self.decode(self._trained().reconstruct(z),
                                    temperature))
@@ -339,9 +312,8 @@ class Personalizer:
   def compute_attribute_vectors(self, inputs=None, seed=0,
                                 draws=attributes_lib.PRIOR_SAMPLES):
     """`attributes_lib.compute_vectors`, kept and saved with the run."""
-    errors.check_int('draws', draws, 1, MAX_DRAWS)
     self.attributes = attributes_lib.compute_vectors(self.music_vae, inputs,
-                                                     _seed(seed), draws)
+                                                     seed, draws)
     return self.attributes
 
   def attribute_vectors(self):
@@ -352,26 +324,14 @@ class Personalizer:
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
-    """Trains a rule constraint, kept and saved with the run; returns its
-    report. `rules`: rule specs ('key:C', 'density:2-4') or one of them."""
-    rules = _sequence('rules', [rules] if isinstance(rules, str) else rules)
-    for name, count in (('iterations', iterations), ('draws', draws),
-                        ('measure_draws', measure_draws)):
-      if count is not None:
-        errors.check_int(name, count, 1, MAX_DRAWS)
+    """Trains a rule constraint, kept and saved with the run; returns its report."""
     self.constraint = constraints_lib.train_constraint(
-        self.music_vae, self.midime, rules, iterations, _seed(seed), draws,
+        self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
     return self.constraint.report
 
   def save(self, run_dir, overwrite=False):
-    """Saves the run folder `midime_train` writes; returns its midime.json path.
-
-    Raises:
-      run_lib.RunDirError: `run_dir` is a file, someone else's folder, or a
-        run already (pass `overwrite=True` to replace it).
-    """
-    run_dir = _path('run_dir', run_dir)
+    """Saves the run folder `midime_train` writes; returns its midime.json path."""
     extras = {}
     if self.attributes is not None:
       extras['attributes'] = attributes_lib.to_saved(self.attributes)
@@ -380,7 +340,7 @@ class Personalizer:
     with spans_lib.span('saving'):
       return run_lib.save_run(run_dir, self._trained(), self.training_data,
                               self.history, summary_of(self),
-                              overwrite=bool(overwrite), extras=extras)
+                              overwrite=overwrite, extras=extras)
 
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
@@ -391,11 +351,7 @@ class Personalizer:
       run_lib.ModelFileError: no run, or a damaged one.
       run_lib.ModelMismatchError: not the MusicVAE the run was trained on.
     """
-    run_dir = _path('run_dir', run_dir)
-    if checkpoint_file is None and music_vae is not None:
-      checkpoint_file = music_vae.checkpoint
-    config, prefix = _config_of_run(
-        run_dir, _path('checkpoint_file', checkpoint_file, _CHECKPOINT), config)
+    config, prefix = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, music_vae, batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
@@ -406,43 +362,14 @@ class Personalizer:
     return personalizer
 
 
-_CHECKPOINT = 'a checkpoint path, URL or name (midime_checkpoints)'
-
-
-def _seed(seed):
-  """`seed` if it can seed numpy (None, a Generator, or 0 to 2**63 - 1)."""
-  if seed is None or isinstance(seed, np.random.Generator):
-    return seed
-  return errors.check_int('seed', seed, 0, 2**63 - 1)
-
-
-def _path(name, value, what='a path'):
-  """`value` if it is a path (str or os.PathLike), as a str."""
-  if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-    raise errors.UsageError(f'{name} must be {what}, got {value!r}.')
-  return os.fspath(value)
-
-
-def _sequence(name, values):
-  """`values` as a list; a UsageError naming `name` if it is not iterable."""
-  try:
-    return list(values)
-  except TypeError:
-    raise errors.UsageError(f'{name} must be a list, got {values!r}.') from None
-
-
-def redraw_rng(seed):
-  """The generator of redraws for draws made with `seed`: repeatable with
-  it, and not the stream the draws themselves came from."""
-  return np.random.default_rng(None if seed is None else [int(seed), 1])
-
-
 def _config_of_run(run_dir, checkpoint_file, config):
   """(MidiMe config, checkpoint prefix) to load a run with; raises
   run_lib.ModelMismatchError when `config` is not the run's.
   """
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
-  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+  resolved = checkpoint_lib.resolve_checkpoint(
+      errors.check_path('checkpoint_file', checkpoint_file,
+                        'a checkpoint path or name'))
   if isinstance(config, str):
     config = configs.get_config(config)
   elif config is None:
@@ -489,8 +416,7 @@ def _training_data(chunked, z):
 def summary_of(personalizer):
   """What a `Personalizer`'s run was trained on and how it went (JSON-able):
   the manifest's `summary` and summary.json."""
-  p = personalizer
-  history = p.history or {}
+  p, history = personalizer, personalizer.history or {}
   music_vae = p.music_vae
   summary = {
       'config': p.config.name,
