@@ -366,10 +366,10 @@ def _config_of_run(run_dir, checkpoint_file, config):
   """(MidiMe config, checkpoint prefix) to load a run with; raises
   run_lib.ModelMismatchError when `config` is not the run's.
   """
+  checkpoint_file = errors.check_path('checkpoint_file', checkpoint_file,
+                                      'a checkpoint path or name')
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
-  resolved = checkpoint_lib.resolve_checkpoint(
-      errors.check_path('checkpoint_file', checkpoint_file,
-                        'a checkpoint path or name'))
+  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
   if isinstance(config, str):
     config = configs.get_config(config)
   elif config is None:
