@@ -36,23 +36,15 @@ _HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 _done = False
 
 
-def defer_tensorflow_datasets():
-  """Makes `import tensorflow_datasets` free until an attribute is used."""
-  _lazy_module('tensorflow_datasets')
-
-
-def _lazy_module(name):
-  """Registers `name` to be imported on first attribute access (PEP 562; Python
-  3.11's import statement already triggers `importlib.util.LazyLoader`).
-  """
+def defer_tensorflow_datasets(name='tensorflow_datasets'):
+  """Makes `import tensorflow_datasets` free until an attribute is used (PEP
+  562; Python 3.11's import statement already triggers `LazyLoader`)."""
   if name in sys.modules:
     return
   stub = types.ModuleType(name, f'{name}, imported on first use.')
 
   def load(attribute):
-    if attribute.startswith('__'):
-      # Tools probe every module's dunders (inspect reads __file__ of all
-      # of sys.modules); that is no reason to import it.
+    if attribute.startswith('__'):  # Tools (inspect) probe every module's.
       raise AttributeError(attribute)
     del sys.modules[name]
     real = importlib.import_module(name)
@@ -65,8 +57,7 @@ def _lazy_module(name):
 
 @contextlib.contextmanager
 def native_stderr_to(capture):
-  """Sends file descriptor 2 (native code's and child processes' stderr) to
-  the open file `capture` while the block runs."""
+  """Points file descriptor 2 (native code's stderr) at `capture` meanwhile."""
   sys.stderr.flush()
   saved = os.dup(2)
   os.dup2(capture.fileno(), 2)
@@ -93,10 +84,8 @@ def _write_back(captured):
 
 @contextlib.contextmanager
 def _ctrl_c_deferred():
-  """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt.
-
-  Inside a C extension's import it would surface as an ImportError traceback.
-  """
+  """Holds Ctrl-C until the block ends (inside a C extension's import it
+  surfaced as numpy's ImportError traceback), then raises KeyboardInterrupt."""
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
     yield  # Not ours to change (a background job ignores Ctrl-C).
@@ -112,9 +101,8 @@ def _ctrl_c_deferred():
 
 
 def _run_first_graph(tensorflow):
-  """Runs one tiny TF1 graph (20 ms), so TensorFlow's once-per-process MLIR line
-  lands here and not in the middle of our output.
-  """
+  """Runs a tiny TF1 graph (20 ms): TF 2.20's once-per-process MLIR INFO line
+  ('MLIR V1 optimization pass is not enabled') comes out here, captured."""
   v1 = tensorflow.compat.v1
   with tensorflow.Graph().as_default() as graph:
     x = v1.placeholder(tensorflow.float32, [None])
@@ -127,12 +115,9 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind`.
-
-  oneDNN logs `_HARMLESS_LINE` once per kind of graph ('encode', 'decode') on
-  CPUs without AVX-512; no tiny graph sets it off at import. Other lines are
-  written back; later runs are left alone, so progress bars are never held.
-  """
+  """Captures native stderr around the first MusicVAE run of a `kind`
+  ('encode', 'decode'), where oneDNN logs `_HARMLESS_LINE`; later runs are
+  left alone, so progress bars are never held."""
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield
     return
