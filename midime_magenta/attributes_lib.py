@@ -43,11 +43,8 @@ def check_enough_chunks(count, source):
 def part_notes(ns):
   """The notes an attribute is measured on, sorted by onset (see module doc)."""
   pitched = [n for n in ns.notes if not n.is_drum]
-  if not pitched:
-    notes = list(ns.notes)
-  else:
-    melody = min(n.instrument for n in pitched)
-    notes = [n for n in pitched if n.instrument == melody]
+  melody = min((n.instrument for n in pitched), default=None)
+  notes = [n for n in pitched if n.instrument == melody] or list(ns.notes)
   return sorted(notes, key=lambda n: (n.start_time, -n.pitch))
 
 
@@ -104,11 +101,8 @@ class AttributeVectors:
   count: int
 
   def offset(self, strengths):
-    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength}.
-
-    Raises:
-      AttributeVectorError: for an attribute these vectors do not hold.
-    """
+    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength};
+    AttributeVectorError for an attribute these vectors do not hold."""
     total = np.zeros(self.vectors.shape[1], np.float32)
     for name, strength in strengths.items():
       if name not in self.names:
@@ -130,9 +124,8 @@ class AttributeVectors:
 
 
 def quartile_vectors(z, sequences, names, chunk_bars, source):
-  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes.
-
-  Attributes every chunk shares give no direction and are left out.
+  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes;
+  attributes every chunk shares give no direction and are left out.
 
   Raises:
     AttributeVectorError: with fewer than `MIN_CHUNKS` chunks, or when no
@@ -164,11 +157,8 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
 
 
 def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
-  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if None.
-
-  Raises:
-    AttributeVectorError: too few or too uniform chunks.
-  """
+  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if
+  None; AttributeVectorError for too few or too uniform chunks."""
   from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
   names = names_for(music_vae.config)
   bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
@@ -215,9 +205,6 @@ def parse_strengths(specs, known=ATTRIBUTES):
           'colon, e.g. note_density:+1.5.')
     strengths[name] = strengths.get(name, 0.0) + strength
   return strengths
-
-
-# -- in a run folder (run_lib's 'attributes' extra) ----------------------------
 
 
 def to_saved(vectors):
