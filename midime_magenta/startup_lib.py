@@ -28,9 +28,8 @@ _INFO_LINE = re.compile(
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
     rb'To enable the following instructions: )')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
-# Logged at error level, once per process, by the first MusicVAE run on a CPU
-# without AVX-512 (this machine's AMD EPYC; some of Colab's): a note about
-# speed, nothing the user can act on.
+# Logged at error level by the first MusicVAE run on a CPU without AVX-512
+# (this machine; some of Colab's): a note about speed, nothing to act on.
 _HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
@@ -69,17 +68,24 @@ def native_stderr_to(capture):
     os.close(saved)
 
 
-def _write_back(captured):
-  no_gpu = False
-  for line in captured.splitlines(keepends=True):
-    if _NO_GPU_LINE.search(line):
-      no_gpu = True
-    elif not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line)):
-      sys.stderr.buffer.write(line)
-  sys.stderr.flush()
-  if no_gpu:
-    logging.info('No GPU found (CUDA could not start): TensorFlow runs on '
-                 'the CPU.')
+@contextlib.contextmanager
+def _captured():
+  """Native stderr of the block, written back without known INFO lines."""
+  with tempfile.TemporaryFile() as capture:
+    try:
+      with native_stderr_to(capture):
+        yield
+    finally:
+      capture.seek(0)
+      lines = capture.read().splitlines(keepends=True)
+      for line in lines:
+        if not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line) or
+                _NO_GPU_LINE.search(line)):
+          sys.stderr.buffer.write(line)
+      sys.stderr.flush()
+      if any(_NO_GPU_LINE.search(line) for line in lines):
+        logging.info('No GPU found (CUDA could not start): TensorFlow runs '
+                     'on the CPU.')
 
 
 @contextlib.contextmanager
@@ -100,16 +106,6 @@ def _ctrl_c_deferred():
     raise KeyboardInterrupt
 
 
-def _run_first_graph(tensorflow):
-  """Runs a tiny TF1 graph (20 ms): TF 2.20's once-per-process MLIR INFO line
-  ('MLIR V1 optimization pass is not enabled') comes out here, captured."""
-  v1 = tensorflow.compat.v1
-  with tensorflow.Graph().as_default() as graph:
-    x = v1.placeholder(tensorflow.float32, [None])
-    with v1.Session(graph=graph) as session:
-      session.run(x + 1.0, {x: [0.0]})
-
-
 _first_runs = set()
 
 
@@ -122,13 +118,8 @@ def quiet_first_run(kind):
     yield
     return
   _first_runs.add(kind)
-  with tempfile.TemporaryFile() as capture:
-    try:
-      with native_stderr_to(capture):
-        yield
-    finally:
-      capture.seek(0)
-      _write_back(capture.read())
+  with _captured():
+    yield
 
 
 def import_quietly():
@@ -141,23 +132,19 @@ def import_quietly():
   if os.environ.get('MIDIME_RAW_STDERR'):
     import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
     return
-  with tempfile.TemporaryFile() as capture, _ctrl_c_deferred():
-    try:
-      with native_stderr_to(capture), warnings.catch_warnings():
-        warnings.filterwarnings('ignore', module='pydub')
-        warnings.filterwarnings('ignore', category=DeprecationWarning)
-        # pylint: disable=g-import-not-at-top,unused-import
-        import tensorflow
-        import note_seq
-        import magenta.models.music_vae
-        # Starting the devices is when CUDA speaks (cuInit); do it here too.
-        gpus = tensorflow.config.list_physical_devices('GPU')
-        _run_first_graph(tensorflow)
-    finally:
-      capture.seek(0)
-      _write_back(capture.read())
-  if gpus:
-    logging.info('TensorFlow uses GPU %s.', ', '.join(g.name for g in gpus))
+  with _ctrl_c_deferred(), _captured(), warnings.catch_warnings():
+    warnings.filterwarnings('ignore', module='pydub')
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow
+    import note_seq
+    import magenta.models.music_vae
+    # CUDA speaks (cuInit) when the devices start, and TF 2.20 logs an MLIR
+    # INFO line at its first TF1 graph (20 ms): both here, captured.
+    tensorflow.config.list_physical_devices('GPU')
+    v1 = tensorflow.compat.v1
+    with tensorflow.Graph().as_default(), v1.Session() as session:
+      session.run(v1.placeholder_with_default([0.0], [None]) + 1.0)
 
 
 def device_name():
