@@ -204,34 +204,26 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
 def _stall_guard(response):
   """Yields the function to call at each block; when none comes for
   STALL_SECONDS, a watchdog thread shuts the socket down (waking the read)."""
-  last = [time.monotonic()]
-  stalled = threading.Event()
-  done = threading.Event()
+  last, done, stalled = [time.monotonic()], threading.Event(), threading.Event()
 
   def watch():
     while not done.wait(1.0):
       if time.monotonic() - last[0] > STALL_SECONDS:
         stalled.set()
-        _shut_down(response)
-        return
+        return _shut_down(response)
 
-  stall = DownloadError(
-      f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
-      f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
-      'resume, or try later.')
   watcher = threading.Thread(target=watch, daemon=True)
   watcher.start()
   try:
     yield lambda: last.__setitem__(0, time.monotonic())
-  except Exception:  # pylint: disable=broad-except
-    if stalled.is_set():
-      raise stall from None
-    raise
   finally:
     done.set()
     watcher.join()
-  if stalled.is_set():
-    raise stall
+    if stalled.is_set():  # Replaces the error the shut socket gave, if any.
+      raise DownloadError(
+          f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
+          f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
+          'resume, or try later.') from None
 
 
 def _shut_down(response):

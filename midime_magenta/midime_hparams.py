@@ -17,10 +17,7 @@ MAX_LAYER_WIDTH = 16384
 MAX_LAYERS = 16
 MAX_EPOCHS = 1_000_000
 # The named choices of the string hparams; the first is the default.
-CHOICES = {
-    'initializer': ('tfjs', 'keras'),
-    'optimizer': ('tfjs', 'keras'),
-}
+CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
 
 
 @dataclasses.dataclass(frozen=True)
