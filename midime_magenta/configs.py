@@ -23,11 +23,6 @@ class ConfigError(errors.MidiMeError):
   """An unknown config name, or a config file that cannot be used."""
 
 
-def music_vae_config_names():
-  """Names of magenta's registered MusicVAE configs."""
-  return sorted(music_vae_configs.CONFIG_MAP)
-
-
 def get_music_vae_config(config):
   """A private deep copy of a MusicVAE config (magenta's scripts mutate theirs).
 
@@ -45,7 +40,7 @@ def get_music_vae_config(config):
     return copy.deepcopy(music_vae_configs.CONFIG_MAP[config])
   raise ConfigError(
       f'Unknown MusicVAE config "{config}"; known configs: '
-      f'{", ".join(music_vae_config_names())}.')
+      f'{", ".join(sorted(music_vae_configs.CONFIG_MAP))}.')
 
 
 def chunk_steps(music_vae_config):
