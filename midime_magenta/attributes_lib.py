@@ -48,27 +48,23 @@ def part_notes(ns):
   return sorted(notes, key=lambda n: (n.start_time, -n.pitch))
 
 
-def onset_step(note):
-  return int(round(note.start_time / steps.STEP_SECONDS))
-
-
 def measure(ns, name, chunk_bars):
   """One attribute of one chunk; nan where it is undefined (no notes)."""
   notes = part_notes(ns)
   if name == 'note_density':
-    return len({onset_step(n) for n in notes}) / chunk_bars
+    return len({steps.onset_step(n) for n in notes}) / chunk_bars
   if not notes:
     return float('nan')
   pitches = np.array([n.pitch for n in notes])
-  steps = np.array([onset_step(n) for n in notes])
+  onsets = np.array([steps.onset_step(n) for n in notes])
   if name == 'c_diatonic':
     return float(np.mean([p % 12 in C_MAJOR for p in pitches]))
   if name == 'average_interval':
     return float(np.mean(np.abs(np.diff(pitches)))) if len(notes) > 1 else 0.0
   if name == 'syncopation_16th':
-    return float(np.mean(steps % 2 == 1))
+    return float(np.mean(onsets % 2 == 1))
   if name == 'syncopation_8th':
-    return float(np.mean(steps % 4 == 2))
+    return float(np.mean(onsets % 4 == 2))
   if name == 'pitch_range':
     return float(pitches.max() - pitches.min())
   raise AttributeVectorError(

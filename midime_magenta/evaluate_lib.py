@@ -30,10 +30,6 @@ MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
 
 
-def _steps(t):
-  return int(round(t / steps.STEP_SECONDS))
-
-
 def _pitched(ns):
   return sorted((n for n in ns.notes if not n.is_drum),
                 key=lambda n: (n.start_time, -n.pitch))
@@ -58,7 +54,7 @@ def note_statistics(sequences, chunk_bars):
   for ns in sequences:
     melody = [n.pitch for n in _pitched(ns)]
     intervals += list(np.clip(np.diff(melody), -12, 12)) if len(melody) > 1 else []
-  onsets = [_steps(n.start_time) % 16 for ns in sequences for n in ns.notes]
+  onsets = [steps.onset_step(n) % 16 for ns in sequences for n in ns.notes]
   ranges = [max(p) - min(p) for p in
             ([n.pitch for n in _pitched(ns)] for ns in sequences) if p]
   return {

@@ -20,8 +20,7 @@ MAX_REDRAWS = 8
 
 def onset_notes(ns):
   """{(pitch, onset step)} of a chunk decoded or cut at MusicVAE's 120 qpm."""
-  return {(n.pitch, int(round(n.start_time / steps.STEP_SECONDS)))
-          for n in ns.notes}
+  return {(n.pitch, steps.onset_step(n)) for n in ns.notes}
 
 
 def f1(a, b):
