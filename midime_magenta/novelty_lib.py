@@ -44,13 +44,10 @@ class CopyCheck:
     self.threshold = threshold
     self._inputs = [onset_notes(ns) for ns in inputs]
 
-  def nearest_f1(self, ns):
-    """The highest note F1 of `ns` to any input chunk (0 without inputs)."""
-    notes = onset_notes(ns)
-    return max((f1(x, notes) for x in self._inputs), default=0.0)
-
   def is_copy(self, ns):
-    return self.nearest_f1(ns) >= self.threshold
+    notes = onset_notes(ns)
+    return max((f1(x, notes) for x in self._inputs),
+               default=0.0) >= self.threshold
 
   def share(self, samples):
     """The share of `samples` that copy an input chunk; nan without any."""
