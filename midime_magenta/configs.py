@@ -23,6 +23,11 @@ class ConfigError(errors.MidiMeError):
   """An unknown config name, or a config file that cannot be used."""
 
 
+def music_vae_config_names():
+  """Names of magenta's registered MusicVAE configs."""
+  return sorted(music_vae_configs.CONFIG_MAP)
+
+
 def get_music_vae_config(config):
   """A private deep copy of a MusicVAE config (magenta's scripts mutate theirs).
 
@@ -40,7 +45,7 @@ def get_music_vae_config(config):
     return copy.deepcopy(music_vae_configs.CONFIG_MAP[config])
   raise ConfigError(
       f'Unknown MusicVAE config "{config}"; known configs: '
-      f'{", ".join(sorted(music_vae_configs.CONFIG_MAP))}.')
+      f'{", ".join(music_vae_config_names())}.')
 
 
 def chunk_steps(music_vae_config):
