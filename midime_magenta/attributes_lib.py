@@ -44,35 +44,28 @@ def check_enough_chunks(count, source):
 def part_notes(ns):
   """The notes an attribute is measured on, sorted by onset (see module doc)."""
   pitched = [n for n in ns.notes if not n.is_drum]
-  if not pitched:
-    notes = list(ns.notes)
-  else:
-    melody = min(n.instrument for n in pitched)
-    notes = [n for n in pitched if n.instrument == melody]
+  melody = min((n.instrument for n in pitched), default=None)
+  notes = [n for n in pitched if n.instrument == melody] or list(ns.notes)
   return sorted(notes, key=lambda n: (n.start_time, -n.pitch))
-
-
-def onset_step(note):
-  return int(round(note.start_time / steps.STEP_SECONDS))
 
 
 def measure(ns, name, chunk_bars):
   """One attribute of one chunk; nan where it is undefined (no notes)."""
   notes = part_notes(ns)
   if name == 'note_density':
-    return len({onset_step(n) for n in notes}) / chunk_bars
+    return len({steps.onset_step(n) for n in notes}) / chunk_bars
   if not notes:
     return float('nan')
   pitches = np.array([n.pitch for n in notes])
-  steps = np.array([onset_step(n) for n in notes])
+  onsets = np.array([steps.onset_step(n) for n in notes])
   if name == 'c_diatonic':
     return float(np.mean([p % 12 in C_MAJOR for p in pitches]))
   if name == 'average_interval':
     return float(np.mean(np.abs(np.diff(pitches)))) if len(notes) > 1 else 0.0
   if name == 'syncopation_16th':
-    return float(np.mean(steps % 2 == 1))
+    return float(np.mean(onsets % 2 == 1))
   if name == 'syncopation_8th':
-    return float(np.mean(steps % 4 == 2))
+    return float(np.mean(onsets % 4 == 2))
   if name == 'pitch_range':
     return float(pitches.max() - pitches.min())
   raise AttributeVectorError(
@@ -105,11 +98,8 @@ class AttributeVectors:
   count: int
 
   def offset(self, strengths):
-    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength}.
-
-    Raises:
-      AttributeVectorError: for an attribute these vectors do not hold.
-    """
+    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength};
+    AttributeVectorError for an attribute these vectors do not hold."""
     total = np.zeros(self.vectors.shape[1], np.float32)
     for name, strength in strengths.items():
       if name not in self.names:
@@ -131,9 +121,8 @@ class AttributeVectors:
 
 
 def quartile_vectors(z, sequences, names, chunk_bars, source):
-  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes.
-
-  Attributes every chunk shares give no direction and are left out.
+  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes;
+  attributes every chunk shares give no direction and are left out.
 
   Raises:
     AttributeVectorError: with fewer than `MIN_CHUNKS` chunks, or when no
@@ -165,11 +154,8 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
 
 
 def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
-  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if None.
-
-  Raises:
-    AttributeVectorError: too few or too uniform chunks.
-  """
+  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if
+  None; AttributeVectorError for too few or too uniform chunks."""
   from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
   names = names_for(music_vae.config)
   bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
@@ -226,9 +212,6 @@ def check_strengths(name, strengths, unused_instance=None):
   for key, strength in (strengths or {}).items():
     errors.check_real(f'{name}[{key!r}]', strength, -10, 10)
   return strengths
-
-
-# -- in a run folder (run_lib's 'attributes' extra) ----------------------------
 
 
 def to_saved(vectors):

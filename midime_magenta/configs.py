@@ -1,16 +1,12 @@
-"""The registered MidiMe configs, in one immutable `CONFIG_MAP`.
-
-As in magenta's `music_vae/configs.py`, keyed by the name of the MusicVAE config
-each personalizes, so `--config=cat-mel_2bar_small` means the same to
-`midime_train` as to `music_vae_generate`. A user may pass a JSON config file
-instead (reading it runs no code; examples in `configs/`). A MusicVAE magenta
-does not register travels inside its `MidiMeConfig.music_vae`: returned, never
+"""The registered MidiMe configs, in one immutable `CONFIG_MAP` keyed by the
+MusicVAE config each personalizes (as magenta's `music_vae/configs.py`), or a
+JSON config file (reading it runs no code; examples in `configs/`). A MusicVAE
+magenta does not register travels inside `MidiMeConfig.music_vae`, never
 registered, so a name means the same whatever was loaded before.
 """
 
 import copy
 import dataclasses
-import json
 import os
 import types
 
@@ -95,12 +91,7 @@ def read_config_file(path):
       missing fields.
   """
   try:
-    if os.path.getsize(path) > _MAX_CONFIG_BYTES:
-      raise ConfigError(f'Config file {path} is larger than a config can be '
-                        f'({_MAX_CONFIG_BYTES // 1024} KiB); pass a MidiMe '
-                        'config file.')
-    with open(path, encoding='utf-8') as f:
-      raw = json.load(f)
+    raw = file_util.read_json(path, _MAX_CONFIG_BYTES, 'a config')
   except FileNotFoundError:
     raise ConfigError(f'Config file {path} does not exist.') from None
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:

@@ -11,7 +11,6 @@ over-reached; the best round's actor is kept. Applying moves each latent only
 as far towards G(z) as it must to decode to music that obeys.
 """
 
-
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -31,6 +30,8 @@ DEFAULT_ITERATIONS = 100
 DRAWS_PER_SOURCE = 1024
 BATCH = 256
 SEARCH_STEPS = 8
+
+
 def _mlp(name, outputs, seed):
   init = lambda i: tf.keras.initializers.GlorotUniform(  # pylint: disable=g-long-lambda
       seed=None if seed is None else seed + i)
@@ -106,8 +107,6 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
       chosen[todo[ok]] = candidates[ok]
       done[todo[ok]] = True
     return chosen
-
-  # -- training --------------------------------------------------------------
 
   def _critic_step(self, z, labels, weights, optimizer):
     with tf.GradientTape() as tape:
@@ -192,10 +191,8 @@ def rule_checker(music_vae, rules):
 
 def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
                      draws=None, measure_draws=256):
-  """Trains a rule constraint on a MusicVAE (and a MidiMe's samples).
-
-  Learns from `draws` draws of MusicVAE's prior (and as many MidiMe samples),
-  then measures it on `measure_draws` fresh draws of each.
+  """Trains a rule constraint on `draws` draws of MusicVAE's prior (and as many
+  MidiMe samples), then measures it on `measure_draws` fresh draws of each.
 
   Args:
     rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.

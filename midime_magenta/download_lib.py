@@ -1,12 +1,11 @@
-"""Fetching MusicVAE checkpoints (catalogue_lib names them) once into a cache.
+"""Fetching MusicVAE checkpoints (catalogue_lib names them) once into
+`<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or $MIDIME_MAGENTA_CACHE).
 
-Files go to `<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or
-$MIDIME_MAGENTA_CACHE) through `requests`, with a progress bar. A download
-resumes with a Range request where the server allows it, is checked against
-the announced size, the Magenta.js manifest's sizes and any pinned sha256
-(a file that fails is never used), is never fetched again once complete, and
-is stopped when the server trickles fewer than `STALL_BYTES` in
-`STALL_SECONDS` (requests' timeout is per read).
+`requests` streams each file; we add what it lacks: resuming (Range with
+If-Range), checks against the announced size, the Magenta.js manifest and any
+pinned sha256 (a file that fails is never used), and a stop when a server
+trickles fewer than `STALL_BYTES` in `STALL_SECONDS` (requests' timeout is per
+read, which a byte every few seconds passes).
 """
 
 import contextlib
@@ -56,21 +55,18 @@ def _tar_file_name(entry):
   return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
 
 
-# Caps for downloads of unknown size: a server that never ends must not fill
-# the disk. The biggest official bundle (cat-mel_2bar_big.tar) is ~1.6 GB;
-# Magenta.js shards are 4 MiB, and their JSON files a few KiB.
+# A server that never ends must not fill the disk. The biggest official bundle
+# is ~1.6 GB; Magenta.js shards are 4 MiB, their JSON files a few KiB.
 MAX_TAR_BYTES = 4 << 30
 MAX_SHARD_BYTES = 64 << 20
 MAX_JSON_BYTES = 1 << 20
-# A download that brings fewer than STALL_BYTES in STALL_SECONDS is stopped.
 STALL_BYTES = 8 << 10
 STALL_SECONDS = 60.0
 
 
 @contextlib.contextmanager
 def _locked(path):
-  """Holds an exclusive lock on `path.lock`: one fetch of a target at a time,
-  across processes (a second waits, then finds the file complete)."""
+  """One fetch of `path` at a time across processes (a lock file beside it)."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + '.lock', 'a+b') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,16 +77,15 @@ def _locked(path):
 
 
 def _validator(response):
-  """What identifies this version of the file on the server, for If-Range."""
+  """This version of the file on the server, for If-Range (no weak ETags)."""
   etag = response.headers.get('ETag')
-  if etag and not etag.startswith('W/'):  # Weak ETags may not be used.
+  if etag and not etag.startswith('W/'):
     return etag
   return response.headers.get('Last-Modified')
 
 
 def _content_length(response):
-  """The Content-Length header as bytes, or None when absent or malformed
-  (the body is then bounded by the sizes we know)."""
+  """Content-Length, or None when absent or malformed."""
   value = response.headers.get('Content-Length', '').strip()
   return int(value) if value.isdigit() else None
 
@@ -105,10 +100,9 @@ def _range_start(response):
 def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
   """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
 
-  A resume sends `If-Range`, so a file that changed on the server comes back
-  whole instead of spliced, and a 206 must start where we stopped. One process
-  at a time fetches a target (a lock file beside it); no more than `size` or
-  `max_bytes` is ever written.
+  A resume sends `If-Range`, so a file changed on the server comes back whole
+  instead of spliced (it once was), and a 206 must start where we stopped. No
+  more than `size` or `max_bytes` is ever written.
 
   Returns:
     `dest`, which exists only once complete and verified.
@@ -208,49 +202,37 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
 
 @contextlib.contextmanager
 def _stall_guard(response):
-  """Ends `response` when no `STALL_BYTES` block arrives in STALL_SECONDS.
-
-  Yields the function to call at each block; a watchdog thread shuts the socket
-  down, waking the blocked read, which is reported as a stall.
-  """
-  last = [time.monotonic()]
-  stalled = threading.Event()
-  done = threading.Event()
+  """Yields the function to call at each block; when none comes for
+  STALL_SECONDS, a watchdog thread shuts the socket down (waking the read)."""
+  last, done, stalled = [time.monotonic()], threading.Event(), threading.Event()
 
   def watch():
     while not done.wait(1.0):
       if time.monotonic() - last[0] > STALL_SECONDS:
         stalled.set()
-        _shut_down(response)
-        return
+        return _shut_down(response)
 
-  stall = DownloadError(
-      f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
-      f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
-      'resume, or try later.')
   watcher = threading.Thread(target=watch, daemon=True)
   watcher.start()
   try:
     yield lambda: last.__setitem__(0, time.monotonic())
-  except Exception:  # pylint: disable=broad-except
-    if stalled.is_set():
-      raise stall from None
-    raise
   finally:
     done.set()
     watcher.join()
-  if stalled.is_set():
-    raise stall
+    if stalled.is_set():  # Replaces the error the shut socket gave, if any.
+      raise DownloadError(
+          f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
+          f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
+          'resume, or try later.') from None
 
 
 def _shut_down(response):
-  """Shuts the response's socket down, reached by its descriptor."""
   try:
     fd = response.raw._fp.fp.fileno()  # pylint: disable=protected-access
     with socket.socket(fileno=os.dup(fd)) as sock:
       sock.shutdown(socket.SHUT_RDWR)
   except (AttributeError, OSError, ValueError):
-    pass  # Already closed, or another client: the read timeout still holds.
+    pass  # Already closed: the read timeout still holds.
 
 
 def _remove(*paths):
@@ -262,9 +244,8 @@ def _remove(*paths):
 
 
 def unpack_bundle(tar_path, target):
-  """Unpacks a `.tar` into `target` (atomically); returns its one checkpoint's prefix.
-
-  The 'data' filter refuses absolute paths, '..', outward links and devices.
+  """Unpacks a `.tar` into `target` atomically (tarfile's 'data' filter does
+  the path safety); returns its one checkpoint's prefix.
 
   Raises:
     DownloadError: for a bundle that cannot be unpacked or holds no single
@@ -293,11 +274,8 @@ def unpack_bundle(tar_path, target):
 
 
 def fetch_checkpoint(name_or_url):
-  """A local path (a tfjs folder or a TF prefix) for a name, URL or gs:// path.
-
-  Cached copies are used without any request; a downloaded .tar is unpacked and
-  deleted. Raises DownloadError.
-  """
+  """A local path (a tfjs folder or a TF prefix) for a name, URL or gs://
+  path; cached copies need no request. Raises DownloadError."""
   if name_or_url in catalogue_lib.REFUSED_CHECKPOINTS:
     raise DownloadError(f'Checkpoint {name_or_url} is not supported: '
                         f'{catalogue_lib.REFUSED_CHECKPOINTS[name_or_url]}.')
@@ -337,7 +315,6 @@ def _fetch_into_cache(entry):
 
 
 def _fetch_tfjs(entry, folder):
-  """Fetches a Magenta.js folder: config, manifest, then every shard."""
   logging.info('Fetching Magenta.js checkpoint %s into %s ...', entry.url,
                folder)
   get = lambda name, cap=MAX_SHARD_BYTES: fetch_file(  # pylint: disable=g-long-lambda
@@ -359,22 +336,19 @@ def _fetch_tfjs(entry, folder):
     os.remove(os.path.join(folder, tfjs_checkpoint_lib.MANIFEST))
     raise DownloadError(f'{entry.url} is not a Magenta.js checkpoint: {e}') from None
   sizes = tfjs_checkpoint_lib.group_sizes(manifest)
+  shards = [os.path.join(folder, os.path.basename(p))
+            for g in manifest for p in g['paths']]
+  for name in (p for g in manifest for p in g['paths']):
+    if not file_util.SAFE_NAME.fullmatch(os.path.basename(name)):
+      raise DownloadError(f'{entry.url}: the manifest names a shard '
+                          f'{name!r} that is not a plain file name.')
   for group, group_size in zip(manifest, sizes):
-    for name in group['paths']:
-      if not file_util.SAFE_NAME.fullmatch(os.path.basename(name)):
-        raise DownloadError(f'{entry.url}: the manifest names a shard '
-                            f'{name!r} that is not a plain file name.')
-    # Shards are 4 MiB but the last of a group; their sum is the group's.
-    for name in group['paths']:
+    for name in group['paths']:  # 4 MiB each, but a group's last.
       get(os.path.basename(name), min(MAX_SHARD_BYTES, group_size))
-  shard_bytes = sum(
-      os.path.getsize(os.path.join(folder, os.path.basename(p)))
-      for g in manifest for p in g['paths'])
+  shard_bytes = sum(os.path.getsize(p) for p in shards)
   expected = sum(sizes)
   if shard_bytes != expected:
-    for g in manifest:
-      for p in g['paths']:
-        _remove(os.path.join(folder, os.path.basename(p)))
+    _remove(*shards)
     raise DownloadError(
         f'The shards of {entry.url} hold {shard_bytes} bytes, not the '
         f'{expected} its manifest needs; deleted them, run again.')

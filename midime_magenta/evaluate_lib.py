@@ -30,10 +30,6 @@ MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
 
 
-def _steps(t):
-  return int(round(t / steps.STEP_SECONDS))
-
-
 def _pitched(ns):
   return sorted((n for n in ns.notes if not n.is_drum),
                 key=lambda n: (n.start_time, -n.pitch))
@@ -45,12 +41,6 @@ def _histogram(values, bins, low):
   return counts / total if total else None
 
 
-def _overlap_distance(samples, reference):
-  if samples is None or reference is None:
-    return float('nan')
-  return float(1.0 - np.minimum(samples, reference).sum())
-
-
 def note_statistics(sequences, chunk_bars):
   """Histograms and means that describe a group of chunks."""
   pitches = [n.pitch for ns in sequences for n in _pitched(ns)]
@@ -58,7 +48,7 @@ def note_statistics(sequences, chunk_bars):
   for ns in sequences:
     melody = [n.pitch for n in _pitched(ns)]
     intervals += list(np.clip(np.diff(melody), -12, 12)) if len(melody) > 1 else []
-  onsets = [_steps(n.start_time) % 16 for ns in sequences for n in ns.notes]
+  onsets = [steps.onset_step(n) % 16 for ns in sequences for n in ns.notes]
   ranges = [max(p) - min(p) for p in
             ([n.pitch for n in _pitched(ns)] for ns in sequences) if p]
   return {
@@ -75,7 +65,9 @@ def note_statistics(sequences, chunk_bars):
 def compare_to_input(sample_stats, input_stats):
   out = {}
   for name in ('pitch_classes', 'intervals', 'onsets'):
-    out[name] = _overlap_distance(sample_stats[name], input_stats[name])
+    p, q = sample_stats[name], input_stats[name]
+    out[name] = float('nan') if p is None or q is None else float(
+        1.0 - np.minimum(p, q).sum())
   for name in ('note_density', 'pitch_range'):
     out[name] = float(abs(sample_stats[name] - input_stats[name]))
   return out
@@ -139,17 +131,14 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
       'MidiMe samples': new,
       'prior samples': decode(z_prior),
   }
-  chunk_bars = personalizer.music_vae.chunk_steps // 16
+  chunk_bars = personalizer.music_vae.chunk_steps // steps.STEPS_PER_BAR
   input_stats = note_statistics(input_seqs, chunk_bars)
-  scores = {
-      'midime': compare_to_input(
-          note_statistics(groups['MidiMe samples'], chunk_bars), input_stats),
-      'prior': compare_to_input(
-          note_statistics(groups['prior samples'], chunk_bars), input_stats)}
-  scores['midime']['latent_nn'] = mean_nearest_distance(
-      reencode(personalizer, groups['MidiMe samples']), z_input)
-  scores['prior']['latent_nn'] = mean_nearest_distance(
-      reencode(personalizer, groups['prior samples']), z_input)
+  scores = {}
+  for key, label in (('midime', 'MidiMe samples'), ('prior', 'prior samples')):
+    scores[key] = compare_to_input(note_statistics(groups[label], chunk_bars),
+                                   input_stats)
+    scores[key]['latent_nn'] = mean_nearest_distance(
+        reencode(personalizer, groups[label]), z_input)
   measures = {}
   for name in MEASURES:
     m, p = scores['midime'][name], scores['prior'][name]

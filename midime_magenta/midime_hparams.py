@@ -7,7 +7,6 @@ melodies, 300 for trios).
 
 import dataclasses
 import math
-import re
 
 from midime_magenta import errors
 
@@ -18,10 +17,7 @@ MAX_LAYER_WIDTH = 16384
 MAX_LAYERS = 16
 MAX_EPOCHS = 1_000_000
 # The named choices of the string hparams; the first is the default.
-CHOICES = {
-    'initializer': ('tfjs', 'keras'),
-    'optimizer': ('tfjs', 'keras'),
-}
+CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,38 +117,19 @@ class HParams:
     """A copy updated from magenta's `--hparams` syntax ('latent_size=8,encoder_layers=[512,64]').
 
     Raises:
-      ValueError: for an unknown name or an unparsable value.
+      UsageError: for an unknown name or an unparsable value.
     """
-    known = {f.name: f for f in dataclasses.fields(self)}
-    changes = {}
-    for item in _split_outside_brackets(text):
-      name, sep, value = item.partition('=')
-      name, value = name.strip(), value.strip()
-      if not sep or name not in known:
-        raise errors.UsageError(
-            f'cannot parse hparam "{item}"; use name=value with names from '
-            f'{sorted(known)}, lists as [512,64].')
-      default = getattr(self, name)
-      try:
-        if isinstance(default, tuple):
-          if not (value.startswith('[') and value.endswith(']')):
-            raise ValueError
-          changes[name] = tuple(int(v) for v in value[1:-1].split(',')
-                                if v.strip())
-        else:
-          changes[name] = type(default)(value)
-      except ValueError:
-        kind = {int: 'an integer', float: 'a number'}.get(
-            type(default), 'a list of integers like [512,64]')
-        raise errors.UsageError(
-            f'hparam {name} needs {kind}, got "{value}".') from None
-    return dataclasses.replace(self, **changes)
+    from magenta.contrib import training  # pylint: disable=g-import-not-at-top
+    parsed = training.HParams(**self.to_dict())
+    try:
+      parsed.parse(text)
+    except ValueError as e:
+      raise errors.UsageError(
+          f'cannot parse hparams "{text}" ({e}); use name=value with names '
+          f'from {sorted(parsed.values())}, lists of integers as '
+          '[512,64].') from None
+    return self.from_dict(parsed.values())
 
 
 def _is_int(value):
   return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _split_outside_brackets(text):
-  return [item.strip() for item in re.split(r',(?![^\[]*\])', text)
-          if item.strip()]

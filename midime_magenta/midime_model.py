@@ -1,15 +1,11 @@
-"""MidiMe: a small VAE on MusicVAE latents (a latent-constraint VAE).
-
-The architecture and loss are Magenta.js MidiMe's (music_vae/midi_me.ts):
+"""MidiMe: a small VAE on MusicVAE latents, as Magenta.js's midi_me.ts:
 
   z [batch, input_size] -> Dense+ReLU (1024, 256, 64) -> mu, sigma (softplus)
   small_z = mu + sigma * eps        [batch, latent_size]
   small_z -> Dense+ReLU (64, 256, 1024) -> linear -> z' [batch, input_size]
   loss = mean(sum((z - z')^2) / 2) + beta * mean(KL(N(mu, sigma) || N(0, I)))
 
-Adam on one full batch per epoch, several epochs per compiled call
-(`training_lib`); tfjs's initializer and Adam unless the hparams ask for
-Keras's. The model knows no files: `run_lib` saves and loads it.
+Training is `training_lib`'s; the model knows no files (`run_lib` saves it).
 """
 
 import re
@@ -22,8 +18,7 @@ from midime_magenta import midime_hparams
 from midime_magenta import training_lib
 
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
-# Keeps log(sigma^2) finite when softplus underflows to 0.
-_LOG_EPSILON = 1e-12
+_LOG_EPSILON = 1e-12  # log(sigma^2) stays finite when softplus gives 0.
 
 
 TrainingDivergedError = training_lib.TrainingDivergedError
@@ -67,7 +62,6 @@ class NamedWeights:
   'midime/encoder_0/kernel:0' is 'encoder_0.kernel' (layer, variable)."""
 
   def weight_shapes(self):
-    """{name: shape} of every weight, in a stable order."""
     return {_weight_key(w.name): list(w.shape) for w in self.weights}
 
   def weight_arrays(self):
@@ -82,7 +76,7 @@ def _weight_key(name):
 
 
 class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
-  """MidiMe: a VAE on MusicVAE latents. See the module docstring.
+  """MidiMe: a VAE on MusicVAE latents (see the module docstring).
 
   Args:
     input_size: the MusicVAE's z size (256 for mel_2bar_small).
@@ -122,7 +116,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         self.trainable_variables, hp.learning_rate,
         tfjs=hp.optimizer == 'tfjs')
     self._compiled_step = None
-    self._snapshot = None  # training_lib's copy of the state, made on first use.
+    self._snapshot = None  # training_lib's, made on first use.
     self._compiled_epochs = {}
     self.reset(seed)
 
@@ -142,8 +136,6 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     self._noise.reset_from_seed(
         np.random.SeedSequence().entropy % 2**63 if seed is None else seed)
     self.stop_training = False
-
-  # -- the network -----------------------------------------------------------
 
   def encode_distribution(self, z):
     """Returns (mu, sigma), each [batch, latent_size], for z [batch, input_size]."""
@@ -184,12 +176,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return total, reconstruction, kl
 
   def _train_epochs(self, z, num_epochs, noise=None):
-    """`num_epochs` full-batch steps in one graph call; losses [n, 3].
-
-    A step on small data takes about a millisecond, as long as a Python round
-    trip. Written as a `tf.while_loop` so it is traced without autograph
-    (`training_lib`), whose conversion cost about 0.2 s per process.
-    """
+    """`num_epochs` full-batch steps in one graph call; losses [n, 3]. A
+    `tf.while_loop`, so it is traced without autograph (about 0.2 s)."""
     def step(i, losses):
       draws = None if noise is None else noise[i]
       return i + 1, losses.write(i, tf.stack(self._train_step(z, draws)))
@@ -199,12 +187,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         (tf.constant(0), tf.TensorArray(tf.float32, size=num_epochs)))
     return losses.stack()
 
-  # -- training --------------------------------------------------------------
-
   def _check_latents(self, z, what='z'):
     return check_latents(z, self.input_size, what)
-
-  # -- using a trained model -------------------------------------------------
 
   def encode(self, z, return_sample=False):
     """MusicVAE latents [n, input_size] -> mu [n, latent_size]; with
@@ -228,11 +212,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         [n, self.hparams.latent_size]).astype(np.float32)
 
   def sample(self, n, seed=None, variation=1.0):
-    """Decodes n small latents drawn from N(0, variation^2 I): [n, input_size].
-
-    Near the centre the decoder gives a blend of the input's chunks, farther out
-    particular chunks (docs/evaluation.md).
-    """
+    """Decodes n small latents drawn from N(0, variation^2 I): [n, input_size]
+    (near the centre a blend of the input's chunks; docs/evaluation.md)."""
     return self.decode(self.sample_points(n, seed, variation))
 
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
@@ -265,11 +246,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
                base=None):
-    """MusicVAE latents along small dimension `dimension` (a demo slider).
-
-    `base` is where the other dimensions stay (zeros: the prior mean). Returns
-    float [len(values), input_size].
-    """
+    """MusicVAE latents [len(values), input_size] along small dimension
+    `dimension` (a demo slider); the others stay at `base` (None: zeros)."""
     size = self.hparams.latent_size
     dimension = errors.check_int('dimension', dimension, 0, size - 1)
     values = [errors.check_real('values', v, -100, 100)
@@ -281,10 +259,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode(small)
 
   def interpolate(self, z_a, z_b, steps):
-    """`steps` evenly spaced points between two latents' small codes, decoded.
-
-    Returns float [steps, input_size].
-    """
+    """`steps` evenly spaced points between two latents' small codes, decoded:
+    float [steps, input_size]."""
     errors.check_int('steps', steps, 2, 100_000)
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
@@ -292,14 +268,9 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
 
 def run_layers(layers, h):
-  """Dense layers applied in turn, built ones without Keras's `__call__`.
-
-  Building a Keras layer inside a TF1 graph (as restoring a MusicVAE does)
-  rebases every Keras layer class on the TF1 layer until the next one is made
-  eagerly, and `__call__` of a layer made before then raises "Your Layer or
-  Model is in an invalid state". `call` is the same matmul, bias and
-  activation, and is not switched.
-  """
+  """Dense layers applied in turn, built ones through `call`: after a Keras
+  layer is built in a TF1 graph (restoring a MusicVAE), `__call__` of one made
+  before raises "Your Layer or Model is in an invalid state"."""
   h = tf.convert_to_tensor(h, tf.float32)
   for layer in layers:
     h = layer.call(h) if layer.built else layer(h)
@@ -307,11 +278,8 @@ def run_layers(layers, h):
 
 
 def _initial_kernel(shape, initializer, seed):
-  """A Dense kernel as tfjs (`glorotNormal`) or Keras (`glorot_uniform`) draws it.
-
-  tfjs's is a normal truncated at 2 std and not rescaled: Keras's
-  TruncatedNormal, not its GlorotNormal (14% wider).
-  """
+  """A Dense kernel as tfjs (`glorotNormal`: a normal truncated at 2 std, not
+  rescaled, so Keras's TruncatedNormal) or Keras (`glorot_uniform`) draws it."""
   if initializer == 'keras':
     return tf.keras.initializers.GlorotUniform(seed=seed)(shape)
   fan_in, fan_out = shape

@@ -18,10 +18,8 @@ from midime_magenta import startup_lib
 from midime_magenta import steps
 
 
-# Temperature 0 asks for greedy decoding (the demo's: the most likely class
-# at each step). magenta's samplers divide the logits by the temperature, so
-# 0 itself is undefined; at this one they pick the most likely class unless
-# two logits lie within ~1e-5 of each other.
+# Temperature 0 means greedy (the demo's); magenta divides logits by it, and
+# at this one picks the most likely class unless two lie within ~1e-5.
 GREEDY_TEMPERATURE = 1e-6
 
 
@@ -59,11 +57,8 @@ class FrozenMusicVAE:
     return self.config.hparams.batch_size
 
   def encode_tensors(self, inputs, lengths, controls=(), progress=True):
-    """Encodes converter tensors to mu, float32 [n, z_size], with progress.
-
-    MidiMe trains on mu, as Magenta.js does: the encoder's point estimate, free of
-    the sampling noise in z.
-    """
+    """Encodes converter tensors to mu (what Magenta.js trains MidiMe on),
+    float32 [n, z_size], with progress."""
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
@@ -106,10 +101,8 @@ class FrozenMusicVAE:
 
 
 def resolve_config(config, checkpoint_file):
-  """(MidiMe config, checkpoint prefix): `config`, or the checkpoint's own.
-
-  A Magenta.js checkpoint or a catalogue name carries its config, so `config`
-  may be None; one that differs from the checkpoint's is refused with the reason.
+  """(MidiMe config, checkpoint prefix): `config`, or (None) the config a
+  Magenta.js checkpoint or catalogue name carries; a disagreeing one is refused.
 
   Raises:
     configs.ConfigError: no config to be had, or a disagreeing one.
@@ -168,8 +161,7 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
     prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
     checkpoint_lib.check_checkpoint_fits_config(config, prefix)
   try:
-    # The fingerprint reads the small tensors, so a damaged data file fails
-    # here, before a graph is built for it.
+    # Reads the small tensors: a damaged data file fails before the graph.
     with spans_lib.span('checkpoint check'):
       fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
     with (spans_lib.span('MusicVAE graph + restore'),

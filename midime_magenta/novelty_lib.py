@@ -20,8 +20,7 @@ MAX_REDRAWS = 8
 
 def onset_notes(ns):
   """{(pitch, onset step)} of a chunk decoded or cut at MusicVAE's 120 qpm."""
-  return {(n.pitch, int(round(n.start_time / steps.STEP_SECONDS)))
-          for n in ns.notes}
+  return {(n.pitch, steps.onset_step(n)) for n in ns.notes}
 
 
 def f1(a, b):
@@ -45,13 +44,10 @@ class CopyCheck:
     self.threshold = threshold
     self._inputs = [onset_notes(ns) for ns in inputs]
 
-  def nearest_f1(self, ns):
-    """The highest note F1 of `ns` to any input chunk (0 without inputs)."""
-    notes = onset_notes(ns)
-    return max((f1(x, notes) for x in self._inputs), default=0.0)
-
   def is_copy(self, ns):
-    return self.nearest_f1(ns) >= self.threshold
+    notes = onset_notes(ns)
+    return max((f1(x, notes) for x in self._inputs),
+               default=0.0) >= self.threshold
 
   def share(self, samples):
     """The share of `samples` that copy an input chunk; nan without any."""

@@ -30,25 +30,6 @@ _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 _WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
 _PALETTE = [255, 255, 255, 0, 0, 0, 31, 119, 180, 214, 39, 40, 217, 217, 217,
             255, 127, 14, 44, 160, 44]  # ... tab:orange, tab:green.
-
-
-def save_figure(fig, path, replace=True, dpi=100):
-  """Writes a figure as PNG through the one atomic writer; returns the path."""
-  return file_util.write_atomically(
-      path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches='tight',
-                                    format='png'), replace=replace)
-
-
-def _subplots(rows=1, columns=1, figsize=(7, 4), **kwargs):
-  # matplotlib's first import in a fresh environment builds its font cache
-  # and says so at INFO, which absl's verbosity would show; its own logger
-  # is its switch.
-  std_logging.getLogger('matplotlib').setLevel(std_logging.WARNING)
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=figsize)
-  return fig, fig.subplots(rows, columns, **kwargs)
-
-
 _CURVE_SIZE = (700, 400)
 _PLOT_BOX = (60, 36, 680, 360)  # left, top, right, bottom of the axes.
 _ORANGE, _GREEN = 5, 6  # Palette indices of the KL and reconstruction lines.
@@ -107,23 +88,13 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
       path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
 
 
-def _lanes(ns):
-  """Notes grouped into lanes: one per instrument, drums apart."""
-  lanes = {}
-  for n in ns.notes:
-    lanes.setdefault((n.is_drum, n.instrument), []).append(n)
-  return [lanes[k] for k in sorted(lanes)] or [[]]
-
-
-def _draw_notes(ax, notes, total_time, color, pitch_limits=None):
+def _draw_notes(ax, notes, total_time, color, pitch_limits):
   import matplotlib.patches  # pylint: disable=g-import-not-at-top
   for n in notes:
     ax.add_patch(matplotlib.patches.Rectangle(
         (n.start_time, n.pitch - 0.4), max(n.end_time - n.start_time, 0.02),
         0.8, color=color, linewidth=0))
-  pitches = [n.pitch for n in notes] or [60]
-  low, high = pitch_limits or (min(pitches), max(pitches))
-  ax.set_ylim(low - 2, high + 2)
+  ax.set_ylim(pitch_limits[0] - 2, pitch_limits[1] + 2)
   ax.set_xlim(0, max(total_time, 1e-3))
   bar = steps.BAR_SECONDS
   for x in np.arange(0, total_time + 1e-6, bar):
@@ -144,7 +115,10 @@ def plot_piano_roll(ns, path, title='', replace=True):
   Time runs left to right, numbered by bar; each lane spans its own pitch range,
   named on the left (every C); drums in red.
   """
-  lanes = _lanes(ns)
+  lanes = {}  # One per instrument, drums apart.
+  for n in ns.notes:
+    lanes.setdefault((n.is_drum, n.instrument), []).append(n)
+  lanes = [lanes[k] for k in sorted(lanes)] or [[]]
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
               1e-3)
   height = _MARGIN + len(lanes) * _LANE_HEIGHT + _TIME_AXIS
@@ -191,9 +165,12 @@ def plot_piano_roll(ns, path, title='', replace=True):
 def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
   """A grid of piano rolls, one row per (label, NoteSequences) group."""
   columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
-  fig, axes = _subplots(len(rows), columns,
-                        figsize=(2.6 * columns, 1.5 * len(rows) + 0.6),
-                        squeeze=False)
+  # matplotlib's first import builds its font cache and says so at INFO, which
+  # absl's verbosity would show; its own logger is its switch.
+  std_logging.getLogger('matplotlib').setLevel(std_logging.WARNING)
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(2.6 * columns, 1.5 * len(rows) + 0.6))
+  axes = fig.subplots(len(rows), columns, squeeze=False)
   colors = ['black', 'tab:purple', 'tab:blue', 'tab:gray']
   # One pitch scale for every panel, so registers can be compared.
   pitches = [n.pitch for _, seqs in rows for ns in seqs[:columns]
@@ -216,4 +193,6 @@ def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
         ax.set_yticklabels([n for _, n in marks], fontsize=7)
   if title:
     fig.suptitle(title, fontsize=10)
-  return save_figure(fig, path, replace)
+  return file_util.write_atomically(
+      path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches='tight',
+                                    format='png'), replace=replace)

@@ -1,5 +1,6 @@
-"""Progress that people see: a tqdm bar in a terminal or notebook, and elsewhere
-(a log file, CI, a pipe) a log line at the start, each tenth and the end.
+"""Progress that people see: tqdm's bar in a terminal or notebook (tqdm.auto
+picks which), and elsewhere (a log file, CI, a pipe) a log line at the start,
+each tenth and the end.
 """
 
 import os
@@ -8,45 +9,31 @@ import time
 
 from absl import logging
 
-_LOG_FRACTION = 0.1
-
 
 def in_notebook():
   """True inside a Jupyter or Colab kernel."""
   shell = sys.modules.get('IPython')
-  if shell is None:
-    return False
-  ipython = shell.get_ipython() if hasattr(shell, 'get_ipython') else None
-  return ipython is not None and 'IPKernelApp' in getattr(ipython, 'config',
-                                                            {})
-
-
-def shows_bars(stream=None):
-  """Whether progress is shown as a bar (terminal or notebook)."""
-  stream = stream or sys.stderr
-  isatty = getattr(stream, 'isatty', None)
-  return bool(isatty and isatty()) or in_notebook()
+  ipython = getattr(shell, 'get_ipython', lambda: None)()
+  return 'IPKernelApp' in getattr(ipython, 'config', {})
 
 
 class _LogLines:
-  """A tqdm-like object that logs instead of drawing."""
+  """tqdm's `update`, `set_postfix_str` and `close`, logging each tenth."""
 
   def __init__(self, total, desc, unit):
     self.total, self.desc, self.unit = total, desc, unit
-    self.n = 0
-    self._next = 0
+    self.n = self._next = 0
     self._postfix = ''
     self._started = time.perf_counter()
 
   def update(self, n=1):
     self.n += n
     if self.n >= self._next or (self.total and self.n >= self.total):
-      seconds = time.perf_counter() - self._started
       of_total = f' of {self.total}' if self.total else ''
       logging.info('%s: %d%s %s%s (%.1f s).', self.desc, self.n, of_total,
-                   self.unit, self._postfix, seconds)
-      step = max(1, int((self.total or 10 * max(self.n, 1)) * _LOG_FRACTION))
-      self._next = self.n + step
+                   self.unit, self._postfix,
+                   time.perf_counter() - self._started)
+      self._next = self.n + max(1, (self.total or 10 * max(self.n, 1)) // 10)
 
   def set_postfix_str(self, text, refresh=False):
     del refresh
@@ -63,31 +50,20 @@ class _LogLines:
 
 
 def progress_bar(total, desc, unit, stream=None, unit_scale=False):
-  """A progress bar for `total` units (None: unknown), with tqdm's `update`,
-  `set_postfix_str` and `close`; a context manager.
-  """
+  """A tqdm bar for `total` units (None: unknown), or log lines off a terminal."""
   stream = stream or sys.stderr
-  if not shows_bars(stream):
+  if not (getattr(stream, 'isatty', bool)() or in_notebook()):
     return _LogLines(total, desc, unit)
-  # pylint: disable=g-import-not-at-top
-  if in_notebook():
-    from tqdm import auto as tqdm_module
-  else:
-    import tqdm as tqdm_module
-  # A terminal of unknown size (a pseudo-terminal that reports 0 x 0, as
-  # `script` and some CI runners give) makes tqdm hide the bar: it takes it
-  # for a row below the screen. Give it a size of its own then.
-  columns, rows = _terminal_size(stream)
-  return tqdm_module.tqdm(total=total, desc=desc, unit=unit, file=stream,
-                          leave=True, unit_scale=unit_scale,
-                          ncols=columns or 100, nrows=rows or 24)
-
-
-def _terminal_size(stream):
+  from tqdm import auto  # pylint: disable=g-import-not-at-top
+  # A pseudo-terminal of 0 x 0 (`script`, some CI runners) makes tqdm take the
+  # bar for a row below the screen and hide it: give it a size then.
   try:
-    return tuple(os.get_terminal_size(stream.fileno()))
+    columns, rows = os.get_terminal_size(stream.fileno())
   except (AttributeError, OSError, ValueError):
-    return 0, 0
+    columns, rows = 0, 0
+  return auto.tqdm(total=total, desc=desc, unit=unit, file=stream, leave=True,
+                   unit_scale=unit_scale, ncols=columns or 100,
+                   nrows=rows or 24)
 
 
 class TrainingProgress:

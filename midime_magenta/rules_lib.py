@@ -136,25 +136,25 @@ def satisfies(ns, rules, chunk_bars):
 
 def onsets_kept(before, after):
   """Share of the part's onset steps in `before` still onsets in `after`."""
-  a = {attributes_lib.onset_step(n) for n in attributes_lib.part_notes(before)}
-  b = {attributes_lib.onset_step(n) for n in attributes_lib.part_notes(after)}
+  a = {steps.onset_step(n) for n in attributes_lib.part_notes(before)}
+  b = {steps.onset_step(n) for n in attributes_lib.part_notes(after)}
   return len(a & b) / len(a) if a else float('nan')
 
 
-def contour(ns, steps):
+def contour(ns, num_steps):
   """The part's sounding pitch at each step (held until the next onset)."""
-  line = np.full(steps, np.nan)
+  line = np.full(num_steps, np.nan)
   for n in attributes_lib.part_notes(ns):
-    start = attributes_lib.onset_step(n)
-    if 0 <= start < steps:
+    start = steps.onset_step(n)
+    if 0 <= start < num_steps:
       line[start:] = n.pitch
   return line
 
 
-def contour_correlation(before, after, steps):
+def contour_correlation(before, after, num_steps):
   """Pearson correlation of two chunks' contours where both sound; nan when
   either is flat or silent."""
-  a, b = contour(before, steps), contour(after, steps)
+  a, b = contour(before, num_steps), contour(after, num_steps)
   both = np.isfinite(a) & np.isfinite(b)
   if both.sum() < 2 or a[both].std() == 0 or b[both].std() == 0:
     return float('nan')

@@ -28,31 +28,22 @@ _INFO_LINE = re.compile(
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
     rb'To enable the following instructions: )')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
-# Logged at error level, once per process, by the first MusicVAE run on a CPU
-# without AVX-512 (this machine's AMD EPYC; some of Colab's): a note about
-# speed, nothing the user can act on.
+# Logged at error level by the first MusicVAE run on a CPU without AVX-512
+# (this machine; some of Colab's): a note about speed, nothing to act on.
 _HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
 
 
-def defer_tensorflow_datasets():
-  """Makes `import tensorflow_datasets` free until an attribute is used."""
-  _lazy_module('tensorflow_datasets')
-
-
-def _lazy_module(name):
-  """Registers `name` to be imported on first attribute access (PEP 562; Python
-  3.11's import statement already triggers `importlib.util.LazyLoader`).
-  """
+def defer_tensorflow_datasets(name='tensorflow_datasets'):
+  """Makes `import tensorflow_datasets` free until an attribute is used (PEP
+  562; Python 3.11's import statement already triggers `LazyLoader`)."""
   if name in sys.modules:
     return
   stub = types.ModuleType(name, f'{name}, imported on first use.')
 
   def load(attribute):
-    if attribute.startswith('__'):
-      # Tools probe every module's dunders (inspect reads __file__ of all
-      # of sys.modules); that is no reason to import it.
+    if attribute.startswith('__'):  # Tools (inspect) probe every module's.
       raise AttributeError(attribute)
     del sys.modules[name]
     real = importlib.import_module(name)
@@ -65,8 +56,7 @@ def _lazy_module(name):
 
 @contextlib.contextmanager
 def native_stderr_to(capture):
-  """Sends file descriptor 2 (native code's and child processes' stderr) to
-  the open file `capture` while the block runs."""
+  """Points file descriptor 2 (native code's stderr) at `capture` meanwhile."""
   sys.stderr.flush()
   saved = os.dup(2)
   os.dup2(capture.fileno(), 2)
@@ -78,25 +68,30 @@ def native_stderr_to(capture):
     os.close(saved)
 
 
-def _write_back(captured):
-  no_gpu = False
-  for line in captured.splitlines(keepends=True):
-    if _NO_GPU_LINE.search(line):
-      no_gpu = True
-    elif not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line)):
-      sys.stderr.buffer.write(line)
-  sys.stderr.flush()
-  if no_gpu:
-    logging.info('No GPU found (CUDA could not start): TensorFlow runs on '
-                 'the CPU.')
+@contextlib.contextmanager
+def _captured():
+  """Native stderr of the block, written back without known INFO lines."""
+  with tempfile.TemporaryFile() as capture:
+    try:
+      with native_stderr_to(capture):
+        yield
+    finally:
+      capture.seek(0)
+      lines = capture.read().splitlines(keepends=True)
+      for line in lines:
+        if not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line) or
+                _NO_GPU_LINE.search(line)):
+          sys.stderr.buffer.write(line)
+      sys.stderr.flush()
+      if any(_NO_GPU_LINE.search(line) for line in lines):
+        logging.info('No GPU found (CUDA could not start): TensorFlow runs '
+                     'on the CPU.')
 
 
 @contextlib.contextmanager
 def _ctrl_c_deferred():
-  """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt.
-
-  Inside a C extension's import it would surface as an ImportError traceback.
-  """
+  """Holds Ctrl-C until the block ends (inside a C extension's import it
+  surfaced as numpy's ImportError traceback), then raises KeyboardInterrupt."""
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
     yield  # Not ours to change (a background job ignores Ctrl-C).
@@ -111,39 +106,20 @@ def _ctrl_c_deferred():
     raise KeyboardInterrupt
 
 
-def _run_first_graph(tensorflow):
-  """Runs one tiny TF1 graph (20 ms), so TensorFlow's once-per-process MLIR line
-  lands here and not in the middle of our output.
-  """
-  v1 = tensorflow.compat.v1
-  with tensorflow.Graph().as_default() as graph:
-    x = v1.placeholder(tensorflow.float32, [None])
-    with v1.Session(graph=graph) as session:
-      session.run(x + 1.0, {x: [0.0]})
-
-
 _first_runs = set()
 
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind`.
-
-  oneDNN logs `_HARMLESS_LINE` once per kind of graph ('encode', 'decode') on
-  CPUs without AVX-512; no tiny graph sets it off at import. Other lines are
-  written back; later runs are left alone, so progress bars are never held.
-  """
+  """Captures native stderr around the first MusicVAE run of a `kind`
+  ('encode', 'decode'), where oneDNN logs `_HARMLESS_LINE`; later runs are
+  left alone, so progress bars are never held."""
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield
     return
   _first_runs.add(kind)
-  with tempfile.TemporaryFile() as capture:
-    try:
-      with native_stderr_to(capture):
-        yield
-    finally:
-      capture.seek(0)
-      _write_back(capture.read())
+  with _captured():
+    yield
 
 
 def import_quietly():
@@ -156,23 +132,19 @@ def import_quietly():
   if os.environ.get('MIDIME_RAW_STDERR'):
     import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
     return
-  with tempfile.TemporaryFile() as capture, _ctrl_c_deferred():
-    try:
-      with native_stderr_to(capture), warnings.catch_warnings():
-        warnings.filterwarnings('ignore', module='pydub')
-        warnings.filterwarnings('ignore', category=DeprecationWarning)
-        # pylint: disable=g-import-not-at-top,unused-import
-        import tensorflow
-        import note_seq
-        import magenta.models.music_vae
-        # Starting the devices is when CUDA speaks (cuInit); do it here too.
-        gpus = tensorflow.config.list_physical_devices('GPU')
-        _run_first_graph(tensorflow)
-    finally:
-      capture.seek(0)
-      _write_back(capture.read())
-  if gpus:
-    logging.info('TensorFlow uses GPU %s.', ', '.join(g.name for g in gpus))
+  with _ctrl_c_deferred(), _captured(), warnings.catch_warnings():
+    warnings.filterwarnings('ignore', module='pydub')
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow
+    import note_seq
+    import magenta.models.music_vae
+    # CUDA speaks (cuInit) when the devices start, and TF 2.20 logs an MLIR
+    # INFO line at its first TF1 graph (20 ms): both here, captured.
+    tensorflow.config.list_physical_devices('GPU')
+    v1 = tensorflow.compat.v1
+    with tensorflow.Graph().as_default(), v1.Session() as session:
+      session.run(v1.placeholder_with_default([0.0], [None]) + 1.0)
 
 
 def device_name():

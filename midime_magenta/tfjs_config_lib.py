@@ -1,14 +1,10 @@
-"""The Python MusicVAE config of a Magenta.js checkpoint, read from the checkpoint.
+"""The Python MusicVAE config of a Magenta.js checkpoint, read from it.
 
-`config.json` names the data converter and its arguments, and the names and
-shapes of `weights_manifest.json` give the architecture, following magenta-js
-`music/src/music_vae/model.ts`: hierarchical when `numSegments` is set, an
-LSTM's width is its bias length / 4, z size is `encoder/mu`'s bias, a NADE
-where `nade/w_enc` exists, one core decoder per output split. From these,
-`music_vae_config` composes magenta's own classes, as magenta's configs.py
-does, so any checkpoint of these families works, official or not.
-Checkpoints whose job is not "sample music from a latent" are refused by name
-(`UNSUPPORTED_CONVERTERS`, chord conditioning).
+`config.json` names the converter; `weights_manifest.json`'s names and shapes
+give the architecture as magenta-js `music_vae/model.ts` reads it (an LSTM's
+width is its bias length / 4, z size `encoder/mu`'s bias, a NADE where
+`nade/w_enc` exists). `music_vae_config` composes magenta's own classes from
+it, as magenta's configs.py does, so any checkpoint of these families works.
 """
 
 import dataclasses
@@ -21,6 +17,9 @@ from midime_magenta import tfjs_checkpoint_lib
 CONFIG_JSON = 'config.json'
 _MAX_CONFIG_BYTES = 1 << 16
 
+_CONTROL_ONLY = ('it models only a control signal of a melody (its rhythm or '
+                 'its contour, for the multicontrol models), not music to '
+                 'listen to')
 # Converters of checkpoints MidiMe cannot personalize, and why.
 UNSUPPORTED_CONVERTERS = {
     'MultitrackConverter': (
@@ -31,12 +30,8 @@ UNSUPPORTED_CONVERTERS = {
         'GrooVAE models turn a drum pattern into a humanized groove '
         '(velocities and timing offsets); they do not sample new music from '
         'a latent space, so there is nothing for MidiMe to personalize'),
-    'MelodyRhythmConverter': (
-        'it models only a control signal of a melody (its rhythm or its '
-        'contour, for the multicontrol models), not music to listen to'),
-    'MelodyShapeConverter': (
-        'it models only a control signal of a melody (its rhythm or its '
-        'contour, for the multicontrol models), not music to listen to'),
+    'MelodyRhythmConverter': _CONTROL_ONLY,
+    'MelodyShapeConverter': _CONTROL_ONLY,
     'TrioRhythmConverter': (
         'it models only the rhythm of a trio (a control signal), not music '
         'to listen to'),
@@ -263,7 +258,8 @@ def music_vae_config(architecture):
   elif a.converter in ('DrumsConverter', 'DrumRollConverter'):
     converter = data.DrumsConverter(
         max_bars=100, slice_bars=bars,
-        steps_per_quarter=steps.STEPS_PER_QUARTER, roll_input=True, roll_output=a.converter == 'DrumRollConverter')
+        steps_per_quarter=steps.STEPS_PER_QUARTER, roll_input=True,
+        roll_output=a.converter == 'DrumRollConverter')
   else:
     converter = data.TrioConverter(
         steps_per_quarter=steps.STEPS_PER_QUARTER, slice_bars=bars, gap_bars=2)

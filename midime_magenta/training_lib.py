@@ -1,12 +1,10 @@
-"""How MidiMe trains: full batches in compiled blocks, an exact stop.
-
-Magenta.js trains one full batch per epoch. A step on small data takes about a
-millisecond, as long as a Python round trip, so epochs run in compiled blocks
-of about `_SECONDS_PER_CALL`. Above `max_full_batch` chunks, epochs are
-shuffled mini-batches.
+"""How MidiMe trains: full batches (as Magenta.js) in compiled blocks of about
+`_SECONDS_PER_CALL` (a step takes about a millisecond, as long as a Python
+round trip), mini-batches above `max_full_batch` chunks, and an exact stop.
 """
 
 import time
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -15,8 +13,7 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import startup_lib
 
-# A compiled call on full batches runs this long: it amortises the call and
-# the snapshot while callbacks (progress, Ctrl-C) still come every ~0.1 s.
+# Amortises the call and the snapshot; callbacks still come every ~0.1 s.
 _SECONDS_PER_CALL = 0.1
 _FIRST_BLOCK = 10  # Epochs of the first call, which also traces.
 _MAX_BLOCK = 500
@@ -33,14 +30,13 @@ class LatentsError(errors.MidiMeError, ValueError):
 
 
 class Adam:
-  """Adam with one fused kernel per weight and step (`ResourceApplyAdam`).
+  """Adam as one fused kernel per weight and step (`ResourceApplyAdam`).
 
-  Keras's Adam runs some 20 small ops per weight and step; tracing them was
-  most of a cold training's first call, and running them a quarter of a step
-  on 64 chunks (3.4 -> 2.6 ms). The fused kernel does the same arithmetic. With `tfjs`, epsilon
-  is added after the bias correction, as tfjs's Adam does (passed to the
-  kernel as epsilon * sqrt(1 - beta_2^t)); otherwise before it, as Keras's.
-  A plain object, so Keras does not count its slots among the model's weights.
+  Keras's Adam runs some 20 small ops per weight and step: most of a cold
+  first call's tracing, and a quarter of a step on 64 chunks (3.4 -> 2.6 ms).
+  With `tfjs`, epsilon is added after the bias correction, as tfjs's Adam does
+  (epsilon * sqrt(1 - beta_2^t) to the kernel); otherwise before, as Keras's.
+  A plain object, so Keras does not count its slots as the model's weights.
   """
 
   def __init__(self, weights, learning_rate, tfjs=True, beta_1=0.9,
@@ -84,18 +80,17 @@ class Training:
     Args:
       z: float [n, input_size], the mu of each chunk.
       epochs: defaults to `hparams.num_epochs`.
-      callbacks: Keras-style objects (`on_train_begin`, `on_epoch_end`,
-        `on_train_end`) or functions `f(epoch, logs)`; setting
+      callbacks: objects with any of `on_train_begin`, `on_epoch_end`,
+        `on_train_end`, or functions `f(epoch, logs)`; setting
         `model.stop_training = True` ends training after that epoch.
       shuffle_seed: seeds the mini-batch order.
       jit_compile: compile full-batch epochs with XLA.
       noise: float [epochs, n, latent_size] reparameterisation draws to replay
         another implementation's run (the Magenta.js parity test). Full batches.
 
-    A stop inside a block (a callback, Ctrl-C) puts weights, optimizer and noise
-    back to the block's start and runs up to the epoch asked for, so the weights
-    kept are the last epoch's in the history. Ctrl-C returns what was trained,
-    `history['interrupted']` True.
+    A stop inside a block (a callback, Ctrl-C) puts the state back to the
+    block's start and reruns up to that epoch, so the weights kept are the last
+    epoch's in the history. Ctrl-C returns what was trained, `interrupted` True.
 
     Returns:
       {'loss', 'reconstruction_loss', 'kl_loss': [one per epoch], 'seconds',
@@ -118,8 +113,7 @@ class Training:
             f'noise must have shape [{epochs}, {len(z)}, '
             f'{self.hparams.latent_size}] and the chunks fit one batch of '
             f'{self.hparams.max_full_batch}, got {list(noise.shape)}.')
-    # The steps hold no Python control flow on tensors: autograph is not
-    # needed, and converting them cost more than the rest of the first trace.
+    # No Python control flow on tensors: autograph (about 0.2 s) is not needed.
     if self._compiled_step is None:
       self._compiled_step = tf.function(self._train_step, reduce_retracing=True,
                                         autograph=False)
@@ -127,11 +121,8 @@ class Training:
       self._compiled_epochs[jit_compile] = tf.function(
           self._train_epochs, reduce_retracing=True, jit_compile=jit_compile,
           autograph=False)
-    hooks = [c if hasattr(c, 'on_epoch_end') or not callable(c)
-             else _FunctionCallback(c) for c in callbacks]
-    for hook in hooks:
-      if hasattr(hook, 'set_model'):
-        hook.set_model(self)
+    hooks = [c if hasattr(c, 'on_epoch_end') else
+             types.SimpleNamespace(on_epoch_end=c) for c in callbacks]
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
                'interrupted': False, 'device': startup_lib.device_name()}
     logging.info('Training MidiMe on %s.', history['device'])
@@ -224,9 +215,7 @@ class Training:
 
 class _Snapshot:
   """Copies of the training state (weights, Adam, noise), taken and put back
-  in one compiled call each: a memory copy instead of dozens of NumPy arrays.
-  A plain object, so Keras does not count the copies among the weights.
-  """
+  in one compiled call each; a plain object, not counted among the weights."""
 
   def __init__(self, state):
     self._state = list(state)
@@ -242,17 +231,6 @@ class _Snapshot:
       target.assign(source)
 
 
-class _FunctionCallback:
-
-  def __init__(self, fn):
-    self._fn = fn
-
-  def on_epoch_end(self, epoch, logs):
-    self._fn(epoch, logs)
-
-
 def _call_all(hooks, method, *args):
   for hook in hooks:
-    fn = getattr(hook, method, None)
-    if fn is not None:
-      fn(*args)
+    getattr(hook, method, lambda *_: None)(*args)
