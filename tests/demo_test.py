@@ -2,7 +2,9 @@
 
 import glob
 import os
+import shutil
 import subprocess
+import sys
 
 from midime_magenta import audio_lib_test
 from midime_testing import testdata_lib
@@ -41,3 +43,25 @@ def test_demo_trains_and_writes_samples_reconstructions_and_prior(
   for said in ('sample/', 'reconstruct/', 'prior/', 'run/', '.wav',
                'Listen', 'audio player'):
     assert said in closing, closing
+
+
+def test_without_the_official_model_it_says_where_it_comes_from(tmp_path):
+  # A copy of the checkout with no ../shared beside it and an empty cache.
+  checkout = tmp_path / 'checkout'
+  for part in ('bin', 'midime_magenta', 'midime_testing', 'testdata',
+               'setup.py'):
+    copy = shutil.copytree if os.path.isdir(
+        os.path.join(testdata_lib.ROOT, part)) else shutil.copy
+    copy(os.path.join(testdata_lib.ROOT, part), checkout / part)
+  env = {k: v for k, v in os.environ.items() if k != 'MIDIME_SHARED_DIR'}
+  env.update(MIDIME_MAGENTA_CACHE=str(tmp_path / 'cache'),
+             MIDIME_VENV=sys.prefix)
+  result = subprocess.run([str(checkout / 'bin' / 'demo'),
+                           str(tmp_path / 'out')], capture_output=True,
+                          text=True, env=env, timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'tiny checkpoint' in result.stdout
+  assert '`midime_checkpoints --fetch=mel_2bar_small`' in result.stdout
+  assert '../shared' in result.stdout
+  (run,) = os.listdir(tmp_path / 'out')
+  assert len(glob.glob(str(tmp_path / 'out' / run / 'sample' / '*.wav'))) == 6
