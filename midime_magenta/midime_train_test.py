@@ -369,18 +369,26 @@ def test_a_bare_official_checkpoint_trains_without_config(
   assert _load_model(run_dir).music_vae['config'] == 'cat-mel_2bar_small'
 
 
-@pytest.mark.parametrize('args, phrase', [
-    (['--input_midi=missing.mid', '--run_dir=run'], "'missing.mid' does not"),
-    (['--input_midi=' + REEL, '--run_dir=run', '--num_epochs=0'],
-     '--num_epochs must be at least 1'),
-    (['--input_midi=' + REEL, '--run_dir=.'], 'holds other files'),
+@pytest.mark.parametrize('script, args, phrase', [
+    ('midime_train', ['--input_midi=missing.mid', '--run_dir=run'],
+     "'missing.mid' does not"),
+    ('midime_train', ['--input_midi=' + REEL, '--run_dir=run',
+                      '--num_epochs=0'], '--num_epochs must be at least 1'),
+    ('midime_train', ['--input_midi=' + REEL, '--run_dir=.'],
+     'holds other files'),
+    ('midime_generate', ['--run_dir=run', '--output_dir=out'],
+     'no MidiMe model in run'),
+    ('midime_evaluate', ['--run_dir=run', '--input_midi=' + REEL],
+     'no MidiMe model in run'),
+    ('midime_constrain', ['--run_dir=run', '--rule=kez:C'],
+     "Cannot read rule 'kez:C'"),
 ])
-def test_refusals_come_before_tensorflow_loads(tmp_path, args, phrase):
+def test_refusals_come_before_tensorflow_loads(tmp_path, script, args, phrase):
   (tmp_path / 'notes.txt').write_text('mine')
   # A checkpoint that does not exist: nothing may get as far as reading it.
   start = time.monotonic()
   result = subprocess.run(
-      [os.path.join(os.path.dirname(sys.executable), 'midime_train'),
+      [os.path.join(os.path.dirname(sys.executable), script),
        '--checkpoint_file=no_such_checkpoint', *args], cwd=tmp_path,
       capture_output=True, text=True, check=False, timeout=120,
       env=dict(os.environ, PYTHONPROFILEIMPORTTIME='1'))
