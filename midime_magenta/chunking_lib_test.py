@@ -254,7 +254,9 @@ def test_a_stray_note_off_before_a_note_on_ends_it_as_magenta_js_does():
   path = testdata_lib.testdata_path('reel_4-4.mid')
   ours = [(n.start_time, n.end_time) for n in midi_io.read_midi_file(path).notes
           if n.pitch == 74 and 11 <= n.start_time < 16]
-  assert ours == [(11.5, 11.5)]  # One step once quantized, in both.
+  # Magenta.js makes it (11.5, 11.5), one step once quantized; here it is
+  # that step, a sixteenth at the reel's 120 qpm.
+  assert ours == [(11.5, 11.625)]
   with open(path, 'rb') as f:
     held = [(n.start_time, n.end_time) for n in note_seq.midi_to_note_sequence(
         f.read()).notes if n.pitch == 74 and 11 <= n.start_time < 16]
@@ -277,7 +279,8 @@ def test_restarted_notes_and_unpaired_note_ons(tmp_path, caplog):
   midi.save(path)
   ns = midi_io.read_midi_file(path)
   # Each note-on takes the first free note-off at its tick or later; the
-  # zero-length 62 stays (pretty_midi drops it); 64 never ends (dropped).
+  # zero-length 62 stays, a sixteenth long (pretty_midi drops it); 64
+  # never ends (dropped).
   assert sorted((n.pitch, n.start_time, n.end_time) for n in ns.notes) == [
-      (60, 0.0, 1.0), (60, 0.5, 1.5), (62, 1.5, 1.5)]
+      (60, 0.0, 1.0), (60, 0.5, 1.5), (62, 1.5, 1.625)]
   assert 'Magenta.js' not in caplog.text

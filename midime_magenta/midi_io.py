@@ -162,9 +162,13 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
   for bars), and drops a note whose only note-off is on its own tick.
   @tonejs/midi pairs each note-on of a track, in file order, with the first
   unused note-off of its pitch at the same tick or later: a restarted note
-  ends there, and one paired on its own tick is a zero-length note (one
-  step once quantized, in note_seq as in Magenta.js). A note pretty_midi
-  dropped takes the instrument of its track and channel's other notes.
+  ends there, and one paired on its own tick is a zero-length note, one
+  step once quantized (in note_seq as in Magenta.js): here it lasts a
+  sixteenth at its tempo, so that it quantizes to that step and a MIDI file
+  written from it holds a note, not a note-off on its note-on's tick (which
+  pretty_midi and FluidSynth hold until the next note-off). A note
+  pretty_midi dropped takes the instrument of its track and channel's other
+  notes.
 
   Returns:
     How many notes still differ from Magenta.js's: notes @tonejs/midi cannot
@@ -213,6 +217,11 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
     ordered[-1].CopyFrom(note)
   del ns.notes[:]
   ns.notes.extend(ordered)
+  tempos = sorted((t.time, t.qpm) for t in ns.tempos) or [(0.0, 120.0)]
+  for note in ns.notes:
+    if note.end_time == note.start_time:  # A sixteenth: one step, as quantized.
+      qpm = [q for t, q in tempos if t <= note.start_time] or [tempos[0][1]]
+      note.end_time += 15.0 / qpm[-1]
   if ns.notes:
     ns.total_time = max(n.end_time for n in ns.notes)
   return changed
