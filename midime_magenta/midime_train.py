@@ -1,8 +1,9 @@
 r"""Trains MidiMe on your own MIDI, on top of a frozen, pretrained MusicVAE.
 
 Cuts every input into chunks of the config's length (the MidiMe demo's
-windows, which do not overlap; --hop_bars for overlapping ones), encodes them with the MusicVAE, trains a small VAE on their latents and saves
-it, with TensorBoard events, a loss plot and a summary, into --run_dir.
+windows, which do not overlap; --hop_bars for overlapping ones), encodes
+them with the MusicVAE, trains a small VAE on their latents and saves it,
+with TensorBoard events, a loss plot and a summary, into --run_dir.
 
 Example usage:
   # The config is the one whose variables the checkpoint holds (or --config):
