@@ -1,6 +1,10 @@
 """Rendering MIDI to WAV: FluidSynth with a General MIDI soundfont where one is
 installed (`apt-get install fluidsynth fluid-soundfont-gm`, or $MIDIME_SOUNDFONT),
 else note_seq's sine-wave synthesizer. `render_wav` says which was used.
+
+Either way the file is ready to use: it ends `RELEASE_SECONDS` after the last
+note (FluidSynth renders seconds of near-silence past it), fading out over
+the last `FADE_SECONDS`, and its peak is `PEAK_DBFS`.
 """
 
 import os
@@ -12,6 +16,9 @@ import numpy as np
 import scipy.io.wavfile
 
 SAMPLE_RATE = 44100
+PEAK_DBFS = -1.0
+RELEASE_SECONDS = 0.5
+FADE_SECONDS = 0.1
 _SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2',
                '/usr/share/sounds/sf2/default-GM.sf2',
                '/usr/share/soundfonts/FluidR3_GM.sf2')
@@ -36,15 +43,31 @@ def render_wav(midi_path, wav_path):
   the synthesizer's name.
   """
   synth = synthesizer_name()
+  ns = note_seq.midi_file_to_note_sequence(midi_path)
   if synth == 'fluidsynth':
     # Gain 1.0: FluidSynth's default 0.2 leaves a melody near -45 dBFS RMS.
     subprocess.run(['fluidsynth', '-ni', '-q', '-g', '1.0', '-F', wav_path,
                     '-r', str(SAMPLE_RATE), find_soundfont(), midi_path],
                    check=True, capture_output=True, timeout=300)
+    _, audio = scipy.io.wavfile.read(wav_path)
+    audio = audio.astype(np.float32)
   else:
-    ns = note_seq.midi_file_to_note_sequence(midi_path)
     audio = note_seq.midi_synth.synthesize(ns, sample_rate=SAMPLE_RATE)
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-    pcm = (audio / peak * 0.8 * 32767 if peak else audio).astype(np.int16)
-    scipy.io.wavfile.write(wav_path, SAMPLE_RATE, pcm)
+  scipy.io.wavfile.write(wav_path, SAMPLE_RATE, finish(audio, ns.total_time))
   return synth
+
+
+def finish(audio, last_note_end):
+  """16-bit audio ending `RELEASE_SECONDS` after `last_note_end` (seconds),
+  faded out, with its peak at `PEAK_DBFS` (silence stays silent).
+  """
+  audio = np.array(audio[:int((last_note_end + RELEASE_SECONDS) *
+                              SAMPLE_RATE)], np.float64)
+  fade = min(len(audio), int(FADE_SECONDS * SAMPLE_RATE))
+  if fade:
+    ramp = np.linspace(1.0, 0.0, fade)
+    audio[len(audio) - fade:] *= ramp.reshape((-1,) + (1,) * (audio.ndim - 1))
+  peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+  if peak:
+    audio *= 10 ** (PEAK_DBFS / 20) * 32767 / peak
+  return audio.astype(np.int16)

@@ -21,6 +21,7 @@ import shutil
 import tarfile
 import warnings
 
+from absl import logging
 import tensorflow.compat.v1 as tf
 
 from midime_magenta import configs
@@ -366,6 +367,25 @@ def configs_matching(found):
   matches = [name for name, expected in stored.items()
              if not _mismatches(expected, found)]
   return sorted(matches, key=lambda n: (-len(stored[n]), n))
+
+
+def config_of_variables(prefix, shown=None):
+  """The one known config whose variables a checkpoint holds (a bare TF
+  checkpoint names none).
+
+  Raises:
+    configs.ConfigError: naming the candidates, when none or several fit.
+  """
+  matches = configs_matching(checkpoint_variables(prefix))
+  if len(matches) == 1:
+    logging.info('%s: read as a %s checkpoint (its variables are that '
+                 'config\'s).', shown or prefix, matches[0])
+    return matches[0]
+  which = (f'its variables fit {", ".join(matches[:-1])} and {matches[-1]}'
+           if matches else 'its variables fit no known MusicVAE config')
+  raise configs.ConfigError(
+      f'Checkpoint {shown or prefix} does not say which MusicVAE config it is '
+      f'and {which}; pass --config.')
 
 
 def check_checkpoint_fits_config(config, prefix):

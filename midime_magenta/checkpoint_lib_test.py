@@ -155,3 +155,31 @@ def test_every_registered_midime_config_has_stored_variables():
   stored = checkpoint_lib._stored_config_variables()  # pylint: disable=protected-access
   for config in configs.CONFIG_MAP.values():
     assert config.music_vae_config in stored, config.name
+
+
+def test_a_bare_checkpoint_takes_the_one_config_its_variables_fit(
+    mel_2bar_small_checkpoint):
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  config, prefix = music_vae_lib.resolve_config(None, mel_2bar_small_checkpoint)
+  assert (config.name, prefix) == ('cat-mel_2bar_small',
+                                   mel_2bar_small_checkpoint)
+
+
+def test_a_bare_checkpoint_that_fits_several_or_no_config_names_them(
+    monkeypatch):
+  tiny = testdata_lib.tiny_checkpoint('tiny-mel_2bar')
+  with pytest.raises(configs.ConfigError,
+                     match='fit no known MusicVAE config; pass --config'):
+    checkpoint_lib.config_of_variables(tiny)
+  # GrooVAE's 2- and 4-bar configs hold the same variables.
+  groove = checkpoint_lib._stored_config_variables()['groovae_4bar']  # pylint: disable=protected-access
+  monkeypatch.setattr(checkpoint_lib, 'checkpoint_variables',
+                      lambda prefix: groove)
+  with pytest.raises(configs.ConfigError) as raised:
+    checkpoint_lib.config_of_variables(tiny, 'drums.ckpt')
+  assert str(raised.value) == (
+      'Checkpoint drums.ckpt does not say which MusicVAE config it is and its '
+      'variables fit groovae_2bar_add_closed_hh, groovae_2bar_humanize, '
+      'groovae_2bar_tap_fixed_velocity, '
+      'groovae_2bar_tap_fixed_velocity_note_dropout and groovae_4bar; pass '
+      '--config.')

@@ -179,6 +179,18 @@ def _pid_alive(pid):
   return True
 
 
+def check_not_held(folder, error):
+  """Raises `error` when another live process holds `folder` (its lock)."""
+  try:
+    with open(os.path.join(folder, LOCK_FILE), encoding='ascii') as f:
+      pid = int(f.read().strip() or 0)
+  except (OSError, ValueError):
+    return
+  if pid and pid != os.getpid() and _pid_alive(pid):
+    raise error(f'Another process (pid {pid}) is writing in {folder}; '
+                'wait for it to finish, or choose another folder.')
+
+
 def _take_lock(folder, error):
   """Creates folder/LOCK_FILE holding our pid; a live holder is refused."""
   path = os.path.join(folder, LOCK_FILE)
@@ -186,15 +198,7 @@ def _take_lock(folder, error):
     try:
       fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-      try:
-        with open(path, encoding='ascii') as f:
-          pid = int(f.read().strip() or 0)
-      except (OSError, ValueError):
-        pid = 0
-      if pid and pid != os.getpid() and _pid_alive(pid):
-        raise error(f'Another process (pid {pid}) is writing in {folder}; '
-                    'wait for it to finish, or choose another folder.'
-                    ) from None
+      check_not_held(folder, error)
       with contextlib.suppress(FileNotFoundError):
         os.remove(path)  # Left by a process that died.
       continue

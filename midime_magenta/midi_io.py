@@ -7,10 +7,10 @@ import io
 import math
 import os
 
+import collections
+
+from absl import logging
 import mido
-import note_seq
-import tensorflow.compat.v1 as tf
-from note_seq.protobuf import music_pb2
 
 from midime_magenta import errors
 from midime_magenta import file_util
@@ -130,14 +130,24 @@ def read_midi_bytes(midi_bytes, path):
         f'{path!r} times its events in SMPTE frames, which MIDI readers here '
         'do not take; re-export it with ticks per quarter note (the usual '
         'setting).')
+  # pylint: disable=g-import-not-at-top
+  import note_seq  # Seconds to import: not before a refusal that needs none.
+  import pretty_midi
   try:
-    ns = note_seq.midi_to_note_sequence(midi_bytes)
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
+    ns = note_seq.midi_to_note_sequence(midi)
+    changed = _end_notes_as_magenta_js(ns, midi, midi_bytes)
   except Exception as e:  # pylint: disable=broad-except
     # pretty_midi/mido raise many types (EOFError, KeyError, ValueError...)
     # for damaged files; all mean the same to a user.
     raise InputError(f'{path!r} is a damaged MIDI file ({type(e).__name__}: '
                      f'{e}); re-export it from your editor.') from None
   ns.filename = file_util.shown_name(os.path.basename(path))
+  if changed:
+    logging.warning(
+        '%s: %d notes are not read as Magenta.js reads them (note-ons and '
+        'note-offs of one pitch that do not pair up).',
+        path, changed)
   if not ns.notes:
     starts = _count_note_ons(midi_bytes)
     if starts:  # MIDI readers drop notes that end where they start.
@@ -146,6 +156,79 @@ def read_midi_bytes(midi_bytes, path):
           '(each note-off falls on its note-on); re-export it with note '
           'lengths.')
   return check_note_sequence(ns, path)
+
+
+def _end_notes_as_magenta_js(ns, midi, midi_bytes):
+  """Makes the notes of `ns` those Magenta.js's reader (@tonejs/midi) makes.
+
+  pretty_midi keeps a note whose note-off shares its tick open until a later
+  note-off of its pitch (a stray note-off before a re-struck note holds it
+  for bars), and drops a note whose only note-off is on its own tick.
+  @tonejs/midi pairs each note-on of a track, in file order, with the first
+  unused note-off of its pitch at the same tick or later: a restarted note
+  ends there, and one paired on its own tick is a zero-length note, one
+  step once quantized (in note_seq as in Magenta.js): here it lasts a
+  sixteenth at its tempo, so that it quantizes to that step and a MIDI file
+  written from it holds a note, not a note-off on its note-on's tick (which
+  pretty_midi and FluidSynth hold until the next note-off). A note
+  pretty_midi dropped takes the instrument of its track and channel's other
+  notes.
+
+  Returns:
+    How many notes still differ from Magenta.js's: notes @tonejs/midi cannot
+    pair (kept as pretty_midi ends them), and paired notes of a track and
+    channel that pretty_midi gave no other note.
+  """
+  paired = collections.defaultdict(list)  # (pitch, start s): [(end s, ...)].
+  rank = 0  # Note-ons in file order: @tonejs/midi's order of equal starts.
+  for number, track in enumerate(mido.MidiFile(file=io.BytesIO(midi_bytes)).tracks):
+    tick, ons, offs = 0, [], collections.defaultdict(collections.deque)
+    for message in track:
+      tick += message.time
+      if message.type == 'note_on' and message.velocity:
+        ons.append((message.note, tick, message.velocity, message.channel))
+      elif message.type in ('note_on', 'note_off'):
+        offs[message.note].append(tick)
+    for pitch, start, velocity, channel in ons:  # In tick order.
+      while offs[pitch] and offs[pitch][0] < start:
+        offs[pitch].popleft()  # Later note-ons cannot pair with it either.
+      if offs[pitch]:
+        rank += 1
+        paired[pitch, midi.tick_to_time(start)].append((midi.tick_to_time(
+            offs[pitch].popleft()), (number, channel), velocity, rank))
+  changed, like, notes = 0, {}, []
+  for note in ns.notes:
+    if paired.get((note.pitch, note.start_time)):
+      note.end_time, where, _, rank = paired[note.pitch, note.start_time].pop(0)
+      like.setdefault(where, note)
+    else:
+      changed, rank = changed + 1, math.inf
+    notes.append((rank, note))
+  for (pitch, start), rest in paired.items():
+    for end, where, velocity, rank in rest:
+      if where not in like:
+        changed += 1
+        continue
+      note = type(like[where])()
+      note.CopyFrom(like[where])
+      note.pitch, note.velocity = pitch, velocity
+      note.start_time, note.end_time = start, end
+      notes.append((rank, note))
+  ordered = []
+  for _, note in sorted(notes, key=lambda r_n: (
+      r_n[1].instrument, r_n[1].start_time, r_n[0])):
+    ordered.append(type(note)())
+    ordered[-1].CopyFrom(note)
+  del ns.notes[:]
+  ns.notes.extend(ordered)
+  tempos = sorted((t.time, t.qpm) for t in ns.tempos) or [(0.0, 120.0)]
+  for note in ns.notes:
+    if note.end_time == note.start_time:  # A sixteenth: one step, as quantized.
+      qpm = [q for t, q in tempos if t <= note.start_time] or [tempos[0][1]]
+      note.end_time += 15.0 / qpm[-1]
+  if ns.notes:
+    ns.total_time = max(n.end_time for n in ns.notes)
+  return changed
 
 
 def _count_note_ons(midi_bytes):
@@ -197,6 +280,9 @@ def _check_tempos_and_programs(ns, bad):
 def read_note_sequences(path):
   """Yields (source name, NoteSequence) from a MIDI or TFRecord file; raises InputError."""
   if path.lower().endswith(TFRECORD_EXTENSIONS):
+    # pylint: disable=g-import-not-at-top
+    import tensorflow.compat.v1 as tf
+    from note_seq.protobuf import music_pb2
     try:
       for i, record in enumerate(tf.python_io.tf_record_iterator(path)):
         source = f'{path}#{i}'

@@ -40,18 +40,29 @@ def define_flags():
                        lower_bound=0, upper_bound=2**31 - 1)
 
 
-def run():
+def check_flags():
+  """Refusals that need no TensorFlow: flags, rules, the run (and whether
+  another process is writing in it)."""
   for name in ('checkpoint_file', 'run_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   # pylint: disable=g-import-not-at-top
+  from midime_magenta import file_util
+  from midime_magenta import rules_lib
+  from midime_magenta import run_dir_lib
+  from midime_magenta import run_lib
+  rules_lib.parse_rules(FLAGS.rule)
+  run_lib.read_model_info(FLAGS.run_dir)
+  file_util.check_not_held(FLAGS.run_dir, run_dir_lib.RunDirError)
+
+
+def run():
+  check_flags()
+  # pylint: disable=g-import-not-at-top
   from midime_magenta import constraints_lib
-  from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
   from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
-  rules_lib.parse_rules(FLAGS.rule)  # Fail before anything loads.
-  run_lib.read_model_info(FLAGS.run_dir)
   # Held from load to save: a retrain in between would get a constraint
   # trained for the run it replaced.
   with run_dir_lib.claimed_run_dir(FLAGS.run_dir, overwrite=True):
@@ -78,7 +89,7 @@ def run():
 
 
 def console_entry_point():
-  script_util.run_console_script(define_flags, run)
+  script_util.run_console_script(define_flags, run, check_first=check_flags)
 
 
 if __name__ == '__main__':

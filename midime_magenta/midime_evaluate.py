@@ -40,7 +40,8 @@ def define_flags():
   flags.DEFINE_string('output_dir', None, 'Where the JSON and the sheet go.')
 
 
-def run():
+def check_flags():
+  """Refusals that need no TensorFlow: flags, the run and the input."""
   for name in ('checkpoint_file', 'run_dir', 'input_midi'):
     script_util.require_flag(name, FLAGS[name].value)
   script_util.check_positive('num_samples', FLAGS.num_samples)
@@ -50,6 +51,15 @@ def run():
   if not FLAGS.temperature > 0:
     raise errors.UsageError(
         f'--temperature must be a positive number, got {FLAGS.temperature}.')
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import midi_io
+  from midime_magenta import run_lib
+  run_lib.read_model_info(FLAGS.run_dir)
+  midi_io.find_input_files(FLAGS.input_midi)
+
+
+def run():
+  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import evaluate_lib
   from midime_magenta import personalizer as personalizer_lib
@@ -65,7 +75,7 @@ def run():
 
 
 def console_entry_point():
-  script_util.run_console_script(define_flags, run)
+  script_util.run_console_script(define_flags, run, check_first=check_flags)
 
 
 if __name__ == '__main__':

@@ -180,17 +180,13 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
 
 
 def _check_flags():
-  """Refuses flag combinations that cannot work, before anything loads.
+  """Refuses flag combinations that cannot work, and a missing run or input
+  or an unwritable --output_dir, before TensorFlow loads.
 
   Returns the attribute strengths, {name: strength}.
   """
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
-  if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
-    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-    chunking_lib.check_concat_length(
-        FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
-        '--concat_outputs\'s file')
   if FLAGS.mode == 'interpolate' and FLAGS.num_outputs < 2:
     raise errors.UsageError(
         '--num_outputs is the number of interpolation steps, ends included; '
@@ -212,13 +208,28 @@ def _check_flags():
                                           FLAGS.input_midi_2):
     raise errors.UsageError(
         '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
+  # pylint: disable=g-import-not-at-top
   from midime_magenta import attributes_lib
-  return attributes_lib.parse_strengths(FLAGS.attribute)
+  from midime_magenta import file_util
+  from midime_magenta import midi_io
+  from midime_magenta import run_lib
+  strengths = attributes_lib.parse_strengths(FLAGS.attribute)
+  for spec in filter(None, [FLAGS.input_midi_1, FLAGS.input_midi_2]):
+    midi_io.find_input_files(spec)
+  if FLAGS.run_dir:
+    run_lib.read_model_info(FLAGS.run_dir)  # Fail before any folder is made.
+  file_util.check_writable_dir(FLAGS.output_dir, '--output_dir')
+  return strengths
 
 
 def run():
   """Checks the flags, generates and writes; returns the files written."""
   strengths = _check_flags()
+  if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
+    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
+    chunking_lib.check_concat_length(
+        FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
+        '--concat_outputs\'s file')
   from midime_magenta import configs
   from midime_magenta import file_util
   from midime_magenta import novelty_lib
@@ -228,9 +239,6 @@ def run():
   if FLAGS.config is not None:
     configs.get_config(FLAGS.config)  # Fail before any folder is made.
   batch_size = min(FLAGS.max_batch_size, num_outputs)
-  if run_dir:
-    run_lib.read_model_info(run_dir)  # Fail before any folder is made.
-  file_util.check_writable_dir(FLAGS.output_dir, '--output_dir')
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(FLAGS.seed)
   if run_dir:
@@ -388,7 +396,7 @@ def _midime_latents(personalizer, rng):
 
 
 def console_entry_point():
-  script_util.run_console_script(define_flags, run)
+  script_util.run_console_script(define_flags, run, check_first=_check_flags)
 
 
 if __name__ == '__main__':

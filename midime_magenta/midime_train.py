@@ -1,12 +1,13 @@
 r"""Trains MidiMe on your own MIDI, on top of a frozen, pretrained MusicVAE.
 
-Cuts every input into chunks of the config's length (all valid windows),
-encodes them with the MusicVAE, trains a small VAE on their latents and saves
-it, with TensorBoard events, a loss plot and a summary, into --run_dir.
+Cuts every input into chunks of the config's length (the MidiMe demo's
+windows, which do not overlap; --hop_bars for overlapping ones), encodes
+them with the MusicVAE, trains a small VAE on their latents and saves it,
+with TensorBoard events, a loss plot and a summary, into --run_dir.
 
 Example usage:
+  # The config is the one whose variables the checkpoint holds (or --config):
   midime_train \
-    --config=cat-mel_2bar_small \
     --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
     --input_midi=my_tune.mid \
     --run_dir=/path/to/my_midime
@@ -77,6 +78,22 @@ def define_flags():
       old_name='encode_batch_size')
 
 
+def check_flags():
+  """Refusals that need no TensorFlow: flags, the input, the run folder."""
+  for name in ('checkpoint_file', 'run_dir'):
+    script_util.require_flag(name, FLAGS[name].value)
+  if bool(FLAGS.input_midi) == bool(FLAGS.input_encoded):
+    raise errors.UsageError('Pass --input_midi (MIDI) or --input_encoded (a '
+                            'midime_encode folder), one of them.')
+  script_util.check_positive('num_epochs', FLAGS.num_epochs)
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import midi_io
+  from midime_magenta import run_dir_lib
+  for spec in filter(None, [FLAGS.input_midi, FLAGS.attributes_from]):
+    midi_io.find_input_files(spec)
+  run_dir_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
+
+
 def run():
   """Checks the flags and trains; raises the library's errors.
 
@@ -84,12 +101,7 @@ def run():
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
   started = time.perf_counter()
-  for name in ('checkpoint_file', 'run_dir'):
-    script_util.require_flag(name, FLAGS[name].value)
-  if bool(FLAGS.input_midi) == bool(FLAGS.input_encoded):
-    raise errors.UsageError('Pass --input_midi (MIDI) or --input_encoded (a '
-                            'midime_encode folder), one of them.')
-  script_util.check_positive('num_epochs', FLAGS.num_epochs)
+  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import attributes_lib
   from midime_magenta import chunking_lib
@@ -141,7 +153,7 @@ def run():
 
 
 def console_entry_point():
-  script_util.run_console_script(define_flags, run)
+  script_util.run_console_script(define_flags, run, check_first=check_flags)
 
 
 if __name__ == '__main__':

@@ -118,12 +118,8 @@ def resolve_config(config, checkpoint_file):
     if resolved.midime_config is not None:
       return resolved.midime_config, resolved.prefix
     if carried is None:
-      matches = checkpoint_lib.configs_matching(
-          checkpoint_lib.checkpoint_variables(resolved.prefix))
-      hint = f' (it looks like {matches[0]})' if matches else ''
-      raise configs.ConfigError(
-          f'Checkpoint {checkpoint_file} does not say which MusicVAE config '
-          f'it is{hint}; pass --config.')
+      carried = checkpoint_lib.config_of_variables(resolved.prefix,
+                                                   checkpoint_file)
     return configs.get_config(carried), resolved.prefix
   config = configs.get_config(config) if isinstance(config, str) else config
   if carried is not None and config.music_vae_config != carried and (

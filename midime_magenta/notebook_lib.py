@@ -1,6 +1,7 @@
 """Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
 import os
+import time
 
 import matplotlib.pyplot as plt
 import note_seq
@@ -12,6 +13,8 @@ from midime_magenta import steps
 AUDIO_RATE = 16000
 # The one tune the package ships: a reel from O'Neill's Music of Ireland (1850).
 DEMO_TUNE = os.path.join(os.path.dirname(__file__), 'data', 'reel_4-4.mid')
+# Where Colab mounts Google Drive (`drive.mount('/content/drive')`).
+DRIVE = '/content/drive/MyDrive'
 
 
 def in_colab():
@@ -38,6 +41,44 @@ def default_checkpoint():
   """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small
   (fetched once and cached; see midime_checkpoints)."""
   return os.environ.get('MIDIME_CHECKPOINT') or 'mel_2bar_small'
+
+
+def save_folder(name='my_midime'):
+  """A new folder for `Personalizer.save`, and where it is: Google Drive's
+  MyDrive/midime/ when Drive is mounted in Colab (it outlives the session),
+  else midime_runs/ in the working folder (it goes with a Colab session);
+  $MIDIME_NOTEBOOK_SAVE_DIR when set. Prints which.
+  """
+  if os.environ.get('MIDIME_NOTEBOOK_SAVE_DIR'):
+    return os.environ['MIDIME_NOTEBOOK_SAVE_DIR']
+  stamp = time.strftime('%Y-%m-%d_%H%M%S')
+  if os.path.isdir(DRIVE):
+    folder = os.path.join(DRIVE, 'midime', f'{name}_{stamp}')
+    print(f'Saving to Google Drive: {folder}')
+  else:
+    folder = os.path.abspath(os.path.join('midime_runs', f'{name}_{stamp}'))
+    print(f'Google Drive is not mounted, so this saves to {folder}, which '
+          'goes with this session' + (
+              ' (mount Drive in the Files panel, or with `from google.colab '
+              'import drive; drive.mount("/content/drive")`, and run this '
+              'again to keep it).' if in_colab() else '.'))
+  return folder
+
+
+def input_chunks(personalizer, chunks, limit=None):
+  """The chunks of `personalizer.chunk(...)` as MusicVAE sees them, as
+  NoteSequences (at most `limit`)."""
+  outputs = [x for c in chunks for x in c.outputs][:limit]
+  return personalizer.music_vae.config.data_converter.from_tensors(outputs)
+
+
+def untrained_reconstruction(personalizer, chunks, limit=4, seed=0):
+  """The first `limit` chunks through MusicVAE -> an untrained MidiMe (its
+  random weights) -> MusicVAE: what training has to learn."""
+  from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
+  untrained = midime_model.MidiMe(personalizer.music_vae.z_size, seed=seed)
+  return personalizer.decode(untrained.reconstruct(
+      personalizer.encode(chunks)[:limit]))
 
 
 def show(sequences, title='', listen=True):

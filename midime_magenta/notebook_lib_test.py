@@ -4,6 +4,7 @@ So the notebook cannot rot: every cell must run, in order, without error.
 """
 
 import os
+import re
 import sys
 
 import nbclient
@@ -115,3 +116,42 @@ def test_sliders_are_ipywidgets_whose_callback_decodes(in_colab,
   assert isinstance(ns, note_seq.NoteSequence) and ns.notes
   out = capsys.readouterr().out
   assert 'IPython.lib.display.Audio' in out, out[-500:]  # Heard, too.
+
+
+def _readme():
+  with open(os.path.join(os.path.dirname(NOTEBOOK), '..', 'README.md'),
+            encoding='utf-8') as f:
+    return f.read()
+
+
+def test_the_notebook_installs_with_the_readmes_cell_and_opens_in_colab():
+  notebook = nbformat.read(NOTEBOOK, as_version=4)
+  code = [c.source for c in notebook.cells if c.cell_type == 'code']
+  readme = _readme()
+  cell = re.search(r'<!-- colab-install-cell -->\n```python\n(.*?)```', readme,
+                   re.S).group(1)
+  assert code[0].strip() == cell.strip()  # bin/make_colab_env runs this one.
+  assert 'fluidsynth fluid-soundfont-gm' in code[0]  # Audio first.
+  assert 'pip wheel --no-deps -w dist .' in readme
+  for text in (readme, notebook.cells[0].source):
+    assert 'colab-badge.svg' in text
+    assert 'https://colab.research.google.com/github/' in text
+    assert 'notebooks/midime.ipynb' in text
+  # Only the public API: no converters, no model internals.
+  for internal in ('data_converter', 'from_tensors', '.midime', 'MidiMe(',
+                   'midime_model', '_lib import', 'tempfile'):
+    assert not [c for c in code if internal in c], internal
+
+
+def test_saving_goes_to_drive_when_mounted_else_a_folder_said(
+    tmp_path, monkeypatch, capsys):
+  monkeypatch.delenv('MIDIME_NOTEBOOK_SAVE_DIR', raising=False)
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(notebook_lib, 'DRIVE', str(tmp_path / 'MyDrive'))
+  local = notebook_lib.save_folder('tune')
+  assert local.startswith(str(tmp_path / 'midime_runs' / 'tune_'))
+  assert 'Google Drive is not mounted' in capsys.readouterr().out
+  (tmp_path / 'MyDrive').mkdir()
+  drive = notebook_lib.save_folder('tune')
+  assert drive.startswith(str(tmp_path / 'MyDrive' / 'midime' / 'tune_'))
+  assert 'Saving to Google Drive' in capsys.readouterr().out

@@ -39,6 +39,7 @@ def check_run_dir(run_dir, overwrite, api=False):
     raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
                       f'{name}.')
   if os.path.isdir(run_dir):
+    file_util.check_not_held(run_dir, RunDirError)
     if holds_run(run_dir):
       if not overwrite:
         raise RunDirError(

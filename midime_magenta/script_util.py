@@ -103,7 +103,8 @@ def define_common_flags():
   flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
                       '(e.g. cat-mel_2bar_small) or a .json config file. '
                       'Optional for Magenta.js checkpoints and names from '
-                      'midime_checkpoints, which carry their own.')
+                      'midime_checkpoints, which carry their own, and for a '
+                      'checkpoint whose variables fit one known config.')
   flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
                       '(model.ckpt-N), a directory holding one, a .tar, a '
                       'Magenta.js folder, or a name, URL or gs:// path from '
@@ -122,7 +123,8 @@ def define_track_flags():
                      ('drum', 'drums (its notes are played as drums)')):
     flags.DEFINE_integer(f'{part}_track', None, f'Trio configs: use this '
                          f'instrument (track) number as the {what}; by '
-                         'default it is picked from the song (see README).',
+                         'default it is picked from the song (see '
+                         'docs/personalizing.md).',
                          lower_bound=0)
   flags.DEFINE_integer('hop_bars', None, 'Cut overlapping windows that start '
                        'this many bars apart (1: a window every bar, the most '
@@ -176,14 +178,17 @@ def define_log_flags():
   flags.DEFINE_boolean('debug', False, 'Show the traceback of an error too.')
 
 
-def run_console_script(define_flags, run, needs_tensorflow=True):
+def run_console_script(define_flags, run, needs_tensorflow=True,
+                       check_first=None):
   """The body of every script's `console_entry_point`: defines the flags (now,
-  so scripts import together), parses them with one-line errors, imports
-  TensorFlow quietly if needed and exits with `run()`'s exit code.
+  so scripts import together), parses them with one-line errors, runs
+  `check_first()` (refusals that need no TensorFlow: in a fraction of a second,
+  not after its seconds of start-up), imports TensorFlow quietly if needed and
+  exits with `run()`'s exit code.
   """
   _open_closed_std_streams()
   try:
-    _run_console_script(define_flags, run, needs_tensorflow)
+    _run_console_script(define_flags, run, needs_tensorflow, check_first)
   except SystemExit as e:
     if _owns_the_process(run):
       _exit_now(e.code)
@@ -245,13 +250,15 @@ def _exit_now(code):
   os._exit(code)  # pylint: disable=protected-access
 
 
-def _run_console_script(define_flags, run, needs_tensorflow):
+def _run_console_script(define_flags, run, needs_tensorflow, check_first):
   try:
     define_flags()
     _show_our_flags_in_help(run)
 
     def main(unused_argv):
       logging.set_verbosity(flags.FLAGS.log.upper())
+      if check_first:
+        check_first()
       if needs_tensorflow:
         from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
         with spans_lib.span('imports'), _modules_kept_out_of_collection(run):

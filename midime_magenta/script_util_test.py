@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from midime_magenta import script_util
+from midime_testing import testdata_lib
 
 _PROGRAM = """
 import atexit, sys
@@ -67,9 +68,13 @@ def test_a_script_that_is_the_program_freezes_what_its_imports_made(
       ' flush=True))\n'
       'from midime_magenta import midime_train\n'
       'midime_train.console_entry_point()\n', encoding='utf-8')
-  done = subprocess.run([sys.executable, str(program)], capture_output=True,
-                        text=True, timeout=300, check=False)
-  assert done.returncode == 1 and '--checkpoint_file is required' in (
-      done.stderr)
+  # Flags that pass the checks made before TensorFlow loads; the checkpoint
+  # is refused after.
+  done = subprocess.run(
+      [sys.executable, str(program), '--checkpoint_file=no_such_checkpoint',
+       '--input_midi=' + testdata_lib.testdata_path('reel_4-4.mid'),
+       f'--run_dir={tmp_path / "run"}'], capture_output=True, text=True,
+      timeout=300, check=False)
+  assert done.returncode == 1 and 'no_such_checkpoint' in done.stderr
   frozen = int(done.stdout.split('frozen')[1].split()[0])
   assert frozen > 100_000  # TensorFlow's and magenta's objects.

@@ -19,6 +19,7 @@ import sysconfig
 
 import note_seq
 
+from midime_magenta import audio_lib_test
 from midime_testing import testdata_lib
 
 README = os.path.join(testdata_lib.ROOT, 'README.md')
@@ -112,7 +113,15 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
     activate = f'. {venv}/bin/activate\n'
     help_text = _bash(activate + 'midime_train --help', work, env).stdout
     assert '--input_midi' in help_text and '--run_dir' in help_text
-    _bash(activate + _block('first-sample', 'bash'), work, env)
+    first_sample = _block('first-sample', 'bash')
+    _bash(activate + first_sample, work, env)
+    # "A path to a checkpoint you have works the same": the official one's
+    # model.ckpt, which names no config.
+    train = first_sample[:first_sample.index('midime_generate')].replace(
+        'mel_2bar_small', testdata_lib.official_mel_2bar_small()).replace(
+            'my_midime', 'my_midime_from_a_path')
+    assert '--checkpoint_file=/' in train and '--config' not in train
+    _bash(activate + train, work, env)
     _bash(activate + _listen_commands(), work, env)
 
   names = sorted(os.listdir(work / 'out'))
@@ -123,9 +132,11 @@ def test_the_readme_from_install_to_listening(tmp_path, mel_2bar_small_checkpoin
   assert len(concat) == 1
   assert _notes(work / 'out' / concat[0]) == sum(
       _notes(work / 'out' / n) for n in samples if n not in concat)
-  assert all(os.path.exists(work / 'out' / (n[:-4] + '.wav'))
-             for n in samples), names
+  for n in samples:  # Ready to use: loud enough, no long silent tail.
+    audio_lib_test.check_ready_to_use(str(work / 'out' / (n[:-4] + '.wav')),
+                                      str(work / 'out' / n))
   assert [n for n in names if '_prior_' in n and n.endswith('.mid')]
   assert [n for n in names if '_midime-reconstruct_' in n]
   assert not [n for n in names if '_sample_' in n]  # MusicVAE's names.
   assert os.path.isfile(work / 'my_midime' / 'loss.png')
+  assert os.path.isfile(work / 'my_midime_from_a_path' / 'midime.json')

@@ -3,14 +3,17 @@
 // does it, and prints what it made as JSON. Driven by
 // tests/magentajs_parity_test.py; not part of the package.
 //
-// stdin: {"sequences": [NoteSequence JSON], "chunk_steps": 32,
+// stdin: {"midis": [b64 MIDI file] (optional: read with core.midiToSequenceProto),
+//         "sequences": [NoteSequence JSON], "chunk_steps": 32,
 //         "checkpoint_url": "http://127.0.0.1:.../" (optional),
 //         "train": {"z": b64 float32 [n, input_size], "input_size": 256,
 //                   "weights": [b64 float32, ...] (kernel, bias of each Dense:
 //                     encoder hidden..., mu, sigma, decoder hidden..., output),
 //                   "noise": b64 float32 [epochs, n, latent_size],
 //                   "epochs": 100, "latent_size": 4} (optional)}
-// stdout: {"chunks": [[[pitch, start step, end step], ...], ...],
+// stdout: {"read": [{"notes": [[pitch, start s, end s, instrument], ...],
+//                    "tempos": [[time, qpm], ...]}] (with midis),
+//          "chunks": [[[pitch, start step, end step], ...], ...],
 //          "tensors": [b64 of each chunk's encoder input],
 //          "z": b64 float32 [chunks, z_size] (with checkpoint_url),
 //          "losses": [[total, reconstruction, kl], ...] (with train)}
@@ -38,6 +41,13 @@ async function main() {
   const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
   await tf.setBackend('cpu');
   const out = {backend: tf.getBackend(), chunks: [], tensors: []};
+  // The demo's loadFile(): @tonejs/midi through core.midiToSequenceProto.
+  out.read = (input.midis || []).map((text) => {
+    const ns = core.midiToSequenceProto(Buffer.from(text, 'base64'));
+    return {notes: ns.notes.map((n) => [n.pitch, n.startTime, n.endTime,
+                                        n.instrument]),
+            tempos: ns.tempos.map((t) => [t.time, t.qpm])};
+  });
   // The demo's train(): quantize, then split into chunk_steps windows.
   let chunks = [];
   for (const json of input.sequences) {
