@@ -383,9 +383,9 @@ def config_of_variables(prefix, shown=None):
     return matches[0]
   which = (f'its variables fit {", ".join(matches[:-1])} and {matches[-1]}'
            if matches else 'its variables fit no known MusicVAE config')
-  raise configs.ConfigError(
-      f'Checkpoint {shown or prefix} does not say which MusicVAE config it is '
-      f'and {which}; pass --config.')
+  why = (f'Checkpoint {shown or prefix} does not say which MusicVAE config it '
+         f'is and {which}')
+  raise configs.ConfigError(f'{why}; pass config.', cli=f'{why}; pass --config.')
 
 
 def check_checkpoint_fits_config(config, prefix):

@@ -169,7 +169,7 @@ def test_a_bare_checkpoint_that_fits_several_or_no_config_names_them(
     monkeypatch):
   tiny = testdata_lib.tiny_checkpoint('tiny-mel_2bar')
   with pytest.raises(configs.ConfigError,
-                     match='fit no known MusicVAE config; pass --config'):
+                     match='fit no known MusicVAE config; pass config'):
     checkpoint_lib.config_of_variables(tiny)
   # GrooVAE's 2- and 4-bar configs hold the same variables.
   groove = checkpoint_lib._stored_config_variables()['groovae_4bar']  # pylint: disable=protected-access

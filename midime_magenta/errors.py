@@ -12,7 +12,15 @@ import os
 
 
 class MidiMeError(Exception):
-  """Something the user can fix: the message says what was wrong and what to do."""
+  """Something the user can fix: the message says what was wrong and what to do.
+
+  The message names the Python API's arguments; `cli`, where it differs, is
+  the same sentence naming the command line's flags, which the scripts print.
+  """
+
+  def __init__(self, message='', cli=None):
+    super().__init__(message)
+    self.cli = cli
 
 
 class UsageError(MidiMeError, ValueError):

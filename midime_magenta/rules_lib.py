@@ -97,7 +97,8 @@ def parse_rules(specs, music_vae_config=None):
   """Several rule specs; refuses none, and pitch rules on a drum model."""
   rules = [parse_rule(s) for s in specs or ()]
   if not rules:
-    raise RuleError(f'Give at least one --rule: {RULE_HELP}.')
+    raise RuleError(f'Give at least one rule: {RULE_HELP}.',
+                    cli=f'Give at least one --rule: {RULE_HELP}.')
   if len(rules) > MAX_RULES:
     raise RuleError(f'{len(rules)} rules were given; a constraint takes at '
                     f'most {MAX_RULES}.')

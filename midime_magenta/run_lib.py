@@ -307,11 +307,16 @@ def read_model_info(path):
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
+    if run_dir_lib.is_encoding(folder):
+      raise ModelFileError(
+          f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
+          'run; train on it with Personalizer.train(encoded=folder).',
+          cli=f'{folder} is an encoding (midime_encode\'s output), not a '
+          f'MidiMe run; train on it with midime_train --input_encoded={folder}.')
     raise ModelFileError(
-        f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
-        f'run; train on it with midime_train --input_encoded={folder}.'
-        if run_dir_lib.is_encoding(folder) else
-        f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
+        f'There is no MidiMe model in {folder} (no {MODEL_FILE}); train one '
+        'and save it there first.',
+        cli=f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
         'midime_train with --run_dir there first.')
   try:
     meta = file_util.read_json(json_path, _MAX_JSON_BYTES, 'a manifest')

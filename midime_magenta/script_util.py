@@ -281,7 +281,7 @@ def _run_console_script(define_flags, run, needs_tensorflow, check_first):
   except errors.MidiMeError as e:
     if _debugging():
       raise
-    fail(e)
+    fail(e.cli or e)
 
 
 def _show_our_flags_in_help(run):

@@ -200,10 +200,12 @@ class Training:
     total, reconstruction, kl = (float(v) for v in row)
     if not np.isfinite(total):
       rate = self.hparams.learning_rate
+      why = (f'Training diverged at epoch {epoch + 1} (the loss became '
+             f'{total}); lower the learning rate from {rate:g} to '
+             f'{rate / 10:g} or less, e.g. ')
       raise TrainingDivergedError(
-          f'Training diverged at epoch {epoch + 1} (the loss became '
-          f'{total}); lower the learning rate from {rate:g} to {rate / 10:g} '
-          f'or less, e.g. --hparams=learning_rate={rate / 10:g}.')
+          f'{why}hparams={{"learning_rate": {rate / 10:g}}}.',
+          cli=f'{why}--hparams=learning_rate={rate / 10:g}.')
     history['loss'].append(total)
     history['reconstruction_loss'].append(reconstruction)
     history['kl_loss'].append(kl)
