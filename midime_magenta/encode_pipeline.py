@@ -102,11 +102,17 @@ class ChunkFiles(beam.DoFn):
                chunked.controls[i] if chunked.controls else None)
 
 
+# Restored MusicVAEs of this process, by (config, checkpoint, batch size):
+# Dask calls `setup` for every partition, Beam's other runners once a worker.
+_RESTORED = {}
+_RESTORED_LOCK = threading.Lock()
+
+
 class EncodeChunks(beam.DoFn):
   """Batches of chunks -> serialized tf.train.Examples of their mu.
 
-  The MusicVAE is restored once per worker and refused if it is not the
-  checkpoint the driver fingerprinted.
+  The MusicVAE is restored once per worker process and refused if it is not
+  the checkpoint the driver fingerprinted.
   """
 
   def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
@@ -118,13 +124,17 @@ class EncodeChunks(beam.DoFn):
 
   def setup(self):
     from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-    config, prefix = _resolve(*self._args)
-    self._music_vae = music_vae_lib.load_music_vae(
-        config, prefix, batch_size=self._batch_size)
+    key = (*self._args, self._batch_size)
+    with _RESTORED_LOCK:
+      if key not in _RESTORED:
+        config, prefix = _resolve(*self._args)
+        _RESTORED[key] = music_vae_lib.load_music_vae(
+            config, prefix, batch_size=self._batch_size)
+      self._music_vae = _RESTORED[key]
     if self._music_vae.fingerprint != self._fingerprint:
       raise RuntimeError(
-          f'The worker\'s checkpoint {prefix} is not the one the pipeline '
-          'was started with (fingerprints differ).')
+          f'The worker\'s checkpoint {self._args[1]} is not the one the '
+          'pipeline was started with (fingerprints differ).')
 
   def process(self, batch):
     controls = [c[6] for c in batch if c[6] is not None]
@@ -134,6 +144,66 @@ class EncodeChunks(beam.DoFn):
     Metrics.counter(NAMESPACE, 'chunks').inc(len(batch))
     for (path, record, chunk, start, *_), m in zip(batch, mu):
       yield encoded_lib.chunk_example(m, path, record, chunk, start)
+
+
+class EncodeFiles(beam.DoFn):
+  """The whole pipeline for a group of files, on Dask: (index, total, file
+  names) -> shard `encoded-<index>-of-<total>`, written whole by the worker,
+  and {'shard', 'chunks', 'sequences', 'skipped'} to the driver.
+
+  Under Beam's DaskRunner tagged outputs reach every consumer and Beam's file
+  sinks run their input twice and leave `beam-temp-*` folders, so the
+  workers write the shards. A group run again (its worker died) writes the
+  same shard again, whole: each chunk is in the output once.
+  """
+
+  def __init__(self, chunk_files, encode_chunks, output_dir, claim):
+    super().__init__()
+    self._chunk, self._encode = chunk_files, encode_chunks
+    self._output_dir, self._claim = output_dir, claim
+
+  def setup(self):
+    self._chunk.setup()
+    self._encode.setup()
+
+  def _still_claimed(self):
+    """False once the driver has let the folder go (stopped or failed):
+    work that was still running then writes nothing."""
+    if '://' in self._output_dir:
+      return True
+    with contextlib.suppress(OSError), open(
+        os.path.join(self._output_dir, file_util.LOCK_FILE),
+        encoding='ascii') as f:
+      return f.read().strip() == self._claim
+    return False
+
+  def process(self, group):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    index, total, names = group
+    chunks, skipped = [], []
+    for name in names:
+      for out in self._chunk.process(name):
+        if isinstance(out, beam.pvalue.TaggedOutput):
+          skipped.append(out.value)
+        else:
+          chunks.append(out)
+    size = self._encode._batch_size  # pylint: disable=protected-access
+    examples = [e for i in range(0, len(chunks), size)
+                for e in self._encode.process(chunks[i:i + size])]
+    shard = (f'{encoded_lib.SHARD_PREFIX}-{index:05d}-of-{total:05d}'
+             f'{encoded_lib.SHARD_SUFFIX}')
+
+    def write(tmp):
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for example in examples:
+          writer.write(example)
+
+    if not self._still_claimed():
+      return
+    file_util.write_atomically(encoded_lib.join(self._output_dir, shard),
+                               write)
+    yield {'shard': shard, 'chunks': len(examples),
+           'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
 
 
 def list_files(inputs, skipped):
@@ -148,8 +218,16 @@ def list_files(inputs, skipped):
       continue
     pattern = spec if any(ch in spec for ch in '*?[') else (
         spec.rstrip('/') + '/**')
-    matched = [m.path for r in FileSystems.match([pattern])
-               for m in r.metadata_list]
+    try:
+      matched = [m.path for r in FileSystems.match([pattern])
+                 for m in r.metadata_list]
+    except OSError as e:  # BeamIOError, nesting the reasons of each pattern.
+      while getattr(e, 'exception_details', None):
+        e = next(iter(e.exception_details.values()))
+      hint = (' (pip install "apache-beam[gcp]")' if 'GCP dependencies' in
+              str(e) else '')
+      raise midi_io.InputError(
+          f'--input_midi {spec} cannot be listed: {e}{hint}') from None
     found = sorted(p for p in matched if p.lower().endswith(
         midi_io.MIDI_EXTENSIONS + midi_io.TFRECORD_EXTENSIONS))
     if not found:
@@ -160,20 +238,24 @@ def list_files(inputs, skipped):
 
 
 class _ShardWatcher(threading.Thread):
-  """Shows chunks as Beam's temporary shard files grow (local output folders)."""
+  """Shows chunks as Beam's temporary shard files grow, or on Dask as the
+  workers' shards appear (local output folders)."""
 
-  def __init__(self, folder, record_bytes, bar):
+  def __init__(self, folder, record_bytes, bar, finished_shards=False):
     super().__init__(daemon=True)
     self._folder = folder
     self._record_bytes = record_bytes
     self._bar = bar
+    self._finished_shards = finished_shards
     self._stopped = threading.Event()
     self.shown = 0
 
   def _written(self):
     total = 0
     for entry in os.scandir(self._folder):
-      if entry.is_dir() and entry.name.startswith(
+      if self._finished_shards and encoded_lib.is_shard(entry.name):
+        total += entry.stat().st_size
+      elif entry.is_dir() and entry.name.startswith(
           f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
         total += sum(f.stat().st_size for f in os.scandir(entry.path)
                      if f.is_file())
@@ -203,6 +285,20 @@ def _metric(result, name):
   return int(sum(c.committed or 0 for c in counters))
 
 
+DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
+
+
+def _with_dask_named(pipeline_options):
+  """Beam's options with `--runner=DaskRunner` given as the class Beam
+  finds (it knows the Dask runner only by its full name)."""
+  return [f'--runner={DASK_RUNNER}' if o.replace('-', '').lower() in (
+      'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
+
+
+def _runner_name(options):
+  return PipelineOptions(options).view_as(StandardOptions).runner
+
+
 def check_before_work(inputs, output_dir, pipeline_options):
   """Refuses (UsageError), before any file is read or model loaded, places
   no filesystem here reaches and runners or options Beam would refuse."""
@@ -217,7 +313,7 @@ def check_before_work(inputs, output_dir, pipeline_options):
           '"apache-beam[gcp]"; http(s) is not one: download the files '
           'first).') from None
   encoded_lib.check_location(str(output_dir), '--output_dir')
-  options = PipelineOptions(list(pipeline_options))
+  options = PipelineOptions(_with_dask_named(pipeline_options))
   name = options.view_as(StandardOptions).runner or 'DirectRunner'
   try:
     runner = beam_runner.create_runner(name)
@@ -226,7 +322,8 @@ def check_before_work(inputs, output_dir, pipeline_options):
         f'it needs more of Beam installed: {e}')
     raise errors.UsageError(
         f'--pipeline_options asks for runner {name}, but {why}; use '
-        'DirectRunner (this machine) or DataflowRunner.') from None
+        'DirectRunner (this machine), DaskRunner (pip install '
+        '"midime-magenta[beam]") or DataflowRunner.') from None
   problems = PipelineOptionsValidator(options, runner).validate()
   if problems:
     raise errors.UsageError(
@@ -241,8 +338,15 @@ def _run_stoppably(pipeline):
 
   def target():
     try:
-      result = pipeline.run()
-      result.wait_until_finish()
+      result = outcome['started'] = pipeline.run()
+      try:
+        result.wait_until_finish()
+        if hasattr(result, 'client'):  # Dask's: what each group gave.
+          outcome['summaries'] = [s for f in result.futures
+                                  for s in f.result()]
+      finally:
+        if hasattr(result, 'client'):
+          result.client.close()
       outcome['result'] = result
     except BaseException as e:  # pylint: disable=broad-except
       outcome['error'] = e
@@ -259,10 +363,20 @@ def _run_stoppably(pipeline):
     threading.excepthook = lambda unused_args: None
     std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
     _end_child_processes()
+    if hasattr(outcome.get('started'), 'client'):  # Dask's: a cluster's work.
+      with contextlib.suppress(Exception):
+        outcome['started'].cancel()
+        outcome['started'].client.close(timeout=5)
     raise
   if 'error' in outcome:
+    if 'started' not in outcome and isinstance(outcome['error'], OSError):
+      raise _Unreachable(outcome['error'])
     raise outcome['error']
-  return outcome['result']
+  return outcome['result'], outcome.get('summaries')
+
+
+class _Unreachable(Exception):
+  """The runner could not start: its cluster did not answer."""
 
 
 def _end_child_processes():
@@ -285,14 +399,44 @@ def _end_child_processes():
         os.kill(child, signal.SIGKILL)
 
 
-def _remove_beam_temporaries(output_dir):
-  """Removes Beam's `beam-temp-*` folders from a local output folder: a
-  stopped or killed run's half-written shards, which Beam never reuses."""
+def _remove_beam_temporaries(output_dir, shards_too=False):
+  """Removes Beam's `beam-temp-*` folders and the workers' temporary files
+  from a local output folder: a stopped or killed run's half-written shards,
+  never reused; with `shards_too`, this run's finished shards and skipped
+  list as well (the folder held none: `check_output_dir`)."""
   if '://' in str(output_dir) or not os.path.isdir(output_dir):
     return
   for entry in os.scandir(output_dir):
     if entry.is_dir() and entry.name.startswith('beam-temp-'):
       shutil.rmtree(entry.path, ignore_errors=True)
+    elif file_util.is_temporary(entry.name) or shards_too and (
+        entry.name.startswith((f'{encoded_lib.SHARD_PREFIX}-',
+                               f'{encoded_lib.SKIPPED_PREFIX}-'))):
+      with contextlib.suppress(OSError):
+        os.remove(entry.path)
+
+
+def _one_line_failure(e, output_dir, pipeline_options):
+  """A MidiMeError for a failure the user can act on, or None."""
+  text = f'{type(e).__name__}: {e}'
+  if isinstance(e, _Unreachable):
+    address = PipelineOptions(list(pipeline_options)).get_all_options().get(
+        'address') or 'its address'
+    return errors.UsageError(
+        f'--pipeline_options: no dask scheduler answers at {address} '
+        f'({e.args[0]}); start one (dask scheduler) or correct '
+        '--dask_client_address.')
+  if type(e).__name__ == 'KilledWorker':
+    return encoded_lib.EncodedError(
+        'Dask workers died again and again on one part of the catalogue '
+        f'({e}); the encoding was stopped and nothing of it kept: run again, '
+        'and see the workers\' logs.')
+  for errno, why in ((28, 'is full'), (30, 'is read-only')):
+    if f'[Errno {errno}]' in text or os.strerror(errno) in text:
+      return encoded_lib.EncodedError(
+          f'--output_dir {output_dir}: its filesystem {why}; nothing of the '
+          'encoding was kept.')
+  return None
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
@@ -356,26 +500,108 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   files = list_files(inputs, skipped)
   logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
                config.music_vae_config, ' '.join(pipeline_options))
-  options = list(pipeline_options)
+  options = _with_dask_named(pipeline_options)
   if not any(o.startswith('--default_sdk_harness_log_level') for o in options):
     # Beam's workers log every bundle at INFO; our own lines say enough.
     options.append('--default_sdk_harness_log_level=WARNING')
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  options = PipelineOptions(options)
-  pipeline = beam.Pipeline(options=options)
+  on_dask = _runner_name(options) == DASK_RUNNER
+  with _dask_cluster(options) if on_dask else contextlib.nullcontext(
+      options) as options:
+    pipeline, groups = _pipeline(
+        options, files, skipped, output_dir, on_dask,
+        ChunkFiles(config_name, worker_checkpoint, instrument, program,
+                   trio_tracks, hop_bars),
+        EncodeChunks(config_name, worker_checkpoint, fingerprint, batch_size))
+    counts = _run(pipeline, files, output_dir, z_size, on_dask,
+                  pipeline_options)
+  if on_dask:
+    counts = _write_dask_skipped(counts, groups, skipped, output_dir)
+  manifest = {
+      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
+                                              fingerprint),
+      'config': config.name,
+      'checkpoint': str(checkpoint_file),
+      'inputs': str(inputs),
+      'files': len(files),
+      'chunks': counts['chunks'],
+      'sequences': counts['sequences'],
+      'skipped': counts['skipped'] + len(skipped),
+      'shards': counts['shards'],
+      'pipeline_options': list(pipeline_options),
+  }
+  try:
+    encoded_lib.write_manifest(output_dir, manifest)
+  except errors.MidiMeError as e:
+    _remove_beam_temporaries(output_dir, shards_too=True)
+    raise _one_line_failure(e, output_dir, pipeline_options) or e from None
+  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
+               '%s-*%s) into %d shards in %s.', manifest['chunks'],
+               manifest['sequences'], manifest['skipped'],
+               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
+               len(manifest['shards']), output_dir)
+  return manifest
+
+
+@contextlib.contextmanager
+def _dask_cluster(options):
+  """Beam's DaskRunner options, with a cluster of this machine's own when
+  they name none: a worker process per core on 127.0.0.1 (Beam's default
+  would serve dask's dashboard on every interface)."""
+  # dask's client and a local scheduler log every connection at INFO.
+  std_logging.getLogger('distributed').setLevel(std_logging.ERROR)
+  given = PipelineOptions(options).get_all_options()
+  if given.get('address') or given.get('scheduler_file'):
+    if given.get('timeout') is None:  # dask waits 30 s for an absent one.
+      options = [*options, '--dask_connection_timeout=10']
+    yield options
+    return
+  import distributed  # pylint: disable=g-import-not-at-top
+  with distributed.LocalCluster(
+      n_workers=os.cpu_count() or 1, threads_per_worker=1, host='127.0.0.1',
+      dashboard_address=None, silence_logs=std_logging.ERROR) as cluster:
+    yield [*options, f'--dask_client_address={cluster.scheduler_address}']
+
+
+def _dask_groups(files, options):
+  """(index, total, file names) for each shard: --dask_npartitions of them,
+  else one per 100 files and at least 32 (or one per file), files dealt out
+  in turn."""
+  asked = PipelineOptions(options).get_all_options().get('npartitions')
+  count = asked or max(min(len(files), 32), -(-len(files) // 100))
+  count = max(1, min(count, len(files)))
+  names = [f.encode('utf-8', 'surrogateescape') for f in files]
+  return [(i, count, names[i::count]) for i in range(count)]
+
+
+def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
+              encode_chunks):
+  """The Beam pipeline and, on Dask, its groups of files."""
+  groups = None
+  if on_dask:
+    groups = _dask_groups(files, options)
+    # One group a Dask partition, so one worker's task.
+    options = [o for o in options if not o.startswith(
+        ('--dask_npartitions', '--dask_partition_size'))]
+    options.append(f'--dask_npartitions={len(groups)}')
+  pipeline = beam.Pipeline(options=PipelineOptions(options))
+  if on_dask:
+    _ = (pipeline | 'Groups' >> beam.Create(groups)
+         | 'Encode' >> beam.ParDo(EncodeFiles(
+             chunk_files, encode_chunks, output_dir, str(os.getpid()))))
+    return pipeline, groups
+  batch_size = encode_chunks._batch_size  # pylint: disable=protected-access
   chunked = (pipeline
              # As bytes: a name that is not UTF-8 must not stop the rest.
              | 'Files' >> beam.Create(
                  [f.encode('utf-8', 'surrogateescape') for f in files])
              | 'Spread' >> beam.Reshuffle()
-             | 'Chunk' >> beam.ParDo(ChunkFiles(
-                 config_name, worker_checkpoint, instrument, program,
-                 trio_tracks, hop_bars)).with_outputs('skipped', main='chunks'))
+             | 'Chunk' >> beam.ParDo(chunk_files).with_outputs(
+                 'skipped', main='chunks'))
   _ = (chunked.chunks
        | 'Batch' >> beam.BatchElements(min_batch_size=min(64, batch_size),
                                        max_batch_size=batch_size)
-       | 'Encode' >> beam.ParDo(EncodeChunks(config_name, worker_checkpoint,
-                                             fingerprint, batch_size))
+       | 'Encode' >> beam.ParDo(encode_chunks)
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
            encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
@@ -388,6 +614,12 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
        | 'WriteSkipped' >> beam.io.WriteToText(
            encoded_lib.join(output_dir, encoded_lib.SKIPPED_PREFIX),
            file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
+  return pipeline, groups
+
+
+def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
+  """Runs the pipeline with a progress bar; returns its counts: chunks,
+  sequences, skipped, shards (on Dask, the groups' summaries instead)."""
   # The DirectRunner's worker processes write to our stderr: Beam's start-up
   # warnings, TensorFlow's native lines, once per worker. They are kept in
   # a file and shown only if the pipeline fails; the progress bar writes to
@@ -399,41 +631,64 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
       os.dup(2), 'w', buffering=1) as terminal, progress_lib.progress_bar(
           None, 'Encoding chunks (estimated)', ' chunks',
           stream=terminal) as bar:
-    watcher = _ShardWatcher(output_dir, record_bytes, bar)
+    watcher = _ShardWatcher(output_dir, record_bytes, bar, on_dask)
     watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
-        result = _run_stoppably(pipeline)
+        result, summaries = _run_stoppably(pipeline)
     except BaseException as e:
-      _remove_beam_temporaries(output_dir)
-      if not isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
+      _remove_beam_temporaries(output_dir, shards_too=True)
+      if isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
+        raise
+      failure = _one_line_failure(e, output_dir, pipeline_options)
+      if failure is not None:
+        raise failure from None
+      if not isinstance(e, errors.MidiMeError):
         worker_log.seek(0)
         terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
       raise
     finally:
       watcher.stop()
-    bar.update(max(0, _metric(result, 'chunks') - watcher.shown))
-  shards = sorted(os.path.basename(m.path) for r in FileSystems.match(
+    if on_dask:
+      _remove_beam_temporaries(output_dir)  # A lost worker's temporaries.
+      bar.update(max(0, sum(s['chunks'] for s in summaries) - watcher.shown))
+      return summaries
+    counts = {k: _metric(result, k) for k in ('chunks', 'sequences',
+                                              'skipped')}
+    bar.update(max(0, counts['chunks'] - watcher.shown))
+  counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
       [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])
-                  for m in r.metadata_list)
-  manifest = {
-      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
-                                              fingerprint),
-      'config': config.name,
-      'checkpoint': str(checkpoint_file),
-      'inputs': str(inputs),
-      'files': len(files),
-      'chunks': _metric(result, 'chunks'),
-      'sequences': _metric(result, 'sequences'),
-      'skipped': _metric(result, 'skipped') + len(skipped),
-      'shards': shards,
-      'pipeline_options': list(pipeline_options),
-  }
-  encoded_lib.write_manifest(output_dir, manifest)
-  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
-               '%s-*%s) into %d shards in %s.', manifest['chunks'],
-               manifest['sequences'], manifest['skipped'],
-               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
-               len(shards), output_dir)
-  return manifest
+                            for m in r.metadata_list)
+  return counts
+
+
+def _write_dask_skipped(summaries, groups, skipped, output_dir):
+  """Checks that every group came back once, writes the skipped list (the
+  driver's, as Beam's DirectRunner would) and returns the counts."""
+  shards = sorted(s['shard'] for s in summaries)
+  if len(set(shards)) != len(groups) or len(shards) != len(groups):
+    _remove_beam_temporaries(output_dir, shards_too=True)
+    raise encoded_lib.EncodedError(
+        f'Dask returned {len(set(shards))} of {len(groups)} parts of the '
+        'encoding; nothing of it was kept: run again.')
+  lines = sorted(json.dumps(x, sort_keys=True) for x in [
+      *(x for s in summaries for x in s['skipped']),
+      *({'source': file_util.shown_name(path),
+         'reason': file_util.shown_name(why)} for path, why in skipped)])
+
+  def write(tmp):
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.writelines(f'{line}\n' for line in lines)
+
+  try:
+    file_util.write_atomically(encoded_lib.join(
+        output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
+        f'{encoded_lib.SKIPPED_SUFFIX}'), write)
+  except errors.MidiMeError as e:
+    _remove_beam_temporaries(output_dir, shards_too=True)
+    raise _one_line_failure(e, output_dir, ()) or e from None
+  return {'chunks': sum(s['chunks'] for s in summaries),
+          'sequences': sum(s['sequences'] for s in summaries),
+          'skipped': sum(len(s['skipped']) for s in summaries),
+          'shards': shards}

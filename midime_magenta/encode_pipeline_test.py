@@ -269,3 +269,136 @@ def test_a_terminal_shows_the_encoding_move(catalogue, tmp_path,
   assert counts == sorted(counts)
   assert counts[-1] == encoded_lib.read_manifest(out)['chunks']
   assert 'sdk_worker' not in screen and 'oneDNN' not in screen
+
+
+# -- on a Dask cluster: a scheduler and a worker process of 2 workers --------
+
+
+@pytest.fixture(scope='module')
+def one_machine(catalogue, mel_2bar_small):
+  """The catalogue's chunks encoded in this process: (sources, starts, z)."""
+  p = personalizer_lib.Personalizer('cat-mel_2bar_small',
+                                    music_vae=mel_2bar_small)
+  usable = [c for c in p.chunk(catalogue) if c.num_chunks]
+  return ([c.source for c in usable for _ in c.starts],
+          [s for c in usable for s in c.starts], p.encode(usable))
+
+
+@pytest.fixture(scope='module')
+def dask_cluster(tmp_path_factory):
+  """`dask scheduler` and `dask worker --nworkers 2 --nthreads 1` on
+  127.0.0.1 (free ports), each its own process group, all ended after."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  distributed = pytest.importorskip(
+      'distributed', reason='dask is not installed (pip install '
+      '"midime-magenta[beam]")')
+  folder = tmp_path_factory.mktemp('dask')
+  address_file = str(folder / 'scheduler.json')
+  dask = os.path.join(os.path.dirname(sys.executable), 'dask')
+  procs = []
+  client = None
+  try:
+    for name, args in (
+        ('scheduler', ['scheduler', '--host=127.0.0.1', '--port=0']),
+        ('worker', ['worker', '--nworkers=2', '--nthreads=1',
+                    '--host=127.0.0.1'])):
+      with open(folder / f'{name}.log', 'wb') as log:
+        procs.append(subprocess.Popen(
+            [dask, *args, '--no-dashboard',
+             f'--scheduler-file={address_file}'],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    client = distributed.Client(scheduler_file=address_file, timeout=60)
+    client.wait_for_workers(2, timeout=120)
+    yield client
+  finally:
+    if client is not None:
+      client.close()
+    for proc in reversed(procs):
+      with __import__('contextlib').suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+      proc.wait(timeout=60)
+
+
+def _assert_same_as_one_machine(out, one_machine):
+  data, manifest = encoded_lib.load_training_data(out)
+  sources, starts, z = one_machine
+  keys = list(zip(data.sources, data.starts))
+  assert len(set(keys)) == len(keys)  # Each chunk once...
+  assert data.sources == sources  # ...and the same chunks.
+  np.testing.assert_allclose(data.starts, starts, atol=1e-6)
+  np.testing.assert_allclose(data.z, z, atol=1e-5)
+  assert manifest['chunks'] == len(z) and manifest['sequences'] == 110
+  assert manifest['skipped'] == 3 and manifest['files'] == 113
+  assert sorted(os.listdir(out)) == sorted(
+      [*manifest['shards'], 'manifest.json', 'skipped-00000-of-00001.jsonl'])
+  return manifest
+
+
+def test_a_dask_cluster_gives_the_one_machine_encoding(
+    dask_cluster, catalogue, one_machine, mel_2bar_small_checkpoint,
+    tmp_path):
+  """Encoded by the cluster's two worker processes (not the driver), each
+  restoring MusicVAE once, whatever the number of partitions each ran."""
+  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'out')
+  address = dask_cluster.scheduler.address
+  result = cold('midime_encode', '--config=cat-mel_2bar_small',
+                f'--checkpoint_file={mel_2bar_small_checkpoint}',
+                f'--input_midi={catalogue}', f'--output_dir={out}',
+                '--pipeline_options=--runner=DaskRunner,'
+                f'--dask_client_address={address}', timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert not testdata_lib.foreign_lines(result.stderr), result.stderr
+  manifest = _assert_same_as_one_machine(out, one_machine)
+  assert len(manifest['shards']) == 32  # One a partition.
+  assert dict(encoded_lib.read_skipped(out)).keys() == {
+      os.path.join(catalogue, n) for n in
+      ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
+  restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))  # pylint: disable=protected-access
+  assert sorted(restored.values()) == [1, 1], restored
+
+
+def test_a_dask_worker_killed_midway_loses_nothing(
+    dask_cluster, catalogue, one_machine, mel_2bar_small_checkpoint,
+    tmp_path):
+  """SIGKILL to one worker process while the shards are being written: its
+  work runs again elsewhere and the encoding is whole, each chunk once (or,
+  if dask gives up, one line and no encoding left)."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  address = dask_cluster.scheduler.address
+  proc = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
+       '--config=cat-mel_2bar_small',
+       f'--checkpoint_file={mel_2bar_small_checkpoint}',
+       f'--input_midi={catalogue}', f'--output_dir={out}',
+       '--pipeline_options=--runner=DaskRunner,--dask_npartitions=113,'
+       f'--dask_client_address={address}'],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.monotonic() + 180
+    while not (out.is_dir() and any(map(encoded_lib.is_shard,
+                                        os.listdir(out)))):
+      assert proc.poll() is None and time.monotonic() < deadline, (
+          proc.returncode)
+      time.sleep(0.05)
+    victim = max(dask_cluster.run(os.getpid).values())
+    os.kill(victim, signal.SIGKILL)
+    assert not (out / 'manifest.json').exists()  # It was midway.
+    _, stderr = proc.communicate(timeout=300)
+  finally:
+    proc.kill()
+    proc.wait()
+  assert 'Traceback' not in stderr, stderr
+  if proc.returncode == 0:
+    _assert_same_as_one_machine(str(out), one_machine)
+  else:
+    assert proc.returncode == 1 and len(
+        testdata_lib.error_lines(stderr)) == 1, stderr
+    assert not out.exists() or not os.listdir(out)
+  dask_cluster.wait_for_workers(2, timeout=120)  # The nanny restarts it.

@@ -71,6 +71,11 @@ def check_location(folder, what):
         'a local folder or gs:// (download it first).') from None
 
 
+def is_shard(name):
+  """True for a finished shard's file name."""
+  return bool(_SHARD.fullmatch(name))
+
+
 def _check_regular_files(paths):
   """Refuses a local shard that is not a regular file: reading a FIFO or a
   device as a TFRecord file would block or never end."""
