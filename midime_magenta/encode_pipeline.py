@@ -330,9 +330,10 @@ def check_before_work(inputs, output_dir, pipeline_options):
         f'--pipeline_options for {name}: {" ".join(problems)}')
 
 
-def _run_stoppably(pipeline):
+def _run_stoppably(pipeline, on_dask):
   """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once (Beam's
-  waits in the main thread can let them go by); the workers are then ended.
+  waits in the main thread can let them go by); the workers are then ended
+  (on Dask, its work cancelled; a local cluster's workers end with it).
   """
   outcome = {}
 
@@ -362,8 +363,9 @@ def _run_stoppably(pipeline):
     # stop. `encode` sets Beam's level again on its next run.
     threading.excepthook = lambda unused_args: None
     std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
-    _end_child_processes()
-    if hasattr(outcome.get('started'), 'client'):  # Dask's: a cluster's work.
+    if not on_dask:
+      _end_child_processes()
+    elif 'started' in outcome:
       with contextlib.suppress(Exception):
         outcome['started'].cancel()
         outcome['started'].client.close(timeout=5)
@@ -557,18 +559,25 @@ def _dask_cluster(options):
     yield options
     return
   import distributed  # pylint: disable=g-import-not-at-top
-  with distributed.LocalCluster(
-      n_workers=os.cpu_count() or 1, threads_per_worker=1, host='127.0.0.1',
-      dashboard_address=None, silence_logs=std_logging.ERROR) as cluster:
-    yield [*options, f'--dask_client_address={cluster.scheduler_address}']
+  # Its worker processes log to the stderr they start with: kept out of the
+  # terminal (their errors reach the driver as exceptions).
+  with tempfile.TemporaryFile() as log:
+    with startup_lib.native_stderr_to(log):
+      cluster = distributed.LocalCluster(
+          n_workers=os.cpu_count() or 1, threads_per_worker=1,
+          host='127.0.0.1', dashboard_address=None,
+          silence_logs=std_logging.ERROR)
+    with cluster:
+      yield [*options, f'--dask_client_address={cluster.scheduler_address}']
 
 
 def _dask_groups(files, options):
   """(index, total, file names) for each shard: --dask_npartitions of them,
-  else one per 100 files and at least 32 (or one per file), files dealt out
-  in turn."""
+  else one per 16 files up to 32, and one per 100 beyond (a group encodes
+  whole batches but its last, which MusicVAE pads: 16 tunes make about 200
+  chunks), files dealt out in turn."""
   asked = PipelineOptions(options).get_all_options().get('npartitions')
-  count = asked or max(min(len(files), 32), -(-len(files) // 100))
+  count = asked or max(min(len(files) // 16, 32), -(-len(files) // 100))
   count = max(1, min(count, len(files)))
   names = [f.encode('utf-8', 'surrogateescape') for f in files]
   return [(i, count, names[i::count]) for i in range(count)]
@@ -635,7 +644,7 @@ def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
     watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
-        result, summaries = _run_stoppably(pipeline)
+        result, summaries = _run_stoppably(pipeline, on_dask)
     except BaseException as e:
       _remove_beam_temporaries(output_dir, shards_too=True)
       if isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.

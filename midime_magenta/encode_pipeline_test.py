@@ -352,12 +352,49 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   assert result.returncode == 0, result.stderr
   assert not testdata_lib.foreign_lines(result.stderr), result.stderr
   manifest = _assert_same_as_one_machine(out, one_machine)
-  assert len(manifest['shards']) == 32  # One a partition.
+  assert len(manifest['shards']) == 7  # One a partition: 16 files each.
   assert dict(encoded_lib.read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
   restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))  # pylint: disable=protected-access
   assert sorted(restored.values()) == [1, 1], restored
+
+
+def test_a_stopped_dask_encoding_leaves_nothing(
+    dask_cluster, catalogue, mel_2bar_small_checkpoint, tmp_path):
+  """SIGTERM midway: one line, exit 130, the folder gone; the cluster's
+  work still running then writes nothing into it."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  proc = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
+       '--config=cat-mel_2bar_small',
+       f'--checkpoint_file={mel_2bar_small_checkpoint}',
+       f'--input_midi={catalogue}', f'--output_dir={out}',
+       '--pipeline_options=--runner=DaskRunner,'
+       f'--dask_client_address={dask_cluster.scheduler.address}'],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.monotonic() + 180
+    while not (out.is_dir() and any(map(encoded_lib.is_shard,
+                                        os.listdir(out)))):
+      assert proc.poll() is None and time.monotonic() < deadline, (
+          proc.returncode)
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+    proc.wait()
+  assert proc.returncode == 130, stderr
+  assert 'Traceback' not in stderr, stderr
+  assert testdata_lib.error_lines(stderr) == [
+      'midime_encode: error: Interrupted; nothing was left half-written.']
+  time.sleep(3)  # Tasks that were running finish, and must not write.
+  assert not out.exists()
 
 
 def test_a_dask_worker_killed_midway_loses_nothing(
@@ -377,7 +414,7 @@ def test_a_dask_worker_killed_midway_loses_nothing(
        '--config=cat-mel_2bar_small',
        f'--checkpoint_file={mel_2bar_small_checkpoint}',
        f'--input_midi={catalogue}', f'--output_dir={out}',
-       '--pipeline_options=--runner=DaskRunner,--dask_npartitions=113,'
+       '--pipeline_options=--runner=DaskRunner,'
        f'--dask_client_address={address}'],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
@@ -401,4 +438,63 @@ def test_a_dask_worker_killed_midway_loses_nothing(
     assert proc.returncode == 1 and len(
         testdata_lib.error_lines(stderr)) == 1, stderr
     assert not out.exists() or not os.listdir(out)
-  dask_cluster.wait_for_workers(2, timeout=120)  # The nanny restarts it.
+
+
+@pytest.fixture
+def mounted(tmp_path):
+  """mount(options) -> a fresh tmpfs (`ro`, `size=...`), unmounted after;
+  skips where this process may not mount (not root, or a sandbox)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  points = []
+
+  def mount(options):
+    point = tmp_path / f'mount{len(points)}'
+    point.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs',
+                           str(point)], capture_output=True, check=False)
+    if done.returncode:
+      pytest.skip(f'cannot mount a tmpfs here: {done.stderr!r}')
+    points.append(point)
+    return point
+
+  yield mount
+  for point in points:
+    subprocess.run(['umount', '-l', str(point)], check=False)
+
+
+def test_a_read_only_or_full_filesystem_is_one_line(
+    mounted, mel_2bar_small_checkpoint):
+  """--output_dir on a read-only mount (as root, where permissions do not
+  bite) is refused before any work; a filesystem that fills up while Beam
+  writes ends in one line and leaves nothing of the encoding."""
+  folk = testdata_lib.testdata_path('folk')  # 80 chunks, about 95 kB.
+  read_only = mounted('ro,size=64k')
+  full = mounted('size=64k')
+  for out, said in ((read_only / 'out', 'is on a read-only filesystem'),
+                    (read_only, 'is on a read-only filesystem'),
+                    (full / 'out', 'its filesystem is full')):
+    result = run('midime_encode', '--config=cat-mel_2bar_small',
+                 f'--checkpoint_file={mel_2bar_small_checkpoint}',
+                 f'--input_midi={folk}', f'--output_dir={out}')
+    assert result.returncode == 1, result.stderr
+    assert 'Traceback' not in result.stderr, result.stderr
+    lines = testdata_lib.error_lines(result.stderr)
+    assert len(lines) == 1 and f'--output_dir {out}' in lines[0], lines
+    assert said in lines[0], lines
+  assert os.listdir(full) == []
+
+
+def test_a_bucket_beam_cannot_reach_is_one_line(mel_2bar_small_checkpoint,
+                                                tmp_path):
+  """gs:// without Beam's GCP extra (or offline): one line, nothing made."""
+  result = run('midime_encode', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               '--input_midi=gs://midime-test-bucket/midi/',
+               f'--output_dir={tmp_path / "out"}')
+  assert result.returncode == 1, result.stderr
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = testdata_lib.error_lines(result.stderr)
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith('midime_encode: error: --input_midi '
+                             'gs://midime-test-bucket/midi/ cannot be listed')
+  assert not (tmp_path / 'out').exists()

@@ -96,6 +96,15 @@ def holds_encoded(folder):
 def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   gfile = _gfile()
+  if '://' not in folder:
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+      existing = os.path.dirname(existing)
+    if os.path.isdir(existing) and not os.access(existing, os.W_OK | os.X_OK):
+      why = ('is on a read-only filesystem' if os.statvfs(existing).f_flag &
+             os.ST_RDONLY else 'cannot be written by this user')
+      raise EncodedError(f'--output_dir {folder} {why}; choose another '
+                         'folder.')
   if not gfile.exists(folder):
     return
   if not gfile.isdir(folder):
