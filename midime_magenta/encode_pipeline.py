@@ -4,6 +4,7 @@
   ChunkFiles's 'skipped' output --> skipped-00000-of-00001.jsonl
   then, from the driver, manifest.json (counts from Beam's metrics).
 
+On Beam's DaskRunner it is one step a group of files (encode_run_lib).
 Files are cut as `midime_train` cuts them; nothing an input does stops the
 pipeline (it goes to the skipped output with the reason).
 """
@@ -12,8 +13,6 @@ import contextlib
 import json
 import logging as std_logging
 import os
-import shutil
-import signal
 import tempfile
 import threading
 
@@ -26,6 +25,7 @@ from apache_beam.options.pipeline_options_validator import (
     PipelineOptionsValidator)
 from apache_beam.runners import runner as beam_runner
 
+from midime_magenta import encode_run_lib
 from midime_magenta import encoded_lib
 from midime_magenta import errors
 from midime_magenta import file_util
@@ -146,66 +146,6 @@ class EncodeChunks(beam.DoFn):
       yield encoded_lib.chunk_example(m, path, record, chunk, start)
 
 
-class EncodeFiles(beam.DoFn):
-  """The whole pipeline for a group of files, on Dask: (index, total, file
-  names) -> shard `encoded-<index>-of-<total>`, written whole by the worker,
-  and {'shard', 'chunks', 'sequences', 'skipped'} to the driver.
-
-  Under Beam's DaskRunner tagged outputs reach every consumer and Beam's file
-  sinks run their input twice and leave `beam-temp-*` folders, so the
-  workers write the shards. A group run again (its worker died) writes the
-  same shard again, whole: each chunk is in the output once.
-  """
-
-  def __init__(self, chunk_files, encode_chunks, output_dir, claim):
-    super().__init__()
-    self._chunk, self._encode = chunk_files, encode_chunks
-    self._output_dir, self._claim = output_dir, claim
-
-  def setup(self):
-    self._chunk.setup()
-    self._encode.setup()
-
-  def _still_claimed(self):
-    """False once the driver has let the folder go (stopped or failed):
-    work that was still running then writes nothing."""
-    if '://' in self._output_dir:
-      return True
-    with contextlib.suppress(OSError), open(
-        os.path.join(self._output_dir, file_util.LOCK_FILE),
-        encoding='ascii') as f:
-      return f.read().strip() == self._claim
-    return False
-
-  def process(self, group):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    index, total, names = group
-    chunks, skipped = [], []
-    for name in names:
-      for out in self._chunk.process(name):
-        if isinstance(out, beam.pvalue.TaggedOutput):
-          skipped.append(out.value)
-        else:
-          chunks.append(out)
-    size = self._encode._batch_size  # pylint: disable=protected-access
-    examples = [e for i in range(0, len(chunks), size)
-                for e in self._encode.process(chunks[i:i + size])]
-    shard = (f'{encoded_lib.SHARD_PREFIX}-{index:05d}-of-{total:05d}'
-             f'{encoded_lib.SHARD_SUFFIX}')
-
-    def write(tmp):
-      with tf.io.TFRecordWriter(tmp) as writer:
-        for example in examples:
-          writer.write(example)
-
-    if not self._still_claimed():
-      return
-    file_util.write_atomically(encoded_lib.join(self._output_dir, shard),
-                               write)
-    yield {'shard': shard, 'chunks': len(examples),
-           'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
-
-
 def list_files(inputs, skipped):
   """The files of comma-separated inputs (local, or URLs through Beam); raises
   midi_io.InputError for an input that names nothing.
@@ -237,62 +177,11 @@ def list_files(inputs, skipped):
   return sorted(dict.fromkeys(files))
 
 
-class _ShardWatcher(threading.Thread):
-  """Shows chunks as Beam's temporary shard files grow, or on Dask as the
-  workers' shards appear (local output folders)."""
-
-  def __init__(self, folder, record_bytes, bar, finished_shards=False):
-    super().__init__(daemon=True)
-    self._folder = folder
-    self._record_bytes = record_bytes
-    self._bar = bar
-    self._finished_shards = finished_shards
-    self._stopped = threading.Event()
-    self.shown = 0
-
-  def _written(self):
-    total = 0
-    for entry in os.scandir(self._folder):
-      if self._finished_shards and encoded_lib.is_shard(entry.name):
-        total += entry.stat().st_size
-      elif entry.is_dir() and entry.name.startswith(
-          f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
-        total += sum(f.stat().st_size for f in os.scandir(entry.path)
-                     if f.is_file())
-    return total // self._record_bytes
-
-  def run(self):
-    if '://' in self._folder:
-      return
-    while not self._stopped.wait(0.5):
-      try:
-        written = self._written()
-      except OSError:
-        continue  # Beam renames and removes as it finishes.
-      if written > self.shown:
-        self._bar.update(written - self.shown)
-        self.shown = written
-
-  def stop(self):
-    self._stopped.set()
-    self.join()
-
-
 def _metric(result, name):
   from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
   counters = result.metrics().query(
       MetricsFilter().with_namespace(NAMESPACE).with_name(name))['counters']
   return int(sum(c.committed or 0 for c in counters))
-
-
-DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
-
-
-def _with_dask_named(pipeline_options):
-  """Beam's options with `--runner=DaskRunner` given as the class Beam
-  finds (it knows the Dask runner only by its full name)."""
-  return [f'--runner={DASK_RUNNER}' if o.replace('-', '').lower() in (
-      'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
 
 
 def _runner_name(options):
@@ -313,7 +202,7 @@ def check_before_work(inputs, output_dir, pipeline_options):
           '"apache-beam[gcp]"; http(s) is not one: download the files '
           'first).') from None
   encoded_lib.check_location(str(output_dir), '--output_dir')
-  options = PipelineOptions(_with_dask_named(pipeline_options))
+  options = PipelineOptions(encode_run_lib.with_dask_named(pipeline_options))
   name = options.view_as(StandardOptions).runner or 'DirectRunner'
   try:
     runner = beam_runner.create_runner(name)
@@ -328,117 +217,6 @@ def check_before_work(inputs, output_dir, pipeline_options):
   if problems:
     raise errors.UsageError(
         f'--pipeline_options for {name}: {" ".join(problems)}')
-
-
-def _run_stoppably(pipeline, on_dask):
-  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once (Beam's
-  waits in the main thread can let them go by); the workers are then ended
-  (on Dask, its work cancelled; a local cluster's workers end with it).
-  """
-  outcome = {}
-
-  def target():
-    try:
-      result = outcome['started'] = pipeline.run()
-      try:
-        result.wait_until_finish()
-        if hasattr(result, 'client'):  # Dask's: what each group gave.
-          outcome['summaries'] = [s for f in result.futures
-                                  for s in f.result()]
-      finally:
-        if hasattr(result, 'client'):
-          result.client.close()
-      outcome['result'] = result
-    except BaseException as e:  # pylint: disable=broad-except
-      outcome['error'] = e
-
-  thread = threading.Thread(target=target, name='beam-pipeline', daemon=True)
-  thread.start()
-  try:
-    while thread.is_alive():
-      thread.join(0.2)
-  except KeyboardInterrupt:
-    # Beam's threads then fail on the ended workers, raising or logging a
-    # traceback ("Failed to read inputs in the data plane"); not news, as we
-    # stop. `encode` sets Beam's level again on its next run.
-    threading.excepthook = lambda unused_args: None
-    std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
-    if not on_dask:
-      _end_child_processes()
-    elif 'started' in outcome:
-      with contextlib.suppress(Exception):
-        outcome['started'].cancel()
-        outcome['started'].client.close(timeout=5)
-    raise
-  if 'error' in outcome:
-    if 'started' not in outcome and isinstance(outcome['error'], OSError):
-      raise _Unreachable(outcome['error'])
-    raise outcome['error']
-  return outcome['result'], outcome.get('summaries')
-
-
-class _Unreachable(Exception):
-  """The runner could not start: its cluster did not answer."""
-
-
-def _end_child_processes():
-  """SIGKILLs every process below this one (Beam's workers and their
-  shells), as /proc lists them; elsewhere nothing is sent."""
-  parents = {}
-  for pid in filter(str.isdigit, os.listdir('/proc')
-                    if os.path.isdir('/proc') else []):
-    with contextlib.suppress(OSError, ValueError, IndexError), open(
-        f'/proc/{pid}/stat', 'rb') as f:
-      stat = f.read()
-      parents[int(pid)] = int(stat[stat.rindex(b')') + 2:].split()[1])
-  frontier = [os.getpid()]
-  while frontier:
-    parent = frontier.pop()
-    children = [p for p, pp in parents.items() if pp == parent]
-    frontier += children
-    for child in children:
-      with contextlib.suppress(OSError):
-        os.kill(child, signal.SIGKILL)
-
-
-def _remove_beam_temporaries(output_dir, shards_too=False):
-  """Removes Beam's `beam-temp-*` folders and the workers' temporary files
-  from a local output folder: a stopped or killed run's half-written shards,
-  never reused; with `shards_too`, this run's finished shards and skipped
-  list as well (the folder held none: `check_output_dir`)."""
-  if '://' in str(output_dir) or not os.path.isdir(output_dir):
-    return
-  for entry in os.scandir(output_dir):
-    if entry.is_dir() and entry.name.startswith('beam-temp-'):
-      shutil.rmtree(entry.path, ignore_errors=True)
-    elif file_util.is_temporary(entry.name) or shards_too and (
-        entry.name.startswith((f'{encoded_lib.SHARD_PREFIX}-',
-                               f'{encoded_lib.SKIPPED_PREFIX}-'))):
-      with contextlib.suppress(OSError):
-        os.remove(entry.path)
-
-
-def _one_line_failure(e, output_dir, pipeline_options):
-  """A MidiMeError for a failure the user can act on, or None."""
-  text = f'{type(e).__name__}: {e}'
-  if isinstance(e, _Unreachable):
-    address = PipelineOptions(list(pipeline_options)).get_all_options().get(
-        'address') or 'its address'
-    return errors.UsageError(
-        f'--pipeline_options: no dask scheduler answers at {address} '
-        f'({e.args[0]}); start one (dask scheduler) or correct '
-        '--dask_client_address.')
-  if type(e).__name__ == 'KilledWorker':
-    return encoded_lib.EncodedError(
-        'Dask workers died again and again on one part of the catalogue '
-        f'({e}); the encoding was stopped and nothing of it kept: run again, '
-        'and see the workers\' logs.')
-  for errno, why in ((28, 'is full'), (30, 'is read-only')):
-    if f'[Errno {errno}]' in text or os.strerror(errno) in text:
-      return encoded_lib.EncodedError(
-          f'--output_dir {output_dir}: its filesystem {why}; nothing of the '
-          'encoding was kept.')
-  return None
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
@@ -485,7 +263,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   from midime_magenta import run_lib
   from absl import logging
   encoded_lib.check_output_dir(output_dir)
-  _remove_beam_temporaries(output_dir)  # A killed run's; the folder is ours.
+  # A killed run's temporaries; the folder is ours.
+  encode_run_lib.remove_temporaries(output_dir)
   config, prefix = _resolve(config_name, checkpoint_file)
   if check_config is not None:
     check_config(config)
@@ -502,14 +281,14 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   files = list_files(inputs, skipped)
   logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
                config.music_vae_config, ' '.join(pipeline_options))
-  options = _with_dask_named(pipeline_options)
+  options = encode_run_lib.with_dask_named(pipeline_options)
   if not any(o.startswith('--default_sdk_harness_log_level') for o in options):
     # Beam's workers log every bundle at INFO; our own lines say enough.
     options.append('--default_sdk_harness_log_level=WARNING')
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  on_dask = _runner_name(options) == DASK_RUNNER
-  with _dask_cluster(options) if on_dask else contextlib.nullcontext(
-      options) as options:
+  on_dask = _runner_name(options) == encode_run_lib.DASK_RUNNER
+  with (encode_run_lib.dask_cluster(options) if on_dask else
+        contextlib.nullcontext(options)) as options:
     pipeline, groups = _pipeline(
         options, files, skipped, output_dir, on_dask,
         ChunkFiles(config_name, worker_checkpoint, instrument, program,
@@ -518,7 +297,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
     counts = _run(pipeline, files, output_dir, z_size, on_dask,
                   pipeline_options)
   if on_dask:
-    counts = _write_dask_skipped(counts, groups, skipped, output_dir)
+    counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
+                                               output_dir)
   manifest = {
       'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
                                               fingerprint),
@@ -535,8 +315,9 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   try:
     encoded_lib.write_manifest(output_dir, manifest)
   except errors.MidiMeError as e:
-    _remove_beam_temporaries(output_dir, shards_too=True)
-    raise _one_line_failure(e, output_dir, pipeline_options) or e from None
+    encode_run_lib.remove_temporaries(output_dir, shards_too=True)
+    raise encode_run_lib.one_line_failure(
+        e, output_dir, pipeline_options) or e from None
   logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
                '%s-*%s) into %d shards in %s.', manifest['chunks'],
                manifest['sequences'], manifest['skipped'],
@@ -545,50 +326,12 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   return manifest
 
 
-@contextlib.contextmanager
-def _dask_cluster(options):
-  """Beam's DaskRunner options, with a cluster of this machine's own when
-  they name none: a worker process per core on 127.0.0.1 (Beam's default
-  would serve dask's dashboard on every interface)."""
-  # dask's client and a local scheduler log every connection at INFO.
-  std_logging.getLogger('distributed').setLevel(std_logging.ERROR)
-  given = PipelineOptions(options).get_all_options()
-  if given.get('address') or given.get('scheduler_file'):
-    if given.get('timeout') is None:  # dask waits 30 s for an absent one.
-      options = [*options, '--dask_connection_timeout=10']
-    yield options
-    return
-  import distributed  # pylint: disable=g-import-not-at-top
-  # Its worker processes log to the stderr they start with: kept out of the
-  # terminal (their errors reach the driver as exceptions).
-  with tempfile.TemporaryFile() as log:
-    with startup_lib.native_stderr_to(log):
-      cluster = distributed.LocalCluster(
-          n_workers=os.cpu_count() or 1, threads_per_worker=1,
-          host='127.0.0.1', dashboard_address=None,
-          silence_logs=std_logging.ERROR)
-    with cluster:
-      yield [*options, f'--dask_client_address={cluster.scheduler_address}']
-
-
-def _dask_groups(files, options):
-  """(index, total, file names) for each shard: --dask_npartitions of them,
-  else one per 16 files up to 32, and one per 100 beyond (a group encodes
-  whole batches but its last, which MusicVAE pads: 16 tunes make about 200
-  chunks), files dealt out in turn."""
-  asked = PipelineOptions(options).get_all_options().get('npartitions')
-  count = asked or max(min(len(files) // 16, 32), -(-len(files) // 100))
-  count = max(1, min(count, len(files)))
-  names = [f.encode('utf-8', 'surrogateescape') for f in files]
-  return [(i, count, names[i::count]) for i in range(count)]
-
-
 def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
               encode_chunks):
   """The Beam pipeline and, on Dask, its groups of files."""
   groups = None
   if on_dask:
-    groups = _dask_groups(files, options)
+    groups = encode_run_lib.dask_groups(files, options)
     # One group a Dask partition, so one worker's task.
     options = [o for o in options if not o.startswith(
         ('--dask_npartitions', '--dask_partition_size'))]
@@ -596,7 +339,7 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
   pipeline = beam.Pipeline(options=PipelineOptions(options))
   if on_dask:
     _ = (pipeline | 'Groups' >> beam.Create(groups)
-         | 'Encode' >> beam.ParDo(EncodeFiles(
+         | 'Encode' >> beam.ParDo(encode_run_lib.EncodeFiles(
              chunk_files, encode_chunks, output_dir, str(os.getpid()))))
     return pipeline, groups
   batch_size = encode_chunks._batch_size  # pylint: disable=protected-access
@@ -640,16 +383,17 @@ def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
       os.dup(2), 'w', buffering=1) as terminal, progress_lib.progress_bar(
           None, 'Encoding chunks (estimated)', ' chunks',
           stream=terminal) as bar:
-    watcher = _ShardWatcher(output_dir, record_bytes, bar, on_dask)
+    watcher = encode_run_lib.ShardWatcher(output_dir, record_bytes, bar,
+                                          on_dask)
     watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
-        result, summaries = _run_stoppably(pipeline, on_dask)
+        result, summaries = encode_run_lib.run_stoppably(pipeline, on_dask)
     except BaseException as e:
-      _remove_beam_temporaries(output_dir, shards_too=True)
+      encode_run_lib.remove_temporaries(output_dir, shards_too=True)
       if isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
         raise
-      failure = _one_line_failure(e, output_dir, pipeline_options)
+      failure = encode_run_lib.one_line_failure(e, output_dir, pipeline_options)
       if failure is not None:
         raise failure from None
       if not isinstance(e, errors.MidiMeError):
@@ -659,7 +403,8 @@ def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
     finally:
       watcher.stop()
     if on_dask:
-      _remove_beam_temporaries(output_dir)  # A lost worker's temporaries.
+      # A lost worker's temporaries.
+      encode_run_lib.remove_temporaries(output_dir)
       bar.update(max(0, sum(s['chunks'] for s in summaries) - watcher.shown))
       return summaries
     counts = {k: _metric(result, k) for k in ('chunks', 'sequences',
@@ -672,32 +417,3 @@ def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
   return counts
 
 
-def _write_dask_skipped(summaries, groups, skipped, output_dir):
-  """Checks that every group came back once, writes the skipped list (the
-  driver's, as Beam's DirectRunner would) and returns the counts."""
-  shards = sorted(s['shard'] for s in summaries)
-  if len(set(shards)) != len(groups) or len(shards) != len(groups):
-    _remove_beam_temporaries(output_dir, shards_too=True)
-    raise encoded_lib.EncodedError(
-        f'Dask returned {len(set(shards))} of {len(groups)} parts of the '
-        'encoding; nothing of it was kept: run again.')
-  lines = sorted(json.dumps(x, sort_keys=True) for x in [
-      *(x for s in summaries for x in s['skipped']),
-      *({'source': file_util.shown_name(path),
-         'reason': file_util.shown_name(why)} for path, why in skipped)])
-
-  def write(tmp):
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.writelines(f'{line}\n' for line in lines)
-
-  try:
-    file_util.write_atomically(encoded_lib.join(
-        output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
-        f'{encoded_lib.SKIPPED_SUFFIX}'), write)
-  except errors.MidiMeError as e:
-    _remove_beam_temporaries(output_dir, shards_too=True)
-    raise _one_line_failure(e, output_dir, ()) or e from None
-  return {'chunks': sum(s['chunks'] for s in summaries),
-          'sequences': sum(s['sequences'] for s in summaries),
-          'skipped': sum(len(s['skipped']) for s in summaries),
-          'shards': shards}

@@ -360,19 +360,15 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   assert sorted(restored.values()) == [1, 1], restored
 
 
-def test_a_stopped_dask_encoding_leaves_nothing(
-    dask_cluster, catalogue, mel_2bar_small_checkpoint, tmp_path):
-  """SIGTERM midway: one line, exit 130, the folder gone; the cluster's
-  work still running then writes nothing into it."""
-  import signal  # pylint: disable=g-import-not-at-top
+def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
+  """Starts midime_encode on the cluster, calls `then()` once its first
+  shard is written, and returns (exit code, stderr)."""
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
-  out = tmp_path / 'out'
   proc = subprocess.Popen(
       [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
-       '--config=cat-mel_2bar_small',
-       f'--checkpoint_file={mel_2bar_small_checkpoint}',
+       '--config=cat-mel_2bar_small', f'--checkpoint_file={checkpoint}',
        f'--input_midi={catalogue}', f'--output_dir={out}',
        '--pipeline_options=--runner=DaskRunner,'
        f'--dask_client_address={dask_cluster.scheduler.address}'],
@@ -384,13 +380,27 @@ def test_a_stopped_dask_encoding_leaves_nothing(
       assert proc.poll() is None and time.monotonic() < deadline, (
           proc.returncode)
       time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    assert not (out / 'manifest.json').exists()  # It is midway.
+    then(proc)
+    _, stderr = proc.communicate(timeout=300)
   finally:
     proc.kill()
     proc.wait()
-  assert proc.returncode == 130, stderr
   assert 'Traceback' not in stderr, stderr
+  return proc.returncode, stderr
+
+
+def test_a_stopped_dask_encoding_leaves_nothing(
+    dask_cluster, catalogue, mel_2bar_small_checkpoint, tmp_path):
+  """SIGTERM midway: one line, exit 130, the folder gone; the cluster's
+  work still running then writes nothing into it."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  code, stderr = _midway_on_dask(
+      dask_cluster, catalogue, mel_2bar_small_checkpoint, out,
+      lambda proc: proc.send_signal(signal.SIGTERM))
+  assert code == 130, stderr
   assert testdata_lib.error_lines(stderr) == [
       'midime_encode: error: Interrupted; nothing was left half-written.']
   time.sleep(3)  # Tasks that were running finish, and must not write.
@@ -404,39 +414,15 @@ def test_a_dask_worker_killed_midway_loses_nothing(
   work runs again elsewhere and the encoding is whole, each chunk once (or,
   if dask gives up, one line and no encoding left)."""
   import signal  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
   out = tmp_path / 'out'
-  address = dask_cluster.scheduler.address
-  proc = subprocess.Popen(
-      [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
-       '--config=cat-mel_2bar_small',
-       f'--checkpoint_file={mel_2bar_small_checkpoint}',
-       f'--input_midi={catalogue}', f'--output_dir={out}',
-       '--pipeline_options=--runner=DaskRunner,'
-       f'--dask_client_address={address}'],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  try:
-    deadline = time.monotonic() + 180
-    while not (out.is_dir() and any(map(encoded_lib.is_shard,
-                                        os.listdir(out)))):
-      assert proc.poll() is None and time.monotonic() < deadline, (
-          proc.returncode)
-      time.sleep(0.05)
-    victim = max(dask_cluster.run(os.getpid).values())
-    os.kill(victim, signal.SIGKILL)
-    assert not (out / 'manifest.json').exists()  # It was midway.
-    _, stderr = proc.communicate(timeout=300)
-  finally:
-    proc.kill()
-    proc.wait()
-  assert 'Traceback' not in stderr, stderr
-  if proc.returncode == 0:
+  victim = max(dask_cluster.run(os.getpid).values())
+  code, stderr = _midway_on_dask(
+      dask_cluster, catalogue, mel_2bar_small_checkpoint, out,
+      lambda unused_proc: os.kill(victim, signal.SIGKILL))
+  if code == 0:
     _assert_same_as_one_machine(str(out), one_machine)
   else:
-    assert proc.returncode == 1 and len(
-        testdata_lib.error_lines(stderr)) == 1, stderr
+    assert code == 1 and len(testdata_lib.error_lines(stderr)) == 1, stderr
     assert not out.exists() or not os.listdir(out)
 
 
