@@ -441,6 +441,29 @@ def test_a_dask_worker_killed_midway_loses_nothing(
     assert not out.exists() or not os.listdir(out)
 
 
+def test_a_dask_scheduler_that_does_not_answer_is_one_line(
+    mel_2bar_small_checkpoint, tmp_path):
+  """A port nothing listens on: one line naming the address, nothing made."""
+  import socket  # pylint: disable=g-import-not-at-top
+  pytest.importorskip('distributed', reason='dask is not installed')
+  with socket.socket() as probe:  # A free port, closed again.
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+  result = run('midime_encode', '--config=cat-mel_2bar_small',
+               f'--checkpoint_file={mel_2bar_small_checkpoint}',
+               f'--input_midi={testdata_lib.testdata_path("folk")}',
+               f'--output_dir={tmp_path / "out"}',
+               '--pipeline_options=--runner=DaskRunner,--dask_client_address='
+               f'127.0.0.1:{port},--dask_connection_timeout=2')
+  assert result.returncode == 1, result.stderr
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = testdata_lib.error_lines(result.stderr)
+  assert len(lines) == 1 and lines[0].startswith(
+      'midime_encode: error: --pipeline_options: no dask scheduler answers '
+      f'at 127.0.0.1:{port}'), result.stderr
+  assert not (tmp_path / 'out').exists()
+
+
 @pytest.fixture
 def mounted(tmp_path):
   """mount(options) -> a fresh tmpfs (`ro`, `size=...`), unmounted after;
