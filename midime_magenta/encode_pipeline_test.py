@@ -371,7 +371,8 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   assert dict(encoded_lib.read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
-  restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))
   assert sorted(restored.values()) == [1, 1], restored
 
 

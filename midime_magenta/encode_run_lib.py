@@ -43,8 +43,9 @@ class EncodeFiles(beam.DoFn):
     self._encode.setup()
 
   def _still_claimed(self):
-    """False once the driver has let the folder go (stopped or failed):
-    work that was still running then writes nothing."""
+    """False once the driver has let the folder go (stopped or failed), so
+    work still running then writes nothing; or where the folder is not the
+    driver's (not shared)."""
     if '://' in self._output_dir:
       return True
     with contextlib.suppress(OSError), open(
@@ -75,7 +76,10 @@ class EncodeFiles(beam.DoFn):
           writer.write(example)
 
     if not self._still_claimed():
-      return
+      raise encoded_lib.EncodedError(
+          f'A dask worker does not see this encoding\'s claim in --output_dir '
+          f'{self._output_dir} (the encoding was stopped, or the workers do '
+          'not share that folder); it wrote nothing.')
     file_util.write_atomically(encoded_lib.join(self._output_dir, shard),
                                write)
     yield {'shard': shard, 'chunks': len(examples),
