@@ -64,8 +64,9 @@ setup(
         # protobuf<7, which with TF 2.21 resolves to protobuf 6.33 (TF asks
         # for >=6.31.1); Colab's protobuf 5.29.6 with TF 2.20 is inside too.
         # google-crc32c: the TFRecord shards' checksums (Beam has none of
-        # its own; Colab ships 1.8.0).
-        'beam': ['apache-beam>=2.70,<3', 'google-crc32c>=1.5,<2'],
+        # its own; Colab ships 1.8.0). [dask]: Beam's DaskRunner, with dask
+        # and distributed (2026.8.0 with Beam 2.78 tested).
+        'beam': ['apache-beam[dask]>=2.70,<3', 'google-crc32c>=1.5,<2'],
         # midime_studio (studio): Gradio, which Colab ships (6.24).
         'studio': ['gradio>=6,<7'],
         # selenium drives Debian's chromium (apt) in the studio's browser test.

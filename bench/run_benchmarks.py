@@ -9,6 +9,7 @@ timings are the best of `--reps` runs.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -271,6 +272,68 @@ def bench_pipeline(ckpt, work, sizes=(100, 400)):
   return rows
 
 
+def _timed_encode(ckpt, folder, out, *options):
+  """Wall seconds of midime_encode as users run it, and its chunk count."""
+  t = time.perf_counter()
+  subprocess.run([os.path.join(BIN, 'midime_encode'), f'--config={CONFIG}',
+                  f'--checkpoint_file={ckpt}', f'--input_midi={folder}',
+                  f'--output_dir={out}', '--log=ERROR', *options], check=True)
+  seconds = time.perf_counter() - t
+  with open(os.path.join(out, 'manifest.json'), encoding='utf-8') as f:
+    return seconds, json.load(f)['chunks']
+
+
+def bench_dask(ckpt, work, size=400):
+  """midime_encode on Beam's DaskRunner against a `dask scheduler` and
+  `dask worker --nworkers 2 --nthreads 1` on 127.0.0.1 (started here, not
+  timed), a first job (workers import TensorFlow and restore MusicVAE) and a
+  second (warm workers); against the DirectRunner (2 processes) and one
+  process, same folder, same 2 cores."""
+  import signal  # pylint: disable=g-import-not-at-top
+  from distributed import Client  # pylint: disable=g-import-not-at-top
+  folk = sorted(midi_io.find_input_files(testdata_lib.testdata_path('folk')))
+  folder = os.path.join(work, f'dask_catalogue_{size}')
+  write_tunes(folder, folk, range(-(size // 20), size // 10 - size // 20))
+  address_file = os.path.join(work, 'scheduler.json')
+  procs = []
+  try:
+    for args in (['scheduler', '--host=127.0.0.1', '--port=0'],
+                 ['worker', '--nworkers=2', '--nthreads=1',
+                  '--host=127.0.0.1']):
+      procs.append(subprocess.Popen(
+          [os.path.join(BIN, 'dask'), *args, '--no-dashboard',
+           f'--scheduler-file={address_file}'], stdout=subprocess.DEVNULL,
+          stderr=subprocess.DEVNULL, start_new_session=True))
+    with Client(scheduler_file=address_file, timeout=60) as client:
+      client.wait_for_workers(2, timeout=120)
+      address = client.scheduler.address
+    dask = ['--pipeline_options=--runner=DaskRunner,'
+            f'--dask_client_address={address}']
+    first_s, chunks = _timed_encode(ckpt, folder,
+                                    os.path.join(work, 'dask_1'), *dask)
+    warm_s, _ = _timed_encode(ckpt, folder, os.path.join(work, 'dask_2'),
+                              *dask)
+  finally:
+    for proc in reversed(procs):
+      with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+      proc.wait()
+  local_s, _ = _timed_encode(ckpt, folder, os.path.join(work, 'dask_local'),
+                             '--pipeline_options=--runner=DaskRunner')
+  direct_s, _ = _timed_encode(ckpt, folder, os.path.join(work, 'direct'))
+  t = time.perf_counter()
+  probe = subprocess.run([sys.executable, '-c', _IN_PROCESS_ENCODE, ckpt,
+                          folder], check=True, capture_output=True, text=True)
+  one_s = time.perf_counter() - t
+  parts = json.loads(probe.stdout.strip().splitlines()[-1])
+  return {'tunes': size, 'chunks': chunks, 'dask_first_s': first_s,
+          'dask_warm_s': warm_s, 'dask_local_cluster_s': local_s,
+          'direct_s': direct_s, 'one_process_s': one_s,
+          'start_up_s': parts['start_s'], 'chunk_s': parts['chunk_s'],
+          'encode_chunks_per_s': parts['chunks'] / parts['encode_s'],
+          'load_average': os.getloadavg()}
+
+
 def matmul_flops():
   """The best matmul rates (FLOP/s): of all, and of square ones alone (the
   peak of earlier tables). MidiMe's widest layers at a batch of 4,096 are
@@ -406,6 +469,22 @@ def table(results):
                  f'{r["start_up_per_worker_s"]:.1f} s, chunking '
                  f'{r["chunk_s"]:.1f} s, encoding '
                  f'{r["encode_chunks_per_s"]:.0f} chunks/s')
+  dk = results.get('dask')
+  if dk:
+    rate = lambda k: dk['chunks'] / dk[k]  # pylint: disable=unnecessary-lambda-assignment
+    out.append(f'\n8. midime_encode on Dask, {dk["tunes"]} tunes '
+               f'({dk["chunks"]} chunks), wall and chunks/s; ratio to one '
+               'process (> 1: faster)')
+    for key, name in (('dask_first_s', 'Dask, 2 workers, first job'),
+                      ('dask_warm_s', 'Dask, 2 workers, warm workers'),
+                      ('dask_local_cluster_s', 'Dask, its own local cluster'),
+                      ('direct_s', 'DirectRunner, 2 processes'),
+                      ('one_process_s', 'one process')):
+      out.append(f'  {name:30} {dk[key]:6.1f} s {rate(key):6.0f}/s '
+                 f'{dk["one_process_s"] / dk[key]:5.2f}x')
+    out.append(f'  one process: start-up {dk["start_up_s"]:.1f} s, chunking '
+               f'{dk["chunk_s"]:.1f} s, encoding {dk["encode_chunks_per_s"]:.0f}'
+               f' chunks/s; load average {dk["load_average"][0]:.1f}')
   st = results.get('studio')
   if st and 'skipped' in st:
     out.append(f'\n7. MidiMe Studio: skipped ({st["skipped"]})')
@@ -450,7 +529,7 @@ def main():
   parser.add_argument('--reps', type=int, default=3)
   parser.add_argument('--only',
                       default='generate,encoding,training,end_to_end,pipeline,'
-                      'studio',
+                      'dask,studio',
                       help='Comma-separated sections to run.')
   args = parser.parse_args()
   only = set(args.only.split(','))
@@ -495,6 +574,9 @@ def main():
     if 'pipeline' in only:
       print('pipeline ...', file=sys.stderr)
       results['pipeline'] = bench_pipeline(ckpt, work)
+    if 'dask' in only:
+      print('dask ...', file=sys.stderr)
+      results['dask'] = bench_dask(ckpt, work)
   os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
   path = os.path.join(ROOT, 'bench', 'results',
                       time.strftime('benchmark-%Y%m%d-%H%M%S.json'))

@@ -4,6 +4,7 @@
   ChunkFiles's 'skipped' output --> skipped-00000-of-00001.jsonl
   then, from the driver, manifest.json (counts from Beam's metrics).
 
+On Beam's DaskRunner it is one step a group of files (encode_run_lib).
 Files are cut as `midime_train` cuts them; nothing an input does stops the
 pipeline (it goes to the skipped output with the reason).
 """
@@ -12,8 +13,6 @@ import contextlib
 import json
 import logging as std_logging
 import os
-import shutil
-import signal
 import tempfile
 import threading
 
@@ -26,6 +25,7 @@ from apache_beam.options.pipeline_options_validator import (
     PipelineOptionsValidator)
 from apache_beam.runners import runner as beam_runner
 
+from midime_magenta import encode_run_lib
 from midime_magenta import encoded_lib
 from midime_magenta import errors
 from midime_magenta import file_util
@@ -102,11 +102,17 @@ class ChunkFiles(beam.DoFn):
                chunked.controls[i] if chunked.controls else None)
 
 
+# Restored MusicVAEs of this process, by (config, checkpoint, batch size):
+# Dask calls `setup` for every partition, Beam's other runners once a worker.
+_RESTORED = {}
+_RESTORED_LOCK = threading.Lock()
+
+
 class EncodeChunks(beam.DoFn):
   """Batches of chunks -> serialized tf.train.Examples of their mu.
 
-  The MusicVAE is restored once per worker and refused if it is not the
-  checkpoint the driver fingerprinted.
+  The MusicVAE is restored once per worker process and refused if it is not
+  the checkpoint the driver fingerprinted.
   """
 
   def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
@@ -118,13 +124,17 @@ class EncodeChunks(beam.DoFn):
 
   def setup(self):
     from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-    config, prefix = _resolve(*self._args)
-    self._music_vae = music_vae_lib.load_music_vae(
-        config, prefix, batch_size=self._batch_size)
+    key = (*self._args, self._batch_size)
+    with _RESTORED_LOCK:
+      if key not in _RESTORED:
+        config, prefix = _resolve(*self._args)
+        _RESTORED[key] = music_vae_lib.load_music_vae(
+            config, prefix, batch_size=self._batch_size)
+      self._music_vae = _RESTORED[key]
     if self._music_vae.fingerprint != self._fingerprint:
       raise RuntimeError(
-          f'The worker\'s checkpoint {prefix} is not the one the pipeline '
-          'was started with (fingerprints differ).')
+          f'The worker\'s checkpoint {self._args[1]} is not the one the '
+          'pipeline was started with (fingerprints differ).')
 
   def process(self, batch):
     controls = [c[6] for c in batch if c[6] is not None]
@@ -148,8 +158,16 @@ def list_files(inputs, skipped):
       continue
     pattern = spec if any(ch in spec for ch in '*?[') else (
         spec.rstrip('/') + '/**')
-    matched = [m.path for r in FileSystems.match([pattern])
-               for m in r.metadata_list]
+    try:
+      matched = [m.path for r in FileSystems.match([pattern])
+                 for m in r.metadata_list]
+    except OSError as e:  # BeamIOError, nesting the reasons of each pattern.
+      while getattr(e, 'exception_details', None):
+        e = next(iter(e.exception_details.values()))
+      hint = (' (pip install "apache-beam[gcp]")' if 'GCP dependencies' in
+              str(e) else '')
+      raise midi_io.InputError(
+          f'--input_midi {spec} cannot be listed: {e}{hint}') from None
     found = sorted(p for p in matched if p.lower().endswith(
         midi_io.MIDI_EXTENSIONS + midi_io.TFRECORD_EXTENSIONS))
     if not found:
@@ -159,48 +177,15 @@ def list_files(inputs, skipped):
   return sorted(dict.fromkeys(files))
 
 
-class _ShardWatcher(threading.Thread):
-  """Shows chunks as Beam's temporary shard files grow (local output folders)."""
-
-  def __init__(self, folder, record_bytes, bar):
-    super().__init__(daemon=True)
-    self._folder = folder
-    self._record_bytes = record_bytes
-    self._bar = bar
-    self._stopped = threading.Event()
-    self.shown = 0
-
-  def _written(self):
-    total = 0
-    for entry in os.scandir(self._folder):
-      if entry.is_dir() and entry.name.startswith(
-          f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
-        total += sum(f.stat().st_size for f in os.scandir(entry.path)
-                     if f.is_file())
-    return total // self._record_bytes
-
-  def run(self):
-    if '://' in self._folder:
-      return
-    while not self._stopped.wait(0.5):
-      try:
-        written = self._written()
-      except OSError:
-        continue  # Beam renames and removes as it finishes.
-      if written > self.shown:
-        self._bar.update(written - self.shown)
-        self.shown = written
-
-  def stop(self):
-    self._stopped.set()
-    self.join()
-
-
 def _metric(result, name):
   from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
   counters = result.metrics().query(
       MetricsFilter().with_namespace(NAMESPACE).with_name(name))['counters']
   return int(sum(c.committed or 0 for c in counters))
+
+
+def _runner_name(options):
+  return PipelineOptions(options).view_as(StandardOptions).runner
 
 
 def check_before_work(inputs, output_dir, pipeline_options):
@@ -217,7 +202,7 @@ def check_before_work(inputs, output_dir, pipeline_options):
           '"apache-beam[gcp]"; http(s) is not one: download the files '
           'first).') from None
   encoded_lib.check_location(str(output_dir), '--output_dir')
-  options = PipelineOptions(list(pipeline_options))
+  options = PipelineOptions(encode_run_lib.with_dask_named(pipeline_options))
   name = options.view_as(StandardOptions).runner or 'DirectRunner'
   try:
     runner = beam_runner.create_runner(name)
@@ -226,73 +211,12 @@ def check_before_work(inputs, output_dir, pipeline_options):
         f'it needs more of Beam installed: {e}')
     raise errors.UsageError(
         f'--pipeline_options asks for runner {name}, but {why}; use '
-        'DirectRunner (this machine) or DataflowRunner.') from None
+        'DirectRunner (this machine), DaskRunner (pip install '
+        '"midime-magenta[beam]") or DataflowRunner.') from None
   problems = PipelineOptionsValidator(options, runner).validate()
   if problems:
     raise errors.UsageError(
         f'--pipeline_options for {name}: {" ".join(problems)}')
-
-
-def _run_stoppably(pipeline):
-  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once (Beam's
-  waits in the main thread can let them go by); the workers are then ended.
-  """
-  outcome = {}
-
-  def target():
-    try:
-      result = pipeline.run()
-      result.wait_until_finish()
-      outcome['result'] = result
-    except BaseException as e:  # pylint: disable=broad-except
-      outcome['error'] = e
-
-  thread = threading.Thread(target=target, name='beam-pipeline', daemon=True)
-  thread.start()
-  try:
-    while thread.is_alive():
-      thread.join(0.2)
-  except KeyboardInterrupt:
-    # Beam's threads then fail on the ended workers, raising or logging a
-    # traceback ("Failed to read inputs in the data plane"); not news, as we
-    # stop. `encode` sets Beam's level again on its next run.
-    threading.excepthook = lambda unused_args: None
-    std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
-    _end_child_processes()
-    raise
-  if 'error' in outcome:
-    raise outcome['error']
-  return outcome['result']
-
-
-def _end_child_processes():
-  """SIGKILLs every process below this one (Beam's workers and their
-  shells), as /proc lists them; elsewhere nothing is sent."""
-  parents = {}
-  for pid in filter(str.isdigit, os.listdir('/proc')
-                    if os.path.isdir('/proc') else []):
-    with contextlib.suppress(OSError, ValueError, IndexError), open(
-        f'/proc/{pid}/stat', 'rb') as f:
-      stat = f.read()
-      parents[int(pid)] = int(stat[stat.rindex(b')') + 2:].split()[1])
-  frontier = [os.getpid()]
-  while frontier:
-    parent = frontier.pop()
-    children = [p for p, pp in parents.items() if pp == parent]
-    frontier += children
-    for child in children:
-      with contextlib.suppress(OSError):
-        os.kill(child, signal.SIGKILL)
-
-
-def _remove_beam_temporaries(output_dir):
-  """Removes Beam's `beam-temp-*` folders from a local output folder: a
-  stopped or killed run's half-written shards, which Beam never reuses."""
-  if '://' in str(output_dir) or not os.path.isdir(output_dir):
-    return
-  for entry in os.scandir(output_dir):
-    if entry.is_dir() and entry.name.startswith('beam-temp-'):
-      shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
@@ -339,7 +263,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   from midime_magenta import run_lib
   from absl import logging
   encoded_lib.check_output_dir(output_dir)
-  _remove_beam_temporaries(output_dir)  # A killed run's; the folder is ours.
+  # A killed run's temporaries; the folder is ours.
+  encode_run_lib.remove_temporaries(output_dir)
   config, prefix = _resolve(config_name, checkpoint_file)
   if check_config is not None:
     check_config(config)
@@ -356,26 +281,79 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   files = list_files(inputs, skipped)
   logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
                config.music_vae_config, ' '.join(pipeline_options))
-  options = list(pipeline_options)
+  options = encode_run_lib.with_dask_named(pipeline_options)
   if not any(o.startswith('--default_sdk_harness_log_level') for o in options):
     # Beam's workers log every bundle at INFO; our own lines say enough.
     options.append('--default_sdk_harness_log_level=WARNING')
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  options = PipelineOptions(options)
-  pipeline = beam.Pipeline(options=options)
+  on_dask = _runner_name(options) == encode_run_lib.DASK_RUNNER
+  with (encode_run_lib.dask_cluster(options) if on_dask else
+        contextlib.nullcontext(options)) as options:
+    pipeline, groups = _pipeline(
+        options, files, skipped, output_dir, on_dask,
+        ChunkFiles(config_name, worker_checkpoint, instrument, program,
+                   trio_tracks, hop_bars),
+        EncodeChunks(config_name, worker_checkpoint, fingerprint, batch_size))
+    counts = _run(pipeline, files, output_dir, z_size, on_dask,
+                  pipeline_options)
+  if on_dask:
+    counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
+                                               output_dir)
+  manifest = {
+      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
+                                              fingerprint),
+      'config': config.name,
+      'checkpoint': str(checkpoint_file),
+      'inputs': str(inputs),
+      'files': len(files),
+      'chunks': counts['chunks'],
+      'sequences': counts['sequences'],
+      'skipped': counts['skipped'] + len(skipped),
+      'shards': counts['shards'],
+      'pipeline_options': list(pipeline_options),
+  }
+  try:
+    encoded_lib.write_manifest(output_dir, manifest)
+  except errors.MidiMeError as e:
+    encode_run_lib.remove_temporaries(output_dir, shards_too=True)
+    raise encode_run_lib.one_line_failure(
+        e, output_dir, pipeline_options) or e from None
+  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
+               '%s-*%s) into %d shards in %s.', manifest['chunks'],
+               manifest['sequences'], manifest['skipped'],
+               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
+               len(manifest['shards']), output_dir)
+  return manifest
+
+
+def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
+              encode_chunks):
+  """The Beam pipeline and, on Dask, its groups of files."""
+  groups = None
+  if on_dask:
+    groups = encode_run_lib.dask_groups(files, options)
+    # One group a Dask partition, so one worker's task.
+    options = [o for o in options if not o.startswith(
+        ('--dask_npartitions', '--dask_partition_size'))]
+    options.append(f'--dask_npartitions={len(groups)}')
+  pipeline = beam.Pipeline(options=PipelineOptions(options))
+  if on_dask:
+    _ = (pipeline | 'Groups' >> beam.Create(groups)
+         | 'Encode' >> beam.ParDo(encode_run_lib.EncodeFiles(
+             chunk_files, encode_chunks, output_dir, str(os.getpid()))))
+    return pipeline, groups
+  batch_size = encode_chunks._batch_size  # pylint: disable=protected-access
   chunked = (pipeline
              # As bytes: a name that is not UTF-8 must not stop the rest.
              | 'Files' >> beam.Create(
                  [f.encode('utf-8', 'surrogateescape') for f in files])
              | 'Spread' >> beam.Reshuffle()
-             | 'Chunk' >> beam.ParDo(ChunkFiles(
-                 config_name, worker_checkpoint, instrument, program,
-                 trio_tracks, hop_bars)).with_outputs('skipped', main='chunks'))
+             | 'Chunk' >> beam.ParDo(chunk_files).with_outputs(
+                 'skipped', main='chunks'))
   _ = (chunked.chunks
        | 'Batch' >> beam.BatchElements(min_batch_size=min(64, batch_size),
                                        max_batch_size=batch_size)
-       | 'Encode' >> beam.ParDo(EncodeChunks(config_name, worker_checkpoint,
-                                             fingerprint, batch_size))
+       | 'Encode' >> beam.ParDo(encode_chunks)
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
            encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
@@ -388,6 +366,12 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
        | 'WriteSkipped' >> beam.io.WriteToText(
            encoded_lib.join(output_dir, encoded_lib.SKIPPED_PREFIX),
            file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
+  return pipeline, groups
+
+
+def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
+  """Runs the pipeline with a progress bar; returns its counts: chunks,
+  sequences, skipped, shards (on Dask, the groups' summaries instead)."""
   # The DirectRunner's worker processes write to our stderr: Beam's start-up
   # warnings, TensorFlow's native lines, once per worker. They are kept in
   # a file and shown only if the pipeline fails; the progress bar writes to
@@ -399,41 +383,37 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
       os.dup(2), 'w', buffering=1) as terminal, progress_lib.progress_bar(
           None, 'Encoding chunks (estimated)', ' chunks',
           stream=terminal) as bar:
-    watcher = _ShardWatcher(output_dir, record_bytes, bar)
+    watcher = encode_run_lib.ShardWatcher(output_dir, record_bytes, bar,
+                                          on_dask)
     watcher.start()
     try:
       with startup_lib.native_stderr_to(worker_log):
-        result = _run_stoppably(pipeline)
+        result, summaries = encode_run_lib.run_stoppably(pipeline, on_dask)
     except BaseException as e:
-      _remove_beam_temporaries(output_dir)
-      if not isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
+      encode_run_lib.remove_temporaries(output_dir, shards_too=True)
+      if isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
+        raise
+      failure = encode_run_lib.one_line_failure(e, output_dir, pipeline_options)
+      if failure is not None:
+        raise failure from None
+      if not isinstance(e, errors.MidiMeError):
         worker_log.seek(0)
         terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
       raise
     finally:
       watcher.stop()
-    bar.update(max(0, _metric(result, 'chunks') - watcher.shown))
-  shards = sorted(os.path.basename(m.path) for r in FileSystems.match(
+    if on_dask:
+      # A lost worker's temporaries.
+      encode_run_lib.remove_temporaries(output_dir)
+      bar.update(max(0, sum(s['chunks'] for s in summaries) - watcher.shown))
+      return summaries
+    counts = {k: _metric(result, k) for k in ('chunks', 'sequences',
+                                              'skipped')}
+    bar.update(max(0, counts['chunks'] - watcher.shown))
+  counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
       [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])
-                  for m in r.metadata_list)
-  manifest = {
-      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
-                                              fingerprint),
-      'config': config.name,
-      'checkpoint': str(checkpoint_file),
-      'inputs': str(inputs),
-      'files': len(files),
-      'chunks': _metric(result, 'chunks'),
-      'sequences': _metric(result, 'sequences'),
-      'skipped': _metric(result, 'skipped') + len(skipped),
-      'shards': shards,
-      'pipeline_options': list(pipeline_options),
-  }
-  encoded_lib.write_manifest(output_dir, manifest)
-  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
-               '%s-*%s) into %d shards in %s.', manifest['chunks'],
-               manifest['sequences'], manifest['skipped'],
-               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
-               len(shards), output_dir)
-  return manifest
+                            for m in r.metadata_list)
+  return counts
+
+

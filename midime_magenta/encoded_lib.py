@@ -71,6 +71,11 @@ def check_location(folder, what):
         'a local folder or gs:// (download it first).') from None
 
 
+def is_shard(name):
+  """True for a finished shard's file name."""
+  return bool(_SHARD.fullmatch(name))
+
+
 def _check_regular_files(paths):
   """Refuses a local shard that is not a regular file: reading a FIFO or a
   device as a TFRecord file would block or never end."""
@@ -91,6 +96,15 @@ def holds_encoded(folder):
 def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   gfile = _gfile()
+  if '://' not in folder:
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+      existing = os.path.dirname(existing)
+    if os.path.isdir(existing) and not os.access(existing, os.W_OK | os.X_OK):
+      why = ('is on a read-only filesystem' if os.statvfs(existing).f_flag &
+             os.ST_RDONLY else 'cannot be written by this user')
+      raise EncodedError(f'--output_dir {folder} {why}; choose another '
+                         'folder.')
   if not gfile.exists(folder):
     return
   if not gfile.isdir(folder):

@@ -7,14 +7,20 @@ manifest to --output_dir (encoded_lib). Train on them with
 `midime_train --input_encoded=<output_dir>`.
 
 Runs on Beam's DirectRunner with 2 processes by default; any runner through
-Beam's own options in --pipeline_options (magenta's convention). Needs the
-beam extra: pip install 'midime-magenta[beam]'.
+Beam's own options in --pipeline_options (magenta's convention), Dask's
+included (docs/encode_beam.md). Needs the beam extra: pip install
+'midime-magenta[beam]'.
 
 Example usage:
   midime_encode --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
     --input_midi='my_catalogue/' --output_dir=encoded/
   midime_train --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
     --input_encoded=encoded/ --run_dir=my_midime
+
+  # On a dask cluster (started with `dask scheduler`, `dask worker`):
+  midime_encode --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
+    --input_midi='my_catalogue/' --output_dir=encoded/ \
+    --pipeline_options=--runner=DaskRunner,--dask_client_address=HOST:8786
 
   # On Dataflow (workers need this package; see README):
   midime_encode --checkpoint_file=gs://my-bucket/mel_2bar_small.tar \

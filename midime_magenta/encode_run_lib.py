@@ -1,0 +1,318 @@
+"""How midime_encode's Beam pipeline runs: in a thread that Ctrl-C stops,
+with progress from the shards as they grow, failures the user can act on in
+one line and nothing half-written left; and on Beam's DaskRunner, where the
+pipeline is one step a group of files (EncodeFiles, docs/encode_beam.md).
+"""
+
+import contextlib
+import json
+import logging as std_logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from midime_magenta import encoded_lib
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import startup_lib
+
+
+class EncodeFiles(beam.DoFn):
+  """The whole pipeline for a group of files, on Dask: (index, total, file
+  names) -> shard `encoded-<index>-of-<total>`, written whole by the worker,
+  and {'shard', 'chunks', 'sequences', 'skipped'} to the driver.
+
+  Under Beam's DaskRunner tagged outputs reach every consumer and Beam's file
+  sinks run their input twice and leave `beam-temp-*` folders, so the
+  workers write the shards. A group run again (its worker died) writes the
+  same shard again, whole: each chunk is in the output once.
+  """
+
+  def __init__(self, chunk_files, encode_chunks, output_dir, claim):
+    super().__init__()
+    self._chunk, self._encode = chunk_files, encode_chunks
+    self._output_dir, self._claim = output_dir, claim
+
+  def setup(self):
+    self._chunk.setup()
+    self._encode.setup()
+
+  def _still_claimed(self):
+    """False once the driver has let the folder go (stopped or failed), so
+    work still running then writes nothing; or where the folder is not the
+    driver's (not shared)."""
+    if '://' in self._output_dir:
+      return True
+    with contextlib.suppress(OSError), open(
+        os.path.join(self._output_dir, file_util.LOCK_FILE),
+        encoding='ascii') as f:
+      return f.read().strip() == self._claim
+    return False
+
+  def process(self, group):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    index, total, names = group
+    chunks, skipped = [], []
+    for name in names:
+      for out in self._chunk.process(name):
+        if isinstance(out, beam.pvalue.TaggedOutput):
+          skipped.append(out.value)
+        else:
+          chunks.append(out)
+    size = self._encode._batch_size  # pylint: disable=protected-access
+    examples = [e for i in range(0, len(chunks), size)
+                for e in self._encode.process(chunks[i:i + size])]
+    shard = (f'{encoded_lib.SHARD_PREFIX}-{index:05d}-of-{total:05d}'
+             f'{encoded_lib.SHARD_SUFFIX}')
+
+    def write(tmp):
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for example in examples:
+          writer.write(example)
+
+    if not self._still_claimed():
+      raise encoded_lib.EncodedError(
+          f'A dask worker does not see this encoding\'s claim in --output_dir '
+          f'{self._output_dir} (the encoding was stopped, or the workers do '
+          'not share that folder); it wrote nothing.')
+    file_util.write_atomically(encoded_lib.join(self._output_dir, shard),
+                               write)
+    yield {'shard': shard, 'chunks': len(examples),
+           'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
+
+
+class ShardWatcher(threading.Thread):
+  """Shows chunks as Beam's temporary shard files grow, or on Dask as the
+  workers' shards appear (local output folders)."""
+
+  def __init__(self, folder, record_bytes, bar, finished_shards=False):
+    super().__init__(daemon=True)
+    self._folder = folder
+    self._record_bytes = record_bytes
+    self._bar = bar
+    self._finished_shards = finished_shards
+    self._stopped = threading.Event()
+    self.shown = 0
+
+  def _written(self):
+    total = 0
+    for entry in os.scandir(self._folder):
+      if self._finished_shards and encoded_lib.is_shard(entry.name):
+        total += entry.stat().st_size
+      elif entry.is_dir() and entry.name.startswith(
+          f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
+        total += sum(f.stat().st_size for f in os.scandir(entry.path)
+                     if f.is_file())
+    return total // self._record_bytes
+
+  def run(self):
+    if '://' in self._folder:
+      return
+    while not self._stopped.wait(0.5):
+      try:
+        written = self._written()
+      except OSError:
+        continue  # Beam renames and removes as it finishes.
+      if written > self.shown:
+        self._bar.update(written - self.shown)
+        self.shown = written
+
+  def stop(self):
+    self._stopped.set()
+    self.join()
+
+
+DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
+
+
+def with_dask_named(pipeline_options):
+  """Beam's options with `--runner=DaskRunner` given as the class Beam
+  finds (it knows the Dask runner only by its full name)."""
+  return [f'--runner={DASK_RUNNER}' if o.replace('-', '').lower() in (
+      'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
+
+
+def run_stoppably(pipeline, on_dask):
+  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once
+  (Beam's waits in the main thread can let them go by); the workers are then
+  ended (on Dask, its work cancelled; a local cluster's workers end with it).
+  Returns Beam's result and, on Dask, the groups' summaries.
+  """
+  outcome = {}
+
+  def target():
+    try:
+      result = outcome['started'] = pipeline.run()
+      try:
+        result.wait_until_finish()
+        if hasattr(result, 'client'):  # Dask's: what each group gave.
+          outcome['summaries'] = [s for f in result.futures
+                                  for s in f.result()]
+      finally:
+        if hasattr(result, 'client'):
+          result.client.close()
+      outcome['result'] = result
+    except BaseException as e:  # pylint: disable=broad-except
+      outcome['error'] = e
+
+  thread = threading.Thread(target=target, name='beam-pipeline', daemon=True)
+  thread.start()
+  try:
+    while thread.is_alive():
+      thread.join(0.2)
+  except KeyboardInterrupt:
+    # Beam's threads then fail on the ended workers, raising or logging a
+    # traceback ("Failed to read inputs in the data plane"); not news, as we
+    # stop. `encode` sets Beam's level again on its next run.
+    threading.excepthook = lambda unused_args: None
+    std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
+    if not on_dask:
+      end_child_processes()
+    elif 'started' in outcome:
+      with contextlib.suppress(Exception):
+        outcome['started'].cancel()
+        outcome['started'].client.close(timeout=5)
+    raise
+  if 'error' in outcome:
+    if 'started' not in outcome and isinstance(outcome['error'], OSError):
+      raise Unreachable(outcome['error'])
+    raise outcome['error']
+  return outcome['result'], outcome.get('summaries')
+
+
+class Unreachable(Exception):
+  """The runner could not start: its cluster did not answer."""
+
+
+def end_child_processes():
+  """SIGKILLs every process below this one (Beam's workers and their
+  shells), as /proc lists them; elsewhere nothing is sent."""
+  parents = {}
+  for pid in filter(str.isdigit, os.listdir('/proc')
+                    if os.path.isdir('/proc') else []):
+    with contextlib.suppress(OSError, ValueError, IndexError), open(
+        f'/proc/{pid}/stat', 'rb') as f:
+      stat = f.read()
+      parents[int(pid)] = int(stat[stat.rindex(b')') + 2:].split()[1])
+  frontier = [os.getpid()]
+  while frontier:
+    parent = frontier.pop()
+    children = [p for p, pp in parents.items() if pp == parent]
+    frontier += children
+    for child in children:
+      with contextlib.suppress(OSError):
+        os.kill(child, signal.SIGKILL)
+
+
+def remove_temporaries(output_dir, shards_too=False):
+  """Removes Beam's `beam-temp-*` folders and the workers' temporary files
+  from a local output folder: a stopped or killed run's half-written shards,
+  never reused; with `shards_too`, this run's finished shards and skipped
+  list as well (the folder held none: `check_output_dir`)."""
+  if '://' in str(output_dir) or not os.path.isdir(output_dir):
+    return
+  for entry in os.scandir(output_dir):
+    if entry.is_dir() and entry.name.startswith('beam-temp-'):
+      shutil.rmtree(entry.path, ignore_errors=True)
+    elif file_util.is_temporary(entry.name) or shards_too and (
+        entry.name.startswith((f'{encoded_lib.SHARD_PREFIX}-',
+                               f'{encoded_lib.SKIPPED_PREFIX}-'))):
+      with contextlib.suppress(OSError):
+        os.remove(entry.path)
+
+
+def one_line_failure(e, output_dir, pipeline_options):
+  """A MidiMeError for a failure the user can act on, or None."""
+  text = f'{type(e).__name__}: {e}'
+  if isinstance(e, Unreachable):
+    address = PipelineOptions(list(pipeline_options)).get_all_options().get(
+        'address') or 'its address'
+    return errors.UsageError(
+        f'--pipeline_options: no dask scheduler answers at {address} '
+        f'({e.args[0]}); start one (dask scheduler) or correct '
+        '--dask_client_address.')
+  if type(e).__name__ == 'KilledWorker':
+    return encoded_lib.EncodedError(
+        'Dask workers died again and again on one part of the catalogue '
+        f'({e}); the encoding was stopped and nothing of it kept: run again, '
+        'and see the workers\' logs.')
+  for errno, why in ((28, 'is full'), (30, 'is read-only')):
+    if f'[Errno {errno}]' in text or os.strerror(errno) in text:
+      return encoded_lib.EncodedError(
+          f'--output_dir {output_dir}: its filesystem {why}; nothing of the '
+          'encoding was kept.')
+  return None
+
+
+@contextlib.contextmanager
+def dask_cluster(options):
+  """Beam's DaskRunner options, with a cluster of this machine's own when
+  they name none: a worker process per core on 127.0.0.1 (Beam's default
+  would serve dask's dashboard on every interface)."""
+  # dask's client and a local scheduler log every connection at INFO.
+  std_logging.getLogger('distributed').setLevel(std_logging.ERROR)
+  given = PipelineOptions(options).get_all_options()
+  if given.get('address') or given.get('scheduler_file'):
+    if given.get('timeout') is None:  # dask waits 30 s for an absent one.
+      options = [*options, '--dask_connection_timeout=10']
+    yield options
+    return
+  import distributed  # pylint: disable=g-import-not-at-top
+  # Its worker processes log to the stderr they start with: kept out of the
+  # terminal (their errors reach the driver as exceptions).
+  with tempfile.TemporaryFile() as log:
+    with startup_lib.native_stderr_to(log):
+      cluster = distributed.LocalCluster(
+          n_workers=os.cpu_count() or 1, threads_per_worker=1,
+          host='127.0.0.1', dashboard_address=None,
+          silence_logs=std_logging.ERROR)
+    with cluster:
+      yield [*options, f'--dask_client_address={cluster.scheduler_address}']
+
+
+def dask_groups(files, options):
+  """(index, total, file names) for each shard: --dask_npartitions of them,
+  else one per 16 files up to 32, and one per 100 beyond (a group encodes
+  whole batches but its last, which MusicVAE pads: 16 tunes make about 200
+  chunks), files dealt out in turn."""
+  asked = PipelineOptions(options).get_all_options().get('npartitions')
+  count = asked or max(min(len(files) // 16, 32), -(-len(files) // 100))
+  count = max(1, min(count, len(files)))
+  names = [f.encode('utf-8', 'surrogateescape') for f in files]
+  return [(i, count, names[i::count]) for i in range(count)]
+
+
+def write_dask_skipped(summaries, groups, skipped, output_dir):
+  """Checks that every group came back once, writes the skipped list (the
+  driver's, as Beam's DirectRunner would) and returns the counts."""
+  shards = sorted(s['shard'] for s in summaries)
+  if len(set(shards)) != len(groups) or len(shards) != len(groups):
+    remove_temporaries(output_dir, shards_too=True)
+    raise encoded_lib.EncodedError(
+        f'Dask returned {len(set(shards))} of {len(groups)} parts of the '
+        'encoding; nothing of it was kept: run again.')
+  lines = sorted(json.dumps(x, sort_keys=True) for x in [
+      *(x for s in summaries for x in s['skipped']),
+      *({'source': file_util.shown_name(path),
+         'reason': file_util.shown_name(why)} for path, why in skipped)])
+
+  def write(tmp):
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.writelines(f'{line}\n' for line in lines)
+
+  try:
+    file_util.write_atomically(encoded_lib.join(
+        output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
+        f'{encoded_lib.SKIPPED_SUFFIX}'), write)
+  except errors.MidiMeError as e:
+    remove_temporaries(output_dir, shards_too=True)
+    raise one_line_failure(e, output_dir, ()) or e from None
+  return {'chunks': sum(s['chunks'] for s in summaries),
+          'sequences': sum(s['sequences'] for s in summaries),
+          'skipped': sum(len(s['skipped']) for s in summaries),
+          'shards': shards}
