@@ -182,4 +182,6 @@ def test_a_bare_checkpoint_that_fits_several_or_no_config_names_them(
       'variables fit groovae_2bar_add_closed_hh, groovae_2bar_humanize, '
       'groovae_2bar_tap_fixed_velocity, '
       'groovae_2bar_tap_fixed_velocity_note_dropout and groovae_4bar; pass '
-      '--config.')
+      'config.')
+  assert raised.value.cli == str(raised.value).replace('pass config',
+                                                       'pass --config')
