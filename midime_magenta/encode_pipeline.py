@@ -211,8 +211,8 @@ def check_before_work(inputs, output_dir, pipeline_options):
         f'it needs more of Beam installed: {e}')
     raise errors.UsageError(
         f'--pipeline_options asks for runner {name}, but {why}; use '
-        'DirectRunner (this machine), DaskRunner (pip install '
-        '"midime-magenta[beam]") or DataflowRunner.') from None
+        'DirectRunner (this machine), DaskRunner (the beam extra) or '
+        'DataflowRunner.') from None
   problems = PipelineOptionsValidator(options, runner).validate()
   if problems:
     raise errors.UsageError(

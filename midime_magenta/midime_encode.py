@@ -8,8 +8,8 @@ manifest to --output_dir (encoded_lib). Train on them with
 
 Runs on Beam's DirectRunner with 2 processes by default; any runner through
 Beam's own options in --pipeline_options (magenta's convention), Dask's
-included (docs/encode_beam.md). Needs the beam extra: pip install
-'midime-magenta[beam]'.
+included (docs/encode_beam.md). Needs the beam extra, installed from a checkout or a
+wheel (the package is not on PyPI): pip install '/path/to/midime_magenta[beam]'.
 
 Example usage:
   midime_encode --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
@@ -81,8 +81,8 @@ def import_pipeline():
       import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     raise errors.UsageError(
-        'midime_encode needs Apache Beam; install it with: pip install '
-        '"midime-magenta[beam]".') from None
+        'midime_encode needs Apache Beam: install this package with its '
+        'beam extra (pip install "/path/to/midime_magenta[beam]").') from None
   from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
   return encode_pipeline
 
