@@ -190,8 +190,11 @@ def test_damaged_model_json_is_refused(tmp_path, content):
 
 
 def test_missing_model_says_to_train(tmp_path):
-  with pytest.raises(run_lib.ModelFileError, match='run midime_train'):
+  with pytest.raises(run_lib.ModelFileError,
+                     match='train one and save it there first') as raised:
     _load_model(str(tmp_path))
+  assert '--' not in str(raised.value)  # The API's words; the CLI's:
+  assert 'run midime_train with --run_dir there' in raised.value.cli
 
 
 def test_nan_loss_stops_with_advice():

@@ -125,13 +125,13 @@ def resolve_config(config, checkpoint_file):
   if carried is not None and config.music_vae_config != carried and (
       checkpoint_lib.config_variables(config) !=
       checkpoint_lib.config_variables(resolved.midime_config or carried)):
-    mismatch = (f'Checkpoint {checkpoint_file} is a {carried} MusicVAE (its '
-                f'own config says so), but config {config.name} is for '
-                f'{config.music_vae_config}')
-    raise configs.ConfigError(
-        f'{mismatch}; leave config out to use the checkpoint\'s.',
-        cli=f'{mismatch.replace(" config ", " --config=", 1)}; leave --config '
-        'out to use the checkpoint\'s.')
+    def mismatch(config_is, leave_out):
+      return (f'Checkpoint {checkpoint_file} is a {carried} MusicVAE (its own '
+              f'config says so), but {config_is}{config.name} is for '
+              f'{config.music_vae_config}; leave {leave_out} out to use the '
+              'checkpoint\'s.')
+    raise configs.ConfigError(mismatch('config ', 'config'),
+                              cli=mismatch('--config=', '--config'))
   return config, resolved.prefix
 
 

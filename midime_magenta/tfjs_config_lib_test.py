@@ -165,8 +165,9 @@ def test_a_config_flag_that_disagrees_is_refused(tmp_path):
   folder = str(tmp_path / 'trio_4bar')
   tfjs_testdata_lib.make_checkpoint(folder, 'trio_4bar')
   with pytest.raises(configs.ConfigError,
-                     match='is a trio_4bar MusicVAE .* leave --config out'):
+                     match='is a trio_4bar MusicVAE .* leave config out') as e:
     music_vae_lib.resolve_config('cat-mel_2bar_small', folder)
+  assert '--config=cat-mel_2bar_small is for' in e.value.cli
   config, _ = music_vae_lib.resolve_config(None, folder)
   assert config.name == 'trio_4bar'
 
