@@ -5,13 +5,19 @@
 
 Each browser tab has its own `studio_lib.Session` (its tune, its MidiMe);
 MusicVAEs are shared. Every action writes one status line: what it did, or
-why it could not, never a traceback.
+why it could not, in the page's words, never a traceback. Serving beyond this
+machine takes a login.
 """
 
-import functools
+import atexit
 import inspect
+import ipaddress
 import os
 import queue
+import re
+import secrets
+import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -20,6 +26,7 @@ import types
 from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import file_util
 from midime_magenta import plots_lib
 from midime_magenta import studio_lib
 
@@ -27,6 +34,12 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
 _INSTALL = "pip install 'midime-magenta[studio]'"
+IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
+# The command line's words for what the page has as controls.
+_CONTROLS = {'melody_track': 'the Melody track menu',
+             'bass_track': 'the Bass track menu',
+             'drum_track': 'the Drum track menu',
+             'variation': 'the Variation slider'}
 
 
 def check_installed():
@@ -46,7 +59,7 @@ def _gradio():
   return gradio
 
 
-def _panel(gr, label, key):
+def _panel(gr, label, key, folder):
   """A result on the page: piano roll, audio, notes and the files to keep."""
   with gr.Group(elem_id=key):
     roll = gr.Image(label=f'{label}: piano roll', type='filepath',
@@ -59,25 +72,44 @@ def _panel(gr, label, key):
     files = gr.File(label=f'{label}: download MIDI and WAV',
                     file_count='multiple', interactive=False,
                     elem_id=f'{key}_files')
+  _served_in_place(folder, roll, audio, files)
   return [roll, audio, notes, files]
 
 
-def _values(shown):
+def _served_in_place(folder, *components):
+  """Gradio serves these components' files from the tab's folder, where they
+  were written, instead of a copy in its cache that would outlive the tab."""
+  for component in components:
+    component.GRADIO_CACHE = folder
+
+
+def _values(session, panel, shown):
+  session.on_panel(panel, shown.files)
   return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
 
 
-def _handler(fn, outputs):
-  """Runs `fn(session, *args)`; its errors become the status line.
+def _page_words(message):
+  """A message in the page's words: its controls for the command line's flags,
+  and no advice that only the command line could follow."""
+  message = re.sub(r'--(\w+)', lambda m: _CONTROLS.get(m.group(1), m.group(0)),
+                   message)
+  message = re.sub(r';[^;]*--\w.*$', '.', message)
+  return re.sub(r'\s*\([^()]*--\w[^()]*\)', '', message)
 
-  The user's errors (`MidiMeError`) are shown as they are; anything else is
-  logged with its traceback and shown as one line, and the server serves on.
-  A generator (training) is followed update by update.
+
+def _handler(studio, fn, outputs):
+  """Runs `fn(session, *args, tab=...)` with the session marked busy; its errors
+  become the status line.
+
+  The user's errors (`MidiMeError`) are shown in the page's words; anything
+  else is logged with its traceback and shown as one line, and the server
+  serves on. A generator (training) is followed update by update.
   """
   gr = _gradio()
 
   def failed(session, e):
     if isinstance(e, errors.MidiMeError):
-      message = str(e)
+      message = _page_words(str(e))
     else:
       logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
       message = (f'That did not work ({type(e).__name__}); the server logged '
@@ -85,30 +117,29 @@ def _handler(fn, outputs):
     return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
 
   if inspect.isgeneratorfunction(fn):
-    @functools.wraps(fn)
-    def following(session, *args):
-      try:
-        yield from fn(session, *args)
-      except Exception as e:  # pylint: disable=broad-except
-        yield failed(session, e)
+    def following(request: gr.Request, session, *args):
+      with studio.serving(session):
+        try:
+          yield from fn(session, *args, tab=request.session_hash)
+        except Exception as e:  # pylint: disable=broad-except
+          yield failed(session, e)
     return following
 
-  @functools.wraps(fn)
-  def wrapped(session, *args):
-    try:
-      return fn(session, *args)
-    except Exception as e:  # pylint: disable=broad-except
-      return failed(session, e)
+  def wrapped(request: gr.Request, session, *args):
+    with studio.serving(session):
+      try:
+        return fn(session, *args, tab=request.session_hash)
+      except Exception as e:  # pylint: disable=broad-except
+        return failed(session, e)
   return wrapped
 
 
-def _forget(session):
-  if session is not None:
-    session.close()
-
-
 def _need(session):
-  if session is None:
+  if session is not None and session.evicted:
+    raise errors.UsageError(
+        'This tab was idle the longest when another tab needed its place; '
+        'open your tune again.')
+  if session is None or session.closed:
     raise errors.UsageError('Upload a MIDI file or pick a tune first.')
   return session
 
@@ -120,8 +151,10 @@ def _layout(gr, studio):
            if studio.synthesizer == 'fluidsynth' else
            "note_seq's sine synthesizer (apt-get install fluidsynth "
            'fluid-soundfont-gm for real instruments)')
-  # A closed tab's state goes an hour later (Gradio's rule); its files with it.
-  session = gr.State(None, delete_callback=_forget)
+  # A tab closed goes at once (`unload`); one idle for IDLE_SECONDS, or that
+  # never said it closed, when Gradio lets its state go.
+  session = gr.State(None, time_to_live=IDLE_SECONDS,
+                     delete_callback=studio.close)
   gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
               f'in seconds. Audio: {sound}.')
   status = gr.Markdown('Pick a model and a tune.', elem_id='status')
@@ -137,7 +170,7 @@ def _layout(gr, studio):
                        elem_id='bass_track')
     drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
                         elem_id='drum_track')
-  input_panel = _panel(gr, 'Input', 'input')
+  input_panel = _panel(gr, 'Input', 'input', studio.folder)
 
   gr.Markdown('## MusicVAE')
   prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
@@ -145,7 +178,7 @@ def _layout(gr, studio):
     mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
                             elem_id=f'musicvae_slider_{i}')
                   for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
-  prior_panel = _panel(gr, 'MusicVAE', 'prior')
+  prior_panel = _panel(gr, 'MusicVAE', 'prior', studio.folder)
 
   gr.Markdown('## Train MidiMe')
   with gr.Row():
@@ -154,9 +187,10 @@ def _layout(gr, studio):
     train_button = gr.Button('Train', variant='primary', elem_id='train')
   loss = gr.Image(label='Loss', type='filepath', interactive=False,
                   elem_id='loss')
+  _served_in_place(studio.folder, loss)
   with gr.Row():
-    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
-    after_panel = _panel(gr, 'After: through MidiMe', 'after')
+    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before', studio.folder)
+    after_panel = _panel(gr, 'After: through MidiMe', 'after', studio.folder)
 
   gr.Markdown('## MidiMe samples')
   with gr.Row():
@@ -165,15 +199,15 @@ def _layout(gr, studio):
     sample_button = gr.Button('Sample MidiMe', variant='primary',
                               elem_id='sample')
   with gr.Row():
-    midime_panel = _panel(gr, 'MidiMe', 'midime')
-    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
+    midime_panel = _panel(gr, 'MidiMe', 'midime', studio.folder)
+    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside', studio.folder)
   with gr.Row():
     mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
                             studio_lib.SLIDER_RANGE, 0, step=0.1,
                             label=f'MidiMe {i + 1}',
                             elem_id=f'midime_slider_{i}')
                   for i in range(4)]
-  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
+  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders', studio.folder)
   with gr.Accordion('Steer: attributes, rules, a piece', open=False):
     with gr.Row():
       attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
@@ -185,12 +219,15 @@ def _layout(gr, studio):
       piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
       step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
       piece_button = gr.Button('Make a piece')
-    steer_panel = _panel(gr, 'Steered', 'steered')
+    steer_panel = _panel(gr, 'Steered', 'steered', studio.folder)
 
-  gr.Markdown('## Keep it')
+  gr.Markdown('## Keep it\nRuns are kept in the runs library of this '
+              'server, by name.')
   with gr.Row():
-    run_dir = gr.Textbox(label='Run folder', elem_id='run_dir')
+    run_name = gr.Textbox(label='Run name', max_length=64, elem_id='run_name')
     save_button = gr.Button('Save', elem_id='save')
+    runs = gr.Dropdown(studio.run_names(), value=None, label='Saved runs',
+                       elem_id='runs')
     load_button = gr.Button('Load', elem_id='load')
   return types.SimpleNamespace(
       session=session, status=status, model=model, upload=upload,
@@ -205,20 +242,19 @@ def _layout(gr, studio):
       steer_button=steer_button, rules=rules,
       constrain_button=constrain_button, piece_chunks=piece_chunks,
       step_size=step_size, piece_button=piece_button, steer_panel=steer_panel,
-      run_dir=run_dir, save_button=save_button, load_button=load_button)
+      run_name=run_name, save_button=save_button, runs=runs,
+      load_button=load_button)
 
 
 class _Actions:
-  """What each control does: `action(session, *inputs)` returns the session,
-  the status line and the outputs' values."""
+  """What each control does: `action(session, *inputs, tab=...)` returns the
+  session, the status line and the outputs' values."""
 
   def __init__(self, studio, gr):
     self.studio, self.gr = studio, gr
 
-  def fresh(self, session, name):
-    if session is None or session.model != name:
-      return studio_lib.Session(self.studio, name)
-    return session
+  def fresh(self, session, name, tab):
+    return self.studio.session(tab, name, session)
 
   def tracks_update(self, s):
     pitched, drum_tracks = s.track_choices()
@@ -230,37 +266,44 @@ class _Actions:
             update(choices=drum_tracks, value=s.tracks.get('drums'),
                    visible=trio)]
 
-  def open_tune(self, s, name, path, tune):
-    s = self.fresh(s, name)
+  def shown_input(self, s, shown):
+    cut = (f' The page plays and draws its first {studio_lib.PLAYED_SECONDS} '
+           's; the MIDI file holds it all.' if shown.cut else '')
+    return [s, s.describe_input() + cut, *self.tracks_update(s),
+            *_values(s, 'input', shown)]
+
+  def open_tune(self, s, name, path, tune, tab):
+    s = self.fresh(s, name, tab)
     path, label = (path, os.path.basename(path or '')) if path else (
         DEMO_TUNES.get(tune), tune)
     if not path:
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
     shown = s.open_tune(path, label)
-    return [s, s.describe_input(), *self.tracks_update(s), *_values(shown)]
+    s.upload = path if tune is None or path != DEMO_TUNES.get(tune) else None
+    return self.shown_input(s, shown)
 
-  def choose_model(self, s, name, path, tune):
+  def choose_model(self, s, name, path, tune, tab):
     if path or tune:
-      return self.open_tune(s, name, path, tune)
-    return [self.fresh(s, name), f'{name}: upload a MIDI file or pick a tune.',
+      return self.open_tune(s, name, path, tune, tab)
+    return [s, f'{name}: upload a MIDI file or pick a tune.',
             *[self.gr.skip()] * 7]  # Tracks, input.
 
-  def choose_tracks(self, s, melody_track, bass_track, drum_track):
+  def choose_tracks(self, s, melody_track, bass_track, drum_track, tab):
     s = _need(s)
     shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
-    return [s, s.describe_input(), *_values(shown)]
+    return [s, s.describe_input(), *_values(s, 'input', shown)]
 
-  def prior(self, s, name):
-    s = self.fresh(s, name)
+  def prior(self, s, name, tab):
+    s = self.fresh(s, name, tab)
     return [s, 'MusicVAE samples, 5 chunks back to back.',
-            *_values(s.prior())]
+            *_values(s, 'prior', s.prior())]
 
-  def music_vae_slider(self, s, name, *values):
-    s = self.fresh(s, name)
+  def music_vae_slider(self, s, name, *values, tab):
+    s = self.fresh(s, name, tab)
     return [s, 'MusicVAE at the sliders.',
-            *_values(s.music_vae_slider(values))]
+            *_values(s, 'prior', s.music_vae_slider(values))]
 
-  def train(self, s, count):
+  def train(self, s, count, tab):  # pylint: disable=unused-argument
     if _need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
     updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
@@ -293,48 +336,59 @@ class _Actions:
     yield [s, message, _loss_png(s, trained)] + [self.gr.skip()] * 8
     before, after = s.reconstructions()
     yield [s, message + ' Below: your chunks before and after.',
-           self.gr.skip(), *_values(before), *_values(after)]
+           self.gr.skip(), *_values(s, 'before', before),
+           *_values(s, 'after', after)]
 
-  def sample(self, s, vary, copies):
+  def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
     s = _need(s)
     mine, theirs = s.sample(variation=vary, allow_copies=copies)
     return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
-            *_values(mine), *_values(theirs)]
+            *_values(s, 'midime', mine), *_values(s, 'beside', theirs)]
 
-  def midime_slider(self, s, *values):
+  def midime_slider(self, s, *values, tab):  # pylint: disable=unused-argument
     s = _need(s)
-    return [s, 'MidiMe at the sliders.', *_values(s.midime_slider(values))]
+    return [s, 'MidiMe at the sliders.',
+            *_values(s, 'sliders', s.midime_slider(values))]
 
-  def steer(self, s, *strengths):
+  def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
     s = _need(s)
     attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
     known = set(s.attribute_names())
-    return [s, 'The MidiMe samples, steered.', *_values(s.steer(
+    return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
         {k: v for k, v in attributes.items() if k in known}))]
 
-  def constrain(self, s, text):
+  def constrain(self, s, text, tab):  # pylint: disable=unused-argument
+    if not (text or '').strip(' ,\n'):
+      raise errors.UsageError('Write at least one rule in the Rules box '
+                              '(e.g. key:C, density:2-4).')
     s = _need(s)
     return [s, s.constrain(text)]
 
-  def piece(self, s, chunks, size):
+  def piece(self, s, chunks, size, tab):  # pylint: disable=unused-argument
     s = _need(s)
     return [s, f'A piece of {int(chunks)} chunks.',
-            *_values(s.piece(int(chunks), size))]
+            *_values(s, 'steered', s.piece(int(chunks), size))]
 
-  def save(self, s, folder):
+  def save(self, s, name, tab):  # pylint: disable=unused-argument
     s = _need(s)
-    return [s, s.save(folder)]
+    message = s.save(name)
+    return [s, message, self.runs_update()]
 
-  def load(self, s, name, folder):
-    s = self.fresh(s, name)
-    return [s, s.load(folder)]
+  def load(self, s, model, name, tab):
+    s = self.fresh(s, model, tab)
+    return [s, s.load(name)]
+
+  def runs_update(self):
+    return self.gr.update(choices=self.studio.run_names())
 
 
-def _wire(ui, actions):
-  """Ties each control's event to its action."""
+def _wire(ui, actions, page):
+  """Ties each control's event to its action: at most two at once on the
+  server's cores (one of them a training), the others in Gradio's queue."""
 
   def wire(event, fn, inputs, outputs, **kwargs):
-    event(_handler(fn, len(outputs)), [ui.session, *inputs],
+    kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
+    event(_handler(actions.studio, fn, len(outputs)), [ui.session, *inputs],
           [ui.session, ui.status, *outputs], **kwargs)
 
   tracks = [ui.melody, ui.bass, ui.drums]
@@ -364,56 +418,142 @@ def _wire(ui, actions):
   wire(ui.constrain_button.click, actions.constrain, [ui.rules], [])
   wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
        ui.steer_panel)
-  wire(ui.save_button.click, actions.save, [ui.run_dir], [])
-  wire(ui.load_button.click, actions.load, [ui.model, ui.run_dir], [])
+  wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs])
+  wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  page.load(actions.runs_update, None, ui.runs, queue=False)
+  gr = actions.gr
+
+  def closed(request: gr.Request):  # The tab is gone: so are its files.
+    actions.studio.close_tab(request.session_hash)
+  page.unload(closed)
 
 
 def build(studio):
   """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
   gr = _gradio()
-  with gr.Blocks(title='MidiMe Studio') as page:
-    _wire(_layout(gr, studio), _Actions(studio, gr))
+  # Files the page made that are a day old go (uploads no tab opened among
+  # them); a tab's own go with it.
+  with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
+    _wire(_layout(gr, studio), _Actions(studio, gr), page)
   return page
 
 
 def _loss_png(session, history):
-  return plots_lib.plot_loss_curve(
+  path = plots_lib.plot_loss_curve(
       history, os.path.join(session.folder, f'loss-{time.monotonic_ns()}.png'))
+  session.on_panel('loss', [path])
+  return path
+
+
+def check_folder(path, what):
+  """Creates folder `path` if needed and checks that files can be made in it
+  (a file, /proc or a read-only one is refused); raises UsageError."""
+  try:
+    file_util.check_writable_dir(path, what)
+    os.rmdir(tempfile.mkdtemp(dir=path))
+  except (OSError, errors.MidiMeError) as e:
+    raise errors.UsageError(
+        f'{what}={path} cannot hold the studio\'s files '
+        f'({getattr(e, "strerror", None) or e}); choose another folder.'
+    ) from None
+  return path
+
+
+def default_runs_dir():
+  """The runs library unless asked otherwise: in the user's data folder."""
+  data = os.environ.get('XDG_DATA_HOME') or os.path.join(
+      os.path.expanduser('~'), '.local', 'share')
+  return os.path.join(data, 'midime_magenta', 'runs')
+
+
+def check_address(host, port):
+  """(port, True when only this machine can reach `host`) for serving on
+  host:port (port 0 or None: a free one); raises UsageError."""
+  try:
+    infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
+  except (socket.gaierror, UnicodeError) as e:
+    raise errors.UsageError(f'MidiMe Studio cannot serve on {host}: no such '
+                            f'address ({getattr(e, "strerror", e)}).') from None
+  family, _, _, _, address = infos[0]
+  with socket.socket(family, socket.SOCK_STREAM) as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      probe.bind(address)
+    except OSError as e:
+      raise errors.UsageError(
+          f'MidiMe Studio cannot serve on {host}:{port} ({e.strerror}); pick '
+          'another port or host.') from None
+    free = probe.getsockname()[1]
+  local = all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback
+              for i in infos)
+  return (free if port == 0 else port), local
 
 
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
-           **kwargs):
+           runs_dir=None, auth=None, max_tabs=studio_lib.MAX_TABS, **kwargs):
   """Serves MidiMe Studio; in a notebook, shows it inline.
+
+  Prints one line: the address, and who can reach it.
 
   Args:
     checkpoints: {name: checkpoint} or a list of checkpoints (names, folders,
       URLs); the catalogue's mel_2bar_small and trio_4bar by default.
     host: the address to serve on: 127.0.0.1 (this machine only) unless
-      you ask for another.
-    port: the port; None picks a free one.
-    folder: where results are written; a temporary folder by default.
+      you ask for another; any other needs a login.
+    port: the port; None picks a free one from 7860, 0 any free one.
+    folder: where results are written (in a new folder of this server's);
+      a temporary folder by default.
+    runs_dir: the runs library; by default in the user's data folder.
+    auth: Gradio's `auth`: (user, password), a list of them, or a function.
+      Serving beyond this machine without it makes a password, printed once.
+    max_tabs: tabs served at once; a new one takes the place of the one idle
+      the longest.
     **kwargs: more of `gradio.Blocks.launch`'s arguments.
 
   Returns:
     The `gradio.Blocks`, serving (`.close()` stops it).
+
+  Raises:
+    errors.UsageError: a folder that cannot be written, a checkpoint that is
+      not there, or an address that cannot be served on (one sentence).
   """
+  gr = _gradio()
   if not isinstance(checkpoints, dict):
     checkpoints = {os.path.basename(os.path.normpath(str(c))): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
-  folder = folder or tempfile.mkdtemp(prefix='midime_studio_')
-  studio = studio_lib.Studio(checkpoints, folder)
+  port, local = check_address(host, port)
+  runs_dir = check_folder(runs_dir or default_runs_dir(), 'runs_dir')
+  if folder:
+    check_folder(folder, 'folder')
+  folder = tempfile.mkdtemp(prefix='midime_studio_', dir=folder)
+  atexit.register(shutil.rmtree, folder, True)
+  studio = studio_lib.Studio(checkpoints, folder, runs_dir,
+                             max_tabs=max_tabs)
   page = build(studio)
-  page.queue(default_concurrency_limit=4)
-  gr = _gradio()
+  page.queue(default_concurrency_limit=2)
+  password = None
+  if auth is None and not local:
+    password = secrets.token_urlsafe(12)
+    auth = ('midime', password)
   # System fonts: the page asks nothing of the internet.
   theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
   try:
-    page.launch(server_name=host, server_port=port, prevent_thread_lock=True,
-                theme=theme, allowed_paths=[folder], show_error=False,
-                quiet=True, max_file_size=studio_lib.MAX_UPLOAD_BYTES,
+    page.launch(server_name=f'[{host}]' if ':' in host else host,
+                server_port=port, prevent_thread_lock=True, theme=theme,
+                allowed_paths=[folder], show_error=False, quiet=True,
+                max_file_size=studio_lib.MAX_UPLOAD_BYTES, auth=auth,
                 **{'share': False, **kwargs})
   except OSError as e:
     raise errors.UsageError(
         f'MidiMe Studio cannot serve on {host}:{port} ({e}); pick another '
-        '--port or --host.') from None
+        'port or host.') from None
+  reach = ('this machine only' if local else
+           f'any machine that reaches port {page.server_port} here, '
+           + (f'logging in as midime with password {password}'
+              if password else 'with a login'))
+  try:
+    print(f'MidiMe Studio: {page.local_url} ({reach}; Ctrl-C stops it).',
+          flush=True)
+  except (OSError, ValueError):
+    pass  # No stdout to tell.
   return page

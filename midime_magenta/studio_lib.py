@@ -5,10 +5,20 @@ written as MIDI, WAV (audio_lib) and a piano roll, with its notes as text, in
 the input's tempo and programs (`tracks_lib.Voicing`). MusicVAEs are restored
 once per server (`Studio`) and shared by the tabs; each tab trains its own
 MidiMe (`Session`). studio.py lays this out in Gradio.
+
+Every request has a budget decided before the work: a tune is refused from
+its size, its count of MIDI events, its notes or its length before it is read
+further, and a result is played and drawn for its first `PLAYED_SECONDS`
+only. A server holds at most `max_tabs` sessions; a new tab takes the place
+of the one idle the longest. Runs are saved and loaded by name in one runs
+library (`runs_dir`), never by path.
 """
 
+import contextlib
 import itertools
 import os
+import re
+import secrets
 import shutil
 import threading
 import time
@@ -29,6 +39,7 @@ from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
+from midime_magenta import run_lib
 from midime_magenta import steps
 from midime_magenta import tracks_lib
 
@@ -36,11 +47,21 @@ CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
 MUSIC_VAE_SLIDERS = 4
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # A long MIDI file is well under 1 MB.
+# Reading MIDI costs about 13 us an event (550,000 one-tick notes: 14 s); the
+# events are counted from the bytes first, at about 1 us each.
+MAX_EVENTS = 250_000
+MAX_NOTES = 50_000
+MAX_MINUTES = 30
+PLAYED_SECONDS = 120  # What the page plays and draws of a result.
+MAX_TABS = 16
+RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
 class Shown:
-  """One result on the page: MIDI, WAV and piano-roll files, and its notes."""
+  """One result on the page: its MIDI file, whole, and the WAV, piano roll and
+  notes of what is played (its first `PLAYED_SECONDS`; `cut` when less than
+  all)."""
 
   def __init__(self, ns, folder, label):
     stem = os.path.join(folder, f'{label}-{next(_numbers):05d}')
@@ -48,13 +69,24 @@ class Shown:
     self.midi = file_util.write_atomically(
         stem + '.mid',
         lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp))
+    self.cut = ns.total_time > PLAYED_SECONDS
+    played = note_seq.sequences_lib.trim_note_sequence(
+        ns, 0, PLAYED_SECONDS) if self.cut else ns
     synths = []
-    self.wav = file_util.write_atomically(
-        stem + '.wav', lambda tmp: synths.append(
-            audio_lib.render_wav(self.midi, tmp)))
+
+    def render(tmp):
+      midi = tmp + '.mid'
+      try:
+        note_seq.sequence_proto_to_midi_file(played, midi)
+        synths.append(audio_lib.render_wav(midi, tmp))
+      finally:
+        with contextlib.suppress(OSError):
+          os.remove(midi)
+    self.wav = file_util.write_atomically(stem + '.wav', render)
     self.synthesizer = synths[0]
-    self.roll = plots_lib.plot_piano_roll(ns, stem + '.png', title=label)
-    self.notes = notes_text(ns)
+    self.roll = plots_lib.plot_piano_roll(played, stem + '.png', title=label)
+    self.notes = notes_text(played)
+    self.files = [self.midi, self.wav, self.roll]
 
 
 _numbers = itertools.count()
@@ -73,40 +105,194 @@ def notes_text(ns):
       for n in sorted(ns.notes, key=lambda n: (n.start_time, n.pitch)))
 
 
+def _duration(ns):
+  minutes, seconds = divmod(int(ns.total_time), 60)
+  hours, minutes = divmod(minutes, 60)
+  return (f'{hours} h {minutes} min' if hours else
+          f'{minutes} min {seconds} s' if minutes else f'{seconds} s')
+
+
+def midi_events(data, limit):
+  """How many events (notes on and off, controls, meta) MIDI bytes hold,
+  counted from the bytes without reading them as music, up to `limit` + 1.
+
+  A bound, not a reader: a damaged file is counted as far as it goes and
+  refused later by the reader.
+  """
+  count, pos, size = 0, 8 + int.from_bytes(data[4:8], 'big'), len(data)
+
+  def number(pos):  # A variable-length quantity: (value, where it ends).
+    value = 0
+    while data[pos] & 0x80:
+      value, pos = (value << 7) | (data[pos] & 0x7F), pos + 1
+    return (value << 7) | data[pos], pos + 1
+
+  try:
+    while pos + 8 <= size and count <= limit:
+      end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], 'big')
+      track, pos, status = data[pos:pos + 4] == b'MTrk', pos + 8, 0
+      while track and pos < min(end, size) and count <= limit:
+        _, pos = number(pos)  # The event's delta time.
+        if data[pos] & 0x80:
+          status, pos = data[pos], pos + 1
+        if status >= 0xF0:  # Meta (a type, then a length) or sysex.
+          length, pos = number(pos + (status == 0xFF))
+          pos += length
+        else:
+          pos += 1 if 0xC0 <= status < 0xE0 else 2
+        count += 1
+      pos = end
+  except IndexError:  # Cut short: counted so far.
+    pass
+  return count
+
+
 class Studio:
-  """What the tabs share: MusicVAEs by name, restored once, and a folder.
+  """What the tabs share: MusicVAEs by name, restored once, the folders, and
+  the tabs' sessions.
 
   Args:
-    checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes).
-    folder: where results are written (served to the page).
+    checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes); each
+      is resolved now, so a missing one is refused before anything serves.
+    folder: where results are written (served to the page), a folder of its
+      own: each tab writes in a new folder of a random name inside it.
+    runs_dir: the runs library, where the page saves and loads runs by name.
     batch_size: MusicVAE's graph batch size.
+    max_tabs: sessions held at once; a new tab takes the place of the one idle
+      the longest.
   """
 
-  def __init__(self, checkpoints, folder, batch_size=8):
+  def __init__(self, checkpoints, folder, runs_dir=None, batch_size=8,
+               max_tabs=MAX_TABS):
     if not checkpoints:
       raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
-    self.checkpoints = dict(checkpoints)
+    self.checkpoints = {name: _resolve(c) for name, c in checkpoints.items()}
     self.folder = folder
+    self.runs_dir = runs_dir or os.path.join(folder, 'runs')
     self.batch_size = batch_size
+    self.max_tabs = max_tabs
     self.synthesizer = audio_lib.synthesizer_name()
     self._music_vaes = {}
     self._lock = threading.Lock()
     # One training at a time on the server's cores; others wait their turn.
     self.training_lock = threading.Lock()
+    self.tabs = {}  # The sessions by tab (Gradio's session hash).
 
   def personalizer(self, name):
     """A fresh `Personalizer` on the shared, restored MusicVAE `name`."""
     with self._lock:
       if name not in self._music_vaes:
-        config, prefix = _resolve(self.checkpoints[name])
-        music_vae = music_vae_lib.load_music_vae(config, prefix,
-                                                 self.batch_size)
-        self._music_vaes[name] = (config, prefix, music_vae)
-      config, prefix, music_vae = self._music_vaes[name]
+        config, prefix = self.checkpoints[name]
+        self._music_vaes[name] = music_vae_lib.load_music_vae(
+            config, prefix, self.batch_size)
+      config, prefix = self.checkpoints[name]
+      music_vae = self._music_vaes[name]
     personalizer = personalizer_lib.Personalizer(config, music_vae=music_vae,
                                                  batch_size=self.batch_size)
     personalizer.checkpoint_file = prefix
     return personalizer
+
+  # -- tabs ------------------------------------------------------------------------
+
+  def session(self, tab, model, old=None):
+    """Tab `tab`'s session of `model`: `old` when it is that, else a new one
+    (which keeps `old`'s upload). Closes `old`, and makes room when `max_tabs`
+    are held by closing the session idle the longest.
+
+    Raises:
+      errors.UsageError: when every session is busy.
+    """
+    if old is not None and old.model == model and not old.closed:
+      return old
+    with self._lock:
+      self.tabs.pop(tab, None)
+      idle = [s for s in self.tabs.values() if not s.busy]
+      if len(self.tabs) >= self.max_tabs and not idle:
+        raise errors.UsageError(
+            f'MidiMe Studio is busy with {len(self.tabs)} tabs; try again in '
+            'a minute.')
+      oldest = (min(idle, key=lambda s: s.used)
+                if len(self.tabs) >= self.max_tabs else None)
+    if oldest is not None:
+      oldest.evicted = True
+      self.close(oldest)
+    session = Session(self, model, tab)
+    with self._lock:
+      self.tabs[tab] = session
+    if old is not None:
+      session.upload, old.upload = old.upload, None
+      self.close(old)
+    return session
+
+  @contextlib.contextmanager
+  def serving(self, session):
+    """Marks a session busy (never taken for another tab) while it works."""
+    if session is not None:
+      session.busy += 1
+    try:
+      yield
+    finally:
+      if session is not None:
+        session.busy -= 1
+        session.used = time.monotonic()
+        if session.closing and not session.busy:
+          session.close()
+
+  def close(self, session):
+    """Closes a tab's session now, or when its work in hand ends; removes its
+    upload unless another tab opened the same file."""
+    if session is None:
+      return
+    with self._lock:
+      if self.tabs.get(session.tab) is session:
+        del self.tabs[session.tab]
+      if session.upload and all(s.upload != session.upload
+                                for s in self.tabs.values()):
+        with contextlib.suppress(OSError):
+          os.remove(session.upload)
+    if session.busy:
+      session.closing = True
+    else:
+      session.close()
+
+  def close_tab(self, tab):
+    self.close(self.tabs.get(tab))
+
+  # -- the runs library ----------------------------------------------------------
+
+  def run_names(self):
+    """The names of the runs in the library, sorted."""
+    try:
+      names = os.listdir(self.runs_dir)
+    except OSError:
+      return []
+    return sorted(n for n in names if RUN_NAME.fullmatch(n) and os.path.isfile(
+        os.path.join(self.runs_dir, n, run_lib.MODEL_FILE)))
+
+  def run_path(self, name, new=False):
+    """The library's folder of run `name`; `new` claims it (atomically: a
+    name taken is refused, whoever took it)."""
+    name = (name or '').strip()
+    if not RUN_NAME.fullmatch(name):
+      raise errors.UsageError(
+          'Name the run with letters, digits, spaces, dots, dashes and '
+          'underscores (at most 64, starting with a letter or digit).')
+    path = os.path.join(self.runs_dir, name)
+    if new:
+      try:
+        os.makedirs(self.runs_dir, exist_ok=True)
+        os.mkdir(path)
+      except FileExistsError:
+        raise errors.UsageError(
+            f'There is already a run named {name!r}; choose another name.'
+        ) from None
+      except OSError as e:
+        raise errors.UsageError(
+            f'The runs library cannot take {name!r} ({e.strerror}).') from None
+    elif name not in self.run_names():
+      raise errors.UsageError(f'There is no run named {name!r}; pick one from '
+                              'the list.')
+    return path
 
 
 def _resolve(checkpoint):
@@ -127,14 +313,21 @@ def _resolve(checkpoint):
 class Session:
   """One tab's work: its tune, its chunks, its MidiMe and what it last drew."""
 
-  def __init__(self, studio, model):
+  def __init__(self, studio, model, tab=None):
     self.studio = studio
     self.model = model
+    self.tab = tab
     self.personalizer = studio.personalizer(model)
     self.kind = chunking_lib.converter_kind(
         self.personalizer.music_vae_config)
-    self.folder = os.path.join(studio.folder, f'tab-{next(_numbers):05d}')
-    os.makedirs(self.folder, exist_ok=True)
+    # A name no one can guess: the page's files are served by path.
+    self.folder = os.path.join(studio.folder,
+                               f'tab-{secrets.token_urlsafe(16)}')
+    os.mkdir(self.folder)
+    self.busy, self.used = 0, time.monotonic()
+    self.closing = self.closed = self.evicted = False
+    self.panels = {}  # The files each panel of the page shows.
+    self.upload = None  # The file this tab uploaded, removed with it.
     self.tune = None
     self.tune_name = None
     self.tracks = {}
@@ -151,9 +344,19 @@ class Session:
   def show(self, ns, label):
     return Shown(ns, self.folder, label)
 
+  def on_panel(self, panel, files):
+    """Records the files `panel` shows; those it showed before are removed."""
+    for path in set(self.panels.get(panel, ())) - set(files):
+      with contextlib.suppress(OSError):
+        os.remove(path)
+    self.panels[panel] = list(files)
+
   def close(self):
-    """Removes this tab's result files (its runs saved elsewhere stay)."""
+    """Removes this tab's files and lets its model go (runs saved stay)."""
     shutil.rmtree(self.folder, ignore_errors=True)
+    self.closed = True
+    self.personalizer = self.tune = self.chunked = self.points = None
+    self.panels = {}
 
   def _voiced_chunks(self, raw, label):
     """Chunks MusicVAE decoded, back to back in their slots, voiced."""
@@ -164,19 +367,36 @@ class Session:
   # -- the input ----------------------------------------------------------------
 
   def open_tune(self, path, name=None):
-    """Reads an uploaded or bundled MIDI file; returns the input shown."""
+    """Reads an uploaded or bundled MIDI file; returns the input shown.
+
+    Refused before it is read further when its size, its MIDI events, its
+    notes or its length are beyond the page's budget.
+    """
+    name = name or os.path.basename(path)
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_BYTES:
       raise midi_io.InputError(
-          f'{name or "The file"} is {size // 1024} KB; MidiMe Studio takes '
+          f'{name} is {size // 1024} KB; MidiMe Studio takes '
           f'MIDI files up to {MAX_UPLOAD_BYTES // 1024 // 1024} MB.')
-    name = name or os.path.basename(path)
+    with open(path, 'rb') as f:
+      data = f.read()
+    if midi_events(data, MAX_EVENTS) > MAX_EVENTS:
+      raise midi_io.InputError(
+          f'{name!r} holds more than {MAX_EVENTS:,} MIDI events; MidiMe Studio '
+          f'takes tunes of up to {MAX_MINUTES} minutes and {MAX_NOTES:,} '
+          'notes.')
     try:
-      self.tune = midi_io.read_midi_file(path)
+      tune = midi_io.read_midi_bytes(data, path)
     except midi_io.InputError as e:  # Named as the user named it.
       raise midi_io.InputError(str(e).replace(repr(path), repr(name)).replace(
           path, name)) from None
-    self.tune_name = name
+    if tune.total_time > MAX_MINUTES * 60 or len(tune.notes) > MAX_NOTES:
+      raise midi_io.InputError(
+          f'{name!r} ' + (f'lasts {_duration(tune)}' if tune.total_time > 60 *
+                          MAX_MINUTES else f'has {len(tune.notes):,} notes') +
+          f'; MidiMe Studio takes tunes of up to {MAX_MINUTES} minutes and '
+          f'{MAX_NOTES:,} notes.')
+    self.tune, self.tune_name = tune, name
     self.tune.filename = self.tune_name
     self.tracks = self.default_tracks()
     return self.chunk()
@@ -316,14 +536,35 @@ class Session:
 
   # -- keeping it -------------------------------------------------------------------
 
-  def save(self, run_dir):
-    path = self.trained().save(run_dir)
-    return f'Saved to {os.path.dirname(path)}.'
+  def save(self, name):
+    """Saves the model as run `name` of the runs library, a name no run has."""
+    p = self.trained()
+    path = self.studio.run_path(name, new=True)
+    try:
+      p.save(path)
+    except BaseException as e:
+      shutil.rmtree(path, ignore_errors=True)
+      if isinstance(e, errors.MidiMeError):
+        raise errors.MidiMeError(str(e).replace(path, repr(name.strip()))) from None
+      raise
+    return f'Saved as {name.strip()!r} in the runs library.'
 
-  def load(self, run_dir):
-    p = personalizer_lib.Personalizer.load(
-        run_dir, self.personalizer.checkpoint_file, self.personalizer.config,
-        music_vae=self.personalizer.music_vae)
+  def load(self, name):
+    """Loads run `name` of the runs library."""
+    path = self.studio.run_path(name)
+    name = os.path.basename(path)
+    try:
+      trained_on = run_lib.read_model_info(path)['music_vae'].get('config')
+      if trained_on != self.personalizer.config.music_vae_config:
+        raise run_lib.ModelMismatchError(
+            f'Run {name!r} was trained on MusicVAE {trained_on}, not '
+            f'{self.personalizer.config.music_vae_config}; choose that model '
+            'above, then load it.')
+      p = personalizer_lib.Personalizer.load(
+          path, self.personalizer.checkpoint_file, self.personalizer.config,
+          music_vae=self.personalizer.music_vae)
+    except errors.MidiMeError as e:
+      raise errors.MidiMeError(str(e).replace(path, repr(name))) from None
     self.personalizer, self.points = p, None
-    return (f'Loaded {run_dir}: a MidiMe of {p.midime.hparams.latent_size} '
+    return (f'Loaded {name!r}: a MidiMe of {p.midime.hparams.latent_size} '
             f'dimensions trained on {len(p.training_data.z)} chunks.')
