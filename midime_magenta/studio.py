@@ -12,6 +12,7 @@ machine takes a login.
 import atexit
 import inspect
 import ipaddress
+import logging as pylogging
 import os
 import queue
 import re
@@ -518,6 +519,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
       not there, or an address that cannot be served on (one sentence).
   """
   gr = _gradio()
+  pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
     checkpoints = {os.path.basename(os.path.normpath(str(c))): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
