@@ -49,8 +49,9 @@ class RawTab:
           zip(('username', 'password'), auth)), timeout=60).raise_for_status()
     self.hash = os.urandom(6).hex()
     config = self.http.get(f'{self.url}/config', timeout=60).json()
-    self.ids = {c.get('props', {}).get('elem_id'): c['id']
-                for c in config['components']}
+    self.ids = {}  # elem_id: [component id] (a button and a group may share).
+    for c in config['components']:
+      self.ids.setdefault(c.get('props', {}).get('elem_id'), []).append(c['id'])
     self.defaults = {c['id']: c.get('props', {}).get('value')
                      for c in config['components']}
     self.events = {}
@@ -83,12 +84,13 @@ class RawTab:
     """Fires `event` of control `elem_id` with the inputs named in `values`
     (the others at their defaults); returns the last outputs, or raises
     RuntimeError with the server's error."""
-    fn_index, inputs = self.events[(self.ids[elem_id], event)]
-    names = {i: e for e, i in self.ids.items()}
+    trigger = next(i for i in self.ids[elem_id] if (i, event) in self.events)
+    fn_index, inputs = self.events[(trigger, event)]
+    names = {i: e for e, ids in self.ids.items() for i in ids}
     data = [values.get(names.get(i), self.defaults.get(i)) for i in inputs]
     joined = self.http.post(f'{self.url}/gradio_api/queue/join', json={
         'data': data, 'fn_index': fn_index, 'session_hash': self.hash,
-        'trigger_id': self.ids[elem_id], 'event_data': None}, timeout=60)
+        'trigger_id': trigger, 'event_data': None}, timeout=60)
     joined.raise_for_status()
     event_id = joined.json()['event_id']
     with self.http.get(f'{self.url}/gradio_api/queue/data',
