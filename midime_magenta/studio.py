@@ -279,9 +279,9 @@ class _Actions:
         DEMO_TUNES.get(tune), tune)
     if not path:
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
-    shown = s.open_tune(path, label)
-    s.upload = path if tune is None or path != DEMO_TUNES.get(tune) else None
-    return self.shown_input(s, shown)
+    if path not in DEMO_TUNES.values():  # Removed with the tab, read or not.
+      s.upload = path
+    return self.shown_input(s, s.open_tune(path, label))
 
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
@@ -535,7 +535,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   page.queue(default_concurrency_limit=2)
   password = None
   if auth is None and not local:
-    password = secrets.token_urlsafe(12)
+    password = secrets.token_hex(12)
     auth = ('midime', password)
   # System fonts: the page asks nothing of the internet.
   theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
