@@ -401,6 +401,22 @@ def test_two_servers_on_one_output_dir_keep_their_own_files(
     second.close()
 
 
+def test_a_tab_idle_past_its_time_goes(mel_2bar_small_checkpoint, tmp_path,
+                                       monkeypatch):
+  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(studio, 'IDLE_SECONDS', 2)
+  page = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint}, port=0,
+                       folder=str(tmp_path / 'served'),
+                       runs_dir=str(tmp_path / 'runs'))
+  try:
+    tab = browser_lib.RawTab(page.local_url)  # No heartbeat: never closes.
+    made = tab.call('prior', 'click')[-1][0]['path']
+    assert os.path.exists(made)
+    assert _wait_for(lambda: not os.path.exists(made), timeout=60)
+  finally:
+    page.close()
+
+
 def test_a_login_guards_every_route(mel_2bar_small_checkpoint, tmp_path):
   import requests  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
