@@ -37,9 +37,10 @@ def define_flags():
                       'login.')
   flags.DEFINE_integer('port', 7860, 'The port to serve on (0: any free one).',
                        lower_bound=0, upper_bound=65535)
-  flags.DEFINE_string('output_dir', None, 'Where the page\'s MIDI, WAV and '
-                      'pictures are written (in a new folder of this server); '
-                      'a temporary folder by default.')
+  flags.DEFINE_string('output_dir', None, 'Where the page\'s files go: '
+                      'uploads, and the MIDI, WAV and pictures it makes (in a '
+                      'new folder of this server\'s); Gradio\'s temporary '
+                      'folder by default.')
   flags.DEFINE_string('runs_dir', None, 'The runs library, where the page '
                       'saves and loads runs by name; by default '
                       '$XDG_DATA_HOME/midime_magenta/runs (~/.local/share/...).')

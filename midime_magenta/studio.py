@@ -60,7 +60,7 @@ def _gradio():
   return gradio
 
 
-def _panel(gr, label, key, folder):
+def _panel(gr, label, key):
   """A result on the page: piano roll, audio, notes and the files to keep."""
   with gr.Group(elem_id=key):
     roll = gr.Image(label=f'{label}: piano roll', type='filepath',
@@ -73,15 +73,7 @@ def _panel(gr, label, key, folder):
     files = gr.File(label=f'{label}: download MIDI and WAV',
                     file_count='multiple', interactive=False,
                     elem_id=f'{key}_files')
-  _served_in_place(folder, roll, audio, files)
   return [roll, audio, notes, files]
-
-
-def _served_in_place(folder, *components):
-  """Gradio serves these components' files from the tab's folder, where they
-  were written, instead of a copy in its cache that would outlive the tab."""
-  for component in components:
-    component.GRADIO_CACHE = folder
 
 
 def _values(session, panel, shown):
@@ -171,7 +163,7 @@ def _layout(gr, studio):
                        elem_id='bass_track')
     drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
                         elem_id='drum_track')
-  input_panel = _panel(gr, 'Input', 'input', studio.folder)
+  input_panel = _panel(gr, 'Input', 'input')
 
   gr.Markdown('## MusicVAE')
   prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
@@ -179,7 +171,7 @@ def _layout(gr, studio):
     mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
                             elem_id=f'musicvae_slider_{i}')
                   for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
-  prior_panel = _panel(gr, 'MusicVAE', 'prior', studio.folder)
+  prior_panel = _panel(gr, 'MusicVAE', 'prior')
 
   gr.Markdown('## Train MidiMe')
   with gr.Row():
@@ -188,10 +180,9 @@ def _layout(gr, studio):
     train_button = gr.Button('Train', variant='primary', elem_id='train')
   loss = gr.Image(label='Loss', type='filepath', interactive=False,
                   elem_id='loss')
-  _served_in_place(studio.folder, loss)
   with gr.Row():
-    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before', studio.folder)
-    after_panel = _panel(gr, 'After: through MidiMe', 'after', studio.folder)
+    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
+    after_panel = _panel(gr, 'After: through MidiMe', 'after')
 
   gr.Markdown('## MidiMe samples')
   with gr.Row():
@@ -200,15 +191,15 @@ def _layout(gr, studio):
     sample_button = gr.Button('Sample MidiMe', variant='primary',
                               elem_id='sample')
   with gr.Row():
-    midime_panel = _panel(gr, 'MidiMe', 'midime', studio.folder)
-    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside', studio.folder)
+    midime_panel = _panel(gr, 'MidiMe', 'midime')
+    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
   with gr.Row():
     mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
                             studio_lib.SLIDER_RANGE, 0, step=0.1,
                             label=f'MidiMe {i + 1}',
                             elem_id=f'midime_slider_{i}')
                   for i in range(4)]
-  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders', studio.folder)
+  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
   with gr.Accordion('Steer: attributes, rules, a piece', open=False):
     with gr.Row():
       attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
@@ -220,7 +211,7 @@ def _layout(gr, studio):
       piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
       step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
       piece_button = gr.Button('Make a piece')
-    steer_panel = _panel(gr, 'Steered', 'steered', studio.folder)
+    steer_panel = _panel(gr, 'Steered', 'steered')
 
   gr.Markdown('## Keep it\nRuns are kept in the runs library of this '
               'server, by name.')
@@ -277,10 +268,11 @@ class _Actions:
     s = self.fresh(s, name, tab)
     path, label = (path, os.path.basename(path or '')) if path else (
         DEMO_TUNES.get(tune), tune)
-    if not path:
+    # Gradio takes any file of its folder as an upload: the page's results
+    # there are not one.
+    if not path or os.path.realpath(path).startswith(
+        os.path.realpath(os.path.dirname(s.folder)) + os.sep):
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
-    if path not in DEMO_TUNES.values():  # Removed with the tab, read or not.
-      s.upload = path
     return self.shown_input(s, s.open_tune(path, label))
 
   def choose_model(self, s, name, path, tune, tab):
@@ -432,8 +424,8 @@ def _wire(ui, actions, page):
 def build(studio):
   """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
   gr = _gradio()
-  # Files the page made that are a day old go (uploads no tab opened among
-  # them); a tab's own go with it.
+  # Files the page made that are a day old go (uploads among them); a tab's
+  # results go with the tab.
   with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
     _wire(_layout(gr, studio), _Actions(studio, gr), page)
   return page
@@ -502,8 +494,9 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     host: the address to serve on: 127.0.0.1 (this machine only) unless
       you ask for another; any other needs a login.
     port: the port; None picks a free one from 7860, 0 any free one.
-    folder: where results are written (in a new folder of this server's);
-      a temporary folder by default.
+    folder: Gradio's folder (`GRADIO_TEMP_DIR`, for the whole process): its
+      uploads, and this server's results in a new folder of its own, where
+      Gradio serves them; Gradio's own by default.
     runs_dir: the runs library; by default in the user's data folder.
     auth: Gradio's `auth`: (user, password), a list of them, or a function.
       Serving beyond this machine without it makes a password, printed once.
@@ -525,8 +518,11 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
   port, local = check_address(host, port)
   runs_dir = check_folder(runs_dir or default_runs_dir(), 'runs_dir')
-  if folder:
-    check_folder(folder, 'folder')
+  if folder:  # Gradio's folder: uploads, and results served where they are.
+    os.environ['GRADIO_TEMP_DIR'] = os.path.abspath(check_folder(folder,
+                                                                 'folder'))
+  folder = gr.utils.get_upload_folder()
+  os.makedirs(folder, exist_ok=True)
   folder = tempfile.mkdtemp(prefix='midime_studio_', dir=folder)
   atexit.register(shutil.rmtree, folder, True)
   studio = studio_lib.Studio(checkpoints, folder, runs_dir,
@@ -542,7 +538,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   try:
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
-                allowed_paths=[folder], show_error=False, quiet=True,
+                show_error=False, quiet=True,
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES, auth=auth,
                 **{'share': False, **kwargs})
   except OSError as e:

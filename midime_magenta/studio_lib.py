@@ -195,9 +195,9 @@ class Studio:
   # -- tabs ------------------------------------------------------------------------
 
   def session(self, tab, model, old=None):
-    """Tab `tab`'s session of `model`: `old` when it is that, else a new one
-    (which keeps `old`'s upload). Closes `old`, and makes room when `max_tabs`
-    are held by closing the session idle the longest.
+    """Tab `tab`'s session of `model`: `old` when it is that, else a new one.
+    Closes `old`, and makes room when `max_tabs` are held by closing the
+    session idle the longest.
 
     Raises:
       errors.UsageError: when every session is busy.
@@ -219,9 +219,7 @@ class Studio:
     session = Session(self, model, tab)
     with self._lock:
       self.tabs[tab] = session
-    if old is not None:
-      session.upload, old.upload = old.upload, None
-      self.close(old)
+    self.close(old)
     return session
 
   @contextlib.contextmanager
@@ -239,17 +237,12 @@ class Studio:
           session.close()
 
   def close(self, session):
-    """Closes a tab's session now, or when its work in hand ends; removes its
-    upload unless another tab opened the same file."""
+    """Closes a tab's session now, or when its work in hand ends."""
     if session is None:
       return
     with self._lock:
       if self.tabs.get(session.tab) is session:
         del self.tabs[session.tab]
-      if session.upload and all(s.upload != session.upload
-                                for s in self.tabs.values()):
-        with contextlib.suppress(OSError):
-          os.remove(session.upload)
     if session.busy:
       session.closing = True
     else:
@@ -327,7 +320,6 @@ class Session:
     self.busy, self.used = 0, time.monotonic()
     self.closing = self.closed = self.evicted = False
     self.panels = {}  # The files each panel of the page shows.
-    self.upload = None  # The file this tab uploaded, removed with it.
     self.tune = None
     self.tune_name = None
     self.tracks = {}
