@@ -543,6 +543,8 @@ class Session:
 
   def load(self, name):
     """Loads run `name` of the runs library."""
+    if not name:
+      raise errors.UsageError('Pick a saved run from the list first.')
     path = self.studio.run_path(name)
     name = os.path.basename(path)
     try:

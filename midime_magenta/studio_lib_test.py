@@ -5,8 +5,10 @@ action is checked for what it shows: the notes listed are the MIDI file's,
 the audio lasts as long as the music, steering and rules change the music.
 """
 
+import gc
 import os
 import wave
+import weakref
 
 import mido
 import note_seq
@@ -103,9 +105,11 @@ def test_runs_are_saved_and_loaded_by_name_in_the_library(session):
   assert sorted(os.listdir(os.path.join(library, 'reel run'))) == weights
   for name in ('../x', '/etc', 'a/b', '.hidden', '', 'x' * 65):
     with pytest.raises(errors.UsageError, match='Name the run with'):
-      other.save(name)
+      session.save(name)
   with pytest.raises(errors.UsageError, match="no run named 'nope'; pick"):
     other.load('nope')
+  with pytest.raises(errors.UsageError, match='Pick a saved run'):
+    other.load(None)
   assert os.listdir(library) == ['reel run']
   fresh = session.studio.session('tab-c', 'mel_2bar_small')
   message = fresh.load('reel run')
@@ -113,11 +117,15 @@ def test_runs_are_saved_and_loaded_by_name_in_the_library(session):
   np.testing.assert_allclose(fresh.personalizer.training_data.z,
                              session.personalizer.training_data.z)
   _check_shown(fresh.sample(seed=0)[0], 5)
-  # Closing the tabs removes their files, never the library's runs.
+  # Closing the tabs removes their files, never the library's runs, and lets
+  # their models go.
+  model = weakref.ref(fresh.personalizer.midime)
   for tab in (other, fresh):
     session.studio.close(tab)
     assert not os.path.exists(tab.folder)
   assert session.studio.run_names() == ['reel run']
+  gc.collect()
+  assert model() is None
 
 
 def _midi(path, events, tpq=96):
