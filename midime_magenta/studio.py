@@ -278,7 +278,8 @@ class _Actions:
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
       return self.open_tune(s, name, path, tune, tab)
-    return [s, f'{name}: upload a MIDI file or pick a tune.',
+    return [self.fresh(s, name, tab),
+            f'{name}: upload a MIDI file or pick a tune.',
             *[self.gr.skip()] * 7]  # Tracks, input.
 
   def choose_tracks(self, s, melody_track, bass_track, drum_track, tab):
