@@ -58,6 +58,7 @@ def bench_studio(ckpt, tune, moves=6):
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta import studio_server_lib  # pylint: disable=g-import-not-at-top
   if not browser_lib.available():
     return {'skipped': 'apt-get install chromium chromium-driver'}
   work = tempfile.mkdtemp(prefix='bench_studio_')
@@ -97,7 +98,7 @@ def bench_studio(ckpt, tune, moves=6):
           '#sliders_audio a[download]')] not in ([], before))
       latencies.append(time.perf_counter() - started)
     # The same training through the API, warm, in this process.
-    shared = studio_lib.Studio({'mel_2bar_small': ckpt}, work)
+    shared = studio_server_lib.Studio({'mel_2bar_small': ckpt}, work)
     api = shared.personalizer('mel_2bar_small')
     api_runs = []
     for _ in range(4):

@@ -10,37 +10,27 @@ machine takes a login.
 """
 
 import atexit
+import contextlib
 import inspect
-import ipaddress
 import logging as pylogging
 import os
-import queue
-import re
 import secrets
 import shutil
-import socket
 import tempfile
-import threading
 import time
 import types
 
 from absl import logging
 
 from midime_magenta import errors
-from midime_magenta import file_util
-from midime_magenta import plots_lib
 from midime_magenta import studio_lib
+from midime_magenta import studio_server_lib
 
 DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
 _INSTALL = "pip install 'midime-magenta[studio]'"
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-# The command line's words for what the page has as controls.
-_CONTROLS = {'melody_track': 'the Melody track menu',
-             'bass_track': 'the Bass track menu',
-             'drum_track': 'the Drum track menu',
-             'variation': 'the Variation slider'}
 
 
 def check_installed():
@@ -81,15 +71,6 @@ def _values(session, panel, shown):
   return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
 
 
-def _page_words(message):
-  """A message in the page's words: its controls for the command line's flags,
-  and no advice that only the command line could follow."""
-  message = re.sub(r'--(\w+)', lambda m: _CONTROLS.get(m.group(1), m.group(0)),
-                   message)
-  message = re.sub(r';[^;]*--\w.*$', '.', message)
-  return re.sub(r'\s*\([^()]*--\w[^()]*\)', '', message)
-
-
 def _handler(studio, fn, outputs):
   """Runs `fn(session, *args, tab=...)` with the session marked busy; its errors
   become the status line.
@@ -102,7 +83,7 @@ def _handler(studio, fn, outputs):
 
   def failed(session, e):
     if isinstance(e, errors.MidiMeError):
-      message = _page_words(str(e))
+      message = studio_lib.page_words(str(e))
     else:
       logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
       message = (f'That did not work ({type(e).__name__}); the server logged '
@@ -125,16 +106,6 @@ def _handler(studio, fn, outputs):
       except Exception as e:  # pylint: disable=broad-except
         return failed(session, e)
   return wrapped
-
-
-def _need(session):
-  if session is not None and session.evicted:
-    raise errors.UsageError(
-        'This tab was idle the longest when another tab needed its place; '
-        'open your tune again.')
-  if session is None or session.closed:
-    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-  return session
 
 
 def _layout(gr, studio):
@@ -221,21 +192,7 @@ def _layout(gr, studio):
     runs = gr.Dropdown(studio.run_names(), value=None, label='Saved runs',
                        elem_id='runs')
     load_button = gr.Button('Load', elem_id='load')
-  return types.SimpleNamespace(
-      session=session, status=status, model=model, upload=upload,
-      demo_tune=demo_tune, melody=melody, bass=bass, drums=drums,
-      input_panel=input_panel, prior_button=prior_button,
-      mv_sliders=mv_sliders, prior_panel=prior_panel, epochs=epochs,
-      train_button=train_button, loss=loss, before_panel=before_panel,
-      after_panel=after_panel, variation=variation, allow_copies=allow_copies,
-      sample_button=sample_button, midime_panel=midime_panel,
-      beside_panel=beside_panel, mm_sliders=mm_sliders,
-      slider_panel=slider_panel, attribute_sliders=attribute_sliders,
-      steer_button=steer_button, rules=rules,
-      constrain_button=constrain_button, piece_chunks=piece_chunks,
-      step_size=step_size, piece_button=piece_button, steer_panel=steer_panel,
-      run_name=run_name, save_button=save_button, runs=runs,
-      load_button=load_button)
+  return types.SimpleNamespace(**locals())
 
 
 class _Actions:
@@ -283,7 +240,7 @@ class _Actions:
             *[self.gr.skip()] * 7]  # Tracks, input.
 
   def choose_tracks(self, s, melody_track, bass_track, drum_track, tab):
-    s = _need(s)
+    s = studio_lib.need(s)
     shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
     return [s, s.describe_input(), *_values(s, 'input', shown)]
 
@@ -298,54 +255,42 @@ class _Actions:
             *_values(s, 'prior', s.music_vae_slider(values))]
 
   def train(self, s, count, tab):  # pylint: disable=unused-argument
-    if _need(s).chunked is None:
+    if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-    updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
-
-    def work():
-      try:
-        result = s.train(int(count), lambda n, logs: updates.put(
-            ('epoch', n, logs)))
-        updates.put(('done', result, None))
-      except Exception as e:  # pylint: disable=broad-except
-        updates.put(('failed', e, None))
-    threading.Thread(target=work, daemon=True).start()
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
     shown_at = time.monotonic()  # The curve every second, from the first.
-    while (update := updates.get())[0] == 'epoch':
-      _, epoch, logs = update
+    for epoch, logs in s.training(int(count)):
+      if epoch is None:
+        trained, seconds = logs
+        break
       for key in history:
         history[key].append(float(logs[key]))
       if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
         shown_at = time.monotonic()
         yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-               _loss_png(s, history)] + [self.gr.skip()] * 8
-    kind, result, _ = update
-    if kind == 'failed':
-      raise result
-    trained, seconds = result
+               s.loss_png(history)] + [self.gr.skip()] * 8
     message = (f'Trained {len(trained["loss"])} epochs on '
                f'{sum(c.num_chunks for c in s.chunked)} chunks in '
                f'{seconds:.1f} s.')
-    yield [s, message, _loss_png(s, trained)] + [self.gr.skip()] * 8
+    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 8
     before, after = s.reconstructions()
     yield [s, message + ' Below: your chunks before and after.',
            self.gr.skip(), *_values(s, 'before', before),
            *_values(s, 'after', after)]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
-    s = _need(s)
+    s = studio_lib.need(s)
     mine, theirs = s.sample(variation=vary, allow_copies=copies)
     return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
             *_values(s, 'midime', mine), *_values(s, 'beside', theirs)]
 
   def midime_slider(self, s, *values, tab):  # pylint: disable=unused-argument
-    s = _need(s)
+    s = studio_lib.need(s)
     return [s, 'MidiMe at the sliders.',
             *_values(s, 'sliders', s.midime_slider(values))]
 
   def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
-    s = _need(s)
+    s = studio_lib.need(s)
     attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
     known = set(s.attribute_names())
     return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
@@ -355,16 +300,16 @@ class _Actions:
     if not (text or '').strip(' ,\n'):
       raise errors.UsageError('Write at least one rule in the Rules box '
                               '(e.g. key:C, density:2-4).')
-    s = _need(s)
+    s = studio_lib.need(s)
     return [s, s.constrain(text)]
 
   def piece(self, s, chunks, size, tab):  # pylint: disable=unused-argument
-    s = _need(s)
+    s = studio_lib.need(s)
     return [s, f'A piece of {int(chunks)} chunks.',
             *_values(s, 'steered', s.piece(int(chunks), size))]
 
   def save(self, s, name, tab):  # pylint: disable=unused-argument
-    s = _need(s)
+    s = studio_lib.need(s)
     message = s.save(name)
     return [s, message, self.runs_update()]
 
@@ -423,7 +368,7 @@ def _wire(ui, actions, page):
 
 
 def build(studio):
-  """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
+  """The page (a `gradio.Blocks`) over a `studio_server_lib.Studio`."""
   gr = _gradio()
   # Files the page made that are a day old go (uploads among them); a tab's
   # results go with the tab.
@@ -432,62 +377,11 @@ def build(studio):
   return page
 
 
-def _loss_png(session, history):
-  path = plots_lib.plot_loss_curve(
-      history, os.path.join(session.folder, f'loss-{time.monotonic_ns()}.png'))
-  session.on_panel('loss', [path])
-  return path
-
-
-def check_folder(path, what):
-  """Creates folder `path` if needed and checks that files can be made in it
-  (a file, /proc or a read-only one is refused); raises UsageError."""
-  try:
-    file_util.check_writable_dir(path, what)
-    os.rmdir(tempfile.mkdtemp(dir=path))
-  except (OSError, errors.MidiMeError) as e:
-    raise errors.UsageError(
-        f'{what}={path} cannot hold the studio\'s files '
-        f'({getattr(e, "strerror", None) or e}); choose another folder.'
-    ) from None
-  return path
-
-
-def default_runs_dir():
-  """The runs library unless asked otherwise: in the user's data folder."""
-  data = os.environ.get('XDG_DATA_HOME') or os.path.join(
-      os.path.expanduser('~'), '.local', 'share')
-  return os.path.join(data, 'midime_magenta', 'runs')
-
-
-def check_address(host, port):
-  """(port, True when only this machine can reach `host`) for serving on
-  host:port (port 0 or None: a free one); raises UsageError."""
-  try:
-    infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
-  except (socket.gaierror, UnicodeError) as e:
-    raise errors.UsageError(f'MidiMe Studio cannot serve on {host}: no such '
-                            f'address ({getattr(e, "strerror", e)}).') from None
-  family, _, _, _, address = infos[0]
-  with socket.socket(family, socket.SOCK_STREAM) as probe:
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-      probe.bind(address)
-    except OSError as e:
-      raise errors.UsageError(
-          f'MidiMe Studio cannot serve on {host}:{port} ({e.strerror}); pick '
-          'another port or host.') from None
-    free = probe.getsockname()[1]
-  local = all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback
-              for i in infos)
-  return (free if port == 0 else port), local
-
-
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
-           runs_dir=None, auth=None, max_tabs=studio_lib.MAX_TABS, **kwargs):
-  """Serves MidiMe Studio; in a notebook, shows it inline.
-
-  Prints one line: the address, and who can reach it.
+           runs_dir=None, auth=None, max_tabs=studio_server_lib.MAX_TABS,
+           **kwargs):
+  """Serves MidiMe Studio (in a notebook, inline) and prints one line: the
+  address, and who can reach it.
 
   Args:
     checkpoints: {name: checkpoint} or a list of checkpoints (names, folders,
@@ -496,8 +390,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
       you ask for another; any other needs a login.
     port: the port; None picks a free one from 7860, 0 any free one.
     folder: Gradio's folder (`GRADIO_TEMP_DIR`, for the whole process): its
-      uploads, and this server's results in a new folder of its own, where
-      Gradio serves them; Gradio's own by default.
+      uploads, and this server's results in a new folder of its own, served
+      where they are; Gradio's own by default.
     runs_dir: the runs library; by default in the user's data folder.
     auth: Gradio's `auth`: (user, password), a list of them, or a function.
       Serving beyond this machine without it makes a password, printed once.
@@ -517,18 +411,18 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   if not isinstance(checkpoints, dict):
     checkpoints = {os.path.basename(os.path.normpath(str(c))): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
-  port, local = check_address(host, port)
-  runs_dir = check_folder(runs_dir or default_runs_dir(), 'runs_dir')
-  if folder:  # Gradio's folder: uploads, and results served where they are.
-    os.environ['GRADIO_TEMP_DIR'] = os.path.abspath(check_folder(folder,
-                                                                 'folder'))
-  folder = gr.utils.get_upload_folder()
-  os.makedirs(folder, exist_ok=True)
-  folder = tempfile.mkdtemp(prefix='midime_studio_', dir=folder)
+  server = studio_server_lib
+  port, local = server.check_address(host, port)
+  runs_dir = server.check_folder(runs_dir or server.default_runs_dir(),
+                                 'runs_dir')
+  if folder:
+    os.environ['GRADIO_TEMP_DIR'] = os.path.abspath(
+        server.check_folder(folder, 'folder'))
+  os.makedirs(gr.utils.get_upload_folder(), exist_ok=True)
+  folder = tempfile.mkdtemp(prefix='midime_studio_',
+                            dir=gr.utils.get_upload_folder())
   atexit.register(shutil.rmtree, folder, True)
-  studio = studio_lib.Studio(checkpoints, folder, runs_dir,
-                             max_tabs=max_tabs)
-  page = build(studio)
+  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs))
   page.queue(default_concurrency_limit=2)
   password = None
   if auth is None and not local:
@@ -539,8 +433,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   try:
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
-                show_error=False, quiet=True,
-                max_file_size=studio_lib.MAX_UPLOAD_BYTES, auth=auth,
+                show_error=False, quiet=True, auth=auth,
+                max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:
     raise errors.UsageError(
@@ -550,9 +444,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
            f'any machine that reaches port {page.server_port} here, '
            + (f'logging in as midime with password {password}'
               if password else 'with a login'))
-  try:
+  with contextlib.suppress(OSError, ValueError):  # No stdout to tell.
     print(f'MidiMe Studio: {page.local_url} ({reach}; Ctrl-C stops it).',
           flush=True)
-  except (OSError, ValueError):
-    pass  # No stdout to tell.
   return page

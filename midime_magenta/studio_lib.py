@@ -3,20 +3,19 @@
 The MidiMe demo page, as functions that return music to show: every result is
 written as MIDI, WAV (audio_lib) and a piano roll, with its notes as text, in
 the input's tempo and programs (`tracks_lib.Voicing`). MusicVAEs are restored
-once per server (`Studio`) and shared by the tabs; each tab trains its own
-MidiMe (`Session`). studio.py lays this out in Gradio.
+once per server (`studio_server_lib.Studio`) and shared by the tabs; each tab
+trains its own MidiMe (`Session`). studio.py lays this out in Gradio.
 
 Every request has a budget decided before the work: a tune is refused from
 its size, its count of MIDI events, its notes or its length before it is read
 further, and a result is played and drawn for its first `PLAYED_SECONDS`
-only. A server holds at most `max_tabs` sessions; a new tab takes the place
-of the one idle the longest. Runs are saved and loaded by name in one runs
-library (`runs_dir`), never by path.
+only. Runs are saved and loaded by name in the server's runs library.
 """
 
 import contextlib
 import itertools
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -25,17 +24,12 @@ import time
 
 import note_seq
 import numpy as np
-from absl import logging
-
 from midime_magenta import attributes_lib
-from midime_magenta import checkpoint_lib
 from midime_magenta import audio_lib
 from midime_magenta import chunking_lib
-from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
-from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
@@ -53,9 +47,32 @@ MAX_EVENTS = 250_000
 MAX_NOTES = 50_000
 MAX_MINUTES = 30
 PLAYED_SECONDS = 120  # What the page plays and draws of a result.
-MAX_TABS = 16
-RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
+# The command line's words for what the page has as controls.
+_CONTROLS = {'melody_track': 'the Melody track menu',
+             'bass_track': 'the Bass track menu',
+             'drum_track': 'the Drum track menu',
+             'variation': 'the Variation slider'}
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
+
+
+def page_words(message):
+  """A message in the page's words: its controls for the command line's flags,
+  and no advice that only the command line could follow."""
+  message = re.sub(r'--(\w+)', lambda m: _CONTROLS.get(m.group(1), m.group(0)),
+                   message)
+  message = re.sub(r';[^;]*--\w.*$', '.', message)
+  return re.sub(r'\s*\([^()]*--\w[^()]*\)', '', message)
+
+
+def need(session):
+  """The tab's session, or the sentence saying why it has none."""
+  if session is not None and session.evicted:
+    raise errors.UsageError(
+        'This tab was idle the longest when another tab needed its place; '
+        'open your tune again.')
+  if session is None or session.closed:
+    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+  return session
 
 
 class Shown:
@@ -147,162 +164,6 @@ def midi_events(data, limit):
   return count
 
 
-class Studio:
-  """What the tabs share: MusicVAEs by name, restored once, the folders, and
-  the tabs' sessions.
-
-  Args:
-    checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes); each
-      is resolved now, so a missing one is refused before anything serves.
-    folder: where results are written (served to the page), a folder of its
-      own: each tab writes in a new folder of a random name inside it.
-    runs_dir: the runs library, where the page saves and loads runs by name.
-    batch_size: MusicVAE's graph batch size.
-    max_tabs: sessions held at once; a new tab takes the place of the one idle
-      the longest.
-  """
-
-  def __init__(self, checkpoints, folder, runs_dir=None, batch_size=8,
-               max_tabs=MAX_TABS):
-    if not checkpoints:
-      raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
-    self.checkpoints = {name: _resolve(c) for name, c in checkpoints.items()}
-    self.folder = folder
-    self.runs_dir = runs_dir or os.path.join(folder, 'runs')
-    self.batch_size = batch_size
-    self.max_tabs = max_tabs
-    self.synthesizer = audio_lib.synthesizer_name()
-    self._music_vaes = {}
-    self._lock = threading.Lock()
-    # One training at a time on the server's cores; others wait their turn.
-    self.training_lock = threading.Lock()
-    self.tabs = {}  # The sessions by tab (Gradio's session hash).
-
-  def personalizer(self, name):
-    """A fresh `Personalizer` on the shared, restored MusicVAE `name`."""
-    with self._lock:
-      if name not in self._music_vaes:
-        config, prefix = self.checkpoints[name]
-        self._music_vaes[name] = music_vae_lib.load_music_vae(
-            config, prefix, self.batch_size)
-      config, prefix = self.checkpoints[name]
-      music_vae = self._music_vaes[name]
-    personalizer = personalizer_lib.Personalizer(config, music_vae=music_vae,
-                                                 batch_size=self.batch_size)
-    personalizer.checkpoint_file = prefix
-    return personalizer
-
-  # -- tabs ------------------------------------------------------------------------
-
-  def session(self, tab, model, old=None):
-    """Tab `tab`'s session of `model`: `old` when it is that, else a new one.
-    Closes `old`, and makes room when `max_tabs` are held by closing the
-    session idle the longest.
-
-    Raises:
-      errors.UsageError: when every session is busy.
-    """
-    if old is not None and old.model == model and not old.closed:
-      return old
-    with self._lock:
-      self.tabs.pop(tab, None)
-      idle = [s for s in self.tabs.values() if not s.busy]
-      if len(self.tabs) >= self.max_tabs and not idle:
-        raise errors.UsageError(
-            f'MidiMe Studio is busy with {len(self.tabs)} tabs; try again in '
-            'a minute.')
-      oldest = (min(idle, key=lambda s: s.used)
-                if len(self.tabs) >= self.max_tabs else None)
-    if oldest is not None:
-      oldest.evicted = True
-      self.close(oldest)
-    session = Session(self, model, tab)
-    with self._lock:
-      self.tabs[tab] = session
-    self.close(old)
-    return session
-
-  @contextlib.contextmanager
-  def serving(self, session):
-    """Marks a session busy (never taken for another tab) while it works."""
-    if session is not None:
-      session.busy += 1
-    try:
-      yield
-    finally:
-      if session is not None:
-        session.busy -= 1
-        session.used = time.monotonic()
-        if session.closing and not session.busy:
-          session.close()
-
-  def close(self, session):
-    """Closes a tab's session now, or when its work in hand ends."""
-    if session is None:
-      return
-    with self._lock:
-      if self.tabs.get(session.tab) is session:
-        del self.tabs[session.tab]
-    if session.busy:
-      session.closing = True
-    else:
-      session.close()
-
-  def close_tab(self, tab):
-    self.close(self.tabs.get(tab))
-
-  # -- the runs library ----------------------------------------------------------
-
-  def run_names(self):
-    """The names of the runs in the library, sorted."""
-    try:
-      names = os.listdir(self.runs_dir)
-    except OSError:
-      return []
-    return sorted(n for n in names if RUN_NAME.fullmatch(n) and os.path.isfile(
-        os.path.join(self.runs_dir, n, run_lib.MODEL_FILE)))
-
-  def run_path(self, name, new=False):
-    """The library's folder of run `name`; `new` claims it (atomically: a
-    name taken is refused, whoever took it)."""
-    name = (name or '').strip()
-    if not RUN_NAME.fullmatch(name):
-      raise errors.UsageError(
-          'Name the run with letters, digits, spaces, dots, dashes and '
-          'underscores (at most 64, starting with a letter or digit).')
-    path = os.path.join(self.runs_dir, name)
-    if new:
-      try:
-        os.makedirs(self.runs_dir, exist_ok=True)
-        os.mkdir(path)
-      except FileExistsError:
-        raise errors.UsageError(
-            f'There is already a run named {name!r}; choose another name.'
-        ) from None
-      except OSError as e:
-        raise errors.UsageError(
-            f'The runs library cannot take {name!r} ({e.strerror}).') from None
-    elif name not in self.run_names():
-      raise errors.UsageError(f'There is no run named {name!r}; pick one from '
-                              'the list.')
-    return path
-
-
-def _resolve(checkpoint):
-  """(config, prefix) of a checkpoint; a bare TF checkpoint, which names no
-  config, takes the one whose variables it holds."""
-  try:
-    return music_vae_lib.resolve_config(None, checkpoint)
-  except configs.ConfigError:
-    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint)
-    guesses = checkpoint_lib.configs_matching(
-        checkpoint_lib.checkpoint_variables(prefix))
-    if not guesses:
-      raise
-    logging.info('%s: read as a %s checkpoint.', checkpoint, guesses[0])
-    return music_vae_lib.resolve_config(guesses[0], checkpoint)
-
-
 class Session:
   """One tab's work: its tune, its chunks, its MidiMe and what it last drew."""
 
@@ -342,6 +203,13 @@ class Session:
       with contextlib.suppress(OSError):
         os.remove(path)
     self.panels[panel] = list(files)
+
+  def loss_png(self, history):
+    """The loss curve so far, shown on the loss panel."""
+    path = plots_lib.plot_loss_curve(history, os.path.join(
+        self.folder, f'loss-{time.monotonic_ns()}.png'))
+    self.on_panel('loss', [path])
+    return path
 
   def close(self):
     """Removes this tab's files and lets its model go (runs saved stay)."""
@@ -467,6 +335,23 @@ class Session:
                         **self._chunking)
       self.points = None
     return history, time.perf_counter() - started
+
+  def training(self, epochs):
+    """`train` in a thread, followed: yields (epoch, logs) as they come, then
+    (None, (history, seconds)); raises train's error."""
+    updates = queue.Queue()
+
+    def work():
+      try:
+        updates.put((None, self.train(epochs, lambda *u: updates.put(u))))
+      except Exception as e:  # pylint: disable=broad-except
+        updates.put((None, e))
+    threading.Thread(target=work, daemon=True).start()
+    while (update := updates.get())[0] is not None:
+      yield update
+    if isinstance(update[1], Exception):
+      raise update[1]
+    yield update
 
   def trained(self):
     if self.personalizer.midime is None:

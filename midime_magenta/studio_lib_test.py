@@ -18,8 +18,8 @@ import pytest
 
 from midime_magenta import errors
 from midime_magenta import midi_io
-from midime_magenta import studio
 from midime_magenta import studio_lib
+from midime_magenta import studio_server_lib
 from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -28,7 +28,7 @@ REEL = testdata_lib.testdata_path('reel_4-4.mid')
 @pytest.fixture(scope='module')
 def session(mel_2bar_small_checkpoint, tmp_path_factory):
   folder = tmp_path_factory.mktemp('studio')
-  shared = studio_lib.Studio({'mel_2bar_small': mel_2bar_small_checkpoint},
+  shared = studio_server_lib.Studio({'mel_2bar_small': mel_2bar_small_checkpoint},
                              str(folder), str(folder / 'runs'))
   s = shared.session('tab-a', 'mel_2bar_small')
   s.open_tune(REEL)
@@ -185,7 +185,7 @@ def test_a_long_tune_is_played_and_drawn_for_two_minutes(session, tmp_path):
 
 
 def test_tabs_are_capped_and_the_idle_longest_makes_room(session):
-  shared = studio_lib.Studio(
+  shared = studio_server_lib.Studio(
       {'mel_2bar_small': session.personalizer.checkpoint_file},
       os.path.dirname(session.folder), max_tabs=2)
   first = shared.session('1', 'mel_2bar_small')
@@ -198,7 +198,7 @@ def test_tabs_are_capped_and_the_idle_longest_makes_room(session):
                                               match='busy with 2 tabs'):
       shared.session('4', 'mel_2bar_small')
   with pytest.raises(errors.UsageError, match='This tab was idle the longest'):
-    studio._need(first)  # pylint: disable=protected-access
+    studio_lib.need(first)
   assert sorted(shared.tabs) == ['2', '3']
   # A tab closed while it works keeps its files until the work ends.
   with shared.serving(second):
@@ -208,7 +208,7 @@ def test_tabs_are_capped_and_the_idle_longest_makes_room(session):
 
 
 def test_page_messages_name_controls_not_flags():
-  words = studio._page_words  # pylint: disable=protected-access
+  words = studio_lib.page_words
   assert words("its melody and bass tracks hold no notes in the model's pitch "
                'range (pick the tracks with --melody_track, --bass_track and '
                '--drum_track)') == (
@@ -231,7 +231,7 @@ def test_drums_train_and_play_drums(tmp_path):
   tfjs_testdata_lib.make_checkpoint(str(folder), 'drums_2bar_lokl_small')
   work = tmp_path / 'work'
   work.mkdir()
-  s = studio_lib.Studio({'drums': str(folder)}, str(work)).session('t', 'drums')
+  s = studio_server_lib.Studio({'drums': str(folder)}, str(work)).session('t', 'drums')
   assert s.kind == 'drums'
   s.open_tune(testdata_lib.testdata_path('drums_only.mid'))
   assert s.tracks == {}
