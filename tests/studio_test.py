@@ -90,7 +90,8 @@ class Page:
 
   def click(self, css):
     button = self.find(css)
-    self.driver.execute_script('arguments[0].scrollIntoView();', button)
+    self.driver.execute_script(
+        'arguments[0].scrollIntoView({block: "center"});', button)
     button.click()
 
   def choose_model(self, model):
