@@ -5,8 +5,9 @@ reconstructions before and after, hear MidiMe's samples beside MusicVAE's,
 move the sliders, steer, save and load runs by name, download MIDI and WAV.
 Serves on 127.0.0.1 only, unless --host asks for another address; then a
 login is needed: --auth, --auth_file or $MIDIME_STUDIO_AUTH (user:password),
-or else a password made at start and printed once. Needs the studio extra:
-pip install 'midime-magenta[studio]'.
+or else a password made at start and printed once. Needs the studio extra,
+installed from a checkout or a wheel (the package is not on PyPI):
+pip install '/path/to/midime_magenta[studio]'.
 
 Example usage:
   midime_studio                                  # mel_2bar_small, trio_4bar

@@ -29,7 +29,7 @@ from midime_magenta import studio_server_lib
 DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
-_INSTALL = "pip install 'midime-magenta[studio]'"
+_INSTALL = "pip install '/path/to/midime_magenta[studio]'"
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
 
 
