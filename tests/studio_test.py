@@ -299,7 +299,7 @@ def test_without_gradio_the_script_says_how_to_install_it():
   assert result.returncode == 1, result.stderr
   lines = [l for l in result.stderr.splitlines() if 'error:' in l]
   assert lines == ["midime_studio: error: MidiMe Studio needs Gradio, which is "
-                   "not installed: pip install 'midime-magenta[studio]' "
+                   "not installed: pip install '/path/to/midime_magenta[studio]' "
                    "(Colab ships it)."], result.stderr
   assert 'Traceback' not in result.stderr
 
