@@ -67,8 +67,9 @@ setup(
         # google-crc32c: the TFRecord shards' checksums (Beam has none of
         # its own; Colab ships 1.8.0).
         'beam': ['apache-beam>=2.70,<3', 'google-crc32c>=1.5,<2'],
-        # midime_studio (studio): Gradio, which Colab ships (6.24).
-        'studio': ['gradio>=6,<7'],
+        # midime_studio (studio): Gradio, which Colab ships (6.24); 6.7 has the
+        # 2026 fixes of its file routes (paths, SSRF).
+        'studio': ['gradio>=6.7,<7'],
         # selenium drives Debian's chromium (apt) in the studio's browser test.
         'test': ['pytest>=7,<10', 'pytest-xdist>=3,<4', 'hypothesis>=6.80,<7',
                  'nbclient>=0.7,<1',

@@ -425,6 +425,20 @@ def table(results):
     out.append(f'  server memory: {st["server_mb_no_tab"]:.0f} MB, with 5 '
                f'trained tabs {st["server_mb_five_tabs"]:.0f} MB '
                f'({st["mb_per_tab"]:.0f} MB a tab)')
+  tabs = results.get('studio_tabs')
+  if tabs:
+    out.append(f'  {tabs["tabs"]} tabs over raw HTTP ({tabs["trained"]} '
+               f'trained, {tabs["answered"]} answered in '
+               f'{tabs["load_s"]:.0f} s): an idle tab waited at worst '
+               f'{tabs["idle_page_worst_s"]:.2f} s for the page, '
+               f'{tabs["idle_action_worst_s"]:.1f} s for an action; server '
+               f'{tabs["server_mb_start"]:.0f} -> {tabs["server_mb_peak"]:.0f}'
+               f' MB ({tabs["mb_per_tab"]:.0f} MB a tab), disk '
+               f'{tabs["disk_mb_peak"]:.0f} MB at the peak '
+               f'({tabs["disk_mb_per_tab"]:.1f} MB a tab); tabs closed: '
+               f'{tabs["server_mb_after_close"]:.0f} MB, '
+               f'{tabs["disk_mb_after_close"]:.1f} MB on disk; stopped in '
+               f'{tabs["stop_s"]:.1f} s')
   e2e = results.get('end_to_end')
   if not e2e:
     return '\n'.join(out)
@@ -492,6 +506,7 @@ def main():
       sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
       import studio as studio_bench  # pylint: disable=g-import-not-at-top
       results['studio'] = studio_bench.bench_studio(ckpt, tune)
+      results['studio_tabs'] = studio_bench.bench_tabs(ckpt, tune)
     if 'pipeline' in only:
       print('pipeline ...', file=sys.stderr)
       results['pipeline'] = bench_pipeline(ckpt, work)

@@ -9,13 +9,27 @@
   for the browser to finish drawing.
 - memory: the server's resident memory with 5 tabs (sessions) that have each
   trained a model on the 3-minute tune, against the server with none.
+- 40 tabs (`bench_tabs`): one `midime_studio` process on 127.0.0.1 and 40
+  tabs over raw HTTP (`browser_lib.RawTab`): 10 upload round four's bombs,
+  10 upload the 3-minute tune and train it, 20 upload it and sample MusicVAE;
+  meanwhile one idle tab loads the page and asks for a light action every
+  half second. Its worst waits, the server's memory and disk at their peak
+  and per tab, and both once the tabs have closed. Bounded: 40 tabs, each
+  action's answer within 10 minutes, the whole within 15.
 """
 
+import io
 import os
 import re
 import resource
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+
+import mido
 
 from midime_testing import browser_lib
 
@@ -44,6 +58,7 @@ def bench_studio(ckpt, tune, moves=6):
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
   from midime_magenta import studio_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta import studio_server_lib  # pylint: disable=g-import-not-at-top
   if not browser_lib.available():
     return {'skipped': 'apt-get install chromium chromium-driver'}
   work = tempfile.mkdtemp(prefix='bench_studio_')
@@ -83,7 +98,7 @@ def bench_studio(ckpt, tune, moves=6):
           '#sliders_audio a[download]')] not in ([], before))
       latencies.append(time.perf_counter() - started)
     # The same training through the API, warm, in this process.
-    shared = studio_lib.Studio({'mel_2bar_small': ckpt}, work)
+    shared = studio_server_lib.Studio({'mel_2bar_small': ckpt}, work)
     api = shared.personalizer('mel_2bar_small')
     api_runs = []
     for _ in range(4):
@@ -117,3 +132,132 @@ def bench_studio(ckpt, tune, moves=6):
       'server_mb_no_tab': baseline, 'server_mb_five_tabs': five_tabs,
       'mb_per_tab': (five_tabs - baseline) / 5,
       'synthesizer': studio_lib.audio_lib.synthesizer_name()}
+
+
+def _rss_mb_of(pid):
+  with open(f'/proc/{pid}/status', encoding='utf-8') as f:
+    return next(int(l.split()[1]) for l in f if l.startswith('VmRSS:')) / 1024
+
+
+def _disk_mb(*folders):
+  return sum(os.path.getsize(os.path.join(d, n)) for folder in folders
+             for d, _, names in os.walk(folder) for n in names
+             if os.path.isfile(os.path.join(d, n))) / 2**20
+
+
+def _bombs():
+  """Round four's three uploads: 2 notes 3 h 50 min apart, 1 note held for
+  3.9 h, 550,000 one-tick notes (3.3 MB)."""
+  def midi(*notes):  # (pitch, ticks before, ticks held) at 96 a beat.
+    f = mido.MidiFile(ticks_per_beat=96)
+    f.tracks.append(mido.MidiTrack(m for p, wait, held in notes for m in (
+        mido.Message('note_on', note=p, velocity=90, time=wait),
+        mido.Message('note_on', note=p, velocity=0, time=held))))
+    out = io.BytesIO()
+    f.save(file=out)
+    return out.getvalue()
+  hours = lambda h: int(h * 3600 * 192)
+  return [('two_notes.mid', midi((60, 0, 96), (62, hours(23 / 6), 96))),
+          ('held.mid', midi((60, 0, hours(3.9)))),
+          ('many.mid', midi(*[(60 + i % 12, 0, 1) for i in range(550_000)]))]
+
+
+def bench_tabs(ckpt, tune, tabs=40, deadline_s=900):
+  """40 tabs against one server (see the module doc)."""
+  work = tempfile.mkdtemp(prefix='bench_tabs_')
+  served, uploads = os.path.join(work, 'served'), os.path.join(work, 'gradio')
+  env = dict(os.environ, GRADIO_HEARTBEAT_INTERVAL='1', GRADIO_TEMP_DIR=uploads)
+  with open(os.path.join(work, 'server.log'), 'w', encoding='utf-8') as log:
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'midime_studio'),
+         '--port=0', f'--checkpoint_file={ckpt}', f'--output_dir={served}',
+         f'--runs_dir={os.path.join(work, "runs")}', '--log=WARNING'],
+        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+  try:
+    url = server.stdout.readline().split()[2]
+    with open(tune, 'rb') as f:
+      tune_bytes = f.read()
+    bombs = _bombs()
+    warm = browser_lib.RawTab(url).open()
+    warm.call('prior', 'click')  # MusicVAE restored.
+    warm.close()
+    start_mb, start_disk = _rss_mb_of(server.pid), _disk_mb(served, uploads)
+    done, answers, opened = threading.Event(), [], []
+
+    def tab_work(i):
+      tab = browser_lib.RawTab(url, timeout=600).open()
+      opened.append(tab)
+      try:
+        if i % 4 == 0:
+          name, data = bombs[i // 4 % 3]
+          status = tab.call('upload', 'upload', upload=tab.upload(name, data))[1]
+          answers.append(status)
+        else:
+          tab.call('upload', 'upload', upload=tab.upload('tune.mid', tune_bytes))
+          if i % 4 == 1:
+            answers.append(tab.call('train', 'click')[1])
+          else:
+            answers.append(tab.call('prior', 'click')[1])
+      except Exception as e:  # pylint: disable=broad-except
+        answers.append(f'failed: {e}')
+
+    waits = {'page': [], 'action': []}
+    peak = {'mb': start_mb, 'disk': start_disk}
+
+    def idle():
+      tab = browser_lib.RawTab(url).open()
+      try:
+        while not done.is_set():
+          started = time.perf_counter()
+          tab.http.get(url, timeout=600).raise_for_status()
+          waits['page'].append(time.perf_counter() - started)
+          started = time.perf_counter()
+          tab.call('model', 'input')  # No tune: the page's lightest action.
+          waits['action'].append(time.perf_counter() - started)
+          peak['mb'] = max(peak['mb'], _rss_mb_of(server.pid))
+          peak['disk'] = max(peak['disk'], _disk_mb(served, uploads))
+          time.sleep(0.5)
+      finally:
+        tab.close()
+
+    watcher = threading.Thread(target=idle, daemon=True)
+    watcher.start()
+    workers = [threading.Thread(target=tab_work, args=(i,), daemon=True)
+               for i in range(tabs)]
+    began = time.monotonic()
+    for w in workers:
+      w.start()
+    for w in workers:
+      w.join(max(1, deadline_s - (time.monotonic() - began)))
+    done.set()
+    watcher.join(60)
+    load_s = time.monotonic() - began
+    for tab in opened:
+      tab.close()
+    closed = lambda: not any(n.startswith('tab-') for _, dirs, _ in  # pylint: disable=g-long-lambda
+                             os.walk(served) for n in dirs)
+    _wait(closed, timeout=120)
+    after_mb, after_disk = _rss_mb_of(server.pid), _disk_mb(served, uploads)
+    stopped = time.perf_counter()
+    server.send_signal(signal.SIGINT)
+    server.wait(60)
+    stop_s = time.perf_counter() - stopped
+  finally:
+    server.kill()
+  refused = [a for a in answers if a.startswith('**Error:**')]
+  return {
+      'tabs': tabs, 'load_s': load_s, 'answered': len(answers),
+      'failed': [a for a in answers if a.startswith('failed')][:3],
+      'bomb_answers': sorted(set(refused)),
+      'trained': sum(a.startswith('Trained') for a in answers),
+      'idle_page_worst_s': max(waits['page']),
+      'idle_page_median_s': sorted(waits['page'])[len(waits['page']) // 2],
+      'idle_action_worst_s': max(waits['action']),
+      'idle_action_median_s': sorted(waits['action'])[
+          len(waits['action']) // 2],
+      'server_mb_start': start_mb, 'server_mb_peak': peak['mb'],
+      'server_mb_after_close': after_mb,
+      'mb_per_tab': (peak['mb'] - start_mb) / tabs,
+      'disk_mb_peak': peak['disk'] - start_disk,
+      'disk_mb_per_tab': (peak['disk'] - start_disk) / tabs,
+      'disk_mb_after_close': after_disk - start_disk, 'stop_s': stop_s}

@@ -5,28 +5,32 @@
 
 Each browser tab has its own `studio_lib.Session` (its tune, its MidiMe);
 MusicVAEs are shared. Every action writes one status line: what it did, or
-why it could not, never a traceback.
+why it could not, in the page's words, never a traceback. Serving beyond this
+machine takes a login.
 """
 
-import functools
+import atexit
+import contextlib
 import inspect
+import logging as pylogging
 import os
-import queue
+import secrets
+import shutil
 import tempfile
-import threading
 import time
 import types
 
 from absl import logging
 
 from midime_magenta import errors
-from midime_magenta import plots_lib
 from midime_magenta import studio_lib
+from midime_magenta import studio_server_lib
 
 DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
 _INSTALL = "pip install 'midime-magenta[studio]'"
+IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
 
 
 def check_installed():
@@ -62,22 +66,24 @@ def _panel(gr, label, key):
   return [roll, audio, notes, files]
 
 
-def _values(shown):
+def _values(session, panel, shown):
+  session.on_panel(panel, shown.files)
   return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
 
 
-def _handler(fn, outputs):
-  """Runs `fn(session, *args)`; its errors become the status line.
+def _handler(studio, fn, outputs):
+  """Runs `fn(session, *args, tab=...)` with the session marked busy; its errors
+  become the status line.
 
-  The user's errors (`MidiMeError`) are shown as they are; anything else is
-  logged with its traceback and shown as one line, and the server serves on.
-  A generator (training) is followed update by update.
+  The user's errors (`MidiMeError`) are shown in the page's words; anything
+  else is logged with its traceback and shown as one line, and the server
+  serves on. A generator (training) is followed update by update.
   """
   gr = _gradio()
 
   def failed(session, e):
     if isinstance(e, errors.MidiMeError):
-      message = str(e)
+      message = studio_lib.page_words(str(e))
     else:
       logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
       message = (f'That did not work ({type(e).__name__}); the server logged '
@@ -85,32 +91,21 @@ def _handler(fn, outputs):
     return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
 
   if inspect.isgeneratorfunction(fn):
-    @functools.wraps(fn)
-    def following(session, *args):
-      try:
-        yield from fn(session, *args)
-      except Exception as e:  # pylint: disable=broad-except
-        yield failed(session, e)
+    def following(request: gr.Request, session, *args):
+      with studio.serving(session):
+        try:
+          yield from fn(session, *args, tab=request.session_hash)
+        except Exception as e:  # pylint: disable=broad-except
+          yield failed(session, e)
     return following
 
-  @functools.wraps(fn)
-  def wrapped(session, *args):
-    try:
-      return fn(session, *args)
-    except Exception as e:  # pylint: disable=broad-except
-      return failed(session, e)
+  def wrapped(request: gr.Request, session, *args):
+    with studio.serving(session):
+      try:
+        return fn(session, *args, tab=request.session_hash)
+      except Exception as e:  # pylint: disable=broad-except
+        return failed(session, e)
   return wrapped
-
-
-def _forget(session):
-  if session is not None:
-    session.close()
-
-
-def _need(session):
-  if session is None:
-    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-  return session
 
 
 def _layout(gr, studio):
@@ -120,8 +115,10 @@ def _layout(gr, studio):
            if studio.synthesizer == 'fluidsynth' else
            "note_seq's sine synthesizer (apt-get install fluidsynth "
            'fluid-soundfont-gm for real instruments)')
-  # A closed tab's state goes an hour later (Gradio's rule); its files with it.
-  session = gr.State(None, delete_callback=_forget)
+  # A tab closed goes at once (`unload`); one idle for IDLE_SECONDS, or that
+  # never said it closed, when Gradio lets its state go.
+  session = gr.State(None, time_to_live=IDLE_SECONDS,
+                     delete_callback=studio.close)
   gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
               f'in seconds. Audio: {sound}.')
   status = gr.Markdown('Pick a model and a tune.', elem_id='status')
@@ -187,38 +184,26 @@ def _layout(gr, studio):
       piece_button = gr.Button('Make a piece')
     steer_panel = _panel(gr, 'Steered', 'steered')
 
-  gr.Markdown('## Keep it')
+  gr.Markdown('## Keep it\nRuns are kept in the runs library of this '
+              'server, by name.')
   with gr.Row():
-    run_dir = gr.Textbox(label='Run folder', elem_id='run_dir')
+    run_name = gr.Textbox(label='Run name', max_length=64, elem_id='run_name')
     save_button = gr.Button('Save', elem_id='save')
+    runs = gr.Dropdown(studio.run_names(), value=None, label='Saved runs',
+                       elem_id='runs')
     load_button = gr.Button('Load', elem_id='load')
-  return types.SimpleNamespace(
-      session=session, status=status, model=model, upload=upload,
-      demo_tune=demo_tune, melody=melody, bass=bass, drums=drums,
-      input_panel=input_panel, prior_button=prior_button,
-      mv_sliders=mv_sliders, prior_panel=prior_panel, epochs=epochs,
-      train_button=train_button, loss=loss, before_panel=before_panel,
-      after_panel=after_panel, variation=variation, allow_copies=allow_copies,
-      sample_button=sample_button, midime_panel=midime_panel,
-      beside_panel=beside_panel, mm_sliders=mm_sliders,
-      slider_panel=slider_panel, attribute_sliders=attribute_sliders,
-      steer_button=steer_button, rules=rules,
-      constrain_button=constrain_button, piece_chunks=piece_chunks,
-      step_size=step_size, piece_button=piece_button, steer_panel=steer_panel,
-      run_dir=run_dir, save_button=save_button, load_button=load_button)
+  return types.SimpleNamespace(**locals())
 
 
 class _Actions:
-  """What each control does: `action(session, *inputs)` returns the session,
-  the status line and the outputs' values."""
+  """What each control does: `action(session, *inputs, tab=...)` returns the
+  session, the status line and the outputs' values."""
 
   def __init__(self, studio, gr):
     self.studio, self.gr = studio, gr
 
-  def fresh(self, session, name):
-    if session is None or session.model != name:
-      return studio_lib.Session(self.studio, name)
-    return session
+  def fresh(self, session, name, tab):
+    return self.studio.session(tab, name, session)
 
   def tracks_update(self, s):
     pitched, drum_tracks = s.track_choices()
@@ -230,111 +215,119 @@ class _Actions:
             update(choices=drum_tracks, value=s.tracks.get('drums'),
                    visible=trio)]
 
-  def open_tune(self, s, name, path, tune):
-    s = self.fresh(s, name)
+  def shown_input(self, s, shown):
+    cut = (f' The page plays and draws its first {studio_lib.PLAYED_SECONDS} '
+           's; the MIDI file holds it all.' if shown.cut else '')
+    return [s, s.describe_input() + cut, *self.tracks_update(s),
+            *_values(s, 'input', shown)]
+
+  def open_tune(self, s, name, path, tune, tab):
+    s = self.fresh(s, name, tab)
     path, label = (path, os.path.basename(path or '')) if path else (
         DEMO_TUNES.get(tune), tune)
-    if not path:
+    # Gradio takes any file of its folder as an upload: the page's results
+    # there are not one.
+    if not path or os.path.realpath(path).startswith(
+        os.path.realpath(os.path.dirname(s.folder)) + os.sep):
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
-    shown = s.open_tune(path, label)
-    return [s, s.describe_input(), *self.tracks_update(s), *_values(shown)]
+    return self.shown_input(s, s.open_tune(path, label))
 
-  def choose_model(self, s, name, path, tune):
+  def choose_model(self, s, name, path, tune, tab):
     if path or tune:
-      return self.open_tune(s, name, path, tune)
-    return [self.fresh(s, name), f'{name}: upload a MIDI file or pick a tune.',
+      return self.open_tune(s, name, path, tune, tab)
+    return [self.fresh(s, name, tab),
+            f'{name}: upload a MIDI file or pick a tune.',
             *[self.gr.skip()] * 7]  # Tracks, input.
 
-  def choose_tracks(self, s, melody_track, bass_track, drum_track):
-    s = _need(s)
+  def choose_tracks(self, s, melody_track, bass_track, drum_track, tab):
+    s = studio_lib.need(s)
     shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
-    return [s, s.describe_input(), *_values(shown)]
+    return [s, s.describe_input(), *_values(s, 'input', shown)]
 
-  def prior(self, s, name):
-    s = self.fresh(s, name)
+  def prior(self, s, name, tab):
+    s = self.fresh(s, name, tab)
     return [s, 'MusicVAE samples, 5 chunks back to back.',
-            *_values(s.prior())]
+            *_values(s, 'prior', s.prior())]
 
-  def music_vae_slider(self, s, name, *values):
-    s = self.fresh(s, name)
+  def music_vae_slider(self, s, name, *values, tab):
+    s = self.fresh(s, name, tab)
     return [s, 'MusicVAE at the sliders.',
-            *_values(s.music_vae_slider(values))]
+            *_values(s, 'prior', s.music_vae_slider(values))]
 
-  def train(self, s, count):
-    if _need(s).chunked is None:
+  def train(self, s, count, tab):  # pylint: disable=unused-argument
+    if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-    updates = queue.Queue()  # ('epoch', n, logs)..., then ('done', ...).
-
-    def work():
-      try:
-        result = s.train(int(count), lambda n, logs: updates.put(
-            ('epoch', n, logs)))
-        updates.put(('done', result, None))
-      except Exception as e:  # pylint: disable=broad-except
-        updates.put(('failed', e, None))
-    threading.Thread(target=work, daemon=True).start()
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
     shown_at = time.monotonic()  # The curve every second, from the first.
-    while (update := updates.get())[0] == 'epoch':
-      _, epoch, logs = update
+    for epoch, logs in s.training(int(count)):
+      if epoch is None:
+        trained, seconds = logs
+        break
       for key in history:
         history[key].append(float(logs[key]))
       if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
         shown_at = time.monotonic()
         yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-               _loss_png(s, history)] + [self.gr.skip()] * 8
-    kind, result, _ = update
-    if kind == 'failed':
-      raise result
-    trained, seconds = result
+               s.loss_png(history)] + [self.gr.skip()] * 8
     message = (f'Trained {len(trained["loss"])} epochs on '
                f'{sum(c.num_chunks for c in s.chunked)} chunks in '
                f'{seconds:.1f} s.')
-    yield [s, message, _loss_png(s, trained)] + [self.gr.skip()] * 8
+    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 8
     before, after = s.reconstructions()
     yield [s, message + ' Below: your chunks before and after.',
-           self.gr.skip(), *_values(before), *_values(after)]
+           self.gr.skip(), *_values(s, 'before', before),
+           *_values(s, 'after', after)]
 
-  def sample(self, s, vary, copies):
-    s = _need(s)
+  def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
     mine, theirs = s.sample(variation=vary, allow_copies=copies)
     return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
-            *_values(mine), *_values(theirs)]
+            *_values(s, 'midime', mine), *_values(s, 'beside', theirs)]
 
-  def midime_slider(self, s, *values):
-    s = _need(s)
-    return [s, 'MidiMe at the sliders.', *_values(s.midime_slider(values))]
+  def midime_slider(self, s, *values, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
+    return [s, 'MidiMe at the sliders.',
+            *_values(s, 'sliders', s.midime_slider(values))]
 
-  def steer(self, s, *strengths):
-    s = _need(s)
+  def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
     attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
     known = set(s.attribute_names())
-    return [s, 'The MidiMe samples, steered.', *_values(s.steer(
+    return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
         {k: v for k, v in attributes.items() if k in known}))]
 
-  def constrain(self, s, text):
-    s = _need(s)
+  def constrain(self, s, text, tab):  # pylint: disable=unused-argument
+    if not (text or '').strip(' ,\n'):
+      raise errors.UsageError('Write at least one rule in the Rules box '
+                              '(e.g. key:C, density:2-4).')
+    s = studio_lib.need(s)
     return [s, s.constrain(text)]
 
-  def piece(self, s, chunks, size):
-    s = _need(s)
+  def piece(self, s, chunks, size, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
     return [s, f'A piece of {int(chunks)} chunks.',
-            *_values(s.piece(int(chunks), size))]
+            *_values(s, 'steered', s.piece(int(chunks), size))]
 
-  def save(self, s, folder):
-    s = _need(s)
-    return [s, s.save(folder)]
+  def save(self, s, name, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
+    message = s.save(name)
+    return [s, message, self.runs_update()]
 
-  def load(self, s, name, folder):
-    s = self.fresh(s, name)
-    return [s, s.load(folder)]
+  def load(self, s, model, name, tab):
+    s = self.fresh(s, model, tab)
+    return [s, s.load(name)]
+
+  def runs_update(self):
+    return self.gr.update(choices=self.studio.run_names())
 
 
-def _wire(ui, actions):
-  """Ties each control's event to its action."""
+def _wire(ui, actions, page):
+  """Ties each control's event to its action: at most two at once on the
+  server's cores (one of them a training), the others in Gradio's queue."""
 
   def wire(event, fn, inputs, outputs, **kwargs):
-    event(_handler(fn, len(outputs)), [ui.session, *inputs],
+    kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
+    event(_handler(actions.studio, fn, len(outputs)), [ui.session, *inputs],
           [ui.session, ui.status, *outputs], **kwargs)
 
   tracks = [ui.melody, ui.bass, ui.drums]
@@ -364,56 +357,94 @@ def _wire(ui, actions):
   wire(ui.constrain_button.click, actions.constrain, [ui.rules], [])
   wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
        ui.steer_panel)
-  wire(ui.save_button.click, actions.save, [ui.run_dir], [])
-  wire(ui.load_button.click, actions.load, [ui.model, ui.run_dir], [])
+  wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs])
+  wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  page.load(actions.runs_update, None, ui.runs, queue=False)
+  gr = actions.gr
+
+  def closed(request: gr.Request):  # The tab is gone: so are its files.
+    actions.studio.close_tab(request.session_hash)
+  page.unload(closed)
 
 
 def build(studio):
-  """The page (a `gradio.Blocks`) over a `studio_lib.Studio`."""
+  """The page (a `gradio.Blocks`) over a `studio_server_lib.Studio`."""
   gr = _gradio()
-  with gr.Blocks(title='MidiMe Studio') as page:
-    _wire(_layout(gr, studio), _Actions(studio, gr))
+  # Files the page made that are a day old go (uploads among them); a tab's
+  # results go with the tab.
+  with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
+    _wire(_layout(gr, studio), _Actions(studio, gr), page)
   return page
 
 
-def _loss_png(session, history):
-  return plots_lib.plot_loss_curve(
-      history, os.path.join(session.folder, f'loss-{time.monotonic_ns()}.png'))
-
-
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
+           runs_dir=None, auth=None, max_tabs=studio_server_lib.MAX_TABS,
            **kwargs):
-  """Serves MidiMe Studio; in a notebook, shows it inline.
+  """Serves MidiMe Studio (in a notebook, inline) and prints one line: the
+  address, and who can reach it.
 
   Args:
     checkpoints: {name: checkpoint} or a list of checkpoints (names, folders,
       URLs); the catalogue's mel_2bar_small and trio_4bar by default.
     host: the address to serve on: 127.0.0.1 (this machine only) unless
-      you ask for another.
-    port: the port; None picks a free one.
-    folder: where results are written; a temporary folder by default.
+      you ask for another; any other needs a login.
+    port: the port; None picks a free one from 7860, 0 any free one.
+    folder: Gradio's folder (`GRADIO_TEMP_DIR`, for the whole process): its
+      uploads, and this server's results in a new folder of its own, served
+      where they are; Gradio's own by default.
+    runs_dir: the runs library; by default in the user's data folder.
+    auth: Gradio's `auth`: (user, password), a list of them, or a function.
+      Serving beyond this machine without it makes a password, printed once.
+    max_tabs: tabs served at once; a new one takes the place of the one idle
+      the longest.
     **kwargs: more of `gradio.Blocks.launch`'s arguments.
 
   Returns:
     The `gradio.Blocks`, serving (`.close()` stops it).
+
+  Raises:
+    errors.UsageError: a folder that cannot be written, a checkpoint that is
+      not there, or an address that cannot be served on (one sentence).
   """
+  gr = _gradio()
+  pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
     checkpoints = {os.path.basename(os.path.normpath(str(c))): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
-  folder = folder or tempfile.mkdtemp(prefix='midime_studio_')
-  studio = studio_lib.Studio(checkpoints, folder)
-  page = build(studio)
-  page.queue(default_concurrency_limit=4)
-  gr = _gradio()
+  server = studio_server_lib
+  port, local = server.check_address(host, port)
+  runs_dir = server.check_folder(runs_dir or server.default_runs_dir(),
+                                 'runs_dir')
+  if folder:
+    os.environ['GRADIO_TEMP_DIR'] = os.path.abspath(
+        server.check_folder(folder, 'folder'))
+  os.makedirs(gr.utils.get_upload_folder(), exist_ok=True)
+  folder = tempfile.mkdtemp(prefix='midime_studio_',
+                            dir=gr.utils.get_upload_folder())
+  atexit.register(shutil.rmtree, folder, True)
+  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs))
+  page.queue(default_concurrency_limit=2)
+  password = None
+  if auth is None and not local:
+    password = secrets.token_hex(12)
+    auth = ('midime', password)
   # System fonts: the page asks nothing of the internet.
   theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
   try:
-    page.launch(server_name=host, server_port=port, prevent_thread_lock=True,
-                theme=theme, allowed_paths=[folder], show_error=False,
-                quiet=True, max_file_size=studio_lib.MAX_UPLOAD_BYTES,
+    page.launch(server_name=f'[{host}]' if ':' in host else host,
+                server_port=port, prevent_thread_lock=True, theme=theme,
+                show_error=False, quiet=True, auth=auth,
+                max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:
     raise errors.UsageError(
         f'MidiMe Studio cannot serve on {host}:{port} ({e}); pick another '
-        '--port or --host.') from None
+        'port or host.') from None
+  reach = ('this machine only' if local else
+           f'any machine that reaches port {page.server_port} here, '
+           + (f'logging in as midime with password {password}'
+              if password else 'with a login'))
+  with contextlib.suppress(OSError, ValueError):  # No stdout to tell.
+    print(f'MidiMe Studio: {page.local_url} ({reach}; Ctrl-C stops it).',
+          flush=True)
   return page

@@ -3,32 +3,37 @@
 The MidiMe demo page, as functions that return music to show: every result is
 written as MIDI, WAV (audio_lib) and a piano roll, with its notes as text, in
 the input's tempo and programs (`tracks_lib.Voicing`). MusicVAEs are restored
-once per server (`Studio`) and shared by the tabs; each tab trains its own
-MidiMe (`Session`). studio.py lays this out in Gradio.
+once per server (`studio_server_lib.Studio`) and shared by the tabs; each tab
+trains its own MidiMe (`Session`). studio.py lays this out in Gradio.
+
+Every request has a budget decided before the work: a tune is refused from
+its size, its count of MIDI events, its notes or its length before it is read
+further, and a result is played and drawn for its first `PLAYED_SECONDS`
+only. Runs are saved and loaded by name in the server's runs library.
 """
 
+import contextlib
 import itertools
 import os
+import queue
+import re
+import secrets
 import shutil
 import threading
 import time
 
 import note_seq
 import numpy as np
-from absl import logging
-
 from midime_magenta import attributes_lib
-from midime_magenta import checkpoint_lib
 from midime_magenta import audio_lib
 from midime_magenta import chunking_lib
-from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
-from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
+from midime_magenta import run_lib
 from midime_magenta import steps
 from midime_magenta import tracks_lib
 
@@ -36,11 +41,44 @@ CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
 MUSIC_VAE_SLIDERS = 4
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # A long MIDI file is well under 1 MB.
+# Reading MIDI costs about 13 us an event (550,000 one-tick notes: 14 s); the
+# events are counted from the bytes first, at about 1 us each.
+MAX_EVENTS = 250_000
+MAX_NOTES = 50_000
+MAX_MINUTES = 30
+PLAYED_SECONDS = 120  # What the page plays and draws of a result.
+# The command line's words for what the page has as controls.
+_CONTROLS = {'melody_track': 'the Melody track menu',
+             'bass_track': 'the Bass track menu',
+             'drum_track': 'the Drum track menu',
+             'variation': 'the Variation slider'}
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
+def page_words(message):
+  """A message in the page's words: its controls for the command line's flags,
+  and no advice that only the command line could follow."""
+  message = re.sub(r'--(\w+)', lambda m: _CONTROLS.get(m.group(1), m.group(0)),
+                   message)
+  message = re.sub(r';[^;]*--\w.*$', '.', message)
+  return re.sub(r'\s*\([^()]*--\w[^()]*\)', '', message)
+
+
+def need(session):
+  """The tab's session, or the sentence saying why it has none."""
+  if session is not None and session.evicted:
+    raise errors.UsageError(
+        'This tab was idle the longest when another tab needed its place; '
+        'open your tune again.')
+  if session is None or session.closed:
+    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+  return session
+
+
 class Shown:
-  """One result on the page: MIDI, WAV and piano-roll files, and its notes."""
+  """One result on the page: its MIDI file, whole, and the WAV, piano roll and
+  notes of what is played (its first `PLAYED_SECONDS`; `cut` when less than
+  all)."""
 
   def __init__(self, ns, folder, label):
     stem = os.path.join(folder, f'{label}-{next(_numbers):05d}')
@@ -48,13 +86,24 @@ class Shown:
     self.midi = file_util.write_atomically(
         stem + '.mid',
         lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp))
+    self.cut = ns.total_time > PLAYED_SECONDS
+    played = note_seq.sequences_lib.trim_note_sequence(
+        ns, 0, PLAYED_SECONDS) if self.cut else ns
     synths = []
-    self.wav = file_util.write_atomically(
-        stem + '.wav', lambda tmp: synths.append(
-            audio_lib.render_wav(self.midi, tmp)))
+
+    def render(tmp):
+      midi = tmp + '.mid'
+      try:
+        note_seq.sequence_proto_to_midi_file(played, midi)
+        synths.append(audio_lib.render_wav(midi, tmp))
+      finally:
+        with contextlib.suppress(OSError):
+          os.remove(midi)
+    self.wav = file_util.write_atomically(stem + '.wav', render)
     self.synthesizer = synths[0]
-    self.roll = plots_lib.plot_piano_roll(ns, stem + '.png', title=label)
-    self.notes = notes_text(ns)
+    self.roll = plots_lib.plot_piano_roll(played, stem + '.png', title=label)
+    self.notes = notes_text(played)
+    self.files = [self.midi, self.wav, self.roll]
 
 
 _numbers = itertools.count()
@@ -73,68 +122,65 @@ def notes_text(ns):
       for n in sorted(ns.notes, key=lambda n: (n.start_time, n.pitch)))
 
 
-class Studio:
-  """What the tabs share: MusicVAEs by name, restored once, and a folder.
+def _duration(ns):
+  minutes, seconds = divmod(int(ns.total_time), 60)
+  hours, minutes = divmod(minutes, 60)
+  return (f'{hours} h {minutes} min' if hours else
+          f'{minutes} min {seconds} s' if minutes else f'{seconds} s')
 
-  Args:
-    checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes).
-    folder: where results are written (served to the page).
-    batch_size: MusicVAE's graph batch size.
+
+def midi_events(data, limit):
+  """How many events (notes on and off, controls, meta) MIDI bytes hold,
+  counted from the bytes without reading them as music, up to `limit` + 1.
+
+  A bound, not a reader: a damaged file is counted as far as it goes and
+  refused later by the reader.
   """
+  count, pos, size = 0, 8 + int.from_bytes(data[4:8], 'big'), len(data)
 
-  def __init__(self, checkpoints, folder, batch_size=8):
-    if not checkpoints:
-      raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
-    self.checkpoints = dict(checkpoints)
-    self.folder = folder
-    self.batch_size = batch_size
-    self.synthesizer = audio_lib.synthesizer_name()
-    self._music_vaes = {}
-    self._lock = threading.Lock()
-    # One training at a time on the server's cores; others wait their turn.
-    self.training_lock = threading.Lock()
+  def number(pos):  # A variable-length quantity: (value, where it ends).
+    value = 0
+    while data[pos] & 0x80:
+      value, pos = (value << 7) | (data[pos] & 0x7F), pos + 1
+    return (value << 7) | data[pos], pos + 1
 
-  def personalizer(self, name):
-    """A fresh `Personalizer` on the shared, restored MusicVAE `name`."""
-    with self._lock:
-      if name not in self._music_vaes:
-        config, prefix = _resolve(self.checkpoints[name])
-        music_vae = music_vae_lib.load_music_vae(config, prefix,
-                                                 self.batch_size)
-        self._music_vaes[name] = (config, prefix, music_vae)
-      config, prefix, music_vae = self._music_vaes[name]
-    personalizer = personalizer_lib.Personalizer(config, music_vae=music_vae,
-                                                 batch_size=self.batch_size)
-    personalizer.checkpoint_file = prefix
-    return personalizer
-
-
-def _resolve(checkpoint):
-  """(config, prefix) of a checkpoint; a bare TF checkpoint, which names no
-  config, takes the one whose variables it holds."""
   try:
-    return music_vae_lib.resolve_config(None, checkpoint)
-  except configs.ConfigError:
-    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint)
-    guesses = checkpoint_lib.configs_matching(
-        checkpoint_lib.checkpoint_variables(prefix))
-    if not guesses:
-      raise
-    logging.info('%s: read as a %s checkpoint.', checkpoint, guesses[0])
-    return music_vae_lib.resolve_config(guesses[0], checkpoint)
+    while pos + 8 <= size and count <= limit:
+      end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], 'big')
+      track, pos, status = data[pos:pos + 4] == b'MTrk', pos + 8, 0
+      while track and pos < min(end, size) and count <= limit:
+        _, pos = number(pos)  # The event's delta time.
+        if data[pos] & 0x80:
+          status, pos = data[pos], pos + 1
+        if status >= 0xF0:  # Meta (a type, then a length) or sysex.
+          length, pos = number(pos + (status == 0xFF))
+          pos += length
+        else:
+          pos += 1 if 0xC0 <= status < 0xE0 else 2
+        count += 1
+      pos = end
+  except IndexError:  # Cut short: counted so far.
+    pass
+  return count
 
 
 class Session:
   """One tab's work: its tune, its chunks, its MidiMe and what it last drew."""
 
-  def __init__(self, studio, model):
+  def __init__(self, studio, model, tab=None):
     self.studio = studio
     self.model = model
+    self.tab = tab
     self.personalizer = studio.personalizer(model)
     self.kind = chunking_lib.converter_kind(
         self.personalizer.music_vae_config)
-    self.folder = os.path.join(studio.folder, f'tab-{next(_numbers):05d}')
-    os.makedirs(self.folder, exist_ok=True)
+    # A name no one can guess: the page's files are served by path.
+    self.folder = os.path.join(studio.folder,
+                               f'tab-{secrets.token_urlsafe(16)}')
+    os.mkdir(self.folder)
+    self.busy, self.used = 0, time.monotonic()
+    self.closing = self.closed = self.evicted = False
+    self.panels = {}  # The files each panel of the page shows.
     self.tune = None
     self.tune_name = None
     self.tracks = {}
@@ -151,9 +197,26 @@ class Session:
   def show(self, ns, label):
     return Shown(ns, self.folder, label)
 
+  def on_panel(self, panel, files):
+    """Records the files `panel` shows; those it showed before are removed."""
+    for path in set(self.panels.get(panel, ())) - set(files):
+      with contextlib.suppress(OSError):
+        os.remove(path)
+    self.panels[panel] = list(files)
+
+  def loss_png(self, history):
+    """The loss curve so far, shown on the loss panel."""
+    path = plots_lib.plot_loss_curve(history, os.path.join(
+        self.folder, f'loss-{time.monotonic_ns()}.png'))
+    self.on_panel('loss', [path])
+    return path
+
   def close(self):
-    """Removes this tab's result files (its runs saved elsewhere stay)."""
+    """Removes this tab's files and lets its model go (runs saved stay)."""
     shutil.rmtree(self.folder, ignore_errors=True)
+    self.closed = True
+    self.personalizer = self.tune = self.chunked = self.points = None
+    self.panels = {}
 
   def _voiced_chunks(self, raw, label):
     """Chunks MusicVAE decoded, back to back in their slots, voiced."""
@@ -164,19 +227,36 @@ class Session:
   # -- the input ----------------------------------------------------------------
 
   def open_tune(self, path, name=None):
-    """Reads an uploaded or bundled MIDI file; returns the input shown."""
+    """Reads an uploaded or bundled MIDI file; returns the input shown.
+
+    Refused before it is read further when its size, its MIDI events, its
+    notes or its length are beyond the page's budget.
+    """
+    name = name or os.path.basename(path)
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_BYTES:
       raise midi_io.InputError(
-          f'{name or "The file"} is {size // 1024} KB; MidiMe Studio takes '
+          f'{name} is {size // 1024} KB; MidiMe Studio takes '
           f'MIDI files up to {MAX_UPLOAD_BYTES // 1024 // 1024} MB.')
-    name = name or os.path.basename(path)
+    with open(path, 'rb') as f:
+      data = f.read()
+    if midi_events(data, MAX_EVENTS) > MAX_EVENTS:
+      raise midi_io.InputError(
+          f'{name!r} holds more than {MAX_EVENTS:,} MIDI events; MidiMe Studio '
+          f'takes tunes of up to {MAX_MINUTES} minutes and {MAX_NOTES:,} '
+          'notes.')
     try:
-      self.tune = midi_io.read_midi_file(path)
+      tune = midi_io.read_midi_bytes(data, path)
     except midi_io.InputError as e:  # Named as the user named it.
       raise midi_io.InputError(str(e).replace(repr(path), repr(name)).replace(
           path, name)) from None
-    self.tune_name = name
+    if tune.total_time > MAX_MINUTES * 60 or len(tune.notes) > MAX_NOTES:
+      raise midi_io.InputError(
+          f'{name!r} ' + (f'lasts {_duration(tune)}' if tune.total_time > 60 *
+                          MAX_MINUTES else f'has {len(tune.notes):,} notes') +
+          f'; MidiMe Studio takes tunes of up to {MAX_MINUTES} minutes and '
+          f'{MAX_NOTES:,} notes.')
+    self.tune, self.tune_name = tune, name
     self.tune.filename = self.tune_name
     self.tracks = self.default_tracks()
     return self.chunk()
@@ -256,6 +336,23 @@ class Session:
       self.points = None
     return history, time.perf_counter() - started
 
+  def training(self, epochs):
+    """`train` in a thread, followed: yields (epoch, logs) as they come, then
+    (None, (history, seconds)); raises train's error."""
+    updates = queue.Queue()
+
+    def work():
+      try:
+        updates.put((None, self.train(epochs, lambda *u: updates.put(u))))
+      except Exception as e:  # pylint: disable=broad-except
+        updates.put((None, e))
+    threading.Thread(target=work, daemon=True).start()
+    while (update := updates.get())[0] is not None:
+      yield update
+    if isinstance(update[1], Exception):
+      raise update[1]
+    yield update
+
   def trained(self):
     if self.personalizer.midime is None:
       raise errors.UsageError('Train MidiMe (or load a run) first.')
@@ -316,14 +413,37 @@ class Session:
 
   # -- keeping it -------------------------------------------------------------------
 
-  def save(self, run_dir):
-    path = self.trained().save(run_dir)
-    return f'Saved to {os.path.dirname(path)}.'
+  def save(self, name):
+    """Saves the model as run `name` of the runs library, a name no run has."""
+    p = self.trained()
+    path = self.studio.run_path(name, new=True)
+    try:
+      p.save(path)
+    except BaseException as e:
+      shutil.rmtree(path, ignore_errors=True)
+      if isinstance(e, errors.MidiMeError):
+        raise errors.MidiMeError(str(e).replace(path, repr(name.strip()))) from None
+      raise
+    return f'Saved as {name.strip()!r} in the runs library.'
 
-  def load(self, run_dir):
-    p = personalizer_lib.Personalizer.load(
-        run_dir, self.personalizer.checkpoint_file, self.personalizer.config,
-        music_vae=self.personalizer.music_vae)
+  def load(self, name):
+    """Loads run `name` of the runs library."""
+    if not name:
+      raise errors.UsageError('Pick a saved run from the list first.')
+    path = self.studio.run_path(name)
+    name = os.path.basename(path)
+    try:
+      trained_on = run_lib.read_model_info(path)['music_vae'].get('config')
+      if trained_on != self.personalizer.config.music_vae_config:
+        raise run_lib.ModelMismatchError(
+            f'Run {name!r} was trained on MusicVAE {trained_on}, not '
+            f'{self.personalizer.config.music_vae_config}; choose that model '
+            'above, then load it.')
+      p = personalizer_lib.Personalizer.load(
+          path, self.personalizer.checkpoint_file, self.personalizer.config,
+          music_vae=self.personalizer.music_vae)
+    except errors.MidiMeError as e:
+      raise errors.MidiMeError(str(e).replace(path, repr(name))) from None
     self.personalizer, self.points = p, None
-    return (f'Loaded {run_dir}: a MidiMe of {p.midime.hparams.latent_size} '
+    return (f'Loaded {name!r}: a MidiMe of {p.midime.hparams.latent_size} '
             f'dimensions trained on {len(p.training_data.z)} chunks.')

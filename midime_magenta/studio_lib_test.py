@@ -5,16 +5,21 @@ action is checked for what it shows: the notes listed are the MIDI file's,
 the audio lasts as long as the music, steering and rules change the music.
 """
 
+import gc
 import os
 import wave
+import weakref
 
+import mido
 import note_seq
 import numpy as np
 import PIL.Image
 import pytest
 
+from midime_magenta import errors
 from midime_magenta import midi_io
 from midime_magenta import studio_lib
+from midime_magenta import studio_server_lib
 from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -22,9 +27,10 @@ REEL = testdata_lib.testdata_path('reel_4-4.mid')
 
 @pytest.fixture(scope='module')
 def session(mel_2bar_small_checkpoint, tmp_path_factory):
-  studio = studio_lib.Studio({'mel_2bar_small': mel_2bar_small_checkpoint},
-                             str(tmp_path_factory.mktemp('studio')))
-  s = studio_lib.Session(studio, 'mel_2bar_small')
+  folder = tmp_path_factory.mktemp('studio')
+  shared = studio_server_lib.Studio({'mel_2bar_small': mel_2bar_small_checkpoint},
+                             str(folder), str(folder / 'runs'))
+  s = shared.session('tab-a', 'mel_2bar_small')
   s.open_tune(REEL)
   s.train(30, seed=0)
   return s
@@ -85,29 +91,137 @@ def test_steering_moves_the_same_draws(session):
   assert share >= 0.9, share
 
 
-def test_a_run_saved_from_the_page_loads_in_another_tab(session, tmp_path):
-  assert session.save(str(tmp_path / 'run')).startswith('Saved to ')
-  other = studio_lib.Session(session.studio, 'mel_2bar_small')
+def test_runs_are_saved_and_loaded_by_name_in_the_library(session):
+  library = session.studio.runs_dir
+  assert session.save(' reel run ') == "Saved as 'reel run' in the runs library."
+  assert session.studio.run_names() == ['reel run']
+  other = session.studio.session('tab-b', 'mel_2bar_small')
   assert other.personalizer.music_vae is session.personalizer.music_vae
-  message = other.load(str(tmp_path / 'run'))
-  assert message.startswith(f'Loaded {tmp_path / "run"}: a MidiMe of 4 ')
-  np.testing.assert_allclose(other.personalizer.training_data.z,
+  # A name another tab took is refused, whoever saved it; the run stays.
+  weights = sorted(os.listdir(os.path.join(library, 'reel run')))
+  with pytest.raises(errors.UsageError, match="already a run named 'reel "
+                     "run'; choose another name"):
+    session.save('reel run')
+  assert sorted(os.listdir(os.path.join(library, 'reel run'))) == weights
+  for name in ('../x', '/etc', 'a/b', '.hidden', '', 'x' * 65):
+    with pytest.raises(errors.UsageError, match='Name the run with'):
+      session.save(name)
+  with pytest.raises(errors.UsageError, match="no run named 'nope'; pick"):
+    other.load('nope')
+  with pytest.raises(errors.UsageError, match='Pick a saved run'):
+    other.load(None)
+  assert os.listdir(library) == ['reel run']
+  fresh = session.studio.session('tab-c', 'mel_2bar_small')
+  message = fresh.load('reel run')
+  assert message.startswith("Loaded 'reel run': a MidiMe of 4 ")
+  np.testing.assert_allclose(fresh.personalizer.training_data.z,
                              session.personalizer.training_data.z)
-  _check_shown(other.sample(seed=0)[0], 5)
+  _check_shown(fresh.sample(seed=0)[0], 5)
+  # Closing the tabs removes their files, never the library's runs, and lets
+  # their models go.
+  model = weakref.ref(fresh.personalizer.midime)
+  for tab in (other, fresh):
+    session.studio.close(tab)
+    assert not os.path.exists(tab.folder)
+  assert session.studio.run_names() == ['reel run']
+  gc.collect()
+  assert model() is None
 
 
-def test_uploads_are_bounded_and_checked(session, tmp_path):
-  big = tmp_path / 'big.mid'
-  big.write_bytes(b'MThd' + b'\0' * studio_lib.MAX_UPLOAD_BYTES)
-  with pytest.raises(midi_io.InputError, match='MidiMe Studio takes MIDI '
-                     'files up to 4 MB'):
-    session.open_tune(str(big), 'big.mid')
-  fresh = studio_lib.Session(session.studio, 'mel_2bar_small')
-  with pytest.raises(studio_lib.errors.UsageError, match='Train MidiMe'):
-    fresh.sample()
-  shown = fresh.prior(seed=0)
-  fresh.close()  # A closed tab's files go; nothing else of the server's.
-  assert not os.path.exists(shown.midi) and os.path.exists(session.folder)
+def _midi(path, events, tpq=96):
+  midi = mido.MidiFile(ticks_per_beat=tpq)
+  midi.tracks.append(mido.MidiTrack(events))
+  midi.save(path)
+  return path
+
+
+def test_hostile_tunes_are_refused_before_they_are_read(session, tmp_path):
+  """Round four's bombs: each is one sentence, and nothing is rendered."""
+  on = lambda pitch, ticks=0: mido.Message('note_on', note=pitch, velocity=90,
+                                           time=ticks)
+  off = lambda pitch, ticks: mido.Message('note_on', note=pitch, velocity=0,
+                                          time=ticks)
+  hours = lambda h: int(h * 3600 * 192)  # Ticks at 120 qpm, 96 a beat.
+  two = _midi(str(tmp_path / 'two.mid'), [on(60), off(60, 96),
+                                          on(62, hours(23 / 6)), off(62, 96)])
+  held = _midi(str(tmp_path / 'held.mid'), [on(60), off(60, hours(3.9))])
+  many = _midi(str(tmp_path / 'many.mid'), [
+      m for i in range(550_000) for m in (on(60 + i % 12), off(60 + i % 12, 1))])
+  assert os.path.getsize(two) < 60 and os.path.getsize(held) < 60
+  assert os.path.getsize(many) < studio_lib.MAX_UPLOAD_BYTES
+  before = sorted(os.listdir(session.folder))
+  for path, message in (
+      (two, "'two.mid' lasts 3 h 50 min; MidiMe Studio takes tunes of up to "
+            '30 minutes and 50,000 notes.'),
+      (held, "'held.mid' lasts 3 h 54 min; MidiMe Studio takes tunes of up "
+             'to 30 minutes and 50,000 notes.'),
+      (many, "'many.mid' holds more than 250,000 MIDI events; MidiMe Studio "
+             'takes tunes of up to 30 minutes and 50,000 notes.')):
+    with pytest.raises(midi_io.InputError) as raised:
+      session.open_tune(path, os.path.basename(path))
+    assert str(raised.value) == message
+  assert sorted(os.listdir(session.folder)) == before  # Nothing rendered.
+  assert session.tune_name == 'reel_4-4.mid'  # The tab's tune stays.
+  assert studio_lib.midi_events(open(REEL, 'rb').read(), 10**6) == len(
+      mido.MidiFile(REEL).tracks[0]) + sum(
+          len(t) for t in mido.MidiFile(REEL).tracks[1:])
+
+
+def test_a_long_tune_is_played_and_drawn_for_two_minutes(session, tmp_path):
+  notes = [m for i in range(400) for m in (
+      mido.Message('note_on', note=60 + i % 12, velocity=90, time=0),
+      mido.Message('note_on', note=60 + i % 12, velocity=0, time=96))]
+  path = _midi(str(tmp_path / 'long.mid'), notes)  # 400 beats: 200 s.
+  fresh = session.studio.session('tab-long', 'mel_2bar_small')
+  shown = fresh.open_tune(path)
+  assert shown.cut
+  whole = note_seq.midi_file_to_note_sequence(shown.midi)
+  assert len(whole.notes) == 400 and whole.total_time == pytest.approx(200)
+  with wave.open(shown.wav) as wav:
+    seconds = wav.getnframes() / wav.getframerate()
+  assert studio_lib.PLAYED_SECONDS <= seconds <= studio_lib.PLAYED_SECONDS + 3
+  assert len(shown.notes.splitlines()) == 240  # The notes played.
+  session.studio.close(fresh)
+
+
+def test_tabs_are_capped_and_the_idle_longest_makes_room(session):
+  shared = studio_server_lib.Studio(
+      {'mel_2bar_small': session.personalizer.checkpoint_file},
+      os.path.dirname(session.folder), max_tabs=2)
+  first = shared.session('1', 'mel_2bar_small')
+  second = shared.session('2', 'mel_2bar_small')
+  with shared.serving(second):  # Busy: never taken.
+    third = shared.session('3', 'mel_2bar_small')
+    assert first.evicted and first.closed and not second.closed
+    assert not os.path.exists(first.folder)
+    with shared.serving(third), pytest.raises(errors.UsageError,
+                                              match='busy with 2 tabs'):
+      shared.session('4', 'mel_2bar_small')
+  with pytest.raises(errors.UsageError, match='This tab was idle the longest'):
+    studio_lib.need(first)
+  assert sorted(shared.tabs) == ['2', '3']
+  # A tab closed while it works keeps its files until the work ends.
+  with shared.serving(second):
+    shared.close_tab('2')
+    assert os.path.exists(second.folder)
+  assert not os.path.exists(second.folder) and sorted(shared.tabs) == ['3']
+
+
+def test_page_messages_name_controls_not_flags():
+  words = studio_lib.page_words
+  assert words("its melody and bass tracks hold no notes in the model's pitch "
+               'range (pick the tracks with --melody_track, --bass_track and '
+               '--drum_track)') == (
+                   "its melody and bass tracks hold no notes in the model's "
+                   'pitch range (pick the tracks with the Melody track menu, '
+                   'the Bass track menu and the Drum track menu)')
+  assert words('Training diverged at epoch 3 (the loss became nan); lower the '
+               'learning rate from 0.001 to 0.0001 or less, e.g. '
+               '--hparams=learning_rate=0.0001.') == (
+                   'Training diverged at epoch 3 (the loss became nan).')
+  assert words('x has no pitched instrument 7 for --melody_track; it has '
+               '[0].') == ('x has no pitched instrument 7 for the Melody track '
+                           'menu; it has [0].')
 
 
 def test_drums_train_and_play_drums(tmp_path):
@@ -115,8 +229,9 @@ def test_drums_train_and_play_drums(tmp_path):
   from midime_testing import tfjs_testdata_lib  # pylint: disable=g-import-not-at-top
   folder = tmp_path / 'drums_2bar_lokl_small'
   tfjs_testdata_lib.make_checkpoint(str(folder), 'drums_2bar_lokl_small')
-  studio = studio_lib.Studio({'drums': str(folder)}, str(tmp_path / 'work'))
-  s = studio_lib.Session(studio, 'drums')
+  work = tmp_path / 'work'
+  work.mkdir()
+  s = studio_server_lib.Studio({'drums': str(folder)}, str(work)).session('t', 'drums')
   assert s.kind == 'drums'
   s.open_tune(testdata_lib.testdata_path('drums_only.mid'))
   assert s.tracks == {}

@@ -1,0 +1,233 @@
+"""What a MidiMe Studio server shares and checks before it serves.
+
+`Studio` holds the MusicVAEs (restored once; every checkpoint is found before
+anything serves), the tabs' sessions (`studio_lib.Session`, at most
+`max_tabs`: a new tab takes the place of the one idle the longest) and the
+runs library, where the page saves and loads runs by name, never by path.
+`check_folder` and `check_address` refuse, in one sentence, a folder or an
+address the server could not use.
+"""
+
+import contextlib
+import ipaddress
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+
+from absl import logging
+
+from midime_magenta import audio_lib
+from midime_magenta import checkpoint_lib
+from midime_magenta import configs
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import music_vae_lib
+from midime_magenta import personalizer as personalizer_lib
+from midime_magenta import run_lib
+from midime_magenta import studio_lib
+
+MAX_TABS = 16
+RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
+
+
+class Studio:
+  """What the tabs share: MusicVAEs by name, restored once, the folders, and
+  the tabs' sessions.
+
+  Args:
+    checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes); each
+      is resolved now, so a missing one is refused before anything serves.
+    folder: where results are written (served to the page), a folder of its
+      own: each tab writes in a new folder of a random name inside it.
+    runs_dir: the runs library, where the page saves and loads runs by name.
+    batch_size: MusicVAE's graph batch size.
+    max_tabs: sessions held at once; a new tab takes the place of the one idle
+      the longest.
+  """
+
+  def __init__(self, checkpoints, folder, runs_dir=None, batch_size=8,
+               max_tabs=MAX_TABS):
+    if not checkpoints:
+      raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
+    self.checkpoints = {name: _resolve(c) for name, c in checkpoints.items()}
+    self.folder = folder
+    self.runs_dir = runs_dir or os.path.join(folder, 'runs')
+    self.batch_size = batch_size
+    self.max_tabs = max_tabs
+    self.synthesizer = audio_lib.synthesizer_name()
+    self._music_vaes = {}
+    self._lock = threading.Lock()
+    # One training at a time on the server's cores; others wait their turn.
+    self.training_lock = threading.Lock()
+    self.tabs = {}  # The sessions by tab (Gradio's session hash).
+
+  def personalizer(self, name):
+    """A fresh `Personalizer` on the shared, restored MusicVAE `name`."""
+    with self._lock:
+      if name not in self._music_vaes:
+        config, prefix = self.checkpoints[name]
+        self._music_vaes[name] = music_vae_lib.load_music_vae(
+            config, prefix, self.batch_size)
+      config, prefix = self.checkpoints[name]
+      music_vae = self._music_vaes[name]
+    personalizer = personalizer_lib.Personalizer(config, music_vae=music_vae,
+                                                 batch_size=self.batch_size)
+    personalizer.checkpoint_file = prefix
+    return personalizer
+
+  # -- tabs ------------------------------------------------------------------------
+
+  def session(self, tab, model, old=None):
+    """Tab `tab`'s session of `model`: `old` when it is that, else a new one.
+    Closes `old`, and makes room when `max_tabs` are held by closing the
+    session idle the longest.
+
+    Raises:
+      errors.UsageError: when every session is busy.
+    """
+    if old is not None and old.model == model and not old.closed:
+      return old
+    with self._lock:
+      self.tabs.pop(tab, None)
+      idle = [s for s in self.tabs.values() if not s.busy]
+      if len(self.tabs) >= self.max_tabs and not idle:
+        raise errors.UsageError(
+            f'MidiMe Studio is busy with {len(self.tabs)} tabs; try again in '
+            'a minute.')
+      oldest = (min(idle, key=lambda s: s.used)
+                if len(self.tabs) >= self.max_tabs else None)
+    if oldest is not None:
+      oldest.evicted = True
+      self.close(oldest)
+    session = studio_lib.Session(self, model, tab)
+    with self._lock:
+      self.tabs[tab] = session
+    self.close(old)
+    return session
+
+  @contextlib.contextmanager
+  def serving(self, session):
+    """Marks a session busy (never taken for another tab) while it works."""
+    if session is not None:
+      session.busy += 1
+    try:
+      yield
+    finally:
+      if session is not None:
+        session.busy -= 1
+        session.used = time.monotonic()
+        if session.closing and not session.busy:
+          session.close()
+
+  def close(self, session):
+    """Closes a tab's session now, or when its work in hand ends."""
+    if session is None:
+      return
+    with self._lock:
+      if self.tabs.get(session.tab) is session:
+        del self.tabs[session.tab]
+    if session.busy:
+      session.closing = True
+    else:
+      session.close()
+
+  def close_tab(self, tab):
+    self.close(self.tabs.get(tab))
+
+  # -- the runs library ----------------------------------------------------------
+
+  def run_names(self):
+    """The names of the runs in the library, sorted."""
+    try:
+      names = os.listdir(self.runs_dir)
+    except OSError:
+      return []
+    return sorted(n for n in names if RUN_NAME.fullmatch(n) and os.path.isfile(
+        os.path.join(self.runs_dir, n, run_lib.MODEL_FILE)))
+
+  def run_path(self, name, new=False):
+    """The library's folder of run `name`; `new` claims it (atomically: a
+    name taken is refused, whoever took it)."""
+    name = (name or '').strip()
+    if not RUN_NAME.fullmatch(name):
+      raise errors.UsageError(
+          'Name the run with letters, digits, spaces, dots, dashes and '
+          'underscores (at most 64, starting with a letter or digit).')
+    path = os.path.join(self.runs_dir, name)
+    if new:
+      try:
+        os.makedirs(self.runs_dir, exist_ok=True)
+        os.mkdir(path)
+      except FileExistsError:
+        raise errors.UsageError(
+            f'There is already a run named {name!r}; choose another name.'
+        ) from None
+      except OSError as e:
+        raise errors.UsageError(
+            f'The runs library cannot take {name!r} ({e.strerror}).') from None
+    elif name not in self.run_names():
+      raise errors.UsageError(f'There is no run named {name!r}; pick one from '
+                              'the list.')
+    return path
+
+
+def _resolve(checkpoint):
+  """(config, prefix) of a checkpoint; a bare TF checkpoint, which names no
+  config, takes the one whose variables it holds."""
+  try:
+    return music_vae_lib.resolve_config(None, checkpoint)
+  except configs.ConfigError:
+    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint)
+    guesses = checkpoint_lib.configs_matching(
+        checkpoint_lib.checkpoint_variables(prefix))
+    if not guesses:
+      raise
+    logging.info('%s: read as a %s checkpoint.', checkpoint, guesses[0])
+    return music_vae_lib.resolve_config(guesses[0], checkpoint)
+
+
+def check_folder(path, what):
+  """Creates folder `path` if needed and checks that files can be made in it
+  (a file, /proc or a read-only one is refused); raises UsageError."""
+  try:
+    file_util.check_writable_dir(path, what)
+    os.rmdir(tempfile.mkdtemp(dir=path))
+  except (OSError, errors.MidiMeError) as e:
+    raise errors.UsageError(
+        f'{what}={path} cannot hold the studio\'s files '
+        f'({getattr(e, "strerror", None) or e}); choose another folder.'
+    ) from None
+  return path
+
+
+def default_runs_dir():
+  """The runs library unless asked otherwise: in the user's data folder."""
+  data = os.environ.get('XDG_DATA_HOME') or os.path.join(
+      os.path.expanduser('~'), '.local', 'share')
+  return os.path.join(data, 'midime_magenta', 'runs')
+
+
+def check_address(host, port):
+  """(port, True when only this machine can reach `host`) for serving on
+  host:port (port 0 or None: a free one); raises UsageError."""
+  try:
+    infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
+  except (socket.gaierror, UnicodeError) as e:
+    raise errors.UsageError(f'MidiMe Studio cannot serve on {host}: no such '
+                            f'address ({getattr(e, "strerror", e)}).') from None
+  family, _, _, _, address = infos[0]
+  with socket.socket(family, socket.SOCK_STREAM) as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      probe.bind(address)
+    except OSError as e:
+      raise errors.UsageError(
+          f'MidiMe Studio cannot serve on {host}:{port} ({e.strerror}); pick '
+          'another port or host.') from None
+    free = probe.getsockname()[1]
+  local = all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback
+              for i in infos)
+  return (free if port == 0 else port), local
