@@ -3,10 +3,9 @@
   from midime_magenta import studio
   studio.launch()                      # in Colab: inline; elsewhere: a URL
 
-Each browser tab has its own `studio_lib.Session` (its tune, its MidiMe);
-MusicVAEs are shared. Every action writes one status line: what it did, or
-why it could not, in the page's words, never a traceback. Serving beyond this
-machine takes a login.
+Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
+are shared. Every action writes a status line in the page's words, never a
+traceback. Serving beyond this machine takes a login.
 """
 
 import atexit
@@ -23,6 +22,8 @@ import types
 from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import plots_lib
+from midime_magenta import studio_instrument
 from midime_magenta import studio_lib
 from midime_magenta import studio_server_lib
 
@@ -123,11 +124,14 @@ def _layout(gr, studio):
               f'in seconds. Audio: {sound}.')
   status = gr.Markdown('Pick a model and a tune.', elem_id='status')
   model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
+  instrument = studio_instrument.layout(gr)
+  gr.Markdown('## 2. Choose your sound')
   with gr.Row():
     upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
                      type='filepath', elem_id='upload')
     demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
                             label='or a bundled tune', elem_id='demo_tune')
+    url = gr.Textbox(label='or an address (http or https)', elem_id='url')
   with gr.Row():
     melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
     bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
@@ -136,15 +140,10 @@ def _layout(gr, studio):
                         elem_id='drum_track')
   input_panel = _panel(gr, 'Input', 'input')
 
-  gr.Markdown('## MusicVAE')
-  prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
-  with gr.Row():
-    mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
-                            elem_id=f'musicvae_slider_{i}')
-                  for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
+  prior_button = gr.Button('Sample MusicVAE: 5 chunks', elem_id='prior')
   prior_panel = _panel(gr, 'MusicVAE', 'prior')
 
-  gr.Markdown('## Train MidiMe')
+  gr.Markdown('## 3. Personalize')
   with gr.Row():
     epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
                        elem_id='epochs')
@@ -232,6 +231,11 @@ class _Actions:
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
     return self.shown_input(s, s.open_tune(path, label))
 
+  def open_url(self, s, name, url, tab):
+    s = self.fresh(s, name, tab)
+    return self.shown_input(s, s.open_tune(
+        *studio_instrument.fetch_tune(s, url)))
+
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
       return self.open_tune(s, name, path, tune, tab)
@@ -248,11 +252,6 @@ class _Actions:
     s = self.fresh(s, name, tab)
     return [s, 'MusicVAE samples, 5 chunks back to back.',
             *_values(s, 'prior', s.prior())]
-
-  def music_vae_slider(self, s, name, *values, tab):
-    s = self.fresh(s, name, tab)
-    return [s, 'MusicVAE at the sliders.',
-            *_values(s, 'prior', s.music_vae_slider(values))]
 
   def train(self, s, count, tab):  # pylint: disable=unused-argument
     if studio_lib.need(s).chunked is None:
@@ -327,8 +326,9 @@ def _wire(ui, actions, page):
 
   def wire(event, fn, inputs, outputs, **kwargs):
     kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
-    event(_handler(actions.studio, fn, len(outputs)), [ui.session, *inputs],
-          [ui.session, ui.status, *outputs], **kwargs)
+    return event(_handler(actions.studio, fn, len(outputs)),
+                 [ui.session, *inputs], [ui.session, ui.status, *outputs],
+                 **kwargs)
 
   tracks = [ui.melody, ui.bass, ui.drums]
   tune = [ui.model, ui.upload, ui.demo_tune]
@@ -338,13 +338,12 @@ def _wire(ui, actions, page):
   for dropdown in tracks:
     wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel)
   wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel)
-  for slider in ui.mv_sliders:
-    wire(slider.release, actions.music_vae_slider, [ui.model, *ui.mv_sliders],
-         ui.prior_panel, trigger_mode='always_last')
   # One training at a time; the status line is its progress, with no
   # animation over nine outputs while training shares the cores with the
   # browser.
-  wire(ui.train_button.click, actions.train, [ui.epochs],
+  wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
+       tracks + ui.input_panel)
+  trained = wire(ui.train_button.click, actions.train, [ui.epochs],
        [ui.loss, *ui.before_panel, *ui.after_panel], concurrency_limit=1,
        concurrency_id='train', show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
@@ -358,11 +357,11 @@ def _wire(ui, actions, page):
   wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
        ui.steer_panel)
   wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs])
-  wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  loaded = wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  studio_instrument.wire(ui, actions, _handler, [trained, loaded])
   page.load(actions.runs_update, None, ui.runs, queue=False)
-  gr = actions.gr
 
-  def closed(request: gr.Request):  # The tab is gone: so are its files.
+  def closed(request: actions.gr.Request):  # The tab is gone: its files too.
     actions.studio.close_tab(request.session_hash)
   page.unload(closed)
 
@@ -434,6 +433,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
                 show_error=False, quiet=True, auth=auth,
+                head=plots_lib.roll_head(),
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:

@@ -39,7 +39,6 @@ from midime_magenta import tracks_lib
 
 CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
-MUSIC_VAE_SLIDERS = 4
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # A long MIDI file is well under 1 MB.
 # Reading MIDI costs about 13 us an event (550,000 one-tick notes: 14 s); the
 # events are counted from the bytes first, at about 1 us each.
@@ -188,11 +187,6 @@ class Session:
     self._chunking = {}  # The track choice `chunk` cut with.
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
-    rng = np.random.default_rng(0)
-    directions = rng.standard_normal((MUSIC_VAE_SLIDERS,
-                                      self.personalizer.music_vae.z_size))
-    self.directions = directions / np.linalg.norm(directions, axis=1,
-                                                  keepdims=True)
 
   def show(self, ns, label):
     return Shown(ns, self.folder, label)
@@ -305,7 +299,9 @@ class Session:
     return (f'{self.tune_name}: {c.num_chunks} chunks of {bars} bars '
             f'({c.trio_tracks.describe() if trio else ""}'
             f'{"" if trio else f"melody from instrument {c.instrument}"}); '
-            f'written back in {self.personalizer.voicing.describe(trio)}.')
+            f'written back in {self.personalizer.voicing.describe(trio)}.'
+            + (f' {novelty_lib.too_little(c.num_chunks, bars)}'
+               if novelty_lib.too_little(c.num_chunks, bars) else ''))
 
   # -- MusicVAE alone -------------------------------------------------------------
 
@@ -314,12 +310,6 @@ class Session:
     return self._voiced_chunks(
         p.decode(p.music_vae.prior_latents(CHUNKS_SHOWN, seed), temperature),
         'musicvae')
-
-  def music_vae_slider(self, values, temperature=0.5):
-    z = np.asarray(values, np.float32) @ self.directions
-    return self._voiced_chunks(
-        self.personalizer.decode(z[None].astype(np.float32), temperature),
-        'musicvae-sliders')
 
   # -- MidiMe ---------------------------------------------------------------------
 
