@@ -137,11 +137,12 @@ def layout(gr):
                           0, step=0.1, label=f'Super {i + 1}',
                           elem_id=f'super_slider_{i}') for i in range(4)]
     with gr.Column(scale=3):
-      with gr.Row():
-        sliders = [gr.Slider(-RANGE, RANGE, 0, step=0.1, min_width=120,
-                             label=f'{i + 1}', interactive=False,
-                             elem_id=f'sample_slider_{i}')
-                   for i in range(SLIDERS)]
+      sliders = []
+      for row in range(SLIDERS // 4):
+        with gr.Row():
+          sliders += [gr.Slider(-RANGE, RANGE, 0, step=0.1, label=f'{i + 1}',
+                                interactive=False, elem_id=f'sample_slider_{i}')
+                      for i in range(4 * row, 4 * row + 4)]
   roll = gr.HTML('', elem_id='sample_roll')
   kept = gr.File(label='Saved samples', file_count='multiple',
                  interactive=False, visible=False, elem_id='kept')
@@ -158,11 +159,10 @@ def wire(page_ui, actions, handler, trained):
     values, supers = sample.slider_values(), sample.super_values()
     return [s, message, sample.decoded(),
             gr.update(interactive=True),
-            *[gr.update(value=v, interactive=True,
-                        label=f'{i + 1} (dimension {d})')
-              for i, (v, d) in enumerate(zip(values, sample.dimensions))],
+            *[gr.update(value=round(v, 1), interactive=True, label=f'dim {d}')
+              for v, d in zip(values, sample.dimensions)],
             gr.update(visible=supers is not None),
-            *[gr.update(value=v) for v in (supers or [0.0] * 4)]]
+            *[gr.update(value=round(v, 1)) for v in (supers or [0.0] * 4)]]
 
   def another(s, name, tab):
     s = studio.session(tab, name, s)
