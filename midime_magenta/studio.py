@@ -151,8 +151,9 @@ def _layout(gr, studio):
   loss = gr.Image(label='Loss', type='filepath', interactive=False,
                   elem_id='loss')
   with gr.Row():
-    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
-    after_panel = _panel(gr, 'After: through MidiMe', 'after')
+    untrained_panel = _panel(gr, 'Before: an untrained MidiMe', 'untrained')
+    before_panel = _panel(gr, 'MusicVAE alone', 'before')
+    after_panel = _panel(gr, 'After: the trained MidiMe', 'after')
 
   gr.Markdown('## MidiMe samples')
   with gr.Row():
@@ -267,15 +268,14 @@ class _Actions:
       if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
         shown_at = time.monotonic()
         yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-               s.loss_png(history)] + [self.gr.skip()] * 8
+               s.loss_png(history)] + [self.gr.skip()] * 12
     message = (f'Trained {len(trained["loss"])} epochs on '
                f'{sum(c.num_chunks for c in s.chunked)} chunks in '
                f'{seconds:.1f} s.')
-    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 8
-    before, after = s.reconstructions()
+    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 12
+    shown = zip(('untrained', 'before', 'after'), s.reconstructions())
     yield [s, message + ' Below: your chunks before and after.',
-           self.gr.skip(), *_values(s, 'before', before),
-           *_values(s, 'after', after)]
+           self.gr.skip(), *[v for k, x in shown for v in _values(s, k, x)]]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
@@ -344,8 +344,8 @@ def _wire(ui, actions, page):
   wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
        tracks + ui.input_panel)
   trained = wire(ui.train_button.click, actions.train, [ui.epochs],
-       [ui.loss, *ui.before_panel, *ui.after_panel], concurrency_limit=1,
-       concurrency_id='train', show_progress='hidden')
+       [ui.loss, *ui.untrained_panel, *ui.before_panel, *ui.after_panel],
+       concurrency_limit=1, concurrency_id='train', show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
        ui.midime_panel + ui.beside_panel)
   for slider in ui.mm_sliders:

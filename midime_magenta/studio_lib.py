@@ -30,6 +30,7 @@ from midime_magenta import chunking_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
+from midime_magenta import midime_model
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
@@ -349,12 +350,15 @@ class Session:
     return self.personalizer
 
   def reconstructions(self, temperature=0.5):
-    """(through MusicVAE alone, through MidiMe): the first chunks, shown."""
+    """(through an untrained MidiMe as the demo's "before", MusicVAE alone,
+    the trained MidiMe): the first chunks, shown."""
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
-    return (self._voiced_chunks(p.decode(z, temperature), 'before'),
-            self._voiced_chunks(p.decode(p.midime.reconstruct(z), temperature),
-                                'after'))
+    untrained = midime_model.MidiMe(p.music_vae.z_size, p.config.hparams,
+                                    seed=0)
+    return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
+                 x, label in ((untrained.reconstruct(z), 'untrained'),
+                              (z, 'before'), (p.midime.reconstruct(z), 'after')))
 
   def sample(self, seed=None, temperature=0.5, variation=1.0,
              allow_copies=False, attributes=None):
