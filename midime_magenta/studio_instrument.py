@@ -155,8 +155,9 @@ def wire(page_ui, actions, handler, trained):
   events `trained` (training, loading) the super sliders show."""
   gr, studio, ui = actions.gr, actions.studio, page_ui.instrument
   session, model = page_ui.session, page_ui.model
-  def shown(s, sample, message):
-    values, supers = sample.slider_values(), sample.super_values()
+  def shown(s, sample, message, supers=None):
+    values = sample.slider_values()
+    supers = supers or sample.super_values()  # Moved ones stay where put.
     return [s, message, sample.decoded(),
             gr.update(interactive=True),
             *[gr.update(value=round(v, 1), interactive=True, label=f'dim {d}')
@@ -182,7 +183,7 @@ def wire(page_ui, actions, handler, trained):
   def move_super(s, *values, tab):  # pylint: disable=unused-argument
     sample = sample_of(studio_lib.need(s))
     sample.move_super(values)
-    return shown(s, sample, 'The sample at the super sliders.')
+    return shown(s, sample, 'The sample at the super sliders.', list(values))
 
   def save(s, kept, tab):  # pylint: disable=unused-argument
     sample = sample_of(studio_lib.need(s))

@@ -111,6 +111,9 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
     page.set_number('#super_slider_0', 2)
     _wait(lambda: _roll(page)['notes'] != before, 'notes from MidiMe')
     assert 'super sliders' in _step_status(page)
+    assert page.find('#super_slider_0 input[type=number]').get_attribute(
+        'value') == '2'  # Where it was put, not MidiMe's code of the result.
+    page.driver.execute_script('window.scrollTo(0, 0);')
     page.shot('instrument-3-super-sliders')
     page.click('#save_sample')
     _wait(lambda: len(page.driver.find_elements(
