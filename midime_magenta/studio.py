@@ -132,6 +132,7 @@ def _layout(gr, studio):
     demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
                             label='or a bundled tune', elem_id='demo_tune')
     url = gr.Textbox(label='or an address (http or https)', elem_id='url')
+  more = studio_instrument.more_tunes(gr)
   with gr.Row():
     melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
     bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
@@ -142,7 +143,6 @@ def _layout(gr, studio):
 
   prior_button = gr.Button('Sample MusicVAE: 5 chunks', elem_id='prior')
   prior_panel = _panel(gr, 'MusicVAE', 'prior')
-
   gr.Markdown('## 3. Personalize')
   with gr.Row():
     epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
@@ -270,7 +270,7 @@ class _Actions:
         yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
                s.loss_png(history)] + [self.gr.skip()] * 12
     message = (f'Trained {len(trained["loss"])} epochs on '
-               f'{sum(c.num_chunks for c in s.chunked)} chunks in '
+               f'{len(s.personalizer.training_data.z)} chunks in '
                f'{seconds:.1f} s.')
     yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 12
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())

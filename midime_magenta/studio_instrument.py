@@ -20,7 +20,9 @@ from midime_magenta import audio_lib
 from midime_magenta import download_lib
 from midime_magenta import errors
 from midime_magenta import file_util
+from midime_magenta import novelty_lib
 from midime_magenta import plots_lib
+from midime_magenta import steps
 from midime_magenta import studio_lib
 
 SLIDERS = 16  # MusicVAE's sliders: a decode at any count; 16 fit two rows.
@@ -102,6 +104,24 @@ def sample_of(session, seed=None, fresh=False):
   return session.current
 
 
+def add_tunes(session, paths):
+  """More tunes to train on with the tab's first, each read with the same
+  checks and its tracks chosen for it; returns what they give, in a sentence."""
+  if session.tune is None:
+    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+  more = []
+  for path in paths or ():
+    more.append(session.read_tune(path))
+    more[-1].filename = os.path.basename(path)
+  p = session.personalizer
+  chunks = sum(c.num_chunks for c in p.chunk([session.tune, *more]))
+  session.more = more
+  bars = p.music_vae.chunk_steps // steps.STEPS_PER_BAR
+  return (f'{len(more) + 1} tunes: {chunks} chunks of {bars} bars to '
+          'personalize with (the tracks of each chosen for it). ' +
+          (novelty_lib.too_little(chunks, bars) or ''))
+
+
 def fetch_tune(session, url):
   """A tune from an http(s) address, written in the tab's folder (checked as
   an upload when opened); returns (path, name)."""
@@ -148,6 +168,13 @@ def layout(gr):
                  interactive=False, visible=False, elem_id='kept')
   return dict(another=another, save=save, status=status, super_box=super_box,
               supers=supers, sliders=sliders, roll=roll, kept=kept)
+
+
+def more_tunes(gr):
+  """Step 2's field for several tunes at once, trained on with the first."""
+  return gr.File(label='More tunes to personalize with (several at once)',
+                 file_count='multiple', file_types=['.mid', '.midi'],
+                 type='filepath', elem_id='more_tunes')
 
 
 def wire(page_ui, actions, handler, trained):
@@ -205,5 +232,10 @@ def wire(page_ui, actions, handler, trained):
     on(slider.release, move_super, ui['supers'], outputs,
        trigger_mode='always_last', show_progress='hidden')
   on(ui['save'].click, save, [ui['kept']], [ui['kept']])
+  event = page_ui.more.upload
+  event(handler(studio, lambda s, paths, tab: [
+      studio_lib.need(s), add_tunes(studio_lib.need(s), paths)], 0),
+        [session, page_ui.more], [session, page_ui.status],
+        concurrency_id='work', concurrency_limit=2)
   for event in trained:
     on(event.success, with_supers, [], outputs)

@@ -181,8 +181,8 @@ class Session:
     self.busy, self.used = 0, time.monotonic()
     self.closing = self.closed = self.evicted = False
     self.panels = {}  # The files each panel of the page shows.
-    self.tune = None
-    self.tune_name = None
+    self.tune = self.tune_name = None
+    self.more = []  # Tunes to train on with the first.
     self.tracks = {}
     self.chunked = None
     self._chunking = {}  # The track choice `chunk` cut with.
@@ -227,6 +227,14 @@ class Session:
     Refused before it is read further when its size, its MIDI events, its
     notes or its length are beyond the page's budget.
     """
+    self.tune, self.tune_name = self.read_tune(path, name), name or (
+        os.path.basename(path))
+    self.tune.filename, self.more = self.tune_name, []
+    self.tracks = self.default_tracks()
+    return self.chunk()
+
+  def read_tune(self, path, name=None):
+    """A MIDI file as a NoteSequence, within the page's budget."""
     name = name or os.path.basename(path)
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_BYTES:
@@ -251,10 +259,7 @@ class Session:
                           MAX_MINUTES else f'has {len(tune.notes):,} notes') +
           f'; MidiMe Studio takes tunes of up to {MAX_MINUTES} minutes and '
           f'{MAX_NOTES:,} notes.')
-    self.tune, self.tune_name = tune, name
-    self.tune.filename = self.tune_name
-    self.tracks = self.default_tracks()
-    return self.chunk()
+    return tune
 
   def track_choices(self):
     """[(label, instrument)] of the tune's pitched tracks, and of drums."""
@@ -321,9 +326,10 @@ class Session:
     p = self.personalizer
     with self.studio.training_lock:
       started = time.perf_counter()
-      history = p.train(self.tune, epochs=epochs, seed=seed, progress=False,
+      history = p.train([self.tune, *self.more] if self.more else self.tune,
+                        epochs=epochs, seed=seed, progress=False,
                         callbacks=[on_epoch] if on_epoch else (),
-                        **self._chunking)
+                        **({} if self.more else self._chunking))
       self.points = None
     return history, time.perf_counter() - started
 

@@ -3,18 +3,19 @@
 On the official mel_2bar_small: 16 MusicVAE sliders before any training, a
 piano roll whose playhead moves while it plays, a slider that changes the
 notes, "Save this sample" named tune-model-sample-date, a tune from an
-address on 127.0.0.1, and after training MidiMe's 4 super sliders on the same
+address on 127.0.0.1, several tunes at once, and after training MidiMe's 4 super sliders on the same
 sample. Screenshots go to MIDIME_STUDIO_SCREENSHOTS (else the test's folder).
 """
 
 import datetime
 import os
+import re
 import shutil
-import time
 
 
 from midime_testing import testdata_lib
-from studio_test import _keep_gradio_folder  # pylint: disable=unused-import
+from studio_test import _keep_gradio_folder
+from studio_test import _wait_for
 from studio_test import browser  # pylint: disable=unused-import
 from studio_test import Page
 
@@ -30,13 +31,9 @@ def _roll(page):
 
 
 def _wait(predicate, what, timeout=120):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    value = predicate()
-    if value:
-      return value
-    time.sleep(0.2)
-  raise AssertionError(f'never: {what}')
+  value = _wait_for(predicate, timeout)
+  assert value, f'never: {what}'
+  return value
 
 
 def _sliders(page, prefix):
@@ -101,9 +98,15 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
     box.clear()
     box.send_keys('ftp://127.0.0.1/x.mid\n')
     page.wait_status('must start with http:// or https://')
+    # Several files at once, trained on with the first (8 chunks each).
+    folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
+    page.find('#more_tunes input[type=file]').send_keys(f'{folk}\n{REEL}')
+    said = page.wait_status('3 tunes: ')
+    chunks = int(re.search(r'3 tunes: (\d+) chunks of 2 bars', said).group(1))
+    assert chunks > 16 and 'only' not in said, said  # Enough now.
     page.set_number('#epochs', 20)
     page.click('#train')
-    page.wait_status('Trained 20 epochs')
+    page.wait_status(f'Trained 20 epochs on {chunks} chunks')
     _wait(lambda: _sliders(page, 'super_slider_') == 4, 'the super sliders')
     _wait(lambda: 'super sliders are here' in _step_status(page),
           'step 1 told')
