@@ -52,24 +52,24 @@ def _gradio():
 
 
 def _panel(gr, label, key):
-  """A result on the page: piano roll, audio, notes and the files to keep."""
+  """A result: piano roll, audio, notes and files, shown once it has them."""
+  hidden = {'interactive': False, 'visible': False}
   with gr.Group(elem_id=key):
-    roll = gr.Image(label=f'{label}: piano roll', type='filepath',
-                    interactive=False, elem_id=f'{key}_roll')
-    audio = gr.Audio(label=f'{label}: listen', type='filepath',
-                     interactive=False, elem_id=f'{key}_audio')
-    notes = gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
-                       'program)', lines=2, max_lines=6, interactive=False,
-                       elem_id=f'{key}_notes')
-    files = gr.File(label=f'{label}: download MIDI and WAV',
-                    file_count='multiple', interactive=False,
-                    elem_id=f'{key}_files')
-  return [roll, audio, notes, files]
+    return [gr.Image(label=f'{label}: piano roll', type='filepath',
+                     elem_id=f'{key}_roll', **hidden),
+            gr.Audio(label=f'{label}: listen', type='filepath',
+                     elem_id=f'{key}_audio', **hidden),
+            gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
+                       'program)', lines=2, max_lines=6,
+                       elem_id=f'{key}_notes', **hidden),
+            gr.File(label=f'{label}: download MIDI and WAV',
+                    file_count='multiple', elem_id=f'{key}_files', **hidden)]
 
 
 def _values(session, panel, shown):
   session.on_panel(panel, shown.files)
-  return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
+  return [_gradio().update(value=v, visible=True) for v in (
+      shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav])]
 
 
 def _handler(studio, fn, outputs):

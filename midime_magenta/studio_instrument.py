@@ -174,7 +174,7 @@ def more_tunes(gr):
   """Step 2's field for several tunes at once, trained on with the first."""
   return gr.File(label='More tunes to personalize with (several at once)',
                  file_count='multiple', file_types=['.mid', '.midi'],
-                 type='filepath', elem_id='more_tunes')
+                 type='filepath', height=90, elem_id='more_tunes')
 
 
 def wire(page_ui, actions, handler, trained):

@@ -64,7 +64,10 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
   try:
     page = Page(browser, server.local_url, shots)
     assert _sliders(page, 'sample_slider_') == 0  # Nothing to move yet.
+    height = page.driver.execute_script('return document.body.scrollHeight')
+    assert height <= 2500, height  # 2.5 screens of 1000 px at 1280 wide.
     page.shot('instrument-0-load')
+    assert '--' not in page.find('body').text  # No flags on the page.
     page.click('#another_sample')
     _wait(lambda: 'new sample of MusicVAE' in _step_status(page),
           'the status beside the button')
