@@ -27,6 +27,8 @@ from midime_magenta import studio_lib
 
 SLIDERS = 16  # MusicVAE's sliders: a decode at any count; 16 fit two rows.
 RANGE = 3.0  # MusicVAE's sliders, in standard deviations of its prior.
+# Prior samples the dimensions are chosen on: a trio's decode is slow.
+DRAWS = 64
 _dimensions, _lock = {}, threading.Lock()
 
 
@@ -35,7 +37,7 @@ def dimensions(music_vae):
   with _lock:
     if music_vae.fingerprint not in _dimensions:
       _dimensions[music_vae.fingerprint] = [
-          int(d) for d in music_vae.important_dimensions(SLIDERS)[0]]
+          int(d) for d in music_vae.important_dimensions(SLIDERS, DRAWS)[0]]
     return _dimensions[music_vae.fingerprint]
 
 
@@ -199,6 +201,9 @@ def wire(page_ui, actions, handler, trained):
 
   def with_supers(s, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
+    if getattr(s, 'current', None) is None:  # No sample to act on yet.
+      return [s, 'MidiMe\'s super sliders come with your next sample.',
+              *[gr.skip()] * len(outputs)]
     return shown(s, sample_of(s), 'MidiMe\'s super sliders are here now, '
                  'beside MusicVAE\'s: they act on this sample.')
 
