@@ -11,6 +11,7 @@ read, which a byte every few seconds passes).
 import contextlib
 import fcntl
 import glob
+import ipaddress
 import os
 import re
 import shutil
@@ -230,10 +231,15 @@ MAX_TUNE_BYTES = 4 << 20  # As the studio's uploads.
 TUNE_SECONDS = 20.0
 
 
-def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS):
+def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
+               public_only=False):
   """A MIDI file's bytes from an http or https address, for a page's "load
   from URL": at most `max_bytes`, in at most `seconds` in all (a watchdog
   shuts the socket down; requests' own timeout is per read).
+
+  `public_only` (a page served beyond this machine): the address must be on
+  the internet, not this machine or its network, and is not redirected, so
+  that a visitor cannot reach what only the server can.
 
   Returns:
     (file name from the address, bytes); the caller checks them as an upload.
@@ -247,9 +253,12 @@ def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS):
     raise DownloadError('The address must start with http:// or https:// '
                         'and name a server.')
   name = os.path.basename(urllib.parse.unquote(parsed.path)) or 'tune.mid'
+  if public_only:
+    _check_public(parsed.hostname, parsed.port)
   body, late = bytearray(), threading.Event()
   try:
     with requests.get(url, stream=True, timeout=(5, seconds),
+                      allow_redirects=not public_only,
                       headers={'Accept-Encoding': 'identity'}) as response:
       timer = threading.Timer(seconds, lambda: (late.set(),
                                                 _shut_down(response)))
@@ -275,6 +284,19 @@ def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS):
     raise DownloadError(f'{url} took more than {seconds:.0f} s to send the '
                         'file; try again later.')
   return name, bytes(body)
+
+
+def _check_public(host, port):
+  """Refuses a host that resolves to any address not on the internet."""
+  try:
+    infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+  except (OSError, UnicodeError):
+    raise DownloadError(f'{host} could not be found; check the '
+                        'address.') from None
+  if not all(ipaddress.ip_address(i[4][0].split('%')[0]).is_global
+             for i in infos):
+    raise DownloadError(f'{host} is not on the internet; this page fetches '
+                        'only public addresses.')
 
 
 def _shut_down(response):

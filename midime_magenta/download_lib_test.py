@@ -399,6 +399,15 @@ def test_a_tune_from_a_url_is_bounded_in_scheme_size_and_time(tmp_path):
     ]:
       with pytest.raises(download_lib.DownloadError, match=says):
         download_lib.fetch_tune(address)
+    # A page served beyond this machine fetches only public addresses: not
+    # this machine, its network or a name that resolves there.
+    for address in (url + '/my%20reel.mid', 'http://localhost:1/x.mid',
+                    'http://10.0.0.1/x.mid', 'http://[::1]/x.mid',
+                    'http://169.254.169.254/latest/meta-data'):
+      with pytest.raises(download_lib.DownloadError,
+                         match='not on the internet; this page fetches only '
+                         'public addresses'):
+        download_lib.fetch_tune(address, public_only=True)
   slow = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _SlowHandler)
   threading.Thread(target=slow.serve_forever, daemon=True).start()
   try:

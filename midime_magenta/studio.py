@@ -421,7 +421,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   folder = tempfile.mkdtemp(prefix='midime_studio_',
                             dir=gr.utils.get_upload_folder())
   atexit.register(shutil.rmtree, folder, True)
-  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs))
+  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
+                             shared=not local))
   page.queue(default_concurrency_limit=2)
   password = None
   if auth is None and not local:

@@ -127,7 +127,7 @@ def add_tunes(session, paths):
 def fetch_tune(session, url):
   """A tune from an http(s) address, written in the tab's folder (checked as
   an upload when opened); returns (path, name)."""
-  name, data = download_lib.fetch_tune(url)
+  name, data = download_lib.fetch_tune(url, public_only=session.studio.shared)
   folder = os.path.join(session.folder, 'fetched')
   os.makedirs(folder, exist_ok=True)
   path = os.path.join(folder, 'tune.mid')
