@@ -40,7 +40,8 @@ setup(
     # notebook.
     packages=['midime_magenta'],
     package_data={'midime_magenta': ['musicvae_variables.json',
-                                     'data/reel_4-4.mid']},
+                                     'data/reel_4-4.mid', 'data/pianoroll.js',
+                                     'data/pianoroll.css']},
     cmdclass={'build_py': BuildLibraryOnly},
     install_requires=[
         'tensorflow>=2.20,<2.22',

@@ -2,6 +2,10 @@
 
 - slider: moving a MidiMe slider (release) until the page holds the new audio,
   mel_2bar_small, 2 cores; median and worst of several moves.
+- sample_slider, super_slider: step 1's sliders (a MusicVAE dimension, and a
+  MidiMe super slider on the same sample): release until the piano roll that
+  plays holds new notes, drawn, its play button enabled (moves whose decode
+  gave the same notes are not counted).
 - training: a 3-minute tune, 100 epochs, through the page (click to
   "Trained": chunking, encoding, training) against `Personalizer.train` on the
   same tune in the same process; the best of 3 after one more (the first in a
@@ -97,6 +101,31 @@ def bench_studio(ckpt, tune, moves=6):
       _wait(lambda: [a.get_attribute('href') for a in find(
           '#sliders_audio a[download]')] not in ([], before))
       latencies.append(time.perf_counter() - started)
+    roll = lambda: driver.execute_script(  # pylint: disable=g-long-lambda
+        "const el = document.querySelector('#sample_roll .midime-roll');"
+        "const b = el && el.querySelector('button.midime-play');"
+        'return el && b && !b.disabled && el.dataset.drawn && '
+        'el.dataset.notes;')
+    sample_button = find('#another_sample')[0]
+    driver.execute_script('arguments[0].scrollIntoView();', sample_button)
+    sample_button.click()
+    _wait(roll)
+    sample_latencies = {'sample_slider': [], 'super_slider': []}
+    for key, css in (('sample_slider', '#sample_slider_0'),
+                     ('super_slider', '#super_slider_0')):
+      for k in range(moves):
+        before = roll()
+        box = find(f'{css} input[type=number]')[0]
+        driver.execute_script('arguments[0].scrollIntoView();', box)
+        box.clear()
+        box.send_keys(f'{(-1) ** k * (1.0 + 0.2 * k):.1f}')
+        started = time.perf_counter()
+        box.send_keys('\t')
+        try:  # Drawn, playable, and new notes (a decode may repeat them).
+          _wait(lambda: roll() not in (None, before), timeout=20)
+          sample_latencies[key].append(time.perf_counter() - started)
+        except TimeoutError:
+          pass
     # The same training through the API, warm, in this process.
     shared = studio_server_lib.Studio({'mel_2bar_small': ckpt}, work)
     api = shared.personalizer('mel_2bar_small')
@@ -123,6 +152,9 @@ def bench_studio(ckpt, tune, moves=6):
   return {
       'slider_median_s': latencies[len(latencies) // 2],
       'slider_worst_s': latencies[-1], 'slider_moves': moves,
+      **{f'{key}_median_s': sorted(v)[len(v) // 2] if v else None
+         for key, v in sample_latencies.items()},
+      **{f'{key}_moves': len(v) for key, v in sample_latencies.items()},
       'page_training_s': min(page_runs[1:]),
       'api_training_s': min(api_runs[1:]),
       'page_first_training_s': page_runs[0],

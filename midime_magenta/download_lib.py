@@ -11,6 +11,7 @@ read, which a byte every few seconds passes).
 import contextlib
 import fcntl
 import glob
+import ipaddress
 import os
 import re
 import shutil
@@ -224,6 +225,78 @@ def _stall_guard(response):
           f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
           f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
           'resume, or try later.') from None
+
+
+MAX_TUNE_BYTES = 4 << 20  # As the studio's uploads.
+TUNE_SECONDS = 20.0
+
+
+def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
+               public_only=False):
+  """A MIDI file's bytes from an http or https address, for a page's "load
+  from URL": at most `max_bytes`, in at most `seconds` in all (a watchdog
+  shuts the socket down; requests' own timeout is per read).
+
+  `public_only` (a page served beyond this machine): the address must be on
+  the internet, not this machine or its network, and is not redirected, so
+  that a visitor cannot reach what only the server can.
+
+  Returns:
+    (file name from the address, bytes); the caller checks them as an upload.
+
+  Raises:
+    DownloadError: one sentence, in words for a page (no flags).
+  """
+  url = str(url).strip()
+  parsed = urllib.parse.urlparse(url)
+  if parsed.scheme.lower() not in ('http', 'https') or not parsed.hostname:
+    raise DownloadError('The address must start with http:// or https:// '
+                        'and name a server.')
+  name = os.path.basename(urllib.parse.unquote(parsed.path)) or 'tune.mid'
+  if public_only:
+    _check_public(parsed.hostname, parsed.port)
+  body, late = bytearray(), threading.Event()
+  try:
+    with requests.get(url, stream=True, timeout=(5, seconds),
+                      allow_redirects=not public_only,
+                      headers={'Accept-Encoding': 'identity'}) as response:
+      timer = threading.Timer(seconds, lambda: (late.set(),
+                                                _shut_down(response)))
+      timer.start()
+      try:
+        if response.status_code != 200:
+          raise DownloadError(f'{url} answered HTTP '
+                              f'{response.status_code}; check the address.')
+        for block in response.iter_content(STALL_BYTES):
+          body += block
+          if len(body) > max_bytes:
+            raise DownloadError(
+                f'{url} is larger than the {max_bytes >> 20} MB a MIDI file '
+                'may be here.')
+      finally:
+        timer.cancel()
+  except (requests.RequestException, OSError) as e:
+    if not (late.is_set() or isinstance(e, requests.Timeout)):
+      raise DownloadError(f'{url} could not be fetched ({type(e).__name__}); '
+                          'check the address.') from None
+    late.set()
+  if late.is_set():
+    raise DownloadError(f'{url} took more than {seconds:.0f} s to send the '
+                        'file; try again later.')
+  return name, bytes(body)
+
+
+def _check_public(host, port):
+  """Refuses a host that resolves to any address not on the internet."""
+  try:
+    infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+  except (OSError, UnicodeError):
+    raise DownloadError(f'{host} could not be found; check the '
+                        'address.') from None
+  if not all(ipaddress.ip_address(i[4][0].split('%')[0]).is_global
+             for i in infos):
+    raise DownloadError(f'{host} is not on the internet; this page fetches '
+                        'only public addresses.')
 
 
 def _shut_down(response):

@@ -357,3 +357,65 @@ def test_an_error_page_served_as_config_is_not_kept(server):
   config.write_bytes(good)
   folder = download_lib.fetch_checkpoint(url)
   assert open(os.path.join(folder, 'config.json'), 'rb').read() == good
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+  """A MIDI header, then a byte a second for ever (a server that trickles)."""
+
+  def log_message(self, *args):
+    pass
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    self.send_response(200)
+    self.end_headers()
+    try:
+      self.wfile.write(b'MThd')
+      for _ in range(60):
+        time.sleep(1)
+        self.wfile.write(b'\0')
+        self.wfile.flush()
+    except OSError:
+      pass
+
+
+def test_a_tune_from_a_url_is_bounded_in_scheme_size_and_time(tmp_path):
+  shutil.copy(REEL, tmp_path / 'my reel.mid')
+  (tmp_path / 'big.mid').write_bytes(b'MThd' + b'\0' * (5 << 20))
+  with testdata_lib.serving(tmp_path) as url:
+    name, data = download_lib.fetch_tune(url + '/my%20reel.mid')
+    assert name == 'my reel.mid'
+    with open(REEL, 'rb') as f:
+      assert data == f.read()
+    ns = midi_io.read_midi_bytes(data, name)  # What an upload is checked by.
+    assert ns.filename == 'my reel.mid' and len(ns.notes) == 94
+    for address, says in [
+        (url + '/big.mid', 'larger than the 4 MB'),
+        (url + '/missing.mid', 'answered HTTP 404'),
+        ('file://' + REEL, 'must start with http:// or https://'),
+        ('ftp://127.0.0.1/x.mid', 'must start with http:// or https://'),
+        ('http:///x.mid', 'name a server'),
+        ('http://127.0.0.1:1/x.mid',
+         r'could not be fetched \(ConnectionError\)'),
+    ]:
+      with pytest.raises(download_lib.DownloadError, match=says):
+        download_lib.fetch_tune(address)
+    # A page served beyond this machine fetches only public addresses: not
+    # this machine, its network or a name that resolves there.
+    for address in (url + '/my%20reel.mid', 'http://localhost:1/x.mid',
+                    'http://10.0.0.1/x.mid', 'http://[::1]/x.mid',
+                    'http://169.254.169.254/latest/meta-data'):
+      with pytest.raises(download_lib.DownloadError,
+                         match='not on the internet; this page fetches only '
+                         'public addresses'):
+        download_lib.fetch_tune(address, public_only=True)
+  slow = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _SlowHandler)
+  threading.Thread(target=slow.serve_forever, daemon=True).start()
+  try:
+    start = time.monotonic()
+    with pytest.raises(download_lib.DownloadError, match='more than 2 s'):
+      download_lib.fetch_tune(
+          f'http://127.0.0.1:{slow.server_address[1]}/x.mid', seconds=2)
+    assert time.monotonic() - start < 15  # Stopped, not left to trickle.
+  finally:
+    slow.shutdown()
+    slow.server_close()

@@ -90,3 +90,10 @@ def test_copy_share_counts_samples_that_match_an_input_chunk():
   new = chunk([50, 52, 54, 56])
   assert novelty_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
   assert novelty_lib.copy_share([new], inputs) == 0.0
+
+
+def test_too_little_music_says_how_much_is_enough():
+  assert novelty_lib.too_little(novelty_lib.ENOUGH_CHUNKS, 2) is None
+  message = novelty_lib.too_little(3, 2)
+  assert message.startswith('This is only 6 bars of music') and (
+      '32 bars or more' in message)

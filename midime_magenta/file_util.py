@@ -8,6 +8,7 @@ works on Colab's Google Drive.
 """
 
 import contextlib
+import datetime
 import hashlib
 import json
 import math
@@ -41,6 +42,22 @@ def shown_name(text):
   """A file name (or a message holding one) as valid UTF-8, non-UTF-8 bytes as `\\xff`."""
   return text.encode('utf-8', 'surrogateescape').decode('utf-8',
                                                         'backslashreplace')
+
+
+def musician_name(tune, model, what, extension='.mid', date=None):
+  """A name a musician can file, `tune-model-what-date.mid` (e.g.
+  reel-mel_2bar_small-sample-2026-12-05.mid): each part in letters, digits,
+  '_' and '-' (a tune's own file name loses its extension and odd
+  characters). Written with `write_atomically(..., replace=False)`, a second
+  result of the day gets '-2', '-3'...
+  """
+  def part(text, fallback):
+    return re.sub(r'[^A-Za-z0-9_]+', '-', str(text or '')).strip('-_')[
+        :40] or fallback
+  tune = os.path.splitext(os.path.basename(str(tune or '')))[0]
+  date = date or datetime.date.today()
+  return (f'{part(tune, "tune")}-{part(model, "model")}-{part(what, "music")}'
+          f'-{date.isoformat()}{extension}')
 
 
 def is_temporary(name):

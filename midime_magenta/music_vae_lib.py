@@ -99,6 +99,25 @@ class FrozenMusicVAE:
     """Decodes n latents drawn from MusicVAE's prior N(0, I)."""
     return self.decode(self.prior_latents(n, rng), temperature)
 
+  def important_dimensions(self, n=16, draws=256, seed=0):
+    """The `n` dimensions of z that matter most, most first: those whose
+    encoder mu varies most over music. The music is `draws` of the prior's
+    samples, decoded and encoded again, so any checkpoint answers without data.
+    Most of MusicVAE's dimensions barely vary (the encoder ignores them: KL
+    near 0), and moving them changes little; see docs/studio.md.
+
+    Returns:
+      (dimensions int [n], variance of mu float32 [n]).
+    """
+    tensors = np.asarray(self.trained_model.decode_to_tensors(
+        self.prior_latents(draws, seed), length=self.chunk_steps,
+        temperature=GREEDY_TEMPERATURE))  # Greedy: the same answer each time.
+    mu = self.encode_tensors(tensors, [self.chunk_steps] * draws,
+                             progress=False)
+    variance = mu.var(0)
+    top = np.argsort(-variance, kind='stable')[:n]
+    return top, variance[top]
+
 
 def resolve_config(config, checkpoint_file):
   """(MidiMe config, checkpoint prefix): `config`, or (None) the config a

@@ -138,3 +138,31 @@ def test_temperature_zero_decodes_greedily(mel_2bar_small):
   assert any(greedy)
   assert notes(mel_2bar_small.decode(z, 1.0)) != notes(
       mel_2bar_small.decode(z, 1.0))
+
+
+def _notes(sequences):
+  return [{(n.pitch, round(n.start_time, 3)) for n in ns.notes}
+          for ns in sequences]
+
+
+def test_important_dimensions_are_those_the_music_moves_and_that_move_it(
+    mel_2bar_small):
+  top, variance = mel_2bar_small.important_dimensions(16)
+  assert len(set(top)) == 16 and list(variance) == sorted(variance)[::-1]
+  order, _ = mel_2bar_small.important_dimensions(256)
+  assert list(order[:16]) == list(top)
+  # A real tune (not the prior's samples it was chosen on) varies along them
+  # and hardly along the least important.
+  mu = chunking_lib.encode_chunks(mel_2bar_small, [_reel_chunks(
+      mel_2bar_small)])
+  assert mu[:, top].var(0).mean() > 10 * mu[:, order[-16:]].var(0).mean()
+  # Moving an important dimension changes the melody; a collapsed one, not.
+  z = mel_2bar_small.prior_latents(8, 3)
+  before = _notes(mel_2bar_small.decode(z, temperature=0))
+  changed = []
+  for dimension in (top[0], order[-1]):
+    moved = z.copy()
+    moved[:, dimension] += 3.0
+    after = _notes(mel_2bar_small.decode(moved, temperature=0))
+    changed.append(sum(len(a ^ b) for a, b in zip(before, after)))
+  assert changed[0] > 3 * changed[1], changed  # Notes gone or new.

@@ -72,15 +72,6 @@ def input_chunks(personalizer, chunks, limit=None):
   return personalizer.music_vae.config.data_converter.from_tensors(outputs)
 
 
-def untrained_reconstruction(personalizer, chunks, limit=4, seed=0):
-  """The first `limit` chunks through MusicVAE -> an untrained MidiMe (its
-  random weights) -> MusicVAE: what training has to learn."""
-  from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
-  untrained = midime_model.MidiMe(personalizer.music_vae.z_size, seed=seed)
-  return personalizer.decode(untrained.reconstruct(
-      personalizer.encode(chunks)[:limit]))
-
-
 def show(sequences, title='', listen=True):
   """Draws piano rolls of NoteSequences (joined) and offers them as audio."""
   from IPython import display  # pylint: disable=g-import-not-at-top

@@ -16,6 +16,23 @@ COPY_F1 = 0.9
 # Redraws of a copying sample before it is kept as it is. At 18% copies a
 # sample is still a copy after 8 independent draws with a chance of 1e-6.
 MAX_REDRAWS = 8
+# Enough music to personalize, measured by bench/enough.py (mel_2bar_small,
+# held-out tunes, defaults, 20 raw draws, 6 sets per size): of the draws,
+# copies of a trained chunk / draws unlike every other draw, at 1 chunk
+# 73% / 23%, 4: 22% / 72%, 8: 11% / 83%, 16: 7% / 91%, 32: 3% / 90%, 64: 0% /
+# 92%. From 16 chunks, more music no longer changes them.
+ENOUGH_CHUNKS = 16
+
+
+def too_little(num_chunks, chunk_bars):
+  """What a page says when `num_chunks` chunks of `chunk_bars` bars are too
+  little music to personalize (and what is enough); None when enough."""
+  if num_chunks >= ENOUGH_CHUNKS:
+    return None
+  return (f'This is only {num_chunks * chunk_bars} bars of music: MidiMe '
+          'will often give it back as it is, and its samples will sound alike. '
+          f'{ENOUGH_CHUNKS * chunk_bars} bars or more (one tune or several) '
+          'give new music.')
 
 
 def onset_notes(ns):

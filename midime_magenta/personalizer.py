@@ -41,7 +41,8 @@ _ARGUMENTS = {
     'limit': _whole(0, MAX_DRAWS), 'draws': _whole(1, MAX_DRAWS),
     'measure_draws': _whole(1, MAX_DRAWS), 'iterations': _whole(1, MAX_DRAWS),
     'epochs': _whole(1, midime_hparams.MAX_EPOCHS),
-    'seed': _whole(0, 2**63 - 1), 'batch_size': _whole(1, 65536, False),
+    'seed': (_seed := _whole(0, 2**63 - 1)), 'untrained_seed': _seed,
+    'batch_size': _whole(1, 65536, False),
     'temperature': lambda n, v, _: errors.check_real(n, v, 0, float('inf')),
     'step_size': lambda n, v, _: errors.check_real(n, v, 0, 1, True),
     'run_dir': lambda n, v, _: errors.check_path(n, v),
@@ -64,8 +65,7 @@ class Personalizer:
   """A frozen MusicVAE and a MidiMe trained on a person's own music.
 
   Args:
-    config: a `configs.MidiMeConfig`, a name or a config file; None for the
-      checkpoint's own.
+    config: a `configs.MidiMeConfig`, its name or file (None: the checkpoint's).
     checkpoint_file: the MusicVAE checkpoint, restored on first use; or
       `music_vae`, a restored `music_vae_lib.FrozenMusicVAE`.
     batch_size: the MusicVAE graph's batch size.
@@ -86,9 +86,7 @@ class Personalizer:
     self.music_vae_config = (
         music_vae.config if music_vae is not None else
         configs.get_music_vae_config(self.config))
-    self.midime = None
-    self.training_data = None
-    self.history = None
+    self.midime = self.training_data = self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
     self.encoded = None  # The manifest of a midime_encode output trained on.
@@ -287,11 +285,14 @@ class Personalizer:
       raise errors.UsageError('Pass inputs, or train or load a run first.')
     return self.training_data.z
 
-  def reconstruct(self, inputs=None, temperature=0.5, limit=None):
-    """Chunks (None: the training chunks) through MusicVAE -> MidiMe -> MusicVAE."""
-    z = self.latents_of(inputs)[:limit]
-    return self.voiced(self.decode(self._trained().reconstruct(z),
-                                   temperature))
+  def reconstruct(self, inputs=None, temperature=0.5, limit=None,
+                  untrained_seed=None):
+    """Chunks (None: the training chunks) via MusicVAE -> MidiMe -> MusicVAE;
+    `untrained_seed`: via an untrained MidiMe (the demo's "before")."""
+    midime = self._trained() if untrained_seed is None else midime_model.MidiMe(
+        self.music_vae.z_size, self.config.hparams, seed=untrained_seed)
+    return self.voiced(self.decode(midime.reconstruct(
+        self.latents_of(inputs)[:limit]), temperature))
 
   def interpolation_latents(self, start, end, steps=5):
     """Latents [steps, z_size] between two inputs' first chunks, in MidiMe's space."""
@@ -363,9 +364,7 @@ class Personalizer:
 
 
 def _config_of_run(run_dir, checkpoint_file, config):
-  """(MidiMe config, checkpoint prefix) to load a run with; raises
-  run_lib.ModelMismatchError when `config` is not the run's.
-  """
+  """(MidiMe config, checkpoint prefix) of a run; ModelMismatchError if not."""
   checkpoint_file = errors.check_path('checkpoint_file', checkpoint_file,
                                       'a checkpoint path or name')
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
@@ -414,8 +413,7 @@ def _training_data(chunked, z):
 
 
 def summary_of(personalizer):
-  """What a `Personalizer`'s run was trained on and how it went (JSON-able):
-  the manifest's `summary` and summary.json."""
+  """What a run was trained on and how it went: its manifest's summary."""
   p, history = personalizer, personalizer.history or {}
   music_vae = p.music_vae
   summary = {

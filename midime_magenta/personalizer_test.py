@@ -104,3 +104,26 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason(tiny_mel,
       'a.mid': 8, 'b.mid': 0, 'c.mid': 0}
   assert 'not a MIDI file' in chunked['b.mid'].reason
   assert 'not a regular file' in chunked['c.mid'].reason
+
+
+def test_before_training_an_untrained_midime_loses_the_tune(personalizer):
+  """The demo's "before": an untrained MidiMe's reconstruction is far from
+  MusicVAE's own; the trained one's is close (same chunks, greedy)."""
+  def notes(sequences):
+    return [{(n.pitch, round(n.start_time, 2)) for n in ns.notes}
+            for ns in sequences]
+
+  def overlap(a, b):
+    return sum(len(x & y) for x, y in zip(a, b)) / sum(len(x) for x in a)
+
+  weights = [w.copy() for w in personalizer.midime.get_weights()]
+  alone = notes(personalizer.decode(personalizer.latents_of(), 0))
+  after = notes(personalizer.reconstruct(temperature=0))
+  before = notes(personalizer.reconstruct(temperature=0, untrained_seed=0))
+  assert before == notes(personalizer.reconstruct(REEL, 0, untrained_seed=0))
+  assert overlap(alone, after) > 0.8 > 0.4 > overlap(alone, before), (
+      overlap(alone, after), overlap(alone, before))
+  assert all(np.array_equal(w, v) for w, v in zip(
+      weights, personalizer.midime.get_weights()))  # The trained one kept.
+  with pytest.raises(errors.UsageError, match='untrained_seed'):
+    personalizer.reconstruct(untrained_seed=-1)

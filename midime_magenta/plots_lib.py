@@ -1,4 +1,5 @@
-"""Pictures a person would rather look at than read: loss curves, piano rolls.
+"""Pictures a person would rather look at than read: loss curves, piano rolls,
+and piano rolls that play in a web page (`roll_html`, with `ROLL_HEAD`).
 
 Loss curves and piano rolls are drawn straight to palette PNGs with Pillow: a
 matplotlib figure per file made `midime_generate` twice as slow as
@@ -8,7 +9,10 @@ so it needs no GUI backend and leaves a notebook's alone.
 """
 
 import functools
+import html
+import json
 import logging as std_logging
+import os
 
 import numpy as np
 from PIL import Image
@@ -160,6 +164,32 @@ def plot_piano_roll(ns, path, title='', replace=True):
                       y + max(row - 1, 1)], fill=color)
   return file_util.write_atomically(
       path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
+
+
+def roll_head():
+  """The <style> and <script> (data/pianoroll.*, inlined: nothing is fetched)
+  that make `roll_html`'s divs piano rolls that play, for a page's head."""
+  folder = os.path.join(os.path.dirname(__file__), 'data')
+  with open(os.path.join(folder, 'pianoroll.css'), encoding='utf-8') as css, (
+      open(os.path.join(folder, 'pianoroll.js'), encoding='utf-8')) as js:
+    return f'<style>{css.read()}</style>\n<script>{js.read()}</script>'
+
+
+def roll_html(ns, max_seconds=120.0):
+  """A NoteSequence as a piano roll that plays in the page (its first
+  `max_seconds`, as the studio's audio), with a playhead on the audio clock.
+  The page's head needs `roll_head()`; WebAudio synthesizes the notes, so
+  nothing is rendered on the server.
+  """
+  voices = sorted({n.instrument for n in ns.notes})
+  notes = [[n.pitch, round(n.start_time, 4), round(n.end_time, 4),
+            int(n.is_drum), voices.index(n.instrument), n.program]
+           for n in ns.notes if n.start_time < max_seconds]
+  qpm = ns.tempos[0].qpm if ns.tempos else 120.0
+  seconds = min(max(ns.total_time, 0.5), max_seconds)
+  return (f'<div class="midime-roll" data-seconds="{seconds:.4f}" '
+          f'data-bar="{4 * 60 / qpm:.4f}" '
+          f'data-notes="{html.escape(json.dumps(notes))}"></div>')
 
 
 def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):

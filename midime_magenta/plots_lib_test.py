@@ -2,8 +2,10 @@
 
 import note_seq
 import numpy as np
+import pytest
 from PIL import Image
 
+from midime_magenta import midi_io
 from midime_magenta import plots_lib
 from midime_testing import testdata_lib
 
@@ -95,3 +97,70 @@ def test_loss_curve_labels_its_axes(tmp_path):
   # The 'epoch' label sits below the tick numbers, centred.
   assert black[bottom + 20:, 300:400].any()
 
+
+
+def _page_rolls(driver):
+  return driver.execute_script("""
+    return [...document.querySelectorAll('.midime-roll')].map(el => {
+      const c = el.querySelector('canvas');
+      const px = c ? c.getContext('2d').getImageData(0, 0, c.width, c.height)
+          .data : [];
+      let blue = 0, red = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        blue += px[i] == 31 && px[i + 1] == 119 && px[i + 2] == 180;
+        red += px[i] == 214 && px[i + 1] == 39 && px[i + 2] == 40;
+      }
+      return {drawn: el.dataset.drawn, state: el.dataset.state,
+              position: parseFloat(el.dataset.position || '-1'),
+              head: el.querySelector('.midime-playhead').style.left,
+              blue: blue, red: red};
+    });""")
+
+
+def test_a_roll_in_a_gradio_page_draws_plays_and_follows_its_audio(tmp_path):
+  """In Chromium: the notes drawn, play moves the playhead on the audio
+  clock, and a roll the server replaces is drawn anew (the old one stops)."""
+  gr = pytest.importorskip('gradio')
+  from midime_testing import browser_lib  # pylint: disable=g-import-not-at-top
+  if not browser_lib.available():
+    pytest.skip('Chromium is not installed.')
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  reel = midi_io.read_midi_file(testdata_lib.testdata_path('reel_4-4.mid'))
+  trio = note_seq.NoteSequence(total_time=2.0)
+  trio.tempos.add(qpm=120)
+  for i, (pitch, drum, program) in enumerate([(72, False, 0), (40, False, 33),
+                                              (36, True, 0)]):
+    trio.notes.add(pitch=pitch, start_time=0.5 * i, end_time=0.5 * i + 0.5,
+                   velocity=90, is_drum=drum, instrument=[0, 1, 9][i],
+                   program=program)
+  with gr.Blocks() as demo:
+    roll = gr.HTML(plots_lib.roll_html(reel))
+    gr.Button('another', elem_id='another').click(
+        lambda: plots_lib.roll_html(trio), None, roll)
+  demo.launch(server_name='127.0.0.1', prevent_thread_lock=True, quiet=True,
+              head=plots_lib.roll_head())
+  driver = browser_lib.chromium(tmp_path / 'profile')
+  try:
+    driver.get(demo.local_url)
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: _page_rolls(d) and _page_rolls(d)[0]['drawn'])
+    first = _page_rolls(driver)[0]
+    assert first['drawn'] == str(len(reel.notes)) and first['blue'] > 1000
+    assert first['red'] == 0 and first['state'] == 'stopped'
+    driver.find_element('css selector', '.midime-roll .midime-play').click()
+    wait.until(lambda d: _page_rolls(d)[0]['position'] > 0.2)
+    early = _page_rolls(driver)[0]
+    wait.until(lambda d: _page_rolls(d)[0]['position'] > early['position'] + 1)
+    late = _page_rolls(driver)[0]
+    assert early['state'] == late['state'] == 'playing'
+    assert float(late['head'][:-1]) > float(early['head'][:-1]) > 0
+    driver.find_element('id', 'another').click()
+    wait.until(lambda d: _page_rolls(d)[0]['drawn'] == '3')
+    trio_roll = _page_rolls(driver)[0]
+    assert trio_roll['red'] > 0 and trio_roll['blue'] > 0
+    assert trio_roll['state'] == 'stopped'
+    assert driver.execute_script(
+        'return document.querySelectorAll(".midime-playhead").length') == 1
+  finally:
+    driver.quit()
+    demo.close()

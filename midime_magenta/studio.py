@@ -3,10 +3,9 @@
   from midime_magenta import studio
   studio.launch()                      # in Colab: inline; elsewhere: a URL
 
-Each browser tab has its own `studio_lib.Session` (its tune, its MidiMe);
-MusicVAEs are shared. Every action writes one status line: what it did, or
-why it could not, in the page's words, never a traceback. Serving beyond this
-machine takes a login.
+Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
+are shared. Every action writes a status line in the page's words, never a
+traceback. Serving beyond this machine takes a login.
 """
 
 import atexit
@@ -23,6 +22,8 @@ import types
 from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import plots_lib
+from midime_magenta import studio_instrument
 from midime_magenta import studio_lib
 from midime_magenta import studio_server_lib
 
@@ -51,24 +52,24 @@ def _gradio():
 
 
 def _panel(gr, label, key):
-  """A result on the page: piano roll, audio, notes and the files to keep."""
+  """A result: piano roll, audio, notes and files, shown once it has them."""
+  hidden = {'interactive': False, 'visible': False}
   with gr.Group(elem_id=key):
-    roll = gr.Image(label=f'{label}: piano roll', type='filepath',
-                    interactive=False, elem_id=f'{key}_roll')
-    audio = gr.Audio(label=f'{label}: listen', type='filepath',
-                     interactive=False, elem_id=f'{key}_audio')
-    notes = gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
-                       'program)', lines=2, max_lines=6, interactive=False,
-                       elem_id=f'{key}_notes')
-    files = gr.File(label=f'{label}: download MIDI and WAV',
-                    file_count='multiple', interactive=False,
-                    elem_id=f'{key}_files')
-  return [roll, audio, notes, files]
+    return [gr.Image(label=f'{label}: piano roll', type='filepath',
+                     elem_id=f'{key}_roll', **hidden),
+            gr.Audio(label=f'{label}: listen', type='filepath',
+                     elem_id=f'{key}_audio', **hidden),
+            gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
+                       'program)', lines=2, max_lines=6,
+                       elem_id=f'{key}_notes', **hidden),
+            gr.File(label=f'{label}: download MIDI and WAV',
+                    file_count='multiple', elem_id=f'{key}_files', **hidden)]
 
 
 def _values(session, panel, shown):
   session.on_panel(panel, shown.files)
-  return [shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav]]
+  return [_gradio().update(value=v, visible=True) for v in (
+      shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav])]
 
 
 def _handler(studio, fn, outputs):
@@ -123,11 +124,15 @@ def _layout(gr, studio):
               f'in seconds. Audio: {sound}.')
   status = gr.Markdown('Pick a model and a tune.', elem_id='status')
   model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
+  instrument = studio_instrument.layout(gr)
+  gr.Markdown('## 2. Choose your sound')
   with gr.Row():
     upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
                      type='filepath', elem_id='upload')
     demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
                             label='or a bundled tune', elem_id='demo_tune')
+    url = gr.Textbox(label='or an address (http or https)', elem_id='url')
+  more = studio_instrument.more_tunes(gr)
   with gr.Row():
     melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
     bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
@@ -136,15 +141,9 @@ def _layout(gr, studio):
                         elem_id='drum_track')
   input_panel = _panel(gr, 'Input', 'input')
 
-  gr.Markdown('## MusicVAE')
-  prior_button = gr.Button('Sample MusicVAE', elem_id='prior')
-  with gr.Row():
-    mv_sliders = [gr.Slider(-3, 3, 0, step=0.1, label=f'MusicVAE {i + 1}',
-                            elem_id=f'musicvae_slider_{i}')
-                  for i in range(studio_lib.MUSIC_VAE_SLIDERS)]
+  prior_button = gr.Button('Sample MusicVAE: 5 chunks', elem_id='prior')
   prior_panel = _panel(gr, 'MusicVAE', 'prior')
-
-  gr.Markdown('## Train MidiMe')
+  gr.Markdown('## 3. Personalize')
   with gr.Row():
     epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
                        elem_id='epochs')
@@ -152,8 +151,9 @@ def _layout(gr, studio):
   loss = gr.Image(label='Loss', type='filepath', interactive=False,
                   elem_id='loss')
   with gr.Row():
-    before_panel = _panel(gr, 'Before: through MusicVAE alone', 'before')
-    after_panel = _panel(gr, 'After: through MidiMe', 'after')
+    untrained_panel = _panel(gr, 'Before: an untrained MidiMe', 'untrained')
+    before_panel = _panel(gr, 'MusicVAE alone', 'before')
+    after_panel = _panel(gr, 'After: the trained MidiMe', 'after')
 
   gr.Markdown('## MidiMe samples')
   with gr.Row():
@@ -232,6 +232,11 @@ class _Actions:
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
     return self.shown_input(s, s.open_tune(path, label))
 
+  def open_url(self, s, name, url, tab):
+    s = self.fresh(s, name, tab)
+    return self.shown_input(s, s.open_tune(
+        *studio_instrument.fetch_tune(s, url)))
+
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
       return self.open_tune(s, name, path, tune, tab)
@@ -249,11 +254,6 @@ class _Actions:
     return [s, 'MusicVAE samples, 5 chunks back to back.',
             *_values(s, 'prior', s.prior())]
 
-  def music_vae_slider(self, s, name, *values, tab):
-    s = self.fresh(s, name, tab)
-    return [s, 'MusicVAE at the sliders.',
-            *_values(s, 'prior', s.music_vae_slider(values))]
-
   def train(self, s, count, tab):  # pylint: disable=unused-argument
     if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
@@ -268,15 +268,14 @@ class _Actions:
       if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
         shown_at = time.monotonic()
         yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-               s.loss_png(history)] + [self.gr.skip()] * 8
+               s.loss_png(history)] + [self.gr.skip()] * 12
     message = (f'Trained {len(trained["loss"])} epochs on '
-               f'{sum(c.num_chunks for c in s.chunked)} chunks in '
+               f'{len(s.personalizer.training_data.z)} chunks in '
                f'{seconds:.1f} s.')
-    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 8
-    before, after = s.reconstructions()
+    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 12
+    shown = zip(('untrained', 'before', 'after'), s.reconstructions())
     yield [s, message + ' Below: your chunks before and after.',
-           self.gr.skip(), *_values(s, 'before', before),
-           *_values(s, 'after', after)]
+           self.gr.skip(), *[v for k, x in shown for v in _values(s, k, x)]]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
@@ -327,8 +326,9 @@ def _wire(ui, actions, page):
 
   def wire(event, fn, inputs, outputs, **kwargs):
     kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
-    event(_handler(actions.studio, fn, len(outputs)), [ui.session, *inputs],
-          [ui.session, ui.status, *outputs], **kwargs)
+    return event(_handler(actions.studio, fn, len(outputs)),
+                 [ui.session, *inputs], [ui.session, ui.status, *outputs],
+                 **kwargs)
 
   tracks = [ui.melody, ui.bass, ui.drums]
   tune = [ui.model, ui.upload, ui.demo_tune]
@@ -338,15 +338,14 @@ def _wire(ui, actions, page):
   for dropdown in tracks:
     wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel)
   wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel)
-  for slider in ui.mv_sliders:
-    wire(slider.release, actions.music_vae_slider, [ui.model, *ui.mv_sliders],
-         ui.prior_panel, trigger_mode='always_last')
   # One training at a time; the status line is its progress, with no
   # animation over nine outputs while training shares the cores with the
   # browser.
-  wire(ui.train_button.click, actions.train, [ui.epochs],
-       [ui.loss, *ui.before_panel, *ui.after_panel], concurrency_limit=1,
-       concurrency_id='train', show_progress='hidden')
+  wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
+       tracks + ui.input_panel)
+  trained = wire(ui.train_button.click, actions.train, [ui.epochs],
+       [ui.loss, *ui.untrained_panel, *ui.before_panel, *ui.after_panel],
+       concurrency_limit=1, concurrency_id='train', show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
        ui.midime_panel + ui.beside_panel)
   for slider in ui.mm_sliders:
@@ -358,11 +357,11 @@ def _wire(ui, actions, page):
   wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
        ui.steer_panel)
   wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs])
-  wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  loaded = wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+  studio_instrument.wire(ui, actions, _handler, [trained, loaded])
   page.load(actions.runs_update, None, ui.runs, queue=False)
-  gr = actions.gr
 
-  def closed(request: gr.Request):  # The tab is gone: so are its files.
+  def closed(request: actions.gr.Request):  # The tab is gone: its files too.
     actions.studio.close_tab(request.session_hash)
   page.unload(closed)
 
@@ -422,7 +421,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   folder = tempfile.mkdtemp(prefix='midime_studio_',
                             dir=gr.utils.get_upload_folder())
   atexit.register(shutil.rmtree, folder, True)
-  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs))
+  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
+                             shared=not local))
   page.queue(default_concurrency_limit=2)
   password = None
   if auth is None and not local:
@@ -434,6 +434,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
                 show_error=False, quiet=True, auth=auth,
+                head=plots_lib.roll_head(),
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:

@@ -30,6 +30,7 @@ from midime_magenta import chunking_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
+from midime_magenta import midime_model
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
@@ -39,7 +40,6 @@ from midime_magenta import tracks_lib
 
 CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
-MUSIC_VAE_SLIDERS = 4
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # A long MIDI file is well under 1 MB.
 # Reading MIDI costs about 13 us an event (550,000 one-tick notes: 14 s); the
 # events are counted from the bytes first, at about 1 us each.
@@ -181,18 +181,13 @@ class Session:
     self.busy, self.used = 0, time.monotonic()
     self.closing = self.closed = self.evicted = False
     self.panels = {}  # The files each panel of the page shows.
-    self.tune = None
-    self.tune_name = None
+    self.tune = self.tune_name = None
+    self.more = []  # Tunes to train on with the first.
     self.tracks = {}
     self.chunked = None
     self._chunking = {}  # The track choice `chunk` cut with.
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
-    rng = np.random.default_rng(0)
-    directions = rng.standard_normal((MUSIC_VAE_SLIDERS,
-                                      self.personalizer.music_vae.z_size))
-    self.directions = directions / np.linalg.norm(directions, axis=1,
-                                                  keepdims=True)
 
   def show(self, ns, label):
     return Shown(ns, self.folder, label)
@@ -232,6 +227,14 @@ class Session:
     Refused before it is read further when its size, its MIDI events, its
     notes or its length are beyond the page's budget.
     """
+    self.tune, self.tune_name = self.read_tune(path, name), name or (
+        os.path.basename(path))
+    self.tune.filename, self.more = self.tune_name, []
+    self.tracks = self.default_tracks()
+    return self.chunk()
+
+  def read_tune(self, path, name=None):
+    """A MIDI file as a NoteSequence, within the page's budget."""
     name = name or os.path.basename(path)
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_BYTES:
@@ -256,10 +259,7 @@ class Session:
                           MAX_MINUTES else f'has {len(tune.notes):,} notes') +
           f'; MidiMe Studio takes tunes of up to {MAX_MINUTES} minutes and '
           f'{MAX_NOTES:,} notes.')
-    self.tune, self.tune_name = tune, name
-    self.tune.filename = self.tune_name
-    self.tracks = self.default_tracks()
-    return self.chunk()
+    return tune
 
   def track_choices(self):
     """[(label, instrument)] of the tune's pitched tracks, and of drums."""
@@ -305,7 +305,9 @@ class Session:
     return (f'{self.tune_name}: {c.num_chunks} chunks of {bars} bars '
             f'({c.trio_tracks.describe() if trio else ""}'
             f'{"" if trio else f"melody from instrument {c.instrument}"}); '
-            f'written back in {self.personalizer.voicing.describe(trio)}.')
+            f'written back in {self.personalizer.voicing.describe(trio)}.'
+            + (f' {novelty_lib.too_little(c.num_chunks, bars)}'
+               if novelty_lib.too_little(c.num_chunks, bars) else ''))
 
   # -- MusicVAE alone -------------------------------------------------------------
 
@@ -314,12 +316,6 @@ class Session:
     return self._voiced_chunks(
         p.decode(p.music_vae.prior_latents(CHUNKS_SHOWN, seed), temperature),
         'musicvae')
-
-  def music_vae_slider(self, values, temperature=0.5):
-    z = np.asarray(values, np.float32) @ self.directions
-    return self._voiced_chunks(
-        self.personalizer.decode(z[None].astype(np.float32), temperature),
-        'musicvae-sliders')
 
   # -- MidiMe ---------------------------------------------------------------------
 
@@ -330,9 +326,10 @@ class Session:
     p = self.personalizer
     with self.studio.training_lock:
       started = time.perf_counter()
-      history = p.train(self.tune, epochs=epochs, seed=seed, progress=False,
+      history = p.train([self.tune, *self.more] if self.more else self.tune,
+                        epochs=epochs, seed=seed, progress=False,
                         callbacks=[on_epoch] if on_epoch else (),
-                        **self._chunking)
+                        **({} if self.more else self._chunking))
       self.points = None
     return history, time.perf_counter() - started
 
@@ -359,12 +356,15 @@ class Session:
     return self.personalizer
 
   def reconstructions(self, temperature=0.5):
-    """(through MusicVAE alone, through MidiMe): the first chunks, shown."""
+    """(through an untrained MidiMe as the demo's "before", MusicVAE alone,
+    the trained MidiMe): the first chunks, shown."""
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
-    return (self._voiced_chunks(p.decode(z, temperature), 'before'),
-            self._voiced_chunks(p.decode(p.midime.reconstruct(z), temperature),
-                                'after'))
+    untrained = midime_model.MidiMe(p.music_vae.z_size, p.config.hparams,
+                                    seed=0)
+    return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
+                 x, label in ((untrained.reconstruct(z), 'untrained'),
+                              (z, 'before'), (p.midime.reconstruct(z), 'after')))
 
   def sample(self, seed=None, temperature=0.5, variation=1.0,
              allow_copies=False, attributes=None):

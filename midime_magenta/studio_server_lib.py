@@ -46,10 +46,11 @@ class Studio:
     batch_size: MusicVAE's graph batch size.
     max_tabs: sessions held at once; a new tab takes the place of the one idle
       the longest.
+    shared: served beyond this machine: a tune's address must then be public.
   """
 
   def __init__(self, checkpoints, folder, runs_dir=None, batch_size=8,
-               max_tabs=MAX_TABS):
+               max_tabs=MAX_TABS, shared=False):
     if not checkpoints:
       raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
     self.checkpoints = {name: _resolve(c) for name, c in checkpoints.items()}
@@ -57,6 +58,7 @@ class Studio:
     self.runs_dir = runs_dir or os.path.join(folder, 'runs')
     self.batch_size = batch_size
     self.max_tabs = max_tabs
+    self.shared = shared
     self.synthesizer = audio_lib.synthesizer_name()
     self._music_vaes = {}
     self._lock = threading.Lock()

@@ -1,0 +1,246 @@
+"""MidiMe Studio's instrument, as the paper's page has it: one sample at a time.
+
+Step 1, "Hear some samples": a sample of MusicVAE (its z, [z_size]), sliders
+over the `SLIDERS` dimensions of z that matter most
+(`FrozenMusicVAE.important_dimensions`), and once MidiMe is trained its
+`latent_size` super sliders beside them, acting on the same sample: they set
+MidiMe's small code of it, decoded through MidiMe. Each result is a piano roll
+that plays in the page (`plots_lib.roll_html`: nothing is rendered on the
+server), and "Save this sample" writes its MIDI and WAV under a name a
+musician can file. A tune also comes from an http(s) address.
+"""
+
+import os
+import threading
+
+import note_seq
+import numpy as np
+
+from midime_magenta import audio_lib
+from midime_magenta import download_lib
+from midime_magenta import errors
+from midime_magenta import file_util
+from midime_magenta import novelty_lib
+from midime_magenta import plots_lib
+from midime_magenta import steps
+from midime_magenta import studio_lib
+
+SLIDERS = 16  # MusicVAE's sliders: a decode at any count; 16 fit two rows.
+RANGE = 3.0  # MusicVAE's sliders, in standard deviations of its prior.
+# Prior samples the dimensions are chosen on: a trio's decode is slow.
+DRAWS = 64
+_dimensions, _lock = {}, threading.Lock()
+
+
+def dimensions(music_vae):
+  """The SLIDERS dimensions of z that matter most, once per MusicVAE."""
+  with _lock:
+    if music_vae.fingerprint not in _dimensions:
+      _dimensions[music_vae.fingerprint] = [
+          int(d) for d in music_vae.important_dimensions(SLIDERS, DRAWS)[0]]
+    return _dimensions[music_vae.fingerprint]
+
+
+class Sample:
+  """A tab's current sample: its z, decoded and shown as a playing roll."""
+
+  def __init__(self, session, seed=None):
+    self.session = session
+    p = session.personalizer
+    self.dimensions = dimensions(p.music_vae)
+    self.z = p.music_vae.prior_latents(1, seed)[0]
+    self.sequence = None
+
+  def decoded(self, temperature=0.5):
+    """The sample decoded, voiced as the input, and its piano roll's HTML."""
+    p = self.session.personalizer
+    self.sequence = p.voiced(p.decode(self.z[None], temperature))[0]
+    return plots_lib.roll_html(self.sequence)
+
+  def slider_values(self):
+    return [float(np.clip(self.z[d], -RANGE, RANGE)) for d in self.dimensions]
+
+  def super_values(self):
+    """MidiMe's small code of the sample (None before training)."""
+    midime = self.session.personalizer.midime
+    if midime is None:
+      return None
+    return [float(np.clip(v, -studio_lib.SLIDER_RANGE, studio_lib.SLIDER_RANGE))
+            for v in midime.encode(self.z[None])[0]]
+
+  def move(self, values):
+    """MusicVAE's sliders: the sample's important dimensions set."""
+    self.z = self.z.copy()
+    self.z[self.dimensions] = np.asarray(values, np.float32)
+
+  def move_super(self, values):
+    """The super sliders: MidiMe's small code set, decoded through MidiMe."""
+    midime = self.session.trained().midime
+    self.z = midime.decode(np.asarray([values], np.float32))[0]
+
+  def save(self, kept=None):
+    """Writes the sample's MIDI and WAV, named tune-model-sample-date."""
+    if self.sequence is None:
+      raise errors.UsageError('Get a sample first.')
+    s = self.session
+    name = file_util.musician_name(s.tune_name or 'musicvae', s.model,
+                                   'sample')
+    folder = os.path.join(s.folder, 'kept')
+    os.makedirs(folder, exist_ok=True)
+    midi = file_util.write_atomically(
+        os.path.join(folder, name),
+        lambda tmp: note_seq.sequence_proto_to_midi_file(self.sequence, tmp),
+        replace=False)
+
+    def render(tmp):
+      audio_lib.render_wav(midi, tmp)
+    wav = file_util.write_atomically(
+        os.path.splitext(midi)[0] + '.wav', render, replace=False)
+    return (kept or []) + [midi, wav]
+
+
+def sample_of(session, seed=None, fresh=False):
+  """The tab's current sample (a new one when `fresh` or none yet)."""
+  if fresh or getattr(session, 'current', None) is None:
+    session.current = Sample(session, seed)
+  return session.current
+
+
+def add_tunes(session, paths):
+  """More tunes to train on with the tab's first, each read with the same
+  checks and its tracks chosen for it; returns what they give, in a sentence."""
+  if session.tune is None:
+    raise errors.UsageError('Upload a MIDI file or pick a tune first.')
+  more = []
+  for path in paths or ():
+    more.append(session.read_tune(path))
+    more[-1].filename = os.path.basename(path)
+  p = session.personalizer
+  chunks = sum(c.num_chunks for c in p.chunk([session.tune, *more]))
+  session.more = more
+  bars = p.music_vae.chunk_steps // steps.STEPS_PER_BAR
+  return (f'{len(more) + 1} tunes: {chunks} chunks of {bars} bars to '
+          'personalize with (the tracks of each chosen for it). ' +
+          (novelty_lib.too_little(chunks, bars) or ''))
+
+
+def fetch_tune(session, url):
+  """A tune from an http(s) address, written in the tab's folder (checked as
+  an upload when opened); returns (path, name)."""
+  name, data = download_lib.fetch_tune(url, public_only=session.studio.shared)
+  folder = os.path.join(session.folder, 'fetched')
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, 'tune.mid')
+
+  def write(tmp):
+    with open(tmp, 'wb') as f:
+      f.write(data)
+  return file_util.write_atomically(path, write), name
+
+
+def layout(gr):
+  """Step 1's controls: get another sample, the sliders, the roll, save."""
+  gr.Markdown(
+      '## 1. Hear some samples\nMusicVAE describes a melody with '
+      'many numbers. These sliders are the ones that matter most for this '
+      'model (the numbers its encoder moves most over music). After you '
+      'personalize (below), MidiMe\'s super sliders appear beside them and '
+      'act on the same sample.')
+  with gr.Row():
+    another = gr.Button('Get another sample', variant='primary',
+                        elem_id='another_sample')
+    save = gr.Button('Save this sample', elem_id='save_sample',
+                     interactive=False)
+    status = gr.Markdown('', elem_id='sample_status')
+  with gr.Row():
+    with gr.Column(visible=False, scale=1, elem_id='super_box') as super_box:
+      gr.Markdown('**Super sliders** (MidiMe)')
+      supers = [gr.Slider(-studio_lib.SLIDER_RANGE, studio_lib.SLIDER_RANGE,
+                          0, step=0.1, label=f'Super {i + 1}',
+                          elem_id=f'super_slider_{i}') for i in range(4)]
+    with gr.Column(scale=3):
+      sliders = []
+      for row in range(SLIDERS // 4):
+        with gr.Row():
+          sliders += [gr.Slider(-RANGE, RANGE, 0, step=0.1, label=f'{i + 1}',
+                                interactive=False, elem_id=f'sample_slider_{i}')
+                      for i in range(4 * row, 4 * row + 4)]
+  roll = gr.HTML('', elem_id='sample_roll')
+  kept = gr.File(label='Saved samples', file_count='multiple',
+                 interactive=False, visible=False, elem_id='kept')
+  return dict(another=another, save=save, status=status, super_box=super_box,
+              supers=supers, sliders=sliders, roll=roll, kept=kept)
+
+
+def more_tunes(gr):
+  """Step 2's field for several tunes at once, trained on with the first."""
+  return gr.File(label='More tunes to personalize with (several at once)',
+                 file_count='multiple', file_types=['.mid', '.midi'],
+                 type='filepath', height=90, elem_id='more_tunes')
+
+
+def wire(page_ui, actions, handler, trained):
+  """Ties step 1's controls to the sample with the page's `handler`; after the
+  events `trained` (training, loading) the super sliders show."""
+  gr, studio, ui = actions.gr, actions.studio, page_ui.instrument
+  session, model = page_ui.session, page_ui.model
+  def shown(s, sample, message, supers=None):
+    values = sample.slider_values()
+    supers = supers or sample.super_values()  # Moved ones stay where put.
+    return [s, message, sample.decoded(),
+            gr.update(interactive=True),
+            *[gr.update(value=round(v, 1), interactive=True, label=f'dim {d}')
+              for v, d in zip(values, sample.dimensions)],
+            gr.update(visible=supers is not None),
+            *[gr.update(value=round(v, 1)) for v in (supers or [0.0] * 4)]]
+
+  def another(s, name, tab):
+    s = studio.session(tab, name, s)
+    return shown(s, sample_of(s, fresh=True), 'A new sample of MusicVAE.'
+                 if s.personalizer.midime is None else 'A new sample.')
+
+  def with_supers(s, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
+    if getattr(s, 'current', None) is None:  # No sample to act on yet.
+      return [s, 'MidiMe\'s super sliders come with your next sample.',
+              *[gr.skip()] * len(outputs)]
+    return shown(s, sample_of(s), 'MidiMe\'s super sliders are here now, '
+                 'beside MusicVAE\'s: they act on this sample.')
+
+  def move(s, *values, tab):  # pylint: disable=unused-argument
+    sample = sample_of(studio_lib.need(s))
+    sample.move(values)
+    return [s, 'The sample at the sliders.', sample.decoded()]
+
+  def move_super(s, *values, tab):  # pylint: disable=unused-argument
+    sample = sample_of(studio_lib.need(s))
+    sample.move_super(values)
+    return shown(s, sample, 'The sample at the super sliders.', list(values))
+
+  def save(s, kept, tab):  # pylint: disable=unused-argument
+    sample = sample_of(studio_lib.need(s))
+    files = sample.save(list(kept or []))
+    return [s, f'Saved {os.path.basename(files[-2])} (and its WAV).',
+            gr.update(value=files, visible=True)]
+
+  outputs = [ui['roll'], ui['save'], *ui['sliders'], ui['super_box'],
+             *ui['supers']]
+  def on(event, fn, inputs, outs, **kwargs):
+    event(handler(studio, fn, len(outs)), [session, *inputs],
+          [session, ui['status'], *outs], concurrency_id='work',
+          concurrency_limit=2, **kwargs)
+  on(ui['another'].click, another, [model], outputs)
+  for slider in ui['sliders']:
+    on(slider.release, move, ui['sliders'], [ui['roll']],
+       trigger_mode='always_last', show_progress='hidden')
+  for slider in ui['supers']:
+    on(slider.release, move_super, ui['supers'], outputs,
+       trigger_mode='always_last', show_progress='hidden')
+  on(ui['save'].click, save, [ui['kept']], [ui['kept']])
+  event = page_ui.more.upload
+  event(handler(studio, lambda s, paths, tab: [
+      studio_lib.need(s), add_tunes(studio_lib.need(s), paths)], 0),
+        [session, page_ui.more], [session, page_ui.status],
+        concurrency_id='work', concurrency_limit=2)
+  for event in trained:
+    on(event.success, with_supers, [], outputs)
