@@ -417,9 +417,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   if folder:
     os.environ['GRADIO_TEMP_DIR'] = os.path.abspath(
         server.check_folder(folder, 'folder'))
-  os.makedirs(gr.utils.get_upload_folder(), exist_ok=True)
-  folder = tempfile.mkdtemp(prefix='midime_studio_',
-                            dir=gr.utils.get_upload_folder())
+  os.makedirs(uploads := gr.utils.get_upload_folder(), exist_ok=True)
+  folder = tempfile.mkdtemp(prefix='midime_studio_', dir=uploads)
   atexit.register(shutil.rmtree, folder, True)
   page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
                              shared=not local))

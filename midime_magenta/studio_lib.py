@@ -181,6 +181,7 @@ class Session:
     self.busy, self.used = 0, time.monotonic()
     self.closing = self.closed = self.evicted = False
     self.panels = {}  # The files each panel of the page shows.
+    self.uploads = set()  # The uploads it opened (removed with the last tab).
     self.tune = self.tune_name = None
     self.more = []  # Tunes to train on with the first.
     self.tracks = {}
@@ -209,6 +210,7 @@ class Session:
   def close(self):
     """Removes this tab's files and lets its model go (runs saved stay)."""
     shutil.rmtree(self.folder, ignore_errors=True)
+    self.studio.release_uploads(self)
     self.closed = True
     self.personalizer = self.tune = self.chunked = self.points = None
     self.panels = {}
@@ -218,8 +220,6 @@ class Session:
     p = self.personalizer
     joined = chunking_lib.concatenate_in_slots(raw, p.music_vae.chunk_seconds)
     return self.show(p.voiced([joined])[0], label)
-
-  # -- the input ----------------------------------------------------------------
 
   def open_tune(self, path, name=None):
     """Reads an uploaded or bundled MIDI file; returns the input shown.
@@ -236,7 +236,12 @@ class Session:
   def read_tune(self, path, name=None):
     """A MIDI file as a NoteSequence, within the page's budget."""
     name = name or os.path.basename(path)
-    size = os.path.getsize(path)
+    self.uploads.add(os.path.abspath(path))
+    try:
+      size = os.path.getsize(path)
+    except OSError:
+      raise midi_io.InputError(f'{name} is no longer on the server; upload it '
+                               'again.') from None
     if size > MAX_UPLOAD_BYTES:
       raise midi_io.InputError(
           f'{name} is {size // 1024} KB; MidiMe Studio takes '
@@ -309,15 +314,11 @@ class Session:
             + (f' {novelty_lib.too_little(c.num_chunks, bars)}'
                if novelty_lib.too_little(c.num_chunks, bars) else ''))
 
-  # -- MusicVAE alone -------------------------------------------------------------
-
   def prior(self, seed=None, temperature=0.5):
     p = self.personalizer
     return self._voiced_chunks(
         p.decode(p.music_vae.prior_latents(CHUNKS_SHOWN, seed), temperature),
         'musicvae')
-
-  # -- MidiMe ---------------------------------------------------------------------
 
   def train(self, epochs, on_epoch=None, seed=None):
     """Trains MidiMe on the chunks (one training at a time per server)."""
@@ -410,8 +411,6 @@ class Session:
 
   def attribute_names(self):
     return attributes_lib.names_for(self.personalizer.music_vae_config)
-
-  # -- keeping it -------------------------------------------------------------------
 
   def save(self, name):
     """Saves the model as run `name` of the runs library, a name no run has."""

@@ -7,6 +7,7 @@ the audio lasts as long as the music, steering and rules change the music.
 
 import gc
 import os
+import shutil
 import wave
 import weakref
 
@@ -205,6 +206,35 @@ def test_tabs_are_capped_and_the_idle_longest_makes_room(session):
     shared.close_tab('2')
     assert os.path.exists(second.folder)
   assert not os.path.exists(second.folder) and sorted(shared.tabs) == ['3']
+
+
+def test_an_upload_goes_with_the_last_tab_that_opened_it(session, tmp_path):
+  # Gradio's folder: one file for each distinct upload, shared by the tabs
+  # that upload the same bytes; this server's folder sits inside it.
+  (tmp_path / 'server').mkdir()
+  upload = tmp_path / '3f2a' / 'my reel.mid'
+  upload.parent.mkdir()
+  shutil.copy(REEL, upload)
+  shared = studio_server_lib.Studio(
+      {'mel_2bar_small': session.personalizer.checkpoint_file},
+      str(tmp_path / 'server'), str(tmp_path / 'runs'))
+  a, b = (shared.session(t, 'mel_2bar_small') for t in 'ab')
+  a.open_tune(str(upload))
+  b.open_tune(str(upload))
+  shared.close_tab('a')
+  assert upload.exists()  # Tab b holds it still.
+  shared.close_tab('b')
+  assert not upload.parent.exists()
+  assert os.path.exists(REEL)  # The bundled tune is not an upload.
+  c = shared.session('c', 'mel_2bar_small')
+  c.open_tune(REEL)
+  shared.close_tab('c')
+  assert os.path.exists(REEL)
+  d = shared.session('d', 'mel_2bar_small')
+  with pytest.raises(midi_io.InputError,
+                     match="my reel.mid is no longer on the server; upload "
+                     "it again"):
+    d.open_tune(str(upload), 'my reel.mid')
 
 
 def test_page_messages_name_controls_not_flags():

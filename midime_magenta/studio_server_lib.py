@@ -105,6 +105,8 @@ class Studio:
       oldest.evicted = True
       self.close(oldest)
     session = studio_lib.Session(self, model, tab)
+    if old is not None:  # The same tab, another model: its uploads stay.
+      session.uploads |= old.uploads
     with self._lock:
       self.tabs[tab] = session
     self.close(old)
@@ -138,6 +140,21 @@ class Studio:
 
   def close_tab(self, tab):
     self.close(self.tabs.get(tab))
+
+  def release_uploads(self, session):
+    """Removes the uploads in Gradio's folder (where this server's folder is)
+    that `session` opened and no open tab holds: Gradio keeps one file for
+    every tab that uploads the same bytes."""
+    uploads = os.path.dirname(os.path.abspath(self.folder)) + os.sep
+    with self._lock:
+      held = set().union(*(s.uploads for s in self.tabs.values()
+                           if s is not session and not s.closed))
+    for path in session.uploads - held:
+      if path.startswith(uploads) and not path.startswith(
+          os.path.abspath(self.folder) + os.sep):
+        with contextlib.suppress(OSError):
+          os.remove(path)
+          os.rmdir(os.path.dirname(path))  # Gradio's folder for those bytes.
 
   # -- the runs library ----------------------------------------------------------
 
