@@ -83,7 +83,8 @@ class RawTab:
   def call(self, elem_id, event, **values):
     """Fires `event` of control `elem_id` with the inputs named in `values`
     (the others at their defaults); returns the last outputs, or raises
-    RuntimeError with the server's error."""
+    RuntimeError with the server's error. An output the server updated with
+    `gr.update` (a value and its visibility) is given as its value."""
     trigger = next(i for i in self.ids[elem_id] if (i, event) in self.events)
     fn_index, inputs = self.events[(trigger, event)]
     names = {i: e for e, ids in self.ids.items() for i in ids}
@@ -105,7 +106,9 @@ class RawTab:
         if message.get('msg') == 'process_completed':
           if not message.get('success'):
             raise RuntimeError(str(message.get('output')))
-          return message['output']['data']
+          return [o.get('value') if isinstance(o, dict) and
+                  o.get('__type__') == 'update' else o
+                  for o in message['output']['data']]
     raise RuntimeError('the queue closed without an answer')
 
 
