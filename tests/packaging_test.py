@@ -70,7 +70,10 @@ def test_the_wheel_holds_the_library_only(tmp_path):
   assert not [n for n in names if n.endswith('_test.py') or 'testdata' in n
               or 'testing' in n], names
   data = sorted(n for n in names if not n.endswith('.py'))
-  assert data == ['midime_magenta/data/reel_4-4.mid',
+  # The piano roll that plays is the page's own, served from the package.
+  assert data == ['midime_magenta/data/pianoroll.css',
+                  'midime_magenta/data/pianoroll.js',
+                  'midime_magenta/data/reel_4-4.mid',
                   'midime_magenta/musicvae_variables.json'], data
   library = [n for n in names if n.endswith('.py')]
   assert 'midime_magenta/personalizer.py' in library
