@@ -38,7 +38,10 @@ setup(
     # The library only: tests, fixtures (testdata/) and test helpers
     # (midime_testing/) stay in the checkout. One demo tune ships for the
     # notebook.
-    packages=['midime_magenta'],
+    # The core, flat, and its four feature wings.
+    packages=['midime_magenta', 'midime_magenta.checkpoints',
+              'midime_magenta.encoding', 'midime_magenta.steering',
+              'midime_magenta.studio'],
     package_data={'midime_magenta': ['musicvae_variables.json',
                                      'data/reel_4-4.mid', 'data/pianoroll.js',
                                      'data/pianoroll.css']},

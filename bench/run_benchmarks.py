@@ -27,10 +27,10 @@ import tensorflow as tf  # noqa: E402
 from magenta.models.music_vae import TrainedModel  # noqa: E402
 
 from midime_magenta import midi_io
-from midime_magenta import checkpoint_lib  # noqa: E402
+from midime_magenta.checkpoints import checkpoint_lib  # noqa: E402
 from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import configs  # noqa: E402
-from midime_magenta import encoded_lib  # noqa: E402
+from midime_magenta.encoding import encoded_lib  # noqa: E402
 from midime_magenta import midime_model  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
 from midime_magenta import personalizer as personalizer_lib  # noqa: E402
@@ -223,7 +223,7 @@ import midime_magenta
 from midime_magenta import startup_lib
 startup_lib.import_quietly()
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import encoded_lib
+from midime_magenta.encoding import encoded_lib
 p = personalizer_lib.Personalizer('cat-mel_2bar_small', sys.argv[1],
                                    batch_size=encoded_lib.ENCODE_BATCH_SIZE)
 p.music_vae

@@ -36,7 +36,7 @@ import midime_magenta  # noqa: E402,F401  (sets the TF environment first)
 import note_seq  # noqa: E402
 import numpy as np  # noqa: E402
 
-from midime_magenta import attributes_lib  # noqa: E402
+from midime_magenta.steering import attributes_lib  # noqa: E402
 from midime_magenta import midi_io  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
 from midime_magenta import novelty_lib  # noqa: E402

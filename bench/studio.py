@@ -60,9 +60,9 @@ def _wait(predicate, timeout=600):
 def bench_studio(ckpt, tune, moves=6):
   """The three figures of issue 25 (see module doc)."""
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
-  from midime_magenta import studio_lib  # pylint: disable=g-import-not-at-top
-  from midime_magenta import studio_server_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import studio_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import studio_server_lib  # pylint: disable=g-import-not-at-top
   if not browser_lib.available():
     return {'skipped': 'apt-get install chromium chromium-driver'}
   work = tempfile.mkdtemp(prefix='bench_studio_')

@@ -55,6 +55,16 @@ _LAZY_ATTRIBUTES = {
 }
 # 0.1.0's name for `HParams`; kept for one release.
 _ALIASES = {'MidiMeHParams': 'HParams'}
+# Modules 0.2.0 moved into the feature wings: `from midime_magenta import
+# constraints_lib` still works, with a DeprecationWarning, until 0.3.
+_MOVED = {
+    **{m: 'checkpoints' for m in ('catalogue_lib', 'checkpoint_lib',
+                                  'download_lib', 'tfjs_checkpoint_lib',
+                                  'tfjs_config_lib')},
+    **{m: 'steering' for m in ('attributes_lib', 'constraints_lib',
+                               'rules_lib')},
+    **{m: 'encoding' for m in ('encode_pipeline', 'encoded_lib')},
+}
 
 __all__ = sorted(['MidiMeError', *_LAZY_ATTRIBUTES, *_ALIASES])
 
@@ -65,6 +75,12 @@ def __getattr__(name):
     _startup_lib.import_quietly()
     import importlib  # pylint: disable=g-import-not-at-top
     return getattr(importlib.import_module(_LAZY_ATTRIBUTES[target]), target)
+  if name in _MOVED:
+    import importlib  # pylint: disable=g-import-not-at-top
+    import warnings  # pylint: disable=g-import-not-at-top
+    warnings.warn(f'midime_magenta.{name} moved: use midime_magenta.'
+                  f'{_MOVED[name]} (its front door).', DeprecationWarning, 2)
+    return importlib.import_module(f'midime_magenta.{_MOVED[name]}.{name}')
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 

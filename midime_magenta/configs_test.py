@@ -127,7 +127,7 @@ def test_missing_config_file():
 
 
 def test_config_map_holds_the_official_configs_and_never_changes(tmp_path):
-  from midime_magenta import checkpoint_lib
+  from midime_magenta.checkpoints import checkpoint_lib
   from midime_testing import tfjs_testdata_lib
   before = dict(configs.CONFIG_MAP)
   assert not [n for n in before if n.startswith('tiny-')]

@@ -23,18 +23,17 @@ def define_flags():
 
 def checkpoint_table_lines():
   """The listing, one line per checkpoint."""
-  from midime_magenta import catalogue_lib  # pylint: disable=g-import-not-at-top
-  from midime_magenta import download_lib  # pylint: disable=g-import-not-at-top
-  lines = [f'Cache: {download_lib.cache_root()}',
+  from midime_magenta import checkpoints  # pylint: disable=g-import-not-at-top
+  lines = [f'Cache: {checkpoints.cache_root()}',
            f'{"name":28} {"kind":5} {"config":24} cached  note']
-  for entry in catalogue_lib.known_checkpoints().values():
+  for entry in checkpoints.known_checkpoints().values():
     config = entry.config or ('from its config.json' if entry.kind == 'tfjs'
                               else '-')
-    cached = 'yes' if download_lib.is_cached(entry) else 'no'
+    cached = 'yes' if checkpoints.is_cached(entry) else 'no'
     lines.append(f'{entry.name:28} {entry.kind:5} {config:24} {cached:7} '
                  f'{entry.note}')
   lines.append('Not supported (Magenta.js catalogue):')
-  for name, reason in catalogue_lib.REFUSED_CHECKPOINTS.items():
+  for name, reason in checkpoints.REFUSED_CHECKPOINTS.items():
     lines.append(f'  {name:32} {reason}.')
   return lines
 
@@ -44,8 +43,8 @@ def run():
     # pylint: disable=g-import-not-at-top
     from midime_magenta import startup_lib
     startup_lib.import_quietly()  # Converting a fetch needs TensorFlow.
-    from midime_magenta import checkpoint_lib
-    prefix = checkpoint_lib.resolve_checkpoint_prefix(FLAGS.fetch)
+    from midime_magenta import checkpoints
+    prefix = checkpoints.resolve_checkpoint_prefix(FLAGS.fetch)
     script_util.print_out(f'{FLAGS.fetch}: ready at {prefix}')
   script_util.print_out('\n'.join(checkpoint_table_lines()))
 

@@ -47,10 +47,10 @@ def check_flags():
     script_util.require_flag(name, FLAGS[name].value)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import file_util
-  from midime_magenta import rules_lib
+  from midime_magenta import steering
   from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
-  rules_lib.parse_rules(FLAGS.rule)
+  steering.parse_rules(FLAGS.rule)
   run_lib.read_model_info(FLAGS.run_dir)
   file_util.check_not_held(FLAGS.run_dir, run_dir_lib.RunDirError)
 
@@ -58,7 +58,7 @@ def check_flags():
 def run():
   check_flags()
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import constraints_lib
+  from midime_magenta import steering
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
   from midime_magenta import run_dir_lib
@@ -73,8 +73,8 @@ def run():
                    ', '.join(personalizer.constraint.specs))
     report = personalizer.constrain(FLAGS.rule, FLAGS.iterations, FLAGS.seed)
     run_lib.add_to_run(FLAGS.run_dir, 'constraint',
-                       *constraints_lib.to_saved(personalizer.constraint))
-    script_util.print_out(constraints_lib.format_report(report))
+                       *steering.constraint_to_saved(personalizer.constraint))
+    script_util.print_out(steering.format_report(report))
     # The same draws before and after (copies kept: they are compared).
     before = personalizer.sample(5, seed=FLAGS.seed, constrain=False,
                                  allow_copies=True)

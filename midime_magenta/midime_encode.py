@@ -38,7 +38,7 @@ import threading
 
 from absl import flags
 
-from midime_magenta import encoded_lib
+from midime_magenta import encoding
 from midime_magenta import errors
 from midime_magenta import script_util
 
@@ -53,9 +53,9 @@ def define_flags():
   flags.DEFINE_string('output_dir', None, 'A new folder (or URL) for the '
                       'shards and the manifest.')
   flags.DEFINE_list('pipeline_options',
-                    list(encoded_lib.DEFAULT_PIPELINE_OPTIONS),
+                    list(encoding.DEFAULT_PIPELINE_OPTIONS),
                     'Beam pipeline options, comma-separated.')
-  script_util.define_batch_size_flag(encoded_lib.ENCODE_BATCH_SIZE,
+  script_util.define_batch_size_flag(encoding.ENCODE_BATCH_SIZE,
                                      'Chunks per MusicVAE batch.',
                                      old_name='batch_size')
   script_util.define_track_flags()
@@ -74,8 +74,8 @@ def _root_warnings_off():
     root.setLevel(level)
 
 
-def import_pipeline():
-  """encode_pipeline, or one clear error when Beam is not installed."""
+def check_beam_installed():
+  """One clear error when Beam is not installed."""
   try:
     with _root_warnings_off():
       import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
@@ -83,8 +83,6 @@ def import_pipeline():
     raise errors.UsageError(
         'midime_encode needs Apache Beam: install this package with its '
         'beam extra (pip install "/path/to/midime_magenta[beam]").') from None
-  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
-  return encode_pipeline
 
 
 def _stop(signum, unused_frame):
@@ -99,7 +97,7 @@ def run():
     script_util.require_flag(name, FLAGS[name].value)
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _stop)
-  encode_pipeline = import_pipeline()
+  check_beam_installed()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib
   from midime_magenta import configs
@@ -111,7 +109,7 @@ def run():
         chunking_lib.converter_kind(configs.get_music_vae_config(config)),
         config.name)
 
-  encode_pipeline.encode(
+  encoding.encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
       FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars,

@@ -209,11 +209,11 @@ def _check_flags():
     raise errors.UsageError(
         '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import attributes_lib
+  from midime_magenta import steering
   from midime_magenta import file_util
   from midime_magenta import midi_io
   from midime_magenta import run_lib
-  strengths = attributes_lib.parse_strengths(FLAGS.attribute)
+  strengths = steering.parse_strengths(FLAGS.attribute)
   for spec in filter(None, [FLAGS.input_midi_1, FLAGS.input_midi_2]):
     midi_io.find_input_files(spec)
   if FLAGS.run_dir:

@@ -76,14 +76,13 @@ def _logins():
 
 def run():
   from midime_magenta import studio  # pylint: disable=g-import-not-at-top
-  from midime_magenta import studio_server_lib as server  # pylint: disable=g-import-not-at-top
   studio.check_installed()
   logins = _logins()
-  server.check_address(FLAGS.host, FLAGS.port)
-  runs_dir = os.path.expanduser(FLAGS.runs_dir or server.default_runs_dir())
-  server.check_folder(runs_dir, '--runs_dir')
+  studio.check_address(FLAGS.host, FLAGS.port)
+  runs_dir = os.path.expanduser(FLAGS.runs_dir or studio.default_runs_dir())
+  studio.check_folder(runs_dir, '--runs_dir')
   if FLAGS.output_dir:
-    server.check_folder(FLAGS.output_dir, '--output_dir')
+    studio.check_folder(FLAGS.output_dir, '--output_dir')
   # SIGTERM stops the server as Ctrl-C does, whatever a tab is doing.
   signal.signal(signal.SIGTERM, signal.default_int_handler)
   studio.launch(FLAGS.checkpoint_file, FLAGS.host, FLAGS.port,

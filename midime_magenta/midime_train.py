@@ -71,9 +71,9 @@ def define_flags():
                       'compute attribute vectors from, saved with the run; '
                       'midime_generate --attribute uses MusicVAE\'s prior '
                       'when a run has none.')
-  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta import encoding  # pylint: disable=g-import-not-at-top
   script_util.define_batch_size_flag(
-      encoded_lib.ENCODE_BATCH_SIZE, 'Chunks MusicVAE encodes per batch (the '
+      encoding.ENCODE_BATCH_SIZE, 'Chunks MusicVAE encodes per batch (the '
       'fastest on 2 CPU cores). Lower it if memory runs out.',
       old_name='encode_batch_size')
 
@@ -103,7 +103,7 @@ def run():
   started = time.perf_counter()
   check_flags()
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import attributes_lib
+  from midime_magenta import steering
   from midime_magenta import chunking_lib
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
@@ -120,10 +120,10 @@ def run():
   script_util.check_track_flags(chunking_lib.converter_kind(music_vae_config),
                                 config.name)
   if FLAGS.input_encoded:  # Checked before the MusicVAE loads.
-    from midime_magenta import encoded_lib
-    encoded_lib.read_manifest(FLAGS.input_encoded)
+    from midime_magenta import encoding
+    encoding.read_manifest(FLAGS.input_encoded)
   if FLAGS.attributes_from:  # Checked before minutes of training, not after.
-    attributes_lib.check_enough_chunks(sum(
+    steering.check_enough_chunks(sum(
         c.num_chunks for c in chunking_lib.chunk_inputs(
             FLAGS.attributes_from, music_vae_config, allow_empty=False)),
                                        FLAGS.attributes_from)

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from magenta.models.music_vae import TrainedModel
 
-from midime_magenta import checkpoint_lib
+from midime_magenta import checkpoints
 from midime_magenta import configs
 from midime_magenta import progress_lib
 from midime_magenta import spans_lib
@@ -125,10 +125,10 @@ def resolve_config(config, checkpoint_file):
 
   Raises:
     configs.ConfigError: no config to be had, or a disagreeing one.
-    checkpoint_lib.CheckpointError, download_lib.DownloadError: as
+    checkpoints.CheckpointError, checkpoints.DownloadError: as
       `resolve_checkpoint`.
   """
-  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+  resolved = checkpoints.resolve_checkpoint(checkpoint_file)
   if resolved.description:
     logging.info('MusicVAE %s: %s.', resolved.music_vae_config,
                  resolved.description)
@@ -137,13 +137,13 @@ def resolve_config(config, checkpoint_file):
     if resolved.midime_config is not None:
       return resolved.midime_config, resolved.prefix
     if carried is None:
-      carried = checkpoint_lib.config_of_variables(resolved.prefix,
+      carried = checkpoints.config_of_variables(resolved.prefix,
                                                    checkpoint_file)
     return configs.get_config(carried), resolved.prefix
   config = configs.get_config(config) if isinstance(config, str) else config
   if carried is not None and config.music_vae_config != carried and (
-      checkpoint_lib.config_variables(config) !=
-      checkpoint_lib.config_variables(resolved.midime_config or carried)):
+      checkpoints.config_variables(config) !=
+      checkpoints.config_variables(resolved.midime_config or carried)):
     def mismatch(config_is, leave_out):
       return (f'Checkpoint {checkpoint_file} is a {carried} MusicVAE (its own '
               f'config says so), but {config_is}{config.name} is for '
@@ -167,7 +167,7 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
 
   Raises:
     configs.ConfigError: for an unknown config.
-    checkpoint_lib.CheckpointError: when the checkpoint is missing, damaged,
+    checkpoints.CheckpointError: when the checkpoint is missing, damaged,
       or belongs to another config (the message names the likely one).
   """
   if isinstance(config, str):
@@ -175,20 +175,20 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
   config_name = config.music_vae_config
   music_vae_config = configs.get_music_vae_config(config)
   with spans_lib.span('checkpoint check'):
-    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint_file)
-    checkpoint_lib.check_checkpoint_fits_config(config, prefix)
+    prefix = checkpoints.resolve_checkpoint_prefix(checkpoint_file)
+    checkpoints.check_checkpoint_fits_config(config, prefix)
   try:
     # Reads the small tensors: a damaged data file fails before the graph.
     with spans_lib.span('checkpoint check'):
-      fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
+      fingerprint = checkpoints.checkpoint_fingerprint(prefix)
     with (spans_lib.span('MusicVAE graph + restore'),
-          checkpoint_lib.quiet_graph_building()):
+          checkpoints.quiet_graph_building()):
       trained_model = TrainedModel(
           music_vae_config, batch_size=batch_size,
           checkpoint_dir_or_path=prefix)
   except (tf.errors.OpError, ValueError, IndexError) as e:
     # IndexError: TF's reader on a data file shorter than its index says.
-    raise checkpoint_lib.damaged_checkpoint_error(prefix, e) from None
+    raise checkpoints.damaged_checkpoint_error(prefix, e) from None
   logging.info('MusicVAE %s encodes and decodes on %s.', config_name,
                startup_lib.device_name())
   return FrozenMusicVAE(

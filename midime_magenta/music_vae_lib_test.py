@@ -7,7 +7,7 @@ import note_seq
 import numpy as np
 import pytest
 
-from midime_magenta import checkpoint_lib
+from midime_magenta.checkpoints import checkpoint_lib
 from midime_magenta import chunking_lib
 from midime_magenta import midi_io
 from midime_magenta import music_vae_lib

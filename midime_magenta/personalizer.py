@@ -17,11 +17,9 @@ import note_seq
 import numpy as np
 from absl import logging
 
-from midime_magenta import attributes_lib
-from midime_magenta import checkpoint_lib
+from midime_magenta import checkpoints
 from midime_magenta import chunking_lib
 from midime_magenta import configs
-from midime_magenta import constraints_lib
 from midime_magenta import errors
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
@@ -30,6 +28,7 @@ from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
 from midime_magenta import spans_lib
+from midime_magenta import steering
 from midime_magenta import tracks_lib
 
 MAX_DRAWS = 100_000  # The most sequences a call draws (as --num_outputs).
@@ -50,7 +49,7 @@ _ARGUMENTS = {
     'config': _kind((*_PATH, configs.MidiMeConfig), 'a config or its name'),
     'music_vae': _kind(music_vae_lib.FrozenMusicVAE, 'a FrozenMusicVAE'),
     'hparams': _kind(midime_hparams.HParams, 'an HParams'),
-    'attributes': attributes_lib.check_strengths,
+    'attributes': steering.check_strengths,
     'points': lambda n, v, p: midime_model.check_latents(
         v, p._trained().hparams.latent_size, n),  # pylint: disable=protected-access
     'callbacks': lambda n, v, _: errors.as_list(n, v),
@@ -90,8 +89,8 @@ class Personalizer:
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
     self.encoded = None  # The manifest of a midime_encode output trained on.
-    self.attributes = None  # attributes_lib.AttributeVectors
-    self.constraint = None  # constraints_lib.LatentConstraint
+    self.attributes = None  # steering.AttributeVectors
+    self.constraint = None  # steering.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
     # The tempo and programs of what sample(), piece() ... return: the
     # input's after `train`; `tracks_lib.Voicing()` keeps MusicVAE's.
@@ -213,7 +212,7 @@ class Personalizer:
     if attributes:
       z = self.attribute_vectors().apply(z, attributes)
     if constrain and self.constraint is not None:
-      z = self.constraint.apply(z, label=constraints_lib.rule_checker(
+      z = self.constraint.apply(z, label=steering.rule_checker(
           self.music_vae, self.constraint.rules))
     return z
 
@@ -311,9 +310,9 @@ class Personalizer:
         self._trained().traverse(dimension, values, base), temperature))
 
   def compute_attribute_vectors(self, inputs=None, seed=0,
-                                draws=attributes_lib.PRIOR_SAMPLES):
-    """`attributes_lib.compute_vectors`, kept and saved with the run."""
-    self.attributes = attributes_lib.compute_vectors(self.music_vae, inputs,
+                                draws=steering.PRIOR_SAMPLES):
+    """`steering.compute_vectors`, kept and saved with the run."""
+    self.attributes = steering.compute_vectors(self.music_vae, inputs,
                                                      seed, draws)
     return self.attributes
 
@@ -326,7 +325,7 @@ class Personalizer:
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
     """Trains a rule constraint, kept and saved with the run; returns its report."""
-    self.constraint = constraints_lib.train_constraint(
+    self.constraint = steering.train_constraint(
         self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
     return self.constraint.report
@@ -335,9 +334,9 @@ class Personalizer:
     """Saves the run folder `midime_train` writes; returns its midime.json path."""
     extras = {}
     if self.attributes is not None:
-      extras['attributes'] = attributes_lib.to_saved(self.attributes)
+      extras['attributes'] = steering.attributes_to_saved(self.attributes)
     if self.constraint is not None:
-      extras['constraint'] = constraints_lib.to_saved(self.constraint)
+      extras['constraint'] = steering.constraint_to_saved(self.constraint)
     with spans_lib.span('saving'):
       return run_lib.save_run(run_dir, self._trained(), self.training_data,
                               self.history, summary_of(self),
@@ -357,8 +356,8 @@ class Personalizer:
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
     size = personalizer.music_vae.z_size
-    personalizer.attributes = attributes_lib.load(run_dir, meta, size)
-    personalizer.constraint = constraints_lib.load(run_dir, meta, size)
+    personalizer.attributes = steering.load_attributes(run_dir, meta, size)
+    personalizer.constraint = steering.load_constraint(run_dir, meta, size)
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
@@ -368,7 +367,7 @@ def _config_of_run(run_dir, checkpoint_file, config):
   checkpoint_file = errors.check_path('checkpoint_file', checkpoint_file,
                                       'a checkpoint path or name')
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
-  resolved = checkpoint_lib.resolve_checkpoint(checkpoint_file)
+  resolved = checkpoints.resolve_checkpoint(checkpoint_file)
   if isinstance(config, str):
     config = configs.get_config(config)
   elif config is None:
@@ -394,8 +393,8 @@ def _voicing_of_run(run_dir, meta):
 
 def _read_encoded(encoded, music_vae_identity):
   """(TrainingData, manifest) of a midime_encode folder, refused empty."""
-  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
-  data, manifest = encoded_lib.load_training_data(encoded, music_vae_identity)
+  from midime_magenta import encoding  # pylint: disable=g-import-not-at-top
+  data, manifest = encoding.load_training_data(encoded, music_vae_identity)
   if not len(data.z):  # pylint: disable=g-explicit-length-test
     raise chunking_lib.NoChunksError(
         f'The encoding in {encoded} holds no chunks (see its skipped list); '

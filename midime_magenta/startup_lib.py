@@ -10,6 +10,7 @@ MIDIME_RAW_STDERR=1 shows everything.
 """
 
 import contextlib
+import importlib
 import importlib.util
 import os
 import re
@@ -152,3 +153,29 @@ def device_name():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   gpus = tf.config.list_logical_devices('GPU')
   return gpus[0].name.split('device:')[-1] if gpus else 'CPU'
+
+
+def front_door(package, names, light=()):
+  """`__getattr__` and `__dir__` for a package that names its public names.
+
+  Args:
+    package: the package's `__name__`.
+    names: {public name: inner module, or 'module:name' when the inner name
+      differs}; each module is imported on first use,
+      so entering a wing costs nothing until it is used (TensorFlow, Beam and
+      Gradio take seconds to import).
+    light: inner modules that import no TensorFlow; the others are entered
+      after `import_quietly`, as the package's own names are.
+
+  Returns:
+    (__getattr__, __dir__) for the package's module.
+  """
+  def getattr_(name):
+    if name not in names:
+      raise AttributeError(f'module {package!r} has no attribute {name!r}')
+    module, _, inner = names[name].partition(':')
+    if module not in light:
+      import_quietly()
+    return getattr(importlib.import_module(f'{package}.{module}'),
+                   inner or name)
+  return getattr_, lambda: sorted(names)

@@ -8,6 +8,7 @@ only.
 
 import contextlib
 import importlib.resources
+import pathlib
 import os
 import re
 
@@ -89,8 +90,8 @@ def foreign_lines(stderr):
   Anything else (a library's warning, a native log line, a traceback) is
   foreign.
   """
-  ours = {f.name for f in importlib.resources.files('midime_magenta')
-          .iterdir() if f.name.endswith('.py')}
+  package = pathlib.Path(str(importlib.resources.files('midime_magenta')))
+  ours = {f.name for f in package.rglob('*.py')}
   foreign = []
   for line in stderr.splitlines():
     match = _ABSL_LINE.match(line)

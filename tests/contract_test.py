@@ -49,7 +49,7 @@ def test_a_run_written_by_0_1_0_loads_with_its_extras(mel_2bar_small):
 
 def test_an_encoding_written_by_0_1_0_loads(mel_2bar_small):
   from midime_magenta import chunking_lib
-  from midime_magenta import encoded_lib
+  from midime_magenta.encoding import encoded_lib
   from midime_magenta import midi_io
   data, manifest = encoded_lib.load_training_data(
       os.path.join(GOLDEN, 'encoded_v1'), {

@@ -24,7 +24,7 @@ from midime_magenta import errors
 from midime_magenta import midime_hparams
 from midime_magenta import midime_model
 from midime_magenta import run_lib
-from midime_magenta import tfjs_checkpoint_lib
+from midime_magenta.checkpoints import tfjs_checkpoint_lib
 
 EXAMPLES = int(os.environ.get('MIDIME_FUZZ_EXAMPLES', '30'))
 SETTINGS = hypothesis.settings(
@@ -201,7 +201,7 @@ RULE_TEXT = st.one_of(
 def test_rule_strings(specs):
   """Any rule text is read or refused with our error; what is read is what a
   run can hold (the specs a constraint saves read back the same)."""
-  from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.steering import rules_lib  # pylint: disable=g-import-not-at-top
   try:
     rules = rules_lib.parse_rules(specs)
   except errors.MidiMeError:
@@ -214,7 +214,7 @@ def test_rule_strings(specs):
 @pytest.fixture(scope='module')
 def saved_encoding(tmp_path_factory):
   """A small real encoding (two shards, 6 chunks of z_size 4)."""
-  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.encoding import encoded_lib  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   folder = tmp_path_factory.mktemp('encoding') / 'encoded'
   folder.mkdir()
@@ -237,7 +237,7 @@ def saved_encoding(tmp_path_factory):
 def test_crafted_encoded_folder(saved_encoding, tmp_path_factory, data):
   """Crafted manifests and shard bytes: an encoding loads or is refused with
   our error, never another exception; what loads is finite, in order."""
-  from midime_magenta import encoded_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.encoding import encoded_lib  # pylint: disable=g-import-not-at-top
   folder = tmp_path_factory.mktemp('case') / 'encoded'
   shutil.copytree(saved_encoding, folder)
   manifest = json.loads((folder / 'manifest.json').read_text())

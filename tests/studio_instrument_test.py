@@ -50,7 +50,7 @@ def _step_status(page):
 
 def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
     browser, mel_2bar_small_checkpoint, tmp_path, monkeypatch):  # pylint: disable=redefined-outer-name
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   shots = type(tmp_path)(os.environ.get('MIDIME_STUDIO_SCREENSHOTS') or
                          tmp_path / 'shots')
   shots.mkdir(parents=True, exist_ok=True)

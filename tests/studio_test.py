@@ -251,7 +251,7 @@ def _reload(page, model, name):
 
 def test_the_demo_journey_for_a_melody_and_a_trio(
     browser, mel_2bar_small_checkpoint, tmp_path, monkeypatch):
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   from midime_testing import tfjs_testdata_lib  # pylint: disable=g-import-not-at-top
   trio = tmp_path / 'trio_4bar'
   tfjs_testdata_lib.make_checkpoint(str(trio), 'trio_4bar')
@@ -326,7 +326,7 @@ def test_a_port_in_use_is_one_sentence(tmp_path):
 def served(mel_2bar_small_checkpoint, tmp_path, monkeypatch):
   """A studio on 127.0.0.1 whose closed tabs are noticed within a second."""
   pytest.importorskip('gradio')
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   monkeypatch.setenv('GRADIO_HEARTBEAT_INTERVAL', '0.5')
   _keep_gradio_folder(monkeypatch)
   page = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint}, port=0,
@@ -401,7 +401,7 @@ def test_a_tab_touches_only_what_it_uploaded_or_made(served, tmp_path):
 
 def test_two_servers_on_one_output_dir_keep_their_own_files(
     served, mel_2bar_small_checkpoint, tmp_path):
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   second = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint},
                          port=0, folder=str(tmp_path / 'served'),
                          runs_dir=str(tmp_path / 'runs'))
@@ -420,7 +420,7 @@ def test_two_servers_on_one_output_dir_keep_their_own_files(
 
 def test_a_tab_idle_past_its_time_goes(mel_2bar_small_checkpoint, tmp_path,
                                        monkeypatch):
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(studio, 'IDLE_SECONDS', 2)
   _keep_gradio_folder(monkeypatch)
   page = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint}, port=0,
@@ -438,7 +438,7 @@ def test_a_tab_idle_past_its_time_goes(mel_2bar_small_checkpoint, tmp_path,
 def test_a_login_guards_every_route(mel_2bar_small_checkpoint, tmp_path,
                                    monkeypatch):
   import requests  # pylint: disable=g-import-not-at-top
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   _keep_gradio_folder(monkeypatch)
   page = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint}, port=0,
                        folder=str(tmp_path / 'served'), auth=('ann', 'pw'),
@@ -457,7 +457,7 @@ def test_a_login_guards_every_route(mel_2bar_small_checkpoint, tmp_path,
   finally:
     page.close()
   # Beyond this machine, no login given: one is made (and printed once).
-  from midime_magenta import studio_server_lib  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import studio_server_lib  # pylint: disable=g-import-not-at-top
   check = studio_server_lib.check_address
   assert check('0.0.0.0', 0)[1] is False
   assert check('localhost', 0)[1] is True and check('::1', 0)[1] is True
@@ -465,7 +465,7 @@ def test_a_login_guards_every_route(mel_2bar_small_checkpoint, tmp_path,
 
 def test_an_ipv6_address_serves(mel_2bar_small_checkpoint, tmp_path, capsys,
                                 monkeypatch):
-  from midime_magenta import studio  # pylint: disable=g-import-not-at-top
+  from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top
   _keep_gradio_folder(monkeypatch)
   page = studio.launch({'mel_2bar_small': mel_2bar_small_checkpoint},
                        host='::1', port=0, folder=str(tmp_path / 'served'),

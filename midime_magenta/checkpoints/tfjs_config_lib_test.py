@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from midime_magenta import attributes_lib
-from midime_magenta import checkpoint_lib
+from midime_magenta.steering import attributes_lib
+from midime_magenta.checkpoints import checkpoint_lib
 from midime_magenta import configs
-from midime_magenta import rules_lib
+from midime_magenta.steering import rules_lib
 from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
-from midime_magenta import tfjs_checkpoint_lib
-from midime_magenta import tfjs_config_lib
+from midime_magenta.checkpoints import tfjs_checkpoint_lib
+from midime_magenta.checkpoints import tfjs_config_lib
 from midime_testing import tfjs_testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
@@ -203,7 +203,8 @@ def test_the_converted_checkpoint_works_with_music_vae_generate(tmp_path):
 import sys
 from absl import app
 import midime_magenta
-from midime_magenta import checkpoint_lib, configs, startup_lib
+from midime_magenta import configs, startup_lib
+from midime_magenta.checkpoints import checkpoint_lib
 startup_lib.import_quietly()
 from magenta.models.music_vae import music_vae_generate
 resolved = checkpoint_lib.resolve_checkpoint({folder!r})

@@ -5,7 +5,7 @@ import note_seq
 import numpy as np
 import pytest
 
-from midime_magenta import attributes_lib
+from midime_magenta.steering import attributes_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
 

@@ -19,8 +19,8 @@ import pytest
 
 from midime_magenta import errors
 from midime_magenta import midi_io
-from midime_magenta import studio_lib
-from midime_magenta import studio_server_lib
+from midime_magenta.studio import studio_lib
+from midime_magenta.studio import studio_server_lib
 from midime_testing import testdata_lib
 
 REEL = testdata_lib.testdata_path('reel_4-4.mid')

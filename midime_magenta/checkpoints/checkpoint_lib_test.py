@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from midime_magenta import checkpoint_lib
+from midime_magenta.checkpoints import checkpoint_lib
 from midime_magenta import configs
 from midime_testing import testdata_lib
 

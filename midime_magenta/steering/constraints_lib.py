@@ -17,7 +17,7 @@ from absl import logging
 
 from midime_magenta import midime_model
 from midime_magenta import progress_lib
-from midime_magenta import rules_lib
+from midime_magenta.steering import rules_lib
 from midime_magenta import steps
 
 # Labels must be repeatable, or a latent that obeyed could be moved anyway.

@@ -17,13 +17,13 @@ import note_seq
 import numpy as np
 
 from midime_magenta import audio_lib
-from midime_magenta import download_lib
+from midime_magenta import checkpoints
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import novelty_lib
 from midime_magenta import plots_lib
 from midime_magenta import steps
-from midime_magenta import studio_lib
+from midime_magenta.studio import studio_lib
 
 SLIDERS = 16  # MusicVAE's sliders: a decode at any count; 16 fit two rows.
 RANGE = 3.0  # MusicVAE's sliders, in standard deviations of its prior.
@@ -127,7 +127,7 @@ def add_tunes(session, paths):
 def fetch_tune(session, url):
   """A tune from an http(s) address, written in the tab's folder (checked as
   an upload when opened); returns (path, name)."""
-  name, data = download_lib.fetch_tune(url, public_only=session.studio.shared)
+  name, data = checkpoints.fetch_tune(url, public_only=session.studio.shared)
   folder = os.path.join(session.folder, 'fetched')
   os.makedirs(folder, exist_ok=True)
   path = os.path.join(folder, 'tune.mid')

@@ -16,7 +16,7 @@ import threading
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from midime_magenta import encoded_lib
+from midime_magenta.encoding import encoded_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import startup_lib

@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
-from midime_magenta import encoded_lib
+from midime_magenta.encoding import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta.encode_pipeline_test import catalogue  # pylint: disable=unused-import
+from midime_magenta.encoding.encode_pipeline_test import catalogue  # pylint: disable=unused-import
 from midime_testing import testdata_lib
 from midime_testing import warm_scripts
 
@@ -93,7 +93,7 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   import shlex  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
+  from midime_magenta.encoding import encode_pipeline  # pylint: disable=g-import-not-at-top
   out = str(tmp_path / 'out')
   command = shlex.join([
       os.path.join(os.path.dirname(sys.executable), 'midime_encode'),

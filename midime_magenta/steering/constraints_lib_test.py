@@ -8,9 +8,9 @@ import note_seq
 import numpy as np
 import pytest
 
-from midime_magenta import constraints_lib
+from midime_magenta.steering import constraints_lib
 
-from midime_magenta import rules_lib  # pylint: disable=g-import-not-at-top
+from midime_magenta.steering import rules_lib  # pylint: disable=g-import-not-at-top
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
 from midime_testing import testdata_lib

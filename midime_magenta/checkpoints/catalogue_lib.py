@@ -11,7 +11,7 @@ import urllib.parse
 
 from midime_magenta import errors
 from midime_magenta import file_util
-from midime_magenta import tfjs_config_lib
+from midime_magenta.checkpoints import tfjs_config_lib
 
 
 class CatalogueError(errors.MidiMeError):

@@ -9,7 +9,7 @@ import note_seq
 import numpy as np
 import pytest
 
-from midime_magenta import encoded_lib
+from midime_magenta.encoding import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
 from midime_testing import testdata_lib
@@ -219,7 +219,7 @@ def test_tfrecords_of_note_sequences_in_process(tmp_path, mel_2bar_small):
   the library call: each record is its own source, as midime_train names
   it, and a record that is no NoteSequence is skipped with the reason."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  from midime_magenta import encode_pipeline  # pylint: disable=g-import-not-at-top
+  from midime_magenta.encoding import encode_pipeline  # pylint: disable=g-import-not-at-top
   folk = sorted(os.listdir(testdata_lib.testdata_path('folk')))[:3]
   records = str(tmp_path / 'tunes.tfrecord')
   with tf.io.TFRecordWriter(records) as writer:

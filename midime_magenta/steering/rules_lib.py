@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from midime_magenta import attributes_lib
+from midime_magenta.steering import attributes_lib
 from midime_magenta import errors
 from midime_magenta import steps
 

@@ -18,11 +18,11 @@ import time
 import numpy as np
 import pytest
 
-from midime_magenta import checkpoint_lib
+from midime_magenta.checkpoints import checkpoint_lib
 from midime_magenta import chunking_lib
 from midime_magenta import midi_io
-from midime_magenta import catalogue_lib
-from midime_magenta import download_lib
+from midime_magenta.checkpoints import catalogue_lib
+from midime_magenta.checkpoints import download_lib
 from midime_magenta import music_vae_lib
 from midime_testing import testdata_lib
 

@@ -1,6 +1,6 @@
 """MidiMe Studio: the MidiMe demo page, and what it lacks, in Gradio.
 
-  from midime_magenta import studio
+  from midime_magenta.studio import page as studio
   studio.launch()                      # in Colab: inline; elsewhere: a URL
 
 Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
@@ -23,9 +23,10 @@ from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import plots_lib
-from midime_magenta import studio_instrument
-from midime_magenta import studio_lib
-from midime_magenta import studio_server_lib
+from midime_magenta import steering
+from midime_magenta.studio import studio_instrument
+from midime_magenta.studio import studio_lib
+from midime_magenta.studio import studio_server_lib
 
 DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
@@ -174,7 +175,7 @@ def _layout(gr, studio):
   with gr.Accordion('Steer: attributes, rules, a piece', open=False):
     with gr.Row():
       attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
-                           for name in studio_lib.attributes_lib.ATTRIBUTES]
+                           for name in steering.ATTRIBUTES]
     steer_button = gr.Button('Steer the MidiMe samples')
     rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
     constrain_button = gr.Button('Constrain')
@@ -290,7 +291,7 @@ class _Actions:
 
   def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
-    attributes = dict(zip(studio_lib.attributes_lib.ATTRIBUTES, strengths))
+    attributes = dict(zip(steering.ATTRIBUTES, strengths))
     known = set(s.attribute_names())
     return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
         {k: v for k, v in attributes.items() if k in known}))]

@@ -26,11 +26,11 @@ import tensorflow.compat.v1 as tf
 
 from midime_magenta import configs
 from midime_magenta import errors
-from midime_magenta import catalogue_lib
-from midime_magenta import download_lib
+from midime_magenta.checkpoints import catalogue_lib
+from midime_magenta.checkpoints import download_lib
 from midime_magenta import file_util
-from midime_magenta import tfjs_checkpoint_lib
-from midime_magenta import tfjs_config_lib
+from midime_magenta.checkpoints import tfjs_checkpoint_lib
+from midime_magenta.checkpoints import tfjs_config_lib
 
 
 class CheckpointError(errors.MidiMeError):

@@ -12,7 +12,7 @@ import os
 
 from midime_magenta import file_util
 from midime_magenta import steps
-from midime_magenta import tfjs_checkpoint_lib
+from midime_magenta.checkpoints import tfjs_checkpoint_lib
 
 CONFIG_JSON = 'config.json'
 _MAX_CONFIG_BYTES = 1 << 16

@@ -24,11 +24,11 @@ import urllib.parse
 import requests
 from absl import logging
 
-from midime_magenta import catalogue_lib
+from midime_magenta.checkpoints import catalogue_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import progress_lib
-from midime_magenta import tfjs_checkpoint_lib
+from midime_magenta.checkpoints import tfjs_checkpoint_lib
 
 COMPLETE_MARKER = '.complete'
 

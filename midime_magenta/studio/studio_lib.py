@@ -24,7 +24,7 @@ import time
 
 import note_seq
 import numpy as np
-from midime_magenta import attributes_lib
+from midime_magenta import steering
 from midime_magenta import audio_lib
 from midime_magenta import chunking_lib
 from midime_magenta import errors
@@ -410,7 +410,7 @@ class Session:
             f'(before: {report["midime"]["satisfied_before"]:.0%}).')
 
   def attribute_names(self):
-    return attributes_lib.names_for(self.personalizer.music_vae_config)
+    return steering.names_for(self.personalizer.music_vae_config)
 
   def save(self, name):
     """Saves the model as run `name` of the runs library, a name no run has."""

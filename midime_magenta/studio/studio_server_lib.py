@@ -20,14 +20,14 @@ import time
 from absl import logging
 
 from midime_magenta import audio_lib
-from midime_magenta import checkpoint_lib
+from midime_magenta import checkpoints
 from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import run_lib
-from midime_magenta import studio_lib
+from midime_magenta.studio import studio_lib
 
 MAX_TABS = 16
 RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
@@ -199,9 +199,9 @@ def _resolve(checkpoint):
   try:
     return music_vae_lib.resolve_config(None, checkpoint)
   except configs.ConfigError:
-    prefix = checkpoint_lib.resolve_checkpoint_prefix(checkpoint)
-    guesses = checkpoint_lib.configs_matching(
-        checkpoint_lib.checkpoint_variables(prefix))
+    prefix = checkpoints.resolve_checkpoint_prefix(checkpoint)
+    guesses = checkpoints.configs_matching(
+        checkpoints.checkpoint_variables(prefix))
     if not guesses:
       raise
     logging.info('%s: read as a %s checkpoint.', checkpoint, guesses[0])

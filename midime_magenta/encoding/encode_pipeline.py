@@ -25,8 +25,8 @@ from apache_beam.options.pipeline_options_validator import (
     PipelineOptionsValidator)
 from apache_beam.runners import runner as beam_runner
 
-from midime_magenta import encode_run_lib
-from midime_magenta import encoded_lib
+from midime_magenta.encoding import encode_run_lib
+from midime_magenta.encoding import encoded_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import progress_lib
@@ -258,7 +258,7 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
             hop_bars, check_config):
   """`encode`'s work, in a checked (and, if local, claimed) folder."""
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import checkpoint_lib
+  from midime_magenta import checkpoints
   from midime_magenta import configs
   from midime_magenta import run_lib
   from absl import logging
@@ -269,9 +269,9 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   if check_config is not None:
     check_config(config)
   # Here, once: in the workers a misfit would be a traceback per worker.
-  checkpoint_lib.check_checkpoint_fits_config(config, prefix)
+  checkpoints.check_checkpoint_fits_config(config, prefix)
   z_size = configs.get_music_vae_config(config).hparams.z_size
-  fingerprint = checkpoint_lib.checkpoint_fingerprint(prefix)
+  fingerprint = checkpoints.checkpoint_fingerprint(prefix)
   # Workers resolve the checkpoint as the user named it: a name or URL is
   # fetched into each worker's cache; a local path is made absolute.
   worker_checkpoint = (os.path.abspath(checkpoint_file)

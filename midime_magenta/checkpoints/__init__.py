@@ -1,0 +1,26 @@
+"""MusicVAE checkpoints: find, check, fetch and read them (the checkpoints wing).
+
+The rest of the package enters here and nowhere else: by a path, a folder, a
+.tar, a catalogue name or a Magenta.js folder (`resolve_checkpoint`), with the
+catalogue (`known_checkpoints`) and its download cache. Inside: checkpoint_lib
+(TF checkpoints, the fit check, fingerprints), catalogue_lib (names and pins),
+download_lib (fetches), tfjs_config_lib and tfjs_checkpoint_lib (Magenta.js).
+"""
+
+from midime_magenta import startup_lib as _startup_lib
+
+__all__ = [
+    # Resolving and checking.
+    'CheckpointError', 'build_config_variables', 'check_checkpoint_fits_config',
+    'checkpoint_fingerprint', 'checkpoint_variables', 'config_of_variables',
+    'config_variables', 'configs_matching', 'damaged_checkpoint_error',
+    'quiet_graph_building', 'resolve_checkpoint', 'resolve_checkpoint_prefix',
+    # The catalogue and its downloads.
+    'OFFICIAL_CHECKPOINTS', 'REFUSED_CHECKPOINTS', 'known_checkpoints',
+    'DownloadError', 'cache_root', 'fetch_tune', 'is_cached',
+]
+_INNER = {name: 'checkpoint_lib' for name in __all__[:12]}
+_INNER.update({name: 'catalogue_lib' for name in __all__[12:15]})
+_INNER.update({name: 'download_lib' for name in __all__[15:]})
+__getattr__, __dir__ = _startup_lib.front_door(__name__, _INNER,
+                                                   light=('catalogue_lib', 'download_lib'))

@@ -1,0 +1,18 @@
+"""Encoding a whole catalogue on Apache Beam, and reading it back (a wing).
+
+The rest of the package enters here and nowhere else. Inside: encode_pipeline
+(the Beam pipeline; only it and encode_run_lib, its runners, import Beam) and
+encoded_lib (the shard format and its reader, which never imports Beam).
+"""
+
+from midime_magenta import startup_lib as _startup_lib
+
+_INNER = {
+    'encode': 'encode_pipeline',
+    'DEFAULT_PIPELINE_OPTIONS': 'encoded_lib', 'ENCODE_BATCH_SIZE': 'encoded_lib',
+    'EncodedError': 'encoded_lib', 'load_training_data': 'encoded_lib',
+    'read_manifest': 'encoded_lib',
+}
+__all__ = sorted(_INNER)
+__getattr__, __dir__ = _startup_lib.front_door(__name__, _INNER,
+                                               light=('encoded_lib',))
