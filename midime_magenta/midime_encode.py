@@ -62,12 +62,8 @@ def define_flags():
 
 
 def beam_encode():
-  """`encoding.encode`, importing Beam; one clear error when it is missing.
-
-  Beam's import logs "apitools not found" on the root logger when the GCP
-  extras are absent: no news to a local user, so the root logger is quiet
-  while it imports.
-  """
+  """`encoding.encode`, importing Beam (its "apitools not found" on the root
+  logger silenced); one clear error when Beam is missing."""
   if importlib.util.find_spec('apache_beam') is None:
     raise errors.UsageError(
         'midime_encode needs Apache Beam: install this package with its '
@@ -82,8 +78,7 @@ def beam_encode():
 
 
 def _stop(signum, unused_frame):
-  """SIGTERM stops an encoding as Ctrl-C does: the pipeline is torn down,
-  its temporary files removed, one line printed, exit 130."""
+  """SIGTERM stops an encoding as Ctrl-C does (one line, exit 130)."""
   del signum
   raise KeyboardInterrupt
 
