@@ -70,20 +70,10 @@ def resolve_checkpoint_prefix(path):
 
 
 def resolve_checkpoint(path):
-  """Finds (fetching, unpacking or converting once) the checkpoint `path` names.
-
-  Args:
-    path: a checkpoint prefix, a directory holding one, a `.tar` bundle, a
-      Magenta.js folder, or a catalogue name, URL or gs:// path.
-
-  Returns:
-    A `ResolvedCheckpoint`.
-
-  Raises:
-    CheckpointError: if nothing usable is there, or it is ambiguous or of a
-      kind MidiMe does not support (the reason is given).
-    download_lib.DownloadError: when a download fails its checks.
-  """
+  """The `ResolvedCheckpoint` of a prefix, a folder holding one, a `.tar`, a
+  Magenta.js folder, or a catalogue name, URL or gs:// path (fetched, unpacked
+  or converted once). Raises CheckpointError (nothing usable, ambiguous or
+  unsupported, saying why) or DownloadError."""
   path = os.path.expanduser(path)
   entry = None
   if not os.path.exists(path) and not os.path.exists(path + '.index'):

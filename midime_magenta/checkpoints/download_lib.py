@@ -1,10 +1,6 @@
-"""Fetching checkpoints once into `<cache>/downloads/<name>/`.
-
-To `requests` we add what it lacks: resuming (Range with If-Range), checks
-against the size, the Magenta.js manifest and any pinned sha256 (a file that
-fails is never used), and a stop when a server trickles (its timeout is per
-read).
-"""
+"""Fetching checkpoints once into `<cache>/downloads/<name>/`: what `requests`
+lacks, resuming (Range, If-Range), checks against the size, the manifest and
+pins (a file that fails is never used), a stop when a server trickles."""
 
 import contextlib
 import fcntl

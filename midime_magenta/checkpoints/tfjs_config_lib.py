@@ -192,14 +192,12 @@ def describe(folder):
     if not sizes or not projection:
       raise missing(f'decoder at {p}')
     dec_sizes.add(sizes)
-    if p + 'nade/w_enc' in shapes:
-      if len(shapes[p + 'nade/w_enc']) != 3:
-        raise missing(f'NADE weights of rank 3 at {p}nade/w_enc')
-      num_dims, nade_hidden = shapes[p + 'nade/w_enc'][0], (
-          shapes[p + 'nade/w_enc'][-1])
-      depths.append(num_dims)
-    else:
-      depths.append(projection[0])
+    nade = shapes.get(p + 'nade/w_enc')
+    if nade is not None and len(nade) != 3:
+      raise missing(f'NADE weights of rank 3 at {p}nade/w_enc')
+    if nade is not None:
+      nade_hidden = nade[-1]
+    depths.append(projection[0] if nade is None else nade[0])
   if len(dec_sizes) != 1:
     raise missing('core decoders of one width')
   if kind == 'DrumRollConverter' and nade_hidden is None:
