@@ -56,7 +56,6 @@ def check_flags():
 
 
 def run():
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import steering
   from midime_magenta import personalizer as personalizer_lib

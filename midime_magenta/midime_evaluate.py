@@ -59,7 +59,6 @@ def check_flags():
 
 
 def run():
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import evaluate_lib
   from midime_magenta import personalizer as personalizer_lib

@@ -222,9 +222,12 @@ def _check_flags():
   return strengths
 
 
-def run():
-  """Checks the flags, generates and writes; returns the files written."""
-  strengths = _check_flags()
+def run(strengths):
+  """Generates and writes; returns the files written.
+
+  Args:
+    strengths: {attribute: strength}, as `_check_flags` parsed them.
+  """
   if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
     from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
     chunking_lib.check_concat_length(

@@ -95,13 +95,12 @@ def check_flags():
 
 
 def run():
-  """Checks the flags and trains; raises the library's errors.
+  """Trains (check_flags ran first); raises the library's errors.
 
   Returns:
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
   started = time.perf_counter()
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import steering
   from midime_magenta import chunking_lib

@@ -180,11 +180,13 @@ def define_log_flags():
 
 def run_console_script(define_flags, run, needs_tensorflow=True,
                        check_first=None):
-  """The body of every script's `console_entry_point`: defines the flags (now,
-  so scripts import together), parses them with one-line errors, runs
-  `check_first()` (refusals that need no TensorFlow: in a fraction of a second,
-  not after its seconds of start-up), imports TensorFlow quietly if needed and
-  exits with `run()`'s exit code.
+  """The body of every script's `console_entry_point`.
+
+  Defines the flags (now, so scripts import together), parses them with
+  one-line errors, runs `check_first()` (the script's only flag checks, made
+  before TensorFlow loads), imports TensorFlow quietly if needed and exits
+  with the code of `run()`, or of `run(checked)` when `check_first` returned
+  something.
   """
   _open_closed_std_streams()
   try:
@@ -257,14 +259,13 @@ def _run_console_script(define_flags, run, needs_tensorflow, check_first):
 
     def main(unused_argv):
       logging.set_verbosity(flags.FLAGS.log.upper())
-      if check_first:
-        check_first()
+      checked = check_first() if check_first else None
       if needs_tensorflow:
         from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
         with spans_lib.span('imports'), _modules_kept_out_of_collection(run):
           startup_lib.import_quietly()
       try:
-        code = run()
+        code = run() if checked is None else run(checked)
       finally:
         spans_lib.write_if_asked()
       if isinstance(code, int):
