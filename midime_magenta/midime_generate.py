@@ -1,8 +1,7 @@
 r"""Generates music from a MidiMe model trained by midime_train.
 
-Reads like music_vae_generate, with MidiMe's modes added; --run_dir is the
-MidiMe run folder, and MidiMe's outputs are named midime-<mode>, so they never
-take the names of MusicVAE's samples (docs/personalizing.md).
+Reads like music_vae_generate, with MidiMe's modes; --run_dir is the MidiMe
+run folder (docs/personalizing.md).
 
 Example usage:
   # Five personalized samples:
@@ -12,25 +11,9 @@ Example usage:
     --run_dir=/path/to/my_midime \
     --mode=sample --num_outputs=5 --output_dir=/path/to/out
 
-  # Plain MusicVAE samples for comparison (no --run_dir needed):
-  midime_generate --config=cat-mel_2bar_small --checkpoint_file=... \
-    --mode=prior --num_outputs=5 --output_dir=out
-
-  # The training chunks through MidiMe, and one file of them back to back:
   midime_generate ... --mode=reconstruct --concat_outputs
-
-  # Interpolate between two tunes in MidiMe's space; walk each dimension:
   midime_generate ... --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
-  midime_generate ... --mode=traverse --num_outputs=5
-
-  # Closer to your music, or newer (the scale of MidiMe's latents, default 1):
-  midime_generate ... --mode=sample --variation=0.5
-
-  # A whole 32-bar piece: 16 chunks along a smooth walk in MidiMe's space:
   midime_generate ... --mode=piece --num_outputs=16 --step_size=0.3
-
-  # Steer: busier and more in C; after midime_constrain, --noconstrain drops
-  # the run's rules:
   midime_generate ... --attribute=note_density:+1.5 --attribute=c_diatonic:+1
 
 Modes:
@@ -42,10 +25,8 @@ Modes:
   traverse     each MidiMe dimension in turn from -2 to 2 (the demo's sliders)
   piece        one file of --num_outputs chunks along a smooth random walk
 
-Files: <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid, numbered as
-music_vae_generate numbers them; no file is ever replaced (a clash gets '-2').
---seed fixes the latent draws; the decoder samples notes at --temperature with
-TensorFlow's own randomness, as music_vae_generate does.
+Files: <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid, as
+music_vae_generate names them; none is ever replaced (a clash gets '-2').
 """
 
 import os
@@ -58,8 +39,7 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import script_util
 
-# Imported where used, so that --help stays fast: TensorFlow and magenta
-# (configs, personalizer, chunking_lib), note_seq, and plots_lib.
+# Imported where used, so that --help stays fast.
 # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
@@ -70,7 +50,7 @@ MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see STYLE)."""
+  """Defines the flags; called only when run as a script (see script_util)."""
   script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
                       'needed for --mode=prior).')
@@ -133,14 +113,14 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
-    concat_slot_seconds: also write one file of all outputs back to back, each
-      in a slot of this many seconds (of `concat`, when given).
-    first_index: the number of the first output (batches after the first).
+    concat_slot_seconds: also write all outputs (or `concat`) back to back in
+      one file, each in a slot of this many seconds.
+    first_index: the number of the first output.
     piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
-    voicing: the `tracks_lib.Voicing` to write MusicVAE's sequences in.
+    voicing: the `tracks_lib.Voicing` to write in.
 
   Returns:
-    The MIDI paths written (the concatenation last, when asked for).
+    The MIDI paths written (the concatenation last).
   """
   import note_seq
   from midime_magenta import chunking_lib
@@ -180,11 +160,8 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
 
 
 def _check_flags():
-  """Refuses flag combinations that cannot work, and a missing run or input
-  or an unwritable --output_dir, before TensorFlow loads.
-
-  Returns the attribute strengths, {name: strength}.
-  """
+  """The script's flag checks, before TensorFlow loads; returns the attribute
+  strengths, {name: strength}."""
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   if FLAGS.mode == 'interpolate' and FLAGS.num_outputs < 2:
@@ -217,7 +194,7 @@ def _check_flags():
   for spec in filter(None, [FLAGS.input_midi_1, FLAGS.input_midi_2]):
     midi_io.find_input_files(spec)
   if FLAGS.run_dir:
-    run_lib.read_model_info(FLAGS.run_dir)  # Fail before any folder is made.
+    run_lib.read_model_info(FLAGS.run_dir)
   file_util.check_writable_dir(FLAGS.output_dir, '--output_dir')
   return strengths
 
@@ -233,14 +210,10 @@ def run(strengths):
     chunking_lib.check_concat_length(
         FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
         '--concat_outputs\'s file')
-  from midime_magenta import configs
-  from midime_magenta import file_util
   from midime_magenta import novelty_lib
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_lib
   mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
-  if FLAGS.config is not None:
-    configs.get_config(FLAGS.config)  # Fail before any folder is made.
   batch_size = min(FLAGS.max_batch_size, num_outputs)
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(FLAGS.seed)
@@ -295,8 +268,8 @@ def run(strengths):
 
 
 def _prepare_steering(personalizer, strengths):
-  """Says what steers; attribute vectors from MusicVAE's prior if the run
-  has none (in memory: generating never writes into the run)."""
+  """Says what steers; attribute vectors from MusicVAE's prior (in memory)
+  if the run has none."""
   if strengths and personalizer.attributes is None:
     logging.info('The run has no attribute vectors; computing MusicVAE\'s '
                  'prior\'s (midime_train --attributes_from keeps a set with '
@@ -335,8 +308,7 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
                       only_concat=False, renew=None, voicing=None):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
-  Memory stays flat, and what was written before a Ctrl-C is whole. With
-  `only_concat` (a piece) only the concatenation is written. `renew(sequences,
+  `only_concat` (a piece) writes only the concatenation; `renew(sequences,
   rows)` replaces decoded rows that copy an input chunk.
   """
   from midime_magenta import chunking_lib
