@@ -88,8 +88,8 @@ def test_copy_share_counts_samples_that_match_an_input_chunk():
   copied = chunk([60, 62, 64, 65])
   nearly = chunk([60, 62, 64, 66])  # 3 of 4 notes: F1 0.75, not a copy.
   new = chunk([50, 52, 54, 56])
-  assert novelty_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
-  assert novelty_lib.copy_share([new], inputs) == 0.0
+  assert novelty_lib.CopyCheck(inputs).share([copied, nearly, new, new]) == 0.25
+  assert novelty_lib.CopyCheck(inputs).share([new]) == 0.0
 
 
 def test_too_little_music_says_how_much_is_enough():

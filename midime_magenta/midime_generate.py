@@ -102,38 +102,24 @@ def define_flags():
                        'else note_seq\'s synthesizer).')
 
 
-def output_basename(config_name, mode, date_and_time, num_outputs):
-  """music_vae_generate's naming, with '*' standing for the output number."""
-  return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
-
-
-def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
-                  piano_rolls=False, render_audio=False, first_index=0,
-                  concat=None, voicing=None):
+def write_outputs(sequences, output_dir, basename, piano_rolls=False,
+                  render_audio=False, first_index=0, voicing=None):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
-    concat_slot_seconds: also write all outputs (or `concat`) back to back in
-      one file, each in a slot of this many seconds.
+    basename: the file name, '*' standing for the output number.
     first_index: the number of the first output.
     piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
     voicing: the `tracks_lib.Voicing` to write in.
 
   Returns:
-    The MIDI paths written (the concatenation last).
+    The MIDI paths written.
   """
   import note_seq
-  from midime_magenta import chunking_lib
   from midime_magenta import file_util
-  named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
+  named = [(basename.replace('*', f'{i:03d}'),  # From 000, as magenta.
+            voicing.apply(ns) if voicing else ns)
            for i, ns in enumerate(sequences, start=first_index)]
-  concat = sequences if concat is None else concat
-  if concat_slot_seconds and concat:
-    named.append((basename.replace('-*-of-', '-concat-of-'),
-                  chunking_lib.concatenate_in_slots(concat,
-                                                    concat_slot_seconds)))
-  if voicing is not None:
-    named = [(name, voicing.apply(ns)) for name, ns in named]
   if piano_rolls:
     from midime_magenta import plots_lib
   if render_audio:
@@ -212,7 +198,6 @@ def run(strengths):
         '--concat_outputs\'s file')
   from midime_magenta import novelty_lib
   from midime_magenta import personalizer as personalizer_lib
-  from midime_magenta import run_lib
   mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
   batch_size = min(FLAGS.max_batch_size, num_outputs)
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
@@ -251,9 +236,10 @@ def run(strengths):
   written = []
   for label, z in latents.items():
     piece = mode == 'piece'
-    basename = output_basename(
-        personalizer.config.name, label if mode == 'prior' else
-        f'midime-{label}', date_and_time, 1 if piece else len(z))
+    basename = (  # music_vae_generate's naming.
+        f'{personalizer.config.name}_'
+        f'{label if mode == "prior" else "midime-" + label}_{date_and_time}'
+        f'-*-of-{1 if piece else len(z):03d}.mid')
     if piece:
       logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
                    len(z) * music_vae.chunk_steps // 16, basename)
@@ -324,20 +310,16 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
       if renew is not None:
         sequences = renew(sequences, rows)
       if not only_concat:
-        written += write_outputs(sequences, output_dir, basename, None,
-                                 piano_rolls, render_audio, first_index=first,
-                                 voicing=voicing)
+        written += write_outputs(sequences, output_dir, basename, piano_rolls,
+                                 render_audio, first, voicing)
       if slot_seconds:
         kept += sequences
       bar.update(len(sequences))
-  if only_concat:
+  if kept:
     written += write_outputs(
         [chunking_lib.concatenate_in_slots(kept, slot_seconds)], output_dir,
-        basename, None, piano_rolls, render_audio, voicing=voicing)
-  elif slot_seconds:
-    written += write_outputs([], output_dir, basename, slot_seconds,
-                             piano_rolls, render_audio, concat=kept,
-                             voicing=voicing)
+        basename if only_concat else basename.replace('-*-of-', '-concat-of-'),
+        piano_rolls, render_audio, voicing=voicing)
   return written
 
 

@@ -38,17 +38,13 @@ def pick_midi(default=None):
 
 
 def default_checkpoint():
-  """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small
-  (fetched once and cached; see midime_checkpoints)."""
+  """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small."""
   return os.environ.get('MIDIME_CHECKPOINT') or 'mel_2bar_small'
 
 
 def save_folder(name='my_midime'):
-  """A new folder for `Personalizer.save`, and where it is: Google Drive's
-  MyDrive/midime/ when Drive is mounted in Colab (it outlives the session),
-  else midime_runs/ in the working folder (it goes with a Colab session);
-  $MIDIME_NOTEBOOK_SAVE_DIR when set. Prints which.
-  """
+  """A new folder for `Personalizer.save` ($MIDIME_NOTEBOOK_SAVE_DIR, Google
+  Drive's MyDrive/midime/ when mounted, else midime_runs/); prints which."""
   if os.environ.get('MIDIME_NOTEBOOK_SAVE_DIR'):
     return os.environ['MIDIME_NOTEBOOK_SAVE_DIR']
   stamp = time.strftime('%Y-%m-%d_%H%M%S')
@@ -66,8 +62,7 @@ def save_folder(name='my_midime'):
 
 
 def input_chunks(personalizer, chunks, limit=None):
-  """The chunks of `personalizer.chunk(...)` as MusicVAE sees them, as
-  NoteSequences (at most `limit`)."""
+  """The chunks of `personalizer.chunk(...)` as NoteSequences (`limit` first)."""
   outputs = [x for c in chunks for x in c.outputs][:limit]
   return personalizer.music_vae.config.data_converter.from_tensors(outputs)
 
@@ -77,8 +72,7 @@ def show(sequences, title='', listen=True):
   from IPython import display  # pylint: disable=g-import-not-at-top
   if isinstance(sequences, note_seq.NoteSequence):
     sequences = [sequences]
-  # Each chunk in its own slot of whole bars, so a chunk ending in a rest
-  # does not pull the next one early.
+  # Each chunk in a slot of whole bars.
   bar = steps.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
@@ -101,9 +95,7 @@ def show(sequences, title='', listen=True):
 
 
 class LiveLossPlot:
-  """A training callback that redraws the loss curve every `every` epochs, in
-  place, so the progress bar above it stays.
-  """
+  """A training callback that redraws the loss curve every `every` epochs."""
 
   def __init__(self, every=10):
     self.every = every
@@ -132,9 +124,7 @@ class LiveLossPlot:
 
 
 def sliders(personalizer, temperature=0.5):
-  """The demo's sliders (ipywidgets; headless, one call per slider); returns the
-  NoteSequence last decoded.
-  """
+  """The demo's sliders (headless: each at +2 in turn); returns the last decoded."""
   size = personalizer.midime.hparams.latent_size
 
   def decode(**values):
@@ -159,9 +149,8 @@ def sliders(personalizer, temperature=0.5):
 def attribute_sliders(personalizer, names=('note_density', 'c_diatonic',
                                            'average_interval', 'pitch_range'),
                       n=4, seed=2, temperature=0.5):
-  """Attribute-strength sliders over the same MidiMe draws, with before/after
-  piano rolls; headless, one call at note_density +1.5. Returns the last decoded.
-  """
+  """Attribute sliders over the same draws, before and after (headless:
+  note_density +1.5); returns the last decoded."""
   def decode(**strengths):
     steered = {k: v for k, v in strengths.items() if v}
     show(personalizer.sample(n, temperature, seed), 'before', listen=False)

@@ -1,12 +1,6 @@
-"""Pictures a person would rather look at than read: loss curves, piano rolls,
-and piano rolls that play in a web page (`roll_html`, with `ROLL_HEAD`).
-
-Loss curves and piano rolls are drawn straight to palette PNGs with Pillow: a
-matplotlib figure per file made `midime_generate` twice as slow as
-`music_vae_generate` at 100 outputs, and its import cost a cold `midime_train`
-0.8 s. The comparison sheet uses matplotlib's object interface, never pyplot,
-so it needs no GUI backend and leaves a notebook's alone.
-"""
+"""Loss curves and piano rolls (palette PNGs drawn with Pillow: a matplotlib
+figure per file made midime_generate twice as slow), piano rolls that play in
+a page (`roll_html`), and comparison sheets (matplotlib, no pyplot)."""
 
 import functools
 import html
@@ -29,21 +23,16 @@ _MARGIN = 24
 _PITCH_AXIS = 34  # The left margin holding pitch names.
 _TIME_AXIS = 16  # The bottom margin holding bar numbers.
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
-# Palette indices and colours: white, black, matplotlib's tab:blue (pitched
-# notes, as the sheets use), tab:red (drums), light grey (bar lines).
-_WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
+# Palette: white, black, and matplotlib's tab:blue, tab:red, light grey,
+# tab:orange and tab:green.
+_WHITE, _BLACK, _BLUE, _RED, _GREY, _ORANGE, _GREEN = range(7)
 _PALETTE = [255, 255, 255, 0, 0, 0, 31, 119, 180, 214, 39, 40, 217, 217, 217,
-            255, 127, 14, 44, 160, 44]  # ... tab:orange, tab:green.
+            255, 127, 14, 44, 160, 44]
 _CURVE_SIZE = (700, 400)
 _PLOT_BOX = (60, 36, 680, 360)  # left, top, right, bottom of the axes.
-_ORANGE, _GREEN = 5, 6  # Palette indices of the KL and reconstruction lines.
 
 
-@functools.lru_cache(maxsize=None)
-def _font():
-  """Pillow's default font, loaded once: loading it for every picture cost
-  3 ms a roll, as much as all the rest of drawing one."""
-  return ImageFont.load_default()
+_font = functools.cache(ImageFont.load_default)
 
 
 def _draw(image):
@@ -114,11 +103,7 @@ def pitch_labels(low, high):
 
 
 def plot_piano_roll(ns, path, title='', replace=True):
-  """A piano roll PNG of a NoteSequence, one lane per instrument.
-
-  Time runs left to right, numbered by bar; each lane spans its own pitch range,
-  named on the left (every C); drums in red.
-  """
+  """A piano roll PNG of a NoteSequence, one lane per instrument (drums red)."""
   lanes = {}  # One per instrument, drums apart.
   for n in ns.notes:
     lanes.setdefault((n.is_drum, n.instrument), []).append(n)
@@ -126,8 +111,6 @@ def plot_piano_roll(ns, path, title='', replace=True):
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
               1e-3)
   height = _MARGIN + len(lanes) * _LANE_HEIGHT + _TIME_AXIS
-  # Five colours in a palette image: PNG-encoding it takes about 1 ms, an
-  # RGB one about 10 (the encode was most of a roll's cost).
   image = Image.new('P', (_ROLL_WIDTH, height), _WHITE)
   image.putpalette(_PALETTE)
   draw = _draw(image)
@@ -195,8 +178,7 @@ def roll_html(ns, max_seconds=120.0):
 def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
   """A grid of piano rolls, one row per (label, NoteSequences) group."""
   columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
-  # matplotlib's first import builds its font cache and says so at INFO, which
-  # absl's verbosity would show; its own logger is its switch.
+  # Quiet matplotlib's font-cache INFO line under absl's verbosity.
   std_logging.getLogger('matplotlib').setLevel(std_logging.WARNING)
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(2.6 * columns, 1.5 * len(rows) + 0.6))
