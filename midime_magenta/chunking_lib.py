@@ -155,20 +155,15 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
     programs = {'melody': tracks_lib.program_of(ns, chosen)}
     low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
-    kept = []
-    for n in ns.notes:
-      if n.is_drum or n.instrument != chosen:
-        continue
-      if not low <= n.pitch <= high:
-        out_of_range += 1
-        continue
+    melody = [n for n in ns.notes if not n.is_drum and n.instrument == chosen]
+    kept = [n for n in melody if low <= n.pitch <= high]
+    out_of_range = len(melody) - len(kept)
+    for n in kept:
       n.program = 0
-      kept.append(n)
     del ns.notes[:]
     ns.notes.extend(kept)
-  trio = None
-  if kind == 'trio':
-    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+  trio = (tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+          if kind == 'trio' else None)
   if kind == 'trio' and trio is None:
     del ns.notes[:]  # No two pitched tracks: no trio to cut.
   if trio is not None:
@@ -184,19 +179,15 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   other_meters = sorted({f'{t.numerator}/{t.denominator}'
                          for t in original.time_signatures} - {'4/4'})
   chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
-  fields = {'starts': [], 'notes': [], 'inputs': [], 'outputs': []}
-  tempos = []
-  for start, qpm, notes, inputs, outputs in chunk_windows(
-      ns, music_vae_config, hop_bars):
-    tempos.append(qpm)
-    for name, value in zip(fields, (start, notes, inputs, outputs)):
-      fields[name].append(value)
-  chunk_steps = music_vae_config.hparams.max_seq_len
-  chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
-                         notes_out_of_range=out_of_range, programs=programs,
-                         qpm=float(np.median(tempos)) if tempos else steps.QPM,
-                         lengths=[chunk_steps] * len(fields['inputs']),
-                         controls=[], **fields)
+  windows = list(chunk_windows(ns, music_vae_config, hop_bars))
+  starts, tempos, notes, inputs, outputs = (
+      map(list, zip(*windows)) if windows else ([] for _ in range(5)))
+  chunked = ChunkedInput(
+      source=source, starts=starts, notes=notes, inputs=inputs,
+      outputs=outputs, controls=[], instrument=chosen, trio_tracks=trio,
+      lengths=[music_vae_config.hparams.max_seq_len] * len(inputs),
+      notes_out_of_range=out_of_range, programs=programs,
+      qpm=float(np.median(tempos)) if tempos else steps.QPM)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '

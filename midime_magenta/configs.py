@@ -88,18 +88,17 @@ def read_config_file(path):
   missing = [k for k in ('name', 'music_vae_config') if k not in raw]
   if missing:
     raise ConfigError(f'Config file {path} is missing {missing}.')
-  for key in ('name', 'music_vae_config', 'description'):
-    if key in raw and not isinstance(raw[key], str):
-      raise ConfigError(f'Config file {path}: {key} must be a string.')
+  for key, kind, what in (('name', str, 'a string'),
+                          ('music_vae_config', str, 'a string'),
+                          ('description', str, 'a string'),
+                          ('official_checkpoint', (str, type(None)), 'a string'),
+                          ('hparams', dict, 'an object')):
+    if key in raw and not isinstance(raw[key], kind):
+      raise ConfigError(f'Config file {path}: {key} must be {what}.')
   if not file_util.SAFE_NAME.fullmatch(raw['name']):
     raise ConfigError(
         f'Config file {path}: name {raw["name"]!r} may hold only letters, '
         'digits, ".", "_" and "-" (it becomes part of file names).')
-  if not isinstance(raw.get('official_checkpoint', ''), (str, type(None))):
-    raise ConfigError(f'Config file {path}: official_checkpoint must be a '
-                      'string.')
-  if not isinstance(raw.get('hparams', {}), dict):
-    raise ConfigError(f'Config file {path}: hparams must be an object.')
   try:
     hparams = midime_hparams.HParams.from_dict(raw.get('hparams', {}))
   except (ValueError, TypeError) as e:

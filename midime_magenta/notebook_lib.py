@@ -1,12 +1,13 @@
 """Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
 import os
+import tempfile
 import time
 
-import matplotlib.pyplot as plt
 import note_seq
 import numpy as np
 
+from midime_magenta import plots_lib
 from midime_magenta import steps
 
 
@@ -78,16 +79,8 @@ def show(sequences, title='', listen=True):
                                   default=bar) / bar - 1e-6))
   joined = note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot] * len(sequences))
-  fig, ax = plt.subplots(figsize=(10, 2))
-  for n in joined.notes:
-    ax.add_patch(plt.Rectangle((n.start_time, n.pitch - 0.4),
-                               n.end_time - n.start_time, 0.8))
-  pitches = [n.pitch for n in joined.notes] or [60]
-  ax.set_xlim(0, max(joined.total_time, 1))
-  ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
-  ax.set_title(title)
-  ax.set_xlabel('seconds')
-  plt.show()
+  display.display(_png(lambda path: plots_lib.plot_piano_roll(joined, path,
+                                                               title)))
   if listen and joined.notes:
     audio = note_seq.midi_synth.synthesize(joined, sample_rate=AUDIO_RATE)
     display.display(display.Audio(audio, rate=AUDIO_RATE))
@@ -110,17 +103,18 @@ class LiveLossPlot:
 
   def draw(self):
     from IPython import display  # pylint: disable=g-import-not-at-top
-    fig, ax = plt.subplots(figsize=(7, 3))
-    for k, v in self.history.items():
-      ax.plot(range(1, len(v) + 1), v, label=k)
-    ax.set_yscale('log')
-    ax.set_xlabel('epoch')
-    ax.legend()
+    image = _png(lambda path: plots_lib.plot_loss_curve(self.history, path))
     if self._handle is None:
-      self._handle = display.display(fig, display_id=True)
+      self._handle = display.display(image, display_id=True)
     else:
-      self._handle.update(fig)
-    plt.close(fig)
+      self._handle.update(image)
+
+
+def _png(plot):
+  """An IPython Image of what `plot(path)` draws."""
+  from IPython import display  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as folder:
+    return display.Image(filename=plot(os.path.join(folder, 'plot.png')))
 
 
 def sliders(personalizer, temperature=0.5):
