@@ -67,12 +67,9 @@ def mean_nearest_distance(points, reference):
 
 def reencode(personalizer, sequences):
   """MusicVAE mu of decoded chunks, [m, z_size]; invalid chunks left out."""
-  chunks = [chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
-            for ns in sequences]
-  usable = [c for c in chunks if c.num_chunks]
-  return personalizer.music_vae.encode_tensors(
-      [c.inputs[0] for c in usable], [c.lengths[0] for c in usable],
-      [c.controls[0] for c in usable if c.controls])
+  return chunking_lib.encode_chunks(personalizer.music_vae, [
+      chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
+      for ns in sequences])
 
 
 def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,

@@ -1,6 +1,7 @@
 """Finding, reading and checking a user's MIDI and TFRecords of NoteSequences."""
 
 import collections
+import copy
 import glob
 import io
 import math
@@ -180,16 +181,12 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
       if where not in like:
         changed += 1
         continue
-      note = type(like[where])()
-      note.CopyFrom(like[where])
+      note = copy.deepcopy(like[where])
       note.pitch, note.velocity = pitch, velocity
       note.start_time, note.end_time = start, end
       notes.append((rank, note))
-  ordered = []
-  for _, note in sorted(notes, key=lambda r_n: (
-      r_n[1].instrument, r_n[1].start_time, r_n[0])):
-    ordered.append(type(note)())
-    ordered[-1].CopyFrom(note)
+  ordered = [copy.deepcopy(note) for _, note in sorted(notes, key=lambda r_n: (
+      r_n[1].instrument, r_n[1].start_time, r_n[0]))]
   del ns.notes[:]
   ns.notes.extend(ordered)
   tempos = sorted((t.time, t.qpm) for t in ns.tempos) or [(0.0, 120.0)]

@@ -2,7 +2,8 @@
 
 A refusal is one line on stderr, `<script>: error: <sentence>`: a
 `errors.MidiMeError` exits 1, a bad flag 2, Ctrl-C 130. Any other exception
-is a bug and keeps its traceback; `--debug` shows ours too.
+is a bug and keeps its traceback; `--debug` shows ours too. Scripts define
+their flags when run (`define_flags`), not on import, so they import together.
 """
 
 import atexit
