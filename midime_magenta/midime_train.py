@@ -108,8 +108,6 @@ def run():
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_dir_lib
   from midime_magenta import music_vae_lib
-  if FLAGS.config is not None:
-    configs.get_config(FLAGS.config)  # Fail before fetching anything.
   config, prefix = music_vae_lib.resolve_config(FLAGS.config,
                                                 FLAGS.checkpoint_file)
   config = configs.resolve_hparams(config, FLAGS.num_epochs,

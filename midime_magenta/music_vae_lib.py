@@ -114,6 +114,8 @@ def resolve_config(config, checkpoint_file):
     configs.ConfigError: no config to be had, or a disagreeing one.
     checkpoints.CheckpointError, checkpoints.DownloadError.
   """
+  if isinstance(config, str):  # An unknown name fails before any download.
+    config = configs.get_config(config)
   resolved = checkpoints.resolve_checkpoint(checkpoint_file)
   if resolved.description:
     logging.info('MusicVAE %s: %s.', resolved.music_vae_config,
@@ -126,7 +128,6 @@ def resolve_config(config, checkpoint_file):
       carried = checkpoints.config_of_variables(resolved.prefix,
                                                    checkpoint_file)
     return configs.get_config(carried), resolved.prefix
-  config = configs.get_config(config) if isinstance(config, str) else config
   if carried is not None and config.music_vae_config != carried and (
       checkpoints.config_variables(config) !=
       checkpoints.config_variables(resolved.midime_config or carried)):
