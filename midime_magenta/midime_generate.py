@@ -63,9 +63,7 @@ def define_flags():
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
                      'process; 0 decodes greedily, as the MidiMe demo does.')
   flags.DEFINE_float('variation', 1.0, 'sample and piece: the scale of '
-                     'MidiMe\'s latents; below 1 blends near the centre of '
-                     'what it learned (fewer copies of your chunks), above 1 '
-                     'lands nearer particular chunks (more copies).')
+                     'MidiMe\'s latents (below 1: nearer its centre).')
   flags.DEFINE_float('step_size', 0.3, 'piece: how far each chunk moves on '
                      'from the one before (0-1; 1 is unrelated chunks).')
   flags.DEFINE_multi_string(
@@ -73,10 +71,8 @@ def define_flags():
       'output along an attribute vector (c_diatonic, note_density, '
       'average_interval, syncopation_16th, syncopation_8th, pitch_range; '
       'strength -10..10, about -2..2 is musical). Repeat for several.')
-  flags.DEFINE_boolean('allow_copies', False, 'sample and piece: keep a '
-                       'sample that copies one of the chunks trained on (note '
-                       'F1 >= 0.9); by default it is drawn again, up to 8 '
-                       'times.')
+  flags.DEFINE_boolean('allow_copies', False, 'sample and piece: keep samples '
+                       'that copy a chunk trained on, not drawn again.')
   flags.DEFINE_boolean('constrain', True, 'Apply the run\'s rule constraint '
                        '(midime_constrain), when it has one.')
   script_util.define_batch_size_flag(8, 'The maximum batch size to use. '
@@ -88,18 +84,14 @@ def define_flags():
                       'training chunks.')
   flags.DEFINE_string('input_midi_2', None, 'End MIDI file for interpolate.')
   flags.DEFINE_boolean('concat_outputs', False, 'Also write one MIDI file of '
-                       'the outputs played back to back, each in its own '
-                       'slot of one chunk\'s length.')
+                       'the outputs back to back.')
   flags.DEFINE_boolean('piano_rolls', True, 'Write a piano-roll PNG next to '
                        'each MIDI file.')
   flags.DEFINE_enum('voicing', 'input', ('input', 'music_vae'), 'input: '
-                    'write outputs in the tempo and programs (instruments) of '
-                    'the tracks the run was trained on; music_vae: in '
-                    'MusicVAE\'s own 120 qpm, on piano (a trio\'s bass on '
-                    '33).')
+                    'write in the tempo and programs the run was trained on; '
+                    'music_vae: in MusicVAE\'s 120 qpm, on piano.')
   flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '
-                       'file (FluidSynth with a GM soundfont if installed, '
-                       'else note_seq\'s synthesizer).')
+                       'file (FluidSynth if installed).')
 
 
 def write_outputs(sequences, output_dir, basename, piano_rolls=False,

@@ -90,10 +90,8 @@ def _asked_for_help(argv):
 def define_common_flags():
   """--config, --checkpoint_file, --log and --debug, as every script reads them."""
   flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
-                      '(e.g. cat-mel_2bar_small) or a .json config file. '
-                      'Optional for Magenta.js checkpoints and names from '
-                      'midime_checkpoints, which carry their own, and for a '
-                      'checkpoint whose variables fit one known config.')
+                      '(e.g. cat-mel_2bar_small) or a .json config file; by '
+                      'default the one the checkpoint carries or fits.')
   flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
                       '(model.ckpt-N), a directory holding one, a .tar, a '
                       'Magenta.js folder, or a name, URL or gs:// path from '
@@ -115,9 +113,8 @@ def define_track_flags():
                          'docs/personalizing.md).',
                          lower_bound=0)
   flags.DEFINE_integer('hop_bars', None, 'Cut overlapping windows that start '
-                       'this many bars apart (1: a window every bar, the most '
-                       'chunks from a short tune); by default the MidiMe '
-                       'demo\'s windows, which do not overlap.',
+                       'this many bars apart; by default the MidiMe demo\'s '
+                       'windows, which do not overlap.',
                        lower_bound=1, upper_bound=16)
 
 
