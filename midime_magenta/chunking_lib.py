@@ -302,10 +302,9 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
     chunked.append(result)
     _log_chunked(result)
   for path, why in skipped:
-    result = ChunkedInput(source=path, starts=[], notes=[], inputs=[], outputs=[],
-                          controls=[], lengths=[], reason=f'skipped: {why}')
-    chunked.append(result)
-    _log_chunked(result)
+    chunked.append(ChunkedInput(path, [], [], [], [], [], [],
+                                reason=f'skipped: {why}'))
+    _log_chunked(chunked[-1])
   if not allow_empty and not any(c.num_chunks for c in chunked):
     bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
     if len(chunked) == 1:
