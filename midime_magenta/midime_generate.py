@@ -256,15 +256,11 @@ def _prepare_steering(personalizer, strengths):
   if strengths:
     logging.info('Attributes: %s.', ', '.join(
         f'{k} {v:+g}' for k, v in strengths.items()))
-  constraint = personalizer.constraint
-  if constraint is not None:
-    if FLAGS.constrain:
-      logging.info('Applying the run\'s rule constraint (%s); '
-                   '--noconstrain to leave it out.',
-                   ', '.join(constraint.specs))
-    else:
-      logging.info('Leaving out the run\'s rule constraint (%s).',
-                   ', '.join(constraint.specs))
+  if personalizer.constraint is not None:
+    logging.info('Applying the run\'s rule constraint (%s); --noconstrain to '
+                 'leave it out.' if FLAGS.constrain else 'Leaving out the '
+                 'run\'s rule constraint (%s).',
+                 ', '.join(personalizer.constraint.specs))
 
 
 def _voicing(personalizer):
