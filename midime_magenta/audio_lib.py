@@ -1,11 +1,6 @@
 """Rendering MIDI to WAV: FluidSynth with a General MIDI soundfont where one is
-installed (`apt-get install fluidsynth fluid-soundfont-gm`, or $MIDIME_SOUNDFONT),
-else note_seq's sine-wave synthesizer. `render_wav` says which was used.
-
-Either way the file is ready to use: it ends `RELEASE_SECONDS` after the last
-note (FluidSynth renders seconds of near-silence past it), fading out over
-the last `FADE_SECONDS`, and its peak is `PEAK_DBFS`.
-"""
+installed (or $MIDIME_SOUNDFONT), else note_seq's synthesizer; trimmed,
+faded and normalised."""
 
 import os
 import shutil
@@ -39,9 +34,7 @@ def synthesizer_name():
 
 
 def render_wav(midi_path, wav_path):
-  """Renders a MIDI file to `wav_path` (a `write_atomically` temporary); returns
-  the synthesizer's name.
-  """
+  """Renders a MIDI file to `wav_path`; returns the synthesizer's name."""
   synth = synthesizer_name()
   ns = note_seq.midi_file_to_note_sequence(midi_path)
   if synth == 'fluidsynth':
@@ -58,9 +51,8 @@ def render_wav(midi_path, wav_path):
 
 
 def finish(audio, last_note_end):
-  """16-bit audio ending `RELEASE_SECONDS` after `last_note_end` (seconds),
-  faded out, with its peak at `PEAK_DBFS` (silence stays silent).
-  """
+  """16-bit audio ending `RELEASE_SECONDS` after `last_note_end`, faded out,
+  its peak at `PEAK_DBFS`."""
   audio = np.array(audio[:int((last_note_end + RELEASE_SECONDS) *
                               SAMPLE_RATE)], np.float64)
   fade = min(len(audio), int(FADE_SECONDS * SAMPLE_RATE))

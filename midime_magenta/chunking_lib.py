@@ -1,12 +1,5 @@
-"""Reading a user's MIDI and cutting it into chunks of a MusicVAE config.
-
-Chunks are cut as the MidiMe demo (music/demos/midi_me.ts) cuts them:
-`quantizeNoteSequence(ns, 4)`, then `mm.sequences.split(ns, 16 * bars)`
-(`windows_lib`: windows that do not overlap, a held note cut at the boundary
-and sounded again in the next window). Any meter is cut into fixed 16-step
-bars, as Magenta.js does, with a warning. `tracks_lib` chooses the tracks the
-model plays first.
-"""
+"""Cutting a user's MIDI into chunks of a MusicVAE config, as the MidiMe demo
+cuts them (`windows_lib`), after `tracks_lib` chose the tracks."""
 
 import collections.abc
 import copy
@@ -24,9 +17,7 @@ from midime_magenta import steps
 from midime_magenta import tracks_lib
 from midime_magenta import windows_lib
 
-# The widest hop between windows (midime_train's --hop_bars): a window
-# every 16 bars.
-MAX_HOP_BARS = 16
+MAX_HOP_BARS = 16  # The widest --hop_bars.
 
 
 class NoChunksError(errors.MidiMeError):
@@ -35,13 +26,10 @@ class NoChunksError(errors.MidiMeError):
 
 def converter_kind(music_vae_config):
   """'melody', 'drums', 'trio' or 'other', from the config's data converter."""
-  converter = music_vae_config.data_converter
-  if isinstance(converter, data.OneHotMelodyConverter):
-    return 'melody'
-  if isinstance(converter, data.DrumsConverter):
-    return 'drums'
-  if isinstance(converter, data.TrioConverter):
-    return 'trio'
+  for kind, cls in (('melody', data.OneHotMelodyConverter),
+                    ('drums', data.DrumsConverter), ('trio', data.TrioConverter)):
+    if isinstance(music_vae_config.data_converter, cls):
+      return kind
   return 'other'
 
 
@@ -55,8 +43,7 @@ class ChunkedInput:
     notes: each chunk's quantized notes, steps counted from its start.
     inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
     instrument, trio_tracks: the tracks used (melody / trio configs).
-  qpm: the median tempo of the chunks; programs: {'melody', 'bass'}: the
-    programs of the tracks used (`tracks_lib.voicing_of` reads both).
+    qpm, programs: the chunks' median tempo; {'melody', 'bass'}: programs.
     notes_out_of_range: notes dropped for lying outside the model's pitches.
     reason: why no chunks came out; warning: what to know about those that did.
   """
@@ -87,17 +74,10 @@ def _as_common_time(ns):
   return ns
 
 
-def _meters(ns):
-  return sorted({f'{ts.numerator}/{ts.denominator}'
-                 for ts in ns.time_signatures})
-
-
 def chunk_windows(ns, music_vae_config, hop_bars=None):
   """Yields (start seconds, qpm, notes, input, output) per window, in order.
 
-  Split where the tempo changes (as MusicVAE's converters do), quantized at 4
-  steps a quarter and cut by `windows`; each window is converted alone so it
-  keeps its place in time. `ns` is changed: pass a copy.
+  Split where the tempo changes, as MusicVAE's converters do; changes `ns`.
   """
   _as_common_time(ns)
   kind = converter_kind(music_vae_config)
@@ -162,9 +142,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
         'probably damaged, or split it into shorter files.')
   original = ns
   ns = copy.deepcopy(ns)
-  if not ns.tempos:
-    # MIDI's default tempo; magenta's TrioConverter fails on a sequence
-    # without one (only API-built NoteSequences lack it).
+  if not ns.tempos:  # magenta's TrioConverter needs one.
     ns.tempos.add(time=0.0, qpm=steps.QPM)
   kind = converter_kind(music_vae_config)
   if kind == 'other':
@@ -177,20 +155,15 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
     programs = {'melody': tracks_lib.program_of(ns, chosen)}
     low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
-    kept = []
-    for n in ns.notes:
-      if n.is_drum or n.instrument != chosen:
-        continue
-      if not low <= n.pitch <= high:
-        out_of_range += 1
-        continue
+    melody = [n for n in ns.notes if not n.is_drum and n.instrument == chosen]
+    kept = [n for n in melody if low <= n.pitch <= high]
+    out_of_range = len(melody) - len(kept)
+    for n in kept:
       n.program = 0
-      kept.append(n)
     del ns.notes[:]
     ns.notes.extend(kept)
-  trio = None
-  if kind == 'trio':
-    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+  trio = (tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+          if kind == 'trio' else None)
   if kind == 'trio' and trio is None:
     del ns.notes[:]  # No two pitched tracks: no trio to cut.
   if trio is not None:
@@ -203,21 +176,18 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     kept = [n for n in ns.notes if n.is_drum]
     del ns.notes[:]
     ns.notes.extend(kept)
-  other_meters = [m for m in _meters(original) if m != '4/4']
+  other_meters = sorted({f'{t.numerator}/{t.denominator}'
+                         for t in original.time_signatures} - {'4/4'})
   chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
-  fields = {'starts': [], 'notes': [], 'inputs': [], 'outputs': []}
-  tempos = []
-  for start, qpm, notes, inputs, outputs in chunk_windows(
-      ns, music_vae_config, hop_bars):
-    tempos.append(qpm)
-    for name, value in zip(fields, (start, notes, inputs, outputs)):
-      fields[name].append(value)
-  chunk_steps = music_vae_config.hparams.max_seq_len
-  chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
-                         notes_out_of_range=out_of_range, programs=programs,
-                         qpm=float(np.median(tempos)) if tempos else steps.QPM,
-                         lengths=[chunk_steps] * len(fields['inputs']),
-                         controls=[], **fields)
+  windows = list(chunk_windows(ns, music_vae_config, hop_bars))
+  starts, tempos, notes, inputs, outputs = (
+      map(list, zip(*windows)) if windows else ([] for _ in range(5)))
+  chunked = ChunkedInput(
+      source=source, starts=starts, notes=notes, inputs=inputs,
+      outputs=outputs, controls=[], instrument=chosen, trio_tracks=trio,
+      lengths=[music_vae_config.hparams.max_seq_len] * len(inputs),
+      notes_out_of_range=out_of_range, programs=programs,
+      qpm=float(np.median(tempos)) if tempos else steps.QPM)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
@@ -232,25 +202,18 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   return chunked
 
 
-# The most chunks one concatenated file (a piece, --concat_outputs) holds:
-# 4,096 bars of a 2-bar model, over two hours at 120 qpm. Beyond that the
-# file and the time to build it grow without use (100,000 chunks took
-# minutes and most of a gigabyte).
+# The most chunks in one concatenated file: over two hours of a 2-bar model.
 MAX_CONCAT_CHUNKS = 2048
 
 
 def concatenate_in_slots(sequences, slot_seconds):
-  """Chunks back to back, each in a slot of exactly `slot_seconds`.
-
-  note_seq's `concatenate_sequences` would pull a chunk that follows a rest
-  early.
-  """
+  """Chunks back to back, each in a slot of exactly `slot_seconds`."""
   return note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot_seconds] * len(sequences))
 
 
 def check_concat_length(n, what='A concatenated file'):
-  """Refuses more than MAX_CONCAT_CHUNKS chunks in one file, before work."""
+  """Refuses more than MAX_CONCAT_CHUNKS chunks in one file."""
   if n > MAX_CONCAT_CHUNKS:
     raise errors.UsageError(
         f'{what} holds at most {MAX_CONCAT_CHUNKS} chunks; {n} were asked '
@@ -281,12 +244,9 @@ def explain_no_chunks(ns, music_vae_config):
   return 'it has no notes this model plays'
 
 
-# -- a person's inputs, chunked and encoded ------------------------------------
-
-
 def _sequences(item, skipped):
-  """(source, NoteSequence) pairs of one input item; the files of a folder or
-  glob that cannot be read go to `skipped` instead."""
+  """(source, NoteSequence) pairs of one input item; a folder's unreadable
+  files go to `skipped`."""
   if isinstance(item, note_seq.NoteSequence):
     return [(item.filename or 'NoteSequence', item)]
   if not isinstance(item, (str, os.PathLike)):
@@ -342,10 +302,9 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
     chunked.append(result)
     _log_chunked(result)
   for path, why in skipped:
-    result = ChunkedInput(source=path, starts=[], notes=[], inputs=[], outputs=[],
-                          controls=[], lengths=[], reason=f'skipped: {why}')
-    chunked.append(result)
-    _log_chunked(result)
+    chunked.append(ChunkedInput(path, [], [], [], [], [], [],
+                                reason=f'skipped: {why}'))
+    _log_chunked(chunked[-1])
   if not allow_empty and not any(c.num_chunks for c in chunked):
     bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
     if len(chunked) == 1:

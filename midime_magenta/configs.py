@@ -1,9 +1,5 @@
-"""The registered MidiMe configs, in one immutable `CONFIG_MAP` keyed by the
-MusicVAE config each personalizes (as magenta's `music_vae/configs.py`), or a
-JSON config file (reading it runs no code; examples in `configs/`). A MusicVAE
-magenta does not register travels inside `MidiMeConfig.music_vae`, never
-registered, so a name means the same whatever was loaded before.
-"""
+"""The MidiMe configs: an immutable `CONFIG_MAP` keyed by the MusicVAE config
+each personalizes (as magenta's `music_vae/configs.py`), or a JSON file."""
 
 import copy
 import dataclasses
@@ -23,11 +19,6 @@ class ConfigError(errors.MidiMeError):
   """An unknown config name, or a config file that cannot be used."""
 
 
-def music_vae_config_names():
-  """Names of magenta's registered MusicVAE configs."""
-  return sorted(music_vae_configs.CONFIG_MAP)
-
-
 def get_music_vae_config(config):
   """A private deep copy of a MusicVAE config (magenta's scripts mutate theirs).
 
@@ -45,12 +36,7 @@ def get_music_vae_config(config):
     return copy.deepcopy(music_vae_configs.CONFIG_MAP[config])
   raise ConfigError(
       f'Unknown MusicVAE config "{config}"; known configs: '
-      f'{", ".join(music_vae_config_names())}.')
-
-
-def chunk_steps(music_vae_config):
-  """Steps in one chunk of the config (32 for 2 bars, 256 for 16 bars)."""
-  return music_vae_config.hparams.max_seq_len
+      f'{", ".join(sorted(music_vae_configs.CONFIG_MAP))}.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +70,7 @@ _CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
 
 
 def read_config_file(path):
-  """Reads one MidiMe config JSON file.
-
-  Raises:
-    ConfigError: if the file is missing, is not JSON, or has unknown or
-      missing fields.
-  """
+  """Reads one MidiMe config JSON file; raises ConfigError."""
   try:
     raw = file_util.read_json(path, _MAX_CONFIG_BYTES, 'a config')
   except FileNotFoundError:
@@ -107,18 +88,17 @@ def read_config_file(path):
   missing = [k for k in ('name', 'music_vae_config') if k not in raw]
   if missing:
     raise ConfigError(f'Config file {path} is missing {missing}.')
-  for key in ('name', 'music_vae_config', 'description'):
-    if key in raw and not isinstance(raw[key], str):
-      raise ConfigError(f'Config file {path}: {key} must be a string.')
+  for key, kind, what in (('name', str, 'a string'),
+                          ('music_vae_config', str, 'a string'),
+                          ('description', str, 'a string'),
+                          ('official_checkpoint', (str, type(None)), 'a string'),
+                          ('hparams', dict, 'an object')):
+    if key in raw and not isinstance(raw[key], kind):
+      raise ConfigError(f'Config file {path}: {key} must be {what}.')
   if not file_util.SAFE_NAME.fullmatch(raw['name']):
     raise ConfigError(
         f'Config file {path}: name {raw["name"]!r} may hold only letters, '
         'digits, ".", "_" and "-" (it becomes part of file names).')
-  if not isinstance(raw.get('official_checkpoint', ''), (str, type(None))):
-    raise ConfigError(f'Config file {path}: official_checkpoint must be a '
-                      'string.')
-  if not isinstance(raw.get('hparams', {}), dict):
-    raise ConfigError(f'Config file {path}: hparams must be an object.')
   try:
     hparams = midime_hparams.HParams.from_dict(raw.get('hparams', {}))
   except (ValueError, TypeError) as e:
@@ -136,7 +116,7 @@ def read_config_file(path):
 
 
 def _with_music_vae_hparams(music_vae_config, changes, path):
-  """A magenta config with some model hparams changed (another size, same family)."""
+  """A magenta config with some model hparams changed."""
   if not isinstance(changes, dict) or not changes:
     raise ConfigError(f'Config file {path}: music_vae_hparams must be an '
                       'object of MusicVAE hyperparameters.')
@@ -188,11 +168,8 @@ CONFIG_MAP = types.MappingProxyType({config.name: config for config in (
 
 
 def derived_config(name, music_vae_config, is_trio=False, description=''):
-  """The MidiMe config of a MusicVAE magenta does not register; never registered.
-
-  A name magenta already uses gets a `js-` prefix, so a run's MusicVAE name never
-  means two things; trios train 300 epochs, as in the demo.
-  """
+  """The MidiMe config of a MusicVAE magenta does not register (never
+  registered; a name magenta uses gets a `js-` prefix)."""
   if name in music_vae_configs.CONFIG_MAP or name in CONFIG_MAP:
     name = 'js-' + name
   return MidiMeConfig(
@@ -203,7 +180,7 @@ def derived_config(name, music_vae_config, is_trio=False, description=''):
 
 def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
                     hparams=''):
-  """A new config with flag overrides applied (--hparams last); raises ConfigError."""
+  """A config with flag overrides applied (--hparams last); raises ConfigError."""
   changes = {k: v for k, v in (('num_epochs', num_epochs),
                                ('latent_size', latent_size), ('beta', beta))
              if v is not None}
@@ -216,12 +193,8 @@ def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
 
 
 def get_config(name_or_path):
-  """A registered MidiMe config by name, or a config file read.
-
-  Raises:
-    ConfigError: for an unknown name (listing the known ones), or a file that
-      cannot be used.
-  """
+  """A registered MidiMe config by name, or a config file read; raises
+  ConfigError."""
   if name_or_path in CONFIG_MAP:
     return CONFIG_MAP[name_or_path]
   if name_or_path.endswith('.json') or os.path.sep in name_or_path:

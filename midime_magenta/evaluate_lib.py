@@ -1,20 +1,5 @@
-"""Does MidiMe sound like the input, and plain MusicVAE not? Measured.
-
-MidiMe samples and MusicVAE prior samples (as many as the input has chunks)
-are compared with the input's chunks; lower is closer for every measure
-(docs/evaluation.md defines them):
-
-  latent_nn        mean L2 from each sample, decoded and re-encoded, to the
-                   nearest input chunk's mu (the music, not the latents drawn)
-  pitch_classes, intervals, onsets
-                   1 - overlap sum(min(p, q)) of normalised histograms
-  note_density, pitch_range
-                   |mean of the samples - mean of the input|
-
-Also the share of samples that copy an input chunk (`novelty_lib`), and the
-reconstruction F1 through MusicVAE alone and through MidiMe. No maintained
-library compares inputs with samples (muspy describes single pieces).
-"""
+"""Does MidiMe sound like the input, and plain MusicVAE not? MidiMe and prior
+samples against the input's chunks; lower is closer (docs/evaluation.md)."""
 
 import os
 
@@ -81,13 +66,10 @@ def mean_nearest_distance(points, reference):
 
 
 def reencode(personalizer, sequences):
-  """MusicVAE mu of decoded chunks' notes, [m, z_size]; invalid chunks left out."""
-  chunks = [chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
-            for ns in sequences]
-  usable = [c for c in chunks if c.num_chunks]
-  return personalizer.music_vae.encode_tensors(
-      [c.inputs[0] for c in usable], [c.lengths[0] for c in usable],
-      [c.controls[0] for c in usable if c.controls])
+  """MusicVAE mu of decoded chunks, [m, z_size]; invalid chunks left out."""
+  return chunking_lib.encode_chunks(personalizer.music_vae, [
+      chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
+      for ns in sequences])
 
 
 def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
@@ -115,8 +97,7 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
   midime = personalizer.midime
   points = midime.sample_points(n, int(rng.integers(2**31)), variation)
   z_prior = personalizer.music_vae.prior_latents(n, rng)
-  # MidiMe and MusicVAE as they are: a run's rule constraint would move
-  # every group, the MusicVAE reconstruction included.
+  # Unconstrained: a run's rule constraint would move every group.
   decode = lambda z: personalizer.decode(z, temperature, constrain=False)  # pylint: disable=g-long-lambda
   check = novelty_lib.CopyCheck(input_seqs)
   with_copies = decode(midime.decode(points))

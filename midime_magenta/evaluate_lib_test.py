@@ -5,10 +5,13 @@ import math
 import os
 
 import note_seq
+import numpy as np
 import pytest
+from PIL import Image
 
 from midime_magenta import evaluate_lib
 from midime_magenta import novelty_lib
+from midime_magenta import plots_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_testing import testdata_lib
 
@@ -43,7 +46,14 @@ def test_table_and_files(report, tmp_path):
   json_path, sheet = evaluate_lib.write_report(report, str(tmp_path))
   data = json.load(open(json_path))
   assert 'sequences' not in data and data['num_samples'] == 60
-  assert os.path.getsize(sheet) > 10_000
+  # Each group's notes in its own colour, one row below the other.
+  image = np.asarray(Image.open(sheet).convert('RGB')).astype(int)
+  palette = plots_lib._PALETTE  # pylint: disable=protected-access
+  rows = [np.nonzero(np.all(image == palette[3 * i:3 * i + 3], axis=-1).any(
+      axis=1))[0] for i in (plots_lib._PURPLE, plots_lib._BLUE,  # pylint: disable=protected-access
+                            plots_lib._DARK)]  # pylint: disable=protected-access
+  assert all(len(r) > 20 for r in rows)
+  assert rows[0].max() < rows[1].min() and rows[1].max() < rows[2].min()
 
 
 def test_note_statistics_and_f1_on_known_notes():
@@ -88,8 +98,8 @@ def test_copy_share_counts_samples_that_match_an_input_chunk():
   copied = chunk([60, 62, 64, 65])
   nearly = chunk([60, 62, 64, 66])  # 3 of 4 notes: F1 0.75, not a copy.
   new = chunk([50, 52, 54, 56])
-  assert novelty_lib.copy_share([copied, nearly, new, new], inputs) == 0.25
-  assert novelty_lib.copy_share([new], inputs) == 0.0
+  assert novelty_lib.CopyCheck(inputs).share([copied, nearly, new, new]) == 0.25
+  assert novelty_lib.CopyCheck(inputs).share([new]) == 0.0
 
 
 def test_too_little_music_says_how_much_is_enough():

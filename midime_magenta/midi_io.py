@@ -1,13 +1,11 @@
-"""Reading a user's MIDI: finding files, reading MIDI and TFRecords, and checking
-every NoteSequence before it is cut into chunks (chunking_lib).
-"""
+"""Finding, reading and checking a user's MIDI and TFRecords of NoteSequences."""
 
+import collections
+import copy
 import glob
 import io
 import math
 import os
-
-import collections
 
 from absl import logging
 import mido
@@ -16,16 +14,10 @@ from midime_magenta import errors
 from midime_magenta import file_util
 
 MIDI_EXTENSIONS = ('.mid', '.midi', '.kar')
-# A whole orchestral score is a few MiB; beyond this a file is not music.
-MAX_MIDI_BYTES = 64 << 20
-# Beyond this a file is almost surely damaged (a broken tempo can stretch it
-# to years), and quantizing it would exhaust memory.
-MAX_SECONDS = 4 * 3600
+MAX_MIDI_BYTES = 64 << 20  # An orchestral score is a few MiB.
+MAX_SECONDS = 4 * 3600  # Longer is a damaged file (and would exhaust memory).
 TFRECORD_EXTENSIONS = ('.tfrecord', '.tfrecords')
-# The fastest tempo taken (6 ms a quarter; MIDI goes to 1 us): beyond it a
-# file is almost surely damaged. The slowest is anything above 0 (MIDI's is
-# 3.58 qpm, 0xFFFFFF us a quarter; a NoteSequence's may be slower).
-MAX_QPM = 10_000
+MAX_QPM = 10_000  # The fastest tempo taken; faster is a damaged file.
 
 
 class InputError(errors.MidiMeError):
@@ -33,9 +25,8 @@ class InputError(errors.MidiMeError):
 
 
 def _walk_music_files(folder, skipped):
-  """MIDI and TFRecord files under `folder`, symlinked folders followed once;
-  what is not a regular file (a FIFO blocks, a device never ends) goes to `skipped`.
-  """
+  """MIDI and TFRecord files under `folder` (links followed once); what is not a
+  regular file goes to `skipped`."""
   found, seen = [], set()
   for root, dirs, files in os.walk(folder, followlinks=True):
     real = os.path.realpath(root)
@@ -58,10 +49,8 @@ def _walk_music_files(folder, skipped):
 
 
 def find_input_files(spec, skipped=None):
-  """Expands '--input_midi': comma-separated files, directories and globs.
-
-  Directories are searched recursively; a path that exists is taken whole (a
-  comma in a name works); a file reached by two paths is read once.
+  """Expands '--input_midi': comma-separated files, directories and globs (a
+  path that exists is taken whole; a file reached twice is read once).
 
   Returns:
     Sorted file paths; what was passed over goes to `skipped` as (path, why).
@@ -104,11 +93,6 @@ def find_input_files(spec, skipped=None):
 def read_midi_file(path):
   """Reads one MIDI file into a NoteSequence; raises InputError."""
   try:
-    if os.path.getsize(path) > MAX_MIDI_BYTES:
-      raise InputError(
-          f'{path!r} is {os.path.getsize(path) / 2**20:.0f} MiB, far larger '
-          f'than a MIDI file can usefully be ({MAX_MIDI_BYTES >> 20} MiB); '
-          'split it or check that it is MIDI.')
     with open(path, 'rb') as f:
       midi_bytes = f.read(MAX_MIDI_BYTES + 1)
   except OSError as e:
@@ -131,15 +115,13 @@ def read_midi_bytes(midi_bytes, path):
         'do not take; re-export it with ticks per quarter note (the usual '
         'setting).')
   # pylint: disable=g-import-not-at-top
-  import note_seq  # Seconds to import: not before a refusal that needs none.
+  import note_seq  # Slow to import: after the refusals above.
   import pretty_midi
   try:
     midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     ns = note_seq.midi_to_note_sequence(midi)
     changed = _end_notes_as_magenta_js(ns, midi, midi_bytes)
   except Exception as e:  # pylint: disable=broad-except
-    # pretty_midi/mido raise many types (EOFError, KeyError, ValueError...)
-    # for damaged files; all mean the same to a user.
     raise InputError(f'{path!r} is a damaged MIDI file ({type(e).__name__}: '
                      f'{e}); re-export it from your editor.') from None
   ns.filename = file_util.shown_name(os.path.basename(path))
@@ -161,23 +143,13 @@ def read_midi_bytes(midi_bytes, path):
 def _end_notes_as_magenta_js(ns, midi, midi_bytes):
   """Makes the notes of `ns` those Magenta.js's reader (@tonejs/midi) makes.
 
-  pretty_midi keeps a note whose note-off shares its tick open until a later
-  note-off of its pitch (a stray note-off before a re-struck note holds it
-  for bars), and drops a note whose only note-off is on its own tick.
-  @tonejs/midi pairs each note-on of a track, in file order, with the first
-  unused note-off of its pitch at the same tick or later: a restarted note
-  ends there, and one paired on its own tick is a zero-length note, one
-  step once quantized (in note_seq as in Magenta.js): here it lasts a
-  sixteenth at its tempo, so that it quantizes to that step and a MIDI file
-  written from it holds a note, not a note-off on its note-on's tick (which
-  pretty_midi and FluidSynth hold until the next note-off). A note
-  pretty_midi dropped takes the instrument of its track and channel's other
-  notes.
+  It pairs each note-on of a track, in file order, with the first unused
+  note-off of its pitch at the same tick or later; a zero-length note lasts a
+  sixteenth here (one step once quantized). pretty_midi holds such notes open,
+  or drops them.
 
   Returns:
-    How many notes still differ from Magenta.js's: notes @tonejs/midi cannot
-    pair (kept as pretty_midi ends them), and paired notes of a track and
-    channel that pretty_midi gave no other note.
+    How many notes still differ from Magenta.js's.
   """
   paired = collections.defaultdict(list)  # (pitch, start s): [(end s, ...)].
   rank = 0  # Note-ons in file order: @tonejs/midi's order of equal starts.
@@ -209,16 +181,12 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
       if where not in like:
         changed += 1
         continue
-      note = type(like[where])()
-      note.CopyFrom(like[where])
+      note = copy.deepcopy(like[where])
       note.pitch, note.velocity = pitch, velocity
       note.start_time, note.end_time = start, end
       notes.append((rank, note))
-  ordered = []
-  for _, note in sorted(notes, key=lambda r_n: (
-      r_n[1].instrument, r_n[1].start_time, r_n[0])):
-    ordered.append(type(note)())
-    ordered[-1].CopyFrom(note)
+  ordered = [copy.deepcopy(note) for _, note in sorted(notes, key=lambda r_n: (
+      r_n[1].instrument, r_n[1].start_time, r_n[0]))]
   del ns.notes[:]
   ns.notes.extend(ordered)
   tempos = sorted((t.time, t.qpm) for t in ns.tempos) or [(0.0, 120.0)]
@@ -241,11 +209,7 @@ def _count_note_ons(midi_bytes):
 
 
 def check_note_sequence(ns, source):
-  """Returns `ns` if its timing and notes can be music, else raises InputError.
-
-  TFRecords and API callers hand over unchecked NoteSequences: a tempo or a
-  time-signature denominator of 0 would divide by zero later.
-  """
+  """Returns `ns` if its timing and notes can be music, else raises InputError."""
   def bad(what):
     return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
                       're-export it.')
@@ -266,8 +230,7 @@ def check_note_sequence(ns, source):
 
 
 def _check_tempos_and_programs(ns, bad):
-  """Raises `bad(what)` for a tempo or a program no MIDI file holds, or
-  beyond MAX_QPM; what passes trains, and generates (tracks_lib.Voicing)."""
+  """Raises `bad(what)` for a tempo or a program no MIDI file holds."""
   for tempo in ns.tempos:
     if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= MAX_QPM and
             math.isfinite(tempo.time) and tempo.time >= 0):

@@ -1,9 +1,8 @@
 r"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
 
 A latent constraint (Engel, Hoffman & Roberts, 2018) learned from the rules
-alone (constraints_lib), in about 5-15 s on a CPU. It is saved in the run, and
-midime_generate applies it from then on (--noconstrain leaves it out);
-constraint.png in the run shows MidiMe samples before and after.
+alone, saved in the run; midime_generate applies it (--noconstrain leaves it
+out). constraint.png in the run shows samples before and after.
 
 Rules: key:C (or G, Bb, F#m ...), density:LO-HI (note onsets per bar),
 pitch:LO-HI (MIDI pitches). A chunk must obey all of them.
@@ -41,8 +40,7 @@ def define_flags():
 
 
 def check_flags():
-  """Refusals that need no TensorFlow: flags, rules, the run (and whether
-  another process is writing in it)."""
+  """The flag checks, before TensorFlow loads."""
   for name in ('checkpoint_file', 'run_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   # pylint: disable=g-import-not-at-top
@@ -56,15 +54,13 @@ def check_flags():
 
 
 def run():
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import steering
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
   from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
-  # Held from load to save: a retrain in between would get a constraint
-  # trained for the run it replaced.
+  # Held from load to save, so a retrain cannot come in between.
   with run_dir_lib.claimed_run_dir(FLAGS.run_dir, overwrite=True):
     personalizer = personalizer_lib.Personalizer.load(
         FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
@@ -75,7 +71,6 @@ def run():
     run_lib.add_to_run(FLAGS.run_dir, 'constraint',
                        *steering.constraint_to_saved(personalizer.constraint))
     script_util.print_out(steering.format_report(report))
-    # The same draws before and after (copies kept: they are compared).
     before = personalizer.sample(5, seed=FLAGS.seed, constrain=False,
                                  allow_copies=True)
     after = personalizer.sample(5, seed=FLAGS.seed, allow_copies=True)

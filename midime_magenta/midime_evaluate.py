@@ -1,8 +1,7 @@
 r"""Measures how much MidiMe samples resemble your input, next to MusicVAE's.
 
-Prints a table, and writes evaluation.json and comparison.png (input,
-reconstruction, MidiMe samples and prior samples side by side) to
---output_dir (default: <run_dir>/evaluation).
+Prints a table, and writes evaluation.json and comparison.png to --output_dir
+(default: <run_dir>/evaluation).
 
 Example usage:
   midime_evaluate \
@@ -41,7 +40,7 @@ def define_flags():
 
 
 def check_flags():
-  """Refusals that need no TensorFlow: flags, the run and the input."""
+  """The flag checks, before TensorFlow loads."""
   for name in ('checkpoint_file', 'run_dir', 'input_midi'):
     script_util.require_flag(name, FLAGS[name].value)
   script_util.check_positive('num_samples', FLAGS.num_samples)
@@ -59,7 +58,6 @@ def check_flags():
 
 
 def run():
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import evaluate_lib
   from midime_magenta import personalizer as personalizer_lib

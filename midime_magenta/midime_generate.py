@@ -1,8 +1,7 @@
 r"""Generates music from a MidiMe model trained by midime_train.
 
-Reads like music_vae_generate, with MidiMe's modes added; --run_dir is the
-MidiMe run folder, and MidiMe's outputs are named midime-<mode>, so they never
-take the names of MusicVAE's samples (docs/personalizing.md).
+Reads like music_vae_generate, with MidiMe's modes; --run_dir is the MidiMe
+run folder (docs/personalizing.md).
 
 Example usage:
   # Five personalized samples:
@@ -12,25 +11,9 @@ Example usage:
     --run_dir=/path/to/my_midime \
     --mode=sample --num_outputs=5 --output_dir=/path/to/out
 
-  # Plain MusicVAE samples for comparison (no --run_dir needed):
-  midime_generate --config=cat-mel_2bar_small --checkpoint_file=... \
-    --mode=prior --num_outputs=5 --output_dir=out
-
-  # The training chunks through MidiMe, and one file of them back to back:
   midime_generate ... --mode=reconstruct --concat_outputs
-
-  # Interpolate between two tunes in MidiMe's space; walk each dimension:
   midime_generate ... --mode=interpolate --input_midi_1=a.mid --input_midi_2=b.mid
-  midime_generate ... --mode=traverse --num_outputs=5
-
-  # Closer to your music, or newer (the scale of MidiMe's latents, default 1):
-  midime_generate ... --mode=sample --variation=0.5
-
-  # A whole 32-bar piece: 16 chunks along a smooth walk in MidiMe's space:
   midime_generate ... --mode=piece --num_outputs=16 --step_size=0.3
-
-  # Steer: busier and more in C; after midime_constrain, --noconstrain drops
-  # the run's rules:
   midime_generate ... --attribute=note_density:+1.5 --attribute=c_diatonic:+1
 
 Modes:
@@ -42,10 +25,8 @@ Modes:
   traverse     each MidiMe dimension in turn from -2 to 2 (the demo's sliders)
   piece        one file of --num_outputs chunks along a smooth random walk
 
-Files: <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid, numbered as
-music_vae_generate numbers them; no file is ever replaced (a clash gets '-2').
---seed fixes the latent draws; the decoder samples notes at --temperature with
-TensorFlow's own randomness, as music_vae_generate does.
+Files: <config>_midime-<mode>_<YYYY-mm-dd_HHMMSS>-000-of-005.mid, as
+music_vae_generate names them; none is ever replaced (a clash gets '-2').
 """
 
 import os
@@ -58,8 +39,7 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import script_util
 
-# Imported where used, so that --help stays fast: TensorFlow and magenta
-# (configs, personalizer, chunking_lib), note_seq, and plots_lib.
+# Imported where used, so that --help stays fast.
 # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
@@ -70,7 +50,7 @@ MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see STYLE)."""
+  """Defines the flags; called only when run as a script (see script_util)."""
   script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
                       'needed for --mode=prior).')
@@ -83,9 +63,7 @@ def define_flags():
   flags.DEFINE_float('temperature', 0.5, 'The randomness of the decoding '
                      'process; 0 decodes greedily, as the MidiMe demo does.')
   flags.DEFINE_float('variation', 1.0, 'sample and piece: the scale of '
-                     'MidiMe\'s latents; below 1 blends near the centre of '
-                     'what it learned (fewer copies of your chunks), above 1 '
-                     'lands nearer particular chunks (more copies).')
+                     'MidiMe\'s latents (below 1: nearer its centre).')
   flags.DEFINE_float('step_size', 0.3, 'piece: how far each chunk moves on '
                      'from the one before (0-1; 1 is unrelated chunks).')
   flags.DEFINE_multi_string(
@@ -93,10 +71,8 @@ def define_flags():
       'output along an attribute vector (c_diatonic, note_density, '
       'average_interval, syncopation_16th, syncopation_8th, pitch_range; '
       'strength -10..10, about -2..2 is musical). Repeat for several.')
-  flags.DEFINE_boolean('allow_copies', False, 'sample and piece: keep a '
-                       'sample that copies one of the chunks trained on (note '
-                       'F1 >= 0.9); by default it is drawn again, up to 8 '
-                       'times.')
+  flags.DEFINE_boolean('allow_copies', False, 'sample and piece: keep samples '
+                       'that copy a chunk trained on, not drawn again.')
   flags.DEFINE_boolean('constrain', True, 'Apply the run\'s rule constraint '
                        '(midime_constrain), when it has one.')
   script_util.define_batch_size_flag(8, 'The maximum batch size to use. '
@@ -108,52 +84,34 @@ def define_flags():
                       'training chunks.')
   flags.DEFINE_string('input_midi_2', None, 'End MIDI file for interpolate.')
   flags.DEFINE_boolean('concat_outputs', False, 'Also write one MIDI file of '
-                       'the outputs played back to back, each in its own '
-                       'slot of one chunk\'s length.')
+                       'the outputs back to back.')
   flags.DEFINE_boolean('piano_rolls', True, 'Write a piano-roll PNG next to '
                        'each MIDI file.')
   flags.DEFINE_enum('voicing', 'input', ('input', 'music_vae'), 'input: '
-                    'write outputs in the tempo and programs (instruments) of '
-                    'the tracks the run was trained on; music_vae: in '
-                    'MusicVAE\'s own 120 qpm, on piano (a trio\'s bass on '
-                    '33).')
+                    'write in the tempo and programs the run was trained on; '
+                    'music_vae: in MusicVAE\'s 120 qpm, on piano.')
   flags.DEFINE_boolean('render_audio', False, 'Write a WAV next to each MIDI '
-                       'file (FluidSynth with a GM soundfont if installed, '
-                       'else note_seq\'s synthesizer).')
+                       'file (FluidSynth if installed).')
 
 
-def output_basename(config_name, mode, date_and_time, num_outputs):
-  """music_vae_generate's naming, with '*' standing for the output number."""
-  return f'{config_name}_{mode}_{date_and_time}-*-of-{num_outputs:03d}.mid'
-
-
-def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
-                  piano_rolls=False, render_audio=False, first_index=0,
-                  concat=None, voicing=None):
+def write_outputs(sequences, output_dir, basename, piano_rolls=False,
+                  render_audio=False, first_index=0, voicing=None):
   """Writes NoteSequences as MIDI files; never replaces an existing file.
 
   Args:
-    concat_slot_seconds: also write one file of all outputs back to back, each
-      in a slot of this many seconds (of `concat`, when given).
-    first_index: the number of the first output (batches after the first).
+    basename: the file name, '*' standing for the output number.
+    first_index: the number of the first output.
     piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
-    voicing: the `tracks_lib.Voicing` to write MusicVAE's sequences in.
+    voicing: the `tracks_lib.Voicing` to write in.
 
   Returns:
-    The MIDI paths written (the concatenation last, when asked for).
+    The MIDI paths written.
   """
   import note_seq
-  from midime_magenta import chunking_lib
   from midime_magenta import file_util
-  named = [(basename.replace('*', f'{i:03d}'), ns)  # From 000, as magenta.
+  named = [(basename.replace('*', f'{i:03d}'),  # From 000, as magenta.
+            voicing.apply(ns) if voicing else ns)
            for i, ns in enumerate(sequences, start=first_index)]
-  concat = sequences if concat is None else concat
-  if concat_slot_seconds and concat:
-    named.append((basename.replace('-*-of-', '-concat-of-'),
-                  chunking_lib.concatenate_in_slots(concat,
-                                                    concat_slot_seconds)))
-  if voicing is not None:
-    named = [(name, voicing.apply(ns)) for name, ns in named]
   if piano_rolls:
     from midime_magenta import plots_lib
   if render_audio:
@@ -180,11 +138,8 @@ def write_outputs(sequences, output_dir, basename, concat_slot_seconds=None,
 
 
 def _check_flags():
-  """Refuses flag combinations that cannot work, and a missing run or input
-  or an unwritable --output_dir, before TensorFlow loads.
-
-  Returns the attribute strengths, {name: strength}.
-  """
+  """The script's flag checks, before TensorFlow loads; returns the attribute
+  strengths, {name: strength}."""
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   if FLAGS.mode == 'interpolate' and FLAGS.num_outputs < 2:
@@ -217,27 +172,25 @@ def _check_flags():
   for spec in filter(None, [FLAGS.input_midi_1, FLAGS.input_midi_2]):
     midi_io.find_input_files(spec)
   if FLAGS.run_dir:
-    run_lib.read_model_info(FLAGS.run_dir)  # Fail before any folder is made.
+    run_lib.read_model_info(FLAGS.run_dir)
   file_util.check_writable_dir(FLAGS.output_dir, '--output_dir')
   return strengths
 
 
-def run():
-  """Checks the flags, generates and writes; returns the files written."""
-  strengths = _check_flags()
+def run(strengths):
+  """Generates and writes; returns the files written.
+
+  Args:
+    strengths: {attribute: strength}, as `_check_flags` parsed them.
+  """
   if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
     from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
     chunking_lib.check_concat_length(
         FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
         '--concat_outputs\'s file')
-  from midime_magenta import configs
-  from midime_magenta import file_util
   from midime_magenta import novelty_lib
   from midime_magenta import personalizer as personalizer_lib
-  from midime_magenta import run_lib
   mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
-  if FLAGS.config is not None:
-    configs.get_config(FLAGS.config)  # Fail before any folder is made.
   batch_size = min(FLAGS.max_batch_size, num_outputs)
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(FLAGS.seed)
@@ -275,9 +228,10 @@ def run():
   written = []
   for label, z in latents.items():
     piece = mode == 'piece'
-    basename = output_basename(
-        personalizer.config.name, label if mode == 'prior' else
-        f'midime-{label}', date_and_time, 1 if piece else len(z))
+    basename = (  # music_vae_generate's naming.
+        f'{personalizer.config.name}_'
+        f'{label if mode == "prior" else "midime-" + label}_{date_and_time}'
+        f'-*-of-{1 if piece else len(z):03d}.mid')
     if piece:
       logging.info('Writing a piece of %d chunks (%d bars) as %s ...', len(z),
                    len(z) * music_vae.chunk_steps // 16, basename)
@@ -292,8 +246,8 @@ def run():
 
 
 def _prepare_steering(personalizer, strengths):
-  """Says what steers; attribute vectors from MusicVAE's prior if the run
-  has none (in memory: generating never writes into the run)."""
+  """Says what steers; attribute vectors from MusicVAE's prior (in memory)
+  if the run has none."""
   if strengths and personalizer.attributes is None:
     logging.info('The run has no attribute vectors; computing MusicVAE\'s '
                  'prior\'s (midime_train --attributes_from keeps a set with '
@@ -302,15 +256,11 @@ def _prepare_steering(personalizer, strengths):
   if strengths:
     logging.info('Attributes: %s.', ', '.join(
         f'{k} {v:+g}' for k, v in strengths.items()))
-  constraint = personalizer.constraint
-  if constraint is not None:
-    if FLAGS.constrain:
-      logging.info('Applying the run\'s rule constraint (%s); '
-                   '--noconstrain to leave it out.',
-                   ', '.join(constraint.specs))
-    else:
-      logging.info('Leaving out the run\'s rule constraint (%s).',
-                   ', '.join(constraint.specs))
+  if personalizer.constraint is not None:
+    logging.info('Applying the run\'s rule constraint (%s); --noconstrain to '
+                 'leave it out.' if FLAGS.constrain else 'Leaving out the '
+                 'run\'s rule constraint (%s).',
+                 ', '.join(personalizer.constraint.specs))
 
 
 def _voicing(personalizer):
@@ -332,8 +282,7 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
                       only_concat=False, renew=None, voicing=None):
   """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
 
-  Memory stays flat, and what was written before a Ctrl-C is whole. With
-  `only_concat` (a piece) only the concatenation is written. `renew(sequences,
+  `only_concat` (a piece) writes only the concatenation; `renew(sequences,
   rows)` replaces decoded rows that copy an input chunk.
   """
   from midime_magenta import chunking_lib
@@ -349,20 +298,16 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
       if renew is not None:
         sequences = renew(sequences, rows)
       if not only_concat:
-        written += write_outputs(sequences, output_dir, basename, None,
-                                 piano_rolls, render_audio, first_index=first,
-                                 voicing=voicing)
+        written += write_outputs(sequences, output_dir, basename, piano_rolls,
+                                 render_audio, first, voicing)
       if slot_seconds:
         kept += sequences
       bar.update(len(sequences))
-  if only_concat:
+  if kept:
     written += write_outputs(
         [chunking_lib.concatenate_in_slots(kept, slot_seconds)], output_dir,
-        basename, None, piano_rolls, render_audio, voicing=voicing)
-  elif slot_seconds:
-    written += write_outputs([], output_dir, basename, slot_seconds,
-                             piano_rolls, render_audio, concat=kept,
-                             voicing=voicing)
+        basename if only_concat else basename.replace('-*-of-', '-concat-of-'),
+        piano_rolls, render_audio, voicing=voicing)
   return written
 
 

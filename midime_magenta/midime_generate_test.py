@@ -10,6 +10,7 @@ import note_seq
 import numpy as np
 import pytest
 
+from midime_magenta import chunking_lib
 from midime_magenta import midi_io
 from midime_magenta import novelty_lib
 from midime_magenta import midime_generate
@@ -189,8 +190,9 @@ def test_concat_keeps_each_output_in_its_slot(tmp_path):
     ns.notes.add(pitch=60 + i, start_time=0.5, end_time=1.0, velocity=80)
     ns.total_time = 1.0
     sequences.append(ns)
-  written = midime_generate.write_outputs(sequences, str(tmp_path),
-                                       'x-*-of-003.mid', concat_slot_seconds=4.0)
+  written = midime_generate.write_outputs(
+      [chunking_lib.concatenate_in_slots(sequences, 4.0)], str(tmp_path),
+      'x-concat-of-003.mid')
   joined = note_seq.midi_file_to_note_sequence(written[-1])
   assert [(n.pitch, n.start_time) for n in joined.notes] == [
       (60, 0.5), (61, 4.5), (62, 8.5)]

@@ -95,13 +95,12 @@ def check_flags():
 
 
 def run():
-  """Checks the flags and trains; raises the library's errors.
+  """Trains (check_flags ran first); raises the library's errors.
 
   Returns:
     130 when Ctrl-C ended training (the model so far is saved), else None.
   """
   started = time.perf_counter()
-  check_flags()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import steering
   from midime_magenta import chunking_lib
@@ -109,8 +108,6 @@ def run():
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_dir_lib
   from midime_magenta import music_vae_lib
-  if FLAGS.config is not None:
-    configs.get_config(FLAGS.config)  # Fail before fetching anything.
   config, prefix = music_vae_lib.resolve_config(FLAGS.config,
                                                 FLAGS.checkpoint_file)
   config = configs.resolve_hparams(config, FLAGS.num_epochs,

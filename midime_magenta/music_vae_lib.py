@@ -1,6 +1,5 @@
-"""A frozen MusicVAE, restored through magenta's own `TrainedModel`, after its
-checkpoint was checked against the config.
-"""
+"""A frozen MusicVAE, restored through magenta's `TrainedModel` once its
+checkpoint was checked against the config."""
 
 import contextlib
 import dataclasses
@@ -18,9 +17,7 @@ from midime_magenta import startup_lib
 from midime_magenta import steps
 
 
-# Temperature 0 means greedy (the demo's); magenta divides logits by it, and
-# at this one picks the most likely class unless two lie within ~1e-5.
-GREEDY_TEMPERATURE = 1e-6
+GREEDY_TEMPERATURE = 1e-6  # What temperature 0 (the demo's greedy) means.
 
 
 @dataclasses.dataclass
@@ -45,11 +42,10 @@ class FrozenMusicVAE:
 
   @property
   def chunk_steps(self):
-    return configs.chunk_steps(self.config)
+    return self.config.hparams.max_seq_len
 
   @property
   def chunk_seconds(self):
-    """A decoded chunk's length in seconds (steps)."""
     return self.chunk_steps * steps.STEP_SECONDS
 
   @property
@@ -57,8 +53,7 @@ class FrozenMusicVAE:
     return self.config.hparams.batch_size
 
   def encode_tensors(self, inputs, lengths, controls=(), progress=True):
-    """Encodes converter tensors to mu (what Magenta.js trains MidiMe on),
-    float32 [n, z_size], with progress."""
+    """Encodes converter tensors to mu, float32 [n, z_size]."""
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
@@ -78,8 +73,7 @@ class FrozenMusicVAE:
     return np.concatenate(slices)
 
   def decode(self, z, temperature=0.5):
-    """Decodes latents [n, z_size] into n NoteSequences of one chunk each;
-    `temperature` 0 decodes greedily, as the MidiMe demo does."""
+    """Decodes latents [n, z_size] into n chunks; `temperature` 0 is greedy."""
     z = np.asarray(z, np.float32)
     if temperature == 0:
       temperature = GREEDY_TEMPERATURE
@@ -90,21 +84,14 @@ class FrozenMusicVAE:
           z, length=self.chunk_steps, temperature=temperature)
 
   def prior_latents(self, n, rng=None):
-    """n latents from MusicVAE's prior N(0, I), float32 [n, z_size]; `rng` a Generator or seed."""
+    """n latents from N(0, I), float32 [n, z_size]; `rng` a Generator or seed."""
     rng = rng if isinstance(rng, np.random.Generator) else (
         np.random.default_rng(rng))
     return rng.standard_normal([n, self.z_size]).astype(np.float32)
 
-  def sample_prior(self, n, temperature=0.5, rng=None):
-    """Decodes n latents drawn from MusicVAE's prior N(0, I)."""
-    return self.decode(self.prior_latents(n, rng), temperature)
-
   def important_dimensions(self, n=16, draws=256, seed=0):
-    """The `n` dimensions of z that matter most, most first: those whose
-    encoder mu varies most over music. The music is `draws` of the prior's
-    samples, decoded and encoded again, so any checkpoint answers without data.
-    Most of MusicVAE's dimensions barely vary (the encoder ignores them: KL
-    near 0), and moving them changes little; see docs/studio.md.
+    """The `n` dimensions of z whose mu varies most over `draws` prior samples
+    decoded and encoded again, most first (docs/studio.md).
 
     Returns:
       (dimensions int [n], variance of mu float32 [n]).
@@ -120,14 +107,15 @@ class FrozenMusicVAE:
 
 
 def resolve_config(config, checkpoint_file):
-  """(MidiMe config, checkpoint prefix): `config`, or (None) the config a
-  Magenta.js checkpoint or catalogue name carries; a disagreeing one is refused.
+  """(MidiMe config, checkpoint prefix): `config`, or (None) the one the
+  checkpoint carries or fits.
 
   Raises:
     configs.ConfigError: no config to be had, or a disagreeing one.
-    checkpoints.CheckpointError, checkpoints.DownloadError: as
-      `resolve_checkpoint`.
+    checkpoints.CheckpointError, checkpoints.DownloadError.
   """
+  if isinstance(config, str):  # An unknown name fails before any download.
+    config = configs.get_config(config)
   resolved = checkpoints.resolve_checkpoint(checkpoint_file)
   if resolved.description:
     logging.info('MusicVAE %s: %s.', resolved.music_vae_config,
@@ -140,7 +128,6 @@ def resolve_config(config, checkpoint_file):
       carried = checkpoints.config_of_variables(resolved.prefix,
                                                    checkpoint_file)
     return configs.get_config(carried), resolved.prefix
-  config = configs.get_config(config) if isinstance(config, str) else config
   if carried is not None and config.music_vae_config != carried and (
       checkpoints.config_variables(config) !=
       checkpoints.config_variables(resolved.midime_config or carried)):
@@ -167,8 +154,7 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
 
   Raises:
     configs.ConfigError: for an unknown config.
-    checkpoints.CheckpointError: when the checkpoint is missing, damaged,
-      or belongs to another config (the message names the likely one).
+    checkpoints.CheckpointError: a missing, damaged or mismatched checkpoint.
   """
   if isinstance(config, str):
     config = configs.get_config(config)
@@ -178,7 +164,6 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
     prefix = checkpoints.resolve_checkpoint_prefix(checkpoint_file)
     checkpoints.check_checkpoint_fits_config(config, prefix)
   try:
-    # Reads the small tensors: a damaged data file fails before the graph.
     with spans_lib.span('checkpoint check'):
       fingerprint = checkpoints.checkpoint_fingerprint(prefix)
     with (spans_lib.span('MusicVAE graph + restore'),
@@ -187,7 +172,6 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
           music_vae_config, batch_size=batch_size,
           checkpoint_dir_or_path=prefix)
   except (tf.errors.OpError, ValueError, IndexError) as e:
-    # IndexError: TF's reader on a data file shorter than its index says.
     raise checkpoints.damaged_checkpoint_error(prefix, e) from None
   logging.info('MusicVAE %s encodes and decodes on %s.', config_name,
                startup_lib.device_name())

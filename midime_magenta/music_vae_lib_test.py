@@ -67,7 +67,8 @@ def test_decode_and_sample_give_valid_melodies(mel_2bar_small):
   chunks = _reel_chunks(mel_2bar_small)
   mu = mel_2bar_small.encode_tensors(chunks.inputs[:3], chunks.lengths[:3])
   _assert_valid_two_bar_melodies(mel_2bar_small.decode(mu), 3)
-  samples = mel_2bar_small.sample_prior(5, rng=np.random.default_rng(0))
+  samples = mel_2bar_small.decode(
+      mel_2bar_small.prior_latents(5, np.random.default_rng(0)))
   _assert_valid_two_bar_melodies(samples, 5)
   assert sum(len(s.notes) for s in samples) > 0
 

@@ -1,12 +1,13 @@
 """Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
 import os
+import tempfile
 import time
 
-import matplotlib.pyplot as plt
 import note_seq
 import numpy as np
 
+from midime_magenta import plots_lib
 from midime_magenta import steps
 
 
@@ -38,17 +39,13 @@ def pick_midi(default=None):
 
 
 def default_checkpoint():
-  """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small
-  (fetched once and cached; see midime_checkpoints)."""
+  """$MIDIME_CHECKPOINT when set, else the catalogue's mel_2bar_small."""
   return os.environ.get('MIDIME_CHECKPOINT') or 'mel_2bar_small'
 
 
 def save_folder(name='my_midime'):
-  """A new folder for `Personalizer.save`, and where it is: Google Drive's
-  MyDrive/midime/ when Drive is mounted in Colab (it outlives the session),
-  else midime_runs/ in the working folder (it goes with a Colab session);
-  $MIDIME_NOTEBOOK_SAVE_DIR when set. Prints which.
-  """
+  """A new folder for `Personalizer.save` ($MIDIME_NOTEBOOK_SAVE_DIR, Google
+  Drive's MyDrive/midime/ when mounted, else midime_runs/); prints which."""
   if os.environ.get('MIDIME_NOTEBOOK_SAVE_DIR'):
     return os.environ['MIDIME_NOTEBOOK_SAVE_DIR']
   stamp = time.strftime('%Y-%m-%d_%H%M%S')
@@ -66,8 +63,7 @@ def save_folder(name='my_midime'):
 
 
 def input_chunks(personalizer, chunks, limit=None):
-  """The chunks of `personalizer.chunk(...)` as MusicVAE sees them, as
-  NoteSequences (at most `limit`)."""
+  """The chunks of `personalizer.chunk(...)` as NoteSequences (`limit` first)."""
   outputs = [x for c in chunks for x in c.outputs][:limit]
   return personalizer.music_vae.config.data_converter.from_tensors(outputs)
 
@@ -77,23 +73,14 @@ def show(sequences, title='', listen=True):
   from IPython import display  # pylint: disable=g-import-not-at-top
   if isinstance(sequences, note_seq.NoteSequence):
     sequences = [sequences]
-  # Each chunk in its own slot of whole bars, so a chunk ending in a rest
-  # does not pull the next one early.
+  # Each chunk in a slot of whole bars.
   bar = steps.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
   joined = note_seq.sequences_lib.concatenate_sequences(
       list(sequences), [slot] * len(sequences))
-  fig, ax = plt.subplots(figsize=(10, 2))
-  for n in joined.notes:
-    ax.add_patch(plt.Rectangle((n.start_time, n.pitch - 0.4),
-                               n.end_time - n.start_time, 0.8))
-  pitches = [n.pitch for n in joined.notes] or [60]
-  ax.set_xlim(0, max(joined.total_time, 1))
-  ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
-  ax.set_title(title)
-  ax.set_xlabel('seconds')
-  plt.show()
+  display.display(_png(lambda path: plots_lib.plot_piano_roll(joined, path,
+                                                               title)))
   if listen and joined.notes:
     audio = note_seq.midi_synth.synthesize(joined, sample_rate=AUDIO_RATE)
     display.display(display.Audio(audio, rate=AUDIO_RATE))
@@ -101,9 +88,7 @@ def show(sequences, title='', listen=True):
 
 
 class LiveLossPlot:
-  """A training callback that redraws the loss curve every `every` epochs, in
-  place, so the progress bar above it stays.
-  """
+  """A training callback that redraws the loss curve every `every` epochs."""
 
   def __init__(self, every=10):
     self.every = every
@@ -118,23 +103,22 @@ class LiveLossPlot:
 
   def draw(self):
     from IPython import display  # pylint: disable=g-import-not-at-top
-    fig, ax = plt.subplots(figsize=(7, 3))
-    for k, v in self.history.items():
-      ax.plot(range(1, len(v) + 1), v, label=k)
-    ax.set_yscale('log')
-    ax.set_xlabel('epoch')
-    ax.legend()
+    image = _png(lambda path: plots_lib.plot_loss_curve(self.history, path))
     if self._handle is None:
-      self._handle = display.display(fig, display_id=True)
+      self._handle = display.display(image, display_id=True)
     else:
-      self._handle.update(fig)
-    plt.close(fig)
+      self._handle.update(image)
+
+
+def _png(plot):
+  """An IPython Image of what `plot(path)` draws."""
+  from IPython import display  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as folder:
+    return display.Image(filename=plot(os.path.join(folder, 'plot.png')))
 
 
 def sliders(personalizer, temperature=0.5):
-  """The demo's sliders (ipywidgets; headless, one call per slider); returns the
-  NoteSequence last decoded.
-  """
+  """The demo's sliders (headless: each at +2 in turn); returns the last decoded."""
   size = personalizer.midime.hparams.latent_size
 
   def decode(**values):
@@ -159,9 +143,8 @@ def sliders(personalizer, temperature=0.5):
 def attribute_sliders(personalizer, names=('note_density', 'c_diatonic',
                                            'average_interval', 'pitch_range'),
                       n=4, seed=2, temperature=0.5):
-  """Attribute-strength sliders over the same MidiMe draws, with before/after
-  piano rolls; headless, one call at note_density +1.5. Returns the last decoded.
-  """
+  """Attribute sliders over the same draws, before and after (headless:
+  note_density +1.5); returns the last decoded."""
   def decode(**strengths):
     steered = {k: v for k, v in strengths.items() if v}
     show(personalizer.sample(n, temperature, seed), 'before', listen=False)

@@ -1,11 +1,5 @@
-"""New, not copied: is a sample one of the input's own chunks?
-
-The paper promises samples that resemble the input "without actually
-memorizing it". A sample is a copy when its notes, as (pitch, onset step)
-pairs, match some input chunk's with F1 >= `COPY_F1` (0.9: one wrong note in
-ten still counts, two do not): what a listener hears, not the latents.
-`renew` redraws copies up to `MAX_REDRAWS` times.
-"""
+"""New, not copied: a sample is a copy when its (pitch, onset step) notes
+match an input chunk's with F1 >= `COPY_F1`; `renew` redraws copies."""
 
 import numpy as np
 from absl import logging
@@ -13,20 +7,13 @@ from absl import logging
 from midime_magenta import steps
 
 COPY_F1 = 0.9
-# Redraws of a copying sample before it is kept as it is. At 18% copies a
-# sample is still a copy after 8 independent draws with a chance of 1e-6.
-MAX_REDRAWS = 8
-# Enough music to personalize, measured by bench/enough.py (mel_2bar_small,
-# held-out tunes, defaults, 20 raw draws, 6 sets per size): of the draws,
-# copies of a trained chunk / draws unlike every other draw, at 1 chunk
-# 73% / 23%, 4: 22% / 72%, 8: 11% / 83%, 16: 7% / 91%, 32: 3% / 90%, 64: 0% /
-# 92%. From 16 chunks, more music no longer changes them.
-ENOUGH_CHUNKS = 16
+MAX_REDRAWS = 8  # Redraws of a copying sample before it is kept.
+ENOUGH_CHUNKS = 16  # Enough music to personalize (bench/enough.py).
 
 
 def too_little(num_chunks, chunk_bars):
-  """What a page says when `num_chunks` chunks of `chunk_bars` bars are too
-  little music to personalize (and what is enough); None when enough."""
+  """What a page says when `num_chunks` chunks are too little music; None when
+  enough."""
   if num_chunks >= ENOUGH_CHUNKS:
     return None
   return (f'This is only {num_chunks * chunk_bars} bars of music: MidiMe '
@@ -55,7 +42,7 @@ def note_f1(reference, candidate):
 
 
 class CopyCheck:
-  """Whether a chunk copies one of `inputs` (NoteSequences at 120 qpm), F1 >= `threshold`."""
+  """Whether a chunk copies one of `inputs` (NoteSequences at 120 qpm)."""
 
   def __init__(self, inputs, threshold=COPY_F1):
     self.threshold = threshold
@@ -74,16 +61,10 @@ class CopyCheck:
 
 
 def check_for(converter, chunks):
-  """A `CopyCheck` against a run's chunk tensors (`TrainingData.chunks`)
-  decoded by the MusicVAE's converter; None when there are none."""
+  """A `CopyCheck` against a run's chunk tensors; None without any."""
   if chunks is None or not len(chunks):  # pylint: disable=g-explicit-length-test
     return None
   return CopyCheck(converter.from_tensors(chunks))
-
-
-def copy_share(samples, inputs, threshold=COPY_F1):
-  """The share of `samples` that copy one of `inputs` (see module doc)."""
-  return CopyCheck(inputs, threshold).share(samples)
 
 
 def fresh_draws(variation):
@@ -93,8 +74,7 @@ def fresh_draws(variation):
 
 
 def walk_steps(step_size, variation):
-  """Redraws for a piece's chunks: one more step of the walk from where the
-  chunk was (`MidiMe.walk_points`), so the piece stays smooth."""
+  """Redraws for a piece's chunks: one more step of `MidiMe.walk_points`."""
   keep = np.sqrt(1.0 - step_size ** 2)
   return lambda points, rng: (keep * points + step_size * variation *
                               rng.standard_normal(points.shape)).astype(
@@ -102,8 +82,7 @@ def walk_steps(step_size, variation):
 
 
 def redraw_rng(seed):
-  """The generator of redraws for draws made with `seed`: repeatable with
-  it, and not the stream the draws themselves came from."""
+  """The generator of redraws for draws made with `seed` (another stream)."""
   return np.random.default_rng(None if seed is None else [int(seed), 1])
 
 

@@ -1,17 +1,10 @@
-"""Pictures a person would rather look at than read: loss curves, piano rolls,
-and piano rolls that play in a web page (`roll_html`, with `ROLL_HEAD`).
-
-Loss curves and piano rolls are drawn straight to palette PNGs with Pillow: a
-matplotlib figure per file made `midime_generate` twice as slow as
-`music_vae_generate` at 100 outputs, and its import cost a cold `midime_train`
-0.8 s. The comparison sheet uses matplotlib's object interface, never pyplot,
-so it needs no GUI backend and leaves a notebook's alone.
-"""
+"""Loss curves, piano rolls and comparison sheets as palette PNGs drawn with
+Pillow (a matplotlib figure per file made midime_generate twice as slow), and
+piano rolls that play in a page (`roll_html`)."""
 
 import functools
 import html
 import json
-import logging as std_logging
 import os
 
 import numpy as np
@@ -29,27 +22,30 @@ _MARGIN = 24
 _PITCH_AXIS = 34  # The left margin holding pitch names.
 _TIME_AXIS = 16  # The bottom margin holding bar numbers.
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
-# Palette indices and colours: white, black, matplotlib's tab:blue (pitched
-# notes, as the sheets use), tab:red (drums), light grey (bar lines).
-_WHITE, _BLACK, _BLUE, _RED, _GREY = range(5)
+# Palette: white, black, and matplotlib's tab:blue, tab:red, light grey,
+# tab:orange, tab:green, tab:purple and tab:gray.
+_WHITE, _BLACK, _BLUE, _RED, _GREY, _ORANGE, _GREEN, _PURPLE, _DARK = range(9)
 _PALETTE = [255, 255, 255, 0, 0, 0, 31, 119, 180, 214, 39, 40, 217, 217, 217,
-            255, 127, 14, 44, 160, 44]  # ... tab:orange, tab:green.
+            255, 127, 14, 44, 160, 44, 148, 103, 189, 127, 127, 127]
 _CURVE_SIZE = (700, 400)
 _PLOT_BOX = (60, 36, 680, 360)  # left, top, right, bottom of the axes.
-_ORANGE, _GREEN = 5, 6  # Palette indices of the KL and reconstruction lines.
+_SHEET_LABEL, _SHEET_PANEL = 160, (200, 110)  # Row labels; one panel.
+
+_font = functools.cache(ImageFont.load_default)
 
 
-@functools.lru_cache(maxsize=None)
-def _font():
-  """Pillow's default font, loaded once: loading it for every picture cost
-  3 ms a roll, as much as all the rest of drawing one."""
-  return ImageFont.load_default()
-
-
-def _draw(image):
+def _canvas(size):
+  """A white palette image of `size`, and its ImageDraw."""
+  image = Image.new('P', size, _WHITE)
+  image.putpalette(_PALETTE)
   draw = ImageDraw.Draw(image)
   draw.font = _font()
-  return draw
+  return image, draw
+
+
+def _save(image, path, replace):
+  return file_util.write_atomically(
+      path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
 
 
 def plot_loss_curve(history, path, title='MidiMe training', replace=True):
@@ -62,9 +58,7 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
   low, high = ((np.log10(values.min()), np.log10(values.max()))
                if len(values) else (0.0, 1.0))
   low, high = np.floor(low), max(np.ceil(high), np.floor(low) + 1)
-  image = Image.new('P', _CURVE_SIZE, _WHITE)
-  image.putpalette(_PALETTE)
-  draw = _draw(image)
+  image, draw = _canvas(_CURVE_SIZE)
   left, top, right, bottom = _PLOT_BOX
   epochs = max(len(history['loss']), 2)
   x_of = lambda i: left + (right - left) * i / (epochs - 1)  # pylint: disable=g-long-lambda
@@ -88,21 +82,28 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
     draw.line([right - 150, top + 14 + 16 * k, right - 126, top + 14 + 16 * k],
               fill=color, width=3)
     draw.text((right - 120, top + 8 + 16 * k), label, fill=_BLACK)
-  return file_util.write_atomically(
-      path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
+  return _save(image, path, replace)
 
 
-def _draw_notes(ax, notes, total_time, color, pitch_limits):
-  import matplotlib.patches  # pylint: disable=g-import-not-at-top
+def _draw_lane(draw, notes, box, total, bar, pitches, color, labels=True):
+  """Draws `notes` in `box` (left, top, right, bottom): 0 to `total` seconds
+  across, with bar lines, and pitches (low, high) up, named left of the box."""
+  left, top, right, bottom = box
+  x_of = lambda t: left + (right - left) * t / total  # pylint: disable=g-long-lambda
+  low, high = pitches
+  row = (bottom - top) / (high - low + 1)
+  draw.rectangle(box, outline=_GREY)
+  for x in np.arange(0, total, bar):
+    draw.line([x_of(x), top, x_of(x), bottom], fill=_GREY)
+  for pitch, name in pitch_labels(low, high) if labels else ():
+    y = bottom - (pitch - low + 0.5) * row
+    draw.text((left - _PITCH_AXIS + 2, y - 5), name, fill=_BLACK)
+    draw.line([left - 4, y, left, y], fill=_BLACK)
   for n in notes:
-    ax.add_patch(matplotlib.patches.Rectangle(
-        (n.start_time, n.pitch - 0.4), max(n.end_time - n.start_time, 0.02),
-        0.8, color=color, linewidth=0))
-  ax.set_ylim(pitch_limits[0] - 2, pitch_limits[1] + 2)
-  ax.set_xlim(0, max(total_time, 1e-3))
-  bar = steps.BAR_SECONDS
-  for x in np.arange(0, total_time + 1e-6, bar):
-    ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
+    y = bottom - (n.pitch - low + 1) * row
+    x0 = x_of(n.start_time)
+    draw.rectangle([x0, y, max(x_of(n.end_time) - 1, x0 + 1),
+                    y + max(row - 1, 1)], fill=color)
 
 
 def pitch_labels(low, high):
@@ -114,11 +115,7 @@ def pitch_labels(low, high):
 
 
 def plot_piano_roll(ns, path, title='', replace=True):
-  """A piano roll PNG of a NoteSequence, one lane per instrument.
-
-  Time runs left to right, numbered by bar; each lane spans its own pitch range,
-  named on the left (every C); drums in red.
-  """
+  """A piano roll PNG of a NoteSequence, one lane per instrument (drums red)."""
   lanes = {}  # One per instrument, drums apart.
   for n in ns.notes:
     lanes.setdefault((n.is_drum, n.instrument), []).append(n)
@@ -126,44 +123,26 @@ def plot_piano_roll(ns, path, title='', replace=True):
   total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
               1e-3)
   height = _MARGIN + len(lanes) * _LANE_HEIGHT + _TIME_AXIS
-  # Five colours in a palette image: PNG-encoding it takes about 1 ms, an
-  # RGB one about 10 (the encode was most of a roll's cost).
-  image = Image.new('P', (_ROLL_WIDTH, height), _WHITE)
-  image.putpalette(_PALETTE)
-  draw = _draw(image)
+  image, draw = _canvas((_ROLL_WIDTH, height))
   if title:
     draw.text((4, 4), title, fill=_BLACK)
-  x_of = lambda t: _PITCH_AXIS + (_ROLL_WIDTH - _PITCH_AXIS - 4) * t / total  # pylint: disable=g-long-lambda
-  bars = np.arange(0, total, steps.bar_seconds(ns))
+  bar = steps.bar_seconds(ns)
+  bars = np.arange(0, total, bar)
   every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
   for k in range(0, len(bars), every):
-    draw.text((x_of(bars[k]) + 2, height - _TIME_AXIS + 2), str(k + 1),
-              fill=_BLACK)
+    x = _PITCH_AXIS + (_ROLL_WIDTH - _PITCH_AXIS - 4) * bars[k] / total
+    draw.text((x + 2, height - _TIME_AXIS + 2), str(k + 1), fill=_BLACK)
   for i, notes in enumerate(lanes):
     top = _MARGIN + i * _LANE_HEIGHT
-    bottom = top + _LANE_HEIGHT - 6
-    draw.rectangle([_PITCH_AXIS, top, _ROLL_WIDTH - 4, bottom], outline=_GREY)
-    for bar in bars:
-      draw.line([x_of(bar), top, x_of(bar), bottom], fill=_GREY)
+    box = (_PITCH_AXIS, top, _ROLL_WIDTH - 4, top + _LANE_HEIGHT - 6)
     pitches = [n.pitch for n in notes] or [60]
-    low, high = min(pitches) - 2, max(pitches) + 2
-    row = (bottom - top) / (high - low + 1)
     drums = bool(notes) and notes[0].is_drum
-    color = _RED if drums else _BLUE
     if drums:
-      draw.text((2, (top + bottom) // 2 - 5), 'drums', fill=_BLACK)
-    else:
-      for pitch, name in pitch_labels(low, high):
-        y = bottom - (pitch - low + 0.5) * row
-        draw.text((2, y - 5), name, fill=_BLACK)
-        draw.line([_PITCH_AXIS - 4, y, _PITCH_AXIS, y], fill=_BLACK)
-    for n in notes:
-      y = bottom - (n.pitch - low + 1) * row
-      x0 = x_of(n.start_time)
-      draw.rectangle([x0, y, max(x_of(n.end_time) - 1, x0 + 1),
-                      y + max(row - 1, 1)], fill=color)
-  return file_util.write_atomically(
-      path, lambda tmp: image.save(tmp, format='PNG'), replace=replace)
+      draw.text((2, (box[1] + box[3]) // 2 - 5), 'drums', fill=_BLACK)
+    _draw_lane(draw, notes, box, total, bar,
+               (min(pitches) - 2, max(pitches) + 2), _RED if drums else _BLUE,
+               labels=not drums)
+  return _save(image, path, replace)
 
 
 def roll_head():
@@ -193,36 +172,23 @@ def roll_html(ns, max_seconds=120.0):
 
 
 def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
-  """A grid of piano rolls, one row per (label, NoteSequences) group."""
+  """A grid of piano rolls, one row per (label, NoteSequences) group, all on
+  one pitch scale so registers compare."""
   columns = max(1, min(max_columns, max(len(seqs) for _, seqs in rows)))
-  # matplotlib's first import builds its font cache and says so at INFO, which
-  # absl's verbosity would show; its own logger is its switch.
-  std_logging.getLogger('matplotlib').setLevel(std_logging.WARNING)
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(2.6 * columns, 1.5 * len(rows) + 0.6))
-  axes = fig.subplots(len(rows), columns, squeeze=False)
-  colors = ['black', 'tab:purple', 'tab:blue', 'tab:gray']
-  # One pitch scale for every panel, so registers can be compared.
   pitches = [n.pitch for _, seqs in rows for ns in seqs[:columns]
              for n in ns.notes] or [60]
-  limits = (min(pitches), max(pitches))
+  width, height = _SHEET_PANEL
+  left = _SHEET_LABEL + _PITCH_AXIS
+  image, draw = _canvas((left + columns * width, _MARGIN + len(rows) * height))
+  draw.text((4, 4), title, fill=_BLACK)
   for r, (label, seqs) in enumerate(rows):
-    for c in range(columns):
-      ax = axes[r, c]
-      ax.set_xticks([])
-      ax.set_yticks([])
-      if c < len(seqs):
-        _draw_notes(ax, seqs[c].notes, seqs[c].total_time or 4.0,
-                    colors[r % len(colors)], limits)
-      else:
-        ax.axis('off')
-      if c == 0:  # One pitch axis per row: every panel shares its scale.
-        ax.set_ylabel(label, fontsize=9)
-        marks = pitch_labels(limits[0] - 2, limits[1] + 2)
-        ax.set_yticks([p for p, _ in marks])
-        ax.set_yticklabels([n for _, n in marks], fontsize=7)
-  if title:
-    fig.suptitle(title, fontsize=10)
-  return file_util.write_atomically(
-      path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches='tight',
-                                    format='png'), replace=replace)
+    top = _MARGIN + r * height
+    draw.text((4, top + height // 2 - 5), label, fill=_BLACK)
+    for c, ns in enumerate(seqs[:columns]):
+      x = left + c * width
+      end = max([ns.total_time] + [n.end_time for n in ns.notes]) or 4.0
+      _draw_lane(draw, ns.notes, (x, top, x + width - 6, top + height - 6),
+                 end, steps.BAR_SECONDS,
+                 (min(pitches) - 2, max(pitches) + 2),
+                 (_BLACK, _PURPLE, _BLUE, _DARK)[r % 4], labels=c == 0)
+  return _save(image, path, replace)

@@ -2,7 +2,8 @@
 
 A refusal is one line on stderr, `<script>: error: <sentence>`: a
 `errors.MidiMeError` exits 1, a bad flag 2, Ctrl-C 130. Any other exception
-is a bug and keeps its traceback; `--debug` shows ours too.
+is a bug and keeps its traceback; `--debug` shows ours too. Scripts define
+their flags when run (`define_flags`), not on import, so they import together.
 """
 
 import atexit
@@ -35,7 +36,7 @@ def fail(message, code=1):
 
 
 def print_out(text):
-  """Prints a result; a stdout that cannot take it costs a warning, never the work."""
+  """Prints a result; a stdout that cannot take it costs a warning only."""
   try:
     print(text, flush=True)
   except OSError as e:
@@ -45,8 +46,7 @@ def print_out(text):
 
 
 def _discard(fd):
-  """Points file descriptor `fd` at /dev/null: what is written there after
-  its reader left (a broken pipe), or it was closed, is dropped, not an error."""
+  """Points file descriptor `fd` at /dev/null (its reader left, or it closed)."""
   null = os.open(os.devnull, os.O_RDWR)
   if null != fd:
     os.dup2(null, fd)
@@ -54,12 +54,8 @@ def _discard(fd):
 
 
 def _open_closed_std_streams():
-  """Gives a stdin, stdout or stderr closed at start (`>&-`) /dev/null.
-
-  Else Python's sys.stdout is None (a print or flush fails after the work
-  is done), and the first file opened takes the number 1 (a stray write to
-  stdout would land in it).
-  """
+  """Gives a stdin, stdout or stderr closed at start (`>&-`) /dev/null, so no
+  file we open takes its number."""
   for fd, name in enumerate(('stdin', 'stdout', 'stderr')):
     try:
       os.fstat(fd)
@@ -71,13 +67,6 @@ def _open_closed_std_streams():
   handler = logging.get_absl_handler().python_handler
   if handler.stream is None:  # absl's handler was made with sys.stderr None.
     handler.stream = sys.stderr
-
-
-def _debugging():
-  if os.environ.get('MIDIME_DEBUG'):
-    return True
-  return 'debug' in flags.FLAGS and flags.FLAGS.is_parsed() and (
-      flags.FLAGS.debug)
 
 
 def parse_flags_or_exit(argv):
@@ -101,10 +90,8 @@ def _asked_for_help(argv):
 def define_common_flags():
   """--config, --checkpoint_file, --log and --debug, as every script reads them."""
   flags.DEFINE_string('config', None, 'MidiMe config: a MusicVAE config name '
-                      '(e.g. cat-mel_2bar_small) or a .json config file. '
-                      'Optional for Magenta.js checkpoints and names from '
-                      'midime_checkpoints, which carry their own, and for a '
-                      'checkpoint whose variables fit one known config.')
+                      '(e.g. cat-mel_2bar_small) or a .json config file; by '
+                      'default the one the checkpoint carries or fits.')
   flags.DEFINE_string('checkpoint_file', None, 'MusicVAE checkpoint: a prefix '
                       '(model.ckpt-N), a directory holding one, a .tar, a '
                       'Magenta.js folder, or a name, URL or gs:// path from '
@@ -113,8 +100,7 @@ def define_common_flags():
 
 
 def define_track_flags():
-  """--instrument, --program and --{melody,bass,drum}_track: which tracks
-  of a song are used (midime_train and midime_encode read them alike)."""
+  """--instrument, --program, --{melody,bass,drum}_track and --hop_bars."""
   flags.DEFINE_integer('instrument', None, 'Melody configs: use this '
                        'instrument (track) number as the melody.')
   flags.DEFINE_integer('program', None, 'Melody configs: use the first track '
@@ -127,15 +113,13 @@ def define_track_flags():
                          'docs/personalizing.md).',
                          lower_bound=0)
   flags.DEFINE_integer('hop_bars', None, 'Cut overlapping windows that start '
-                       'this many bars apart (1: a window every bar, the most '
-                       'chunks from a short tune); by default the MidiMe '
-                       'demo\'s windows, which do not overlap.',
+                       'this many bars apart; by default the MidiMe demo\'s '
+                       'windows, which do not overlap.',
                        lower_bound=1, upper_bound=16)
 
 
 def check_track_flags(kind, config_name):
-  """Refuses track flags that the config's kind ('melody', 'trio', ...)
-  would silently ignore."""
+  """Refuses track flags a config of `kind` ('melody', 'trio'...) would ignore."""
   melody = [f'--{n}' for n in ('instrument', 'program')
             if flags.FLAGS[n].value is not None]
   trio = [f'--{p}_track' for p in ('melody', 'bass', 'drum')
@@ -162,9 +146,7 @@ def trio_tracks_from_flags():
 
 
 def define_batch_size_flag(default, help_text, old_name=None):
-  """--max_batch_size, as music_vae_generate names it; `old_name` (0.1.0's) is
-  accepted until 0.3.
-  """
+  """--max_batch_size, as music_vae_generate names it (`old_name`: an alias)."""
   flags.DEFINE_integer('max_batch_size', default, help_text, lower_bound=1,
                        upper_bound=65536)
   if old_name:
@@ -180,11 +162,13 @@ def define_log_flags():
 
 def run_console_script(define_flags, run, needs_tensorflow=True,
                        check_first=None):
-  """The body of every script's `console_entry_point`: defines the flags (now,
-  so scripts import together), parses them with one-line errors, runs
-  `check_first()` (refusals that need no TensorFlow: in a fraction of a second,
-  not after its seconds of start-up), imports TensorFlow quietly if needed and
-  exits with `run()`'s exit code.
+  """The body of every script's `console_entry_point`.
+
+  Defines the flags (now, so scripts import together), parses them with
+  one-line errors, runs `check_first()` (the script's only flag checks, made
+  before TensorFlow loads), imports TensorFlow quietly if needed and exits
+  with the code of `run()`, or of `run(checked)` when `check_first` returned
+  something.
   """
   _open_closed_std_streams()
   try:
@@ -199,14 +183,8 @@ def run_console_script(define_flags, run, needs_tensorflow=True,
 
 @contextlib.contextmanager
 def _modules_kept_out_of_collection(run):
-  """Imports with the cycle collector off, then freezes what they made.
-
-  TensorFlow and magenta leave millions of long-lived objects that every full
-  collection walked again: 1.0 s of a cold `midime_train`, each pass slower
-  than the last. Frozen (`gc.freeze`), they are never walked; the run's own
-  objects are collected as usual. Only for a script that is the process's
-  program: a notebook's objects are left as they are.
-  """
+  """Imports with the collector off, then `gc.freeze`s what they made (saves
+  1.0 s of a cold `midime_train`); only when the script owns the process."""
   if not _owns_the_process(run):
     yield
     return
@@ -219,8 +197,8 @@ def _modules_kept_out_of_collection(run):
 
 
 def _owns_the_process(run):
-  """True when the script is the process's program (its console script or
-  `python -m`), not a call from a notebook, a test or another program."""
+  """True when the script is the process's program, not a call from a notebook,
+  a test or another program."""
   main_file = getattr(sys.modules.get('__main__'), '__file__', None) or ''
   script = run.__module__.rsplit('.', 1)[-1]
   return (os.path.splitext(os.path.basename(main_file))[0] == script and
@@ -229,15 +207,8 @@ def _owns_the_process(run):
 
 
 def _exit_now(code):
-  """Exits as `sys.exit(code)` does, without Python's finalization.
-
-  Tearing down the modules TensorFlow and magenta load takes 1.3-1.6 s of a
-  2-core machine (as long as the rest of a short training), and nothing of
-  ours needs it: every file is written, closed and renamed in place before
-  this, and the exit handlers (logging's flush among them) still run. Output
-  a closed or broken stdout or stderr could not take is dropped: it does not
-  change the exit code of work that is done.
-  """
+  """`sys.exit(code)` without Python's finalization (1.3-1.6 s of tearing down
+  TensorFlow; every file is already written); exit handlers still run."""
   if code is None:
     code = 0
   elif not isinstance(code, int):
@@ -257,14 +228,13 @@ def _run_console_script(define_flags, run, needs_tensorflow, check_first):
 
     def main(unused_argv):
       logging.set_verbosity(flags.FLAGS.log.upper())
-      if check_first:
-        check_first()
+      checked = check_first() if check_first else None
       if needs_tensorflow:
         from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
         with spans_lib.span('imports'), _modules_kept_out_of_collection(run):
           startup_lib.import_quietly()
       try:
-        code = run()
+        code = run() if checked is None else run(checked)
       finally:
         spans_lib.write_if_asked()
       if isinstance(code, int):
@@ -272,22 +242,21 @@ def _run_console_script(define_flags, run, needs_tensorflow, check_first):
 
     app.run(main, flags_parser=parse_flags_or_exit)
   except BrokenPipeError:
-    # Whoever read stdout stopped reading (`--help | head -n 1`): the rest
-    # is dropped, as Python's docs on SIGPIPE advise, without a traceback.
+    # stdout's reader left (`--help | head -n 1`), as Python's SIGPIPE docs.
     _discard(1)
     sys.exit(0 if _asked_for_help(sys.argv) else 1)
   except KeyboardInterrupt:
     fail('Interrupted; nothing was left half-written.', code=130)
   except errors.MidiMeError as e:
-    if _debugging():
+    if os.environ.get('MIDIME_DEBUG') or (
+        'debug' in flags.FLAGS and flags.FLAGS.is_parsed() and
+        flags.FLAGS.debug):
       raise
     fail(e.cli or e)
 
 
 def _show_our_flags_in_help(run):
-  """Makes --help show the script's examples and flags (its main module is pip's
-  wrapper, which has neither).
-  """
+  """Makes --help show the script's examples and flags, not pip's wrapper's."""
   main = sys.modules.get('__main__')
   if main is not None and not main.__doc__:
     main.__doc__ = sys.modules[run.__module__].__doc__
@@ -298,9 +267,9 @@ def _show_our_flags_in_help(run):
         values.register_key_flag_for_module(sys.argv[0], flag)
 
 
-def require_flag(name, value, hint=''):
+def require_flag(name, value):
   if value is None or value == '':
-    raise errors.UsageError(f'--{name} is required{hint}.')
+    raise errors.UsageError(f'--{name} is required.')
   return value
 
 

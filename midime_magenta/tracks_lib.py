@@ -1,7 +1,5 @@
-"""Which tracks of a song are used: the melody for melody models, and the
-melody, bass and drums of a trio. A choice the user made always wins, and one
-that names no track is refused.
-"""
+"""Which tracks of a song are used (the user's choice wins), and the voicing
+outputs are written in."""
 
 import collections
 import copy
@@ -14,12 +12,10 @@ import numpy as np
 from midime_magenta import midi_io
 from midime_magenta import steps
 
-# The programs MusicVAE decodes a melody and a trio's bass on (magenta's
-# TrioConverter: ELECTRIC_BASS_PROGRAM).
+# The programs MusicVAE decodes a melody and a trio's bass on.
 MUSIC_VAE_PROGRAMS = {'melody': 0, 'bass': 33}
-# MIDI's slowest tempo, 0xFFFFFF us a quarter (3.5763 qpm), rounded up to the
-# 3 decimals a voicing keeps: 3.576 would be written as 0x100051B, beyond it.
-MIN_QPM = 3.577
+MIN_QPM = 3.577  # MIDI's slowest tempo, rounded up to a voicing's 3 decimals.
+
 
 @dataclasses.dataclass
 class TrackStats:
@@ -33,12 +29,8 @@ class TrackStats:
 
   @property
   def melody_score(self):
-    """Higher for a likelier melody; never negative.
-
-    The demo ranked tracks by pitch range, distinct pitches and polyphony; we add
-    register, because the bass has the widest range yet the tune is on top. Every
-    term is at least 0, so polyphony always lowers the score.
-    """
+    """Higher for a likelier melody: the demo's range, distinct pitches and
+    polyphony, and register (the tune is on top); never negative."""
     register = max(0.0, self.mean_pitch - 21.0)  # Semitones above A0.
     return ((self.distinct_pitches + 0.5 * self.pitch_range + register) *
             (1.0 - self.polyphony))
@@ -69,9 +61,8 @@ def track_stats(ns):
 
 
 def choose_melody_instrument(ns, instrument=None, program=None):
-  """The melody track's instrument number (or None), unless `instrument` or
-  `program` names one; raises midi_io.InputError when that is not there.
-  """
+  """The melody's instrument number (or None), unless `instrument` or `program`
+  names one; raises midi_io.InputError when that is not there."""
   stats = track_stats(ns)
   if instrument is not None:
     if instrument not in [s.instrument for s in stats]:
@@ -93,7 +84,7 @@ def choose_melody_instrument(ns, instrument=None, program=None):
 
 @dataclasses.dataclass(frozen=True)
 class TrioTracks:
-  """The tracks (instrument numbers) a trio is made of, and why; `drums` None: all drum notes."""
+  """A trio's tracks (instrument numbers) and why; `drums` None: all drums."""
   melody: int
   bass: int
   drums: int | None
@@ -112,10 +103,8 @@ _BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
 def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
   """Picks a melody, a bass and a drum track from any multi-track song.
 
-  magenta's TrioConverter takes melody from programs 0-31 and bass from 32-39
-  only, so a flute melody gives nothing as it is. Here drums are the channel-10
-  notes, the bass a GM bass program or else the lowest mostly-monophonic track,
-  the melody the likeliest of the rest; each may be given instead.
+  Drums are the channel-10 notes, the bass a GM bass program or else the lowest
+  mostly-monophonic track, the melody the likeliest of the rest.
 
   Returns:
     The `TrioTracks`, or None when the song has no two pitched tracks.
@@ -154,9 +143,8 @@ def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
 
 
 def keep_trio(ns, tracks, low, high):
-  """Leaves the trio's notes only, on TrioConverter's programs; returns the
-  number of melody and bass notes dropped for their pitch.
-  """
+  """Leaves the trio's notes only, on TrioConverter's programs; returns how many
+  melody and bass notes were dropped for their pitch."""
   kept, out_of_range = [], 0
   for n in ns.notes:
     if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
@@ -184,20 +172,14 @@ def program_of(ns, instrument):
 
 @dataclasses.dataclass(frozen=True)
 class Voicing:
-  """The tempo and programs outputs are written in: by default, the input's.
-
-  MusicVAE decodes at 120 qpm on piano (a trio's bass on 33); a 90-qpm flute
-  tune should come back as a 90-qpm flute tune, to go into the same DAW session.
-  `Voicing()` is MusicVAE's own.
-  """
+  """The tempo and programs outputs are written in; `Voicing()` is MusicVAE's."""
   qpm: float = steps.QPM
   melody_program: int = MUSIC_VAE_PROGRAMS['melody']
   bass_program: int = MUSIC_VAE_PROGRAMS['bass']
 
   def __post_init__(self):
-    """Clamps to what a MIDI file holds (MIN_QPM to midi_io.MAX_QPM, programs
-    0-127), so every output can be written; raises ValueError for what is no
-    tempo or program at all."""
+    """Clamps to what a MIDI file holds; raises ValueError for what is no tempo
+    or program."""
     if not (isinstance(self.qpm, (int, float)) and math.isfinite(self.qpm) and
             self.qpm > 0):
       raise ValueError(f'a tempo of {self.qpm!r} qpm')
@@ -210,11 +192,8 @@ class Voicing:
       object.__setattr__(self, field, min(max(program, 0), 127))
 
   def apply(self, ns):
-    """A copy of a sequence decoded by MusicVAE, in this tempo and these programs.
-
-    Drums stay drums; a trio's bass is MusicVAE's instrument 1, the melody 0.
-    MusicVAE's own voicing returns `ns` itself: no copy on the hot path.
-    """
+    """A copy of a sequence decoded by MusicVAE in this voicing (`ns` itself for
+    MusicVAE's own); a trio's bass is instrument 1."""
     if self == Voicing():
       return ns
     ns = copy.deepcopy(ns)
@@ -237,11 +216,7 @@ class Voicing:
 
   @classmethod
   def from_dict(cls, values):
-    """A Voicing from `to_dict`'s output; None gives MusicVAE's own.
-
-    Raises:
-      ValueError: for fields that are unknown or out of range.
-    """
+    """A Voicing from `to_dict`'s output (None: MusicVAE's); raises ValueError."""
     if values is None:
       return cls()
     if not isinstance(values, dict) or set(values) - set(cls().to_dict()):
@@ -250,8 +225,8 @@ class Voicing:
 
 
 def voicing_of(chunked):
-  """The voicing of `chunking_lib.ChunkedInput`s: the median tempo of their
-  chunks and the programs of the tracks most chunks came from."""
+  """The voicing of `ChunkedInput`s: their chunks' median tempo and the programs
+  most chunks came from."""
   weights = [(c.num_chunks, c) for c in chunked if c.num_chunks]
   if not weights:
     return Voicing()

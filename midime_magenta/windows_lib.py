@@ -1,23 +1,13 @@
-"""One window of music, as Magenta.js cuts and encodes it.
-
-`split_notes` is `sequences.split` (music/src/core/sequences.ts) step for
-step; `window_tensors` is the melody, trio and drum converters' `toTensor`
-(music/src/core/data.ts), laid out as magenta's Python converters lay out
-theirs. tests/magentajs_parity_test.py runs Magenta.js itself against both.
-"""
+"""Windows of music cut and encoded as Magenta.js's `sequences.split` and
+converters' `toTensor` do (tests/magentajs_parity_test.py runs both)."""
 
 import copy
 
 import numpy as np
 
-def split_notes(notes, chunk_steps):
-  """Magenta.js's `sequences.split(ns, chunk_steps)`, step for step.
 
-  Windows of `chunk_steps` that do not overlap; a note held across a boundary
-  is cut there and sounds again at step 0 of the next; empty windows are left
-  out. Its quirks are kept so chunks are exactly the demo's: notes are taken
-  by start (stably), and a note that spills over closes its window at once, so
-  a later-starting note of that window is dropped.
+def split_notes(notes, chunk_steps):
+  """Magenta.js's `sequences.split(ns, chunk_steps)`, quirks and all.
 
   Returns:
     [(start_step, [notes rebased to the window])], in time order.
@@ -60,12 +50,8 @@ def split_notes(notes, chunk_steps):
 
 
 def windows(notes, chunk_steps, hop_steps=None):
-  """The demo's windows (`hop_steps` None), or overlapping ones.
-
-  With a smaller hop, the demo's cut is made once per phase (notes shifted by
-  0, hop, 2 hop, ...), so each window starts `hop_steps` after the last and is
-  cut as the demo cuts. Returns [(start_step, [notes])], in time order.
-  """
+  """The demo's windows (`hop_steps` None), or overlapping ones: the demo's cut
+  once per phase. Returns [(start_step, [notes])], in time order."""
   hop_steps = hop_steps or chunk_steps
   found = []
   for phase in range(0, chunk_steps, hop_steps):
@@ -83,9 +69,7 @@ def windows(notes, chunk_steps, hop_steps=None):
 
 
 def _melody_events(notes, num_steps):
-  """`Melody.fromNoteSequence(..., ignorePolyphony=true)`: per step -2 (nothing),
-  -1 (off) or the pitch.
-  """
+  """`Melody.fromNoteSequence(..., ignorePolyphony=true)`'s events per step."""
   events = [-2] * num_steps
   last_start = None
   for n in sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch)):
@@ -105,8 +89,7 @@ def _melody_one_hot(converter, notes, num_steps):
 
 
 def _drum_tensors(converter, notes, num_steps):
-  """(input, output) of a drum converter for one window: the classes hit at
-  each step, as magenta's `DrumsConverter` encodes them (roll or one-hot)."""
+  """(input, output) of a drum converter for one window."""
   classes = converter._pitch_class_map  # pylint: disable=protected-access
   events = [set() for _ in range(num_steps)]
   for n in notes:
@@ -130,9 +113,7 @@ def _drum_tensors(converter, notes, num_steps):
 
 
 def window_tensors(converter, kind, notes, num_steps):
-  """(input, output) tensors of one whole window, rests included, as Magenta.js's
-  converters' `toTensor` makes them (no melody extraction that could refuse it).
-  """
+  """(input, output) tensors of one whole window, rests included."""
   if kind == 'melody':
     tensor = _melody_one_hot(converter, notes, num_steps)
     return tensor, tensor
