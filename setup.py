@@ -60,7 +60,7 @@ setup(
         'audioop-lts>=0.2.1; python_version>="3.13"',
         'tqdm>=4.60,<5',
         'requests>=2.25,<3',
-        'matplotlib>=3.7,<4',
+        'matplotlib>=3.7,<4',  # magenta (installed --no-deps) imports it.
         'pillow>=9,<13',  # Piano rolls (plots_lib).
     ],
     extras_require={
