@@ -356,8 +356,15 @@ class Personalizer:
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
     size = personalizer.music_vae.z_size
-    personalizer.attributes = steering.load_attributes(run_dir, meta, size)
-    personalizer.constraint = steering.load_constraint(run_dir, meta, size)
+    try:
+      personalizer.attributes = steering.attributes_from_saved(
+          run_lib.load_extra(run_dir, meta, 'attributes'),
+          meta.get('attributes'), size)
+      personalizer.constraint = steering.constraint_from_saved(
+          run_lib.load_extra(run_dir, meta, 'constraint'),
+          meta.get('constraint'), size)
+    except ValueError as e:
+      raise run_lib.damaged_error(run_dir, str(e)) from None
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 

@@ -37,6 +37,7 @@ _MAX_JSON_BYTES = 1 << 20
 _MAX_Z_SIZE = 8192
 _MAX_CHUNKS = 50_000_000
 _MAX_PARAMETERS = 100_000_000
+_MAX_EXTRA = 1 << 24  # Values of an extra (a constraint on z 8192: 8.5M).
 EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
     r'(weights|latents|attributes|constraint)-[0-9a-f]{16}\.npz')
@@ -202,22 +203,21 @@ def add_to_run(run_dir, kind, arrays, meta):
     return _commit(run_dir, manifest)
 
 
-def load_extra(path, meta, kind, expected):
-  """An extra's {key: array} checked against `expected`, or None if absent.
+def load_extra(path, meta, kind):
+  """An extra's {key: float array} as its manifest lists it, or None if absent.
 
   Raises:
-    ModelFileError: when it is damaged.
+    ModelFileError: when it is damaged or far larger than an extra can be.
   """
   if not meta.get(kind):
     return None
   json_path = model_json_path(path)
-  listed = {k: v['shape'] for k, v in meta[kind]['arrays'].items()}
-  if listed != {k: list(s) for k, (s, _) in expected.items()}:
-    raise _damaged(json_path, f'its {kind} do not fit the model')
+  expected = {k: (v['shape'], 'f') for k, v in meta[kind]['arrays'].items()}
+  if sum(np.prod(s, dtype=np.int64) for s, _ in expected.values()) > _MAX_EXTRA:
+    raise _damaged(json_path, f'its {kind} are far larger than they can be')
   arrays = _read_npz(os.path.dirname(json_path) or '.', meta[kind], expected,
                      json_path)
-  if not all(np.all(np.isfinite(a)) for a in arrays.values()
-             if a.dtype.kind == 'f'):
+  if not all(np.all(np.isfinite(a)) for a in arrays.values()):
     raise _damaged(json_path, f'its {kind} hold NaN or infinity')
   return arrays
 

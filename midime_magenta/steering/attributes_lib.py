@@ -215,33 +215,30 @@ def check_strengths(name, strengths, unused_instance=None):
 
 
 def to_saved(vectors):
-  """(arrays, manifest fields) for `run_lib.add_to_run` / `save_run`."""
+  """(arrays, manifest fields) of attribute vectors, as a run saves them."""
   return ({'vectors': np.asarray(vectors.vectors, np.float32)},
           {'names': list(vectors.names), 'low': list(vectors.low),
            'high': list(vectors.high), 'source': str(vectors.source),
            'count': int(vectors.count)})
 
 
-def load(run_dir, meta, z_size):
-  """A run's attribute vectors, or None; raises run_lib.ModelFileError if damaged."""
-  from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-  entry = meta.get('attributes')
-  if not entry:
+def from_saved(arrays, fields, z_size):
+  """`to_saved`'s inverse (None without fields); ValueError saying what is wrong."""
+  if not fields:
     return None
-  names = entry.get('names')
+  names = fields.get('names')
   ok = (isinstance(names, list) and 1 <= len(names) <= len(ATTRIBUTES) and
         len(set(map(str, names))) == len(names) and
         all(n in ATTRIBUTES for n in names) and
-        all(isinstance(entry.get(k), list) and len(entry[k]) == len(names) and
+        all(isinstance(fields.get(k), list) and len(fields[k]) == len(names) and
             all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                for v in entry[k]) for k in ('low', 'high')) and
-        isinstance(entry.get('source'), str) and
-        isinstance(entry.get('count'), int))
+                for v in fields[k]) for k in ('low', 'high')) and
+        isinstance(fields.get('source'), str) and
+        isinstance(fields.get('count'), int) and
+        list(arrays.get('vectors', np.zeros(0)).shape) == [len(names), z_size])
   if not ok:
-    raise run_lib.damaged_error(run_dir, 'its attribute vectors are not '
-                                'described as this version writes them')
-  arrays = run_lib.load_extra(run_dir, meta, 'attributes',
-                              {'vectors': ([len(names), z_size], 'f')})
+    raise ValueError('its attribute vectors are not described as this '
+                     'version writes them')
   return AttributeVectors(list(names), arrays['vectors'].astype(np.float32),
-                          list(entry['low']), list(entry['high']),
-                          entry['source'], entry['count'])
+                          list(fields['low']), list(fields['high']),
+                          fields['source'], fields['count'])

@@ -242,38 +242,36 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
 
 
 def to_saved(constraint):
-  """(arrays, manifest fields) for `run_lib.add_to_run` / `save_run`."""
+  """(arrays, manifest fields) of a constraint, as a run saves them."""
   return (constraint.weight_arrays(),
           {'rules': constraint.specs, 'layers': list(HIDDEN_LAYERS),
            'distance_weight': constraint.distance_weight,
            'report': constraint.report})
 
 
-def load(run_dir, meta, z_size):
-  """A run's constraint, or None; raises run_lib.ModelFileError if damaged."""
-  from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-  entry = meta.get('constraint')
-  if not entry:
+def from_saved(arrays, fields, z_size):
+  """`to_saved`'s inverse (None without fields); ValueError saying what is wrong."""
+  if not fields:
     return None
-  specs = entry.get('rules')
-  weight = entry.get('distance_weight')
+  specs = fields.get('rules')
+  weight = fields.get('distance_weight')
   if not (isinstance(specs, list) and 1 <= len(specs) <= rules_lib.MAX_RULES
           and all(isinstance(x, str) and len(x) <= rules_lib.MAX_RULE_CHARS
                   for x in specs) and
-          entry.get('layers') == list(HIDDEN_LAYERS) and
+          fields.get('layers') == list(HIDDEN_LAYERS) and
           isinstance(weight, (int, float)) and not isinstance(weight, bool) and
           np.isfinite(weight) and weight >= 0):
-    raise run_lib.damaged_error(run_dir, 'its constraint is not described as '
-                                'this version writes it')
+    raise ValueError('its constraint is not described as this version '
+                     'writes it')
   try:
     rules = [rules_lib.parse_rule(x) for x in specs]
   except rules_lib.RuleError as e:
-    raise run_lib.damaged_error(run_dir, f'its constraint: {e}') from None
+    raise ValueError(f'its constraint: {e}') from None
   constraint = LatentConstraint(z_size, rules, float(weight))
-  expected = {k: (s, 'f') for k, s in constraint.weight_shapes().items()}
-  constraint.set_weight_arrays(
-      run_lib.load_extra(run_dir, meta, 'constraint', expected))
-  report = entry.get('report')
+  if {k: list(a.shape) for k, a in arrays.items()} != constraint.weight_shapes():
+    raise ValueError('its constraint does not fit the model')
+  constraint.set_weight_arrays(arrays)
+  report = fields.get('report')
   constraint.report = report if isinstance(report, dict) else {}
   return constraint
 
