@@ -11,19 +11,13 @@ first used (`midime_magenta.MidiMe`, `midime_magenta.Personalizer`).
 import importlib.util as _importlib_util
 import os as _os
 
-# First, so the interpreter's start-up is told apart from our imports.
-from midime_magenta import spans_lib as _spans_lib  # pylint: disable=unused-import
+# First, so that spans tell the interpreter's start-up apart from our imports.
+from midime_magenta import startup_lib as _startup_lib
 
-# magenta 2.1.4 and our model are written against Keras 2 (tf-keras). This must
-# be set before TensorFlow is imported anywhere, and this is the one place.
+# magenta 2.1.4 and our model are written against Keras 2 (tf-keras); set
+# before TensorFlow is imported anywhere.
 _os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-# TensorFlow's own switch for its C++ INFO and WARNING lines (see startup_lib
-# for the lines it does not cover).
 _os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-# magenta's music_vae imports tensorflow_datasets at the top but we never use
-# it (and it is not a dependency): a stub stands in until an attribute is used.
-from midime_magenta import startup_lib as _startup_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 _startup_lib.defer_tensorflow_datasets()
 
 _MAGENTA_INSTALL = 'pip install --no-deps magenta==2.1.4'

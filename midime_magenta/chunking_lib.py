@@ -20,7 +20,6 @@ from magenta.models.music_vae import data
 
 from midime_magenta import errors
 from midime_magenta import midi_io
-from midime_magenta import steps
 from midime_magenta import tracks_lib
 from midime_magenta import windows_lib
 
@@ -69,7 +68,7 @@ class ChunkedInput:
   lengths: list
   instrument: int | None = None
   trio_tracks: tracks_lib.TrioTracks | None = None
-  qpm: float = steps.QPM
+  qpm: float = windows_lib.QPM
   programs: dict | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
@@ -103,14 +102,14 @@ def chunk_windows(ns, music_vae_config, hop_bars=None):
   kind = converter_kind(music_vae_config)
   converter = music_vae_config.data_converter
   chunk_steps = music_vae_config.hparams.max_seq_len
-  hop_steps = hop_bars * steps.STEPS_PER_BAR if hop_bars else None
+  hop_steps = hop_bars * windows_lib.STEPS_PER_BAR if hop_bars else None
   for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
       ns):
     offset = segment.subsequence_info.start_time_offset
-    qpm = segment.tempos[0].qpm if segment.tempos else steps.QPM
-    step_seconds = 60.0 / qpm / steps.STEPS_PER_QUARTER
+    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
+    step_seconds = 60.0 / qpm / windows_lib.STEPS_PER_QUARTER
     quantized = note_seq.quantize_note_sequence(
-        _as_common_time(segment), steps.STEPS_PER_QUARTER)
+        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
     for start, notes in windows_lib.windows(quantized.notes, chunk_steps,
                                             hop_steps):
       inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
@@ -165,7 +164,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if not ns.tempos:
     # MIDI's default tempo; magenta's TrioConverter fails on a sequence
     # without one (only API-built NoteSequences lack it).
-    ns.tempos.add(time=0.0, qpm=steps.QPM)
+    ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
   kind = converter_kind(music_vae_config)
   if kind == 'other':
     raise errors.UsageError(
@@ -204,7 +203,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     del ns.notes[:]
     ns.notes.extend(kept)
   other_meters = [m for m in _meters(original) if m != '4/4']
-  chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+  chunk_bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
   fields = {'starts': [], 'notes': [], 'inputs': [], 'outputs': []}
   tempos = []
   for start, qpm, notes, inputs, outputs in chunk_windows(
@@ -215,7 +214,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   chunk_steps = music_vae_config.hparams.max_seq_len
   chunked = ChunkedInput(source=source, instrument=chosen, trio_tracks=trio,
                          notes_out_of_range=out_of_range, programs=programs,
-                         qpm=float(np.median(tempos)) if tempos else steps.QPM,
+                         qpm=(float(np.median(tempos)) if tempos else
+                              windows_lib.QPM),
                          lengths=[chunk_steps] * len(fields['inputs']),
                          controls=[], **fields)
   if chunked.num_chunks and other_meters:
@@ -347,7 +347,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
     chunked.append(result)
     _log_chunked(result)
   if not allow_empty and not any(c.num_chunks for c in chunked):
-    bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+    bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
     if len(chunked) == 1:
       raise NoChunksError(f'{chunked[0].source!r} gave no {bars}-bar chunks: '
                           f'{chunked[0].reason}.')

@@ -39,7 +39,7 @@ from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import script_util
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 
 FLAGS = flags.FLAGS
 
@@ -88,10 +88,10 @@ def check_flags():
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import midi_io
-  from midime_magenta import run_dir_lib
+  from midime_magenta import run_lib
   for spec in filter(None, [FLAGS.input_midi, FLAGS.attributes_from]):
     midi_io.find_input_files(spec)
-  run_dir_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
+  run_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
 
 
 def run():
@@ -107,7 +107,7 @@ def run():
   from midime_magenta import chunking_lib
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
-  from midime_magenta import run_dir_lib
+  from midime_magenta import run_lib
   from midime_magenta import music_vae_lib
   if FLAGS.config is not None:
     configs.get_config(FLAGS.config)  # Fail before fetching anything.
@@ -127,7 +127,7 @@ def run():
         c.num_chunks for c in chunking_lib.chunk_inputs(
             FLAGS.attributes_from, music_vae_config, allow_empty=False)),
                                        FLAGS.attributes_from)
-  with run_dir_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
+  with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)
     history = personalizer.train(
@@ -136,7 +136,7 @@ def run():
         trio_tracks=script_util.trio_tracks_from_flags(),
         encoded=FLAGS.input_encoded, hop_bars=FLAGS.hop_bars)
     if FLAGS.attributes_from:
-      with spans_lib.span('attribute vectors'):
+      with startup_lib.span('attribute vectors'):
         personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import note_seq
 import numpy as np
 
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 
 AUDIO_RATE = 16000
@@ -79,7 +79,7 @@ def show(sequences, title='', listen=True):
     sequences = [sequences]
   # Each chunk in its own slot of whole bars, so a chunk ending in a rest
   # does not pull the next one early.
-  bar = steps.BAR_SECONDS
+  bar = windows_lib.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
   joined = note_seq.sequences_lib.concatenate_sequences(

@@ -10,7 +10,7 @@ ten still counts, two do not): what a listener hears, not the latents.
 import numpy as np
 from absl import logging
 
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 COPY_F1 = 0.9
 # Redraws of a copying sample before it is kept as it is. At 18% copies a
@@ -37,7 +37,7 @@ def too_little(num_chunks, chunk_bars):
 
 def onset_notes(ns):
   """{(pitch, onset step)} of a chunk decoded or cut at MusicVAE's 120 qpm."""
-  return {(n.pitch, steps.onset_step(n)) for n in ns.notes}
+  return {(n.pitch, windows_lib.onset_step(n)) for n in ns.notes}
 
 
 def f1(a, b):

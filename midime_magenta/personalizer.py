@@ -27,7 +27,7 @@ from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 from midime_magenta import steering
 from midime_magenta import tracks_lib
 
@@ -148,13 +148,13 @@ class Personalizer:
     """
     self.seconds, self.encoded, self.inputs = {}, None, []
     self.voicing = tracks_lib.Voicing()
-    before = spans_lib.totals()  # Each phase is a span; see self.seconds.
+    before = startup_lib.totals()  # Each phase is a span; see self.seconds.
     if encoded is not None:
-      with spans_lib.span('reading'):
+      with startup_lib.span('reading'):
         self.training_data, self.encoded = _read_encoded(
             encoded, self.music_vae_identity)
     elif z is None:
-      with spans_lib.span('chunking'):
+      with startup_lib.span('chunking'):
         self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
                                  allow_empty=False, hop_bars=hop_bars)
         num_chunks = sum(c.num_chunks for c in self.inputs)
@@ -164,7 +164,7 @@ class Personalizer:
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
       self.music_vae  # pylint: disable=pointless-statement
-      with spans_lib.span('encoding'):
+      with startup_lib.span('encoding'):
         self.training_data = _training_data(self.inputs,
                                             self.encode(self.inputs))
     else:
@@ -173,7 +173,7 @@ class Personalizer:
           starts=[0.0] * len(z))
     self._copy_check = None
     hparams = hparams or self.config.hparams
-    with spans_lib.span('MidiMe set-up'):
+    with startup_lib.span('MidiMe set-up'):
       if (self.midime is not None and self.midime.hparams == hparams and
           self.midime.input_size == self.music_vae.z_size):
         self.midime.reset(seed)  # Same shapes: keep the traced training step.
@@ -184,10 +184,10 @@ class Personalizer:
     epochs = epochs or hparams.num_epochs
     hooks = [*callbacks, *([progress_lib.TrainingProgress(epochs)]
                            if progress else [])]
-    with spans_lib.span('training'):
+    with startup_lib.span('training'):
       self.history = self.midime.train(self.training_data.z, epochs=epochs,
                                        callbacks=hooks, shuffle_seed=seed)
-    self.seconds = spans_lib.since(before)
+    self.seconds = startup_lib.since(before)
     if not self.history['loss']:
       raise KeyboardInterrupt  # Interrupted before one epoch: nothing to keep.
     if self.history['interrupted']:
@@ -337,7 +337,7 @@ class Personalizer:
       extras['attributes'] = steering.attributes_to_saved(self.attributes)
     if self.constraint is not None:
       extras['constraint'] = steering.constraint_to_saved(self.constraint)
-    with spans_lib.span('saving'):
+    with startup_lib.span('saving'):
       return run_lib.save_run(run_dir, self._trained(), self.training_data,
                               self.history, summary_of(self),
                               overwrite=overwrite, extras=extras)

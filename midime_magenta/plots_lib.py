@@ -20,7 +20,7 @@ from PIL import ImageDraw
 from PIL import ImageFont
 
 from midime_magenta import file_util
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 # Piano-roll geometry (pixels) and colours.
 _ROLL_WIDTH = 800
@@ -100,7 +100,7 @@ def _draw_notes(ax, notes, total_time, color, pitch_limits):
         0.8, color=color, linewidth=0))
   ax.set_ylim(pitch_limits[0] - 2, pitch_limits[1] + 2)
   ax.set_xlim(0, max(total_time, 1e-3))
-  bar = steps.BAR_SECONDS
+  bar = windows_lib.BAR_SECONDS
   for x in np.arange(0, total_time + 1e-6, bar):
     ax.axvline(x, color='0.85', linewidth=0.5, zorder=0)
 
@@ -134,7 +134,7 @@ def plot_piano_roll(ns, path, title='', replace=True):
   if title:
     draw.text((4, 4), title, fill=_BLACK)
   x_of = lambda t: _PITCH_AXIS + (_ROLL_WIDTH - _PITCH_AXIS - 4) * t / total  # pylint: disable=g-long-lambda
-  bars = np.arange(0, total, steps.bar_seconds(ns))
+  bars = np.arange(0, total, windows_lib.bar_seconds(ns))
   every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
   for k in range(0, len(bars), every):
     draw.text((x_of(bars[k]) + 2, height - _TIME_AXIS + 2), str(k + 1),

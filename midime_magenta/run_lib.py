@@ -24,9 +24,10 @@ import numpy as np
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midime_hparams
-from midime_magenta import run_dir_lib
 
-MODEL_FILE = run_dir_lib.MODEL_FILE
+MODEL_FILE = 'midime.json'
+# What marks a finished midime_encode folder (the encoding wing's format).
+ENCODED_MANIFEST = 'manifest.json'
 SUMMARY_FILE = 'summary.json'
 LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
@@ -53,7 +54,56 @@ class ModelMismatchError(errors.MidiMeError):
   """A saved run that belongs to another MusicVAE."""
 
 
-RunDirError = run_dir_lib.RunDirError
+class RunDirError(errors.MidiMeError):
+  """A run folder that cannot be used (a file, someone else's, taken)."""
+
+
+def _holds_run(run_dir):
+  return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
+
+
+def check_run_dir(run_dir, overwrite, api=False):
+  """Refuses a folder that cannot become this run (new, empty, or a run to
+  `overwrite`); creates nothing; raises RunDirError saying why, in the
+  words of the command line, or of the Python API with `api`.
+  """
+  name, replace = ('run_dir', 'overwrite=True') if api else (
+      '--run_dir', '--overwrite')
+  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
+                      f'{name}.')
+  if os.path.isdir(run_dir):
+    file_util.check_not_held(run_dir, RunDirError)
+    if _holds_run(run_dir):
+      if not overwrite:
+        raise RunDirError(
+            f'{run_dir} already holds a MidiMe model; pass {replace} to '
+            f'replace it, or choose another {name}.')
+    else:
+      others = sorted(n for n in os.listdir(run_dir)
+                      if n != file_util.LOCK_FILE and not file_util.is_temporary(n))
+      if others:
+        raise RunDirError(
+            f'{run_dir} holds other files ({", ".join(others[:3])}'
+            f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
+            f'a new or empty {name}.')
+  existing = os.path.abspath(run_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise RunDirError(
+        f'Cannot create {name} {run_dir}: {existing} is not a writable '
+        'folder.')
+
+
+def claimed_run_dir(run_dir, overwrite=False, api=False):
+  """Holds a run folder for this process while a run is made and saved
+  (checked, created, locked; removed again if this call created it and the
+  body fails). Raises RunDirError.
+  """
+  return file_util.claimed_folder(
+      run_dir, lambda: check_run_dir(run_dir, overwrite, api), RunDirError,
+      keep=_holds_run, what='run_dir' if api else '--run_dir')
 
 
 def describe_music_vae(config_name, z_size, fingerprint):
@@ -132,7 +182,7 @@ def save_run(run_dir, midime, training_data=None, history=None, summary=None,
   the API's words, or the command line's without `api`) or
   file_util.OutputError.
   """
-  with run_dir_lib.claimed_run_dir(run_dir, overwrite, api):
+  with claimed_run_dir(run_dir, overwrite, api):
     weights = midime.weight_arrays()
     weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
     manifest = {
@@ -196,7 +246,7 @@ def add_to_run(run_dir, kind, arrays, meta):
   if kind not in EXTRAS:
     raise ValueError(f'kind must be one of {EXTRAS}, got {kind!r}.')
   read_model_info(run_dir)  # A run, and undamaged.
-  with run_dir_lib.claimed_run_dir(run_dir, overwrite=True):
+  with claimed_run_dir(run_dir, overwrite=True):
     with open(os.path.join(run_dir, MODEL_FILE), encoding='utf-8') as f:
       manifest = json.load(f)
     manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
@@ -299,7 +349,7 @@ def read_model_info(path):
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
-    if run_dir_lib.is_encoding(folder):
+    if os.path.isfile(os.path.join(folder, ENCODED_MANIFEST)):
       raise ModelFileError(
           f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
           'run; train on it with Personalizer.train(encoded=folder).',

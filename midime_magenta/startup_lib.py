@@ -1,27 +1,114 @@
-"""Importing TensorFlow, magenta and note_seq without their start-up chatter.
+"""Start-up: TensorFlow imported without its chatter, the wings' doors, and spans.
 
 TensorFlow 2.20/2.21 logs a banner and INFO lines through absl's C++ logging
-before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp 1718, 1957),
-and note_seq's pydub warns about ffmpeg. `import_quietly` imports them once
-with fd 2 pointed at a temporary file, then writes back all but known INFO
-lines. `tensorflow_datasets`, which magenta imports but we never use and which
-prints a traceback in Colab's package set, is imported on first use only.
-MIDIME_RAW_STDERR=1 shows everything.
+before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL`; `import_quietly` imports
+it with fd 2 captured and writes back all but known INFO lines
+(MIDIME_RAW_STDERR=1 shows everything).
+
+Spans say where a run's time goes: every moment of a thread belongs to its
+innermost open `span`, or to 'other', so they tile the wall time since the
+process started (main thread). With MIDIME_SPANS=path a console script writes
+its main thread's spans there as JSON when its run ends (bin/bench reads them).
 """
 
 import contextlib
 import importlib
-import importlib.util
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
+import time
 import types
 import warnings
 
-from absl import logging
+
+def _process_age():
+  """Seconds since this process started (from /proc), or None without /proc."""
+  try:
+    with open('/proc/self/stat', encoding='ascii') as f:
+      started_ticks = int(f.read().rsplit(')', 1)[1].split()[19])
+    with open('/proc/uptime', encoding='ascii') as f:
+      uptime = float(f.read().split()[0])
+    return max(0.0, uptime - started_ticks / os.sysconf('SC_CLK_TCK'))
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+_IMPORTED_AT = time.perf_counter()
+_AGE_AT_IMPORT = _process_age()
+
+
+class _Clock(threading.local):
+
+  def __init__(self):
+    super().__init__()
+    self.stack = ['other']
+    self.totals = {'other': 0.0}
+    self.last = time.perf_counter()
+    if threading.current_thread() is threading.main_thread():
+      self.last = _IMPORTED_AT
+      if _AGE_AT_IMPORT is not None:
+        self.totals['interpreter start-up'] = _AGE_AT_IMPORT
+
+  def switch(self):
+    now = time.perf_counter()
+    name = self.stack[-1]
+    self.totals[name] = self.totals.get(name, 0.0) + now - self.last
+    self.last = now
+
+
+_clock = _Clock()
+
+
+@contextlib.contextmanager
+def span(name):
+  """Counts the block's time under `name` (less any span opened inside it)."""
+  _clock.switch()
+  _clock.stack.append(name)
+  try:
+    yield
+  finally:
+    _clock.switch()
+    _clock.stack.pop()
+
+
+def totals():
+  """{span: seconds} of this thread so far, in the order first entered."""
+  _clock.switch()
+  return dict(_clock.totals)
+
+
+def since(before):
+  """The spans' seconds since `before` (an earlier `totals()`), non-zero ones."""
+  return {k: v - before.get(k, 0.0) for k, v in totals().items()
+          if v - before.get(k, 0.0) > 0.0}
+
+
+def write_spans_if_asked():
+  """Writes the main thread's spans and the process's age to $MIDIME_SPANS.
+
+  Only a regular file of its own, atomically; what it cannot write is a
+  warning, never a change to the run's outcome.
+  """
+  path = os.environ.get('MIDIME_SPANS')
+  if not path:
+    return
+  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  from midime_magenta import errors
+  from midime_magenta import file_util
+  try:
+    if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+      raise file_util.OutputError(f'{path} is not a regular file')
+    file_util.write_json(path, {'spans': totals(),
+                                'process_seconds': _process_age()})
+  except (OSError, errors.MidiMeError) as e:
+    logging.warning('MIDIME_SPANS: the spans were not written (%s); the run '
+                    'is not affected.', str(e).rstrip('.'))
+
 
 _INFO_LINE = re.compile(
     rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called|'
@@ -85,6 +172,7 @@ def _captured():
           sys.stderr.buffer.write(line)
       sys.stderr.flush()
       if any(_NO_GPU_LINE.search(line) for line in lines):
+        from absl import logging  # pylint: disable=g-import-not-at-top
         logging.info('No GPU found (CUDA could not start): TensorFlow runs '
                      'on the CPU.')
 

@@ -12,7 +12,7 @@ import note_seq
 import numpy as np
 
 from midime_magenta import midi_io
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 # The programs MusicVAE decodes a melody and a trio's bass on (magenta's
 # TrioConverter: ELECTRIC_BASS_PROGRAM).
@@ -190,7 +190,7 @@ class Voicing:
   tune should come back as a 90-qpm flute tune, to go into the same DAW session.
   `Voicing()` is MusicVAE's own.
   """
-  qpm: float = steps.QPM
+  qpm: float = windows_lib.QPM
   melody_program: int = MUSIC_VAE_PROGRAMS['melody']
   bass_program: int = MUSIC_VAE_PROGRAMS['bass']
 
@@ -219,8 +219,8 @@ class Voicing:
       return ns
     ns = copy.deepcopy(ns)
     if not ns.tempos:
-      ns.tempos.add(time=0.0, qpm=steps.QPM)
-    note_seq.sequences_lib.stretch_note_sequence(ns, steps.QPM / self.qpm,
+      ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
+    note_seq.sequences_lib.stretch_note_sequence(ns, windows_lib.QPM / self.qpm,
                                                  in_place=True)
     for n in ns.notes:
       if not n.is_drum:

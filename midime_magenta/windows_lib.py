@@ -1,4 +1,7 @@
-"""One window of music, as Magenta.js cuts and encodes it.
+"""MusicVAE's time grid, and one window of music as Magenta.js cuts and encodes it.
+
+Every MusicVAE cuts and decodes 16th-note steps, 4 a quarter note, in 4/4
+bars, and writes what it decodes at 120 qpm.
 
 `split_notes` is `sequences.split` (music/src/core/sequences.ts) step for
 step; `window_tensors` is the melody, trio and drum converters' `toTensor`
@@ -9,6 +12,23 @@ theirs. tests/magentajs_parity_test.py runs Magenta.js itself against both.
 import copy
 
 import numpy as np
+
+QPM = 120.0
+STEPS_PER_QUARTER = 4
+STEPS_PER_BAR = 4 * STEPS_PER_QUARTER
+STEP_SECONDS = 60.0 / QPM / STEPS_PER_QUARTER  # 0.125 s.
+BAR_SECONDS = STEPS_PER_BAR * STEP_SECONDS  # 2 s.
+
+
+def onset_step(note):
+  """The step a note starts on, at 120 qpm."""
+  return int(round(note.start_time / STEP_SECONDS))
+
+
+def bar_seconds(ns):
+  """Seconds per 4/4 bar of a NoteSequence at its first tempo (120 qpm: 2 s)."""
+  qpm = ns.tempos[0].qpm if ns.tempos else QPM
+  return BAR_SECONDS * QPM / qpm
 
 def split_notes(notes, chunk_steps):
   """Magenta.js's `sequences.split(ns, chunk_steps)`, step for step.

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from midime_magenta import errors
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 ATTRIBUTES = ('c_diatonic', 'note_density', 'average_interval',
               'syncopation_16th', 'syncopation_8th', 'pitch_range')
@@ -53,11 +53,11 @@ def measure(ns, name, chunk_bars):
   """One attribute of one chunk; nan where it is undefined (no notes)."""
   notes = part_notes(ns)
   if name == 'note_density':
-    return len({steps.onset_step(n) for n in notes}) / chunk_bars
+    return len({windows_lib.onset_step(n) for n in notes}) / chunk_bars
   if not notes:
     return float('nan')
   pitches = np.array([n.pitch for n in notes])
-  onsets = np.array([steps.onset_step(n) for n in notes])
+  onsets = np.array([windows_lib.onset_step(n) for n in notes])
   if name == 'c_diatonic':
     return float(np.mean([p % 12 in C_MAJOR for p in pitches]))
   if name == 'average_interval':
@@ -158,7 +158,7 @@ def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
   None; AttributeVectorError for too few or too uniform chunks."""
   from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
   names = names_for(music_vae.config)
-  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+  bars = music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
   if inputs is None:
     z = music_vae.prior_latents(draws, seed)
     sequences = music_vae.decode(z, PRIOR_TEMPERATURE)

@@ -18,7 +18,7 @@ from absl import logging
 from midime_magenta import midime_model
 from midime_magenta import progress_lib
 from midime_magenta.steering import rules_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 # Labels must be repeatable, or a latent that obeyed could be moved anyway.
 # Checking key:C twice on 2048 prior draws, MusicVAE's sampling flipped 42
@@ -181,7 +181,7 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
 
 def rule_checker(music_vae, rules):
   """fn(latents) -> bool [n]: decoded near argmax, do they obey `rules`?"""
-  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+  bars = music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
 
   def check(z):
     return np.array([rules_lib.satisfies(ns, rules, bars) for ns in

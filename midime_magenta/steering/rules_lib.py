@@ -14,7 +14,7 @@ import numpy as np
 
 from midime_magenta.steering import attributes_lib
 from midime_magenta import errors
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 _KEY_NAMES = {'C': 0, 'C#': 1, 'DB': 1, 'D': 2, 'D#': 3, 'EB': 3, 'E': 4,
               'F': 5, 'F#': 6, 'GB': 6, 'G': 7, 'G#': 8, 'AB': 8, 'A': 9,
@@ -137,8 +137,8 @@ def satisfies(ns, rules, chunk_bars):
 
 def onsets_kept(before, after):
   """Share of the part's onset steps in `before` still onsets in `after`."""
-  a = {steps.onset_step(n) for n in attributes_lib.part_notes(before)}
-  b = {steps.onset_step(n) for n in attributes_lib.part_notes(after)}
+  a = {windows_lib.onset_step(n) for n in attributes_lib.part_notes(before)}
+  b = {windows_lib.onset_step(n) for n in attributes_lib.part_notes(after)}
   return len(a & b) / len(a) if a else float('nan')
 
 
@@ -146,7 +146,7 @@ def contour(ns, num_steps):
   """The part's sounding pitch at each step (held until the next onset)."""
   line = np.full(num_steps, np.nan)
   for n in attributes_lib.part_notes(ns):
-    start = steps.onset_step(n)
+    start = windows_lib.onset_step(n)
     if 0 <= start < num_steps:
       line[start:] = n.pitch
   return line
@@ -168,7 +168,7 @@ def measure(rules, before, after, chunk_steps):
   Returns {'satisfied_before', 'satisfied_after', 'onsets_kept',
   'contour_correlation', 'per_rule': {spec: {'before', 'after'}}}.
   """
-  bars = chunk_steps // steps.STEPS_PER_BAR
+  bars = chunk_steps // windows_lib.STEPS_PER_BAR
   mean = lambda xs: float(np.nanmean(xs)) if np.isfinite(xs).any() else float('nan')  # pylint: disable=g-long-lambda
   return {
       'chunks': len(before),
