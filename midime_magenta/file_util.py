@@ -9,6 +9,7 @@ works on Colab's Google Drive.
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -19,7 +20,7 @@ import tempfile
 
 from midime_magenta import errors
 
-_TMP_MARK = '.midime-tmp-'
+TMP_MARK = '.midime-tmp-'  # In every temporary file's name.
 # Names that become file or folder names (configs, checkpoints): no path
 # separators, no leading dot, nothing a shell or filesystem reads specially.
 SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
@@ -62,7 +63,7 @@ def musician_name(tune, model, what, extension='.mid', date=None):
 
 def is_temporary(name):
   """True for the names of `write_atomically`'s temporary files."""
-  return _TMP_MARK in name
+  return TMP_MARK in name
 
 
 def _claim_new_name(path, max_attempts=1000):
@@ -83,17 +84,20 @@ def write_atomically(path, write, replace=True):
 
   Args:
     path: where the file goes (a local path or a URL TensorFlow can write).
-    write: `write(tmp_path)` writes the whole content to `tmp_path`.
+    write: `write(tmp_path)` writes the whole content to `tmp_path`; or the
+      content, as bytes.
     replace: replace an existing `path` (True), or pick a free name (False).
 
   Raises:
     OutputError: when the folder cannot be written.
   """
+  if isinstance(write, bytes):
+    write = functools.partial(_write_bytes, write)
   if '://' in str(path):
     return _write_url_atomically(path, write, replace)
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
-  tmp = os.path.join(folder, f'.{name}{_TMP_MARK}{os.getpid()}{ext}')
+  tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
   target = done = None
   try:
     write(tmp)
@@ -114,9 +118,14 @@ def write_atomically(path, write, replace=True):
       os.remove(tmp)
 
 
+def _write_bytes(content, path):
+  with open(path, 'wb') as f:
+    f.write(content)
+
+
 def _write_url_atomically(url, write, replace):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  staged = f'{url}.{_TMP_MARK.strip(".")}{os.getpid()}'
+  staged = f'{url}.{TMP_MARK.strip(".")}{os.getpid()}'
   with tempfile.TemporaryDirectory() as folder:
     local = os.path.join(folder, os.path.basename(url))
     try:

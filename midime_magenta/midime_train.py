@@ -87,10 +87,12 @@ def check_flags():
                             'midime_encode folder), one of them.')
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
+  from midime_magenta import file_util
   from midime_magenta import midi_io
   from midime_magenta import run_lib
   for spec in filter(None, [FLAGS.input_midi, FLAGS.attributes_from]):
     midi_io.find_input_files(spec)
+  file_util.check_not_held(FLAGS.run_dir, run_lib.RunDirError)
   run_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
 
 

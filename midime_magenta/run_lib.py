@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import shutil
 import time
 import zipfile
 
@@ -73,15 +72,14 @@ def check_run_dir(run_dir, overwrite, api=False):
     raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
                       f'{name}.')
   if os.path.isdir(run_dir):
-    file_util.check_not_held(run_dir, RunDirError)
     if _holds_run(run_dir):
       if not overwrite:
         raise RunDirError(
             f'{run_dir} already holds a MidiMe model; pass {replace} to '
             f'replace it, or choose another {name}.')
     else:
-      others = sorted(n for n in os.listdir(run_dir)
-                      if n != file_util.LOCK_FILE and not file_util.is_temporary(n))
+      others = sorted(n for n in os.listdir(run_dir) if n != LOCK_FILE and
+                      not file_util.is_temporary(n))
       if others:
         raise RunDirError(
             f'{run_dir} holds other files ({", ".join(others[:3])}'
@@ -153,90 +151,37 @@ class TrainingData:
 # -- saving --------------------------------------------------------------------
 
 
-def _write_npz(folder, kind, arrays):
-  """Writes arrays as <kind>-<hash>.npz; returns (file name, sha256)."""
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  content = buffer.getvalue()
-  digest = hashlib.sha256(content).hexdigest()
-  name = f'{kind}-{digest[:16]}.npz'
-
-  def write(tmp):
-    with open(tmp, 'wb') as f:
-      f.write(content)
-  file_util.write_atomically(os.path.join(folder, name), write)
-  return name, digest
-
-
-def _array_entries(arrays):
-  return {k: {'shape': list(a.shape), 'dtype': a.dtype.str}
-          for k, a in arrays.items()}
-
-
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
              overwrite=True, extras=None, api=True):
   """Saves a `MidiMe` (and its `TrainingData`) as a run folder; returns midime.json.
 
-  `history` gives loss.png and TensorBoard; `summary` goes in the manifest;
-  `extras` are {kind: (arrays, meta)} of `EXTRAS`. Raises RunDirError (in
-  the API's words, or the command line's without `api`) or
-  file_util.OutputError.
+  Everything is made in memory, then written in one pass (`_write_run`).
+  `history` gives loss.png and TensorBoard's events; `summary` goes in the
+  manifest; `extras` are {kind: (arrays, manifest fields)} of `EXTRAS`.
+  Raises RunDirError (in the API's words, or the command line's without
+  `api`) or file_util.OutputError.
   """
+  files = {}
+  manifest = {
+      'format': FORMAT, 'version': FORMAT_VERSION,
+      'input_size': midime.input_size, 'hparams': midime.hparams.to_dict(),
+      'music_vae': midime.music_vae, 'latents': None, 'summary': summary or {},
+      'weights': _packed(files, 'weights', midime.weight_arrays())}
+  if training_data is not None:
+    manifest['latents'] = _packed(files, 'latents', training_data.arrays())
+  for kind, (arrays, fields) in (extras or {}).items():
+    manifest[kind] = _packed(files, kind, arrays, fields)
+  if history and history.get('loss'):
+    files.update(_tensorboard_events(history))
+    from midime_magenta import plots_lib  # pylint: disable=g-import-not-at-top
+    title = f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}'
+    files[LOSS_PLOT_FILE] = lambda tmp: plots_lib.plot_loss_curve(
+        history, tmp, title=title)
   with claimed_run_dir(run_dir, overwrite, api):
-    weights = midime.weight_arrays()
-    weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
-    manifest = {
-        'format': FORMAT, 'version': FORMAT_VERSION,
-        'input_size': midime.input_size,
-        'hparams': midime.hparams.to_dict(),
-        'music_vae': midime.music_vae,
-        'weights': {'file': weights_file, 'sha256': weights_sha,
-                    'arrays': _array_entries(weights)},
-        'latents': None,
-        'summary': summary or {},
-    }
-    if training_data is not None:
-      arrays = training_data.arrays()
-      latents_file, latents_sha = _write_npz(run_dir, 'latents', arrays)
-      manifest['latents'] = {'file': latents_file, 'sha256': latents_sha,
-                             'arrays': _array_entries(arrays)}
-    if history and history.get('loss'):
-      _write_tensorboard(run_dir, history)
-      from midime_magenta import plots_lib  # pylint: disable=g-import-not-at-top
-      plots_lib.plot_loss_curve(
-          history, os.path.join(run_dir, LOSS_PLOT_FILE),
-          title=f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}')
-    for kind, (arrays, meta) in (extras or {}).items():
-      manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
-    json_path = _commit(run_dir, manifest)
-    if summary is not None:
-      file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
-    return json_path
+    return _write_run(run_dir, files, manifest, summary)
 
 
-def _data_entry(run_dir, kind, arrays, meta=None):
-  """Writes one data file; returns its manifest entry."""
-  name, digest = _write_npz(run_dir, kind, arrays)
-  return {'file': name, 'sha256': digest, 'arrays': _array_entries(arrays),
-          **(meta or {})}
-
-
-def _commit(run_dir, manifest):
-  """Replaces midime.json (the commit point), then removes the data files
-  it no longer names (and the constraint's picture, without a constraint)."""
-  json_path = os.path.join(run_dir, MODEL_FILE)
-  file_util.write_json(json_path, manifest)
-  keep = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
-          if manifest.get(k)}
-  for name in os.listdir(run_dir):
-    if (_DATA_FILE.fullmatch(name) and name not in keep or
-        name == CONSTRAINT_PLOT_FILE and not manifest.get('constraint')):
-      with contextlib.suppress(OSError):
-        os.remove(os.path.join(run_dir, name))
-  return json_path
-
-
-def add_to_run(run_dir, kind, arrays, meta):
+def add_to_run(run_dir, kind, arrays, fields):
   """Adds (or replaces) an extra of `EXTRAS` to an existing run, atomically.
 
   Raises:
@@ -246,11 +191,74 @@ def add_to_run(run_dir, kind, arrays, meta):
   if kind not in EXTRAS:
     raise ValueError(f'kind must be one of {EXTRAS}, got {kind!r}.')
   read_model_info(run_dir)  # A run, and undamaged.
+  files = {}
   with claimed_run_dir(run_dir, overwrite=True):
     with open(os.path.join(run_dir, MODEL_FILE), encoding='utf-8') as f:
       manifest = json.load(f)
-    manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
-    return _commit(run_dir, manifest)
+    manifest[kind] = _packed(files, kind, arrays, fields)
+    return _write_run(run_dir, files, manifest)
+
+
+def _packed(files, kind, arrays, fields=None):
+  """Adds the arrays to `files` as <kind>-<hash>.npz; returns its manifest entry."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  content = buffer.getvalue()
+  digest = hashlib.sha256(content).hexdigest()
+  name = f'{kind}-{digest[:16]}.npz'
+  files[name] = content
+  return {'file': name, 'sha256': digest, **(fields or {}),
+          'arrays': {k: {'shape': list(a.shape), 'dtype': a.dtype.str}
+                     for k, a in arrays.items()}}
+
+
+def _tensorboard_events(history):
+  """{train/<events file>: its bytes}: the loss curves per epoch as scalars.
+
+  tf.summary writes them to TF's RAM file system, as TF's own file system
+  takes only UTF-8 paths and a run folder's need not be.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  ram = f'ram://midime-events-{os.getpid()}-{time.monotonic_ns()}'
+  writer = tf.summary.create_file_writer(ram)
+  with writer.as_default():
+    for step, values in enumerate(zip(
+        history['loss'], history['reconstruction_loss'], history['kl_loss']), 1):
+      for tag, value in zip(_LOSS_TAGS, values):
+        tf.summary.scalar(tag, float(value), step=step)
+  writer.close()
+  events = {}
+  for name in tf.io.gfile.listdir(ram):
+    with tf.io.gfile.GFile(f'{ram}/{name}', 'rb') as f:
+      events[f'{TENSORBOARD_DIR}/{name}'] = f.read()
+  tf.io.gfile.rmtree(ram)
+  return events
+
+
+def _write_run(run_dir, files, manifest, summary=None):
+  """Writes `files` (name: bytes or `write(tmp)`) and summary.json, then
+  midime.json, the commit point; then removes the data files (and events)
+  it no longer names, and constraint.png without a constraint."""
+  events = os.path.join(run_dir, TENSORBOARD_DIR)
+  if any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files):
+    os.makedirs(events, exist_ok=True)
+  for name, content in files.items():
+    file_util.write_atomically(os.path.join(run_dir, name), content)
+  if summary is not None:
+    file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
+  json_path = file_util.write_json(os.path.join(run_dir, MODEL_FILE), manifest)
+  named = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
+           if manifest.get(k)}
+  stale = [n for n in os.listdir(run_dir) if n not in named and (
+      _DATA_FILE.fullmatch(n) or
+      n == CONSTRAINT_PLOT_FILE and not manifest.get('constraint'))]
+  if os.path.isdir(events) and f'{TENSORBOARD_DIR}/' in ''.join(files):
+    stale += [f'{TENSORBOARD_DIR}/{n}' for n in os.listdir(events)
+              if f'{TENSORBOARD_DIR}/{n}' not in files]
+  for name in stale:
+    with contextlib.suppress(OSError):
+      os.remove(os.path.join(run_dir, name))
+  return json_path
 
 
 def load_extra(path, meta, kind):
@@ -275,34 +283,6 @@ def load_extra(path, meta, kind):
 def damaged_error(path, why):
   """The error for a run whose manifest holds something impossible."""
   return _damaged(model_json_path(path), why)
-
-
-def _write_tensorboard(run_dir, history):
-  """Writes the loss curves per epoch as TensorBoard scalars into a fresh train/.
-
-  tf.summary writes them to TF's RAM file system and Python copies the file,
-  as TF's file system takes only UTF-8 paths and a run folder's need not be.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  ram = f'ram://midime-events-{os.getpid()}-{time.monotonic_ns()}'
-  writer = tf.summary.create_file_writer(ram)
-  with writer.as_default():
-    for step, values in enumerate(zip(
-        history['loss'], history['reconstruction_loss'], history['kl_loss']), 1):
-      for tag, value in zip(_LOSS_TAGS, values):
-        tf.summary.scalar(tag, float(value), step=step)
-  writer.close()
-  final = os.path.join(run_dir, TENSORBOARD_DIR)
-  staging = os.path.join(run_dir, f'.{TENSORBOARD_DIR}-{os.getpid()}')
-  shutil.rmtree(staging, ignore_errors=True)
-  os.makedirs(staging)
-  for name in tf.io.gfile.listdir(ram):
-    with tf.io.gfile.GFile(f'{ram}/{name}', 'rb') as f, open(
-        os.path.join(staging, name), 'wb') as out:
-      out.write(f.read())
-  tf.io.gfile.rmtree(ram)
-  shutil.rmtree(final, ignore_errors=True)  # Only the previous run's events.
-  os.replace(staging, final)
 
 
 # -- loading -------------------------------------------------------------------
