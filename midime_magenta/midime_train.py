@@ -132,11 +132,13 @@ def run():
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)
+    data, manifest = (_read_encoding(personalizer) if FLAGS.input_encoded
+                      else (None, None))
     history = personalizer.train(
         FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
         program=FLAGS.program,
         trio_tracks=script_util.trio_tracks_from_flags(),
-        encoded=FLAGS.input_encoded, hop_bars=FLAGS.hop_bars)
+        training_data=data, encoding=manifest, hop_bars=FLAGS.hop_bars)
     if FLAGS.attributes_from:
       with startup_lib.span('attribute vectors'):
         personalizer.compute_attribute_vectors(FLAGS.attributes_from)
@@ -152,6 +154,23 @@ def run():
       history['loss'][-1], time.perf_counter() - started, history['seconds'],
       history['device'], FLAGS.run_dir)
   return None
+
+
+def _read_encoding(personalizer):
+  """(TrainingData, manifest) of --input_encoded, refused empty."""
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib
+  from midime_magenta import encoding
+  with startup_lib.span('reading'):
+    data, manifest = encoding.load_training_data(
+        FLAGS.input_encoded, personalizer.music_vae_identity)
+  if not len(data.z):  # pylint: disable=g-explicit-length-test
+    raise chunking_lib.NoChunksError(
+        f'The encoding in {FLAGS.input_encoded} holds no chunks (see its '
+        'skipped list); encode other MIDI.')
+  logging.info('%d chunks from the encoding in %s.', len(data.z),
+               FLAGS.input_encoded)
+  return data, manifest
 
 
 def console_entry_point():

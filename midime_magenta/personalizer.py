@@ -49,6 +49,8 @@ _ARGUMENTS = {
     'config': _kind((*_PATH, configs.MidiMeConfig), 'a config or its name'),
     'music_vae': _kind(music_vae_lib.FrozenMusicVAE, 'a FrozenMusicVAE'),
     'hparams': _kind(midime_hparams.HParams, 'an HParams'),
+    'training_data': _kind(run_lib.TrainingData, 'a run_lib.TrainingData'),
+    'encoding': _kind(dict, "an encoding's manifest"),
     'attributes': steering.check_strengths,
     'points': lambda n, v, p: midime_model.check_latents(
         v, p._trained().hparams.latent_size, n),  # pylint: disable=protected-access
@@ -88,7 +90,7 @@ class Personalizer:
     self.midime = self.training_data = self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
-    self.encoded = None  # The manifest of a midime_encode output trained on.
+    self.encoded = None  # The manifest of the encoding trained on.
     self.attributes = None  # steering.AttributeVectors
     self.constraint = None  # steering.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
@@ -131,13 +133,15 @@ class Personalizer:
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
             hparams=None, instrument=None, program=None, progress=True,
-            trio_tracks=None, encoded=None, hop_bars=None):
+            trio_tracks=None, training_data=None, encoding=None,
+            hop_bars=None):
     """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
       inputs: what `chunk` takes (with `instrument`, `program`, `trio_tracks`,
-        `hop_bars`); or instead `z`, latents [n, z_size], or `encoded`, a
-        midime_encode folder.
+        `hop_bars`); or instead `z`, latents [n, z_size], or `training_data`,
+        a `run_lib.TrainingData` such as `encoding.load_training_data` gives
+        (its manifest as `encoding`, kept in the run's summary).
       epochs, hparams: override the config's.
       callbacks: see `MidiMe.train`.
       seed: makes initialisation, noise and mini-batch order repeatable.
@@ -146,13 +150,11 @@ class Personalizer:
     Raises:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
     """
-    self.seconds, self.encoded, self.inputs = {}, None, []
+    self.seconds, self.encoded, self.inputs = {}, encoding, []
     self.voicing = tracks_lib.Voicing()
     before = startup_lib.totals()  # Each phase is a span; see self.seconds.
-    if encoded is not None:
-      with startup_lib.span('reading'):
-        self.training_data, self.encoded = _read_encoded(
-            encoded, self.music_vae_identity)
+    if training_data is not None:
+      self.training_data = training_data
     elif z is None:
       with startup_lib.span('chunking'):
         self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
@@ -396,18 +398,6 @@ def _voicing_of_run(run_dir, meta):
   except (ValueError, TypeError, AttributeError) as e:
     raise run_lib.ModelFileError(
         f'The run in {run_dir} is damaged: its manifest holds {e}.') from None
-
-
-def _read_encoded(encoded, music_vae_identity):
-  """(TrainingData, manifest) of a midime_encode folder, refused empty."""
-  from midime_magenta import encoding  # pylint: disable=g-import-not-at-top
-  data, manifest = encoding.load_training_data(encoded, music_vae_identity)
-  if not len(data.z):  # pylint: disable=g-explicit-length-test
-    raise chunking_lib.NoChunksError(
-        f'The encoding in {encoded} holds no chunks (see its skipped list); '
-        'encode other MIDI.')
-  logging.info('%d chunks from the encoding in %s.', len(data.z), encoded)
-  return data, manifest
 
 
 def _training_data(chunked, z):

@@ -332,7 +332,8 @@ def read_model_info(path):
     if os.path.isfile(os.path.join(folder, ENCODED_MANIFEST)):
       raise ModelFileError(
           f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
-          'run; train on it with Personalizer.train(encoded=folder).',
+          'run; train on it with Personalizer.train(training_data=...) and '
+          'encoding.load_training_data(folder).',
           cli=f'{folder} is an encoding (midime_encode\'s output), not a '
           f'MidiMe run; train on it with midime_train --input_encoded={folder}.')
     raise ModelFileError(
