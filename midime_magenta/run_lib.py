@@ -261,25 +261,6 @@ def _write_run(run_dir, files, manifest, summary=None):
   return json_path
 
 
-def load_extra(path, meta, kind):
-  """An extra's {key: float array} as its manifest lists it, or None if absent.
-
-  Raises:
-    ModelFileError: when it is damaged or far larger than an extra can be.
-  """
-  if not meta.get(kind):
-    return None
-  json_path = model_json_path(path)
-  expected = {k: (v['shape'], 'f') for k, v in meta[kind]['arrays'].items()}
-  if sum(np.prod(s, dtype=np.int64) for s, _ in expected.values()) > _MAX_EXTRA:
-    raise _damaged(json_path, f'its {kind} are far larger than they can be')
-  arrays = _read_npz(os.path.dirname(json_path) or '.', meta[kind], expected,
-                     json_path)
-  if not all(np.all(np.isfinite(a)) for a in arrays.values()):
-    raise _damaged(json_path, f'its {kind} hold NaN or infinity')
-  return arrays
-
-
 def damaged_error(path, why):
   """The error for a run whose manifest holds something impossible."""
   return _damaged(model_json_path(path), why)
@@ -377,12 +358,12 @@ def read_model_info(path):
   return meta
 
 
-def _read_npz(folder, entry, expected, json_path):
-  """Reads a data file after checking its hash and every array header against
-  `expected` {key: (shape, dtype kind)} (None: any dimension).
-  """
-  path = os.path.join(folder, entry['file'])
-  if not os.path.isfile(path) or file_util.sha256_file(path) != entry['sha256']:
+def _read_npz(json_path, kind, meta, expected):
+  """A data file's arrays, after checking its hash and each array's header
+  against `expected` {key: (shape, dtype kinds)} (None: any dimension)."""
+  path = os.path.join(os.path.dirname(json_path) or '.', meta[kind]['file'])
+  if not os.path.isfile(path) or (
+      file_util.sha256_file(path) != meta[kind]['sha256']):
     raise ModelFileError(
         f'{path} is missing or damaged (it does not match the checksum in '
         f'{json_path}); train the model again.')
@@ -392,28 +373,43 @@ def _read_npz(folder, entry, expected, json_path):
       for key, (shape, kinds) in expected.items():
         with archive.open(f'{key}.npy') as f:
           version = np.lib.format.read_magic(f)
-          if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(f)
-          else:
-            header = np.lib.format.read_array_header_2_0(f)
-          found_shape, _, dtype = header
-          if dtype.kind not in kinds or len(found_shape) != len(shape) or any(
-              s is not None and s != d for s, d in zip(shape, found_shape)):
-            raise ValueError(f'{key} is {dtype} {list(found_shape)}, not '
-                             f'{kinds} {shape}')
+          found, _, dtype = (np.lib.format.read_array_header_1_0(f)
+                             if version == (1, 0) else
+                             np.lib.format.read_array_header_2_0(f))
+          if dtype.kind not in kinds or len(found) != len(shape) or any(
+              s is not None and s != d for s, d in zip(shape, found)):
+            raise ValueError(f'{key} is {dtype} {list(found)}, not {kinds} '
+                             f'{shape}')
         with archive.open(f'{key}.npy') as f:
           arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
   except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
     raise ModelFileError(f'{path} is damaged ({e}); train the model '
                          'again.') from None
+  if not all(np.all(np.isfinite(a)) for a in arrays.values()
+             if a.dtype.kind == 'f'):
+    raise _damaged(json_path, f'its {"training " * (kind == "latents")}'
+                   f'{kind} hold NaN or infinity')
   return arrays
 
 
+def load_extra(path, meta, kind):
+  """An extra's {key: float array} as its manifest lists it, or None if absent.
+
+  Raises:
+    ModelFileError: when it is damaged or far larger than an extra can be.
+  """
+  if not meta.get(kind):
+    return None
+  expected = {k: (v['shape'], 'f') for k, v in meta[kind]['arrays'].items()}
+  if sum(np.prod(s, dtype=np.int64) for s, _ in expected.values()) > _MAX_EXTRA:
+    raise _damaged(model_json_path(path), f'its {kind} are far too large')
+  return _read_npz(model_json_path(path), kind, meta, expected)
+
+
 def load_run(path, expect_music_vae=None):
-  """Loads a run folder, running no code from it.
+  """Loads a run folder (or its midime.json), running no code from it.
 
   Args:
-    path: the run folder (or its midime.json).
     expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use.
 
   Returns:
@@ -425,40 +421,26 @@ def load_run(path, expect_music_vae=None):
   """
   from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
   json_path = model_json_path(path)
-  folder = os.path.dirname(json_path) or '.'
   meta = read_model_info(json_path)
   if expect_music_vae is not None:
-    check_music_vae_matches(meta['music_vae'], expect_music_vae, folder)
-  model = midime_model.MidiMe(meta['input_size'], meta['hparams_object'],
+    check_music_vae_matches(meta['music_vae'], expect_music_vae,
+                            os.path.dirname(json_path) or '.')
+  size = meta['input_size']
+  model = midime_model.MidiMe(size, meta['hparams_object'],
                               music_vae=meta['music_vae'])
-  expected = {key: (list(shape), 'f')
-              for key, shape in model.weight_shapes().items()}
-  listed = {k: v['shape'] for k, v in meta['weights']['arrays'].items()}
-  if listed != {k: s for k, (s, _) in expected.items()}:
-    raise _damaged(json_path, 'its weights do not fit its hyperparameters')
-  weights = _read_npz(folder, meta['weights'], expected, json_path)
-  if not all(np.all(np.isfinite(a)) for a in weights.values()):
-    raise _damaged(json_path, 'its weights hold NaN or infinity')
-  model.set_weight_arrays(weights)
+  model.set_weight_arrays(_read_npz(json_path, 'weights', meta, {
+      k: (s, 'f') for k, s in model.weight_shapes().items()}))
   model.training_summary = meta.get('summary', {})
-  training_data = None
-  if meta.get('latents'):
-    specs = meta['latents']['arrays']
-    z_shape = specs.get('z', {}).get('shape')
-    if not (isinstance(z_shape, list) and len(z_shape) == 2 and
-            z_shape[1] == meta['input_size']):
-      raise _damaged(json_path, f'its latents are listed as {z_shape!r}, '
-                     f'not [n, {meta["input_size"]}]')
-    n = z_shape[0]
-    expected = {'z': ([n, meta['input_size']], 'f'),
-                'sources': ([n], 'U'), 'starts': ([n], 'f')}
-    if 'chunks' in specs:
-      expected['chunks'] = ([n, None, None], 'fbiu')
-    arrays = _read_npz(folder, meta['latents'], expected, json_path)
-    if not np.all(np.isfinite(arrays['z'])):
-      raise _damaged(json_path, 'its training latents hold NaN')
-    training_data = TrainingData(
-        z=arrays['z'].astype(np.float32), chunks=arrays.get('chunks'),
-        sources=[str(s) for s in arrays['sources']],
-        starts=[float(s) for s in arrays['starts']])
-  return model, training_data, meta
+  if not meta.get('latents'):
+    return model, None, meta
+  specs = meta['latents']['arrays']
+  n = (specs.get('z', {}).get('shape') or [None])[0]
+  expected = {'z': ([n, size], 'f'), 'sources': ([n], 'U'),
+              'starts': ([n], 'f'),
+              **({'chunks': ([n, None, None], 'fbiu')} if 'chunks' in specs
+                 else {})}
+  arrays = _read_npz(json_path, 'latents', meta, expected)
+  return model, TrainingData(
+      z=arrays['z'].astype(np.float32), chunks=arrays.get('chunks'),
+      sources=[str(s) for s in arrays['sources']],
+      starts=[float(s) for s in arrays['starts']]), meta
