@@ -116,22 +116,20 @@ _INFO_LINE = re.compile(
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
     rb'To enable the following instructions: )')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
-# Logged at error level by the first MusicVAE run on a CPU without AVX-512
-# (this machine; some of Colab's): a note about speed, nothing to act on.
+# oneDNN's note about speed on a CPU without AVX-512, at the first MusicVAE run.
 _HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
 
 
 def defer_tensorflow_datasets(name='tensorflow_datasets'):
-  """Makes `import tensorflow_datasets` free until an attribute is used (PEP
-  562; Python 3.11's import statement already triggers `LazyLoader`)."""
+  """`import tensorflow_datasets` (magenta's, never used) deferred to first use: 0.19 s a cold start."""
   if name in sys.modules:
     return
   stub = types.ModuleType(name, f'{name}, imported on first use.')
 
   def load(attribute):
-    if attribute.startswith('__'):  # Tools (inspect) probe every module's.
+    if attribute.startswith('__'):  # inspect probes every module's.
       raise AttributeError(attribute)
     del sys.modules[name]
     real = importlib.import_module(name)
@@ -179,11 +177,10 @@ def _captured():
 
 @contextlib.contextmanager
 def _ctrl_c_deferred():
-  """Holds Ctrl-C until the block ends (inside a C extension's import it
-  surfaced as numpy's ImportError traceback), then raises KeyboardInterrupt."""
+  """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt (not numpy's ImportError)."""
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-    yield  # Not ours to change (a background job ignores Ctrl-C).
+    yield  # Not ours to change.
     return
   pressed = []
   previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
@@ -200,9 +197,7 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind`
-  ('encode', 'decode'), where oneDNN logs `_HARMLESS_LINE`; later runs are
-  left alone, so progress bars are never held."""
+  """Captures native stderr around the first MusicVAE run of a `kind` ('encode', 'decode')."""
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield
     return
@@ -228,8 +223,7 @@ def import_quietly():
     import tensorflow
     import note_seq
     import magenta.models.music_vae
-    # CUDA speaks (cuInit) when the devices start, and TF 2.20 logs an MLIR
-    # INFO line at its first TF1 graph (20 ms): both here, captured.
+    # CUDA speaks when devices start, and TF logs at its first TF1 graph.
     tensorflow.config.list_physical_devices('GPU')
     v1 = tensorflow.compat.v1
     with tensorflow.Graph().as_default(), v1.Session() as session:
@@ -244,19 +238,9 @@ def device_name():
 
 
 def front_door(package, names, light=()):
-  """`__getattr__` and `__dir__` for a package that names its public names.
-
-  Args:
-    package: the package's `__name__`.
-    names: {public name: inner module, or 'module:name' when the inner name
-      differs}; each module is imported on first use,
-      so entering a wing costs nothing until it is used (TensorFlow, Beam and
-      Gradio take seconds to import).
-    light: inner modules that import no TensorFlow; the others are entered
-      after `import_quietly`, as the package's own names are.
-
-  Returns:
-    (__getattr__, __dir__) for the package's module.
+  """(`__getattr__`, `__dir__`) of a wing's door: `names` maps each public
+  name to its inner 'module' (or 'module:name'), imported on first use, after
+  `import_quietly` unless the module is in `light` (imports no TensorFlow).
   """
   def getattr_(name):
     if name not in names:

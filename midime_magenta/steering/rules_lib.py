@@ -21,8 +21,7 @@ _KEY_NAMES = {'C': 0, 'C#': 1, 'DB': 1, 'D': 2, 'D#': 3, 'EB': 3, 'E': 4,
               'A#': 10, 'BB': 10, 'B': 11, 'CB': 11}
 _MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 RULE_KINDS = ('key', 'density', 'pitch')
-# What a run's manifest may hold (constraints_lib.load refuses more): checked
-# when rules are given, so that a constraint saved is one that loads.
+# What a run's manifest may hold, so that a constraint saved is one that loads.
 MAX_RULES = 16
 MAX_RULE_CHARS = 99
 RULE_HELP = ('key:C (or G, Bb, F#m ...), density:LO-HI (onsets per bar), '
@@ -163,11 +162,7 @@ def contour_correlation(before, after, num_steps):
 
 
 def measure(rules, before, after, chunk_steps):
-  """What a constraint did to pairs of chunks decoded from the same draws.
-
-  Returns {'satisfied_before', 'satisfied_after', 'onsets_kept',
-  'contour_correlation', 'per_rule': {spec: {'before', 'after'}}}.
-  """
+  """What a constraint did to pairs of chunks decoded from the same draws."""
   bars = chunk_steps // windows_lib.STEPS_PER_BAR
   mean = lambda xs: float(np.nanmean(xs)) if np.isfinite(xs).any() else float('nan')  # pylint: disable=g-long-lambda
   return {
@@ -184,5 +179,3 @@ def measure(rules, before, after, chunk_steps):
           'after': mean([r.check(ns, bars) for ns in after])} for r in rules},
   }
 
-
-# -- in a run folder (run_lib's 'constraint' extra) ----------------------------
