@@ -1,35 +1,21 @@
 r"""Trains MidiMe on your own MIDI, on top of a frozen, pretrained MusicVAE.
 
-Cuts every input into chunks of the config's length (the MidiMe demo's
-windows, which do not overlap; --hop_bars for overlapping ones), encodes
-them with the MusicVAE, trains a small VAE on their latents and saves it,
-with TensorBoard events, a loss plot and a summary, into --run_dir.
+Cuts the inputs into chunks, encodes them with the MusicVAE, trains a small
+VAE on their latents and saves it, with TensorBoard events, a loss plot and a
+summary, into --run_dir.
 
 Example usage:
-  # The config is the one whose variables the checkpoint holds (or --config):
-  midime_train \
-    --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
-    --input_midi=my_tune.mid \
-    --run_dir=/path/to/my_midime
-
-  # Folders (recursive), globs and TFRecords, comma-separated; more epochs:
-  midime_train --config=cat-mel_2bar_small --checkpoint_file=cat-mel_2bar_small.tar \
-    --input_midi='tunes/,more/*.mid' --run_dir=run --num_epochs=300
-
-  # Pick the melody track yourself, and tune hyperparameters:
-  midime_train ... --program=73 --hparams='latent_size=8,encoder_layers=[512,64]'
-
-  # Trios (the MidiMe paper's other half) on the Magenta.js trio_4bar; the
-  # config comes from the checkpoint, the tracks are picked from the song:
+  midime_train --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
+    --input_midi=my_tune.mid --run_dir=/path/to/my_midime
+  # Folders, globs and TFRecords; more epochs; hyperparameters:
+  midime_train --config=cat-mel_2bar_small --checkpoint_file=mel_2bar_small \
+    --input_midi='tunes/,more/*.mid' --run_dir=run --num_epochs=300 \
+    --hparams='latent_size=8,encoder_layers=[512,64]'
+  # Trios, the tracks picked from the song (or --melody_track=2 ...):
   midime_train --checkpoint_file=trio_4bar --input_midi=song.mid --run_dir=run
-  midime_train --checkpoint_file=trio_4bar ... --melody_track=2 --bass_track=1
-
-  # A catalogue encoded on Beam (midime_encode), trained on without MIDI:
-  midime_train --checkpoint_file=... --input_encoded=encoded/ --run_dir=run
-
-  # Attribute vectors from a folder of your MIDI, saved with the run (for
-  # midime_generate --attribute; without this, MusicVAE's prior's are used):
-  midime_train ... --attributes_from=my_collection/
+  # midime_encode's output; attribute vectors from your MIDI:
+  midime_train --checkpoint_file=... --input_encoded=encoded/ --run_dir=run \
+    --attributes_from=my_collection/
 """
 
 import time

@@ -2,12 +2,8 @@
 
   p = Personalizer.from_checkpoint('cat-mel_2bar_small', 'path/to/ckpt')
   p.train('my_tune.mid')             # chunk, encode (mu), train MidiMe
-  p.sample(5)                        # NoteSequences that sound like the tune
-  p.reconstruct()                    # the tune's chunks, in order, via MidiMe
+  p.sample(5, attributes={'note_density': 1.5})   # NoteSequences, steered
   p.save('my_midime')                # a run folder midime_generate reads
-  p = Personalizer.load('my_midime', 'path/to/ckpt')
-  p.sample(5, attributes={'note_density': 1.5})   # steered
-  p.constrain(['key:C', 'density:2-4'])           # a rule constraint, ~5 s
 """
 
 import dataclasses
@@ -34,7 +30,6 @@ from midime_magenta import tracks_lib
 MAX_DRAWS = 100_000  # The most sequences a call draws (as --num_outputs).
 redraw_rng = novelty_lib.redraw_rng
 _whole, _kind, _PATH = errors.whole, errors.of_kind, (str, os.PathLike)
-# Personalizer's arguments, checked by name before any method runs.
 _ARGUMENTS = {
     'n': _whole(0, MAX_DRAWS, False), 'chunks': _whole(1, MAX_DRAWS, False),
     'limit': _whole(0, MAX_DRAWS), 'draws': _whole(1, MAX_DRAWS),
@@ -82,8 +77,7 @@ class Personalizer:
     self.checkpoint_file = checkpoint_file
     self.batch_size = batch_size
     self._music_vae = music_vae
-    # The converter's config, known before MusicVAE is restored (chunking
-    # first lets the graph be built no larger than the input needs).
+    # Known before MusicVAE is restored, so chunks can size its graph.
     self.music_vae_config = (
         music_vae.config if music_vae is not None else
         configs.get_music_vae_config(self.config))
@@ -94,8 +88,7 @@ class Personalizer:
     self.attributes = None  # steering.AttributeVectors
     self.constraint = None  # steering.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
-    # The tempo and programs of what sample(), piece() ... return: the
-    # input's after `train`; `tracks_lib.Voicing()` keeps MusicVAE's.
+    # The tempo and programs of what sample(), piece() ... return.
     self.voicing = tracks_lib.Voicing()
 
   @classmethod
@@ -326,7 +319,7 @@ class Personalizer:
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
-    """Trains a rule constraint, kept and saved with the run; returns its report."""
+    """Trains a rule constraint, kept with the run; returns its report."""
     self.constraint = steering.train_constraint(
         self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
@@ -347,26 +340,14 @@ class Personalizer:
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
            music_vae=None):
-    """Loads a run folder with the MusicVAE checkpoint it was trained on.
-
-    Raises:
-      run_lib.ModelFileError: no run, or a damaged one.
-      run_lib.ModelMismatchError: not the MusicVAE the run was trained on.
-    """
+    """Loads a run folder with the MusicVAE checkpoint it was trained on;
+    run_lib.ModelFileError or ModelMismatchError when it cannot."""
     config, prefix = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, music_vae, batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
-    size = personalizer.music_vae.z_size
-    try:
-      personalizer.attributes = steering.attributes_from_saved(
-          run_lib.load_extra(run_dir, meta, 'attributes'),
-          meta.get('attributes'), size)
-      personalizer.constraint = steering.constraint_from_saved(
-          run_lib.load_extra(run_dir, meta, 'constraint'),
-          meta.get('constraint'), size)
-    except ValueError as e:
-      raise run_lib.damaged_error(run_dir, str(e)) from None
+    personalizer.attributes, personalizer.constraint = _steering_of_run(
+        run_dir, meta, personalizer.music_vae.z_size)
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
@@ -390,8 +371,20 @@ def _config_of_run(run_dir, checkpoint_file, config):
   return config, resolved.prefix
 
 
+def _steering_of_run(run_dir, meta, z_size):
+  """(attribute vectors, constraint) a run saved, each None when absent."""
+  try:
+    return tuple(
+        from_saved(run_lib.load_extra(run_dir, meta, kind), meta.get(kind),
+                   z_size)
+        for kind, from_saved in (('attributes', steering.attributes_from_saved),
+                                 ('constraint', steering.constraint_from_saved)))
+  except ValueError as e:
+    raise run_lib.damaged_error(run_dir, str(e)) from None
+
+
 def _voicing_of_run(run_dir, meta):
-  """The voicing a run saved; MusicVAE's for runs made before 0.2.0."""
+  """The voicing a run saved (MusicVAE's before 0.2.0)."""
   try:
     return tracks_lib.Voicing.from_dict(
         (meta.get('summary') or {}).get('voicing'))
