@@ -1,4 +1,4 @@
-"""`MidiMeError`, the base of every error that is the user's to fix, and the API's argument checks."""
+"""`MidiMeError`, the base of errors the user can fix, and argument checks."""
 
 import functools
 import inspect
@@ -8,7 +8,7 @@ import os
 
 
 class MidiMeError(Exception):
-  """What was wrong and what to do, in the API's words; `cli`, where it differs, names flags."""
+  """What was wrong and what to do in the API's words (`cli`: naming flags)."""
 
   def __init__(self, message='', cli=None):
     super().__init__(message)

@@ -135,7 +135,7 @@ def _finite_or_none(value):
 
 
 def read_json(path, max_bytes, what='JSON'):
-  """Reads a JSON file of at most `max_bytes` (else ValueError, as for bad JSON)."""
+  """Reads a JSON file of at most `max_bytes` (else ValueError)."""
   if os.path.getsize(path) > max_bytes:
     raise ValueError(f'far larger than {what} can be')
   with open(path, encoding='utf-8') as f:
@@ -153,7 +153,7 @@ def write_json(path, value, replace=True):
 
 
 def check_writable_dir(path, what):
-  """Creates folder `path` if needed; OutputError naming `what` if unwritable."""
+  """Creates folder `path` if needed; OutputError naming `what` if it cannot."""
   try:
     os.makedirs(path, exist_ok=True)
   except OSError as e:

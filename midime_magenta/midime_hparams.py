@@ -1,4 +1,4 @@
-"""MidiMe hyperparameters: one immutable record, Magenta.js MidiMe's defaults."""
+"""MidiMe hyperparameters: one immutable record, Magenta.js's defaults."""
 
 import dataclasses
 import math
@@ -17,7 +17,7 @@ CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
 @dataclasses.dataclass(frozen=True)
 class HParams:
   """MidiMe hyperparameters; an epoch is one full batch up to `max_full_batch`
-  chunks, else mini-batches; `initializer` and `optimizer` are tfjs's or Keras's."""
+  chunks, else mini-batches; `initializer`, `optimizer`: tfjs's or Keras's."""
   latent_size: int = 4
   encoder_layers: tuple[int, ...] = (1024, 256, 64)
   decoder_layers: tuple[int, ...] = (64, 256, 1024)
@@ -95,7 +95,7 @@ class HParams:
     return cls(**values)
 
   def parse(self, text):
-    """A copy updated from magenta's syntax ('latent_size=8,encoder_layers=[512,64]')."""
+    """A copy updated from magenta's syntax ('latent_size=8,beta=0.5')."""
     from magenta.contrib import training  # pylint: disable=g-import-not-at-top
     parsed = training.HParams(**self.to_dict())
     try:

@@ -26,7 +26,7 @@ LatentsError = training_lib.LatentsError
 
 
 def check_latents(z, width, what='z'):
-  """`z` as float32 [n, width] of finite numbers, else LatentsError naming `what`."""
+  """`z` as finite float32 [n, width], else LatentsError naming `what`."""
   try:
     with np.errstate(over='ignore'):  # Beyond float32 is refused below.
       z = np.asarray(z, np.float32)
@@ -57,7 +57,7 @@ def check_variation(variation):
 
 
 class NamedWeights:
-  """Weights by the save format's names ('midime/encoder_0/kernel:0' is 'encoder_0.kernel')."""
+  """Weights by stable names ('midime/encoder_0/kernel:0': 'encoder_0.kernel')."""
 
   def weight_shapes(self):
     return {_weight_key(w.name): list(w.shape) for w in self.weights}
@@ -150,7 +150,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode_tensor(mu)
 
   def compute_losses(self, z, noise=None):
-    """(total, reconstruction, kl) as Magenta.js's; `noise` [batch, latent_size]."""
+    """(total, reconstruction, kl) as Magenta.js's; `noise`: [batch, latent]."""
     mu, sigma = self.encode_distribution(z)
     if noise is None:
       noise = self._noise.normal(tf.shape(mu))
@@ -205,7 +205,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         [n, self.hparams.latent_size]).astype(np.float32)
 
   def sample(self, n, seed=None, variation=1.0):
-    """Decodes n small latents drawn from N(0, variation^2 I): [n, input_size]."""
+    """Decodes n small latents drawn from N(0, variation^2 I)."""
     return self.decode(self.sample_points(n, seed, variation))
 
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
@@ -254,7 +254,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
 
 def run_layers(layers, h):
-  """Dense layers in turn, built ones by `call` (`__call__` fails after a TF1 graph)."""
+  """Dense layers in turn, built ones by `call` (`__call__` fails after TF1)."""
   h = tf.convert_to_tensor(h, tf.float32)
   for layer in layers:
     h = layer.call(h) if layer.built else layer(h)

@@ -1,4 +1,4 @@
-"""Progress: tqdm's bar in a terminal or notebook, else a log line each tenth."""
+"""Progress: tqdm's bar in a terminal or notebook, else log lines."""
 
 import os
 import sys

@@ -200,7 +200,7 @@ def add_to_run(run_dir, kind, arrays, fields):
 
 
 def _packed(files, kind, arrays, fields=None):
-  """Adds the arrays to `files` as <kind>-<hash>.npz; returns its manifest entry."""
+  """Adds arrays to `files` as <kind>-<hash>.npz; returns its manifest entry."""
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
   content = buffer.getvalue()

@@ -1,4 +1,4 @@
-"""Start-up: TensorFlow imported without its chatter, the wings' doors, and spans.
+"""Start-up: TensorFlow imported quietly, the wings' doors, and spans.
 
 TensorFlow 2.20/2.21 logs a banner and INFO lines through absl's C++ logging
 before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL`; `import_quietly` imports
@@ -82,7 +82,7 @@ def totals():
 
 
 def since(before):
-  """The spans' seconds since `before` (an earlier `totals()`), non-zero ones."""
+  """The spans' non-zero seconds since `before` (an earlier `totals()`)."""
   return {k: v - before.get(k, 0.0) for k, v in totals().items()
           if v - before.get(k, 0.0) > 0.0}
 
@@ -123,7 +123,7 @@ _done = False
 
 
 def defer_tensorflow_datasets(name='tensorflow_datasets'):
-  """`import tensorflow_datasets` (magenta's, never used) deferred to first use: 0.19 s a cold start."""
+  """Defers magenta's unused tensorflow_datasets to first use (0.19 s a start)."""
   if name in sys.modules:
     return
   stub = types.ModuleType(name, f'{name}, imported on first use.')
@@ -177,7 +177,7 @@ def _captured():
 
 @contextlib.contextmanager
 def _ctrl_c_deferred():
-  """Holds Ctrl-C until the block ends, then raises KeyboardInterrupt (not numpy's ImportError)."""
+  """Holds Ctrl-C (numpy's ImportError inside an import) to the block's end."""
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
     yield  # Not ours to change.
@@ -197,7 +197,7 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind` ('encode', 'decode')."""
+  """Captures native stderr around the first MusicVAE run of a `kind`."""
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield
     return

@@ -1,4 +1,4 @@
-"""MusicVAE's time grid, and one window of music as Magenta.js cuts and encodes it.
+"""MusicVAE's time grid, and one window as Magenta.js cuts and encodes it.
 
 Every MusicVAE cuts and decodes 16th-note steps, 4 a quarter note, in 4/4
 bars, and writes what it decodes at 120 qpm.

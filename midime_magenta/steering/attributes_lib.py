@@ -159,7 +159,7 @@ def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
 
 
 def parse_strengths(specs, known=ATTRIBUTES):
-  """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}; AttributeVectorError if malformed."""
+  """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}."""
   strengths = {}
   for spec in specs or ():
     name, sep, value = str(spec).partition(':')
@@ -198,7 +198,7 @@ def to_saved(vectors):
 
 
 def from_saved(arrays, fields, z_size):
-  """`to_saved`'s inverse (None without fields); ValueError saying what is wrong."""
+  """`to_saved`'s inverse (None without fields), or ValueError saying why."""
   if not fields:
     return None
   names = fields.get('names')

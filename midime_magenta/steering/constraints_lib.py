@@ -223,7 +223,7 @@ def to_saved(constraint):
 
 
 def from_saved(arrays, fields, z_size):
-  """`to_saved`'s inverse (None without fields); ValueError saying what is wrong."""
+  """`to_saved`'s inverse (None without fields), or ValueError saying why."""
   if not fields:
     return None
   specs = fields.get('rules')
