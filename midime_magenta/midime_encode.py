@@ -31,7 +31,7 @@ Example usage:
 --sdk_container_image=us-docker.pkg.dev/my-project/midime/worker:latest
 """
 
-import contextlib
+import importlib.util
 import logging as std_logging
 import signal
 import threading
@@ -61,33 +61,24 @@ def define_flags():
   script_util.define_track_flags()
 
 
-@contextlib.contextmanager
-def _root_warnings_off():
-  """Beam's import logs "apitools not found" on the root logger when the GCP
-  extras are absent; that is no news to a local user."""
+def beam_encode():
+  """`encoding.encode`, importing Beam (its "apitools not found" on the root
+  logger silenced); one clear error when Beam is missing."""
+  if importlib.util.find_spec('apache_beam') is None:
+    raise errors.UsageError(
+        'midime_encode needs Apache Beam: install this package with its '
+        'beam extra (pip install "/path/to/midime_magenta[beam]").')
   root = std_logging.getLogger()
   level = root.level
   root.setLevel(std_logging.ERROR)
   try:
-    yield
+    return encoding.encode
   finally:
     root.setLevel(level)
 
 
-def check_beam_installed():
-  """One clear error when Beam is not installed."""
-  try:
-    with _root_warnings_off():
-      import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    raise errors.UsageError(
-        'midime_encode needs Apache Beam: install this package with its '
-        'beam extra (pip install "/path/to/midime_magenta[beam]").') from None
-
-
 def _stop(signum, unused_frame):
-  """SIGTERM stops an encoding as Ctrl-C does: the pipeline is torn down,
-  its temporary files removed, one line printed, exit 130."""
+  """SIGTERM stops an encoding as Ctrl-C does (one line, exit 130)."""
   del signum
   raise KeyboardInterrupt
 
@@ -97,7 +88,7 @@ def run():
     script_util.require_flag(name, FLAGS[name].value)
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _stop)
-  check_beam_installed()
+  encode = beam_encode()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib
   from midime_magenta import configs
@@ -109,7 +100,7 @@ def run():
         chunking_lib.converter_kind(configs.get_music_vae_config(config)),
         config.name)
 
-  encoding.encode(
+  encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
       FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars,

@@ -1,9 +1,7 @@
-"""MusicVAE checkpoints: find, check, fetch and read them (the checkpoints wing).
+"""MusicVAE checkpoints: find, check, fetch and read them (a wing).
 
-The rest of the package enters here and nowhere else: by a path, a folder, a
-.tar, a catalogue name or a Magenta.js folder (`resolve_checkpoint`), with the
-catalogue (`known_checkpoints`) and its download cache. Inside: checkpoint_lib
-(TF checkpoints, the fit check, fingerprints), catalogue_lib (names and pins),
+The rest of the package enters here and nowhere else. Inside: checkpoint_lib
+(resolving, the fit check, fingerprints), catalogue_lib (names and pins),
 download_lib (fetches), tfjs_config_lib and tfjs_checkpoint_lib (Magenta.js).
 """
 

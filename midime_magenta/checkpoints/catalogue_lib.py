@@ -1,7 +1,5 @@
-"""The MusicVAE checkpoints known by name, with sha256 pins where known and the
-kinds MidiMe refuses with the reason. $MIDIME_CHECKPOINT_TABLE may name a JSON
-file of extra `CheckpointEntry` rows (a mirror, or your own).
-"""
+"""The MusicVAE checkpoints known by name (pinned where known), and those
+refused; $MIDIME_CHECKPOINT_TABLE may name a JSON file of more rows."""
 
 import dataclasses
 import hashlib
@@ -24,16 +22,8 @@ _TAR_BASE = ('https://storage.googleapis.com/magentadata/models/music_vae/'
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointEntry:
-  """One known checkpoint.
-
-  Attributes:
-    name: what `--checkpoint_file` may say.
-    kind: 'tfjs' (a Magenta.js folder) or 'tar' (a Python bundle).
-    url: the folder URL (tfjs) or the .tar URL.
-    config: the Python MusicVAE config it loads with, or None.
-    size, sha256: total bytes and {file name: sha256}, where known.
-    note: a line for listings: the pins' provenance, or why unsupported.
-  """
+  """A `--checkpoint_file` name; 'tfjs' (folder URL) or 'tar' (.tar URL); the
+  Python config it loads with, or None; bytes and {file: sha256} if known."""
   name: str
   kind: str
   url: str
@@ -43,64 +33,49 @@ class CheckpointEntry:
   note: str = ''
 
 
-def _js(name, config, note='', **kw):
-  return CheckpointEntry(name, 'tfjs', f'{_JS_BASE}/{name}', config, note=note,
-                         **kw)
-
-
-def _tar(name, config, note='', **kw):
-  return CheckpointEntry(name, 'tar', f'{_TAR_BASE}/{name}.tar', config,
-                         note=note, **kw)
-
-
-# Magenta.js checkpoints carry their config (tfjs_config_lib reads it), so a
-# row needs no config; `config` names one only where a Python config of the
-# same variables exists. Sizes are the catalogue's (magenta-js
-# music/checkpoints/checkpoints.json), for listings; downloads are checked
-# against the sizes the manifest implies.
-_FROM_CHECKPOINT = None
+_MEL_2BAR_SMALL_PINS = {
+    'config.json': '9d61c1182d4fd99726762bf1bb137ea44fbe224835063818355e5c69180aaf50',
+    'weights_manifest.json': '8520ed17fd2406215ac558c34871d184cf651ecffcfc03dff0eb381c3124cb1a',
+    'group1-shard5of5': '7f32a9ac0ec69bc980defa41073ac4c2e311cc99d37d98e75d94535dff7cfc59',
+}
+# (name, Python config or None: Magenta.js checkpoints carry their own, note).
+_JS_ROWS = [
+    ('mel_4bar_small_q2', None, '4-bar melodies, 2-byte weights (26.5 MB).'),
+    ('mel_4bar_med_q2', None, '4-bar melodies, medium, 2-byte weights (65.4 MB).'),
+    ('mel_4bar_med_lokl_q2', None, '4-bar melodies, medium, strong prior, '
+     '2-byte weights (65.4 MB).'),
+    ('mel_16bar_small_q2', None, '16-bar melodies, 16-step conductor, 2-byte '
+     'weights (23.5 MB).'),
+    ('trio_4bar', None, 'The MidiMe demo\'s trio model: melody, bass, drums; '
+     '4-step conductor, 1-byte weights (17.6 MB).'),
+    ('trio_16bar', None, '16-bar trios, very large (1.71 GB).'),
+    ('drums_2bar_lokl_small', 'cat-drums_2bar_small',
+     '2-bar drums, strong prior (18.5 MB).'),
+    ('drums_2bar_hikl_small', 'cat-drums_2bar_small',
+     '2-bar drums, weak prior (18.5 MB).'),
+    ('drums_2bar_nade_9_q2', None, '2-bar drums, NADE decoder, 2-byte weights '
+     '(27.6 MB).'),
+    ('drums_4bar_med_q2', None, '4-bar drums, medium, 2-byte weights (68.2 MB).'),
+    ('drums_4bar_med_lokl_q2', None, '4-bar drums, medium, strong prior, '
+     '2-byte weights (68.2 MB).'),
+]
+_TAR_ROWS = [('cat-mel_2bar_big', 'About 1.6 GB.'), ('hierdec-mel_16bar', ''),
+             ('hierdec-trio_16bar', ''),
+             ('cat-drums_2bar_small.lokl', ''), ('cat-drums_2bar_small.hikl', ''),
+             ('nade-drums_2bar_reduced', ''), ('nade-drums_2bar_full', '')]
 OFFICIAL_CHECKPOINTS = {e.name: e for e in [
-    _js('mel_2bar_small', 'cat-mel_2bar_small', size=17695080, sha256={
-        'config.json': '9d61c1182d4fd99726762bf1bb137ea44fbe224835063818355e5c69180aaf50',
-        'weights_manifest.json': '8520ed17fd2406215ac558c34871d184cf651ecffcfc03dff0eb381c3124cb1a',
-        'group1-shard5of5': '7f32a9ac0ec69bc980defa41073ac4c2e311cc99d37d98e75d94535dff7cfc59',
-    }, note='The MidiMe demo\'s melody model (17.7 MB); 3 files pinned from '
-            'the released copy.'),
-    _js('mel_4bar_small_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, 2-byte weights (26.5 MB).'),
-    _js('mel_4bar_med_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, medium, 2-byte weights (65.4 MB).'),
-    _js('mel_4bar_med_lokl_q2', _FROM_CHECKPOINT,
-        note='4-bar melodies, medium, strong prior, 2-byte weights (65.4 MB).'),
-    _js('mel_16bar_small_q2', _FROM_CHECKPOINT,
-        note='16-bar melodies, 16-step conductor, 2-byte weights (23.5 MB).'),
-    _js('trio_4bar', _FROM_CHECKPOINT,
-        note='The MidiMe demo\'s trio model: melody, bass, drums; 4-step '
-             'conductor, 1-byte weights (17.6 MB).'),
-    _js('trio_16bar', _FROM_CHECKPOINT,
-        note='16-bar trios, very large (1.71 GB).'),
-    _js('drums_2bar_lokl_small', 'cat-drums_2bar_small',
-        note='2-bar drums, strong prior (18.5 MB).'),
-    _js('drums_2bar_hikl_small', 'cat-drums_2bar_small',
-        note='2-bar drums, weak prior (18.5 MB).'),
-    _js('drums_2bar_nade_9_q2', _FROM_CHECKPOINT,
-        note='2-bar drums, NADE decoder, 2-byte weights (27.6 MB).'),
-    _js('drums_4bar_med_q2', _FROM_CHECKPOINT,
-        note='4-bar drums, medium, 2-byte weights (68.2 MB).'),
-    _js('drums_4bar_med_lokl_q2', _FROM_CHECKPOINT,
-        note='4-bar drums, medium, strong prior, 2-byte weights (68.2 MB).'),
-    _tar('cat-mel_2bar_big', 'cat-mel_2bar_big', note='About 1.6 GB.'),
-    _tar('hierdec-mel_16bar', 'hierdec-mel_16bar'),
-    _tar('hierdec-trio_16bar', 'hierdec-trio_16bar'),
-    _tar('cat-drums_2bar_small.lokl', 'cat-drums_2bar_small'),
-    _tar('cat-drums_2bar_small.hikl', 'cat-drums_2bar_small'),
-    _tar('nade-drums_2bar_reduced', 'nade-drums_2bar_reduced'),
-    _tar('nade-drums_2bar_full', 'nade-drums_2bar_full'),
+    CheckpointEntry('mel_2bar_small', 'tfjs', f'{_JS_BASE}/mel_2bar_small',
+                    'cat-mel_2bar_small', 17695080, _MEL_2BAR_SMALL_PINS,
+                    'The MidiMe demo\'s melody model (17.7 MB); 3 files pinned '
+                    'from the released copy.'),
+    *(CheckpointEntry(n, 'tfjs', f'{_JS_BASE}/{n}', c, note=note)
+      for n, c, note in _JS_ROWS),
+    *(CheckpointEntry(n, 'tar', f'{_TAR_BASE}/{n}.tar', n.split('.')[0],
+                      note=note) for n, note in _TAR_ROWS),
 ]}
 
-# Magenta.js MusicVAE checkpoints MidiMe does not personalize, by name, with
-# the reasons tfjs_config_lib gives when it reads such a checkpoint's
-# config.json (one home for them).
+# Magenta.js checkpoints MidiMe does not personalize, with tfjs_config_lib's
+# reasons.
 _MULTITRACK = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MultitrackConverter']
 _CHORDS = tfjs_config_lib.CHORD_CONDITIONED
 _GROOVE = tfjs_config_lib.UNSUPPORTED_CONVERTERS['GrooveConverter']
@@ -114,8 +89,7 @@ REFUSED_CHECKPOINTS = {
     'groovae_2bar_humanize': _GROOVE, 'groovae_4bar': _GROOVE,
     'tap2drum_1bar': _GROOVE, 'tap2drum_2bar': _GROOVE,
     'tap2drum_3bar': _GROOVE, 'tap2drum_4bar': _GROOVE,
-    'drums_2bar_nade_9': 'Magenta.js publishes it as drums_2bar_nade_9_q2 '
-                         '(_q2: 2-byte weights); use that name',
+    'drums_2bar_nade_9': 'use its published name, drums_2bar_nade_9_q2',
 }
 for _n in ('mel_2bar_multicontrol_tiny', 'mel_rhythm_2bar_tiny',
            'mel_shape_2bar_tiny'):
@@ -144,12 +118,8 @@ def known_checkpoints():
   return table
 
 
-
-
 def _checked_entry(raw):
-  """A CheckpointEntry from a table row, every field checked; ValueError if not
-  usable (names become cache folders: no separators or '..').
-  """
+  """A table row's CheckpointEntry, every field checked (else ValueError)."""
   if not isinstance(raw, dict):
     raise ValueError('an entry is not an object')
   entry = CheckpointEntry(**raw)
@@ -182,8 +152,7 @@ def is_url(text):
 
 
 def public_url(url):
-  """A gs:// path as its public HTTPS address (as the MusicVAE Colab passes
-  them: gs://magentadata/... is storage.googleapis.com/magentadata/...)."""
+  """A gs:// path as its public HTTPS address."""
   parsed = urllib.parse.urlparse(url)
   if parsed.scheme == 'gs':
     return f'https://storage.googleapis.com/{parsed.netloc}{parsed.path}'
@@ -191,8 +160,7 @@ def public_url(url):
 
 
 def checkpoint_name(entry):
-  """The name a checkpoint's config is registered under: the table's name, or
-  the last part of its URL (.../music_vae/trio_4bar is trio_4bar)."""
+  """The table's name, or a URL's last part (.../music_vae/trio_4bar)."""
   if not entry.name.startswith('url-'):
     return entry.name
   last = os.path.basename(urllib.parse.urlparse(entry.url).path.rstrip('/'))

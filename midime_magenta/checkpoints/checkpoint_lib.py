@@ -1,10 +1,7 @@
 """Finding, checking and fingerprinting MusicVAE checkpoints.
 
-Before anything is restored, the checkpoint's variables are compared with the
-config's graph, so a checkpoint of another config gets one sentence naming the
-config it looks like instead of TensorFlow's restore error. Known configs'
-variables are stored in `musicvae_variables.json` (`bin/make_musicvae_variables`),
-so the check builds no graph.
+A checkpoint's variables are compared with the config's before anything is
+restored (known configs' in `musicvae_variables.json`: no graph is built).
 """
 
 import contextlib
@@ -16,6 +13,7 @@ import hashlib
 import importlib.resources
 import json
 import logging as std_logging
+import math
 import os
 import shutil
 import tarfile
@@ -41,23 +39,13 @@ class CheckpointError(errors.MidiMeError):
 _IGNORED_VARIABLES = ('global_step',)
 
 
-def cache_dir():
-  """Where unpacked bundles and downloads go: $MIDIME_MAGENTA_CACHE or ~/.cache."""
-  return download_lib.cache_root()
-
-
-def _prefixes_in_directory(directory):
-  return sorted(p[:-len('.index')]
-                for p in glob.glob(os.path.join(directory, '*.index')))
-
-
 def _unpack_tar(path):
   """Unpacks a user's `.tar` once into the cache (keyed by path, size, mtime)."""
   stat = os.stat(path)
   key = hashlib.sha256(
       f'{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'.encode()
   ).hexdigest()[:16]
-  target = os.path.join(cache_dir(), 'unpacked', key)
+  target = os.path.join(download_lib.cache_root(), 'unpacked', key)
   os.makedirs(os.path.dirname(target), exist_ok=True)
   try:
     return download_lib.unpack_bundle(path, target)
@@ -67,16 +55,9 @@ def _unpack_tar(path):
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedCheckpoint:
-  """A checkpoint ready to restore, and the MusicVAE config it carries.
-
-  Attributes:
-    prefix: the TF checkpoint prefix.
-    music_vae_config: the config name the checkpoint names (Magenta.js, or a
-      catalogue entry); None for a bare TF checkpoint.
-    description: one line on what it is, for logs.
-    midime_config: the `configs.MidiMeConfig` of a MusicVAE that magenta does
-      not register (read from a Magenta.js checkpoint).
-  """
+  """A TF checkpoint `prefix`, the config name it carries (None for a bare TF
+  checkpoint), a line for logs, and the `MidiMeConfig` of a MusicVAE magenta
+  does not register (read from a Magenta.js checkpoint)."""
   prefix: str
   music_vae_config: str | None = None
   description: str = ''
@@ -89,20 +70,10 @@ def resolve_checkpoint_prefix(path):
 
 
 def resolve_checkpoint(path):
-  """Finds (fetching, unpacking or converting once) the checkpoint `path` names.
-
-  Args:
-    path: a checkpoint prefix, a directory holding one, a `.tar` bundle, a
-      Magenta.js folder, or a catalogue name, URL or gs:// path.
-
-  Returns:
-    A `ResolvedCheckpoint`.
-
-  Raises:
-    CheckpointError: if nothing usable is there, or it is ambiguous or of a
-      kind MidiMe does not support (the reason is given).
-    download_lib.DownloadError: when a download fails its checks.
-  """
+  """The `ResolvedCheckpoint` of a prefix, a folder holding one, a `.tar`, a
+  Magenta.js folder, or a catalogue name, URL or gs:// path (fetched, unpacked
+  or converted once). Raises CheckpointError (nothing usable, ambiguous or
+  unsupported, saying why) or DownloadError."""
   path = os.path.expanduser(path)
   entry = None
   if not os.path.exists(path) and not os.path.exists(path + '.index'):
@@ -120,47 +91,20 @@ def resolve_checkpoint(path):
   return ResolvedCheckpoint(_tf_prefix(path), table_config)
 
 
-# Bump when tfjs_config_lib maps an architecture to other variables: it
-# invalidates the variables cached beside conversions.
-_MAPPING_VERSION = 1
-# {id(magenta Config): (the Config, variables)} of MusicVAE configs that are
-# not magenta's registered ones, known without building their graph again.
+_MAPPING_VERSION = 1  # Bump when tfjs_config_lib maps architectures anew.
+# {id(magenta Config): (the Config, variables)} of unregistered configs.
 _DERIVED_VARIABLES = {}
 
 
-def _expected_variables(architecture, key):
-  """The variables of the config an architecture maps to, cached by checkpoint
-  (a 16-bar graph takes 13 s to build).
-  """
-  path = os.path.join(cache_dir(), 'converted', f'{key}.variables.json')
-  stamp = {'mapping_version': _MAPPING_VERSION,
-           'architecture': dataclasses.asdict(architecture)}
-  try:
-    with open(path, encoding='utf-8') as f:
-      cached = json.load(f)
-    if cached.get('stamp') == json.loads(json.dumps(stamp)):
-      return cached['variables']
-  except (OSError, ValueError, AttributeError, TypeError):
-    pass
-  variables = build_config_variables(
-      tfjs_config_lib.music_vae_config(architecture))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  file_util.write_json(path, {'stamp': stamp, 'variables': variables})
-  return variables
-
-
 def _resolve_tfjs(folder, name):
-  """Reads a Magenta.js checkpoint's config, checks it, converts it once.
-
-  The config is magenta's where one has exactly its variables, else the
-  checkpoint's own (`ResolvedCheckpoint.midime_config`).
-  """
+  """Reads, checks and converts (once) a Magenta.js checkpoint; its config is
+  magenta's where one has exactly its variables, else its own."""
   architecture = tfjs_config_lib.describe(folder)
   key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
-  expected = _expected_variables(architecture, key)
+  built = tfjs_config_lib.music_vae_config(architecture)
+  expected = _derived_config_variables(built)
   tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
       folder), folder)
-  built = tfjs_config_lib.music_vae_config(architecture)
   same = [n for n, variables in _stored_config_variables().items()
           if variables == expected and
           _same_data(configs.get_music_vae_config(n), built)]
@@ -172,18 +116,15 @@ def _resolve_tfjs(folder, name):
         name, built, is_trio=architecture.is_trio,
         description='Read from the Magenta.js checkpoint ' + name + '.')
     config_name = midime_config.music_vae_config
-    _DERIVED_VARIABLES[id(built)] = (built, expected)
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
-      folder, cache_dir(), key=key, fill_zeros={
+      folder, download_lib.cache_root(), key=key, fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
   return ResolvedCheckpoint(prefix, config_name, architecture.describe(),
                             midime_config)
 
 
 def _same_data(config, other):
-  """Whether two configs cut and encode music alike (a flat LSTM's variables do
-  not depend on the chunk length).
-  """
+  """Whether two configs cut and encode music alike."""
   a, b = config.data_converter, other.data_converter
   return (type(a) is type(b) and
           config.hparams.max_seq_len == other.hparams.max_seq_len and
@@ -192,16 +133,19 @@ def _same_data(config, other):
 
 def _tf_prefix(path):
   """The prefix of a TF checkpoint: a prefix, a directory or a `.tar`."""
-  if not path.isascii() and not _is_utf8(path):
+  try:
+    path.encode('utf-8')
+  except UnicodeEncodeError:  # A name's bytes of another encoding, escaped.
     raise CheckpointError(
         f'TensorFlow opens only paths that are UTF-8, and {path} is not (its '
         'name holds bytes of another encoding); rename the checkpoint or its '
-        'folder.')
+        'folder.') from None
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
       return latest
-    prefixes = _prefixes_in_directory(path)
+    prefixes = sorted(p[:-len('.index')]
+                      for p in glob.glob(os.path.join(path, '*.index')))
     if len(prefixes) == 1:
       return prefixes[0]
     if not prefixes:
@@ -225,18 +169,10 @@ def _tf_prefix(path):
       'folder, or a name from midime_checkpoints.')
 
 
-def _is_utf8(path):
-  try:
-    path.encode('utf-8')
-    return True
-  except UnicodeEncodeError:  # A name's bytes of another encoding, escaped.
-    return False
-
-
 def damaged_checkpoint_error(prefix, error):
   """The CheckpointError for unreadable data; a damaged cached copy is dropped."""
   why = type(error).__name__
-  cache = os.path.realpath(cache_dir())
+  cache = os.path.realpath(download_lib.cache_root())
   real = os.path.realpath(prefix)
   if real.startswith(cache + os.sep):
     entry = os.path.join(cache, os.path.relpath(real, cache).split(os.sep)[0])
@@ -250,11 +186,7 @@ def damaged_checkpoint_error(prefix, error):
 
 
 def checkpoint_variables(prefix):
-  """Returns {variable name: shape} stored in a checkpoint.
-
-  Raises:
-    CheckpointError: if the checkpoint files cannot be read.
-  """
+  """{variable name: shape} stored in a checkpoint; CheckpointError if unread."""
   try:
     reader = tf.train.load_checkpoint(prefix)
   except (tf.errors.OpError, ValueError) as e:
@@ -319,7 +251,8 @@ def _built_config_variables(name):
 
 
 def _derived_config_variables(music_vae_config):
-  """Variables of a config magenta does not register, built once and cached."""
+  """Variables of a config magenta does not register, built once and cached
+  (a 16-bar graph takes seconds)."""
   known = _DERIVED_VARIABLES.get(id(music_vae_config))
   if known is not None and known[0] is music_vae_config:
     return known[1]
@@ -330,7 +263,7 @@ def _derived_config_variables(music_vae_config):
       converter.input_depth, converter.output_depth,
       converter.control_depth, music_vae_config.hparams.values()],
       sort_keys=True, default=str).encode()).hexdigest()[:16]
-  path = os.path.join(cache_dir(), 'variables', f'{key}.json')
+  path = os.path.join(download_lib.cache_root(), 'variables', f'{key}.json')
   try:
     with open(path, encoding='utf-8') as f:
       variables = json.load(f)
@@ -370,12 +303,8 @@ def configs_matching(found):
 
 
 def config_of_variables(prefix, shown=None):
-  """The one known config whose variables a checkpoint holds (a bare TF
-  checkpoint names none).
-
-  Raises:
-    configs.ConfigError: naming the candidates, when none or several fit.
-  """
+  """The one known config whose variables a checkpoint holds; ConfigError
+  naming the candidates when none or several fit."""
   matches = configs_matching(checkpoint_variables(prefix))
   if len(matches) == 1:
     logging.info('%s: read as a %s checkpoint (its variables are that '
@@ -389,12 +318,8 @@ def config_of_variables(prefix, shown=None):
 
 
 def check_checkpoint_fits_config(config, prefix):
-  """Compares a checkpoint's variables with the config's graph.
-
-  Raises:
-    CheckpointError: naming the config the checkpoint looks like, when it does
-      not fit `config` (a `MidiMeConfig` or a config name).
-  """
+  """CheckpointError, naming the config it looks like, when a checkpoint does
+  not fit `config` (a `MidiMeConfig` or a config name)."""
   found = checkpoint_variables(prefix)
   mismatches = _mismatches(config_variables(config), found)
   config_name = config if isinstance(config, str) else config.music_vae_config
@@ -417,12 +342,8 @@ def check_checkpoint_fits_config(config, prefix):
 
 
 def checkpoint_fingerprint(prefix):
-  """A short hash of a checkpoint's weights, the same in TF and Magenta.js layouts.
-
-  Covers every variable's name and shape and the values of tensors of at most
-  65,536 numbers, which differ between any two trainings; hashing all of a 1.6 GB
-  checkpoint would take seconds.
-  """
+  """A short hash of a checkpoint's weights, the same in TF and Magenta.js
+  layouts: every name and shape, and the values of tensors of <= 65,536."""
   reader = tf.train.load_checkpoint(prefix)
   shapes = reader.get_variable_to_shape_map()
   digest = hashlib.sha256()
@@ -430,9 +351,6 @@ def checkpoint_fingerprint(prefix):
     if name in _IGNORED_VARIABLES:
       continue
     digest.update(f'{name}:{shapes[name]};'.encode())
-    size = 1
-    for dim in shapes[name]:
-      size *= dim
-    if size <= 65536:
+    if math.prod(shapes[name]) <= 65536:
       digest.update(reader.get_tensor(name).astype('<f4').tobytes())
   return digest.hexdigest()[:16]

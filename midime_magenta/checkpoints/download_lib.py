@@ -1,12 +1,6 @@
-"""Fetching MusicVAE checkpoints (catalogue_lib names them) once into
-`<cache>/downloads/<name>/` (`~/.cache/midime_magenta`, or $MIDIME_MAGENTA_CACHE).
-
-`requests` streams each file; we add what it lacks: resuming (Range with
-If-Range), checks against the announced size, the Magenta.js manifest and any
-pinned sha256 (a file that fails is never used), and a stop when a server
-trickles fewer than `STALL_BYTES` in `STALL_SECONDS` (requests' timeout is per
-read, which a byte every few seconds passes).
-"""
+"""Fetching checkpoints once into `<cache>/downloads/<name>/`: what `requests`
+lacks, resuming (Range, If-Range), checks against the size, the manifest and
+pins (a file that fails is never used), a stop when a server trickles."""
 
 import contextlib
 import fcntl
@@ -56,8 +50,7 @@ def _tar_file_name(entry):
   return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
 
 
-# A server that never ends must not fill the disk. The biggest official bundle
-# is ~1.6 GB; Magenta.js shards are 4 MiB, their JSON files a few KiB.
+# A server that never ends must not fill the disk (bundles ~1.6 GB, shards 4 MiB).
 MAX_TAR_BYTES = 4 << 30
 MAX_SHARD_BYTES = 64 << 20
 MAX_JSON_BYTES = 1 << 20
@@ -85,12 +78,6 @@ def _validator(response):
   return response.headers.get('Last-Modified')
 
 
-def _content_length(response):
-  """Content-Length, or None when absent or malformed."""
-  value = response.headers.get('Content-Length', '').strip()
-  return int(value) if value.isdigit() else None
-
-
 def _range_start(response):
   """The first byte of a 206 response's Content-Range, or None."""
   match = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)',
@@ -101,16 +88,10 @@ def _range_start(response):
 def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
   """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
 
-  A resume sends `If-Range`, so a file changed on the server comes back whole
-  instead of spliced (it once was), and a 206 must start where we stopped. No
-  more than `size` or `max_bytes` is ever written.
-
-  Returns:
-    `dest`, which exists only once complete and verified.
-
-  Raises:
-    DownloadError: on a network or HTTP failure (the partial file is kept, to
-      resume), a short or over-long body, or a checksum mismatch.
+  A resume sends `If-Range` (a changed file comes back whole, not spliced) and
+  a 206 must start where we stopped; at most `size` or `max_bytes` is written.
+  Returns `dest`, which exists only once verified. Raises DownloadError (on a
+  network failure the partial file is kept, to resume).
   """
   with _locked(dest):
     if os.path.exists(dest):
@@ -152,7 +133,8 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
             f'{have}); dropped the partial file, run again.')
       if response.status_code == 200:
         have = 0  # Whole file: new, changed on the server, or no ranges.
-      length = _content_length(response)
+      length = response.headers.get('Content-Length', '').strip()
+      length = int(length) if length.isdigit() else None
       total = (have + length if length is not None and not encoded
                else size)
       with open(validator_file, 'w', encoding='utf-8') as f:
@@ -203,8 +185,8 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
 
 @contextlib.contextmanager
 def _stall_guard(response):
-  """Yields the function to call at each block; when none comes for
-  STALL_SECONDS, a watchdog thread shuts the socket down (waking the read)."""
+  """Yields the call for each block; after STALL_SECONDS without one, a
+  watchdog shuts the socket down (waking the read)."""
   last, done, stalled = [time.monotonic()], threading.Event(), threading.Event()
 
   def watch():
@@ -233,19 +215,11 @@ TUNE_SECONDS = 20.0
 
 def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
                public_only=False):
-  """A MIDI file's bytes from an http or https address, for a page's "load
-  from URL": at most `max_bytes`, in at most `seconds` in all (a watchdog
-  shuts the socket down; requests' own timeout is per read).
-
-  `public_only` (a page served beyond this machine): the address must be on
-  the internet, not this machine or its network, and is not redirected, so
-  that a visitor cannot reach what only the server can.
-
-  Returns:
-    (file name from the address, bytes); the caller checks them as an upload.
-
-  Raises:
-    DownloadError: one sentence, in words for a page (no flags).
+  """(file name, bytes) of a MIDI file at an http(s) address, for a page:
+  at most `max_bytes` in at most `seconds` in all. With `public_only` (a page
+  served beyond this machine) the host must be on the internet and nothing is
+  redirected, so a visitor reaches nothing only the server can. Raises
+  DownloadError in words for a page.
   """
   url = str(url).strip()
   parsed = urllib.parse.urlparse(url)
@@ -318,12 +292,7 @@ def _remove(*paths):
 
 def unpack_bundle(tar_path, target):
   """Unpacks a `.tar` into `target` atomically (tarfile's 'data' filter does
-  the path safety); returns its one checkpoint's prefix.
-
-  Raises:
-    DownloadError: for a bundle that cannot be unpacked or holds no single
-      checkpoint.
-  """
+  the path safety); returns its one checkpoint's prefix, or DownloadError."""
   if not os.path.isdir(target):
     partial = f'{target}.partial-{os.getpid()}'
     shutil.rmtree(partial, ignore_errors=True)
@@ -409,12 +378,13 @@ def _fetch_tfjs(entry, folder):
     os.remove(os.path.join(folder, tfjs_checkpoint_lib.MANIFEST))
     raise DownloadError(f'{entry.url} is not a Magenta.js checkpoint: {e}') from None
   sizes = tfjs_checkpoint_lib.group_sizes(manifest)
-  shards = [os.path.join(folder, os.path.basename(p))
-            for g in manifest for p in g['paths']]
-  for name in (p for g in manifest for p in g['paths']):
-    if not file_util.SAFE_NAME.fullmatch(os.path.basename(name)):
-      raise DownloadError(f'{entry.url}: the manifest names a shard '
-                          f'{name!r} that is not a plain file name.')
+  paths = [p for g in manifest for p in g['paths']]
+  bad = [p for p in paths if not file_util.SAFE_NAME.fullmatch(
+      os.path.basename(p))]
+  if bad:
+    raise DownloadError(f'{entry.url}: the manifest names a shard '
+                        f'{bad[0]!r} that is not a plain file name.')
+  shards = [os.path.join(folder, os.path.basename(p)) for p in paths]
   for group, group_size in zip(manifest, sizes):
     for name in group['paths']:  # 4 MiB each, but a group's last.
       get(os.path.basename(name), min(MAX_SHARD_BYTES, group_size))

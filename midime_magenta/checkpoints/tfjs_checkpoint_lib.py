@@ -1,10 +1,5 @@
-"""Magenta.js checkpoints (config.json, weights_manifest.json, shards) as TF ones.
-
-Each manifest group's weights are concatenated little-endian bytes split over
-its shards, float32 or quantized (uint8/uint16 with scale and min, float16).
-Names are the TF checkpoint's own, so converting writes the same arrays as a
-TF checkpoint that `TrainedModel` restores.
-"""
+"""Magenta.js checkpoints (a manifest and shards of little-endian float32 or
+quantized weights, named as in TF) converted to TF checkpoints."""
 
 import hashlib
 import os
@@ -29,7 +24,7 @@ def is_tfjs_folder(path):
 
 
 _MAX_MANIFEST_BYTES = 1 << 20
-_MAX_WEIGHT_VALUES = 200_000_000  # Far above any MusicVAE (~100M for 16-bar).
+_MAX_WEIGHT_VALUES = 200_000_000  # Twice the largest MusicVAE.
 _QUANTIZED = ('uint8', 'uint16', 'float16')
 
 
@@ -37,10 +32,9 @@ def _check_weight(weight):
   """Raises ValueError unless a manifest weight entry is well formed."""
   if not isinstance(weight, dict):
     raise ValueError('a weight entry is not an object')
-  name = weight.get('name')
+  name, shape = weight.get('name'), weight.get('shape')
   if not isinstance(name, str) or not name:
     raise ValueError('a weight has no name')
-  shape = weight.get('shape')
   if not isinstance(shape, list) or not all(
       isinstance(d, int) and not isinstance(d, bool) and d >= 0
       for d in shape):
@@ -51,23 +45,20 @@ def _check_weight(weight):
     raise ValueError(f'weight {name!r} has dtype {weight.get("dtype")!r}; '
                      'MusicVAE weights are float32')
   quantization = weight.get('quantization')
-  if quantization is not None:
-    if not isinstance(quantization, dict) or quantization.get(
-        'dtype') not in _QUANTIZED:
-      raise ValueError(f'weight {name!r} has an unknown quantization')
-    if quantization['dtype'] != 'float16':
-      for key in ('min', 'scale'):
-        value = quantization.get(key)
-        if isinstance(value, bool) or not isinstance(
-            value, (int, float)) or not np.isfinite(value):
-          raise ValueError(f'weight {name!r} has no valid quantization '
-                           f'{key}')
+  if quantization is None:
+    return
+  if not isinstance(quantization, dict) or quantization.get(
+      'dtype') not in _QUANTIZED:
+    raise ValueError(f'weight {name!r} has an unknown quantization')
+  for key in ('min', 'scale') if quantization['dtype'] != 'float16' else ():
+    value = quantization.get(key)
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float)) or not np.isfinite(value):
+      raise ValueError(f'weight {name!r} has no valid quantization {key}')
 
 
 def read_manifest(folder):
-  """Reads weights_manifest.json, checking every field before anything is
-  allocated; raises TfjsCheckpointError.
-  """
+  """weights_manifest.json, every field checked before anything is allocated."""
   path = os.path.join(folder, MANIFEST)
   try:
     manifest = file_util.read_json(path, _MAX_MANIFEST_BYTES, 'a manifest')
@@ -161,12 +152,9 @@ def folder_digest(folder):
 
 
 def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None, key=None):
-  """Writes a Magenta.js checkpoint as a TF checkpoint once; returns its prefix.
-
-  Kept under `cache_root/converted/<key>/`, written aside and renamed. `fill_zeros`
-  {name: shape} are written as zeros where the manifest lacks them (exports may
-  drop what model.ts never reads, such as the encoder's sigma layer).
-  """
+  """Converts once (into `cache_root/converted/<key>/`, written aside and
+  renamed) and returns the prefix; `fill_zeros` {name: shape} fill what the
+  manifest lacks."""
   key = key or folder_digest(folder)[:16]
   target = os.path.join(cache_root, 'converted', key)
   prefix = os.path.join(target, 'model.ckpt')

@@ -1,10 +1,8 @@
 """The Python MusicVAE config of a Magenta.js checkpoint, read from it.
 
-`config.json` names the converter; `weights_manifest.json`'s names and shapes
-give the architecture as magenta-js `music_vae/model.ts` reads it (an LSTM's
-width is its bias length / 4, z size `encoder/mu`'s bias, a NADE where
-`nade/w_enc` exists). `music_vae_config` composes magenta's own classes from
-it, as magenta's configs.py does, so any checkpoint of these families works.
+config.json names the converter; the manifest's shapes give the architecture
+as magenta-js `model.ts` reads them; `music_vae_config` composes magenta's own
+classes from it, as magenta's configs.py does.
 """
 
 import dataclasses
@@ -17,28 +15,18 @@ from midime_magenta.checkpoints import tfjs_checkpoint_lib
 CONFIG_JSON = 'config.json'
 _MAX_CONFIG_BYTES = 1 << 16
 
-_CONTROL_ONLY = ('it models only a control signal of a melody (its rhythm or '
-                 'its contour, for the multicontrol models), not music to '
-                 'listen to')
+_CONTROL_ONLY = 'it models a control signal (rhythm or contour), not music'
 # Converters of checkpoints MidiMe cannot personalize, and why.
 UNSUPPORTED_CONVERTERS = {
-    'MultitrackConverter': (
-        'multitrack models encode event-based performances of up to 8 '
-        'instruments per bar, which magenta 2.1.4 has no converter for that '
-        'matches Magenta.js; use trio_4bar for melody, bass and drums'),
-    'GrooveConverter': (
-        'GrooVAE models turn a drum pattern into a humanized groove '
-        '(velocities and timing offsets); they do not sample new music from '
-        'a latent space, so there is nothing for MidiMe to personalize'),
+    'MultitrackConverter': 'magenta 2.1.4 has no multitrack converter that '
+                           'matches Magenta.js; use trio_4bar',
+    'GrooveConverter': 'GrooVAE models humanize a drum pattern, they do not '
+                       'sample music from a latent space',
     'MelodyRhythmConverter': _CONTROL_ONLY,
-    'MelodyShapeConverter': _CONTROL_ONLY,
-    'TrioRhythmConverter': (
-        'it models only the rhythm of a trio (a control signal), not music '
-        'to listen to'),
+    'MelodyShapeConverter': _CONTROL_ONLY, 'TrioRhythmConverter': _CONTROL_ONLY,
 }
-CHORD_CONDITIONED = (
-    'it is chord-conditioned: every encode and decode needs a chord '
-    'progression, which MidiMe samples do not have')
+CHORD_CONDITIONED = ('it is chord-conditioned: each encode and decode needs '
+                     'chords, which MidiMe samples do not have')
 
 
 class UnsupportedCheckpointError(tfjs_checkpoint_lib.TfjsCheckpointError):
@@ -47,16 +35,9 @@ class UnsupportedCheckpointError(tfjs_checkpoint_lib.TfjsCheckpointError):
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-  """What a Magenta.js MusicVAE checkpoint is, read from its two JSON files.
-
-  Attributes:
-    converter: the Magenta.js converter type (e.g. 'TrioConverter').
-    num_steps: steps per chunk; num_segments: conductor steps, or None.
-    z_size, enc_rnn_size, dec_rnn_size, conductor_rnn_size: the sizes.
-    output_depths: the depth of each core decoder's output.
-    nade_num_hidden: NADE hidden size where the decoder is a NADE, else None.
-    min_pitch, max_pitch: melody range (melody and trio converters).
-  """
+  """What a Magenta.js MusicVAE checkpoint is, read from its two JSON files:
+  its converter type, steps a chunk, conductor steps (or None), sizes, each
+  core decoder's output depth, NADE hidden size (or None), melody range."""
   converter: str
   num_steps: int
   num_segments: int | None
@@ -91,12 +72,8 @@ class Architecture:
 
 
 def read_spec(folder):
-  """Reads and checks config.json: a MusicVAE spec with a converter.
-
-  Raises:
-    tfjs_checkpoint_lib.TfjsCheckpointError: when it is missing or malformed.
-    UnsupportedCheckpointError: for what MidiMe does not support (says why).
-  """
+  """config.json, checked: a MusicVAE spec with a converter MidiMe supports
+  (else TfjsCheckpointError, or UnsupportedCheckpointError saying why)."""
   path = os.path.join(folder, CONFIG_JSON)
   try:
     spec = file_util.read_json(path, _MAX_CONFIG_BYTES, 'a config')
@@ -155,12 +132,8 @@ def _widths(shapes, cell_format):
 
 
 def describe(folder):
-  """A Magenta.js checkpoint's `Architecture`, read from its files.
-
-  Raises:
-    tfjs_checkpoint_lib.TfjsCheckpointError: for files that do not describe a
-      MusicVAE of a supported family (the message says what is missing).
-  """
+  """A Magenta.js checkpoint's `Architecture`; TfjsCheckpointError saying
+  what is missing for files that describe no supported MusicVAE."""
   spec = read_spec(folder)
   manifest = tfjs_checkpoint_lib.read_manifest(folder)
   shapes = {w['name']: w['shape'] for g in manifest for w in g['weights']}
@@ -219,14 +192,12 @@ def describe(folder):
     if not sizes or not projection:
       raise missing(f'decoder at {p}')
     dec_sizes.add(sizes)
-    if p + 'nade/w_enc' in shapes:
-      if len(shapes[p + 'nade/w_enc']) != 3:
-        raise missing(f'NADE weights of rank 3 at {p}nade/w_enc')
-      num_dims, nade_hidden = shapes[p + 'nade/w_enc'][0], (
-          shapes[p + 'nade/w_enc'][-1])
-      depths.append(num_dims)
-    else:
-      depths.append(projection[0])
+    nade = shapes.get(p + 'nade/w_enc')
+    if nade is not None and len(nade) != 3:
+      raise missing(f'NADE weights of rank 3 at {p}nade/w_enc')
+    if nade is not None:
+      nade_hidden = nade[-1]
+    depths.append(projection[0] if nade is None else nade[0])
   if len(dec_sizes) != 1:
     raise missing('core decoders of one width')
   if kind == 'DrumRollConverter' and nade_hidden is None:
@@ -305,18 +276,13 @@ def music_vae_config(architecture):
   return config
 
 
-# Variables a Magenta.js export may leave out, because model.ts never reads
-# them: the encoder's sigma layer. MidiMe trains on mu, so zeros do no harm.
+# What exports may drop (model.ts never reads sigma; MidiMe trains on mu).
 OPTIONAL_VARIABLES = ('encoder/sigma/kernel', 'encoder/sigma/bias')
 
 
 def check_fits(expected, manifest, folder):
-  """Compares the config's variables `expected` with the manifest, name by name.
-
-  Raises:
-    tfjs_checkpoint_lib.TfjsCheckpointError: naming the first variable that is
-      missing, extra or of another shape.
-  """
+  """TfjsCheckpointError naming the first variable of the manifest that is
+  missing from, extra to or shaped unlike `expected` (the config's)."""
   found = {w['name']: list(w['shape']) for g in manifest for w in g['weights']}
   for name, shape in sorted(expected.items()):
     if name in OPTIONAL_VARIABLES and name not in found:

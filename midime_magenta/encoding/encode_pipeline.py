@@ -3,16 +3,13 @@
   paths --Reshuffle--> ChunkFiles --BatchElements--> EncodeChunks --> shards
   ChunkFiles's 'skipped' output --> skipped-00000-of-00001.jsonl
   then, from the driver, manifest.json (counts from Beam's metrics).
-
-On Beam's DaskRunner it is one step a group of files (encode_run_lib).
-Files are cut as `midime_train` cuts them; nothing an input does stops the
-pipeline (it goes to the skipped output with the reason).
 """
 
 import contextlib
 import json
 import logging as std_logging
 import os
+import sys
 import tempfile
 import threading
 
@@ -29,14 +26,13 @@ from midime_magenta.encoding import encode_run_lib
 from midime_magenta.encoding import encoded_lib
 from midime_magenta import errors
 from midime_magenta import file_util
-from midime_magenta import progress_lib
 from midime_magenta import startup_lib
 
 NAMESPACE = 'midime_encode'
 
 
 def _resolve(config_name, checkpoint_file):
-  """(MidiMe config, checkpoint prefix) in this process (driver or worker)."""
+  """(MidiMe config, checkpoint prefix), in the driver or a worker."""
   # pylint: disable=g-import-not-at-top
   startup_lib.import_quietly()
   from midime_magenta import music_vae_lib
@@ -102,18 +98,15 @@ class ChunkFiles(beam.DoFn):
                chunked.controls[i] if chunked.controls else None)
 
 
-# Restored MusicVAEs of this process, by (config, checkpoint, batch size):
-# Dask calls `setup` for every partition, Beam's other runners once a worker.
+# This process's MusicVAEs by (config, checkpoint, batch size): Dask calls
+# `setup` for every partition.
 _RESTORED = {}
 _RESTORED_LOCK = threading.Lock()
 
 
 class EncodeChunks(beam.DoFn):
-  """Batches of chunks -> serialized tf.train.Examples of their mu.
-
-  The MusicVAE is restored once per worker process and refused if it is not
-  the checkpoint the driver fingerprinted.
-  """
+  """Batches of chunks -> serialized tf.train.Examples of their mu (MusicVAE
+  restored once a process, refused unless the driver's fingerprint)."""
 
   def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
     super().__init__()
@@ -147,9 +140,7 @@ class EncodeChunks(beam.DoFn):
 
 
 def list_files(inputs, skipped):
-  """The files of comma-separated inputs (local, or URLs through Beam); raises
-  midi_io.InputError for an input that names nothing.
-  """
+  """The files of comma-separated inputs (local, or URLs through Beam)."""
   from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
   files = []
   for spec in [s.strip() for s in str(inputs).split(',') if s.strip()]:
@@ -184,13 +175,8 @@ def _metric(result, name):
   return int(sum(c.committed or 0 for c in counters))
 
 
-def _runner_name(options):
-  return PipelineOptions(options).view_as(StandardOptions).runner
-
-
 def check_before_work(inputs, output_dir, pipeline_options):
-  """Refuses (UsageError), before any file is read or model loaded, places
-  no filesystem here reaches and runners or options Beam would refuse."""
+  """UsageError, before any work, for places or options Beam would refuse."""
   places = [('--input_midi', s.strip()) for s in str(inputs).split(',')]
   for flag, where in [*places, ('--output_dir', str(output_dir))]:
     try:
@@ -227,7 +213,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
 
   Args:
     inputs: comma-separated files, folders, globs or URLs.
-    output_dir: a new folder (local or a URL); see encoded_lib.
+    output_dir: a new folder (local or a URL).
     config_name: the MidiMe config, or None for the checkpoint's own.
     pipeline_options: Beam's command-line options.
     batch_size: chunks per MusicVAE batch.
@@ -244,8 +230,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
           batch_size, instrument, program, trio_tracks, hop_bars, check_config)
   if '://' in str(output_dir):  # A bucket: no lock file to take there.
     return _encode(*args)
-  # Claimed while written: two encodings into one new folder would both
-  # pass the check and the second would replace the first.
+  # Claimed while written, or a second encoding would replace the first.
   with file_util.claimed_folder(
       output_dir, lambda: encoded_lib.check_output_dir(output_dir),
       encoded_lib.EncodedError, keep=lambda folder: False,
@@ -272,8 +257,7 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
   checkpoints.check_checkpoint_fits_config(config, prefix)
   z_size = configs.get_music_vae_config(config).hparams.z_size
   fingerprint = checkpoints.checkpoint_fingerprint(prefix)
-  # Workers resolve the checkpoint as the user named it: a name or URL is
-  # fetched into each worker's cache; a local path is made absolute.
+  # Workers resolve a name or URL themselves; a local path is made absolute.
   worker_checkpoint = (os.path.abspath(checkpoint_file)
                        if os.path.exists(str(checkpoint_file))
                        else checkpoint_file)
@@ -286,7 +270,8 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
     # Beam's workers log every bundle at INFO; our own lines say enough.
     options.append('--default_sdk_harness_log_level=WARNING')
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  on_dask = _runner_name(options) == encode_run_lib.DASK_RUNNER
+  on_dask = PipelineOptions(options).view_as(
+      StandardOptions).runner == encode_run_lib.DASK_RUNNER
   with (encode_run_lib.dask_cluster(options) if on_dask else
         contextlib.nullcontext(options)) as options:
     pipeline, groups = _pipeline(
@@ -294,24 +279,18 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
         ChunkFiles(config_name, worker_checkpoint, instrument, program,
                    trio_tracks, hop_bars),
         EncodeChunks(config_name, worker_checkpoint, fingerprint, batch_size))
-    counts = _run(pipeline, files, output_dir, z_size, on_dask,
-                  pipeline_options)
+    counts = _run(pipeline, output_dir, on_dask, pipeline_options)
   if on_dask:
     counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
                                                output_dir)
   manifest = {
       'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
                                               fingerprint),
-      'config': config.name,
-      'checkpoint': str(checkpoint_file),
-      'inputs': str(inputs),
-      'files': len(files),
-      'chunks': counts['chunks'],
+      'config': config.name, 'checkpoint': str(checkpoint_file),
+      'inputs': str(inputs), 'files': len(files), 'chunks': counts['chunks'],
       'sequences': counts['sequences'],
-      'skipped': counts['skipped'] + len(skipped),
-      'shards': counts['shards'],
-      'pipeline_options': list(pipeline_options),
-  }
+      'skipped': counts['skipped'] + len(skipped), 'shards': counts['shards'],
+      'pipeline_options': list(pipeline_options)}
   try:
     encoded_lib.write_manifest(output_dir, manifest)
   except errors.MidiMeError as e:
@@ -369,23 +348,15 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
   return pipeline, groups
 
 
-def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
-  """Runs the pipeline with a progress bar; returns its counts: chunks,
-  sequences, skipped, shards (on Dask, the groups' summaries instead)."""
-  # The DirectRunner's worker processes write to our stderr: Beam's start-up
-  # warnings, TensorFlow's native lines, once per worker. They are kept in
-  # a file and shown only if the pipeline fails; the progress bar writes to
-  # the real stderr.
-  typical = files[len(files) // 2] if files else 'x.mid'
-  record_bytes = len(encoded_lib.chunk_example(
-      [0.0] * z_size, typical, -1, 0, 0.0)) + 16  # + TFRecord framing.
-  with tempfile.TemporaryFile() as worker_log, os.fdopen(
-      os.dup(2), 'w', buffering=1) as terminal, progress_lib.progress_bar(
-          None, 'Encoding chunks (estimated)', ' chunks',
-          stream=terminal) as bar:
-    watcher = encode_run_lib.ShardWatcher(output_dir, record_bytes, bar,
-                                          on_dask)
-    watcher.start()
+def _run(pipeline, output_dir, on_dask, pipeline_options):
+  """Runs the pipeline; returns its counts from Beam's metrics: chunks,
+  sequences, skipped, shards (on Dask, the groups' summaries instead).
+
+  The DirectRunner's worker processes write Beam's start-up warnings and
+  TensorFlow's native lines to our stderr, once per worker: they are kept in
+  a file and shown only if the pipeline fails.
+  """
+  with tempfile.TemporaryFile() as worker_log:
     try:
       with startup_lib.native_stderr_to(worker_log):
         result, summaries = encode_run_lib.run_stoppably(pipeline, on_dask)
@@ -398,22 +369,14 @@ def _run(pipeline, files, output_dir, z_size, on_dask, pipeline_options):
         raise failure from None
       if not isinstance(e, errors.MidiMeError):
         worker_log.seek(0)
-        terminal.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
+        sys.stderr.write(worker_log.read().decode('utf-8', 'replace')[-8000:])
       raise
-    finally:
-      watcher.stop()
-    if on_dask:
-      # A lost worker's temporaries.
-      encode_run_lib.remove_temporaries(output_dir)
-      bar.update(max(0, sum(s['chunks'] for s in summaries) - watcher.shown))
-      return summaries
-    counts = {k: _metric(result, k) for k in ('chunks', 'sequences',
-                                              'skipped')}
-    bar.update(max(0, counts['chunks'] - watcher.shown))
+  if on_dask:
+    encode_run_lib.remove_temporaries(output_dir)  # A lost worker's temporaries.
+    return summaries
+  counts = {k: _metric(result, k) for k in ('chunks', 'sequences', 'skipped')}
   counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
       [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])
                             for m in r.metadata_list)
   return counts
-
-

@@ -1,7 +1,6 @@
 """How midime_encode's Beam pipeline runs: in a thread that Ctrl-C stops,
-with progress from the shards as they grow, failures the user can act on in
-one line and nothing half-written left; and on Beam's DaskRunner, where the
-pipeline is one step a group of files (EncodeFiles, docs/encode_beam.md).
+failures the user can act on in one line, nothing half-written left; and on
+Beam's DaskRunner, one step a group of files (EncodeFiles).
 """
 
 import contextlib
@@ -23,14 +22,10 @@ from midime_magenta import startup_lib
 
 
 class EncodeFiles(beam.DoFn):
-  """The whole pipeline for a group of files, on Dask: (index, total, file
-  names) -> shard `encoded-<index>-of-<total>`, written whole by the worker,
+  """The whole pipeline for a group of files, on Dask: (index, total, names)
+  -> shard `encoded-<index>-of-<total>`, written whole by the worker (Beam's
+  file sinks misbehave under DaskRunner; a group run again rewrites its shard),
   and {'shard', 'chunks', 'sequences', 'skipped'} to the driver.
-
-  Under Beam's DaskRunner tagged outputs reach every consumer and Beam's file
-  sinks run their input twice and leave `beam-temp-*` folders, so the
-  workers write the shards. A group run again (its worker died) writes the
-  same shard again, whole: each chunk is in the output once.
   """
 
   def __init__(self, chunk_files, encode_chunks, output_dir, claim):
@@ -43,9 +38,7 @@ class EncodeFiles(beam.DoFn):
     self._encode.setup()
 
   def _still_claimed(self):
-    """False once the driver has let the folder go (stopped or failed), so
-    work still running then writes nothing; or where the folder is not the
-    driver's (not shared)."""
+    """False once the driver let the folder go, or where it is not shared."""
     if '://' in self._output_dir:
       return True
     with contextlib.suppress(OSError), open(
@@ -86,62 +79,18 @@ class EncodeFiles(beam.DoFn):
            'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
 
 
-class ShardWatcher(threading.Thread):
-  """Shows chunks as Beam's temporary shard files grow, or on Dask as the
-  workers' shards appear (local output folders)."""
-
-  def __init__(self, folder, record_bytes, bar, finished_shards=False):
-    super().__init__(daemon=True)
-    self._folder = folder
-    self._record_bytes = record_bytes
-    self._bar = bar
-    self._finished_shards = finished_shards
-    self._stopped = threading.Event()
-    self.shown = 0
-
-  def _written(self):
-    total = 0
-    for entry in os.scandir(self._folder):
-      if self._finished_shards and encoded_lib.is_shard(entry.name):
-        total += entry.stat().st_size
-      elif entry.is_dir() and entry.name.startswith(
-          f'beam-temp-{encoded_lib.SHARD_PREFIX}'):
-        total += sum(f.stat().st_size for f in os.scandir(entry.path)
-                     if f.is_file())
-    return total // self._record_bytes
-
-  def run(self):
-    if '://' in self._folder:
-      return
-    while not self._stopped.wait(0.5):
-      try:
-        written = self._written()
-      except OSError:
-        continue  # Beam renames and removes as it finishes.
-      if written > self.shown:
-        self._bar.update(written - self.shown)
-        self.shown = written
-
-  def stop(self):
-    self._stopped.set()
-    self.join()
-
-
 DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
 
 
 def with_dask_named(pipeline_options):
-  """Beam's options with `--runner=DaskRunner` given as the class Beam
-  finds (it knows the Dask runner only by its full name)."""
+  """Beam's options with `--runner=DaskRunner` as the full name Beam finds."""
   return [f'--runner={DASK_RUNNER}' if o.replace('-', '').lower() in (
       'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
 
 
 def run_stoppably(pipeline, on_dask):
-  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it at once
-  (Beam's waits in the main thread can let them go by); the workers are then
-  ended (on Dask, its work cancelled; a local cluster's workers end with it).
-  Returns Beam's result and, on Dask, the groups' summaries.
+  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it and its
+  workers at once; returns Beam's result and, on Dask, the groups' summaries.
   """
   outcome = {}
 
@@ -166,9 +115,7 @@ def run_stoppably(pipeline, on_dask):
     while thread.is_alive():
       thread.join(0.2)
   except KeyboardInterrupt:
-    # Beam's threads then fail on the ended workers, raising or logging a
-    # traceback ("Failed to read inputs in the data plane"); not news, as we
-    # stop. `encode` sets Beam's level again on its next run.
+    # Beam's threads then fail on the ended workers: not news, as we stop.
     threading.excepthook = lambda unused_args: None
     std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
     if not on_dask:
@@ -190,8 +137,7 @@ class Unreachable(Exception):
 
 
 def end_child_processes():
-  """SIGKILLs every process below this one (Beam's workers and their
-  shells), as /proc lists them; elsewhere nothing is sent."""
+  """SIGKILLs every process below this one, as /proc lists them."""
   parents = {}
   for pid in filter(str.isdigit, os.listdir('/proc')
                     if os.path.isdir('/proc') else []):
@@ -210,10 +156,8 @@ def end_child_processes():
 
 
 def remove_temporaries(output_dir, shards_too=False):
-  """Removes Beam's `beam-temp-*` folders and the workers' temporary files
-  from a local output folder: a stopped or killed run's half-written shards,
-  never reused; with `shards_too`, this run's finished shards and skipped
-  list as well (the folder held none: `check_output_dir`)."""
+  """Removes a local output folder's `beam-temp-*` folders and temporary
+  files; with `shards_too`, this run's shards and skipped list too."""
   if '://' in str(output_dir) or not os.path.isdir(output_dir):
     return
   for entry in os.scandir(output_dir):
@@ -251,9 +195,8 @@ def one_line_failure(e, output_dir, pipeline_options):
 
 @contextlib.contextmanager
 def dask_cluster(options):
-  """Beam's DaskRunner options, with a cluster of this machine's own when
-  they name none: a worker process per core on 127.0.0.1 (Beam's default
-  would serve dask's dashboard on every interface)."""
+  """Beam's DaskRunner options, with a cluster of a worker a core on
+  127.0.0.1 (no dashboard) when they name none."""
   # dask's client and a local scheduler log every connection at INFO.
   std_logging.getLogger('distributed').setLevel(std_logging.ERROR)
   given = PipelineOptions(options).get_all_options()
@@ -263,8 +206,7 @@ def dask_cluster(options):
     yield options
     return
   import distributed  # pylint: disable=g-import-not-at-top
-  # Its worker processes log to the stderr they start with: kept out of the
-  # terminal (their errors reach the driver as exceptions).
+  # Its workers' logs stay out of the terminal (errors reach the driver).
   with tempfile.TemporaryFile() as log:
     with startup_lib.native_stderr_to(log):
       cluster = distributed.LocalCluster(
@@ -276,10 +218,8 @@ def dask_cluster(options):
 
 
 def dask_groups(files, options):
-  """(index, total, file names) for each shard: --dask_npartitions of them,
-  else one per 16 files up to 32, and one per 100 beyond (a group encodes
-  whole batches but its last, which MusicVAE pads: 16 tunes make about 200
-  chunks), files dealt out in turn."""
+  """(index, total, file names) a shard: --dask_npartitions of them, else one
+  per 16 files up to 32 and one per 100 beyond, files dealt out in turn."""
   asked = PipelineOptions(options).get_all_options().get('npartitions')
   count = asked or max(min(len(files) // 16, 32), -(-len(files) // 100))
   count = max(1, min(count, len(files)))
@@ -288,8 +228,8 @@ def dask_groups(files, options):
 
 
 def write_dask_skipped(summaries, groups, skipped, output_dir):
-  """Checks that every group came back once, writes the skipped list (the
-  driver's, as Beam's DirectRunner would) and returns the counts."""
+  """Checks each group came back once, writes the skipped list, returns the
+  counts."""
   shards = sorted(s['shard'] for s in summaries)
   if len(set(shards)) != len(groups) or len(shards) != len(groups):
     remove_temporaries(output_dir, shards_too=True)

@@ -55,9 +55,7 @@ def join(folder, name):
 
 
 def check_location(folder, what):
-  """Refuses a scheme TensorFlow cannot read (http://, ...), which would be a
-  traceback; raises EncodedError.
-  """
+  """EncodedError for a scheme TensorFlow cannot read (http://, ...)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if '://' not in folder:
     return
@@ -76,8 +74,7 @@ def is_shard(name):
 
 
 def _check_regular_files(paths):
-  """Refuses a local shard that is not a regular file: reading a FIFO or a
-  device as a TFRecord file would block or never end."""
+  """Refuses a local shard that is not a regular file (a FIFO would block)."""
   for path in paths:
     if '://' in path or not os.path.lexists(path):
       continue
@@ -195,13 +192,8 @@ def read_manifest(folder):
 
 
 def load_training_data(folder, expect_music_vae=None):
-  """An encoding's chunks as (`run_lib.TrainingData`, manifest), in order.
-
-  Raises:
-    EncodedError: when it is missing or damaged.
-    run_lib.ModelMismatchError: when it was made with another MusicVAE than
-      `expect_music_vae`.
-  """
+  """An encoding's chunks as (`run_lib.TrainingData`, manifest), in order;
+  EncodedError, or ModelMismatchError for another MusicVAE than expected."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   meta = read_manifest(folder)
   if expect_music_vae is not None:
