@@ -524,7 +524,7 @@ def table(results):
   out.append(f'\n4. midime_train on a 3-minute tune: {e2e["wall_s"]:.2f} s wall'
              f' = {e2e["ratio_to_bare_import"]:.2f}x a bare import of '
              f'magenta\'s music_vae and note_seq ({e2e["bare_import_s"]:.2f} s;'
-             ' target <= 1.3). Its phases, measured (spans_lib):')
+             ' target <= 1.3). Its phases, measured (startup_lib spans):')
   for phase, s in e2e['phases_s'].items():
     out.append(f'  {phase:40} {s:6.2f} s')
   out.append(f'  {"sum":40} {e2e["phases_sum_s"]:6.2f} s (wall '

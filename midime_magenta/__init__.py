@@ -11,19 +11,13 @@ first used (`midime_magenta.MidiMe`, `midime_magenta.Personalizer`).
 import importlib.util as _importlib_util
 import os as _os
 
-# First, so the interpreter's start-up is told apart from our imports.
-from midime_magenta import spans_lib as _spans_lib  # pylint: disable=unused-import
+# First, so that spans tell the interpreter's start-up apart from our imports.
+from midime_magenta import startup_lib as _startup_lib
 
-# magenta 2.1.4 and our model are written against Keras 2 (tf-keras). This must
-# be set before TensorFlow is imported anywhere, and this is the one place.
+# magenta 2.1.4 and our model are written against Keras 2 (tf-keras); set
+# before TensorFlow is imported anywhere.
 _os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-# TensorFlow's own switch for its C++ INFO and WARNING lines (see startup_lib
-# for the lines it does not cover).
 _os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-# magenta's music_vae imports tensorflow_datasets at the top but we never use
-# it (and it is not a dependency): a stub stands in until an attribute is used.
-from midime_magenta import startup_lib as _startup_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 _startup_lib.defer_tensorflow_datasets()
 
 _MAGENTA_INSTALL = 'pip install --no-deps magenta==2.1.4'
@@ -37,26 +31,19 @@ __version__ = '0.2.0'
 
 from midime_magenta.errors import MidiMeError  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# The public API: {name: module}. Imported on first use, so that
-# `import midime_magenta` and every script's `--help` stay fast (TensorFlow
-# takes seconds to import). docs/python_api.md documents each name.
+# The public API, each name imported on first use (docs/python_api.md).
 _LAZY_ATTRIBUTES = {
-    'CONFIG_MAP': 'midime_magenta.configs',
-    'FrozenMusicVAE': 'midime_magenta.music_vae_lib',
-    'HParams': 'midime_magenta.midime_hparams',
-    'MidiMe': 'midime_magenta.midime_model',
-    'MidiMeConfig': 'midime_magenta.configs',
-    'Personalizer': 'midime_magenta.personalizer',
-    'chunk_note_sequence': 'midime_magenta.chunking_lib',
-    'get_config': 'midime_magenta.configs',
-    'load_music_vae': 'midime_magenta.music_vae_lib',
-    'load_run': 'midime_magenta.run_lib',
-    'save_run': 'midime_magenta.run_lib',
+    'CONFIG_MAP': 'configs', 'FrozenMusicVAE': 'music_vae_lib',
+    'HParams': 'midime_hparams', 'MidiMe': 'midime_model',
+    'MidiMeConfig': 'configs', 'Personalizer': 'personalizer',
+    'chunk_note_sequence': 'chunking_lib', 'get_config': 'configs',
+    'load_music_vae': 'music_vae_lib', 'load_run': 'run_lib',
+    'save_run': 'run_lib',
 }
+_lazy, _ = _startup_lib.front_door(__name__, _LAZY_ATTRIBUTES)
 # 0.1.0's name for `HParams`; kept for one release.
 _ALIASES = {'MidiMeHParams': 'HParams'}
-# Modules 0.2.0 moved into the feature wings: `from midime_magenta import
-# constraints_lib` still works, with a DeprecationWarning, until 0.3.
+# Modules 0.2.0 moved into the wings, importable with a DeprecationWarning.
 _MOVED = {
     **{m: 'checkpoints' for m in ('catalogue_lib', 'checkpoint_lib',
                                   'download_lib', 'tfjs_checkpoint_lib',
@@ -70,17 +57,14 @@ __all__ = sorted(['MidiMeError', *_LAZY_ATTRIBUTES, *_ALIASES])
 
 
 def __getattr__(name):
-  target = _ALIASES.get(name, name)
-  if target in _LAZY_ATTRIBUTES:
-    _startup_lib.import_quietly()
-    import importlib  # pylint: disable=g-import-not-at-top
-    return getattr(importlib.import_module(_LAZY_ATTRIBUTES[target]), target)
   if name in _MOVED:
     import importlib  # pylint: disable=g-import-not-at-top
     import warnings  # pylint: disable=g-import-not-at-top
     warnings.warn(f'midime_magenta.{name} moved: use midime_magenta.'
                   f'{_MOVED[name]} (its front door).', DeprecationWarning, 2)
     return importlib.import_module(f'midime_magenta.{_MOVED[name]}.{name}')
+  if name in _ALIASES or name in _LAZY_ATTRIBUTES:
+    return _lazy(_ALIASES.get(name, name))
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 

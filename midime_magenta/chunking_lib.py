@@ -13,7 +13,6 @@ from magenta.models.music_vae import data
 
 from midime_magenta import errors
 from midime_magenta import midi_io
-from midime_magenta import steps
 from midime_magenta import tracks_lib
 from midime_magenta import windows_lib
 
@@ -56,7 +55,7 @@ class ChunkedInput:
   lengths: list
   instrument: int | None = None
   trio_tracks: tracks_lib.TrioTracks | None = None
-  qpm: float = steps.QPM
+  qpm: float = windows_lib.QPM
   programs: dict | None = None
   notes_out_of_range: int = 0
   reason: str | None = None
@@ -83,14 +82,14 @@ def chunk_windows(ns, music_vae_config, hop_bars=None):
   kind = converter_kind(music_vae_config)
   converter = music_vae_config.data_converter
   chunk_steps = music_vae_config.hparams.max_seq_len
-  hop_steps = hop_bars * steps.STEPS_PER_BAR if hop_bars else None
+  hop_steps = hop_bars * windows_lib.STEPS_PER_BAR if hop_bars else None
   for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
       ns):
     offset = segment.subsequence_info.start_time_offset
-    qpm = segment.tempos[0].qpm if segment.tempos else steps.QPM
-    step_seconds = 60.0 / qpm / steps.STEPS_PER_QUARTER
+    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
+    step_seconds = 60.0 / qpm / windows_lib.STEPS_PER_QUARTER
     quantized = note_seq.quantize_note_sequence(
-        _as_common_time(segment), steps.STEPS_PER_QUARTER)
+        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
     for start, notes in windows_lib.windows(quantized.notes, chunk_steps,
                                             hop_steps):
       inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
@@ -143,7 +142,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   original = ns
   ns = copy.deepcopy(ns)
   if not ns.tempos:  # magenta's TrioConverter needs one.
-    ns.tempos.add(time=0.0, qpm=steps.QPM)
+    ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
   kind = converter_kind(music_vae_config)
   if kind == 'other':
     raise errors.UsageError(
@@ -178,7 +177,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     ns.notes.extend(kept)
   other_meters = sorted({f'{t.numerator}/{t.denominator}'
                          for t in original.time_signatures} - {'4/4'})
-  chunk_bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+  chunk_bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
   windows = list(chunk_windows(ns, music_vae_config, hop_bars))
   starts, tempos, notes, inputs, outputs = (
       map(list, zip(*windows)) if windows else ([] for _ in range(5)))
@@ -187,7 +186,7 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       outputs=outputs, controls=[], instrument=chosen, trio_tracks=trio,
       lengths=[music_vae_config.hparams.max_seq_len] * len(inputs),
       notes_out_of_range=out_of_range, programs=programs,
-      qpm=float(np.median(tempos)) if tempos else steps.QPM)
+      qpm=float(np.median(tempos)) if tempos else windows_lib.QPM)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
@@ -306,7 +305,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
                                 reason=f'skipped: {why}'))
     _log_chunked(chunked[-1])
   if not allow_empty and not any(c.num_chunks for c in chunked):
-    bars = music_vae_config.hparams.max_seq_len // steps.STEPS_PER_BAR
+    bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
     if len(chunked) == 1:
       raise NoChunksError(f'{chunked[0].source!r} gave no {bars}-bar chunks: '
                           f'{chunked[0].reason}.')

@@ -1,8 +1,4 @@
-"""The one base class of every error that is the user's to fix.
-
-Each module keeps its own error classes, as note-seq does, all derived from
-`MidiMeError`, which the scripts turn into one line and a non-zero exit.
-"""
+"""`MidiMeError`, the base of errors the user can fix, and argument checks."""
 
 import functools
 import inspect
@@ -12,11 +8,7 @@ import os
 
 
 class MidiMeError(Exception):
-  """Something the user can fix: the message says what was wrong and what to do.
-
-  The message names the Python API's arguments; `cli`, where it differs, is
-  the same sentence naming the command line's flags, which the scripts print.
-  """
+  """What was wrong and what to do in the API's words (`cli`: naming flags)."""
 
   def __init__(self, message='', cli=None):
     super().__init__(message)
@@ -24,13 +16,11 @@ class MidiMeError(Exception):
 
 
 class UsageError(MidiMeError, ValueError):
-  """A flag or argument value that cannot be used (also a ValueError, what
-  Python code that misuses an API expects)."""
+  """A flag or argument value that cannot be used (also a ValueError)."""
 
 
 def check_int(name, value, low, high):
-  """`value` as an int if it is a whole number in [low, high]; else a
-  UsageError naming argument `name` (the API's checks of counts and seeds)."""
+  """`value` as an int in [low, high], else a UsageError naming `name`."""
   if (isinstance(value, numbers.Integral) and not isinstance(value, bool) and
       low <= value <= high):
     return int(value)
@@ -39,8 +29,7 @@ def check_int(name, value, low, high):
 
 
 def check_real(name, value, low, high, low_open=False):
-  """`value` as a float if it is a finite number in [low, high] (`low_open`:
-  (low, high]); else a UsageError naming argument `name`."""
+  """`value` as a float in [low, high] (or (low, high]), else a UsageError."""
   if (isinstance(value, numbers.Real) and not isinstance(value, bool) and
       math.isfinite(value) and (low < value if low_open else low <= value)
       and value <= high):
@@ -65,9 +54,8 @@ def as_list(name, values):
 
 
 def checked_arguments(checks):
-  """A class decorator: each public method (and `__init__`) checks the
-  arguments it is given by name before it runs, `checks[name](name, value,
-  instance)` returning the value to use or raising UsageError."""
+  """A class decorator: public methods check arguments by name first
+  (`checks[name](name, value, instance)` returns the value to use)."""
   def decorate(cls):
     for name, member in list(vars(cls).items()):
       function = getattr(member, '__func__', member)
@@ -94,15 +82,13 @@ def _checking(function, checks):
 
 
 def whole(low, high, optional=True):
-  """A check for `checked_arguments`: a whole number in [low, high] (or
-  None, when `optional`)."""
+  """A check: a whole number in [low, high] (or None, when `optional`)."""
   return lambda name, value, _: value if optional and value is None else (
       check_int(name, value, low, high))
 
 
 def of_kind(kinds, what):
-  """A check for `checked_arguments`: None, or an instance of `kinds` (a
-  path as a str); `what` names them in the message."""
+  """A check: None, or an instance of `kinds` (a path as a str)."""
   def check(name, value, _):
     if value is not None and not isinstance(value, kinds):
       raise UsageError(f'{name} must be {what}, got {value!r}.')

@@ -9,7 +9,7 @@ from midime_magenta import chunking_lib
 from midime_magenta import file_util
 from midime_magenta import novelty_lib
 from midime_magenta import plots_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
@@ -33,7 +33,8 @@ def note_statistics(sequences, chunk_bars):
   for ns in sequences:
     melody = [n.pitch for n in _pitched(ns)]
     intervals += list(np.clip(np.diff(melody), -12, 12)) if len(melody) > 1 else []
-  onsets = [steps.onset_step(n) % 16 for ns in sequences for n in ns.notes]
+  onsets = [windows_lib.onset_step(n) % 16 for ns in sequences
+            for n in ns.notes]
   ranges = [max(p) - min(p) for p in
             ([n.pitch for n in _pitched(ns)] for ns in sequences) if p]
   return {
@@ -112,7 +113,7 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
       'MidiMe samples': new,
       'prior samples': decode(z_prior),
   }
-  chunk_bars = personalizer.music_vae.chunk_steps // steps.STEPS_PER_BAR
+  chunk_bars = personalizer.music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
   input_stats = note_statistics(input_seqs, chunk_bars)
   scores = {}
   for key, label in (('midime', 'MidiMe samples'), ('prior', 'prior samples')):

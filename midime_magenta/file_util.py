@@ -1,27 +1,22 @@
-"""The one atomic writer, and small file helpers.
-
-Every file this package writes goes through `write_atomically`: written to a
-temporary file in the target's folder, flushed, then put in place, so a crash
-leaves the old file or the new one. With replace=False the name is first
-claimed with O_EXCL and a taken name gets '-2', '-3', ...; no hard links, so it
-works on Colab's Google Drive.
-"""
+"""The one atomic writer (a temporary file beside the target, flushed, then
+put in place), the claim of a folder, and small file helpers."""
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import math
 import os
+import pathlib
 import re
 import shutil
 import tempfile
 
 from midime_magenta import errors
 
-_TMP_MARK = '.midime-tmp-'
-# Names that become file or folder names (configs, checkpoints): no path
-# separators, no leading dot, nothing a shell or filesystem reads specially.
+TMP_MARK = '.midime-tmp-'
+# Names that become file or folder names: no separators, no leading dot.
 SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 
 
@@ -39,18 +34,13 @@ def sha256_file(path):
 
 
 def shown_name(text):
-  """A file name (or a message holding one) as valid UTF-8, non-UTF-8 bytes as `\\xff`."""
+  """`text` as valid UTF-8, non-UTF-8 bytes of a file name as `\\xff`."""
   return text.encode('utf-8', 'surrogateescape').decode('utf-8',
                                                         'backslashreplace')
 
 
 def musician_name(tune, model, what, extension='.mid', date=None):
-  """A name a musician can file, `tune-model-what-date.mid` (e.g.
-  reel-mel_2bar_small-sample-2026-12-05.mid): each part in letters, digits,
-  '_' and '-' (a tune's own file name loses its extension and odd
-  characters). Written with `write_atomically(..., replace=False)`, a second
-  result of the day gets '-2', '-3'...
-  """
+  """`tune-model-what-date.mid`, each part in letters, digits, '_' and '-'."""
   def part(text, fallback):
     return re.sub(r'[^A-Za-z0-9_]+', '-', str(text or '')).strip('-_')[
         :40] or fallback
@@ -62,7 +52,7 @@ def musician_name(tune, model, what, extension='.mid', date=None):
 
 def is_temporary(name):
   """True for the names of `write_atomically`'s temporary files."""
-  return _TMP_MARK in name
+  return TMP_MARK in name
 
 
 def _claim_new_name(path, max_attempts=1000):
@@ -83,17 +73,21 @@ def write_atomically(path, write, replace=True):
 
   Args:
     path: where the file goes (a local path or a URL TensorFlow can write).
-    write: `write(tmp_path)` writes the whole content to `tmp_path`.
+    write: `write(tmp_path)` writes the whole content to `tmp_path`; or the
+      content, as bytes.
     replace: replace an existing `path` (True), or pick a free name (False).
 
   Raises:
     OutputError: when the folder cannot be written.
   """
+  if isinstance(write, bytes):
+    write = functools.partial(lambda data, tmp: pathlib.Path(tmp).write_bytes(
+        data), write)
   if '://' in str(path):
     return _write_url_atomically(path, write, replace)
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
-  tmp = os.path.join(folder, f'.{name}{_TMP_MARK}{os.getpid()}{ext}')
+  tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
   target = done = None
   try:
     write(tmp)
@@ -106,7 +100,7 @@ def write_atomically(path, write, replace=True):
   except OSError as e:
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
   finally:
-    # Also on Ctrl-C: no temporary file and no empty claim stays behind.
+    # Also on Ctrl-C.
     if target and not replace and done is None:
       with contextlib.suppress(OSError):
         os.remove(target)
@@ -116,7 +110,7 @@ def write_atomically(path, write, replace=True):
 
 def _write_url_atomically(url, write, replace):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  staged = f'{url}.{_TMP_MARK.strip(".")}{os.getpid()}'
+  staged = f'{url}.{TMP_MARK.strip(".")}{os.getpid()}'
   with tempfile.TemporaryDirectory() as folder:
     local = os.path.join(folder, os.path.basename(url))
     try:
@@ -141,12 +135,7 @@ def _finite_or_none(value):
 
 
 def read_json(path, max_bytes, what='JSON'):
-  """Reads a JSON file of at most `max_bytes`.
-
-  Raises:
-    ValueError: when it is larger or not JSON; RecursionError when it nests
-      absurdly deep; OSError, UnicodeDecodeError when it cannot be read.
-  """
+  """Reads a JSON file of at most `max_bytes` (else ValueError)."""
   if os.path.getsize(path) > max_bytes:
     raise ValueError(f'far larger than {what} can be')
   with open(path, encoding='utf-8') as f:
@@ -164,11 +153,7 @@ def write_json(path, value, replace=True):
 
 
 def check_writable_dir(path, what):
-  """Creates folder `path` if needed and checks it can be written.
-
-  Raises:
-    OutputError: naming it as `what` (e.g. '--output_dir').
-  """
+  """Creates folder `path` if needed; OutputError naming `what` if it cannot."""
   try:
     os.makedirs(path, exist_ok=True)
   except OSError as e:
@@ -229,12 +214,9 @@ def _take_lock(folder, error):
 def claimed_folder(folder, check, error, keep, what):
   """Holds `folder` for this process while the block writes into it (re-entrant).
 
-  `check()` refuses an unusable folder, before anything is created and again
-  once the lock is ours. A folder this call created is removed if the block
-  fails, unless `keep(folder)`.
-
-  Raises:
-    `error`: when the folder cannot be created or another process holds it.
+  `check()` refuses an unusable folder, before anything is created and once
+  the lock is ours; a folder this call created is removed if the block fails,
+  unless `keep(folder)`. Raises `error`.
   """
   key = os.path.realpath(folder)
   if key in _claimed:

@@ -46,11 +46,10 @@ def check_flags():
   # pylint: disable=g-import-not-at-top
   from midime_magenta import file_util
   from midime_magenta import steering
-  from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
   steering.parse_rules(FLAGS.rule)
   run_lib.read_model_info(FLAGS.run_dir)
-  file_util.check_not_held(FLAGS.run_dir, run_dir_lib.RunDirError)
+  file_util.check_not_held(FLAGS.run_dir, run_lib.RunDirError)
 
 
 def run():
@@ -58,10 +57,9 @@ def run():
   from midime_magenta import steering
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import plots_lib
-  from midime_magenta import run_dir_lib
   from midime_magenta import run_lib
   # Held from load to save, so a retrain cannot come in between.
-  with run_dir_lib.claimed_run_dir(FLAGS.run_dir, overwrite=True):
+  with run_lib.claimed_run_dir(FLAGS.run_dir, overwrite=True):
     personalizer = personalizer_lib.Personalizer.load(
         FLAGS.run_dir, FLAGS.checkpoint_file, config=FLAGS.config)
     if personalizer.constraint is not None:

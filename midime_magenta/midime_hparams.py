@@ -1,17 +1,11 @@
-"""MidiMe hyperparameters: one immutable record, parsed from JSON or flags.
-
-Defaults are Magenta.js MidiMe's (music/src/music_vae/midi_me.ts), training
-recipe included; the registered configs carry the demo's epochs (100 for
-melodies, 300 for trios).
-"""
+"""MidiMe hyperparameters: one immutable record, Magenta.js's defaults."""
 
 import dataclasses
 import math
 
 from midime_magenta import errors
 
-# Bounds that keep a model file or a flag from asking for gigabytes: far
-# above anything MidiMe needs (Magenta.js: latent 4, widths up to 1024).
+# Far above what MidiMe needs, so no file or flag asks for gigabytes.
 MAX_LATENT_SIZE = 512
 MAX_LAYER_WIDTH = 16384
 MAX_LAYERS = 16
@@ -22,21 +16,8 @@ CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-  """MidiMe hyperparameters.
-
-  Attributes:
-    latent_size: size of MidiMe's small latent space.
-    encoder_layers, decoder_layers: widths of the Dense+ReLU layers.
-    beta: weight of the KL term in the loss.
-    learning_rate: Adam's learning rate.
-    num_epochs: training epochs (one pass over all chunks each).
-    max_full_batch: an epoch is one full batch up to this many chunks, as in
-      Magenta.js; above it, shuffled mini-batches of this size.
-    initializer: 'tfjs' (`glorotNormal`, truncated at 2 sigma, not rescaled)
-      or 'keras' (`glorot_uniform`).
-    optimizer: 'tfjs' (Adam adding epsilon after the bias correction) or
-      'keras' (before it).
-  """
+  """MidiMe hyperparameters; an epoch is one full batch up to `max_full_batch`
+  chunks, else mini-batches; `initializer`, `optimizer`: tfjs's or Keras's."""
   latent_size: int = 4
   encoder_layers: tuple[int, ...] = (1024, 256, 64)
   decoder_layers: tuple[int, ...] = (64, 256, 1024)
@@ -90,7 +71,7 @@ class HParams:
         raise errors.UsageError(f'{message}, got {value}.')
 
   def parameter_count(self, input_size):
-    """Weights and biases of a MidiMe with these hparams on z of `input_size`."""
+    """Weights and biases of a MidiMe on z of `input_size`."""
     widths = [input_size, *self.encoder_layers]
     count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
     count += 2 * (widths[-1] + 1) * self.latent_size
@@ -114,11 +95,7 @@ class HParams:
     return cls(**values)
 
   def parse(self, text):
-    """A copy updated from magenta's `--hparams` syntax ('latent_size=8,encoder_layers=[512,64]').
-
-    Raises:
-      UsageError: for an unknown name or an unparsable value.
-    """
+    """A copy updated from magenta's syntax ('latent_size=8,beta=0.5')."""
     from magenta.contrib import training  # pylint: disable=g-import-not-at-top
     parsed = training.HParams(**self.to_dict())
     try:

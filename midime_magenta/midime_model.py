@@ -26,8 +26,7 @@ LatentsError = training_lib.LatentsError
 
 
 def check_latents(z, width, what='z'):
-  """`z` as float32 [n, width]; raises LatentsError naming `what` unless it
-  is finite numbers of that shape."""
+  """`z` as finite float32 [n, width], else LatentsError naming `what`."""
   try:
     with np.errstate(over='ignore'):  # Beyond float32 is refused below.
       z = np.asarray(z, np.float32)
@@ -58,8 +57,7 @@ def check_variation(variation):
 
 
 class NamedWeights:
-  """A Keras model's weights by stable names, the keys of the save format:
-  'midime/encoder_0/kernel:0' is 'encoder_0.kernel' (layer, variable)."""
+  """Weights by stable names ('midime/encoder_0/kernel:0': 'encoder_0.kernel')."""
 
   def weight_shapes(self):
     return {_weight_key(w.name): list(w.shape) for w in self.weights}
@@ -121,8 +119,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     self.reset(seed)
 
   def reset(self, seed=None):
-    """Starts over (fresh kernels, zero biases, a new Adam) as a new model
-    made with `seed` would, keeping the traced training functions."""
+    """Starts over as a new model made with `seed`, keeping what is traced."""
     seeds = iter(range(10_000) if seed is None else range(seed, seed + 10_000))
     layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
               *self.decoder_hidden, self.decoder_output]
@@ -153,9 +150,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode_tensor(mu)
 
   def compute_losses(self, z, noise=None):
-    """(total, reconstruction, kl), as Magenta.js computes them; `noise`
-    [batch, latent_size] is the reparameterisation draw (None: the model's own).
-    """
+    """(total, reconstruction, kl) as Magenta.js's; `noise`: [batch, latent]."""
     mu, sigma = self.encode_distribution(z)
     if noise is None:
       noise = self._noise.normal(tf.shape(mu))
@@ -176,8 +171,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return total, reconstruction, kl
 
   def _train_epochs(self, z, num_epochs, noise=None):
-    """`num_epochs` full-batch steps in one graph call; losses [n, 3]. A
-    `tf.while_loop`, so it is traced without autograph (about 0.2 s)."""
+    """`num_epochs` full-batch steps in one graph call; losses [n, 3]."""
     def step(i, losses):
       draws = None if noise is None else noise[i]
       return i + 1, losses.write(i, tf.stack(self._train_step(z, draws)))
@@ -191,8 +185,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return check_latents(z, self.input_size, what)
 
   def encode(self, z, return_sample=False):
-    """MusicVAE latents [n, input_size] -> mu [n, latent_size]; with
-    `return_sample`, (mu, a reparameterised sample)."""
+    """Latents [n, input_size] -> mu [n, latent_size] (and a sample)."""
     mu, sigma = self.encode_distribution(self._check_latents(z))
     if not return_sample:
       return mu.numpy()
@@ -212,8 +205,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         [n, self.hparams.latent_size]).astype(np.float32)
 
   def sample(self, n, seed=None, variation=1.0):
-    """Decodes n small latents drawn from N(0, variation^2 I): [n, input_size]
-    (near the centre a blend of the input's chunks; docs/evaluation.md)."""
+    """Decodes n small latents drawn from N(0, variation^2 I)."""
     return self.decode(self.sample_points(n, seed, variation))
 
   def walk(self, n, step_size=0.3, seed=None, variation=1.0):
@@ -221,11 +213,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode(self.walk_points(n, step_size, seed, variation))
 
   def walk_points(self, n, step_size=0.3, seed=None, variation=1.0):
-    """n points of a smooth random walk in the small space, [n, latent_size].
-
-    x' = sqrt(1 - step_size^2) x + step_size e keeps every point a draw from
-    N(0, variation^2 I), so a long walk does not drift off.
-    """
+    """n points of a walk x' = sqrt(1 - step^2) x + step e: [n, latent_size]."""
     check_variation(variation)
     if not 0.0 < step_size <= 1.0:
       raise errors.UsageError(
@@ -246,8 +234,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def traverse(self, dimension, values=(-2.0, -1.0, 0.0, 1.0, 2.0),
                base=None):
-    """MusicVAE latents [len(values), input_size] along small dimension
-    `dimension` (a demo slider); the others stay at `base` (None: zeros)."""
+    """Latents along small `dimension` (a slider), the rest at `base` or 0."""
     size = self.hparams.latent_size
     dimension = errors.check_int('dimension', dimension, 0, size - 1)
     values = [errors.check_real('values', v, -100, 100)
@@ -259,8 +246,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     return self.decode(small)
 
   def interpolate(self, z_a, z_b, steps):
-    """`steps` evenly spaced points between two latents' small codes, decoded:
-    float [steps, input_size]."""
+    """`steps` points between two latents' small codes, decoded."""
     errors.check_int('steps', steps, 2, 100_000)
     ends = self.encode(np.stack([np.ravel(z_a), np.ravel(z_b)]))
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
@@ -268,9 +254,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
 
 def run_layers(layers, h):
-  """Dense layers applied in turn, built ones through `call`: after a Keras
-  layer is built in a TF1 graph (restoring a MusicVAE), `__call__` of one made
-  before raises "Your Layer or Model is in an invalid state"."""
+  """Dense layers in turn, built ones by `call` (`__call__` fails after TF1)."""
   h = tf.convert_to_tensor(h, tf.float32)
   for layer in layers:
     h = layer.call(h) if layer.built else layer(h)
@@ -278,8 +262,7 @@ def run_layers(layers, h):
 
 
 def _initial_kernel(shape, initializer, seed):
-  """A Dense kernel as tfjs (`glorotNormal`: a normal truncated at 2 std, not
-  rescaled, so Keras's TruncatedNormal) or Keras (`glorot_uniform`) draws it."""
+  """A Dense kernel as tfjs (`glorotNormal`, truncated) or Keras draws it."""
   if initializer == 'keras':
     return tf.keras.initializers.GlorotUniform(seed=seed)(shape)
   fan_in, fan_out = shape

@@ -140,6 +140,26 @@ def test_resave_replaces_atomically_and_removes_old_weights(tmp_path):
   assert not [f for f in os.listdir(tmp_path) if 'tmp' in f]
 
 
+def test_tensorboard_reads_the_loss_curves_back(tmp_path):
+  """TensorBoard's own reader finds each loss per epoch under its tag."""
+  # pylint: disable=g-import-not-at-top
+  from tensorboard.backend.event_processing import event_accumulator
+  from tensorboard.util import tensor_util
+  model = midime_model.MidiMe(8, midime_hparams.HParams(
+      encoder_layers=(4,), decoder_layers=(4,)), seed=1)
+  history = model.train(np.ones([3, 8], np.float32), epochs=4)
+  run_lib.save_run(str(tmp_path), model, history=history)
+  reader = event_accumulator.EventAccumulator(
+      str(tmp_path / 'train'), size_guidance={'tensors': 0}).Reload()
+  for tag, key in (('loss/total', 'loss'), ('loss/kl', 'kl_loss'),
+                   ('loss/reconstruction', 'reconstruction_loss')):
+    events = reader.Tensors(tag)
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    np.testing.assert_allclose(
+        [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events],
+        history[key], rtol=1e-6)
+
+
 def test_interrupted_save_leaves_the_previous_model(tmp_path, monkeypatch):
   model = midime_model.MidiMe(8, midime_hparams.HParams(
       encoder_layers=(4,), decoder_layers=(4,)), seed=1)

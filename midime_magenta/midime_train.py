@@ -1,35 +1,21 @@
 r"""Trains MidiMe on your own MIDI, on top of a frozen, pretrained MusicVAE.
 
-Cuts every input into chunks of the config's length (the MidiMe demo's
-windows, which do not overlap; --hop_bars for overlapping ones), encodes
-them with the MusicVAE, trains a small VAE on their latents and saves it,
-with TensorBoard events, a loss plot and a summary, into --run_dir.
+Cuts the inputs into chunks, encodes them with the MusicVAE, trains a small
+VAE on their latents and saves it, with TensorBoard events, a loss plot and a
+summary, into --run_dir.
 
 Example usage:
-  # The config is the one whose variables the checkpoint holds (or --config):
-  midime_train \
-    --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
-    --input_midi=my_tune.mid \
-    --run_dir=/path/to/my_midime
-
-  # Folders (recursive), globs and TFRecords, comma-separated; more epochs:
-  midime_train --config=cat-mel_2bar_small --checkpoint_file=cat-mel_2bar_small.tar \
-    --input_midi='tunes/,more/*.mid' --run_dir=run --num_epochs=300
-
-  # Pick the melody track yourself, and tune hyperparameters:
-  midime_train ... --program=73 --hparams='latent_size=8,encoder_layers=[512,64]'
-
-  # Trios (the MidiMe paper's other half) on the Magenta.js trio_4bar; the
-  # config comes from the checkpoint, the tracks are picked from the song:
+  midime_train --checkpoint_file=/path/to/mel_2bar_small/model.ckpt \
+    --input_midi=my_tune.mid --run_dir=/path/to/my_midime
+  # Folders, globs and TFRecords; more epochs; hyperparameters:
+  midime_train --config=cat-mel_2bar_small --checkpoint_file=mel_2bar_small \
+    --input_midi='tunes/,more/*.mid' --run_dir=run --num_epochs=300 \
+    --hparams='latent_size=8,encoder_layers=[512,64]'
+  # Trios, the tracks picked from the song (or --melody_track=2 ...):
   midime_train --checkpoint_file=trio_4bar --input_midi=song.mid --run_dir=run
-  midime_train --checkpoint_file=trio_4bar ... --melody_track=2 --bass_track=1
-
-  # A catalogue encoded on Beam (midime_encode), trained on without MIDI:
-  midime_train --checkpoint_file=... --input_encoded=encoded/ --run_dir=run
-
-  # Attribute vectors from a folder of your MIDI, saved with the run (for
-  # midime_generate --attribute; without this, MusicVAE's prior's are used):
-  midime_train ... --attributes_from=my_collection/
+  # midime_encode's output; attribute vectors from your MIDI:
+  midime_train --checkpoint_file=... --input_encoded=encoded/ --run_dir=run \
+    --attributes_from=my_collection/
 """
 
 import time
@@ -39,7 +25,7 @@ from absl import logging
 
 from midime_magenta import errors
 from midime_magenta import script_util
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 
 FLAGS = flags.FLAGS
 
@@ -87,11 +73,13 @@ def check_flags():
                             'midime_encode folder), one of them.')
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
+  from midime_magenta import file_util
   from midime_magenta import midi_io
-  from midime_magenta import run_dir_lib
+  from midime_magenta import run_lib
   for spec in filter(None, [FLAGS.input_midi, FLAGS.attributes_from]):
     midi_io.find_input_files(spec)
-  run_dir_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
+  file_util.check_not_held(FLAGS.run_dir, run_lib.RunDirError)
+  run_lib.check_run_dir(FLAGS.run_dir, FLAGS.overwrite)
 
 
 def run():
@@ -106,7 +94,7 @@ def run():
   from midime_magenta import chunking_lib
   from midime_magenta import configs
   from midime_magenta import personalizer as personalizer_lib
-  from midime_magenta import run_dir_lib
+  from midime_magenta import run_lib
   from midime_magenta import music_vae_lib
   config, prefix = music_vae_lib.resolve_config(FLAGS.config,
                                                 FLAGS.checkpoint_file)
@@ -124,16 +112,18 @@ def run():
         c.num_chunks for c in chunking_lib.chunk_inputs(
             FLAGS.attributes_from, music_vae_config, allow_empty=False)),
                                        FLAGS.attributes_from)
-  with run_dir_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
+  with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)
+    data, manifest = (_read_encoding(personalizer) if FLAGS.input_encoded
+                      else (None, None))
     history = personalizer.train(
         FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
         program=FLAGS.program,
         trio_tracks=script_util.trio_tracks_from_flags(),
-        encoded=FLAGS.input_encoded, hop_bars=FLAGS.hop_bars)
+        training_data=data, encoding=manifest, hop_bars=FLAGS.hop_bars)
     if FLAGS.attributes_from:
-      with spans_lib.span('attribute vectors'):
+      with startup_lib.span('attribute vectors'):
         personalizer.compute_attribute_vectors(FLAGS.attributes_from)
     personalizer.save(FLAGS.run_dir, overwrite=True)
   if history['interrupted']:
@@ -147,6 +137,23 @@ def run():
       history['loss'][-1], time.perf_counter() - started, history['seconds'],
       history['device'], FLAGS.run_dir)
   return None
+
+
+def _read_encoding(personalizer):
+  """(TrainingData, manifest) of --input_encoded, refused empty."""
+  # pylint: disable=g-import-not-at-top
+  from midime_magenta import chunking_lib
+  from midime_magenta import encoding
+  with startup_lib.span('reading'):
+    data, manifest = encoding.load_training_data(
+        FLAGS.input_encoded, personalizer.music_vae_identity)
+  if not len(data.z):  # pylint: disable=g-explicit-length-test
+    raise chunking_lib.NoChunksError(
+        f'The encoding in {FLAGS.input_encoded} holds no chunks (see its '
+        'skipped list); encode other MIDI.')
+  logging.info('%d chunks from the encoding in %s.', len(data.z),
+               FLAGS.input_encoded)
+  return data, manifest
 
 
 def console_entry_point():

@@ -12,9 +12,8 @@ from magenta.models.music_vae import TrainedModel
 from midime_magenta import checkpoints
 from midime_magenta import configs
 from midime_magenta import progress_lib
-from midime_magenta import spans_lib
 from midime_magenta import startup_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 
 GREEDY_TEMPERATURE = 1e-6  # What temperature 0 (the demo's greedy) means.
@@ -46,7 +45,7 @@ class FrozenMusicVAE:
 
   @property
   def chunk_seconds(self):
-    return self.chunk_steps * steps.STEP_SECONDS
+    return self.chunk_steps * windows_lib.STEP_SECONDS
 
   @property
   def batch_size(self):
@@ -160,13 +159,13 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
     config = configs.get_config(config)
   config_name = config.music_vae_config
   music_vae_config = configs.get_music_vae_config(config)
-  with spans_lib.span('checkpoint check'):
+  with startup_lib.span('checkpoint check'):
     prefix = checkpoints.resolve_checkpoint_prefix(checkpoint_file)
     checkpoints.check_checkpoint_fits_config(config, prefix)
   try:
-    with spans_lib.span('checkpoint check'):
+    with startup_lib.span('checkpoint check'):
       fingerprint = checkpoints.checkpoint_fingerprint(prefix)
-    with (spans_lib.span('MusicVAE graph + restore'),
+    with (startup_lib.span('MusicVAE graph + restore'),
           checkpoints.quiet_graph_building()):
       trained_model = TrainedModel(
           music_vae_config, batch_size=batch_size,

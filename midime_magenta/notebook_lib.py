@@ -8,7 +8,7 @@ import note_seq
 import numpy as np
 
 from midime_magenta import plots_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 
 AUDIO_RATE = 16000
@@ -74,7 +74,7 @@ def show(sequences, title='', listen=True):
   if isinstance(sequences, note_seq.NoteSequence):
     sequences = [sequences]
   # Each chunk in a slot of whole bars.
-  bar = steps.BAR_SECONDS
+  bar = windows_lib.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
   joined = note_seq.sequences_lib.concatenate_sequences(

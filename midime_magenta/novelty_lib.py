@@ -4,7 +4,7 @@ match an input chunk's with F1 >= `COPY_F1`; `renew` redraws copies."""
 import numpy as np
 from absl import logging
 
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 COPY_F1 = 0.9
 MAX_REDRAWS = 8  # Redraws of a copying sample before it is kept.
@@ -24,7 +24,7 @@ def too_little(num_chunks, chunk_bars):
 
 def onset_notes(ns):
   """{(pitch, onset step)} of a chunk decoded or cut at MusicVAE's 120 qpm."""
-  return {(n.pitch, steps.onset_step(n)) for n in ns.notes}
+  return {(n.pitch, windows_lib.onset_step(n)) for n in ns.notes}
 
 
 def f1(a, b):

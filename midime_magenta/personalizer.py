@@ -2,12 +2,8 @@
 
   p = Personalizer.from_checkpoint('cat-mel_2bar_small', 'path/to/ckpt')
   p.train('my_tune.mid')             # chunk, encode (mu), train MidiMe
-  p.sample(5)                        # NoteSequences that sound like the tune
-  p.reconstruct()                    # the tune's chunks, in order, via MidiMe
+  p.sample(5, attributes={'note_density': 1.5})   # NoteSequences, steered
   p.save('my_midime')                # a run folder midime_generate reads
-  p = Personalizer.load('my_midime', 'path/to/ckpt')
-  p.sample(5, attributes={'note_density': 1.5})   # steered
-  p.constrain(['key:C', 'density:2-4'])           # a rule constraint, ~5 s
 """
 
 import dataclasses
@@ -27,14 +23,13 @@ from midime_magenta import music_vae_lib
 from midime_magenta import novelty_lib
 from midime_magenta import progress_lib
 from midime_magenta import run_lib
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 from midime_magenta import steering
 from midime_magenta import tracks_lib
 
 MAX_DRAWS = 100_000  # The most sequences a call draws (as --num_outputs).
 redraw_rng = novelty_lib.redraw_rng
 _whole, _kind, _PATH = errors.whole, errors.of_kind, (str, os.PathLike)
-# Personalizer's arguments, checked by name before any method runs.
 _ARGUMENTS = {
     'n': _whole(0, MAX_DRAWS, False), 'chunks': _whole(1, MAX_DRAWS, False),
     'limit': _whole(0, MAX_DRAWS), 'draws': _whole(1, MAX_DRAWS),
@@ -49,6 +44,8 @@ _ARGUMENTS = {
     'config': _kind((*_PATH, configs.MidiMeConfig), 'a config or its name'),
     'music_vae': _kind(music_vae_lib.FrozenMusicVAE, 'a FrozenMusicVAE'),
     'hparams': _kind(midime_hparams.HParams, 'an HParams'),
+    'training_data': _kind(run_lib.TrainingData, 'a run_lib.TrainingData'),
+    'encoding': _kind(dict, "an encoding's manifest"),
     'attributes': steering.check_strengths,
     'points': lambda n, v, p: midime_model.check_latents(
         v, p._trained().hparams.latent_size, n),  # pylint: disable=protected-access
@@ -80,20 +77,18 @@ class Personalizer:
     self.checkpoint_file = checkpoint_file
     self.batch_size = batch_size
     self._music_vae = music_vae
-    # The converter's config, known before MusicVAE is restored (chunking
-    # first lets the graph be built no larger than the input needs).
+    # Known before MusicVAE is restored, so chunks can size its graph.
     self.music_vae_config = (
         music_vae.config if music_vae is not None else
         configs.get_music_vae_config(self.config))
     self.midime = self.training_data = self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
-    self.encoded = None  # The manifest of a midime_encode output trained on.
+    self.encoded = None  # The manifest of the encoding trained on.
     self.attributes = None  # steering.AttributeVectors
     self.constraint = None  # steering.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
-    # The tempo and programs of what sample(), piece() ... return: the
-    # input's after `train`; `tracks_lib.Voicing()` keeps MusicVAE's.
+    # The tempo and programs of what sample(), piece() ... return.
     self.voicing = tracks_lib.Voicing()
 
   @classmethod
@@ -131,13 +126,15 @@ class Personalizer:
 
   def train(self, inputs=None, z=None, epochs=None, callbacks=(), seed=None,
             hparams=None, instrument=None, program=None, progress=True,
-            trio_tracks=None, encoded=None, hop_bars=None):
+            trio_tracks=None, training_data=None, encoding=None,
+            hop_bars=None):
     """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
       inputs: what `chunk` takes (with `instrument`, `program`, `trio_tracks`,
-        `hop_bars`); or instead `z`, latents [n, z_size], or `encoded`, a
-        midime_encode folder.
+        `hop_bars`); or instead `z`, latents [n, z_size], or `training_data`,
+        a `run_lib.TrainingData` such as `encoding.load_training_data` gives
+        (its manifest as `encoding`, kept in the run's summary).
       epochs, hparams: override the config's.
       callbacks: see `MidiMe.train`.
       seed: makes initialisation, noise and mini-batch order repeatable.
@@ -146,15 +143,13 @@ class Personalizer:
     Raises:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
     """
-    self.seconds, self.encoded, self.inputs = {}, None, []
+    self.seconds, self.encoded, self.inputs = {}, encoding, []
     self.voicing = tracks_lib.Voicing()
-    before = spans_lib.totals()  # Each phase is a span; see self.seconds.
-    if encoded is not None:
-      with spans_lib.span('reading'):
-        self.training_data, self.encoded = _read_encoded(
-            encoded, self.music_vae_identity)
+    before = startup_lib.totals()  # Each phase is a span; see self.seconds.
+    if training_data is not None:
+      self.training_data = training_data
     elif z is None:
-      with spans_lib.span('chunking'):
+      with startup_lib.span('chunking'):
         self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
                                  allow_empty=False, hop_bars=hop_bars)
         num_chunks = sum(c.num_chunks for c in self.inputs)
@@ -164,7 +159,7 @@ class Personalizer:
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
       self.music_vae  # pylint: disable=pointless-statement
-      with spans_lib.span('encoding'):
+      with startup_lib.span('encoding'):
         self.training_data = _training_data(self.inputs,
                                             self.encode(self.inputs))
     else:
@@ -173,7 +168,7 @@ class Personalizer:
           starts=[0.0] * len(z))
     self._copy_check = None
     hparams = hparams or self.config.hparams
-    with spans_lib.span('MidiMe set-up'):
+    with startup_lib.span('MidiMe set-up'):
       if (self.midime is not None and self.midime.hparams == hparams and
           self.midime.input_size == self.music_vae.z_size):
         self.midime.reset(seed)  # Same shapes: keep the traced training step.
@@ -184,10 +179,10 @@ class Personalizer:
     epochs = epochs or hparams.num_epochs
     hooks = [*callbacks, *([progress_lib.TrainingProgress(epochs)]
                            if progress else [])]
-    with spans_lib.span('training'):
+    with startup_lib.span('training'):
       self.history = self.midime.train(self.training_data.z, epochs=epochs,
                                        callbacks=hooks, shuffle_seed=seed)
-    self.seconds = spans_lib.since(before)
+    self.seconds = startup_lib.since(before)
     if not self.history['loss']:
       raise KeyboardInterrupt  # Interrupted before one epoch: nothing to keep.
     if self.history['interrupted']:
@@ -324,7 +319,7 @@ class Personalizer:
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
-    """Trains a rule constraint, kept and saved with the run; returns its report."""
+    """Trains a rule constraint, kept with the run; returns its report."""
     self.constraint = steering.train_constraint(
         self.music_vae, self.midime, rules, iterations, seed, draws,
         measure_draws)
@@ -337,7 +332,7 @@ class Personalizer:
       extras['attributes'] = steering.attributes_to_saved(self.attributes)
     if self.constraint is not None:
       extras['constraint'] = steering.constraint_to_saved(self.constraint)
-    with spans_lib.span('saving'):
+    with startup_lib.span('saving'):
       return run_lib.save_run(run_dir, self._trained(), self.training_data,
                               self.history, summary_of(self),
                               overwrite=overwrite, extras=extras)
@@ -345,19 +340,14 @@ class Personalizer:
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
            music_vae=None):
-    """Loads a run folder with the MusicVAE checkpoint it was trained on.
-
-    Raises:
-      run_lib.ModelFileError: no run, or a damaged one.
-      run_lib.ModelMismatchError: not the MusicVAE the run was trained on.
-    """
+    """Loads a run folder with the MusicVAE checkpoint it was trained on;
+    run_lib.ModelFileError or ModelMismatchError when it cannot."""
     config, prefix = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, music_vae, batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
         run_dir, expect_music_vae=personalizer.music_vae_identity)
-    size = personalizer.music_vae.z_size
-    personalizer.attributes = steering.load_attributes(run_dir, meta, size)
-    personalizer.constraint = steering.load_constraint(run_dir, meta, size)
+    personalizer.attributes, personalizer.constraint = _steering_of_run(
+        run_dir, meta, personalizer.music_vae.z_size)
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
@@ -381,26 +371,26 @@ def _config_of_run(run_dir, checkpoint_file, config):
   return config, resolved.prefix
 
 
+def _steering_of_run(run_dir, meta, z_size):
+  """(attribute vectors, constraint) a run saved, each None when absent."""
+  try:
+    return tuple(
+        from_saved(run_lib.load_extra(run_dir, meta, kind), meta.get(kind),
+                   z_size)
+        for kind, from_saved in (('attributes', steering.attributes_from_saved),
+                                 ('constraint', steering.constraint_from_saved)))
+  except ValueError as e:
+    raise run_lib.damaged_error(run_dir, str(e)) from None
+
+
 def _voicing_of_run(run_dir, meta):
-  """The voicing a run saved; MusicVAE's for runs made before 0.2.0."""
+  """The voicing a run saved (MusicVAE's before 0.2.0)."""
   try:
     return tracks_lib.Voicing.from_dict(
         (meta.get('summary') or {}).get('voicing'))
   except (ValueError, TypeError, AttributeError) as e:
     raise run_lib.ModelFileError(
         f'The run in {run_dir} is damaged: its manifest holds {e}.') from None
-
-
-def _read_encoded(encoded, music_vae_identity):
-  """(TrainingData, manifest) of a midime_encode folder, refused empty."""
-  from midime_magenta import encoding  # pylint: disable=g-import-not-at-top
-  data, manifest = encoding.load_training_data(encoded, music_vae_identity)
-  if not len(data.z):  # pylint: disable=g-explicit-length-test
-    raise chunking_lib.NoChunksError(
-        f'The encoding in {encoded} holds no chunks (see its skipped list); '
-        'encode other MIDI.')
-  logging.info('%d chunks from the encoding in %s.', len(data.z), encoded)
-  return data, manifest
 
 
 def _training_data(chunked, z):

@@ -13,7 +13,7 @@ from PIL import ImageDraw
 from PIL import ImageFont
 
 from midime_magenta import file_util
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 # Piano-roll geometry (pixels) and colours.
 _ROLL_WIDTH = 800
@@ -126,7 +126,7 @@ def plot_piano_roll(ns, path, title='', replace=True):
   image, draw = _canvas((_ROLL_WIDTH, height))
   if title:
     draw.text((4, 4), title, fill=_BLACK)
-  bar = steps.bar_seconds(ns)
+  bar = windows_lib.bar_seconds(ns)
   bars = np.arange(0, total, bar)
   every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
   for k in range(0, len(bars), every):
@@ -188,7 +188,7 @@ def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
       x = left + c * width
       end = max([ns.total_time] + [n.end_time for n in ns.notes]) or 4.0
       _draw_lane(draw, ns.notes, (x, top, x + width - 6, top + height - 6),
-                 end, steps.BAR_SECONDS,
+                 end, windows_lib.BAR_SECONDS,
                  (min(pitches) - 2, max(pitches) + 2),
                  (_BLACK, _PURPLE, _BLUE, _DARK)[r % 4], labels=c == 0)
   return _save(image, path, replace)

@@ -1,7 +1,4 @@
-"""Progress that people see: tqdm's bar in a terminal or notebook (tqdm.auto
-picks which), and elsewhere (a log file, CI, a pipe) a log line at the start,
-each tenth and the end.
-"""
+"""Progress: tqdm's bar in a terminal or notebook, else log lines."""
 
 import os
 import sys
@@ -55,8 +52,7 @@ def progress_bar(total, desc, unit, stream=None, unit_scale=False):
   if not (getattr(stream, 'isatty', bool)() or in_notebook()):
     return _LogLines(total, desc, unit)
   from tqdm import auto  # pylint: disable=g-import-not-at-top
-  # A pseudo-terminal of 0 x 0 (`script`, some CI runners) makes tqdm take the
-  # bar for a row below the screen and hide it: give it a size then.
+  # tqdm hides the bar on a 0 x 0 pseudo-terminal: give it a size.
   try:
     columns, rows = os.get_terminal_size(stream.fileno())
   except (AttributeError, OSError, ValueError):
@@ -67,7 +63,7 @@ def progress_bar(total, desc, unit, stream=None, unit_scale=False):
 
 
 class TrainingProgress:
-  """A training callback that shows epochs with the loss (see module doc)."""
+  """A training callback that shows epochs with the loss."""
 
   def __init__(self, epochs, stream=None):
     self._epochs = epochs

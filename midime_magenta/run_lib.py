@@ -15,8 +15,6 @@ import io
 import json
 import os
 import re
-import shutil
-import socket
 import time
 import zipfile
 
@@ -25,9 +23,10 @@ import numpy as np
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midime_hparams
-from midime_magenta import run_dir_lib
 
-MODEL_FILE = run_dir_lib.MODEL_FILE
+MODEL_FILE = 'midime.json'
+# What marks a finished midime_encode folder (the encoding wing's format).
+ENCODED_MANIFEST = 'manifest.json'
 SUMMARY_FILE = 'summary.json'
 LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
@@ -38,10 +37,12 @@ _MAX_JSON_BYTES = 1 << 20
 _MAX_Z_SIZE = 8192
 _MAX_CHUNKS = 50_000_000
 _MAX_PARAMETERS = 100_000_000
+_MAX_EXTRA = 1 << 24  # Values of an extra (a constraint on z 8192: 8.5M).
 EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
     r'(weights|latents|attributes|constraint)-[0-9a-f]{16}\.npz')
 CONSTRAINT_PLOT_FILE = 'constraint.png'  # midime_constrain's before/after.
+_LOSS_TAGS = ('loss/total', 'loss/reconstruction', 'loss/kl')
 
 
 class ModelFileError(errors.MidiMeError):
@@ -52,7 +53,55 @@ class ModelMismatchError(errors.MidiMeError):
   """A saved run that belongs to another MusicVAE."""
 
 
-RunDirError = run_dir_lib.RunDirError
+class RunDirError(errors.MidiMeError):
+  """A run folder that cannot be used (a file, someone else's, taken)."""
+
+
+def _holds_run(run_dir):
+  return os.path.isfile(os.path.join(run_dir, MODEL_FILE))
+
+
+def check_run_dir(run_dir, overwrite, api=False):
+  """Refuses a folder that cannot become this run (new, empty, or a run to
+  `overwrite`); creates nothing; raises RunDirError saying why, in the
+  words of the command line, or of the Python API with `api`.
+  """
+  name, replace = ('run_dir', 'overwrite=True') if api else (
+      '--run_dir', '--overwrite')
+  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    raise RunDirError(f'{run_dir} is a file, not a folder; choose another '
+                      f'{name}.')
+  if os.path.isdir(run_dir):
+    if _holds_run(run_dir):
+      if not overwrite:
+        raise RunDirError(
+            f'{run_dir} already holds a MidiMe model; pass {replace} to '
+            f'replace it, or choose another {name}.')
+    else:
+      others = sorted(n for n in os.listdir(run_dir) if n != LOCK_FILE and
+                      not file_util.is_temporary(n))
+      if others:
+        raise RunDirError(
+            f'{run_dir} holds other files ({", ".join(others[:3])}'
+            f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
+            f'a new or empty {name}.')
+  existing = os.path.abspath(run_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise RunDirError(
+        f'Cannot create {name} {run_dir}: {existing} is not a writable '
+        'folder.')
+
+
+def claimed_run_dir(run_dir, overwrite=False, api=False):
+  """Holds a run folder for this process while a run is made and saved
+  (checked, created, locked; removed again if this call created it and the
+  body fails). Raises RunDirError.
+  """
+  return file_util.claimed_folder(
+      run_dir, lambda: check_run_dir(run_dir, overwrite, api), RunDirError,
+      keep=_holds_run, what='run_dir' if api else '--run_dir')
 
 
 def describe_music_vae(config_name, z_size, fingerprint):
@@ -102,90 +151,37 @@ class TrainingData:
 # -- saving --------------------------------------------------------------------
 
 
-def _write_npz(folder, kind, arrays):
-  """Writes arrays as <kind>-<hash>.npz; returns (file name, sha256)."""
-  buffer = io.BytesIO()
-  np.savez(buffer, **arrays)
-  content = buffer.getvalue()
-  digest = hashlib.sha256(content).hexdigest()
-  name = f'{kind}-{digest[:16]}.npz'
-
-  def write(tmp):
-    with open(tmp, 'wb') as f:
-      f.write(content)
-  file_util.write_atomically(os.path.join(folder, name), write)
-  return name, digest
-
-
-def _array_entries(arrays):
-  return {k: {'shape': list(a.shape), 'dtype': a.dtype.str}
-          for k, a in arrays.items()}
-
-
 def save_run(run_dir, midime, training_data=None, history=None, summary=None,
              overwrite=True, extras=None, api=True):
   """Saves a `MidiMe` (and its `TrainingData`) as a run folder; returns midime.json.
 
-  `history` gives loss.png and TensorBoard; `summary` goes in the manifest;
-  `extras` are {kind: (arrays, meta)} of `EXTRAS`. Raises RunDirError (in
-  the API's words, or the command line's without `api`) or
-  file_util.OutputError.
+  Everything is made in memory, then written in one pass (`_write_run`).
+  `history` gives loss.png and TensorBoard's events; `summary` goes in the
+  manifest; `extras` are {kind: (arrays, manifest fields)} of `EXTRAS`.
+  Raises RunDirError (in the API's words, or the command line's without
+  `api`) or file_util.OutputError.
   """
-  with run_dir_lib.claimed_run_dir(run_dir, overwrite, api):
-    weights = midime.weight_arrays()
-    weights_file, weights_sha = _write_npz(run_dir, 'weights', weights)
-    manifest = {
-        'format': FORMAT, 'version': FORMAT_VERSION,
-        'input_size': midime.input_size,
-        'hparams': midime.hparams.to_dict(),
-        'music_vae': midime.music_vae,
-        'weights': {'file': weights_file, 'sha256': weights_sha,
-                    'arrays': _array_entries(weights)},
-        'latents': None,
-        'summary': summary or {},
-    }
-    if training_data is not None:
-      arrays = training_data.arrays()
-      latents_file, latents_sha = _write_npz(run_dir, 'latents', arrays)
-      manifest['latents'] = {'file': latents_file, 'sha256': latents_sha,
-                             'arrays': _array_entries(arrays)}
-    if history and history.get('loss'):
-      _write_tensorboard(run_dir, history)
-      from midime_magenta import plots_lib  # pylint: disable=g-import-not-at-top
-      plots_lib.plot_loss_curve(
-          history, os.path.join(run_dir, LOSS_PLOT_FILE),
-          title=f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}')
-    for kind, (arrays, meta) in (extras or {}).items():
-      manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
-    json_path = _commit(run_dir, manifest)
-    if summary is not None:
-      file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
-    return json_path
+  files = {}
+  manifest = {
+      'format': FORMAT, 'version': FORMAT_VERSION,
+      'input_size': midime.input_size, 'hparams': midime.hparams.to_dict(),
+      'music_vae': midime.music_vae, 'latents': None, 'summary': summary or {},
+      'weights': _packed(files, 'weights', midime.weight_arrays())}
+  if training_data is not None:
+    manifest['latents'] = _packed(files, 'latents', training_data.arrays())
+  for kind, (arrays, fields) in (extras or {}).items():
+    manifest[kind] = _packed(files, kind, arrays, fields)
+  if history and history.get('loss'):
+    files.update(_tensorboard_events(history))
+    from midime_magenta import plots_lib  # pylint: disable=g-import-not-at-top
+    title = f'MidiMe on {midime.music_vae.get("config", "MusicVAE")}'
+    files[LOSS_PLOT_FILE] = lambda tmp: plots_lib.plot_loss_curve(
+        history, tmp, title=title)
+  with claimed_run_dir(run_dir, overwrite, api):
+    return _write_run(run_dir, files, manifest, summary)
 
 
-def _data_entry(run_dir, kind, arrays, meta=None):
-  """Writes one data file; returns its manifest entry."""
-  name, digest = _write_npz(run_dir, kind, arrays)
-  return {'file': name, 'sha256': digest, 'arrays': _array_entries(arrays),
-          **(meta or {})}
-
-
-def _commit(run_dir, manifest):
-  """Replaces midime.json (the commit point), then removes the data files
-  it no longer names (and the constraint's picture, without a constraint)."""
-  json_path = os.path.join(run_dir, MODEL_FILE)
-  file_util.write_json(json_path, manifest)
-  keep = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
-          if manifest.get(k)}
-  for name in os.listdir(run_dir):
-    if (_DATA_FILE.fullmatch(name) and name not in keep or
-        name == CONSTRAINT_PLOT_FILE and not manifest.get('constraint')):
-      with contextlib.suppress(OSError):
-        os.remove(os.path.join(run_dir, name))
-  return json_path
-
-
-def add_to_run(run_dir, kind, arrays, meta):
+def add_to_run(run_dir, kind, arrays, fields):
   """Adds (or replaces) an extra of `EXTRAS` to an existing run, atomically.
 
   Raises:
@@ -195,72 +191,79 @@ def add_to_run(run_dir, kind, arrays, meta):
   if kind not in EXTRAS:
     raise ValueError(f'kind must be one of {EXTRAS}, got {kind!r}.')
   read_model_info(run_dir)  # A run, and undamaged.
-  with run_dir_lib.claimed_run_dir(run_dir, overwrite=True):
+  files = {}
+  with claimed_run_dir(run_dir, overwrite=True):
     with open(os.path.join(run_dir, MODEL_FILE), encoding='utf-8') as f:
       manifest = json.load(f)
-    manifest[kind] = _data_entry(run_dir, kind, arrays, meta)
-    return _commit(run_dir, manifest)
+    manifest[kind] = _packed(files, kind, arrays, fields)
+    return _write_run(run_dir, files, manifest)
 
 
-def load_extra(path, meta, kind, expected):
-  """An extra's {key: array} checked against `expected`, or None if absent.
+def _packed(files, kind, arrays, fields=None):
+  """Adds arrays to `files` as <kind>-<hash>.npz; returns its manifest entry."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  content = buffer.getvalue()
+  digest = hashlib.sha256(content).hexdigest()
+  name = f'{kind}-{digest[:16]}.npz'
+  files[name] = content
+  return {'file': name, 'sha256': digest, **(fields or {}),
+          'arrays': {k: {'shape': list(a.shape), 'dtype': a.dtype.str}
+                     for k, a in arrays.items()}}
 
-  Raises:
-    ModelFileError: when it is damaged.
+
+def _tensorboard_events(history):
+  """{train/<events file>: its bytes}: the loss curves per epoch as scalars.
+
+  tf.summary writes them to TF's RAM file system, as TF's own file system
+  takes only UTF-8 paths and a run folder's need not be.
   """
-  if not meta.get(kind):
-    return None
-  json_path = model_json_path(path)
-  listed = {k: v['shape'] for k, v in meta[kind]['arrays'].items()}
-  if listed != {k: list(s) for k, (s, _) in expected.items()}:
-    raise _damaged(json_path, f'its {kind} do not fit the model')
-  arrays = _read_npz(os.path.dirname(json_path) or '.', meta[kind], expected,
-                     json_path)
-  if not all(np.all(np.isfinite(a)) for a in arrays.values()
-             if a.dtype.kind == 'f'):
-    raise _damaged(json_path, f'its {kind} hold NaN or infinity')
-  return arrays
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  ram = f'ram://midime-events-{os.getpid()}-{time.monotonic_ns()}'
+  writer = tf.summary.create_file_writer(ram)
+  with writer.as_default():
+    for step, values in enumerate(zip(
+        history['loss'], history['reconstruction_loss'], history['kl_loss']), 1):
+      for tag, value in zip(_LOSS_TAGS, values):
+        tf.summary.scalar(tag, float(value), step=step)
+  writer.close()
+  events = {}
+  for name in tf.io.gfile.listdir(ram):
+    with tf.io.gfile.GFile(f'{ram}/{name}', 'rb') as f:
+      events[f'{TENSORBOARD_DIR}/{name}'] = f.read()
+  tf.io.gfile.rmtree(ram)
+  return events
+
+
+def _write_run(run_dir, files, manifest, summary=None):
+  """Writes `files` (name: bytes or `write(tmp)`) and summary.json, then
+  midime.json, the commit point; then removes the data files (and events)
+  it no longer names, and constraint.png without a constraint."""
+  events = os.path.join(run_dir, TENSORBOARD_DIR)
+  if any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files):
+    os.makedirs(events, exist_ok=True)
+  for name, content in files.items():
+    file_util.write_atomically(os.path.join(run_dir, name), content)
+  if summary is not None:
+    file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
+  json_path = file_util.write_json(os.path.join(run_dir, MODEL_FILE), manifest)
+  named = {manifest[k]['file'] for k in ('weights', 'latents', *EXTRAS)
+           if manifest.get(k)}
+  stale = [n for n in os.listdir(run_dir) if n not in named and (
+      _DATA_FILE.fullmatch(n) or
+      n == CONSTRAINT_PLOT_FILE and not manifest.get('constraint'))]
+  if os.path.isdir(events) and f'{TENSORBOARD_DIR}/' in ''.join(files):
+    stale += [f'{TENSORBOARD_DIR}/{n}' for n in os.listdir(events)
+              if f'{TENSORBOARD_DIR}/{n}' not in files]
+  for name in stale:
+    with contextlib.suppress(OSError):
+      os.remove(os.path.join(run_dir, name))
+  return json_path
 
 
 def damaged_error(path, why):
   """The error for a run whose manifest holds something impossible."""
   return _damaged(model_json_path(path), why)
-
-
-def _write_tensorboard(run_dir, history):
-  """Writes the loss curves as TensorBoard scalars into a fresh train/.
-
-  TensorBoard's own event records, in a file Python opens: TensorFlow's file
-  system takes only paths that are UTF-8, and a run folder's name need not be
-  (bytes of another encoding, or LANG=C without Python's UTF-8 mode). Nor
-  does it cost three TF ops per epoch (0.47 s of a cold `midime_train`).
-  """
-  # pylint: disable=g-import-not-at-top
-  from tensorboard.compat.proto import event_pb2
-  from tensorboard.plugins.scalar import summary_v2
-  from tensorboard.summary.writer import record_writer
-  final = os.path.join(run_dir, TENSORBOARD_DIR)
-  staging = os.path.join(run_dir, f'.{TENSORBOARD_DIR}-{os.getpid()}')
-  shutil.rmtree(staging, ignore_errors=True)
-  os.makedirs(staging)
-  name = (f'events.out.tfevents.{int(time.time()):010d}.'
-          f'{socket.gethostname()}.{os.getpid()}.0')
-  with open(os.path.join(staging, name), 'wb') as f:
-    writer = record_writer.RecordWriter(f)
-    writer.write(event_pb2.Event(wall_time=time.time(),
-                                 file_version='brain.Event:2'
-                                 ).SerializeToString())
-    for i, (total, reconstruction, kl) in enumerate(zip(
-        history['loss'], history['reconstruction_loss'], history['kl_loss'])):
-      for tag, value in (('loss/total', total),
-                         ('loss/reconstruction', reconstruction),
-                         ('loss/kl', kl)):
-        writer.write(event_pb2.Event(
-            wall_time=time.time(), step=i + 1,
-            summary=summary_v2.scalar_pb(tag, float(value))
-            ).SerializeToString())
-  shutil.rmtree(final, ignore_errors=True)  # Only the previous run's events.
-  os.replace(staging, final)
 
 
 # -- loading -------------------------------------------------------------------
@@ -307,10 +310,11 @@ def read_model_info(path):
   json_path = model_json_path(path)
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
-    if run_dir_lib.is_encoding(folder):
+    if os.path.isfile(os.path.join(folder, ENCODED_MANIFEST)):
       raise ModelFileError(
           f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
-          'run; train on it with Personalizer.train(encoded=folder).',
+          'run; train on it with Personalizer.train(training_data=...) and '
+          'encoding.load_training_data(folder).',
           cli=f'{folder} is an encoding (midime_encode\'s output), not a '
           f'MidiMe run; train on it with midime_train --input_encoded={folder}.')
     raise ModelFileError(
@@ -354,12 +358,12 @@ def read_model_info(path):
   return meta
 
 
-def _read_npz(folder, entry, expected, json_path):
-  """Reads a data file after checking its hash and every array header against
-  `expected` {key: (shape, dtype kind)} (None: any dimension).
-  """
-  path = os.path.join(folder, entry['file'])
-  if not os.path.isfile(path) or file_util.sha256_file(path) != entry['sha256']:
+def _read_npz(json_path, kind, meta, expected):
+  """A data file's arrays, after checking its hash and each array's header
+  against `expected` {key: (shape, dtype kinds)} (None: any dimension)."""
+  path = os.path.join(os.path.dirname(json_path) or '.', meta[kind]['file'])
+  if not os.path.isfile(path) or (
+      file_util.sha256_file(path) != meta[kind]['sha256']):
     raise ModelFileError(
         f'{path} is missing or damaged (it does not match the checksum in '
         f'{json_path}); train the model again.')
@@ -369,28 +373,43 @@ def _read_npz(folder, entry, expected, json_path):
       for key, (shape, kinds) in expected.items():
         with archive.open(f'{key}.npy') as f:
           version = np.lib.format.read_magic(f)
-          if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(f)
-          else:
-            header = np.lib.format.read_array_header_2_0(f)
-          found_shape, _, dtype = header
-          if dtype.kind not in kinds or len(found_shape) != len(shape) or any(
-              s is not None and s != d for s, d in zip(shape, found_shape)):
-            raise ValueError(f'{key} is {dtype} {list(found_shape)}, not '
-                             f'{kinds} {shape}')
+          found, _, dtype = (np.lib.format.read_array_header_1_0(f)
+                             if version == (1, 0) else
+                             np.lib.format.read_array_header_2_0(f))
+          if dtype.kind not in kinds or len(found) != len(shape) or any(
+              s is not None and s != d for s, d in zip(shape, found)):
+            raise ValueError(f'{key} is {dtype} {list(found)}, not {kinds} '
+                             f'{shape}')
         with archive.open(f'{key}.npy') as f:
           arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
   except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
     raise ModelFileError(f'{path} is damaged ({e}); train the model '
                          'again.') from None
+  if not all(np.all(np.isfinite(a)) for a in arrays.values()
+             if a.dtype.kind == 'f'):
+    raise _damaged(json_path, f'its {"training " * (kind == "latents")}'
+                   f'{kind} hold NaN or infinity')
   return arrays
 
 
+def load_extra(path, meta, kind):
+  """An extra's {key: float array} as its manifest lists it, or None if absent.
+
+  Raises:
+    ModelFileError: when it is damaged or far larger than an extra can be.
+  """
+  if not meta.get(kind):
+    return None
+  expected = {k: (v['shape'], 'f') for k, v in meta[kind]['arrays'].items()}
+  if sum(np.prod(s, dtype=np.int64) for s, _ in expected.values()) > _MAX_EXTRA:
+    raise _damaged(model_json_path(path), f'its {kind} are far too large')
+  return _read_npz(model_json_path(path), kind, meta, expected)
+
+
 def load_run(path, expect_music_vae=None):
-  """Loads a run folder, running no code from it.
+  """Loads a run folder (or its midime.json), running no code from it.
 
   Args:
-    path: the run folder (or its midime.json).
     expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use.
 
   Returns:
@@ -402,40 +421,26 @@ def load_run(path, expect_music_vae=None):
   """
   from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
   json_path = model_json_path(path)
-  folder = os.path.dirname(json_path) or '.'
   meta = read_model_info(json_path)
   if expect_music_vae is not None:
-    check_music_vae_matches(meta['music_vae'], expect_music_vae, folder)
-  model = midime_model.MidiMe(meta['input_size'], meta['hparams_object'],
+    check_music_vae_matches(meta['music_vae'], expect_music_vae,
+                            os.path.dirname(json_path) or '.')
+  size = meta['input_size']
+  model = midime_model.MidiMe(size, meta['hparams_object'],
                               music_vae=meta['music_vae'])
-  expected = {key: (list(shape), 'f')
-              for key, shape in model.weight_shapes().items()}
-  listed = {k: v['shape'] for k, v in meta['weights']['arrays'].items()}
-  if listed != {k: s for k, (s, _) in expected.items()}:
-    raise _damaged(json_path, 'its weights do not fit its hyperparameters')
-  weights = _read_npz(folder, meta['weights'], expected, json_path)
-  if not all(np.all(np.isfinite(a)) for a in weights.values()):
-    raise _damaged(json_path, 'its weights hold NaN or infinity')
-  model.set_weight_arrays(weights)
+  model.set_weight_arrays(_read_npz(json_path, 'weights', meta, {
+      k: (s, 'f') for k, s in model.weight_shapes().items()}))
   model.training_summary = meta.get('summary', {})
-  training_data = None
-  if meta.get('latents'):
-    specs = meta['latents']['arrays']
-    z_shape = specs.get('z', {}).get('shape')
-    if not (isinstance(z_shape, list) and len(z_shape) == 2 and
-            z_shape[1] == meta['input_size']):
-      raise _damaged(json_path, f'its latents are listed as {z_shape!r}, '
-                     f'not [n, {meta["input_size"]}]')
-    n = z_shape[0]
-    expected = {'z': ([n, meta['input_size']], 'f'),
-                'sources': ([n], 'U'), 'starts': ([n], 'f')}
-    if 'chunks' in specs:
-      expected['chunks'] = ([n, None, None], 'fbiu')
-    arrays = _read_npz(folder, meta['latents'], expected, json_path)
-    if not np.all(np.isfinite(arrays['z'])):
-      raise _damaged(json_path, 'its training latents hold NaN')
-    training_data = TrainingData(
-        z=arrays['z'].astype(np.float32), chunks=arrays.get('chunks'),
-        sources=[str(s) for s in arrays['sources']],
-        starts=[float(s) for s in arrays['starts']])
-  return model, training_data, meta
+  if not meta.get('latents'):
+    return model, None, meta
+  specs = meta['latents']['arrays']
+  n = (specs.get('z', {}).get('shape') or [None])[0]
+  expected = {'z': ([n, size], 'f'), 'sources': ([n], 'U'),
+              'starts': ([n], 'f'),
+              **({'chunks': ([n, None, None], 'fbiu')} if 'chunks' in specs
+                 else {})}
+  arrays = _read_npz(json_path, 'latents', meta, expected)
+  return model, TrainingData(
+      z=arrays['z'].astype(np.float32), chunks=arrays.get('chunks'),
+      sources=[str(s) for s in arrays['sources']],
+      starts=[float(s) for s in arrays['starts']]), meta

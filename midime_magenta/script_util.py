@@ -18,7 +18,7 @@ from absl import flags
 from absl import logging
 
 from midime_magenta import errors
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR', 'FATAL')
 
@@ -230,13 +230,12 @@ def _run_console_script(define_flags, run, needs_tensorflow, check_first):
       logging.set_verbosity(flags.FLAGS.log.upper())
       checked = check_first() if check_first else None
       if needs_tensorflow:
-        from midime_magenta import startup_lib  # pylint: disable=g-import-not-at-top
-        with spans_lib.span('imports'), _modules_kept_out_of_collection(run):
+        with startup_lib.span('imports'), _modules_kept_out_of_collection(run):
           startup_lib.import_quietly()
       try:
         code = run() if checked is None else run(checked)
       finally:
-        spans_lib.write_if_asked()
+        startup_lib.write_spans_if_asked()
       if isinstance(code, int):
         sys.exit(code)
 

@@ -1,27 +1,114 @@
-"""Importing TensorFlow, magenta and note_seq without their start-up chatter.
+"""Start-up: TensorFlow imported quietly, the wings' doors, and spans.
 
 TensorFlow 2.20/2.21 logs a banner and INFO lines through absl's C++ logging
-before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL` (abseil-cpp 1718, 1957),
-and note_seq's pydub warns about ffmpeg. `import_quietly` imports them once
-with fd 2 pointed at a temporary file, then writes back all but known INFO
-lines. `tensorflow_datasets`, which magenta imports but we never use and which
-prints a traceback in Colab's package set, is imported on first use only.
-MIDIME_RAW_STDERR=1 shows everything.
+before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL`; `import_quietly` imports
+it with fd 2 captured and writes back all but known INFO lines
+(MIDIME_RAW_STDERR=1 shows everything).
+
+Spans say where a run's time goes: every moment of a thread belongs to its
+innermost open `span`, or to 'other', so they tile the wall time since the
+process started (main thread). With MIDIME_SPANS=path a console script writes
+its main thread's spans there as JSON when its run ends (bin/bench reads them).
 """
 
 import contextlib
 import importlib
-import importlib.util
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
+import time
 import types
 import warnings
 
-from absl import logging
+
+def _process_age():
+  """Seconds since this process started (from /proc), or None without /proc."""
+  try:
+    with open('/proc/self/stat', encoding='ascii') as f:
+      started_ticks = int(f.read().rsplit(')', 1)[1].split()[19])
+    with open('/proc/uptime', encoding='ascii') as f:
+      uptime = float(f.read().split()[0])
+    return max(0.0, uptime - started_ticks / os.sysconf('SC_CLK_TCK'))
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+_IMPORTED_AT = time.perf_counter()
+_AGE_AT_IMPORT = _process_age()
+
+
+class _Clock(threading.local):
+
+  def __init__(self):
+    super().__init__()
+    self.stack = ['other']
+    self.totals = {'other': 0.0}
+    self.last = time.perf_counter()
+    if threading.current_thread() is threading.main_thread():
+      self.last = _IMPORTED_AT
+      if _AGE_AT_IMPORT is not None:
+        self.totals['interpreter start-up'] = _AGE_AT_IMPORT
+
+  def switch(self):
+    now = time.perf_counter()
+    name = self.stack[-1]
+    self.totals[name] = self.totals.get(name, 0.0) + now - self.last
+    self.last = now
+
+
+_clock = _Clock()
+
+
+@contextlib.contextmanager
+def span(name):
+  """Counts the block's time under `name` (less any span opened inside it)."""
+  _clock.switch()
+  _clock.stack.append(name)
+  try:
+    yield
+  finally:
+    _clock.switch()
+    _clock.stack.pop()
+
+
+def totals():
+  """{span: seconds} of this thread so far, in the order first entered."""
+  _clock.switch()
+  return dict(_clock.totals)
+
+
+def since(before):
+  """The spans' non-zero seconds since `before` (an earlier `totals()`)."""
+  return {k: v - before.get(k, 0.0) for k, v in totals().items()
+          if v - before.get(k, 0.0) > 0.0}
+
+
+def write_spans_if_asked():
+  """Writes the main thread's spans and the process's age to $MIDIME_SPANS.
+
+  Only a regular file of its own, atomically; what it cannot write is a
+  warning, never a change to the run's outcome.
+  """
+  path = os.environ.get('MIDIME_SPANS')
+  if not path:
+    return
+  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  from midime_magenta import errors
+  from midime_magenta import file_util
+  try:
+    if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+      raise file_util.OutputError(f'{path} is not a regular file')
+    file_util.write_json(path, {'spans': totals(),
+                                'process_seconds': _process_age()})
+  except (OSError, errors.MidiMeError) as e:
+    logging.warning('MIDIME_SPANS: the spans were not written (%s); the run '
+                    'is not affected.', str(e).rstrip('.'))
+
 
 _INFO_LINE = re.compile(
     rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called|'
@@ -29,22 +116,20 @@ _INFO_LINE = re.compile(
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
     rb'To enable the following instructions: )')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
-# Logged at error level by the first MusicVAE run on a CPU without AVX-512
-# (this machine; some of Colab's): a note about speed, nothing to act on.
+# oneDNN's note about speed on a CPU without AVX-512, at the first MusicVAE run.
 _HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
 
 
 def defer_tensorflow_datasets(name='tensorflow_datasets'):
-  """Makes `import tensorflow_datasets` free until an attribute is used (PEP
-  562; Python 3.11's import statement already triggers `LazyLoader`)."""
+  """Defers magenta's unused tensorflow_datasets to first use (0.19 s a start)."""
   if name in sys.modules:
     return
   stub = types.ModuleType(name, f'{name}, imported on first use.')
 
   def load(attribute):
-    if attribute.startswith('__'):  # Tools (inspect) probe every module's.
+    if attribute.startswith('__'):  # inspect probes every module's.
       raise AttributeError(attribute)
     del sys.modules[name]
     real = importlib.import_module(name)
@@ -85,17 +170,17 @@ def _captured():
           sys.stderr.buffer.write(line)
       sys.stderr.flush()
       if any(_NO_GPU_LINE.search(line) for line in lines):
+        from absl import logging  # pylint: disable=g-import-not-at-top
         logging.info('No GPU found (CUDA could not start): TensorFlow runs '
                      'on the CPU.')
 
 
 @contextlib.contextmanager
 def _ctrl_c_deferred():
-  """Holds Ctrl-C until the block ends (inside a C extension's import it
-  surfaced as numpy's ImportError traceback), then raises KeyboardInterrupt."""
+  """Holds Ctrl-C (numpy's ImportError inside an import) to the block's end."""
   if (threading.current_thread() is not threading.main_thread() or
       signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-    yield  # Not ours to change (a background job ignores Ctrl-C).
+    yield  # Not ours to change.
     return
   pressed = []
   previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
@@ -112,9 +197,7 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind`
-  ('encode', 'decode'), where oneDNN logs `_HARMLESS_LINE`; later runs are
-  left alone, so progress bars are never held."""
+  """Captures native stderr around the first MusicVAE run of a `kind`."""
   if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
     yield
     return
@@ -140,8 +223,7 @@ def import_quietly():
     import tensorflow
     import note_seq
     import magenta.models.music_vae
-    # CUDA speaks (cuInit) when the devices start, and TF 2.20 logs an MLIR
-    # INFO line at its first TF1 graph (20 ms): both here, captured.
+    # CUDA speaks when devices start, and TF logs at its first TF1 graph.
     tensorflow.config.list_physical_devices('GPU')
     v1 = tensorflow.compat.v1
     with tensorflow.Graph().as_default(), v1.Session() as session:
@@ -156,19 +238,9 @@ def device_name():
 
 
 def front_door(package, names, light=()):
-  """`__getattr__` and `__dir__` for a package that names its public names.
-
-  Args:
-    package: the package's `__name__`.
-    names: {public name: inner module, or 'module:name' when the inner name
-      differs}; each module is imported on first use,
-      so entering a wing costs nothing until it is used (TensorFlow, Beam and
-      Gradio take seconds to import).
-    light: inner modules that import no TensorFlow; the others are entered
-      after `import_quietly`, as the package's own names are.
-
-  Returns:
-    (__getattr__, __dir__) for the package's module.
+  """(`__getattr__`, `__dir__`) of a wing's door: `names` maps each public
+  name to its inner 'module' (or 'module:name'), imported on first use, after
+  `import_quietly` unless the module is in `light` (imports no TensorFlow).
   """
   def getattr_(name):
     if name not in names:

@@ -10,7 +10,7 @@ import note_seq
 import numpy as np
 
 from midime_magenta import midi_io
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 # The programs MusicVAE decodes a melody and a trio's bass on.
 MUSIC_VAE_PROGRAMS = {'melody': 0, 'bass': 33}
@@ -173,7 +173,7 @@ def program_of(ns, instrument):
 @dataclasses.dataclass(frozen=True)
 class Voicing:
   """The tempo and programs outputs are written in; `Voicing()` is MusicVAE's."""
-  qpm: float = steps.QPM
+  qpm: float = windows_lib.QPM
   melody_program: int = MUSIC_VAE_PROGRAMS['melody']
   bass_program: int = MUSIC_VAE_PROGRAMS['bass']
 
@@ -198,8 +198,8 @@ class Voicing:
       return ns
     ns = copy.deepcopy(ns)
     if not ns.tempos:
-      ns.tempos.add(time=0.0, qpm=steps.QPM)
-    note_seq.sequences_lib.stretch_note_sequence(ns, steps.QPM / self.qpm,
+      ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
+    note_seq.sequences_lib.stretch_note_sequence(ns, windows_lib.QPM / self.qpm,
                                                  in_place=True)
     for n in ns.notes:
       if not n.is_drum:

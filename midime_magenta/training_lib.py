@@ -1,7 +1,5 @@
-"""How MidiMe trains: full batches (as Magenta.js) in compiled blocks of about
-`_SECONDS_PER_CALL` (a step takes about a millisecond, as long as a Python
-round trip), mini-batches above `max_full_batch` chunks, and an exact stop.
-"""
+"""How MidiMe trains: full batches (as Magenta.js) in compiled blocks of
+epochs, mini-batches above `max_full_batch` chunks, and an exact stop."""
 
 import time
 import types
@@ -13,11 +11,9 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import startup_lib
 
-# Amortises the call and the snapshot; callbacks still come every ~0.1 s.
 _SECONDS_PER_CALL = 0.1
 _FIRST_BLOCK = 10  # Epochs of the first call, which also traces.
 _MAX_BLOCK = 500
-# XLA compiles each block length anew (the loss array's size is static there).
 _XLA_BLOCK = 20
 
 
@@ -30,14 +26,9 @@ class LatentsError(errors.MidiMeError, ValueError):
 
 
 class Adam:
-  """Adam as one fused kernel per weight and step (`ResourceApplyAdam`).
-
-  Keras's Adam runs some 20 small ops per weight and step: most of a cold
-  first call's tracing, and a quarter of a step on 64 chunks (3.4 -> 2.6 ms).
-  With `tfjs`, epsilon is added after the bias correction, as tfjs's Adam does
-  (epsilon * sqrt(1 - beta_2^t) to the kernel); otherwise before, as Keras's.
-  A plain object, so Keras does not count its slots as the model's weights.
-  """
+  """Adam as one fused `ResourceApplyAdam` per weight and step (Keras's runs
+  some 20 ops); with `tfjs`, epsilon is added after the bias correction, as
+  tfjs's Adam does, else before, as Keras's. A plain object, not weights."""
 
   def __init__(self, weights, learning_rate, tfjs=True, beta_1=0.9,
                beta_2=0.999, epsilon=1e-7):
@@ -70,36 +61,27 @@ class Adam:
 
 
 class Training:
-  """`train` for `midime_model.MidiMe`, which supplies `_train_step`,
-  `_train_epochs`, `_check_latents`, `hparams` and the noise generator."""
+  """`train` for `midime_model.MidiMe` (its `_train_step`, `_train_epochs`)."""
 
   def train(self, z, epochs=None, callbacks=(), shuffle_seed=None,
             jit_compile=False, noise=None):
-    """Trains on MusicVAE latents and returns the loss history.
+    """Trains on MusicVAE latents z [n, input_size]; returns the loss history.
 
     Args:
-      z: float [n, input_size], the mu of each chunk.
-      epochs: defaults to `hparams.num_epochs`.
-      callbacks: objects with any of `on_train_begin`, `on_epoch_end`,
-        `on_train_end`, or functions `f(epoch, logs)`; setting
-        `model.stop_training = True` ends training after that epoch.
-      shuffle_seed: seeds the mini-batch order.
-      jit_compile: compile full-batch epochs with XLA.
-      noise: float [epochs, n, latent_size] reparameterisation draws to replay
-        another implementation's run (the Magenta.js parity test). Full batches.
+      callbacks: objects with `on_train_begin`, `on_epoch_end`, `on_train_end`,
+        or functions `f(epoch, logs)`; `model.stop_training = True` stops.
+      noise: float [epochs, n, latent_size] draws to replay (full batches).
 
-    A stop inside a block (a callback, Ctrl-C) puts the state back to the
-    block's start and reruns up to that epoch, so the weights kept are the last
-    epoch's in the history. Ctrl-C returns what was trained, `interrupted` True.
+    The weights kept are the last epoch's in the history; Ctrl-C returns what
+    was trained, with `interrupted` True.
 
     Returns:
-      {'loss', 'reconstruction_loss', 'kl_loss': [one per epoch], 'seconds',
+      {'loss', 'reconstruction_loss', 'kl_loss': [per epoch], 'seconds',
       'interrupted', 'device'}.
 
     Raises:
-      LatentsError: for latents of the wrong shape, NaN, or none at all.
-      TrainingDivergedError: when the loss stops being finite (says how far to
-        lower the learning rate).
+      LatentsError: latents of the wrong shape, not finite, or none.
+      TrainingDivergedError: a loss that is not finite.
     """
     z = self._check_latents(z)
     if not len(z):  # pylint: disable=g-explicit-length-test
@@ -113,7 +95,6 @@ class Training:
             f'noise must have shape [{epochs}, {len(z)}, '
             f'{self.hparams.latent_size}] and the chunks fit one batch of '
             f'{self.hparams.max_full_batch}, got {list(noise.shape)}.')
-    # No Python control flow on tensors: autograph (about 0.2 s) is not needed.
     if self._compiled_step is None:
       self._compiled_step = tf.function(self._train_step, reduce_retracing=True,
                                         autograph=False)
@@ -216,8 +197,7 @@ class Training:
 
 
 class _Snapshot:
-  """Copies of the training state (weights, Adam, noise), taken and put back
-  in one compiled call each; a plain object, not counted among the weights."""
+  """Copies of the training state, taken and put back in one call each."""
 
   def __init__(self, state):
     self._state = list(state)

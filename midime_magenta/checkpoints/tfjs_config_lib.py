@@ -9,7 +9,7 @@ import dataclasses
 import os
 
 from midime_magenta import file_util
-from midime_magenta import steps
+from midime_magenta import windows_lib
 from midime_magenta.checkpoints import tfjs_checkpoint_lib
 
 CONFIG_JSON = 'config.json'
@@ -52,7 +52,7 @@ class Architecture:
 
   @property
   def bars(self):
-    return self.num_steps // steps.STEPS_PER_BAR
+    return self.num_steps // windows_lib.STEPS_PER_BAR
 
   @property
   def is_trio(self):
@@ -139,9 +139,9 @@ def describe(folder):
   shapes = {w['name']: w['shape'] for g in manifest for w in g['weights']}
   kind = spec['dataConverter']['type']
   args = spec['dataConverter'].get('args', {})
-  num_steps = _int_arg(args, 'numSteps', steps.STEPS_PER_BAR, 4096)
+  num_steps = _int_arg(args, 'numSteps', windows_lib.STEPS_PER_BAR, 4096)
   num_segments = _int_arg(args, 'numSegments', 1, 256)
-  if num_steps is None or num_steps % steps.STEPS_PER_BAR:
+  if num_steps is None or num_steps % windows_lib.STEPS_PER_BAR:
     raise tfjs_checkpoint_lib.TfjsCheckpointError(
         f'config.json: numSteps {num_steps} is not a whole number of 4/4 '
         'bars at 4 steps per quarter.')
@@ -224,16 +224,17 @@ def music_vae_config(architecture):
   if a.converter == 'MelodyConverter':
     converter = data.OneHotMelodyConverter(
         skip_polyphony=False, max_bars=100, slice_bars=bars,
-        steps_per_quarter=steps.STEPS_PER_QUARTER, min_pitch=a.min_pitch,
+        steps_per_quarter=windows_lib.STEPS_PER_QUARTER, min_pitch=a.min_pitch,
         max_pitch=a.max_pitch)
   elif a.converter in ('DrumsConverter', 'DrumRollConverter'):
     converter = data.DrumsConverter(
         max_bars=100, slice_bars=bars,
-        steps_per_quarter=steps.STEPS_PER_QUARTER, roll_input=True,
+        steps_per_quarter=windows_lib.STEPS_PER_QUARTER, roll_input=True,
         roll_output=a.converter == 'DrumRollConverter')
   else:
     converter = data.TrioConverter(
-        steps_per_quarter=steps.STEPS_PER_QUARTER, slice_bars=bars, gap_bars=2)
+        steps_per_quarter=windows_lib.STEPS_PER_QUARTER, slice_bars=bars,
+        gap_bars=2)
   if a.nade_num_hidden:
     core = lstm_models.MultiLabelRnnNadeDecoder()
   elif a.is_trio:

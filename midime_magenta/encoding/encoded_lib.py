@@ -19,10 +19,9 @@ import numpy as np
 
 from midime_magenta import errors
 from midime_magenta import file_util
-from midime_magenta import run_dir_lib
 from midime_magenta import run_lib
 
-MANIFEST = run_dir_lib.ENCODED_MANIFEST
+MANIFEST = run_lib.ENCODED_MANIFEST
 FORMAT = 'midime_magenta.encoded'
 VERSION = 1
 SHARD_PREFIX = 'encoded'

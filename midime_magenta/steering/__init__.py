@@ -12,11 +12,11 @@ _INNER = {
     'AttributeVectors': 'attributes_lib', 'check_enough_chunks': 'attributes_lib',
     'check_strengths': 'attributes_lib', 'compute_vectors': 'attributes_lib',
     'names_for': 'attributes_lib', 'parse_strengths': 'attributes_lib',
-    'load_attributes': 'attributes_lib:load',
+    'attributes_from_saved': 'attributes_lib:from_saved',
     'attributes_to_saved': 'attributes_lib:to_saved',
     'LatentConstraint': 'constraints_lib', 'format_report': 'constraints_lib',
     'rule_checker': 'constraints_lib', 'train_constraint': 'constraints_lib',
-    'load_constraint': 'constraints_lib:load',
+    'constraint_from_saved': 'constraints_lib:from_saved',
     'constraint_to_saved': 'constraints_lib:to_saved',
     'parse_rules': 'rules_lib',
 }

@@ -1,13 +1,8 @@
 """Attribute vectors in MusicVAE's latent space (MusicVAE paper, section 5.4).
 
-An attribute's vector is the mean z of chunks in its top quartile minus that
-of its bottom quartile; adding `strength` times it to a z moves the decoded
-music along the attribute. Attributes are measured on a chunk's part (its
-melody; every note of a drum model, which gets the rhythmic ones only):
-c_diatonic, note_density, average_interval, syncopation_16th,
-syncopation_8th, pitch_range. The chunks are a folder of the user's MIDI, or
-1024 draws from MusicVAE's prior decoded at temperature 0.1 (so an attribute
-is a function of z, not of sampling noise).
+An attribute's vector is the mean z of the chunks in its top quartile minus
+that of its bottom quartile, measured on a chunk's melody (every note of a
+drum model), over the user's MIDI or prior draws decoded at temperature 0.1.
 """
 
 import collections.abc
@@ -17,7 +12,7 @@ import numpy as np
 from absl import logging
 
 from midime_magenta import errors
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 ATTRIBUTES = ('c_diatonic', 'note_density', 'average_interval',
               'syncopation_16th', 'syncopation_8th', 'pitch_range')
@@ -53,11 +48,11 @@ def measure(ns, name, chunk_bars):
   """One attribute of one chunk; nan where it is undefined (no notes)."""
   notes = part_notes(ns)
   if name == 'note_density':
-    return len({steps.onset_step(n) for n in notes}) / chunk_bars
+    return len({windows_lib.onset_step(n) for n in notes}) / chunk_bars
   if not notes:
     return float('nan')
   pitches = np.array([n.pitch for n in notes])
-  onsets = np.array([steps.onset_step(n) for n in notes])
+  onsets = np.array([windows_lib.onset_step(n) for n in notes])
   if name == 'c_diatonic':
     return float(np.mean([p % 12 in C_MAJOR for p in pitches]))
   if name == 'average_interval':
@@ -81,15 +76,8 @@ def names_for(music_vae_config):
 
 @dataclasses.dataclass
 class AttributeVectors:
-  """Attribute vectors and what they were measured on.
-
-  Attributes:
-    names: k attribute names.
-    vectors: float32 [k, z_size], top-quartile mean z minus bottom's.
-    low, high: k mean attribute values of the bottom and top quartiles.
-    source: 'prior' or the inputs' description.
-    count: chunks measured.
-  """
+  """k attribute `names`, their `vectors` float32 [k, z_size], the quartiles'
+  mean values `low` and `high`, and the `source` and `count` of chunks."""
   names: list
   vectors: np.ndarray
   low: list
@@ -98,8 +86,7 @@ class AttributeVectors:
   count: int
 
   def offset(self, strengths):
-    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength};
-    AttributeVectorError for an attribute these vectors do not hold."""
+    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength}."""
     total = np.zeros(self.vectors.shape[1], np.float32)
     for name, strength in strengths.items():
       if name not in self.names:
@@ -121,13 +108,8 @@ class AttributeVectors:
 
 
 def quartile_vectors(z, sequences, names, chunk_bars, source):
-  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes;
-  attributes every chunk shares give no direction and are left out.
-
-  Raises:
-    AttributeVectorError: with fewer than `MIN_CHUNKS` chunks, or when no
-      attribute varies.
-  """
+  """`AttributeVectors` of chunks' latents z [n, z_size] and their notes,
+  leaving out attributes that do not vary; AttributeVectorError if none does."""
   z = np.asarray(z, np.float32)
   check_enough_chunks(len(z), source)
   kept, vectors, low, high = [], [], [], []
@@ -154,11 +136,10 @@ def quartile_vectors(z, sequences, names, chunk_bars, source):
 
 
 def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
-  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws if
-  None; AttributeVectorError for too few or too uniform chunks."""
+  """Attribute vectors from chunks of `inputs`, or of `draws` prior draws."""
   from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
   names = names_for(music_vae.config)
-  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+  bars = music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
   if inputs is None:
     z = music_vae.prior_latents(draws, seed)
     sequences = music_vae.decode(z, PRIOR_TEMPERATURE)
@@ -178,12 +159,7 @@ def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
 
 
 def parse_strengths(specs, known=ATTRIBUTES):
-  """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}.
-
-  Raises:
-    AttributeVectorError: for a malformed spec, an unknown name, or a strength
-      outside [-10, 10].
-  """
+  """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}."""
   strengths = {}
   for spec in specs or ():
     name, sep, value = str(spec).partition(':')
@@ -205,8 +181,7 @@ def parse_strengths(specs, known=ATTRIBUTES):
 
 
 def check_strengths(name, strengths, unused_instance=None):
-  """`strengths` if it is None or {attribute name: strength from -10 to
-  10}; else errors.UsageError naming argument `name`."""
+  """`strengths` if None or {name: strength in [-10, 10]}, else UsageError."""
   errors.of_kind(collections.abc.Mapping, 'a dict {name: strength}, e.g. '
                  '{"note_density": 1.5}')(name, strengths, None)
   for key, strength in (strengths or {}).items():
@@ -215,33 +190,30 @@ def check_strengths(name, strengths, unused_instance=None):
 
 
 def to_saved(vectors):
-  """(arrays, manifest fields) for `run_lib.add_to_run` / `save_run`."""
+  """(arrays, manifest fields) of attribute vectors, as a run saves them."""
   return ({'vectors': np.asarray(vectors.vectors, np.float32)},
           {'names': list(vectors.names), 'low': list(vectors.low),
            'high': list(vectors.high), 'source': str(vectors.source),
            'count': int(vectors.count)})
 
 
-def load(run_dir, meta, z_size):
-  """A run's attribute vectors, or None; raises run_lib.ModelFileError if damaged."""
-  from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-  entry = meta.get('attributes')
-  if not entry:
+def from_saved(arrays, fields, z_size):
+  """`to_saved`'s inverse (None without fields), or ValueError saying why."""
+  if not fields:
     return None
-  names = entry.get('names')
+  names = fields.get('names')
   ok = (isinstance(names, list) and 1 <= len(names) <= len(ATTRIBUTES) and
         len(set(map(str, names))) == len(names) and
         all(n in ATTRIBUTES for n in names) and
-        all(isinstance(entry.get(k), list) and len(entry[k]) == len(names) and
+        all(isinstance(fields.get(k), list) and len(fields[k]) == len(names) and
             all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                for v in entry[k]) for k in ('low', 'high')) and
-        isinstance(entry.get('source'), str) and
-        isinstance(entry.get('count'), int))
+                for v in fields[k]) for k in ('low', 'high')) and
+        isinstance(fields.get('source'), str) and
+        isinstance(fields.get('count'), int) and
+        list(arrays.get('vectors', np.zeros(0)).shape) == [len(names), z_size])
   if not ok:
-    raise run_lib.damaged_error(run_dir, 'its attribute vectors are not '
-                                'described as this version writes them')
-  arrays = run_lib.load_extra(run_dir, meta, 'attributes',
-                              {'vectors': ([len(names), z_size], 'f')})
+    raise ValueError('its attribute vectors are not described as this '
+                     'version writes them')
   return AttributeVectors(list(names), arrays['vectors'].astype(np.float32),
-                          list(entry['low']), list(entry['high']),
-                          entry['source'], entry['count'])
+                          list(fields['low']), list(fields['high']),
+                          fields['source'], fields['count'])

@@ -1,14 +1,9 @@
-"""Rule constraints: move a MusicVAE latent the least way into the region whose
-music obeys a person's rules (Engel, Hoffman & Roberts, ICLR 2018, "Latent
-Constraints"; rules and their checks are in rules_lib).
+"""Rule constraints (Engel, Hoffman & Roberts 2018, "Latent Constraints").
 
-Latents drawn from MusicVAE's prior (and MidiMe) are decoded near argmax and
-labelled by the rules. A critic D(z) learns to tell whether z obeys; a gated
-actor G(z) = (1 - g) z + g delta learns to make the critic say yes at the least
-distance (softplus(-D(G(z))) + w mean(log(1 + (G(z) - z)^2))). Three rounds
-retrain the critic on the actor's outputs, so it learns where the actor
-over-reached; the best round's actor is kept. Applying moves each latent only
-as far towards G(z) as it must to decode to music that obeys.
+A critic D(z) learns whether a decoded latent obeys the rules; a gated actor
+G(z) = (1 - g) z + g delta learns to make it say yes at the least distance
+(softplus(-D(G(z))) + w mean(log(1 + (G(z) - z)^2))), over rounds that
+retrain the critic on the actor's outputs; the best round's actor is kept.
 """
 
 import numpy as np
@@ -18,11 +13,9 @@ from absl import logging
 from midime_magenta import midime_model
 from midime_magenta import progress_lib
 from midime_magenta.steering import rules_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
-# Labels must be repeatable, or a latent that obeyed could be moved anyway.
-# Checking key:C twice on 2048 prior draws, MusicVAE's sampling flipped 42
-# labels at temperature 0.1, 2 at 0.01, none at 0.001 (measured choosing it).
+# Near argmax, so labels repeat (0.1 flipped 42 of 2048, 0.001 none).
 LABEL_TEMPERATURE = 0.001
 HIDDEN_LAYERS = (256, 256)
 ROUNDS = 3
@@ -45,13 +38,8 @@ def _mlp(name, outputs, seed):
 
 
 class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
-  """The critic and the actor of one constraint (see module doc).
-
-  Args:
-    z_size: MusicVAE's latent size.
-    rules: the `rules_lib.Rule`s.
-    distance_weight: how much the actor pays per unit of movement.
-  """
+  """The critic and the actor of one constraint over `rules_lib.Rule`s;
+  `distance_weight` is what the actor pays per unit of movement."""
 
   def __init__(self, z_size, rules, distance_weight=0.1, seed=None,
                name='constraint'):
@@ -86,10 +74,8 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
   def apply(self, z, label=None):
     """Moves latents [n, z_size] into the rules' region; float32 numpy.
 
-    With `label` (fn(latents) -> bool [m], decoding and checking the rules), each
-    latent moves to the first of z + t (G(z) - z), t = 0, 1/8, ..., 1, that obeys
-    (G(z) when none does): on mel_2bar_small, key:C, this kept 54% of the onsets
-    instead of 19%.
+    With `label` (fn(latents) -> bool [m]), each goes to the first of
+    z + t (G(z) - z), t = 0, 1/8, ..., 1, that obeys (else G(z)).
     """
     z = np.asarray(z, np.float32)
     if not len(z):  # pylint: disable=g-explicit-length-test
@@ -144,15 +130,11 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
 
   def train(self, draws, label, iterations=DEFAULT_ITERATIONS, seed=None,
             on_round=None):
-    """Trains critic and actor on latent `draws` labelled by `label`.
-
-    `iterations` Adam steps per round each; `on_round(round, rounds)` reports
-    progress. Returns {'rounds': [{'critic_loss', 'actor_loss', 'actor_satisfied'}]}.
-    """
+    """Trains on latent `draws` labelled by `label`, `iterations` Adam steps a
+    round each; {'rounds': [{'critic_loss', 'actor_loss', 'actor_satisfied'}]}."""
     rng = np.random.default_rng(seed)
     critic_opt = tf.keras.optimizers.Adam(1e-3)
     actor_opt = tf.keras.optimizers.Adam(1e-3)
-    # Compiled once per training: a Python loop of eager steps took 12 s.
     critic_step = tf.function(
         lambda z, y, w: self._critic_step(z, y, w, critic_opt))
     actor_step = tf.function(lambda z: self._actor_step(z, actor_opt))
@@ -173,15 +155,13 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
       labels = np.concatenate([labels, moved_labels])
       if on_round:
         on_round(r + 1, ROUNDS)
-    # A later round can over-correct (the critic learns where the actor
-    # over-reached, the actor swings back): keep the round that did best.
     self.actor_net.set_weights(best)
     return {'rounds': history}
 
 
 def rule_checker(music_vae, rules):
   """fn(latents) -> bool [n]: decoded near argmax, do they obey `rules`?"""
-  bars = music_vae.chunk_steps // steps.STEPS_PER_BAR
+  bars = music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
 
   def check(z):
     return np.array([rules_lib.satisfies(ns, rules, bars) for ns in
@@ -191,20 +171,13 @@ def rule_checker(music_vae, rules):
 
 def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
                      draws=None, measure_draws=256):
-  """Trains a rule constraint on `draws` draws of MusicVAE's prior (and as many
-  MidiMe samples), then measures it on `measure_draws` fresh draws of each.
-
-  Args:
-    rules: rule specs ('key:C', 'density:2-4', 'pitch:60-84') or `Rule`s.
-    iterations: Adam steps per round (default 100).
-
-  Returns:
-    The `LatentConstraint`; its `report` holds `rules_lib.measure` of 'prior'
-    and 'midime' at temperature 0.5, and the training rounds.
+  """A `LatentConstraint` for `rules` (specs or `Rule`s), trained on `draws`
+  draws of MusicVAE's prior and as many MidiMe samples; its `report` holds
+  `rules_lib.measure` of `measure_draws` fresh ones of each and the rounds.
 
   Raises:
-    rules_lib.RuleError: for a rule that cannot be read or does not fit the
-      model, or rules no chunk can obey together.
+    rules_lib.RuleError: rules that cannot be read, do not fit the model, or
+      no chunk can obey together.
   """
   rules = rules_lib.parse_rules(
       [r.spec if isinstance(r, rules_lib.Rule) else r for r in rules],
@@ -242,38 +215,36 @@ def train_constraint(music_vae, midime, rules, iterations=None, seed=None,
 
 
 def to_saved(constraint):
-  """(arrays, manifest fields) for `run_lib.add_to_run` / `save_run`."""
+  """(arrays, manifest fields) of a constraint, as a run saves them."""
   return (constraint.weight_arrays(),
           {'rules': constraint.specs, 'layers': list(HIDDEN_LAYERS),
            'distance_weight': constraint.distance_weight,
            'report': constraint.report})
 
 
-def load(run_dir, meta, z_size):
-  """A run's constraint, or None; raises run_lib.ModelFileError if damaged."""
-  from midime_magenta import run_lib  # pylint: disable=g-import-not-at-top
-  entry = meta.get('constraint')
-  if not entry:
+def from_saved(arrays, fields, z_size):
+  """`to_saved`'s inverse (None without fields), or ValueError saying why."""
+  if not fields:
     return None
-  specs = entry.get('rules')
-  weight = entry.get('distance_weight')
+  specs = fields.get('rules')
+  weight = fields.get('distance_weight')
   if not (isinstance(specs, list) and 1 <= len(specs) <= rules_lib.MAX_RULES
           and all(isinstance(x, str) and len(x) <= rules_lib.MAX_RULE_CHARS
                   for x in specs) and
-          entry.get('layers') == list(HIDDEN_LAYERS) and
+          fields.get('layers') == list(HIDDEN_LAYERS) and
           isinstance(weight, (int, float)) and not isinstance(weight, bool) and
           np.isfinite(weight) and weight >= 0):
-    raise run_lib.damaged_error(run_dir, 'its constraint is not described as '
-                                'this version writes it')
+    raise ValueError('its constraint is not described as this version '
+                     'writes it')
   try:
     rules = [rules_lib.parse_rule(x) for x in specs]
   except rules_lib.RuleError as e:
-    raise run_lib.damaged_error(run_dir, f'its constraint: {e}') from None
+    raise ValueError(f'its constraint: {e}') from None
   constraint = LatentConstraint(z_size, rules, float(weight))
-  expected = {k: (s, 'f') for k, s in constraint.weight_shapes().items()}
-  constraint.set_weight_arrays(
-      run_lib.load_extra(run_dir, meta, 'constraint', expected))
-  report = entry.get('report')
+  if {k: list(a.shape) for k, a in arrays.items()} != constraint.weight_shapes():
+    raise ValueError('its constraint does not fit the model')
+  constraint.set_weight_arrays(arrays)
+  report = fields.get('report')
   constraint.report = report if isinstance(report, dict) else {}
   return constraint
 

@@ -14,15 +14,14 @@ import numpy as np
 
 from midime_magenta.steering import attributes_lib
 from midime_magenta import errors
-from midime_magenta import steps
+from midime_magenta import windows_lib
 
 _KEY_NAMES = {'C': 0, 'C#': 1, 'DB': 1, 'D': 2, 'D#': 3, 'EB': 3, 'E': 4,
               'F': 5, 'F#': 6, 'GB': 6, 'G': 7, 'G#': 8, 'AB': 8, 'A': 9,
               'A#': 10, 'BB': 10, 'B': 11, 'CB': 11}
 _MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 RULE_KINDS = ('key', 'density', 'pitch')
-# What a run's manifest may hold (constraints_lib.load refuses more): checked
-# when rules are given, so that a constraint saved is one that loads.
+# What a run's manifest may hold, so that a constraint saved is one that loads.
 MAX_RULES = 16
 MAX_RULE_CHARS = 99
 RULE_HELP = ('key:C (or G, Bb, F#m ...), density:LO-HI (onsets per bar), '
@@ -137,8 +136,8 @@ def satisfies(ns, rules, chunk_bars):
 
 def onsets_kept(before, after):
   """Share of the part's onset steps in `before` still onsets in `after`."""
-  a = {steps.onset_step(n) for n in attributes_lib.part_notes(before)}
-  b = {steps.onset_step(n) for n in attributes_lib.part_notes(after)}
+  a = {windows_lib.onset_step(n) for n in attributes_lib.part_notes(before)}
+  b = {windows_lib.onset_step(n) for n in attributes_lib.part_notes(after)}
   return len(a & b) / len(a) if a else float('nan')
 
 
@@ -146,7 +145,7 @@ def contour(ns, num_steps):
   """The part's sounding pitch at each step (held until the next onset)."""
   line = np.full(num_steps, np.nan)
   for n in attributes_lib.part_notes(ns):
-    start = steps.onset_step(n)
+    start = windows_lib.onset_step(n)
     if 0 <= start < num_steps:
       line[start:] = n.pitch
   return line
@@ -163,12 +162,8 @@ def contour_correlation(before, after, num_steps):
 
 
 def measure(rules, before, after, chunk_steps):
-  """What a constraint did to pairs of chunks decoded from the same draws.
-
-  Returns {'satisfied_before', 'satisfied_after', 'onsets_kept',
-  'contour_correlation', 'per_rule': {spec: {'before', 'after'}}}.
-  """
-  bars = chunk_steps // steps.STEPS_PER_BAR
+  """What a constraint did to pairs of chunks decoded from the same draws."""
+  bars = chunk_steps // windows_lib.STEPS_PER_BAR
   mean = lambda xs: float(np.nanmean(xs)) if np.isfinite(xs).any() else float('nan')  # pylint: disable=g-long-lambda
   return {
       'chunks': len(before),
@@ -184,5 +179,3 @@ def measure(rules, before, after, chunk_steps):
           'after': mean([r.check(ns, bars) for ns in after])} for r in rules},
   }
 
-
-# -- in a run folder (run_lib's 'constraint' extra) ----------------------------

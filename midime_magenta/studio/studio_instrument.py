@@ -22,7 +22,7 @@ from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import novelty_lib
 from midime_magenta import plots_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 from midime_magenta.studio import studio_lib
 
 SLIDERS = 16  # MusicVAE's sliders: a decode at any count; 16 fit two rows.
@@ -118,7 +118,7 @@ def add_tunes(session, paths):
   p = session.personalizer
   chunks = sum(c.num_chunks for c in p.chunk([session.tune, *more]))
   session.more = more
-  bars = p.music_vae.chunk_steps // steps.STEPS_PER_BAR
+  bars = p.music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
   return (f'{len(more) + 1} tunes: {chunks} chunks of {bars} bars to '
           'personalize with (the tracks of each chosen for it). ' +
           (novelty_lib.too_little(chunks, bars) or ''))

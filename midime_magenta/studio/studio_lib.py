@@ -35,7 +35,7 @@ from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
 from midime_magenta import run_lib
-from midime_magenta import steps
+from midime_magenta import windows_lib
 from midime_magenta import tracks_lib
 
 CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
@@ -305,7 +305,7 @@ class Session:
 
   def describe_input(self):
     c = self.chunked[0]
-    bars = self.personalizer.music_vae.chunk_steps // steps.STEPS_PER_BAR
+    bars = self.personalizer.music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
     trio = self.kind == 'trio'
     return (f'{self.tune_name}: {c.num_chunks} chunks of {bars} bars '
             f'({c.trio_tracks.describe() if trio else ""}'

@@ -1,21 +1,21 @@
-"""Tests for spans_lib: the spans tile the time, nested and per thread."""
+"""Tests for startup_lib: the spans tile the time, nested and per thread."""
 
 import json
 import threading
 import time
 
-from midime_magenta import spans_lib
+from midime_magenta import startup_lib
 
 
 def test_spans_tile_the_time_and_nest():
-  before = spans_lib.totals()
+  before = startup_lib.totals()
   started = time.perf_counter()
-  with spans_lib.span('outer'):
+  with startup_lib.span('outer'):
     time.sleep(0.05)
-    with spans_lib.span('inner'):
+    with startup_lib.span('inner'):
       time.sleep(0.03)
   time.sleep(0.02)  # In no span: 'other'.
-  spans = spans_lib.since(before)
+  spans = startup_lib.since(before)
   elapsed = time.perf_counter() - started
   assert set(spans) == {'outer', 'inner', 'other'}
   assert 0.05 <= spans['outer'] < 0.05 + 0.03  # Less the inner span.
@@ -24,9 +24,9 @@ def test_spans_tile_the_time_and_nest():
 
 
 def test_the_main_thread_counts_from_the_process_start():
-  spans = spans_lib.totals()
+  spans = startup_lib.totals()
   assert spans['interpreter start-up'] > 0.0
-  age = spans_lib._process_age()  # pylint: disable=protected-access
+  age = startup_lib._process_age()  # pylint: disable=protected-access
   assert abs(sum(spans.values()) - age) < 0.05
 
 
@@ -34,24 +34,24 @@ def test_other_threads_keep_their_own_spans():
   seen = {}
 
   def work():
-    with spans_lib.span('in a thread'):
+    with startup_lib.span('in a thread'):
       time.sleep(0.01)
-    seen.update(spans_lib.totals())
+    seen.update(startup_lib.totals())
   thread = threading.Thread(target=work)
   thread.start()
   thread.join()
   assert seen['in a thread'] >= 0.01 and 'interpreter start-up' not in seen
-  assert 'in a thread' not in spans_lib.totals()
+  assert 'in a thread' not in startup_lib.totals()
 
 
 def test_the_spans_file_is_written_only_when_asked(tmp_path, monkeypatch):
   path = tmp_path / 'spans.json'
   monkeypatch.delenv('MIDIME_SPANS', raising=False)
-  spans_lib.write_if_asked()
+  startup_lib.write_spans_if_asked()
   assert not path.exists()
   monkeypatch.setenv('MIDIME_SPANS', str(path))
-  with spans_lib.span('written'):
+  with startup_lib.span('written'):
     pass
-  spans_lib.write_if_asked()
+  startup_lib.write_spans_if_asked()
   written = json.loads(path.read_text(encoding='utf-8'))
   assert 'written' in written['spans'] and written['process_seconds'] > 0
