@@ -13,13 +13,10 @@ only. Runs are saved and loaded by name in the server's runs library.
 """
 
 import contextlib
-import itertools
 import os
-import queue
 import re
 import secrets
 import shutil
-import threading
 import time
 
 import note_seq
@@ -80,12 +77,13 @@ class Shown:
   notes of what is played (its first `PLAYED_SECONDS`; `cut` when less than
   all)."""
 
-  def __init__(self, ns, folder, label):
-    stem = os.path.join(folder, f'{label}-{next(_numbers):05d}')
+  def __init__(self, ns, folder, name):
     self.sequence = ns
     self.midi = file_util.write_atomically(
-        stem + '.mid',
-        lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp))
+        os.path.join(folder, name),
+        lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp),
+        replace=False)  # tune-model-what-date(-2...).mid
+    stem = os.path.splitext(self.midi)[0]
     self.cut = ns.total_time > PLAYED_SECONDS
     played = note_seq.sequences_lib.trim_note_sequence(
         ns, 0, PLAYED_SECONDS) if self.cut else ns
@@ -101,12 +99,11 @@ class Shown:
           os.remove(midi)
     self.wav = file_util.write_atomically(stem + '.wav', render)
     self.synthesizer = synths[0]
-    self.roll = plots_lib.plot_piano_roll(played, stem + '.png', title=label)
+    self.roll = plots_lib.plot_piano_roll(played, stem + '.png',
+                                          title=os.path.basename(stem))
     self.notes = notes_text(played)
     self.files = [self.midi, self.wav, self.roll]
 
-
-_numbers = itertools.count()
 
 
 def note_name(pitch):
@@ -190,8 +187,10 @@ class Session:
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
 
-  def show(self, ns, label):
-    return Shown(ns, self.folder, label)
+  def show(self, ns, what):
+    """`ns` written and drawn as tune-model-what-date.mid, .wav and .png."""
+    return Shown(ns, self.folder, file_util.musician_name(
+        self.tune_name or 'musicvae', self.model, what))
 
   def on_panel(self, panel, files):
     """Records the files `panel` shows; those it showed before are removed."""
@@ -318,7 +317,7 @@ class Session:
     p = self.personalizer
     return self._voiced_chunks(
         p.decode(p.music_vae.prior_latents(CHUNKS_SHOWN, seed), temperature),
-        'musicvae')
+        'musicvae-samples')
 
   def train(self, epochs, on_epoch=None, seed=None):
     """Trains MidiMe on the chunks (one training at a time per server)."""
@@ -334,23 +333,6 @@ class Session:
       self.points = None
     return history, time.perf_counter() - started
 
-  def training(self, epochs):
-    """`train` in a thread, followed: yields (epoch, logs) as they come, then
-    (None, (history, seconds)); raises train's error."""
-    updates = queue.Queue()
-
-    def work():
-      try:
-        updates.put((None, self.train(epochs, lambda *u: updates.put(u))))
-      except Exception as e:  # pylint: disable=broad-except
-        updates.put((None, e))
-    threading.Thread(target=work, daemon=True).start()
-    while (update := updates.get())[0] is not None:
-      yield update
-    if isinstance(update[1], Exception):
-      raise update[1]
-    yield update
-
   def trained(self):
     if self.personalizer.midime is None:
       raise errors.UsageError('Train MidiMe (or load a run) first.')
@@ -364,8 +346,9 @@ class Session:
     untrained = midime_model.MidiMe(p.music_vae.z_size, p.config.hparams,
                                     seed=0)
     return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
-                 x, label in ((untrained.reconstruct(z), 'untrained'),
-                              (z, 'before'), (p.midime.reconstruct(z), 'after')))
+                 x, label in ((untrained.reconstruct(z), 'untrained-midime'),
+                              (z, 'musicvae'), (p.midime.reconstruct(z),
+                                                'midime')))
 
   def sample(self, seed=None, temperature=0.5, variation=1.0,
              allow_copies=False, attributes=None):
@@ -389,7 +372,7 @@ class Session:
                        novelty_lib.fresh_draws(self.variation),
                        personalizer_lib.redraw_rng(seed), temperature,
                        strengths)
-    return self._voiced_chunks(raw, 'midime')
+    return self._voiced_chunks(raw, 'midime-samples')
 
   def midime_slider(self, values, temperature=0.5):
     p = self.trained()
