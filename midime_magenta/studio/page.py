@@ -1,11 +1,12 @@
-"""MidiMe Studio: the MidiMe demo page, and what it lacks, in Gradio.
+"""MidiMe Studio: the paper's page (melodies or trios, then 1 Hear some
+samples, 2 Choose your sound, 3 Personalize) and more, in Gradio.
 
   from midime_magenta.studio import page as studio
   studio.launch()                      # in Colab: inline; elsewhere: a URL
 
 Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
-are shared. Every action writes a status line in the page's words, never a
-traceback. Serving beyond this machine takes a login.
+are shared. Every action answers beside its buttons in the page's words, never
+a traceback. Serving beyond this machine takes a login.
 """
 
 import atexit
@@ -55,8 +56,8 @@ def _panel(gr, label, key):
   """A result: piano roll, audio, notes and files, shown once it has them."""
   hidden = {'interactive': False, 'visible': False}
   with gr.Group(elem_id=key):
-    return [gr.Image(label=f'{label}: piano roll', type='filepath',
-                     elem_id=f'{key}_roll', **hidden),
+    return [gr.HTML(label=f'{label}: piano roll', elem_id=f'{key}_roll',
+                    visible=False),
             gr.Audio(label=f'{label}: listen', type='filepath',
                      elem_id=f'{key}_audio', **hidden),
             gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
@@ -265,15 +266,22 @@ class _Actions:
     """Trains with Gradio's progress beside the button: epoch k of n."""
     if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-    count = int(count)
+    count, s.trained_note = int(count), None
     on_epoch = None if progress is None else (lambda epoch, logs: progress(
         (epoch + 1, count), desc='Training', unit='epochs'))
     trained, seconds = s.train(count, on_epoch)
+    s.trained_note = (f'Trained {len(trained["loss"])} epochs on '
+                      f'{len(s.personalizer.training_data.z)} chunks in '
+                      f'{seconds:.1f} s.')
+    return [s, s.trained_note,
+            self.gr.update(value=s.loss_png(trained), visible=True)]
+
+  def compare(self, s, tab):  # pylint: disable=unused-argument
+    """After a training: the first chunks before, MusicVAE's and after."""
+    if not getattr(s, 'trained_note', None):  # The training failed.
+      return [s] + [self.gr.skip()] * 13
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())
-    return [s, f'Trained {len(trained["loss"])} epochs on '
-            f'{len(s.personalizer.training_data.z)} chunks in {seconds:.1f} '
-            's. Below: your chunks before and after.',
-            self.gr.update(value=s.loss_png(trained), visible=True),
+    return [s, s.trained_note + ' Below: your chunks before and after.',
             *[v for k, x in shown for v in _values(s, k, x)]]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
@@ -350,13 +358,15 @@ def _wire(ui, actions, page):
 
   def train(request: gr.Request, session, count, progress=gr.Progress()):
     return _handler(actions.studio, functools.partial(
-        actions.train, progress=progress), 13)(request, session, count)
+        actions.train, progress=progress), 1)(request, session, count)
   # One training at a time; Gradio's progress beside the button.
   trained = ui.train_button.click(
-      train, [ui.session, ui.epochs],
-      [ui.session, ui.train_status, ui.loss, *ui.untrained_panel,
-       *ui.before_panel, *ui.after_panel], concurrency_limit=1,
-      concurrency_id='train', show_progress_on=[ui.train_status])
+      train, [ui.session, ui.epochs], [ui.session, ui.train_status, ui.loss],
+      concurrency_limit=1, concurrency_id='train',
+      show_progress_on=[ui.train_status])
+  wire(trained.success, actions.compare, [],
+       ui.untrained_panel + ui.before_panel + ui.after_panel, ui.train_status,
+       show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
        ui.midime_panel + ui.beside_panel, ui.samples_status)
   for slider in ui.mm_sliders:

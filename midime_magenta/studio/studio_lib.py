@@ -1,15 +1,10 @@
 """What MidiMe Studio does, without the page: one `Session` per browser tab.
 
-The MidiMe demo page, as functions that return music to show: every result is
-written as MIDI, WAV (audio_lib) and a piano roll, with its notes as text, in
-the input's tempo and programs (`tracks_lib.Voicing`). MusicVAEs are restored
-once per server (`studio_server_lib.Studio`) and shared by the tabs; each tab
-trains its own MidiMe (`Session`). studio.py lays this out in Gradio.
-
-Every request has a budget decided before the work: a tune is refused from
-its size, its count of MIDI events, its notes or its length before it is read
-further, and a result is played and drawn for its first `PLAYED_SECONDS`
-only. Runs are saved and loaded by name in the server's runs library.
+Every result is written as MIDI and WAV, shown as a piano roll that plays in
+the page and as notes, in the input's tempo and programs. Every request has a
+budget decided before the work: a tune is refused from its size, MIDI events,
+notes or length before it is read further; a result is played and drawn for
+its first `PLAYED_SECONDS` only.
 """
 
 import contextlib
@@ -23,17 +18,13 @@ import note_seq
 import numpy as np
 from midime_magenta import steering
 from midime_magenta import audio_lib
-from midime_magenta import chunking_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
-from midime_magenta import midime_model
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
-from midime_magenta import run_lib
 from midime_magenta import steps
-from midime_magenta import tracks_lib
 
 CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
@@ -99,10 +90,9 @@ class Shown:
           os.remove(midi)
     self.wav = file_util.write_atomically(stem + '.wav', render)
     self.synthesizer = synths[0]
-    self.roll = plots_lib.plot_piano_roll(played, stem + '.png',
-                                          title=os.path.basename(stem))
+    self.roll = plots_lib.roll_html(played)  # Drawn and played in the page.
     self.notes = notes_text(played)
-    self.files = [self.midi, self.wav, self.roll]
+    self.files = [self.midi, self.wav]
 
 
 
@@ -169,8 +159,7 @@ class Session:
     self.model = model
     self.tab = tab
     self.personalizer = studio.personalizer(model)
-    self.kind = chunking_lib.converter_kind(
-        self.personalizer.music_vae_config)
+    self.kind = self.personalizer.kind
     # A name no one can guess: the page's files are served by path.
     self.folder = os.path.join(studio.folder,
                                f'tab-{secrets.token_urlsafe(16)}')
@@ -188,7 +177,7 @@ class Session:
     self.variation = 1.0  # at this scale.
 
   def show(self, ns, what):
-    """`ns` written and drawn as tune-model-what-date.mid, .wav and .png."""
+    """`ns` shown, its files named tune-model-what-date.mid and .wav."""
     return Shown(ns, self.folder, file_util.musician_name(
         self.tune_name or 'musicvae', self.model, what))
 
@@ -217,8 +206,7 @@ class Session:
   def _voiced_chunks(self, raw, label):
     """Chunks MusicVAE decoded, back to back in their slots, voiced."""
     p = self.personalizer
-    joined = chunking_lib.concatenate_in_slots(raw, p.music_vae.chunk_seconds)
-    return self.show(p.voiced([joined])[0], label)
+    return self.show(p.voiced([p.joined(raw)])[0], label)
 
   def open_tune(self, path, name=None):
     """Reads an uploaded or bundled MIDI file; returns the input shown.
@@ -267,22 +255,15 @@ class Session:
 
   def track_choices(self):
     """[(label, instrument)] of the tune's pitched tracks, and of drums."""
-    stats = tracks_lib.track_stats(self.tune)
-    pitched = [(f'{s.instrument}: program {s.program}, {s.num_notes} notes',
-                s.instrument) for s in stats]
-    drums = sorted({n.instrument for n in self.tune.notes if n.is_drum})
-    return pitched, [('all drums', -1)] + [(f'{i}: drums', i) for i in drums]
+    return self.personalizer.track_menu(self.tune)
 
   def default_tracks(self):
-    if self.kind == 'melody':
-      return {'melody': tracks_lib.choose_melody_instrument(self.tune)}
-    if self.kind == 'trio':
-      trio = tracks_lib.choose_trio_tracks(self.tune)
-      if trio is None:
-        return {}
-      return {'melody': trio.melody, 'bass': trio.bass,
-              'drums': -1 if trio.drums is None else trio.drums}
-    return {}
+    found = self.personalizer.tracks_of(self.tune)
+    if 'instrument' in found:
+      return {'melody': found['instrument']}
+    trio = found.get('trio_tracks')
+    return {**trio, 'drums': -1 if trio['drums'] is None else trio['drums']
+           } if trio else {}
 
   def chunk(self, **tracks):
     """Cuts the tune with the tracks chosen; returns the input shown."""
@@ -299,7 +280,7 @@ class Session:
     self.chunked = self.personalizer.chunk(self.tune, allow_empty=False,
                                            **kwargs)
     self._chunking = kwargs
-    self.personalizer.voicing = tracks_lib.voicing_of(self.chunked)
+    self.personalizer.voice_as(self.chunked)
     return self.show(self.tune, 'input')
 
   def describe_input(self):
@@ -343,10 +324,8 @@ class Session:
     the trained MidiMe): the first chunks, shown."""
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
-    untrained = midime_model.MidiMe(p.music_vae.z_size, p.config.hparams,
-                                    seed=0)
     return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
-                 x, label in ((untrained.reconstruct(z), 'untrained-midime'),
+                 x, label in ((p.untrained_reconstruction(z), 'untrained-midime'),
                               (z, 'musicvae'), (p.midime.reconstruct(z),
                                                 'midime')))
 
@@ -415,9 +394,9 @@ class Session:
     path = self.studio.run_path(name)
     name = os.path.basename(path)
     try:
-      trained_on = run_lib.read_model_info(path)['music_vae'].get('config')
+      trained_on = personalizer_lib.Personalizer.run_music_vae(path)
       if trained_on != self.personalizer.config.music_vae_config:
-        raise run_lib.ModelMismatchError(
+        raise errors.UsageError(
             f'Run {name!r} was trained on MusicVAE {trained_on}, not '
             f'{self.personalizer.config.music_vae_config}; choose that model '
             'above, then load it.')
