@@ -210,7 +210,7 @@ class _Actions:
     return self.studio.session(tab, name, session)
 
   def tracks_update(self, s):
-    pitched, drum_tracks = s.track_choices()
+    pitched, drum_tracks = s.personalizer.track_menu(s.tune)
     trio = s.kind == 'trio'
     update = self.gr.update
     return [update(choices=pitched, value=s.tracks.get('melody'),

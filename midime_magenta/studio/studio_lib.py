@@ -253,10 +253,6 @@ class Session:
           f'{MAX_NOTES:,} notes.')
     return tune
 
-  def track_choices(self):
-    """[(label, instrument)] of the tune's pitched tracks, and of drums."""
-    return self.personalizer.track_menu(self.tune)
-
   def default_tracks(self):
     found = self.personalizer.tracks_of(self.tune)
     if 'instrument' in found:
