@@ -69,10 +69,10 @@ def bench_studio(ckpt, tune, moves=6):
   page = studio.launch({'mel_2bar_small': ckpt}, folder=work)
   driver = browser_lib.chromium(os.path.join(work, 'profile'))
   find = lambda css: driver.find_elements(By.CSS_SELECTOR, css)  # pylint: disable=g-long-lambda
-  status = lambda: (find('#status') or [None])[0]  # pylint: disable=g-long-lambda
+  status = lambda step='tune': (find(f'#{step}_status') or [None])[0]  # pylint: disable=g-long-lambda
   try:
     driver.get(page.local_url)
-    _wait(lambda: status() and 'Pick a model' in status().text)
+    _wait(lambda: status() and 'Upload a MIDI file' in status().text)
     find('#upload input[type=file]')[0].send_keys(tune)
     _wait(lambda: 'chunks of 2 bars' in status().text)
     button = find('#train')[0]
@@ -80,16 +80,20 @@ def bench_studio(ckpt, tune, moves=6):
     page_runs = []
     for _ in range(4):  # The first pays the process's first trace.
       time.sleep(5)  # The browser done drawing the last results' waveforms.
+      before = status('train').text
       started = time.perf_counter()
       button.click()
-      # The first word of the new status (Gradio prefixes a timer while it
-      # works; "Below" comes only with the reconstructions after it).
-      trained = _wait(lambda: (text := status().text).startswith(
-          'Trained') and 'Below' not in text and text)
+      # The new "Trained" line ("Below" comes with the reconstructions after
+      # it, a second event; when it is seen first, they are counted too).
+      trained = _wait(lambda: (text := status('train').text).startswith(
+          'Trained') and text != before and text)
       page_runs.append(time.perf_counter() - started)
       server_training = float(re.search(r'in ([\d.]+) s', trained).group(1))
-      _wait(lambda: 'before and after' in status().text)
+      _wait(lambda: 'before and after' in status('train').text)
     latencies = []
+    fold = find('#more_box .label-wrap')[0]  # MidiMe's sliders fold away.
+    driver.execute_script('arguments[0].scrollIntoView();', fold)
+    fold.click()
     for k in range(moves):
       before = [a.get_attribute('href') for a in find('#sliders_audio a')]
       box = find('#midime_slider_0 input[type=number]')[0]

@@ -265,13 +265,12 @@ def _prepare_steering(personalizer, strengths):
 
 def _voicing(personalizer):
   """The voicing outputs are written in (--voicing), said once."""
-  from midime_magenta import chunking_lib
   from midime_magenta import tracks_lib
   if FLAGS.voicing == 'music_vae' or personalizer.voicing == (
       tracks_lib.Voicing()):
     logging.info('Writing in MusicVAE\'s own 120 qpm and programs.')
     return tracks_lib.Voicing()
-  trio = chunking_lib.converter_kind(personalizer.music_vae_config) == 'trio'
+  trio = personalizer.kind == 'trio'
   logging.info('Writing in the input\'s %s (--voicing=music_vae for '
                'MusicVAE\'s 120 qpm and piano).',
                personalizer.voicing.describe(trio))

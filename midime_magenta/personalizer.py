@@ -351,6 +351,54 @@ class Personalizer:
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
+  # -- What a front end needs beyond training and generating (the studio,
+  # midime_generate), so that it needs no chunking, tracks or run internals.
+
+  @property
+  def kind(self):
+    """What MusicVAE's converter cuts: 'melody', 'trio' or 'drums'."""
+    return chunking_lib.converter_kind(self.music_vae_config)
+
+  def joined(self, sequences):
+    """Decoded chunks back to back, each in a slot of MusicVAE's chunk length."""
+    return chunking_lib.concatenate_in_slots(sequences,
+                                             self.music_vae.chunk_seconds)
+
+  def tracks_of(self, tune):
+    """The tracks `train` takes from `tune` (as `chunk`'s `instrument` or
+    `trio_tracks`); {} when it finds none."""
+    if self.kind == 'melody':
+      return {'instrument': tracks_lib.choose_melody_instrument(tune)}
+    trio = tracks_lib.choose_trio_tracks(tune) if self.kind == 'trio' else None
+    return {'trio_tracks': {'melody': trio.melody, 'bass': trio.bass,
+                            'drums': trio.drums}} if trio else {}
+
+  @staticmethod
+  def track_menu(tune):
+    """[(label, instrument)] of a tune's pitched tracks, and of its drums."""
+    pitched = [(f'{s.instrument}: program {s.program}, {s.num_notes} notes',
+                s.instrument) for s in tracks_lib.track_stats(tune)]
+    drums = sorted({n.instrument for n in tune.notes if n.is_drum})
+    return pitched, [('all drums', -1)] + [(f'{i}: drums', i) for i in drums]
+
+  def voice_as(self, chunked):
+    """Writes what this Personalizer makes in the tempo and programs of
+    `chunk(...)`'s tracks."""
+    self.voicing = tracks_lib.voicing_of(chunked)
+
+  def untrained_reconstruction(self, z, seed=0):
+    """Latents `z` through an untrained MidiMe (the demo's "before")."""
+    return midime_model.MidiMe(self.music_vae.z_size, self.config.hparams,
+                               seed=seed).reconstruct(z)
+
+  @staticmethod
+  def run_music_vae(run_dir):
+    """The name of the MusicVAE config run `run_dir` was trained on, or None
+    when `run_dir` holds no run."""
+    if not os.path.isfile(os.path.join(run_dir, run_lib.MODEL_FILE)):
+      return None
+    return run_lib.read_model_info(run_dir)['music_vae'].get('config')
+
 
 def _config_of_run(run_dir, checkpoint_file, config):
   """(MidiMe config, checkpoint prefix) of a run; ModelMismatchError if not."""

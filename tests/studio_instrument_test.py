@@ -22,30 +22,14 @@ from studio_test import Page
 REEL = testdata_lib.testdata_path('reel_4-4.mid')
 
 
-def _roll(page):
-  return page.driver.execute_script("""
-    const el = document.querySelector('#sample_roll .midime-roll');
-    return el && {notes: el.dataset.notes, drawn: el.dataset.drawn,
-                  state: el.dataset.state,
-                  position: parseFloat(el.dataset.position || '-1')};""")
-
-
 def _wait(predicate, what, timeout=120):
   value = _wait_for(predicate, timeout)
   assert value, f'never: {what}'
   return value
 
 
-def _sliders(page, prefix):
-  return page.driver.execute_script(f"""
-    return [...document.querySelectorAll('[id^="{prefix}"]')]
-      .filter(el => el.offsetParent !== null)
-      .map(el => el.querySelector('input[type=range]'))
-      .filter(x => x && !x.disabled).length;""")
-
-
 def _step_status(page):
-  return page.find('#sample_status').text
+  return page.status('sample')
 
 
 def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
@@ -63,26 +47,23 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
                          runs_dir=str(tmp_path / 'runs'))
   try:
     page = Page(browser, server.local_url, shots)
-    assert _sliders(page, 'sample_slider_') == 0  # Nothing to move yet.
+    assert page.sliders('sample_slider_') == 0  # Nothing to move yet.
     height = page.driver.execute_script('return document.body.scrollHeight')
     assert height <= 2500, height  # 2.5 screens of 1000 px at 1280 wide.
     page.shot('instrument-0-load')
     assert '--' not in page.find('body').text  # No flags on the page.
+    assert not page.find('#train').is_enabled()  # Nothing to learn yet.
     page.click('#another_sample')
     _wait(lambda: 'new sample of MusicVAE' in _step_status(page),
           'the status beside the button')
-    first = _wait(lambda: _roll(page), 'a roll')
-    assert int(first['drawn']) > 0
-    assert _sliders(page, 'sample_slider_') == 16
-    assert _sliders(page, 'super_slider_') == 0
-    page.click('#sample_roll .midime-play')
-    _wait(lambda: _roll(page)['position'] > 0.2, 'the playhead moving')
-    early = _roll(page)['position']
-    _wait(lambda: _roll(page)['position'] > early + 0.5, 'the playhead on')
-    assert _roll(page)['state'] == 'playing'
+    first = _wait(lambda: (r := page.roll()) and int(r['drawn']) > 0 and r,
+                  'a roll drawn')
+    assert page.sliders('sample_slider_') == 16
+    assert page.sliders('super_slider_') == 0
+    page.playing()
     page.shot('instrument-1-sample-playing')
     page.set_number('#sample_slider_0', -3)
-    _wait(lambda: _roll(page)['notes'] != first['notes'], 'new notes')
+    _wait(lambda: page.roll()['notes'] != first['notes'], 'new notes')
     assert 'at the sliders' in _step_status(page)
     page.click('#save_sample')
     _wait(lambda: 'Saved' in _step_status(page), 'saved')
@@ -105,17 +86,20 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
     folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
     page.find('#more_tunes input[type=file]').send_keys(f'{folk}\n{REEL}')
     said = page.wait_status('3 tunes: ')
+    listed = page.find('#more_tunes').text.replace('\n.', '.')  # Both shown.
+    assert '0051-0100_0008.mid' in listed and 'reel_4-4.mid' in listed, listed
+    assert page.beside('#more_tunes', 'tune')
     chunks = int(re.search(r'3 tunes: (\d+) chunks of 2 bars', said).group(1))
     assert chunks > 16 and 'only' not in said, said  # Enough now.
     page.set_number('#epochs', 20)
     page.click('#train')
-    page.wait_status(f'Trained 20 epochs on {chunks} chunks')
-    _wait(lambda: _sliders(page, 'super_slider_') == 4, 'the super sliders')
+    page.wait_status(f'Trained 20 epochs on {chunks} chunks', 'train')
+    _wait(lambda: page.sliders('super_slider_') == 4, 'the super sliders')
     _wait(lambda: 'super sliders are here' in _step_status(page),
           'step 1 told')
-    before = _roll(page)['notes']
+    before = page.roll()['notes']
     page.set_number('#super_slider_0', 2)
-    _wait(lambda: _roll(page)['notes'] != before, 'notes from MidiMe')
+    _wait(lambda: page.roll()['notes'] != before, 'notes from MidiMe')
     assert 'super sliders' in _step_status(page)
     assert page.find('#super_slider_0 input[type=number]').get_attribute(
         'value') == '2'  # Where it was put, not MidiMe's code of the result.

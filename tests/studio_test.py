@@ -7,8 +7,10 @@ MIDI file whose notes are the ones the page shows. Screenshots of each step go
 to the test's folder (MIDIME_STUDIO_SCREENSHOTS keeps them elsewhere).
 """
 
+import datetime
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,30 +59,70 @@ class Page:
     from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
     self.driver, self.by, self.shots = driver, By, shots
     driver.get(url)
-    self.wait_status('Pick a model')
+    self.wait_status('Upload a MIDI file, pick our example')
 
   def find(self, css, within=None):
     return (within or self.driver).find_element(self.by.CSS_SELECTOR, css)
 
-  def status(self):
+  def status(self, step='tune'):
+    """The status beside step `step`'s controls (tune, train, sample,
+    samples, keep)."""
     from selenium.common import exceptions  # pylint: disable=g-import-not-at-top
     try:
-      return self.find('#status').text
+      return self.find(f'#{step}_status').text
     except exceptions.NoSuchElementException:  # Not drawn yet.
       return ''
 
-
-  def wait_status(self, phrase, timeout=TIMEOUT):
-    """The status once it says `phrase`; a new error fails at once."""
-    errors_before = self._errors(self.status())
+  def wait_status(self, phrase, step='tune', timeout=TIMEOUT):
+    """Step `step`'s status once it says `phrase`; a new error fails at once."""
+    errors_before = self._errors(self.status(step))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-      text = self.status()
+      text = self.status(step)
       if phrase in text:
         return text
       assert self._errors(text) <= errors_before, text
       time.sleep(0.2)
-    raise AssertionError(f'the status never said {phrase!r}: {self.status()!r}')
+    raise AssertionError(
+        f'{step} never said {phrase!r}: {self.status(step)!r}')
+
+  def shown(self, css):
+    """True when control `css` is on the page (Gradio leaves hidden ones out)."""
+    return any(e.is_displayed() for e in
+               self.driver.find_elements(self.by.CSS_SELECTOR, css))
+
+  def beside(self, css, step):
+    """True when step `step`'s status is on the row of control `css`."""
+    control, status = self.find(css).rect, self.find(f'#{step}_status').rect
+    return (status['y'] < control['y'] + control['height'] and
+            control['y'] < status['y'] + status['height'])
+
+  def open_fold(self, key, inside):
+    """Opens accordion `key` (the page's folded parts) to show `inside`."""
+    if not self.shown(inside):
+      self.click(f'#{key}_box .label-wrap')
+    assert _wait_for(lambda: self.shown(inside), 30), f'{key} stays folded'
+
+  def roll(self, key='sample_roll'):
+    """The playing roll's notes, notes drawn, state and playhead position."""
+    return self.driver.execute_script(f"""
+      const el = document.querySelector('#{key} .midime-roll');
+      return el && {{notes: el.dataset.notes, drawn: el.dataset.drawn,
+                    state: el.dataset.state,
+                    position: parseFloat(el.dataset.position || '-1')}};""")
+
+  def sliders(self, prefix):
+    """How many sliders named `prefix`... are on screen and movable."""
+    return self.driver.execute_script(f"""
+      return [...document.querySelectorAll('[id^="{prefix}"]')]
+        .filter(el => el.offsetParent !== null)
+        .map(el => el.querySelector('input[type=range]'))
+        .filter(x => x && !x.disabled).length;""")
+
+  def downloads(self, key):
+    """The names a panel's files download as."""
+    return sorted(a.get_attribute('download') for a in self.driver
+                  .find_elements(self.by.CSS_SELECTOR, f'#{key} a[download]'))
 
   @staticmethod
   def _errors(text):
@@ -100,6 +142,14 @@ class Page:
     if not radio.is_selected():
       radio.click()
       self.wait_status(f'{model}: upload a MIDI file')
+
+  def playing(self, key='sample_roll'):
+    """Plays a roll and returns once its playhead has moved on."""
+    self.click(f'#{key} .midime-play')
+    _wait_for(lambda: self.roll(key)['position'] > 0.2, 30)
+    early = self.roll(key)['position']
+    moved = _wait_for(lambda: self.roll(key)['position'] > early + 0.5, 30)
+    assert moved and self.roll(key)['state'] == 'playing', self.roll(key)
 
   def panel(self, key):
     """(audio src, notes text, download links) of a result panel."""
@@ -162,20 +212,33 @@ def _shown_notes(text):
            'drum' if r[4] == 'drum' else int(r[4])) for r in rows]
 
 
+def _named(page, key, stem, model, what):
+  """Asserts a panel's files download as tune-model-what-date(.mid, .wav)."""
+  day = datetime.date.today().isoformat()
+  names = page.downloads(f'{key}_files')
+  assert len(names) == 2 and all(re.fullmatch(
+      rf'{stem}-{model}-{what}-{day}(-\d+)?\.(mid|wav)', n) for n in names), names
+  return names
+
+
 def _journey(page, model, tune, tmp_path, epochs, chunk_phrase, runs_dir):
-  """Upload, hear, train, compare, sample, slide, save, reload, download."""
+  """Step by step as a person goes: a bad file, the tune, personalize with a
+  live count, the three reconstructions, step 1's sample with 16 + 4 sliders
+  playing, samples, a slider, download, save."""
   page.choose_model(model)
-  # A file that is not MIDI: one sentence in the page, and the tab goes on.
+  stem = os.path.splitext(os.path.basename(tune))[0]
+  # A file that is not MIDI: one sentence beside the upload, and the tab goes
+  # on; no empty track menu, nothing to train yet.
   bad = tmp_path / f'{model}-not_midi.mid'
   bad.write_text('these are not MIDI bytes')
   page.find('#upload input[type=file]').send_keys(str(bad))
-  deadline = time.monotonic() + 60
-  while 'Error' not in page.status() and time.monotonic() < deadline:
-    time.sleep(0.2)
-  assert page.status().startswith('Error: ')
+  assert _wait_for(lambda: 'Error' in page.status())
   assert page.status() == (
       f"Error: '{bad.name}' is not a MIDI file (it does not start with a "
       'MIDI header); export it as a Standard MIDI File.')
+  assert page.beside('#upload', 'tune')
+  assert not page.shown('#melody_track')
+  assert not page.find('#train').is_enabled()
   assert 'Traceback' not in page.driver.page_source
   page.shot(f'{model}-0-bad-file')
   page.click('#upload button[aria-label="Clear"]')
@@ -188,65 +251,94 @@ def _journey(page, model, tune, tmp_path, epochs, chunk_phrase, runs_dir):
   ns = midi_io.read_midi_file(str(tune))
   assert len(notes.splitlines()) == len(ns.notes)
   assert ns.total_time <= _seconds_of_wav(src) <= ns.total_time + 3
+  _named(page, 'input', stem, model, 'input')
+  page.playing('input_roll')  # The input's roll plays, as every result's.
+  assert page.shown('#melody_track')
+  assert page.find('#train').is_enabled()
   page.shot(f'{model}-1-input')
   page.set_number('#epochs', epochs)
   page.click('#train')
-  trained = page.wait_status('Trained')
-  assert f'Trained {epochs} epochs' in trained
+  # Gradio's progress beside the button counts the epochs as they go.
+  row = lambda: page.find('#train_status').find_element(  # pylint: disable=g-long-lambda
+      page.by.XPATH, '..').text
+  counted = _wait_for(lambda: re.search(rf'(\d+)/{epochs} epochs', row()), 120)
+  assert counted and int(counted.group(1)) < epochs, row()
+  page.shot(f'{model}-2-training')
+  trained = page.wait_status('Trained', 'train')
+  assert f'Trained {epochs} epochs' in trained and page.beside('#train', 'train')
   assert page.find('#loss img').get_attribute('src')
-  before = page.wait_panel('before')
-  after = page.wait_panel('after')
-  assert before[1] and after[1]
-  page.shot(f'{model}-2-trained')
+  shown = {}
+  for key, what in (('untrained', 'untrained-midime'), ('before', 'musicvae'),
+                    ('after', 'midime')):
+    shown[key] = page.wait_panel(key)[1]
+    _named(page, key, stem, model, what)
+  assert shown['untrained'] != shown['after'] and all(shown.values())
+  page.driver.execute_script('arguments[0].scrollIntoView();',
+                             page.find('#train'))
+  page.shot(f'{model}-3-before-and-after')
+  # Step 1 now: a sample with MusicVAE's 16 sliders and MidiMe's 4, playing.
+  page.click('#another_sample')
+  page.wait_status('A new sample', 'sample')
+  assert page.beside('#another_sample', 'sample')
+  assert page.sliders('sample_slider_') == 16
+  assert page.sliders('super_slider_') == 4
+  page.playing()
+  page.driver.execute_script('window.scrollTo(0, 0);')
+  page.shot(f'{model}-4-step-1-playing')
+  page.open_fold('more', '#sample')
   page.click('#sample')
-  page.wait_status("MidiMe's samples beside")
+  page.wait_status("MidiMe's samples beside", 'samples')
   mine = page.wait_panel('midime')
   theirs = page.wait_panel('beside')
   assert mine[0] != theirs[0]
-  page.shot(f'{model}-3-samples')
+  _named(page, 'midime', stem, model, 'midime-samples')
+  page.driver.execute_script('arguments[0].scrollIntoView();',
+                             page.find('#sample'))
+  page.shot(f'{model}-5-samples')
   page.set_number('#midime_slider_0', 1.5)
-  page.wait_status('MidiMe at the sliders')
+  page.wait_status('MidiMe at the sliders', 'samples')
   src, notes, links = page.wait_panel('sliders')
-  page.shot(f'{model}-4-slider')
+  name = next(n for n in _named(page, 'sliders', stem, model, 'midime-sliders')
+              if n.endswith('.mid'))
+  page.shot(f'{model}-6-slider')
   # Download the MIDI file the page offers, as a person does: a click.
-  href = next(h for h in links if h.endswith('.mid'))
-  name = href.rsplit('/', 1)[-1]
-  midi_link = page.find(f'#sliders_files a[href="{href}"]')
+  midi_link = page.find(f'#sliders_files a[download="{name}"]')
   page.driver.execute_script('arguments[0].click();', midi_link)
   downloaded = page.driver.downloads / name
-  deadline = time.monotonic() + 60
-  while not downloaded.exists() and time.monotonic() < deadline:
-    time.sleep(0.2)
-  assert downloaded.exists(), sorted(os.listdir(page.driver.downloads))
+  assert _wait_for(downloaded.exists), sorted(os.listdir(page.driver.downloads))
   assert _notes_of(downloaded) == _shown_notes(notes) != []
   name = f'{model} run'
+  page.open_fold('keep', '#save')
   page.find('#run_name textarea').send_keys(name)
   page.click('#save')
   try:
-    page.wait_status(f"Saved as '{name}'", timeout=60)
+    page.wait_status(f"Saved as '{name}'", 'keep', timeout=60)
   except AssertionError:
     # Once, in a full run on two loaded cores, chromium's renderer sat at
     # full CPU and the click never reached the server (the status still
     # said the slider's line). A person clicks again; so does the test, once.
     if not (runs_dir / name).exists():  # Not a slow save: the click was lost.
-      page.shot(f'{model}-5-save-retried')
+      page.shot(f'{model}-7-save-retried')
       page.click('#save')
-    page.wait_status(f"Saved as '{name}'")
+    page.wait_status(f"Saved as '{name}'", 'keep')
+  assert page.beside('#save', 'keep')
   assert (runs_dir / name / 'midime.json').exists()
   return name
 
 
 def _reload(page, model, name):
   page.choose_model(model)
+  page.open_fold('keep', '#save')
   runs = page.find('#runs input')
   runs.click()
   page.find(f'#runs [role="option"][aria-label="{name}"]').click()
   page.click('#load')
-  page.wait_status(f"Loaded '{name}'")
+  page.wait_status(f"Loaded '{name}'", 'keep')
+  page.open_fold('more', '#sample')
   page.click('#sample')
-  page.wait_status("MidiMe's samples beside")
+  page.wait_status("MidiMe's samples beside", 'samples')
   page.wait_panel('midime')
-  page.shot(f'{model}-5-reloaded')
+  page.shot(f'{model}-8-reloaded')
 
 
 def test_the_demo_journey_for_a_melody_and_a_trio(
@@ -268,10 +360,10 @@ def test_the_demo_journey_for_a_melody_and_a_trio(
       folder=str(tmp_path / 'served'), runs_dir=str(runs_dir))
   try:
     page = Page(browser, page_server.local_url, shots)
-    melody_run = _journey(page, 'mel_2bar_small', tune, tmp_path, 30,
+    melody_run = _journey(page, 'mel_2bar_small', tune, tmp_path, 400,
                           'chunks of 2 bars', runs_dir)
     page = Page(browser, page_server.local_url, shots)  # A fresh tab.
-    trio_run = _journey(page, 'trio_4bar', band, tmp_path, 20,
+    trio_run = _journey(page, 'trio_4bar', band, tmp_path, 400,
                         'chunks of 4 bars', runs_dir)
     page = Page(browser, page_server.local_url, shots)
     _reload(page, 'mel_2bar_small', melody_run)

@@ -1,22 +1,22 @@
-"""MidiMe Studio: the MidiMe demo page, and what it lacks, in Gradio.
+"""MidiMe Studio: the paper's page (melodies or trios, then 1 Hear some
+samples, 2 Choose your sound, 3 Personalize) and more, in Gradio.
 
   from midime_magenta.studio import page as studio
   studio.launch()                      # in Colab: inline; elsewhere: a URL
 
 Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
-are shared. Every action writes a status line in the page's words, never a
-traceback. Serving beyond this machine takes a login.
+are shared. Every action answers beside its buttons in the page's words, never
+a traceback. Serving beyond this machine takes a login.
 """
 
 import atexit
 import contextlib
-import inspect
+import functools
 import logging as pylogging
 import os
 import secrets
 import shutil
 import tempfile
-import time
 import types
 
 from absl import logging
@@ -56,8 +56,8 @@ def _panel(gr, label, key):
   """A result: piano roll, audio, notes and files, shown once it has them."""
   hidden = {'interactive': False, 'visible': False}
   with gr.Group(elem_id=key):
-    return [gr.Image(label=f'{label}: piano roll', type='filepath',
-                     elem_id=f'{key}_roll', **hidden),
+    return [gr.HTML(label=f'{label}: piano roll', elem_id=f'{key}_roll',
+                    visible=False),
             gr.Audio(label=f'{label}: listen', type='filepath',
                      elem_id=f'{key}_audio', **hidden),
             gr.Textbox(label=f'{label}: notes (name, pitch, start s, end s, '
@@ -75,43 +75,32 @@ def _values(session, panel, shown):
 
 def _handler(studio, fn, outputs):
   """Runs `fn(session, *args, tab=...)` with the session marked busy; its errors
-  become the status line.
+  become the step's status, beside the control that failed.
 
   The user's errors (`MidiMeError`) are shown in the page's words; anything
   else is logged with its traceback and shown as one line, and the server
-  serves on. A generator (training) is followed update by update.
+  serves on.
   """
   gr = _gradio()
-
-  def failed(session, e):
-    if isinstance(e, errors.MidiMeError):
-      message = studio_lib.page_words(str(e))
-    else:
-      logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
-      message = (f'That did not work ({type(e).__name__}); the server logged '
-                 'it. Try again, or another file.')
-    return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
-
-  if inspect.isgeneratorfunction(fn):
-    def following(request: gr.Request, session, *args):
-      with studio.serving(session):
-        try:
-          yield from fn(session, *args, tab=request.session_hash)
-        except Exception as e:  # pylint: disable=broad-except
-          yield failed(session, e)
-    return following
 
   def wrapped(request: gr.Request, session, *args):
     with studio.serving(session):
       try:
         return fn(session, *args, tab=request.session_hash)
       except Exception as e:  # pylint: disable=broad-except
-        return failed(session, e)
+        if isinstance(e, errors.MidiMeError):
+          message = studio_lib.page_words(str(e))
+        else:
+          logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
+          message = (f'That did not work ({type(e).__name__}); the server '
+                     'logged it. Try again, or another file.')
+        return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
   return wrapped
 
 
 def _layout(gr, studio):
-  """The page's components, top to bottom, by name."""
+  """The page's components, top to bottom, by name: the paper's steps, each
+  with its status beside its button; the rest folded away."""
   names = list(studio.checkpoints)
   sound = ('FluidSynth with a General MIDI soundfont'
            if studio.synthesizer == 'fluidsynth' else
@@ -121,84 +110,98 @@ def _layout(gr, studio):
   # never said it closed, when Gradio lets its state go.
   session = gr.State(None, time_to_live=IDLE_SECONDS,
                      delete_callback=studio.close)
-  gr.Markdown('# MidiMe Studio\nPersonalize MusicVAE with your own MIDI, '
-              f'in seconds. Audio: {sound}.')
-  status = gr.Markdown('Pick a model and a tune.', elem_id='status')
-  model = gr.Radio(names, value=names[0], label='Model', elem_id='model')
+  gr.Markdown('# MidiMe Studio\nHear MusicVAE, give it your own MIDI, and in '
+              'seconds a small MidiMe learns your sound; then play with its '
+              f'super sliders. Audio: {sound}.')
+  model = gr.Radio(names, value=names[0], elem_id='model',
+                   label='Melodies or trios? (the MusicVAE you play with)')
   instrument = studio_instrument.layout(gr)
   gr.Markdown('## 2. Choose your sound')
-  with gr.Row():
+  with gr.Row(equal_height=True):
     upload = gr.File(label='Your MIDI file', file_types=['.mid', '.midi'],
-                     type='filepath', elem_id='upload')
-    demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
-                            label='or a bundled tune', elem_id='demo_tune')
-    url = gr.Textbox(label='or an address (http or https)', elem_id='url')
-  more = studio_instrument.more_tunes(gr)
+                     type='filepath', elem_id='upload', scale=2)
+    more = gr.File(label='More tunes to personalize with (several at once)',
+                   file_count='multiple', file_types=['.mid', '.midi'],
+                   type='filepath', elem_id='more_tunes', scale=2)
+    with gr.Column(scale=2):
+      demo_tune = gr.Dropdown(list(DEMO_TUNES), value=None,
+                              label='or our example', elem_id='demo_tune')
+      url = gr.Textbox(label='or an address (http or https), then Enter',
+                       elem_id='url')
+    tune_status = gr.Markdown('Upload a MIDI file, pick our example or give '
+                              'an address.', elem_id='tune_status')
   with gr.Row():
-    melody = gr.Dropdown([], label='Melody track', elem_id='melody_track')
-    bass = gr.Dropdown([], label='Bass track (trios)', visible=False,
-                       elem_id='bass_track')
-    drums = gr.Dropdown([], label='Drum track (trios)', visible=False,
-                        elem_id='drum_track')
-  input_panel = _panel(gr, 'Input', 'input')
+    hidden = {'visible': False}
+    melody = gr.Dropdown([], label='Melody track', elem_id='melody_track',
+                         **hidden)
+    bass = gr.Dropdown([], label='Bass track', elem_id='bass_track', **hidden)
+    drums = gr.Dropdown([], label='Drum track', elem_id='drum_track', **hidden)
+  input_panel = _panel(gr, 'Your tune', 'input')
 
-  prior_button = gr.Button('Sample MusicVAE: 5 chunks', elem_id='prior')
-  prior_panel = _panel(gr, 'MusicVAE', 'prior')
   gr.Markdown('## 3. Personalize')
-  with gr.Row():
-    epochs = gr.Slider(10, 500, 100, step=10, label='Epochs',
+  with gr.Row(equal_height=True):
+    epochs = gr.Slider(10, 500, 100, step=10, label='Training steps (epochs)',
                        elem_id='epochs')
-    train_button = gr.Button('Train', variant='primary', elem_id='train')
+    train_button = gr.Button('Personalize', variant='primary',
+                             elem_id='train', interactive=False)
+    train_status = gr.Markdown('Choose your sound first.',
+                               elem_id='train_status')
   loss = gr.Image(label='Loss', type='filepath', interactive=False,
-                  elem_id='loss')
+                  visible=False, elem_id='loss', height=200)
   with gr.Row():
     untrained_panel = _panel(gr, 'Before: an untrained MidiMe', 'untrained')
     before_panel = _panel(gr, 'MusicVAE alone', 'before')
     after_panel = _panel(gr, 'After: the trained MidiMe', 'after')
 
-  gr.Markdown('## MidiMe samples')
-  with gr.Row():
-    variation = gr.Slider(0.1, 2.0, 1.0, step=0.1, label='Variation')
-    allow_copies = gr.Checkbox(False, label='Allow copies of your chunks')
-    sample_button = gr.Button('Sample MidiMe', variant='primary',
-                              elem_id='sample')
-  with gr.Row():
-    midime_panel = _panel(gr, 'MidiMe', 'midime')
-    beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
-  with gr.Row():
-    mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
-                            studio_lib.SLIDER_RANGE, 0, step=0.1,
-                            label=f'MidiMe {i + 1}',
-                            elem_id=f'midime_slider_{i}')
-                  for i in range(4)]
-  slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
-  with gr.Accordion('Steer: attributes, rules, a piece', open=False):
+  with gr.Accordion('More: five samples in a row, MidiMe\'s sliders, '
+                    'steering, rules, a piece', open=False, elem_id='more_box'):
+    with gr.Row(equal_height=True):
+      prior_button = gr.Button('Sample MusicVAE: 5 chunks', elem_id='prior')
+      variation = gr.Slider(0.1, 2.0, 1.0, step=0.1, label='Variation')
+      allow_copies = gr.Checkbox(False, label='Allow copies of your chunks')
+      sample_button = gr.Button('Sample MidiMe', variant='primary',
+                                elem_id='sample')
+      samples_status = gr.Markdown('', elem_id='samples_status')
+    prior_panel = _panel(gr, 'MusicVAE', 'prior')
+    with gr.Row():
+      midime_panel = _panel(gr, 'MidiMe', 'midime')
+      beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
+    with gr.Row():
+      mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
+                              studio_lib.SLIDER_RANGE, 0, step=0.1,
+                              label=f'MidiMe {i + 1}',
+                              elem_id=f'midime_slider_{i}')
+                    for i in range(4)]
+    slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
     with gr.Row():
       attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
                            for name in steering.ATTRIBUTES]
     steer_button = gr.Button('Steer the MidiMe samples')
-    rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
-    constrain_button = gr.Button('Constrain')
-    with gr.Row():
+    with gr.Row(equal_height=True):
+      rules = gr.Textbox(label='Rules (e.g. key:C, density:2-4)')
+      constrain_button = gr.Button('Constrain', elem_id='constrain')
+    with gr.Row(equal_height=True):
       piece_chunks = gr.Slider(2, 32, 8, step=1, label='Piece: chunks')
       step_size = gr.Slider(0.05, 1.0, 0.3, step=0.05, label='Step size')
       piece_button = gr.Button('Make a piece')
     steer_panel = _panel(gr, 'Steered', 'steered')
 
-  gr.Markdown('## Keep it\nRuns are kept in the runs library of this '
-              'server, by name.')
-  with gr.Row():
-    run_name = gr.Textbox(label='Run name', max_length=64, elem_id='run_name')
-    save_button = gr.Button('Save', elem_id='save')
-    runs = gr.Dropdown(studio.run_names(), value=None, label='Saved runs',
-                       elem_id='runs')
-    load_button = gr.Button('Load', elem_id='load')
+  with gr.Accordion('Keep it: your runs, saved and loaded by name',
+                    open=False, elem_id='keep_box'):
+    with gr.Row(equal_height=True):
+      run_name = gr.Textbox(label='Run name', max_length=64,
+                            elem_id='run_name')
+      save_button = gr.Button('Save', elem_id='save')
+      runs = gr.Dropdown(studio.run_names(), value=None, label='Saved runs',
+                         elem_id='runs')
+      load_button = gr.Button('Load', elem_id='load')
+      keep_status = gr.Markdown('', elem_id='keep_status')
   return types.SimpleNamespace(**locals())
 
 
 class _Actions:
   """What each control does: `action(session, *inputs, tab=...)` returns the
-  session, the status line and the outputs' values."""
+  session, the step's status and the outputs' values."""
 
   def __init__(self, studio, gr):
     self.studio, self.gr = studio, gr
@@ -207,7 +210,7 @@ class _Actions:
     return self.studio.session(tab, name, session)
 
   def tracks_update(self, s):
-    pitched, drum_tracks = s.track_choices()
+    pitched, drum_tracks = s.personalizer.track_menu(s.tune)
     trio = s.kind == 'trio'
     update = self.gr.update
     return [update(choices=pitched, value=s.tracks.get('melody'),
@@ -238,6 +241,10 @@ class _Actions:
     return self.shown_input(s, s.open_tune(
         *studio_instrument.fetch_tune(s, url)))
 
+  def add_tunes(self, s, paths, tab):  # pylint: disable=unused-argument
+    s = studio_lib.need(s)
+    return [s, studio_instrument.add_tunes(s, paths)]
+
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
       return self.open_tune(s, name, path, tune, tab)
@@ -255,28 +262,27 @@ class _Actions:
     return [s, 'MusicVAE samples, 5 chunks back to back.',
             *_values(s, 'prior', s.prior())]
 
-  def train(self, s, count, tab):  # pylint: disable=unused-argument
+  def train(self, s, count, tab, progress=None):  # pylint: disable=unused-argument
+    """Trains with Gradio's progress beside the button: epoch k of n."""
     if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-    history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': []}
-    shown_at = time.monotonic()  # The curve every second, from the first.
-    for epoch, logs in s.training(int(count)):
-      if epoch is None:
-        trained, seconds = logs
-        break
-      for key in history:
-        history[key].append(float(logs[key]))
-      if time.monotonic() - shown_at > 1.0:  # Spare the page's cores.
-        shown_at = time.monotonic()
-        yield [s, f'Training: epoch {epoch + 1} of {int(count)} ...',
-               s.loss_png(history)] + [self.gr.skip()] * 12
-    message = (f'Trained {len(trained["loss"])} epochs on '
-               f'{len(s.personalizer.training_data.z)} chunks in '
-               f'{seconds:.1f} s.')
-    yield [s, message, s.loss_png(trained)] + [self.gr.skip()] * 12
+    count, s.trained_note = int(count), None
+    on_epoch = None if progress is None else (lambda epoch, logs: progress(
+        (epoch + 1, count), desc='Training', unit='epochs'))
+    trained, seconds = s.train(count, on_epoch)
+    s.trained_note = (f'Trained {len(trained["loss"])} epochs on '
+                      f'{len(s.personalizer.training_data.z)} chunks in '
+                      f'{seconds:.1f} s.')
+    return [s, s.trained_note,
+            self.gr.update(value=s.loss_png(trained), visible=True)]
+
+  def compare(self, s, tab):  # pylint: disable=unused-argument
+    """After a training: the first chunks before, MusicVAE's and after."""
+    if not getattr(s, 'trained_note', None):  # The training failed.
+      return [s] + [self.gr.skip()] * 13
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())
-    yield [s, message + ' Below: your chunks before and after.',
-           self.gr.skip(), *[v for k, x in shown for v in _values(s, k, x)]]
+    return [s, s.trained_note + ' Below: your chunks before and after.',
+            *[v for k, x in shown for v in _values(s, k, x)]]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
@@ -322,47 +328,69 @@ class _Actions:
 
 
 def _wire(ui, actions, page):
-  """Ties each control's event to its action: at most two at once on the
-  server's cores (one of them a training), the others in Gradio's queue."""
+  """Ties each control's event to its action, its answer in its step's status:
+  at most two at once on the server's cores (one of them a training), the
+  others in Gradio's queue."""
+  gr = actions.gr
 
-  def wire(event, fn, inputs, outputs, **kwargs):
+  def wire(event, fn, inputs, outputs, status, **kwargs):
     kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
     return event(_handler(actions.studio, fn, len(outputs)),
-                 [ui.session, *inputs], [ui.session, ui.status, *outputs],
+                 [ui.session, *inputs], [ui.session, status, *outputs],
                  **kwargs)
 
   tracks = [ui.melody, ui.bass, ui.drums]
   tune = [ui.model, ui.upload, ui.demo_tune]
-  wire(ui.upload.upload, actions.open_tune, tune, tracks + ui.input_panel)
-  wire(ui.model.input, actions.choose_model, tune, tracks + ui.input_panel)
-  wire(ui.demo_tune.input, actions.open_tune, tune, tracks + ui.input_panel)
+  opened = [wire(ui.upload.upload, actions.open_tune, tune,
+                 tracks + ui.input_panel, ui.tune_status),
+            wire(ui.model.input, actions.choose_model, tune,
+                 tracks + ui.input_panel, ui.tune_status),
+            wire(ui.demo_tune.input, actions.open_tune, tune,
+                 tracks + ui.input_panel, ui.tune_status),
+            wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
+                 tracks + ui.input_panel, ui.tune_status)]
   for dropdown in tracks:
-    wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel)
-  wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel)
-  # One training at a time; the status line is its progress, with no
-  # animation over nine outputs while training shares the cores with the
-  # browser.
-  wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
-       tracks + ui.input_panel)
-  trained = wire(ui.train_button.click, actions.train, [ui.epochs],
-       [ui.loss, *ui.untrained_panel, *ui.before_panel, *ui.after_panel],
-       concurrency_limit=1, concurrency_id='train', show_progress='hidden')
+    wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel,
+         ui.tune_status)
+  wire(ui.more.upload, actions.add_tunes, [ui.more], [], ui.tune_status)
+  wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel,
+       ui.samples_status)
+
+  def train(request: gr.Request, session, count, progress=gr.Progress()):
+    return _handler(actions.studio, functools.partial(
+        actions.train, progress=progress), 1)(request, session, count)
+  # One training at a time; Gradio's progress beside the button.
+  trained = ui.train_button.click(
+      train, [ui.session, ui.epochs], [ui.session, ui.train_status, ui.loss],
+      concurrency_limit=1, concurrency_id='train',
+      show_progress_on=[ui.train_status])
+  wire(trained.success, actions.compare, [],
+       ui.untrained_panel + ui.before_panel + ui.after_panel, ui.train_status,
+       show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
-       ui.midime_panel + ui.beside_panel)
+       ui.midime_panel + ui.beside_panel, ui.samples_status)
   for slider in ui.mm_sliders:
     wire(slider.release, actions.midime_slider, ui.mm_sliders, ui.slider_panel,
-         trigger_mode='always_last')
+         ui.samples_status, trigger_mode='always_last')
   wire(ui.steer_button.click, actions.steer, ui.attribute_sliders,
-       ui.steer_panel)
-  wire(ui.constrain_button.click, actions.constrain, [ui.rules], [])
+       ui.steer_panel, ui.samples_status)
+  wire(ui.constrain_button.click, actions.constrain, [ui.rules], [],
+       ui.samples_status)
   wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
-       ui.steer_panel)
-  wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs])
-  loaded = wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [])
+       ui.steer_panel, ui.samples_status)
+  wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs],
+       ui.keep_status)
+  loaded = wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [],
+                ui.keep_status)
+  for event in opened:  # Personalize once there is a tune to learn.
+    event.success(lambda s: [gr.update(interactive=True), 'Ready: train '
+                             'MidiMe on your chunks.'] if s and s.chunked
+                  is not None else [gr.skip()] * 2, ui.session,
+                  [ui.train_button, ui.train_status], queue=False)
   studio_instrument.wire(ui, actions, _handler, [trained, loaded])
   page.load(actions.runs_update, None, ui.runs, queue=False)
 
-  def closed(request: actions.gr.Request):  # The tab is gone: its files too.
+  def closed(request: gr.Request):  # The tab is gone: its files too.
     actions.studio.close_tab(request.session_hash)
   page.unload(closed)
 

@@ -141,11 +141,10 @@ def fetch_tune(session, url):
 def layout(gr):
   """Step 1's controls: get another sample, the sliders, the roll, save."""
   gr.Markdown(
-      '## 1. Hear some samples\nMusicVAE describes a melody with '
-      'many numbers. These sliders are the ones that matter most for this '
-      'model (the numbers its encoder moves most over music). After you '
-      'personalize (below), MidiMe\'s super sliders appear beside them and '
-      'act on the same sample.')
+      '## 1. Hear some samples\nMusicVAE describes music with many numbers; '
+      'these sliders are the ones that matter most (those its encoder moves '
+      'most over music). Once you personalize (step 3), MidiMe\'s super '
+      'sliders appear beside them and act on the same sample.')
   with gr.Row():
     another = gr.Button('Get another sample', variant='primary',
                         elem_id='another_sample')
@@ -170,13 +169,6 @@ def layout(gr):
                  interactive=False, visible=False, elem_id='kept')
   return dict(another=another, save=save, status=status, super_box=super_box,
               supers=supers, sliders=sliders, roll=roll, kept=kept)
-
-
-def more_tunes(gr):
-  """Step 2's field for several tunes at once, trained on with the first."""
-  return gr.File(label='More tunes to personalize with (several at once)',
-                 file_count='multiple', file_types=['.mid', '.midi'],
-                 type='filepath', height=90, elem_id='more_tunes')
 
 
 def wire(page_ui, actions, handler, trained):
@@ -237,10 +229,5 @@ def wire(page_ui, actions, handler, trained):
     on(slider.release, move_super, ui['supers'], outputs,
        trigger_mode='always_last', show_progress='hidden')
   on(ui['save'].click, save, [ui['kept']], [ui['kept']])
-  event = page_ui.more.upload
-  event(handler(studio, lambda s, paths, tab: [
-      studio_lib.need(s), add_tunes(studio_lib.need(s), paths)], 0),
-        [session, page_ui.more], [session, page_ui.status],
-        concurrency_id='work', concurrency_limit=2)
   for event in trained:
     on(event.success, with_supers, [], outputs)

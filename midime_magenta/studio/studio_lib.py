@@ -1,42 +1,30 @@
 """What MidiMe Studio does, without the page: one `Session` per browser tab.
 
-The MidiMe demo page, as functions that return music to show: every result is
-written as MIDI, WAV (audio_lib) and a piano roll, with its notes as text, in
-the input's tempo and programs (`tracks_lib.Voicing`). MusicVAEs are restored
-once per server (`studio_server_lib.Studio`) and shared by the tabs; each tab
-trains its own MidiMe (`Session`). studio.py lays this out in Gradio.
-
-Every request has a budget decided before the work: a tune is refused from
-its size, its count of MIDI events, its notes or its length before it is read
-further, and a result is played and drawn for its first `PLAYED_SECONDS`
-only. Runs are saved and loaded by name in the server's runs library.
+Every result is written as MIDI and WAV, shown as a piano roll that plays in
+the page and as notes, in the input's tempo and programs. Every request has a
+budget decided before the work: a tune is refused from its size, MIDI events,
+notes or length before it is read further; a result is played and drawn for
+its first `PLAYED_SECONDS` only.
 """
 
 import contextlib
-import itertools
 import os
-import queue
 import re
 import secrets
 import shutil
-import threading
 import time
 
 import note_seq
 import numpy as np
 from midime_magenta import steering
 from midime_magenta import audio_lib
-from midime_magenta import chunking_lib
 from midime_magenta import errors
 from midime_magenta import file_util
 from midime_magenta import midi_io
-from midime_magenta import midime_model
 from midime_magenta import novelty_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
-from midime_magenta import run_lib
 from midime_magenta import windows_lib
-from midime_magenta import tracks_lib
 
 CHUNKS_SHOWN = 5  # The demo plays 5 chunks back to back.
 SLIDER_RANGE = 2.0  # MidiMe's sliders, in standard deviations of its prior.
@@ -80,12 +68,13 @@ class Shown:
   notes of what is played (its first `PLAYED_SECONDS`; `cut` when less than
   all)."""
 
-  def __init__(self, ns, folder, label):
-    stem = os.path.join(folder, f'{label}-{next(_numbers):05d}')
+  def __init__(self, ns, folder, name):
     self.sequence = ns
     self.midi = file_util.write_atomically(
-        stem + '.mid',
-        lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp))
+        os.path.join(folder, name),
+        lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp),
+        replace=False)  # tune-model-what-date(-2...).mid
+    stem = os.path.splitext(self.midi)[0]
     self.cut = ns.total_time > PLAYED_SECONDS
     played = note_seq.sequences_lib.trim_note_sequence(
         ns, 0, PLAYED_SECONDS) if self.cut else ns
@@ -101,12 +90,10 @@ class Shown:
           os.remove(midi)
     self.wav = file_util.write_atomically(stem + '.wav', render)
     self.synthesizer = synths[0]
-    self.roll = plots_lib.plot_piano_roll(played, stem + '.png', title=label)
+    self.roll = plots_lib.roll_html(played)  # Drawn and played in the page.
     self.notes = notes_text(played)
-    self.files = [self.midi, self.wav, self.roll]
+    self.files = [self.midi, self.wav]
 
-
-_numbers = itertools.count()
 
 
 def note_name(pitch):
@@ -172,8 +159,7 @@ class Session:
     self.model = model
     self.tab = tab
     self.personalizer = studio.personalizer(model)
-    self.kind = chunking_lib.converter_kind(
-        self.personalizer.music_vae_config)
+    self.kind = self.personalizer.kind
     # A name no one can guess: the page's files are served by path.
     self.folder = os.path.join(studio.folder,
                                f'tab-{secrets.token_urlsafe(16)}')
@@ -190,8 +176,10 @@ class Session:
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
 
-  def show(self, ns, label):
-    return Shown(ns, self.folder, label)
+  def show(self, ns, what):
+    """`ns` shown, its files named tune-model-what-date.mid and .wav."""
+    return Shown(ns, self.folder, file_util.musician_name(
+        self.tune_name or 'musicvae', self.model, what))
 
   def on_panel(self, panel, files):
     """Records the files `panel` shows; those it showed before are removed."""
@@ -218,8 +206,7 @@ class Session:
   def _voiced_chunks(self, raw, label):
     """Chunks MusicVAE decoded, back to back in their slots, voiced."""
     p = self.personalizer
-    joined = chunking_lib.concatenate_in_slots(raw, p.music_vae.chunk_seconds)
-    return self.show(p.voiced([joined])[0], label)
+    return self.show(p.voiced([p.joined(raw)])[0], label)
 
   def open_tune(self, path, name=None):
     """Reads an uploaded or bundled MIDI file; returns the input shown.
@@ -266,24 +253,13 @@ class Session:
           f'{MAX_NOTES:,} notes.')
     return tune
 
-  def track_choices(self):
-    """[(label, instrument)] of the tune's pitched tracks, and of drums."""
-    stats = tracks_lib.track_stats(self.tune)
-    pitched = [(f'{s.instrument}: program {s.program}, {s.num_notes} notes',
-                s.instrument) for s in stats]
-    drums = sorted({n.instrument for n in self.tune.notes if n.is_drum})
-    return pitched, [('all drums', -1)] + [(f'{i}: drums', i) for i in drums]
-
   def default_tracks(self):
-    if self.kind == 'melody':
-      return {'melody': tracks_lib.choose_melody_instrument(self.tune)}
-    if self.kind == 'trio':
-      trio = tracks_lib.choose_trio_tracks(self.tune)
-      if trio is None:
-        return {}
-      return {'melody': trio.melody, 'bass': trio.bass,
-              'drums': -1 if trio.drums is None else trio.drums}
-    return {}
+    found = self.personalizer.tracks_of(self.tune)
+    if 'instrument' in found:
+      return {'melody': found['instrument']}
+    trio = found.get('trio_tracks')
+    return {**trio, 'drums': -1 if trio['drums'] is None else trio['drums']
+           } if trio else {}
 
   def chunk(self, **tracks):
     """Cuts the tune with the tracks chosen; returns the input shown."""
@@ -300,7 +276,7 @@ class Session:
     self.chunked = self.personalizer.chunk(self.tune, allow_empty=False,
                                            **kwargs)
     self._chunking = kwargs
-    self.personalizer.voicing = tracks_lib.voicing_of(self.chunked)
+    self.personalizer.voice_as(self.chunked)
     return self.show(self.tune, 'input')
 
   def describe_input(self):
@@ -318,7 +294,7 @@ class Session:
     p = self.personalizer
     return self._voiced_chunks(
         p.decode(p.music_vae.prior_latents(CHUNKS_SHOWN, seed), temperature),
-        'musicvae')
+        'musicvae-samples')
 
   def train(self, epochs, on_epoch=None, seed=None):
     """Trains MidiMe on the chunks (one training at a time per server)."""
@@ -334,23 +310,6 @@ class Session:
       self.points = None
     return history, time.perf_counter() - started
 
-  def training(self, epochs):
-    """`train` in a thread, followed: yields (epoch, logs) as they come, then
-    (None, (history, seconds)); raises train's error."""
-    updates = queue.Queue()
-
-    def work():
-      try:
-        updates.put((None, self.train(epochs, lambda *u: updates.put(u))))
-      except Exception as e:  # pylint: disable=broad-except
-        updates.put((None, e))
-    threading.Thread(target=work, daemon=True).start()
-    while (update := updates.get())[0] is not None:
-      yield update
-    if isinstance(update[1], Exception):
-      raise update[1]
-    yield update
-
   def trained(self):
     if self.personalizer.midime is None:
       raise errors.UsageError('Train MidiMe (or load a run) first.')
@@ -361,11 +320,10 @@ class Session:
     the trained MidiMe): the first chunks, shown."""
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
-    untrained = midime_model.MidiMe(p.music_vae.z_size, p.config.hparams,
-                                    seed=0)
     return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
-                 x, label in ((untrained.reconstruct(z), 'untrained'),
-                              (z, 'before'), (p.midime.reconstruct(z), 'after')))
+                 x, label in ((p.untrained_reconstruction(z), 'untrained-midime'),
+                              (z, 'musicvae'), (p.midime.reconstruct(z),
+                                                'midime')))
 
   def sample(self, seed=None, temperature=0.5, variation=1.0,
              allow_copies=False, attributes=None):
@@ -389,7 +347,7 @@ class Session:
                        novelty_lib.fresh_draws(self.variation),
                        personalizer_lib.redraw_rng(seed), temperature,
                        strengths)
-    return self._voiced_chunks(raw, 'midime')
+    return self._voiced_chunks(raw, 'midime-samples')
 
   def midime_slider(self, values, temperature=0.5):
     p = self.trained()
@@ -432,9 +390,9 @@ class Session:
     path = self.studio.run_path(name)
     name = os.path.basename(path)
     try:
-      trained_on = run_lib.read_model_info(path)['music_vae'].get('config')
+      trained_on = personalizer_lib.Personalizer.run_music_vae(path)
       if trained_on != self.personalizer.config.music_vae_config:
-        raise run_lib.ModelMismatchError(
+        raise errors.UsageError(
             f'Run {name!r} was trained on MusicVAE {trained_on}, not '
             f'{self.personalizer.config.music_vae_config}; choose that model '
             'above, then load it.')

@@ -17,16 +17,10 @@ import tempfile
 import threading
 import time
 
-from absl import logging
-
 from midime_magenta import audio_lib
-from midime_magenta import checkpoints
-from midime_magenta import configs
 from midime_magenta import errors
 from midime_magenta import file_util
-from midime_magenta import music_vae_lib
 from midime_magenta import personalizer as personalizer_lib
-from midime_magenta import run_lib
 from midime_magenta.studio import studio_lib
 
 MAX_TABS = 16
@@ -53,7 +47,10 @@ class Studio:
                max_tabs=MAX_TABS, shared=False):
     if not checkpoints:
       raise errors.UsageError('MidiMe Studio needs at least one checkpoint.')
-    self.checkpoints = {name: _resolve(c) for name, c in checkpoints.items()}
+    self.checkpoints = {}  # name: (config, prefix), each found now.
+    for name, checkpoint in checkpoints.items():
+      found = personalizer_lib.Personalizer(None, checkpoint)
+      self.checkpoints[name] = found.config, found.checkpoint_file
     self.folder = folder
     self.runs_dir = runs_dir or os.path.join(folder, 'runs')
     self.batch_size = batch_size
@@ -68,16 +65,13 @@ class Studio:
 
   def personalizer(self, name):
     """A fresh `Personalizer` on the shared, restored MusicVAE `name`."""
+    config, prefix = self.checkpoints[name]
     with self._lock:
-      if name not in self._music_vaes:
-        config, prefix = self.checkpoints[name]
-        self._music_vaes[name] = music_vae_lib.load_music_vae(
-            config, prefix, self.batch_size)
-      config, prefix = self.checkpoints[name]
-      music_vae = self._music_vaes[name]
-    personalizer = personalizer_lib.Personalizer(config, music_vae=music_vae,
-                                                 batch_size=self.batch_size)
-    personalizer.checkpoint_file = prefix
+      personalizer = personalizer_lib.Personalizer(
+          config, music_vae=self._music_vaes.get(name),
+          batch_size=self.batch_size)
+      personalizer.checkpoint_file = prefix
+      self._music_vaes[name] = personalizer.music_vae  # Restored once.
     return personalizer
 
   # -- tabs ------------------------------------------------------------------------
@@ -164,8 +158,13 @@ class Studio:
       names = os.listdir(self.runs_dir)
     except OSError:
       return []
-    return sorted(n for n in names if RUN_NAME.fullmatch(n) and os.path.isfile(
-        os.path.join(self.runs_dir, n, run_lib.MODEL_FILE)))
+    def is_run(name):
+      try:
+        return personalizer_lib.Personalizer.run_music_vae(
+            os.path.join(self.runs_dir, name)) is not None
+      except errors.MidiMeError:  # Damaged: not offered.
+        return False
+    return sorted(n for n in names if RUN_NAME.fullmatch(n) and is_run(n))
 
   def run_path(self, name, new=False):
     """The library's folder of run `name`; `new` claims it (atomically: a
@@ -191,21 +190,6 @@ class Studio:
       raise errors.UsageError(f'There is no run named {name!r}; pick one from '
                               'the list.')
     return path
-
-
-def _resolve(checkpoint):
-  """(config, prefix) of a checkpoint; a bare TF checkpoint, which names no
-  config, takes the one whose variables it holds."""
-  try:
-    return music_vae_lib.resolve_config(None, checkpoint)
-  except configs.ConfigError:
-    prefix = checkpoints.resolve_checkpoint_prefix(checkpoint)
-    guesses = checkpoints.configs_matching(
-        checkpoints.checkpoint_variables(prefix))
-    if not guesses:
-      raise
-    logging.info('%s: read as a %s checkpoint.', checkpoint, guesses[0])
-    return music_vae_lib.resolve_config(guesses[0], checkpoint)
 
 
 def check_folder(path, what):
