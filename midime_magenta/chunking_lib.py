@@ -65,6 +65,15 @@ class ChunkedInput:
   def num_chunks(self):
     return len(self.inputs)
 
+  def summary(self):
+    """What a run's manifest records of this input."""
+    return {'source': self.source, 'chunks': self.num_chunks,
+            'reason': self.reason, 'warning': self.warning,
+            'instrument': self.instrument,
+            'trio_tracks': (None if self.trio_tracks is None else
+                            dataclasses.asdict(self.trio_tracks)),
+            'notes_out_of_range': self.notes_out_of_range}
+
 
 def _as_common_time(ns):
   """The sequence in one 4/4, which the quantizer accepts whatever the meter."""

@@ -6,7 +6,6 @@
   p.save('my_midime')                # a run folder midime_generate reads
 """
 
-import dataclasses
 import os
 
 import note_seq
@@ -29,6 +28,8 @@ from midime_magenta import tracks_lib
 
 MAX_DRAWS = 100_000  # The most sequences a call draws (as --num_outputs).
 redraw_rng = novelty_lib.redraw_rng
+# For front ends: a tune's track menu, and the tracks `train` takes from it.
+track_menu, tracks_for = tracks_lib.track_menu, tracks_lib.tracks_for
 _whole, _kind, _PATH = errors.whole, errors.of_kind, (str, os.PathLike)
 _ARGUMENTS = {
     'n': _whole(0, MAX_DRAWS, False), 'chunks': _whole(1, MAX_DRAWS, False),
@@ -77,7 +78,6 @@ class Personalizer:
     self.checkpoint_file = checkpoint_file
     self.batch_size = batch_size
     self._music_vae = music_vae
-    # Known before MusicVAE is restored, so chunks can size its graph.
     self.music_vae_config = (
         music_vae.config if music_vae is not None else
         configs.get_music_vae_config(self.config))
@@ -88,7 +88,6 @@ class Personalizer:
     self.attributes = None  # steering.AttributeVectors
     self.constraint = None  # steering.LatentConstraint
     self._copy_check = None  # novelty_lib.CopyCheck of the chunks.
-    # The tempo and programs of what sample(), piece() ... return.
     self.voicing = tracks_lib.Voicing()
 
   @classmethod
@@ -131,14 +130,10 @@ class Personalizer:
     """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
-      inputs: what `chunk` takes (with `instrument`, `program`, `trio_tracks`,
-        `hop_bars`); or instead `z`, latents [n, z_size], or `training_data`,
-        a `run_lib.TrainingData` such as `encoding.load_training_data` gives
-        (its manifest as `encoding`, kept in the run's summary).
-      epochs, hparams: override the config's.
-      callbacks: see `MidiMe.train`.
-      seed: makes initialisation, noise and mini-batch order repeatable.
-      progress: show a progress bar (terminal, notebook) or log lines.
+      inputs: what `chunk` takes; or `z`, latents [n, z_size]; or
+        `training_data` from `encoding.load_training_data` (its manifest as
+        `encoding`). epochs, hparams: override the config's. callbacks: see
+        `MidiMe.train`. seed: repeatable training. progress: a bar or log lines.
 
     Raises:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
@@ -155,7 +150,7 @@ class Personalizer:
         num_chunks = sum(c.num_chunks for c in self.inputs)
         logging.info('%d chunks from %d inputs.', num_chunks,
                      len(self.inputs))
-        self.voicing = tracks_lib.voicing_of(self.inputs)
+        self.voice_as(self.inputs)
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
       self.music_vae  # pylint: disable=pointless-statement
@@ -258,8 +253,7 @@ class Personalizer:
         self._trained().walk_points(chunks, step_size, seed, variation),
         novelty_lib.walk_steps(step_size, variation), seed, temperature,
         attributes, constrain, allow_copies)
-    return self.voiced([chunking_lib.concatenate_in_slots(
-        sequences, self.music_vae.chunk_seconds)])[0]
+    return self.voiced([self.joined(sequences)])[0]
 
   def sample_prior(self, n=5, temperature=0.5, seed=None, attributes=None,
                    constrain=True):
@@ -281,12 +275,11 @@ class Personalizer:
 
   def reconstruct(self, inputs=None, temperature=0.5, limit=None,
                   untrained_seed=None):
-    """Chunks (None: the training chunks) via MusicVAE -> MidiMe -> MusicVAE;
-    `untrained_seed`: via an untrained MidiMe (the demo's "before")."""
-    midime = self._trained() if untrained_seed is None else midime_model.MidiMe(
-        self.music_vae.z_size, self.config.hparams, seed=untrained_seed)
-    return self.voiced(self.decode(midime.reconstruct(
-        self.latents_of(inputs)[:limit]), temperature))
+    """Chunks (None: trained on) through MidiMe, or an untrained one's seed."""
+    z = self.latents_of(inputs)[:limit]
+    return self.voiced(self.decode(
+        self._trained().reconstruct(z) if untrained_seed is None else
+        untrained_reconstruction(self, z, untrained_seed), temperature))
 
   def interpolation_latents(self, start, end, steps=5):
     """Latents [steps, z_size] between two inputs' first chunks, in MidiMe's space."""
@@ -313,9 +306,7 @@ class Personalizer:
 
   def attribute_vectors(self):
     """The attribute vectors in use: this run's, else MusicVAE's prior's."""
-    if self.attributes is None:
-      self.compute_attribute_vectors()
-    return self.attributes
+    return self.attributes or self.compute_attribute_vectors()
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
@@ -340,8 +331,7 @@ class Personalizer:
   @classmethod
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
            music_vae=None):
-    """Loads a run folder with the MusicVAE checkpoint it was trained on;
-    run_lib.ModelFileError or ModelMismatchError when it cannot."""
+    """Loads a run folder with the MusicVAE checkpoint it was trained on."""
     config, prefix = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, music_vae, batch_size)
     personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
@@ -351,8 +341,7 @@ class Personalizer:
     personalizer.voicing = _voicing_of_run(run_dir, meta)
     return personalizer
 
-  # -- What a front end needs beyond training and generating (the studio,
-  # midime_generate), so that it needs no chunking, tracks or run internals.
+  # -- For front ends (the studio, midime_generate); and the functions below.
 
   @property
   def kind(self):
@@ -364,40 +353,10 @@ class Personalizer:
     return chunking_lib.concatenate_in_slots(sequences,
                                              self.music_vae.chunk_seconds)
 
-  def tracks_of(self, tune):
-    """The tracks `train` takes from `tune` (as `chunk`'s `instrument` or
-    `trio_tracks`); {} when it finds none."""
-    if self.kind == 'melody':
-      return {'instrument': tracks_lib.choose_melody_instrument(tune)}
-    trio = tracks_lib.choose_trio_tracks(tune) if self.kind == 'trio' else None
-    return {'trio_tracks': {'melody': trio.melody, 'bass': trio.bass,
-                            'drums': trio.drums}} if trio else {}
-
-  @staticmethod
-  def track_menu(tune):
-    """[(label, instrument)] of a tune's pitched tracks, and of its drums."""
-    pitched = [(f'{s.instrument}: program {s.program}, {s.num_notes} notes',
-                s.instrument) for s in tracks_lib.track_stats(tune)]
-    drums = sorted({n.instrument for n in tune.notes if n.is_drum})
-    return pitched, [('all drums', -1)] + [(f'{i}: drums', i) for i in drums]
-
   def voice_as(self, chunked):
-    """Writes what this Personalizer makes in the tempo and programs of
-    `chunk(...)`'s tracks."""
+    """Outputs in the tempo and programs of `chunk(...)`'s tracks."""
     self.voicing = tracks_lib.voicing_of(chunked)
 
-  def untrained_reconstruction(self, z, seed=0):
-    """Latents `z` through an untrained MidiMe (the demo's "before")."""
-    return midime_model.MidiMe(self.music_vae.z_size, self.config.hparams,
-                               seed=seed).reconstruct(z)
-
-  @staticmethod
-  def run_music_vae(run_dir):
-    """The name of the MusicVAE config run `run_dir` was trained on, or None
-    when `run_dir` holds no run."""
-    if not os.path.isfile(os.path.join(run_dir, run_lib.MODEL_FILE)):
-      return None
-    return run_lib.read_model_info(run_dir)['music_vae'].get('config')
 
 
 def _config_of_run(run_dir, checkpoint_file, config):
@@ -419,6 +378,21 @@ def _config_of_run(run_dir, checkpoint_file, config):
   return config, resolved.prefix
 
 
+def untrained_reconstruction(personalizer, z, seed=0):
+  """Latents `z` through an untrained MidiMe (the demo's "before")."""
+  return midime_model.MidiMe(personalizer.music_vae.z_size,
+                             personalizer.config.hparams,
+                             seed=seed).reconstruct(z)
+
+
+def run_music_vae(run_dir):
+  """The name of the MusicVAE config run `run_dir` was trained on, or None
+  when `run_dir` holds no run."""
+  if not os.path.isfile(os.path.join(run_dir, run_lib.MODEL_FILE)):
+    return None
+  return run_lib.read_model_info(run_dir)['music_vae'].get('config')
+
+
 def _steering_of_run(run_dir, meta, z_size):
   """(attribute vectors, constraint) a run saved, each None when absent."""
   try:
@@ -437,8 +411,7 @@ def _voicing_of_run(run_dir, meta):
     return tracks_lib.Voicing.from_dict(
         (meta.get('summary') or {}).get('voicing'))
   except (ValueError, TypeError, AttributeError) as e:
-    raise run_lib.ModelFileError(
-        f'The run in {run_dir} is damaged: its manifest holds {e}.') from None
+    raise run_lib.damaged_error(run_dir, f'its manifest holds {e}') from None
 
 
 def _training_data(chunked, z):
@@ -452,19 +425,11 @@ def _training_data(chunked, z):
 def summary_of(personalizer):
   """What a run was trained on and how it went: its manifest's summary."""
   p, history = personalizer, personalizer.history or {}
-  music_vae = p.music_vae
   summary = {
       'config': p.config.name,
-      'music_vae': run_lib.describe_music_vae(
-          music_vae.config_name, music_vae.z_size, music_vae.fingerprint),
-      'checkpoint': music_vae.checkpoint,
-      'inputs': [{'source': c.source, 'chunks': c.num_chunks,
-                  'reason': c.reason, 'warning': c.warning,
-                  'instrument': c.instrument,
-                  'trio_tracks': (None if c.trio_tracks is None else
-                                  dataclasses.asdict(c.trio_tracks)),
-                  'notes_out_of_range': c.notes_out_of_range}
-                 for c in p.inputs],
+      'music_vae': p.music_vae_identity,
+      'checkpoint': p.music_vae.checkpoint,
+      'inputs': [c.summary() for c in p.inputs],
       'num_chunks': 0 if p.training_data is None else len(p.training_data.z),
       'encoded': None if not p.encoded else {
           k: p.encoded.get(k) for k in (

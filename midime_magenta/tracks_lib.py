@@ -240,3 +240,21 @@ def voicing_of(chunked):
     programs[f'{part}_program'] = (votes.most_common(1)[0][0] if votes
                                    else MUSIC_VAE_PROGRAMS[part])
   return Voicing(round(qpm, 3), **programs)
+
+
+def track_menu(tune):
+  """[(label, instrument)] of a tune's pitched tracks, and of its drums."""
+  pitched = [(f'{s.instrument}: program {s.program}, {s.num_notes} notes',
+              s.instrument) for s in track_stats(tune)]
+  drums = sorted({n.instrument for n in tune.notes if n.is_drum})
+  return pitched, [('all drums', -1)] + [(f'{i}: drums', i) for i in drums]
+
+
+def tracks_for(kind, tune):
+  """The tracks a model of `kind` takes from `tune` (as `instrument=` or
+  `trio_tracks=`); {} when it finds none."""
+  if kind == 'melody':
+    return {'instrument': choose_melody_instrument(tune)}
+  trio = choose_trio_tracks(tune) if kind == 'trio' else None
+  return {'trio_tracks': {'melody': trio.melody, 'bass': trio.bass,
+                          'drums': trio.drums}} if trio else {}

@@ -1,12 +1,8 @@
-"""MidiMe Studio: the paper's page (melodies or trios, then 1 Hear some
-samples, 2 Choose your sound, 3 Personalize) and more, in Gradio.
+"""MidiMe Studio, the paper's page in Gradio: melodies or trios, then 1 Hear
+some samples, 2 Choose your sound, 3 Personalize; and more, folded away.
 
-  from midime_magenta.studio import page as studio
-  studio.launch()                      # in Colab: inline; elsewhere: a URL
-
-Each tab has its own `studio_lib.Session` (its tune, its MidiMe); MusicVAEs
-are shared. Every action answers beside its buttons in the page's words, never
-a traceback. Serving beyond this machine takes a login.
+Each tab has its own `studio_lib.Session`; MusicVAEs are shared. Serving
+beyond this machine takes a login.
 """
 
 import atexit
@@ -14,7 +10,6 @@ import contextlib
 import functools
 import logging as pylogging
 import os
-import secrets
 import shutil
 import tempfile
 import types
@@ -22,22 +17,17 @@ import types
 from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import personalizer as personalizer_lib
 from midime_magenta import plots_lib
 from midime_magenta import steering
 from midime_magenta.studio import studio_instrument
 from midime_magenta.studio import studio_lib
-from midime_magenta.studio import studio_server_lib
+from midime_magenta.studio import studio_server_lib as server
 
 DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
-    os.path.dirname(__file__), 'data', 'reel_4-4.mid')}
-_INSTALL = "pip install '/path/to/midime_magenta[studio]'"
+    os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-
-
-def check_installed():
-  """Raises a UsageError naming the install line when Gradio is missing."""
-  _gradio()
 
 
 def _gradio():
@@ -47,9 +37,12 @@ def _gradio():
     import gradio  # pylint: disable=g-import-not-at-top
   except ImportError:
     raise errors.UsageError(
-        f'MidiMe Studio needs Gradio, which is not installed: {_INSTALL} '
-        '(Colab ships it).') from None
+        'MidiMe Studio needs Gradio, which is not installed: pip install '
+        "'/path/to/midime_magenta[studio]' (Colab ships it).") from None
   return gradio
+
+
+check_installed = _gradio  # A UsageError naming the install line, if missing.
 
 
 def _panel(gr, label, key):
@@ -74,13 +67,9 @@ def _values(session, panel, shown):
 
 
 def _handler(studio, fn, outputs):
-  """Runs `fn(session, *args, tab=...)` with the session marked busy; its errors
-  become the step's status, beside the control that failed.
-
-  The user's errors (`MidiMeError`) are shown in the page's words; anything
-  else is logged with its traceback and shown as one line, and the server
-  serves on.
-  """
+  """Runs `fn(session, *args, tab=...)` with the session busy; an error
+  becomes one line of the step's status (anything but a `MidiMeError` is
+  logged with its traceback)."""
   gr = _gradio()
 
   def wrapped(request: gr.Request, session, *args):
@@ -106,8 +95,7 @@ def _layout(gr, studio):
            if studio.synthesizer == 'fluidsynth' else
            "note_seq's sine synthesizer (apt-get install fluidsynth "
            'fluid-soundfont-gm for real instruments)')
-  # A tab closed goes at once (`unload`); one idle for IDLE_SECONDS, or that
-  # never said it closed, when Gradio lets its state go.
+  # A closed tab goes at once (`unload`); an idle or vanished one at the TTL.
   session = gr.State(None, time_to_live=IDLE_SECONDS,
                      delete_callback=studio.close)
   gr.Markdown('# MidiMe Studio\nHear MusicVAE, give it your own MIDI, and in '
@@ -200,8 +188,7 @@ def _layout(gr, studio):
 
 
 class _Actions:
-  """What each control does: `action(session, *inputs, tab=...)` returns the
-  session, the step's status and the outputs' values."""
+  """Actions: (session, *inputs, tab=...) -> [session, status, *outputs]."""
 
   def __init__(self, studio, gr):
     self.studio, self.gr = studio, gr
@@ -210,7 +197,7 @@ class _Actions:
     return self.studio.session(tab, name, session)
 
   def tracks_update(self, s):
-    pitched, drum_tracks = s.personalizer.track_menu(s.tune)
+    pitched, drum_tracks = personalizer_lib.track_menu(s.tune)
     trio = s.kind == 'trio'
     update = self.gr.update
     return [update(choices=pitched, value=s.tracks.get('melody'),
@@ -229,8 +216,7 @@ class _Actions:
     s = self.fresh(s, name, tab)
     path, label = (path, os.path.basename(path or '')) if path else (
         DEMO_TUNES.get(tune), tune)
-    # Gradio takes any file of its folder as an upload: the page's results
-    # there are not one.
+    # Gradio takes any file of its folder as an upload; results are not one.
     if not path or os.path.realpath(path).startswith(
         os.path.realpath(os.path.dirname(s.folder)) + os.sep):
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
@@ -316,8 +302,7 @@ class _Actions:
 
   def save(self, s, name, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
-    message = s.save(name)
-    return [s, message, self.runs_update()]
+    return [s, s.save(name), self.runs_update()]
 
   def load(self, s, model, name, tab):
     s = self.fresh(s, model, tab)
@@ -328,9 +313,8 @@ class _Actions:
 
 
 def _wire(ui, actions, page):
-  """Ties each control's event to its action, its answer in its step's status:
-  at most two at once on the server's cores (one of them a training), the
-  others in Gradio's queue."""
+  """Ties each control's event to its action and its step's status; two at
+  once at most (one a training), the others queued."""
   gr = actions.gr
 
   def wire(event, fn, inputs, outputs, status, **kwargs):
@@ -396,50 +380,43 @@ def _wire(ui, actions, page):
 
 
 def build(studio):
-  """The page (a `gradio.Blocks`) over a `studio_server_lib.Studio`."""
+  """The page (a `gradio.Blocks`) over a `server.Studio`."""
   gr = _gradio()
-  # Files the page made that are a day old go (uploads among them); a tab's
-  # results go with the tab.
+  # A day-old file goes (uploads too); a tab's results go with the tab.
   with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
     _wire(_layout(gr, studio), _Actions(studio, gr), page)
   return page
 
 
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
-           runs_dir=None, auth=None, max_tabs=studio_server_lib.MAX_TABS,
+           runs_dir=None, auth=None, max_tabs=server.MAX_TABS,
            **kwargs):
-  """Serves MidiMe Studio (in a notebook, inline) and prints one line: the
-  address, and who can reach it.
+  """Serves MidiMe Studio (in a notebook, inline); prints its address and
+  who can reach it.
 
   Args:
-    checkpoints: {name: checkpoint} or a list of checkpoints (names, folders,
-      URLs); the catalogue's mel_2bar_small and trio_4bar by default.
-    host: the address to serve on: 127.0.0.1 (this machine only) unless
-      you ask for another; any other needs a login.
-    port: the port; None picks a free one from 7860, 0 any free one.
-    folder: Gradio's folder (`GRADIO_TEMP_DIR`, for the whole process): its
-      uploads, and this server's results in a new folder of its own, served
-      where they are; Gradio's own by default.
+    checkpoints: {name: checkpoint} or a list (names, folders, URLs); by
+      default the catalogue's mel_2bar_small and trio_4bar.
+    host: 127.0.0.1 (this machine only) unless you ask; others need a login.
+    port: None picks a free one from 7860, 0 any free one.
+    folder: Gradio's folder (`GRADIO_TEMP_DIR`): uploads, and the results.
     runs_dir: the runs library; by default in the user's data folder.
-    auth: Gradio's `auth`: (user, password), a list of them, or a function.
-      Serving beyond this machine without it makes a password, printed once.
-    max_tabs: tabs served at once; a new one takes the place of the one idle
-      the longest.
+    auth: Gradio's `auth`; beyond this machine without it, a password is
+      made and printed once.
+    max_tabs: tabs at once; a new one replaces the one idle longest.
     **kwargs: more of `gradio.Blocks.launch`'s arguments.
 
   Returns:
-    The `gradio.Blocks`, serving (`.close()` stops it).
+    The serving `gradio.Blocks` (`.close()` stops it).
 
   Raises:
-    errors.UsageError: a folder that cannot be written, a checkpoint that is
-      not there, or an address that cannot be served on (one sentence).
+    errors.UsageError: a folder, checkpoint or address it cannot use.
   """
   gr = _gradio()
   pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
     checkpoints = {os.path.basename(os.path.normpath(str(c))): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
-  server = studio_server_lib
   port, local = server.check_address(host, port)
   runs_dir = server.check_folder(runs_dir or server.default_runs_dir(),
                                  'runs_dir')
@@ -452,10 +429,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
                              shared=not local))
   page.queue(default_concurrency_limit=2)
-  password = None
-  if auth is None and not local:
-    password = secrets.token_hex(12)
-    auth = ('midime', password)
+  auth, password = server.login(auth, local)
   # System fonts: the page asks nothing of the internet.
   theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
   try:
@@ -469,11 +443,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     raise errors.UsageError(
         f'MidiMe Studio cannot serve on {host}:{port} ({e}); pick another '
         'port or host.') from None
-  reach = ('this machine only' if local else
-           f'any machine that reaches port {page.server_port} here, '
-           + (f'logging in as midime with password {password}'
-              if password else 'with a login'))
   with contextlib.suppress(OSError, ValueError):  # No stdout to tell.
-    print(f'MidiMe Studio: {page.local_url} ({reach}; Ctrl-C stops it).',
-          flush=True)
+    print(f'MidiMe Studio: {page.local_url} '
+          f'({server.reach(local, page.server_port, password)}; Ctrl-C stops '
+          'it).', flush=True)
   return page

@@ -254,7 +254,7 @@ class Session:
     return tune
 
   def default_tracks(self):
-    found = self.personalizer.tracks_of(self.tune)
+    found = personalizer_lib.tracks_for(self.kind, self.tune)
     if 'instrument' in found:
       return {'melody': found['instrument']}
     trio = found.get('trio_tracks')
@@ -321,7 +321,7 @@ class Session:
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
     return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
-                 x, label in ((p.untrained_reconstruction(z), 'untrained-midime'),
+                 x, label in ((personalizer_lib.untrained_reconstruction(p, z), 'untrained-midime'),
                               (z, 'musicvae'), (p.midime.reconstruct(z),
                                                 'midime')))
 
@@ -390,7 +390,7 @@ class Session:
     path = self.studio.run_path(name)
     name = os.path.basename(path)
     try:
-      trained_on = personalizer_lib.Personalizer.run_music_vae(path)
+      trained_on = personalizer_lib.run_music_vae(path)
       if trained_on != self.personalizer.config.music_vae_config:
         raise errors.UsageError(
             f'Run {name!r} was trained on MusicVAE {trained_on}, not '

@@ -277,3 +277,10 @@ def test_drums_train_and_play_drums(tmp_path):
   for shown in (mine, theirs):
     ns = _check_shown(shown, studio_lib.CHUNKS_SHOWN)
     assert ns.notes and all(n.is_drum for n in ns.notes)
+
+
+def test_the_example_tune_ships_with_the_package():
+  from midime_magenta.studio import page  # pylint: disable=g-import-not-at-top
+  assert page.DEMO_TUNES and all(
+      len(note_seq.midi_file_to_note_sequence(path).notes) > 100
+      for path in page.DEMO_TUNES.values())

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import secrets
 import socket
 import tempfile
 import threading
@@ -160,7 +161,7 @@ class Studio:
       return []
     def is_run(name):
       try:
-        return personalizer_lib.Personalizer.run_music_vae(
+        return personalizer_lib.run_music_vae(
             os.path.join(self.runs_dir, name)) is not None
       except errors.MidiMeError:  # Damaged: not offered.
         return False
@@ -234,3 +235,21 @@ def check_address(host, port):
   local = all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback
               for i in infos)
   return (free if port == 0 else port), local
+
+
+def login(auth, local):
+  """(Gradio's auth, the password made for it or None): serving beyond this
+  machine without a login makes one, printed once."""
+  if auth is not None or local:
+    return auth, None
+  password = secrets.token_hex(12)
+  return ('midime', password), password
+
+
+def reach(local, port, password):
+  """Who can reach the page, in words."""
+  if local:
+    return 'this machine only'
+  return (f'any machine that reaches port {port} here, ' +
+          (f'logging in as midime with password {password}' if password
+           else 'with a login'))
