@@ -282,5 +282,5 @@ def test_drums_train_and_play_drums(tmp_path):
 def test_the_example_tune_ships_with_the_package():
   from midime_magenta.studio import page  # pylint: disable=g-import-not-at-top
   assert page.DEMO_TUNES and all(
-      len(note_seq.midi_file_to_note_sequence(path).notes) > 100
+      len(note_seq.midi_file_to_note_sequence(path).notes) > 50
       for path in page.DEMO_TUNES.values())
