@@ -76,26 +76,22 @@ OFFICIAL_CHECKPOINTS = {e.name: e for e in [
 
 # Magenta.js checkpoints MidiMe does not personalize, with tfjs_config_lib's
 # reasons.
-_MULTITRACK = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MultitrackConverter']
-_CHORDS = tfjs_config_lib.CHORD_CONDITIONED
-_GROOVE = tfjs_config_lib.UNSUPPORTED_CONVERTERS['GrooveConverter']
-_CONTROL = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MelodyRhythmConverter']
+_WHY = tfjs_config_lib.UNSUPPORTED_CONVERTERS
+_FB = (0, 8, 16, 32)
 REFUSED_CHECKPOINTS = {
-    'mel_chords': _CHORDS,
-    'multitrack': _MULTITRACK, 'multitrack_med': _MULTITRACK,
-    'multitrack_med_fb256': _MULTITRACK,
-    'multitrack_chords': _CHORDS, 'multitrack_med_chords': _CHORDS,
-    'multitrack_med_chords_fb256': _CHORDS,
-    'groovae_2bar_humanize': _GROOVE, 'groovae_4bar': _GROOVE,
-    'tap2drum_1bar': _GROOVE, 'tap2drum_2bar': _GROOVE,
-    'tap2drum_3bar': _GROOVE, 'tap2drum_4bar': _GROOVE,
+    **dict.fromkeys(['mel_chords', 'multitrack_chords', 'multitrack_med_chords',
+                     'multitrack_med_chords_fb256',
+                     *(f'mel_2bar_multicontrol_tiny_fb{n}' for n in _FB)],
+                    tfjs_config_lib.CHORD_CONDITIONED),
+    **dict.fromkeys(['multitrack', 'multitrack_med', 'multitrack_med_fb256'],
+                    _WHY['MultitrackConverter']),
+    **dict.fromkeys(['groovae_2bar_humanize', 'groovae_4bar',
+                     *(f'tap2drum_{n}bar' for n in range(1, 5))],
+                    _WHY['GrooveConverter']),
+    **dict.fromkeys([f'mel_{k}_2bar_tiny_fb{n}' for k in ('rhythm', 'shape')
+                     for n in _FB], _WHY['MelodyRhythmConverter']),
     'drums_2bar_nade_9': 'use its published name, drums_2bar_nade_9_q2',
 }
-for _n in ('mel_2bar_multicontrol_tiny', 'mel_rhythm_2bar_tiny',
-           'mel_shape_2bar_tiny'):
-  for _fb in (0, 8, 16, 32):
-    REFUSED_CHECKPOINTS[f'{_n}_fb{_fb}'] = (
-        _CHORDS if 'multicontrol' in _n else _CONTROL)
 
 
 def known_checkpoints():
