@@ -119,28 +119,25 @@ def _checked_entry(raw):
   if not isinstance(raw, dict):
     raise ValueError('an entry is not an object')
   entry = CheckpointEntry(**raw)
-  if not isinstance(entry.name, str) or not file_util.SAFE_NAME.fullmatch(
-      entry.name) or '..' in entry.name:
-    raise ValueError(f'name {entry.name!r} may hold only letters, digits, '
-                     '".", "_" and "-"')
-  if entry.kind not in ('tfjs', 'tar'):
-    raise ValueError(f'{entry.name}: kind must be "tfjs" or "tar"')
-  if not isinstance(entry.url, str) or not is_url(entry.url):
-    raise ValueError(f'{entry.name}: url must be http(s) or gs://')
-  entry = dataclasses.replace(entry, url=public_url(entry.url))
-  if entry.size is not None and (isinstance(entry.size, bool) or not (
-      isinstance(entry.size, int) and 0 < entry.size)):
-    raise ValueError(f'{entry.name}: size must be a positive integer')
-  if not isinstance(entry.sha256, dict) or not all(
-      isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and
-      isinstance(v, str)
-      for k, v in entry.sha256.items()):
-    raise ValueError(f'{entry.name}: sha256 must map file names to hashes')
-  for key in ('config', 'note'):
-    value = getattr(entry, key)
-    if value is not None and not isinstance(value, str):
-      raise ValueError(f'{entry.name}: {key} must be a string')
-  return entry
+  name, size, pins = entry.name, entry.size, entry.sha256
+  for ok, why in [
+      (isinstance(name, str) and file_util.SAFE_NAME.fullmatch(name) and
+       '..' not in name,
+       f'name {name!r} may hold only letters, digits, ".", "_" and "-"'),
+      (entry.kind in ('tfjs', 'tar'), f'{name}: kind must be "tfjs" or "tar"'),
+      (isinstance(entry.url, str) and is_url(entry.url),
+       f'{name}: url must be http(s) or gs://'),
+      (size is None or type(size) is int and size > 0,  # pylint: disable=unidiomatic-typecheck
+       f'{name}: size must be a positive integer'),
+      (isinstance(pins, dict) and all(
+          isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and
+          isinstance(v, str) for k, v in pins.items()),
+       f'{name}: sha256 must map file names to hashes'),
+      (all(v is None or isinstance(v, str) for v in (entry.config, entry.note)),
+       f'{name}: config and note must be strings')]:
+    if not ok:
+      raise ValueError(why)
+  return dataclasses.replace(entry, url=public_url(entry.url))
 
 
 def is_url(text):

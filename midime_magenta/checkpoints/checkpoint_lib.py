@@ -118,8 +118,8 @@ def _tf_prefix(path):
     path.encode('utf-8')
   except UnicodeEncodeError:  # A name's bytes of another encoding, escaped.
     raise CheckpointError(
-        f'TensorFlow opens only UTF-8 paths, and {path} is not; rename the '
-        'checkpoint or its folder.') from None
+        f'TensorFlow opens only paths that are UTF-8, and {path} is not; '
+        'rename the checkpoint or its folder.') from None
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
