@@ -62,12 +62,9 @@ STALL_SECONDS = 60.0
 def _locked(path):
   """One fetch of `path` at a time across processes (a lock file beside it)."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.lock', 'a+b') as lock:
+  with open(path + '.lock', 'a+b') as lock:  # Closing it lets go.
     fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
+    yield
 
 
 def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
@@ -260,10 +257,8 @@ def _shut_down(response):
 
 def _remove(*paths):
   for path in paths:
-    try:
+    with contextlib.suppress(FileNotFoundError):
       os.remove(path)
-    except FileNotFoundError:
-      pass
 
 
 def unpack_bundle(tar_path, target):

@@ -3,6 +3,7 @@ quantized weights, named as in TF) converted to TF checkpoints."""
 
 import hashlib
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -97,16 +98,12 @@ def read_weights(folder):
   weights = {}
   manifest = read_manifest(folder)
   for group, expected in zip(manifest, group_sizes(manifest)):
-    parts = []
-    for name in group['paths']:
-      path = os.path.join(folder, os.path.basename(name))
-      try:
-        with open(path, 'rb') as f:
-          parts.append(f.read())
-      except OSError:
-        raise TfjsCheckpointError(
-            f'Shard {path} is missing; fetch the checkpoint again.') from None
-    data = b''.join(parts)
+    try:
+      data = b''.join(pathlib.Path(folder, os.path.basename(name)).read_bytes()
+                      for name in group['paths'])
+    except OSError as e:
+      raise TfjsCheckpointError(
+          f'Shard {e.filename} is missing; fetch the checkpoint again.') from None
     if len(data) != expected:
       raise TfjsCheckpointError(
           f'The shards in {folder} hold {len(data)} bytes, but the manifest '

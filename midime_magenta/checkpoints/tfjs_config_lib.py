@@ -179,9 +179,8 @@ def describe(folder):
     prefix = ''
   if not enc:
     raise missing('bidirectional LSTM encoder')
-  splits = 3 if kind == 'TrioConverter' else 1
-  prefixes = ([f'{prefix}core_decoder_{i}/decoder/' for i in range(splits)]
-              if splits > 1 else [f'{prefix}decoder/'])
+  prefixes = ([f'{prefix}core_decoder_{i}/decoder/' for i in range(3)]
+              if kind == 'TrioConverter' else [f'{prefix}decoder/'])
   dec_sizes, depths, nade_hidden = set(), [], None
   for p in prefixes:
     sizes = _widths(shapes, p + 'multi_rnn_cell/cell_%d/lstm_cell/')
