@@ -76,26 +76,22 @@ OFFICIAL_CHECKPOINTS = {e.name: e for e in [
 
 # Magenta.js checkpoints MidiMe does not personalize, with tfjs_config_lib's
 # reasons.
-_MULTITRACK = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MultitrackConverter']
-_CHORDS = tfjs_config_lib.CHORD_CONDITIONED
-_GROOVE = tfjs_config_lib.UNSUPPORTED_CONVERTERS['GrooveConverter']
-_CONTROL = tfjs_config_lib.UNSUPPORTED_CONVERTERS['MelodyRhythmConverter']
+_WHY = tfjs_config_lib.UNSUPPORTED_CONVERTERS
+_FB = (0, 8, 16, 32)
 REFUSED_CHECKPOINTS = {
-    'mel_chords': _CHORDS,
-    'multitrack': _MULTITRACK, 'multitrack_med': _MULTITRACK,
-    'multitrack_med_fb256': _MULTITRACK,
-    'multitrack_chords': _CHORDS, 'multitrack_med_chords': _CHORDS,
-    'multitrack_med_chords_fb256': _CHORDS,
-    'groovae_2bar_humanize': _GROOVE, 'groovae_4bar': _GROOVE,
-    'tap2drum_1bar': _GROOVE, 'tap2drum_2bar': _GROOVE,
-    'tap2drum_3bar': _GROOVE, 'tap2drum_4bar': _GROOVE,
+    **dict.fromkeys(['mel_chords', 'multitrack_chords', 'multitrack_med_chords',
+                     'multitrack_med_chords_fb256',
+                     *(f'mel_2bar_multicontrol_tiny_fb{n}' for n in _FB)],
+                    tfjs_config_lib.CHORD_CONDITIONED),
+    **dict.fromkeys(['multitrack', 'multitrack_med', 'multitrack_med_fb256'],
+                    _WHY['MultitrackConverter']),
+    **dict.fromkeys(['groovae_2bar_humanize', 'groovae_4bar',
+                     *(f'tap2drum_{n}bar' for n in range(1, 5))],
+                    _WHY['GrooveConverter']),
+    **dict.fromkeys([f'mel_{k}_2bar_tiny_fb{n}' for k in ('rhythm', 'shape')
+                     for n in _FB], _WHY['MelodyRhythmConverter']),
     'drums_2bar_nade_9': 'use its published name, drums_2bar_nade_9_q2',
 }
-for _n in ('mel_2bar_multicontrol_tiny', 'mel_rhythm_2bar_tiny',
-           'mel_shape_2bar_tiny'):
-  for _fb in (0, 8, 16, 32):
-    REFUSED_CHECKPOINTS[f'{_n}_fb{_fb}'] = (
-        _CHORDS if 'multicontrol' in _n else _CONTROL)
 
 
 def known_checkpoints():
@@ -123,28 +119,25 @@ def _checked_entry(raw):
   if not isinstance(raw, dict):
     raise ValueError('an entry is not an object')
   entry = CheckpointEntry(**raw)
-  if not isinstance(entry.name, str) or not file_util.SAFE_NAME.fullmatch(
-      entry.name) or '..' in entry.name:
-    raise ValueError(f'name {entry.name!r} may hold only letters, digits, '
-                     '".", "_" and "-"')
-  if entry.kind not in ('tfjs', 'tar'):
-    raise ValueError(f'{entry.name}: kind must be "tfjs" or "tar"')
-  if not isinstance(entry.url, str) or not is_url(entry.url):
-    raise ValueError(f'{entry.name}: url must be http(s) or gs://')
-  entry = dataclasses.replace(entry, url=public_url(entry.url))
-  if entry.size is not None and (isinstance(entry.size, bool) or not (
-      isinstance(entry.size, int) and 0 < entry.size)):
-    raise ValueError(f'{entry.name}: size must be a positive integer')
-  if not isinstance(entry.sha256, dict) or not all(
-      isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and
-      isinstance(v, str)
-      for k, v in entry.sha256.items()):
-    raise ValueError(f'{entry.name}: sha256 must map file names to hashes')
-  for key in ('config', 'note'):
-    value = getattr(entry, key)
-    if value is not None and not isinstance(value, str):
-      raise ValueError(f'{entry.name}: {key} must be a string')
-  return entry
+  name, size, pins = entry.name, entry.size, entry.sha256
+  for ok, why in [
+      (isinstance(name, str) and file_util.SAFE_NAME.fullmatch(name) and
+       '..' not in name,
+       f'name {name!r} may hold only letters, digits, ".", "_" and "-"'),
+      (entry.kind in ('tfjs', 'tar'), f'{name}: kind must be "tfjs" or "tar"'),
+      (isinstance(entry.url, str) and is_url(entry.url),
+       f'{name}: url must be http(s) or gs://'),
+      (size is None or type(size) is int and size > 0,  # pylint: disable=unidiomatic-typecheck
+       f'{name}: size must be a positive integer'),
+      (isinstance(pins, dict) and all(
+          isinstance(k, str) and file_util.SAFE_NAME.fullmatch(k) and
+          isinstance(v, str) for k, v in pins.items()),
+       f'{name}: sha256 must map file names to hashes'),
+      (all(v is None or isinstance(v, str) for v in (entry.config, entry.note)),
+       f'{name}: config and note must be strings')]:
+    if not ok:
+      raise ValueError(why)
+  return dataclasses.replace(entry, url=public_url(entry.url))
 
 
 def is_url(text):

@@ -1,8 +1,5 @@
-"""Finding, checking and fingerprinting MusicVAE checkpoints.
-
-A checkpoint's variables are compared with the config's before anything is
-restored (known configs' in `musicvae_variables.json`: no graph is built).
-"""
+"""Finding, checking (variables against the config's, before any restore)
+and fingerprinting MusicVAE checkpoints."""
 
 import contextlib
 import copy
@@ -39,25 +36,10 @@ class CheckpointError(errors.MidiMeError):
 _IGNORED_VARIABLES = ('global_step',)
 
 
-def _unpack_tar(path):
-  """Unpacks a user's `.tar` once into the cache (keyed by path, size, mtime)."""
-  stat = os.stat(path)
-  key = hashlib.sha256(
-      f'{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'.encode()
-  ).hexdigest()[:16]
-  target = os.path.join(download_lib.cache_root(), 'unpacked', key)
-  os.makedirs(os.path.dirname(target), exist_ok=True)
-  try:
-    return download_lib.unpack_bundle(path, target)
-  except download_lib.DownloadError as e:
-    raise CheckpointError(str(e)) from None
-
-
 @dataclasses.dataclass(frozen=True)
 class ResolvedCheckpoint:
-  """A TF checkpoint `prefix`, the config name it carries (None for a bare TF
-  checkpoint), a line for logs, and the `MidiMeConfig` of a MusicVAE magenta
-  does not register (read from a Magenta.js checkpoint)."""
+  """A TF `prefix`, the config name it carries (None for a bare TF one), a line
+  for logs, and the `MidiMeConfig` of an unregistered (Magenta.js) MusicVAE."""
   prefix: str
   music_vae_config: str | None = None
   description: str = ''
@@ -72,8 +54,7 @@ def resolve_checkpoint_prefix(path):
 def resolve_checkpoint(path):
   """The `ResolvedCheckpoint` of a prefix, a folder holding one, a `.tar`, a
   Magenta.js folder, or a catalogue name, URL or gs:// path (fetched, unpacked
-  or converted once). Raises CheckpointError (nothing usable, ambiguous or
-  unsupported, saying why) or DownloadError."""
+  or converted once). Raises CheckpointError or DownloadError."""
   path = os.path.expanduser(path)
   entry = None
   if not os.path.exists(path) and not os.path.exists(path + '.index'):
@@ -137,9 +118,8 @@ def _tf_prefix(path):
     path.encode('utf-8')
   except UnicodeEncodeError:  # A name's bytes of another encoding, escaped.
     raise CheckpointError(
-        f'TensorFlow opens only paths that are UTF-8, and {path} is not (its '
-        'name holds bytes of another encoding); rename the checkpoint or its '
-        'folder.') from None
+        f'TensorFlow opens only paths that are UTF-8, and {path} is not; '
+        'rename the checkpoint or its folder.') from None
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and os.path.exists(latest + '.index'):
@@ -158,7 +138,15 @@ def _tf_prefix(path):
         '`checkpoint` file says which is latest; pass one prefix, e.g. '
         f'{prefixes[-1]}.')
   if os.path.isfile(path) and tarfile.is_tarfile(path):
-    return _unpack_tar(path)
+    stat = os.stat(path)  # Unpacked once, keyed by path, size and mtime.
+    key = hashlib.sha256(f'{os.path.abspath(path)}|{stat.st_size}|'
+                         f'{stat.st_mtime_ns}'.encode()).hexdigest()[:16]
+    target = os.path.join(download_lib.cache_root(), 'unpacked', key)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+      return download_lib.unpack_bundle(path, target)
+    except download_lib.DownloadError as e:
+      raise CheckpointError(str(e)) from None
   if os.path.exists(path + '.index'):
     return path
   if os.path.isfile(path) and path.endswith('.index'):
@@ -282,10 +270,8 @@ def config_variables(config):
     if config.music_vae is not None:
       return _derived_config_variables(config.music_vae)
     config = config.music_vae_config
-  stored = _stored_config_variables()
-  if config in stored:
-    return stored[config]
-  return _built_config_variables(config)
+  return _stored_config_variables().get(config) or _built_config_variables(
+      config)
 
 
 def _mismatches(expected, found):
@@ -327,10 +313,9 @@ def check_checkpoint_fits_config(config, prefix):
     return
   guesses = [g for g in configs_matching(found) if g != config_name]
   if guesses:
-    hint = (f'it looks like a {guesses[0]} checkpoint; pass '
-            f'--config={guesses[0]}')
-    if len(guesses) > 1:
-      hint += f' (or one of {", ".join(guesses[1:4])})'
+    hint = (f'it looks like a {guesses[0]} checkpoint; pass --config='
+            f'{guesses[0]}' + (f' (or one of {", ".join(guesses[1:4])})'
+                               if len(guesses) > 1 else ''))
   else:
     name, (want, got) = sorted(mismatches.items())[0]
     got_text = 'missing' if got is None else f'shape {got}'

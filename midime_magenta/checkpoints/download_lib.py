@@ -62,37 +62,15 @@ STALL_SECONDS = 60.0
 def _locked(path):
   """One fetch of `path` at a time across processes (a lock file beside it)."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.lock', 'a+b') as lock:
+  with open(path + '.lock', 'a+b') as lock:  # Closing it lets go.
     fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _validator(response):
-  """This version of the file on the server, for If-Range (no weak ETags)."""
-  etag = response.headers.get('ETag')
-  if etag and not etag.startswith('W/'):
-    return etag
-  return response.headers.get('Last-Modified')
-
-
-def _range_start(response):
-  """The first byte of a 206 response's Content-Range, or None."""
-  match = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)',
-                       response.headers.get('Content-Range', '').strip())
-  return int(match.group(1)) if match else None
+    yield
 
 
 def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
-  """Fetches one URL to `dest` (resuming `dest.partial`), then verifies it.
-
-  A resume sends `If-Range` (a changed file comes back whole, not spliced) and
-  a 206 must start where we stopped; at most `size` or `max_bytes` is written.
-  Returns `dest`, which exists only once verified. Raises DownloadError (on a
-  network failure the partial file is kept, to resume).
-  """
+  """Fetches `url` to `dest` (which exists only once verified), resuming
+  `dest.partial` with If-Range; at most `size` or `max_bytes` is written.
+  Raises DownloadError (a network failure keeps the partial file)."""
   with _locked(dest):
     if os.path.exists(dest):
       return dest
@@ -103,13 +81,12 @@ def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
 def _fetch_unlocked(url, dest, sha256, size, max_bytes):
   partial = dest + '.partial'
   validator_file = partial + '.validator'
-  have = os.path.getsize(partial) if os.path.exists(partial) else 0
-  validator = None
-  if have and os.path.exists(validator_file):
-    with open(validator_file, encoding='utf-8') as f:
-      validator = f.read().strip() or None
-  if have and not validator:
-    have = 0  # Without a validator a resume could splice two versions.
+  validator = ''
+  with contextlib.suppress(OSError), open(validator_file, encoding='utf-8') as f:
+    validator = f.read().strip()
+  # Without a validator a resume could splice two versions.
+  have = os.path.getsize(partial) if validator and os.path.exists(
+      partial) else 0
   headers = {'Accept-Encoding': 'identity'}
   if have:
     headers.update({'Range': f'bytes={have}-', 'If-Range': validator})
@@ -122,23 +99,26 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
       if response.status_code not in (200, 206):
         raise DownloadError(f'{url} answered HTTP {response.status_code}; '
                             'check the name or URL.')
-      encoded = response.headers.get('Content-Encoding', 'identity').lower(
-          ) not in ('identity', '')
+      headers = response.headers
+      encoded = headers.get('Content-Encoding', 'identity').lower() not in (
+          'identity', '')
+      start = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)',
+                           headers.get('Content-Range', '').strip())
       if response.status_code == 206 and (
-          encoded or _range_start(response) != have):
+          encoded or not start or int(start.group(1)) != have):
         _remove(partial, validator_file)
         raise DownloadError(
             f'{url} answered a resume with the wrong range '
-            f'({response.headers.get("Content-Range")!r}, not from byte '
+            f'({headers.get("Content-Range")!r}, not from byte '
             f'{have}); dropped the partial file, run again.')
       if response.status_code == 200:
         have = 0  # Whole file: new, changed on the server, or no ranges.
-      length = response.headers.get('Content-Length', '').strip()
-      length = int(length) if length.isdigit() else None
-      total = (have + length if length is not None and not encoded
-               else size)
+      length = headers.get('Content-Length', '').strip()
+      total = have + int(length) if length.isdigit() and not encoded else size
+      etag = headers.get('ETag') or 'W/'  # The server's version, for If-Range.
       with open(validator_file, 'w', encoding='utf-8') as f:
-        f.write((None if encoded else _validator(response)) or '')
+        f.write('' if encoded else etag if not etag.startswith('W/') else
+                headers.get('Last-Modified', ''))
       limit = min(x for x in (size, total, max_bytes) if x is not None)
       written = have
       with open(partial, 'ab' if have else 'wb') as f, (
@@ -169,10 +149,6 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
     raise DownloadError(
         f'The download of {url} was cut short ({got} of {expected} bytes); '
         'run again to resume.')
-  if expected is not None and got > expected:
-    _remove(partial, validator_file)
-    raise DownloadError(f'{url} sent {got} bytes, not {expected}; deleted '
-                        'it, run again.')
   if sha256 and file_util.sha256_file(partial) != sha256:
     _remove(partial, validator_file)
     raise DownloadError(
@@ -215,12 +191,9 @@ TUNE_SECONDS = 20.0
 
 def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
                public_only=False):
-  """(file name, bytes) of a MIDI file at an http(s) address, for a page:
-  at most `max_bytes` in at most `seconds` in all. With `public_only` (a page
-  served beyond this machine) the host must be on the internet and nothing is
-  redirected, so a visitor reaches nothing only the server can. Raises
-  DownloadError in words for a page.
-  """
+  """(file name, bytes) of a MIDI file at an http(s) address: at most
+  `max_bytes` in `seconds`; `public_only`, only internet hosts, no redirects
+  (a page served beyond this machine). Raises DownloadError."""
   url = str(url).strip()
   parsed = urllib.parse.urlparse(url)
   if parsed.scheme.lower() not in ('http', 'https') or not parsed.hostname:
@@ -284,10 +257,8 @@ def _shut_down(response):
 
 def _remove(*paths):
   for path in paths:
-    try:
+    with contextlib.suppress(FileNotFoundError):
       os.remove(path)
-    except FileNotFoundError:
-      pass
 
 
 def unpack_bundle(tar_path, target):
@@ -339,17 +310,16 @@ def _fetch_into_cache(entry):
   folder = entry_folder(entry)
   if entry.kind == 'tar':
     unpacked = os.path.join(folder, 'unpacked')
+    dest = os.path.join(folder, _tar_file_name(entry))
     with _locked(unpacked):
       if not os.path.isdir(unpacked):
-        dest = os.path.join(folder, _tar_file_name(entry))
         if not os.path.exists(dest):
           logging.info('Fetching %s into %s ...', entry.url, folder)
         fetch_file(entry.url, dest, entry.sha256.get(_tar_file_name(entry)),
                    entry.size, MAX_TAR_BYTES)
-        prefix = unpack_bundle(dest, unpacked)
+        unpack_bundle(dest, unpacked)
         os.remove(dest)  # Unpacked and verified: keep one copy.
-        return prefix
-    return unpack_bundle(os.path.join(folder, _tar_file_name(entry)), unpacked)
+    return unpack_bundle(dest, unpacked)
   with _locked(os.path.join(folder, COMPLETE_MARKER)):
     if not is_cached(entry):
       _fetch_tfjs(entry, folder)

@@ -3,6 +3,7 @@ quantized weights, named as in TF) converted to TF checkpoints."""
 
 import hashlib
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -11,8 +12,7 @@ from midime_magenta import errors
 from midime_magenta import file_util
 
 MANIFEST = 'weights_manifest.json'
-_DTYPES = {'float32': '<f4', 'int32': '<i4', 'uint8': 'u1', 'uint16': '<u2',
-           'float16': '<f2'}
+_DTYPES = {'float32': '<f4', 'uint8': 'u1', 'uint16': '<u2', 'float16': '<f2'}
 
 
 class TfjsCheckpointError(errors.MidiMeError):
@@ -80,20 +80,16 @@ def read_manifest(folder):
   return manifest
 
 
-def _stored_bytes(weight):
-  count = int(np.prod(weight['shape'], dtype=np.int64))
-  quantization = weight.get('quantization')
-  dtype = quantization['dtype'] if quantization else weight.get(
-      'dtype', 'float32')
-  if dtype not in _DTYPES:
-    raise TfjsCheckpointError(f'Unsupported weight dtype {dtype} for '
-                              f'{weight["name"]}.')
-  return count * np.dtype(_DTYPES[dtype]).itemsize, dtype
+def _stored(weight):
+  """(values, numpy dtype) of a checked manifest entry's stored form."""
+  quantization = weight.get('quantization') or {'dtype': 'float32'}
+  return (int(np.prod(weight['shape'], dtype=np.int64)),
+          np.dtype(_DTYPES[quantization['dtype']]))
 
 
 def group_sizes(manifest):
   """Total bytes each group's shards must hold, from the manifest alone."""
-  return [sum(_stored_bytes(w)[0] for w in group['weights'])
+  return [sum(n * dtype.itemsize for n, dtype in map(_stored, group['weights']))
           for group in manifest]
 
 
@@ -102,33 +98,24 @@ def read_weights(folder):
   weights = {}
   manifest = read_manifest(folder)
   for group, expected in zip(manifest, group_sizes(manifest)):
-    parts = []
-    for name in group['paths']:
-      path = os.path.join(folder, os.path.basename(name))
-      try:
-        with open(path, 'rb') as f:
-          parts.append(f.read())
-      except OSError:
-        raise TfjsCheckpointError(
-            f'Shard {path} is missing; fetch the checkpoint again.') from None
-    data = b''.join(parts)
+    try:
+      data = b''.join(pathlib.Path(folder, os.path.basename(name)).read_bytes()
+                      for name in group['paths'])
+    except OSError as e:
+      raise TfjsCheckpointError(
+          f'Shard {e.filename} is missing; fetch the checkpoint again.') from None
     if len(data) != expected:
       raise TfjsCheckpointError(
           f'The shards in {folder} hold {len(data)} bytes, but the manifest '
           f'needs {expected}; fetch the checkpoint again.')
     offset = 0
-    for weight in group['weights']:
-      size, dtype = _stored_bytes(weight)
-      raw = np.frombuffer(data, _DTYPES[dtype], size // np.dtype(
-          _DTYPES[dtype]).itemsize, offset)
-      offset += size
+    for weight in group['weights']:  # float32 all, as read_manifest checked.
+      count, dtype = _stored(weight)
+      values = np.frombuffer(data, dtype, count, offset).astype(np.float32)
+      offset += count * dtype.itemsize
       quantization = weight.get('quantization')
-      if quantization and dtype in ('uint8', 'uint16'):
-        values = raw.astype(np.float32) * quantization['scale'] + (
-            quantization['min'])
-      else:
-        values = raw.astype(np.float32 if weight.get('dtype', 'float32') ==
-                            'float32' else raw.dtype)
+      if quantization and quantization['dtype'] != 'float16':
+        values = values * quantization['scale'] + quantization['min']
       weights[weight['name']] = values.reshape(weight['shape'])
   return weights
 

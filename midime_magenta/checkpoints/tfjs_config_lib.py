@@ -1,9 +1,6 @@
-"""The Python MusicVAE config of a Magenta.js checkpoint, read from it.
-
-config.json names the converter; the manifest's shapes give the architecture
-as magenta-js `model.ts` reads them; `music_vae_config` composes magenta's own
-classes from it, as magenta's configs.py does.
-"""
+"""The Python MusicVAE config of a Magenta.js checkpoint: the converter from
+config.json, the architecture from the manifest's shapes (as magenta-js
+`model.ts` reads them), composed of magenta's own classes."""
 
 import dataclasses
 import os
@@ -25,6 +22,9 @@ UNSUPPORTED_CONVERTERS = {
     'MelodyRhythmConverter': _CONTROL_ONLY,
     'MelodyShapeConverter': _CONTROL_ONLY, 'TrioRhythmConverter': _CONTROL_ONLY,
 }
+# Converters MidiMe personalizes, as listings name them.
+KINDS = {'MelodyConverter': 'melody', 'DrumsConverter': 'drums',
+         'DrumRollConverter': 'drums (NADE)', 'TrioConverter': 'trio'}
 CHORD_CONDITIONED = ('it is chord-conditioned: each encode and decode needs '
                      'chords, which MidiMe samples do not have')
 
@@ -60,9 +60,7 @@ class Architecture:
 
   def describe(self):
     """One line for logs and listings."""
-    kind = {'MelodyConverter': 'melody', 'DrumsConverter': 'drums',
-            'DrumRollConverter': 'drums (NADE)',
-            'TrioConverter': 'trio'}[self.converter]
+    kind = KINDS[self.converter]
     levels = (f', {self.num_segments}-step conductor '
               f'{list(self.conductor_rnn_size)}' if self.num_segments else '')
     return (f'{self.bars}-bar {kind}, z={self.z_size}, encoder BiLSTM '
@@ -97,8 +95,7 @@ def read_spec(folder):
   if spec.get('chordEncoder'):
     raise UnsupportedCheckpointError(
         f'Checkpoint {name} is not supported: {CHORD_CONDITIONED}.')
-  if kind not in ('MelodyConverter', 'DrumsConverter', 'DrumRollConverter',
-                  'TrioConverter'):
+  if kind not in KINDS:
     raise UnsupportedCheckpointError(
         f'Checkpoint {name} has a {kind}, which this version does not know; '
         'supported: melody, drum and trio MusicVAEs.')
@@ -182,9 +179,8 @@ def describe(folder):
     prefix = ''
   if not enc:
     raise missing('bidirectional LSTM encoder')
-  splits = 3 if kind == 'TrioConverter' else 1
-  prefixes = ([f'{prefix}core_decoder_{i}/decoder/' for i in range(splits)]
-              if splits > 1 else [f'{prefix}decoder/'])
+  prefixes = ([f'{prefix}core_decoder_{i}/decoder/' for i in range(3)]
+              if kind == 'TrioConverter' else [f'{prefix}decoder/'])
   dec_sizes, depths, nade_hidden = set(), [], None
   for p in prefixes:
     sizes = _widths(shapes, p + 'multi_rnn_cell/cell_%d/lstm_cell/')
@@ -220,6 +216,12 @@ def music_vae_config(architecture):
   from magenta.models.music_vae import lstm_models
   from magenta.models.music_vae.base_model import MusicVAE
   a = architecture
+  if a.conductor_rnn_size and list(a.conductor_rnn_size) != list(
+      a.dec_rnn_size):
+    raise UnsupportedCheckpointError(
+        f'Its conductor LSTM {list(a.conductor_rnn_size)} and core decoders '
+        f'{list(a.dec_rnn_size)} differ in width, which magenta\'s '
+        'HierarchicalLstmDecoder (one dec_rnn_size for both) cannot build.')
   bars = a.bars
   if a.converter == 'MelodyConverter':
     converter = data.OneHotMelodyConverter(
@@ -255,11 +257,10 @@ def music_vae_config(architecture):
     encoder, decoder = lstm_models.BidirectionalLstmEncoder(), core
   hparams = dict(batch_size=64, max_seq_len=a.num_steps, z_size=a.z_size,
                  enc_rnn_size=list(a.enc_rnn_size),
-                 dec_rnn_size=list(a.dec_rnn_size), free_bits=0,
-                 max_beta=0.2)
-  if a.nade_num_hidden:
-    hparams['nade_num_hidden'] = a.nade_num_hidden
-  config = music_vae_configs.Config(
+                 dec_rnn_size=list(a.dec_rnn_size), free_bits=0, max_beta=0.2,
+                 **({'nade_num_hidden': a.nade_num_hidden} if a.nade_num_hidden
+                    else {}))
+  return music_vae_configs.Config(
       model=MusicVAE(encoder, decoder),
       hparams=merge_hparams(lstm_models.get_default_hparams(),
                             contrib_training.HParams(**hparams)),
@@ -267,13 +268,6 @@ def music_vae_config(architecture):
       data_converter=converter,
       train_examples_path=None,
       eval_examples_path=None)
-  if a.conductor_rnn_size and list(a.conductor_rnn_size) != list(
-      a.dec_rnn_size):
-    raise UnsupportedCheckpointError(
-        f'Its conductor LSTM {list(a.conductor_rnn_size)} and core decoders '
-        f'{list(a.dec_rnn_size)} differ in width, which magenta\'s '
-        'HierarchicalLstmDecoder (one dec_rnn_size for both) cannot build.')
-  return config
 
 
 # What exports may drop (model.ts never reads sigma; MidiMe trains on mu).

@@ -16,6 +16,7 @@ import threading
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options_validator import (
@@ -39,6 +40,12 @@ def _resolve(config_name, checkpoint_file):
   return music_vae_lib.resolve_config(config_name, checkpoint_file)
 
 
+def skipped_row(source, reason):
+  """A line of the skipped list."""
+  return {'source': file_util.shown_name(source),
+          'reason': file_util.shown_name(str(reason))}
+
+
 class ChunkFiles(beam.DoFn):
   """A file path -> its chunks, as (path, record, chunk, start, input, length,
   control); the 'skipped' output gets {'source', 'reason'}."""
@@ -58,11 +65,10 @@ class ChunkFiles(beam.DoFn):
   def _sequences(self, path):
     from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
     if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
-      return [(path, i, ns) for i, (_, ns) in
-              enumerate(midi_io.read_note_sequences(path))]
+      return enumerate(ns for _, ns in midi_io.read_note_sequences(path))
     with FileSystems.open(path) as f:
       data = f.read(midi_io.MAX_MIDI_BYTES + 1)
-    return [(path, -1, midi_io.read_midi_bytes(data, path))]
+    return [(-1, midi_io.read_midi_bytes(data, path))]
 
   def process(self, name):
     # pylint: disable=g-import-not-at-top
@@ -71,25 +77,22 @@ class ChunkFiles(beam.DoFn):
     Metrics.counter(NAMESPACE, 'files').inc()
     path = name.decode('utf-8', 'surrogateescape')
     try:
-      sequences = self._sequences(path)
+      sequences = list(self._sequences(path))
     except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
-      yield beam.pvalue.TaggedOutput('skipped', {
-          'source': file_util.shown_name(path),
-          'reason': file_util.shown_name(str(e))})
+      yield beam.pvalue.TaggedOutput('skipped', skipped_row(path, e))
       return
-    for _, record, ns in sequences:
+    for record, ns in sequences:
       source = file_util.shown_name(encoded_lib.source_name(path, record))
       try:
         chunked = chunking_lib.chunk_note_sequence(
             ns, self._converter_config, source, *self._choice)
         reason = chunked.reason
       except midi_io.InputError as e:
-        chunked, reason = None, str(e)
+        chunked, reason = None, e
       if chunked is None or not chunked.num_chunks:
         Metrics.counter(NAMESPACE, 'skipped').inc()
-        yield beam.pvalue.TaggedOutput('skipped', {
-            'source': source, 'reason': file_util.shown_name(reason)})
+        yield beam.pvalue.TaggedOutput('skipped', skipped_row(source, reason))
         continue
       Metrics.counter(NAMESPACE, 'sequences').inc()
       for i in range(chunked.num_chunks):
@@ -162,17 +165,9 @@ def list_files(inputs, skipped):
     found = sorted(p for p in matched if p.lower().endswith(
         midi_io.MIDI_EXTENSIONS + midi_io.TFRECORD_EXTENSIONS))
     if not found:
-      raise midi_io.InputError(f'{spec!r} names no MIDI or TFRecord '
-                                    'files.')
+      raise midi_io.InputError(f'{spec!r} names no MIDI or TFRecord files.')
     files += found
   return sorted(dict.fromkeys(files))
-
-
-def _metric(result, name):
-  from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
-  counters = result.metrics().query(
-      MetricsFilter().with_namespace(NAMESPACE).with_name(name))['counters']
-  return int(sum(c.committed or 0 for c in counters))
 
 
 def check_before_work(inputs, output_dir, pipeline_options):
@@ -209,39 +204,27 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
            batch_size=encoded_lib.ENCODE_BATCH_SIZE, instrument=None, program=None, trio_tracks=None,
            hop_bars=None, check_config=None):
-  """Runs the pipeline; returns the manifest written.
+  """Encodes MIDI into a new folder; returns the manifest written.
 
-  Args:
-    inputs: comma-separated files, folders, globs or URLs.
-    output_dir: a new folder (local or a URL).
-    config_name: the MidiMe config, or None for the checkpoint's own.
-    pipeline_options: Beam's command-line options.
-    batch_size: chunks per MusicVAE batch.
-    checkpoint_file, instrument, program, trio_tracks, hop_bars: as
-      `midime_train` takes them.
-    check_config: called with the resolved config before any file is read.
-
-  Raises:
-    errors.MidiMeError: a bad output folder, input or checkpoint, or a folder
-      another encoding is writing into.
-  """
+  `inputs` are comma-separated files, folders, globs or URLs; `check_config`
+  sees the config before any file is read; the rest is as `midime_train` takes
+  it. Raises errors.MidiMeError (bad folder, input or checkpoint, or busy)."""
   check_before_work(inputs, output_dir, pipeline_options)
-  args = (inputs, output_dir, config_name, checkpoint_file, pipeline_options,
-          batch_size, instrument, program, trio_tracks, hop_bars, check_config)
-  if '://' in str(output_dir):  # A bucket: no lock file to take there.
-    return _encode(*args)
-  # Claimed while written, or a second encoding would replace the first.
-  with file_util.claimed_folder(
-      output_dir, lambda: encoded_lib.check_output_dir(output_dir),
-      encoded_lib.EncodedError, keep=lambda folder: False,
-      what='--output_dir'):
-    return _encode(*args)
+  # Claimed while written, or a second encoding would replace the first (a
+  # bucket has no lock file).
+  with contextlib.nullcontext() if '://' in str(output_dir) else (
+      file_util.claimed_folder(
+          output_dir, lambda: encoded_lib.check_output_dir(output_dir),
+          encoded_lib.EncodedError, keep=lambda folder: False,
+          what='--output_dir')):
+    return _encode(inputs, output_dir, config_name, checkpoint_file,
+                   pipeline_options, batch_size, instrument, program,
+                   trio_tracks, hop_bars, check_config)
 
 
 def _encode(inputs, output_dir, config_name, checkpoint_file,
             pipeline_options, batch_size, instrument, program, trio_tracks,
             hop_bars, check_config):
-  """`encode`'s work, in a checked (and, if local, claimed) folder."""
   # pylint: disable=g-import-not-at-top
   from midime_magenta import checkpoints
   from midime_magenta import configs
@@ -263,6 +246,7 @@ def _encode(inputs, output_dir, config_name, checkpoint_file,
                        else checkpoint_file)
   skipped = []
   files = list_files(inputs, skipped)
+  skipped = [skipped_row(path, why) for path, why in skipped]
   logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
                config.music_vae_config, ' '.join(pipeline_options))
   options = encode_run_lib.with_dask_named(pipeline_options)
@@ -336,10 +320,8 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
            encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
-  unlisted = [{'source': file_util.shown_name(path),
-               'reason': file_util.shown_name(why)} for path, why in skipped]
   _ = ((chunked.skipped,
-        pipeline | 'Unlisted' >> beam.Create(unlisted))
+        pipeline | 'Unlisted' >> beam.Create(skipped))
        | 'AllSkipped' >> beam.Flatten()
        | 'ToJson' >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
        | 'WriteSkipped' >> beam.io.WriteToText(
@@ -349,13 +331,9 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
 
 
 def _run(pipeline, output_dir, on_dask, pipeline_options):
-  """Runs the pipeline; returns its counts from Beam's metrics: chunks,
-  sequences, skipped, shards (on Dask, the groups' summaries instead).
-
-  The DirectRunner's worker processes write Beam's start-up warnings and
-  TensorFlow's native lines to our stderr, once per worker: they are kept in
-  a file and shown only if the pipeline fails.
-  """
+  """Runs the pipeline; returns its counts (chunks, sequences, skipped, shards)
+  or, on Dask, the groups' summaries. Workers' native stderr lines (Beam's and
+  TF's start-up noise) are shown only if it fails."""
   with tempfile.TemporaryFile() as worker_log:
     try:
       with startup_lib.native_stderr_to(worker_log):
@@ -374,7 +352,11 @@ def _run(pipeline, output_dir, on_dask, pipeline_options):
   if on_dask:
     encode_run_lib.remove_temporaries(output_dir)  # A lost worker's temporaries.
     return summaries
-  counts = {k: _metric(result, k) for k in ('chunks', 'sequences', 'skipped')}
+  counters = result.metrics().query(
+      MetricsFilter().with_namespace(NAMESPACE))['counters']
+  counts = {k: int(sum(c.committed or 0 for c in counters
+                       if c.key.metric.name == k))
+            for k in ('chunks', 'sequences', 'skipped')}
   counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
       [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])

@@ -1,14 +1,11 @@
-"""How midime_encode's Beam pipeline runs: in a thread that Ctrl-C stops,
-failures the user can act on in one line, nothing half-written left; and on
-Beam's DaskRunner, one step a group of files (EncodeFiles).
-"""
+"""How midime_encode's pipeline runs: stoppable, failing in one line, leaving
+nothing half-written; on Beam's DaskRunner, one step a group of files."""
 
 import contextlib
 import json
 import logging as std_logging
 import os
 import shutil
-import signal
 import tempfile
 import threading
 
@@ -22,11 +19,8 @@ from midime_magenta import startup_lib
 
 
 class EncodeFiles(beam.DoFn):
-  """The whole pipeline for a group of files, on Dask: (index, total, names)
-  -> shard `encoded-<index>-of-<total>`, written whole by the worker (Beam's
-  file sinks misbehave under DaskRunner; a group run again rewrites its shard),
-  and {'shard', 'chunks', 'sequences', 'skipped'} to the driver.
-  """
+  """On Dask (whose file sinks misbehave), (index, total, names) -> its shard,
+  written whole, and {'shard', 'chunks', 'sequences', 'skipped'}."""
 
   def __init__(self, chunk_files, encode_chunks, output_dir, claim):
     super().__init__()
@@ -37,13 +31,9 @@ class EncodeFiles(beam.DoFn):
     self._chunk.setup()
     self._encode.setup()
 
-  def _still_claimed(self):
-    """False once the driver let the folder go, or where it is not shared."""
-    if '://' in self._output_dir:
-      return True
-    with contextlib.suppress(OSError), open(
-        os.path.join(self._output_dir, file_util.LOCK_FILE),
-        encoding='ascii') as f:
+  def _claimed(self):  # False once the driver let the folder go.
+    with contextlib.suppress(OSError), open(os.path.join(
+        self._output_dir, file_util.LOCK_FILE), encoding='ascii') as f:
       return f.read().strip() == self._claim
     return False
 
@@ -68,7 +58,7 @@ class EncodeFiles(beam.DoFn):
         for example in examples:
           writer.write(example)
 
-    if not self._still_claimed():
+    if '://' not in self._output_dir and not self._claimed():
       raise encoded_lib.EncodedError(
           f'A dask worker does not see this encoding\'s claim in --output_dir '
           f'{self._output_dir} (the encoding was stopped, or the workers do '
@@ -89,9 +79,8 @@ def with_dask_named(pipeline_options):
 
 
 def run_stoppably(pipeline, on_dask):
-  """Runs the pipeline in a thread, so Ctrl-C and SIGTERM stop it and its
-  workers at once; returns Beam's result and, on Dask, the groups' summaries.
-  """
+  """Runs the pipeline in a thread that Ctrl-C and SIGTERM stop at once;
+  returns Beam's result and, on Dask, the groups' summaries."""
   outcome = {}
 
   def target():
@@ -137,22 +126,11 @@ class Unreachable(Exception):
 
 
 def end_child_processes():
-  """SIGKILLs every process below this one, as /proc lists them."""
-  parents = {}
-  for pid in filter(str.isdigit, os.listdir('/proc')
-                    if os.path.isdir('/proc') else []):
-    with contextlib.suppress(OSError, ValueError, IndexError), open(
-        f'/proc/{pid}/stat', 'rb') as f:
-      stat = f.read()
-      parents[int(pid)] = int(stat[stat.rindex(b')') + 2:].split()[1])
-  frontier = [os.getpid()]
-  while frontier:
-    parent = frontier.pop()
-    children = [p for p, pp in parents.items() if pp == parent]
-    frontier += children
-    for child in children:
-      with contextlib.suppress(OSError):
-        os.kill(child, signal.SIGKILL)
+  """SIGKILLs every process below this one."""
+  import psutil  # pylint: disable=g-import-not-at-top  (dask's, so Beam's extra)
+  for child in psutil.Process().children(recursive=True):
+    with contextlib.suppress(psutil.Error):
+      child.kill()
 
 
 def remove_temporaries(output_dir, shards_too=False):
@@ -228,8 +206,8 @@ def dask_groups(files, options):
 
 
 def write_dask_skipped(summaries, groups, skipped, output_dir):
-  """Checks each group came back once, writes the skipped list, returns the
-  counts."""
+  """Checks each group came back once, writes the skipped list (and the
+  driver's `skipped` rows), returns the counts."""
   shards = sorted(s['shard'] for s in summaries)
   if len(set(shards)) != len(groups) or len(shards) != len(groups):
     remove_temporaries(output_dir, shards_too=True)
@@ -237,9 +215,7 @@ def write_dask_skipped(summaries, groups, skipped, output_dir):
         f'Dask returned {len(set(shards))} of {len(groups)} parts of the '
         'encoding; nothing of it was kept: run again.')
   lines = sorted(json.dumps(x, sort_keys=True) for x in [
-      *(x for s in summaries for x in s['skipped']),
-      *({'source': file_util.shown_name(path),
-         'reason': file_util.shown_name(why)} for path, why in skipped)])
+      *(x for s in summaries for x in s['skipped']), *skipped])
 
   def write(tmp):
     with open(tmp, 'w', encoding='utf-8') as f:
@@ -252,7 +228,5 @@ def write_dask_skipped(summaries, groups, skipped, output_dir):
   except errors.MidiMeError as e:
     remove_temporaries(output_dir, shards_too=True)
     raise one_line_failure(e, output_dir, ()) or e from None
-  return {'chunks': sum(s['chunks'] for s in summaries),
-          'sequences': sum(s['sequences'] for s in summaries),
-          'skipped': sum(len(s['skipped']) for s in summaries),
-          'shards': shards}
+  return {'shards': shards, 'skipped': sum(len(s['skipped']) for s in summaries),
+          **{k: sum(s[k] for s in summaries) for k in ('chunks', 'sequences')}}
