@@ -70,7 +70,9 @@ setup(
         # google-crc32c: the TFRecord shards' checksums (Beam has none of
         # its own; Colab ships 1.8.0). [dask]: Beam's DaskRunner, with dask
         # and distributed (2026.8.0 with Beam 2.78 tested).
-        'beam': ['apache-beam[dask]>=2.70,<3', 'google-crc32c>=1.5,<2'],
+        # psutil: a stopped encoding ends its worker processes.
+        'beam': ['apache-beam[dask]>=2.70,<3', 'google-crc32c>=1.5,<2',
+                 'psutil>=5.9,<8'],
         # midime_studio (studio): Gradio, which Colab ships (6.24); 6.7 has the
         # 2026 fixes of its file routes (paths, SSRF).
         'studio': ['gradio>=6.7,<7'],
