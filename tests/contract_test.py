@@ -129,3 +129,23 @@ def test_help_shows_the_examples_and_every_flag(script):
             encoding='utf-8') as f:
     if '\\\n' in f.read().split('"""')[1]:
       assert '\\\n' in result.stdout, script
+
+
+@pytest.mark.parametrize('module, door', [
+    ('constraints_lib', 'steering'), ('checkpoint_lib', 'checkpoints'),
+    ('encoded_lib', 'encoding'), ('rules_lib', 'steering')])
+def test_a_module_moved_into_a_wing_still_imports_with_a_warning(module,
+                                                                 door):
+  import importlib  # pylint: disable=g-import-not-at-top
+  package = importlib.import_module('midime_magenta')
+  with pytest.warns(DeprecationWarning, match=f'midime_magenta.{door}'):
+    moved = getattr(package, module)
+  assert moved is importlib.import_module(f'midime_magenta.{door}.{module}')
+
+
+def test_each_wing_door_names_only_what_resolves():
+  import importlib  # pylint: disable=g-import-not-at-top
+  for door in ('checkpoints', 'steering', 'encoding', 'studio'):
+    wing = importlib.import_module(f'midime_magenta.{door}')
+    assert wing.__all__ and all(getattr(wing, n) is not None
+                                for n in wing.__all__), door
