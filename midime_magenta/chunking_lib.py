@@ -153,11 +153,10 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if not ns.tempos:  # magenta's TrioConverter needs one.
     ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
   kind = converter_kind(music_vae_config)
-  if kind == 'other':
-    raise errors.UsageError(
-        f'MidiMe chunks melodies, trios and drums; {type(music_vae_config.data_converter).__name__} '
-        'is none of them.')
   converter = music_vae_config.data_converter
+  if kind == 'other':
+    raise errors.UsageError(f'MidiMe chunks melodies, trios and drums; '
+                            f'{type(converter).__name__} is none of them.')
   chosen, out_of_range, programs = None, 0, None
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
@@ -289,10 +288,9 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
       cannot be used (among several, it is skipped with its reason).
     NoChunksError: with `allow_empty` False, saying why.
   """
-  if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
-    inputs = [inputs]
-  if not isinstance(inputs, collections.abc.Iterable):
-    inputs = [inputs]  # Refused by _sequences, naming it.
+  if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)) or (
+      not isinstance(inputs, collections.abc.Iterable)):
+    inputs = [inputs]  # Anything else is refused by _sequences, naming it.
   skipped, pairs = [], []
   for item in inputs:
     pairs.extend(_sequences(item, skipped))

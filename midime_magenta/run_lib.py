@@ -346,9 +346,9 @@ def read_model_info(path):
   if hparams.parameter_count(size) > _MAX_PARAMETERS:
     raise _damaged(json_path, 'its layers are far larger than MidiMe needs')
   music_vae = _check_type(meta.get('music_vae'), dict, 'music_vae', json_path)
-  for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)):
-    if music_vae:  # Empty for a model trained on bare latents.
-      _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
+  for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
+                    ) if music_vae else ():  # Empty: trained on bare latents.
+    _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
   _check_file_entry(meta.get('weights'), json_path, 'weights')
   for kind in ('latents', *EXTRAS):
     if meta.get(kind) is not None:
