@@ -7,6 +7,7 @@ import time
 import note_seq
 import numpy as np
 
+from midime_magenta import chunking_lib
 from midime_magenta import plots_lib
 from midime_magenta import windows_lib
 
@@ -77,8 +78,7 @@ def show(sequences, title='', listen=True):
   bar = windows_lib.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
-  joined = note_seq.sequences_lib.concatenate_sequences(
-      list(sequences), [slot] * len(sequences))
+  joined = chunking_lib.concatenate_in_slots(sequences, slot)
   display.display(_png(lambda path: plots_lib.plot_piano_roll(joined, path,
                                                                title)))
   if listen and joined.notes:
