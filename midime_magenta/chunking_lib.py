@@ -141,11 +141,10 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if hop_bars is not None:
     errors.check_int('hop_bars', hop_bars, 1, MAX_HOP_BARS)
   midi_io.check_note_sequence(ns, source or ns.filename or 'NoteSequence')
-  if ns.total_time > midi_io.MAX_SECONDS or any(
-      n.end_time > midi_io.MAX_SECONDS for n in ns.notes):
+  seconds = max([ns.total_time] + [n.end_time for n in ns.notes])
+  if seconds > midi_io.MAX_SECONDS:
     raise midi_io.InputError(
-        f'{source or ns.filename or "The input"} lasts '
-        f'{max([ns.total_time] + [n.end_time for n in ns.notes]) / 3600:.1f} '
+        f'{source or ns.filename or "The input"} lasts {seconds / 3600:.1f} '
         f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is '
         'probably damaged, or split it into shorter files.')
   original = ns

@@ -1,5 +1,6 @@
 """Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -7,7 +8,6 @@ import time
 import note_seq
 import numpy as np
 
-from midime_magenta import chunking_lib
 from midime_magenta import plots_lib
 from midime_magenta import windows_lib
 
@@ -20,11 +20,7 @@ DRIVE = '/content/drive/MyDrive'
 
 
 def in_colab():
-  try:
-    import google.colab  # pylint: disable=g-import-not-at-top,unused-import
-    return True
-  except ImportError:
-    return False
+  return importlib.util.find_spec('google.colab') is not None  # protobuf's google.
 
 
 def pick_midi(default=None):
@@ -78,7 +74,8 @@ def show(sequences, title='', listen=True):
   bar = windows_lib.BAR_SECONDS
   slot = bar * max(1, np.ceil(max((s.total_time for s in sequences),
                                   default=bar) / bar - 1e-6))
-  joined = chunking_lib.concatenate_in_slots(sequences, slot)
+  joined = note_seq.sequences_lib.concatenate_sequences(
+      list(sequences), [slot] * len(sequences))
   display.display(_png(lambda path: plots_lib.plot_piano_roll(joined, path,
                                                                title)))
   if listen and joined.notes:
