@@ -141,11 +141,10 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if hop_bars is not None:
     errors.check_int('hop_bars', hop_bars, 1, MAX_HOP_BARS)
   midi_io.check_note_sequence(ns, source or ns.filename or 'NoteSequence')
-  if ns.total_time > midi_io.MAX_SECONDS or any(
-      n.end_time > midi_io.MAX_SECONDS for n in ns.notes):
+  seconds = max([ns.total_time] + [n.end_time for n in ns.notes])
+  if seconds > midi_io.MAX_SECONDS:
     raise midi_io.InputError(
-        f'{source or ns.filename or "The input"} lasts '
-        f'{max([ns.total_time] + [n.end_time for n in ns.notes]) / 3600:.1f} '
+        f'{source or ns.filename or "The input"} lasts {seconds / 3600:.1f} '
         f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is '
         'probably damaged, or split it into shorter files.')
   original = ns
@@ -153,11 +152,10 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if not ns.tempos:  # magenta's TrioConverter needs one.
     ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
   kind = converter_kind(music_vae_config)
-  if kind == 'other':
-    raise errors.UsageError(
-        f'MidiMe chunks melodies, trios and drums; {type(music_vae_config.data_converter).__name__} '
-        'is none of them.')
   converter = music_vae_config.data_converter
+  if kind == 'other':
+    raise errors.UsageError(f'MidiMe chunks melodies, trios and drums; '
+                            f'{type(converter).__name__} is none of them.')
   chosen, out_of_range, programs = None, 0, None
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
@@ -289,10 +287,9 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
       cannot be used (among several, it is skipped with its reason).
     NoChunksError: with `allow_empty` False, saying why.
   """
-  if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)):
-    inputs = [inputs]
-  if not isinstance(inputs, collections.abc.Iterable):
-    inputs = [inputs]  # Refused by _sequences, naming it.
+  if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)) or (
+      not isinstance(inputs, collections.abc.Iterable)):
+    inputs = [inputs]  # Anything else is refused by _sequences, naming it.
   skipped, pairs = [], []
   for item in inputs:
     pairs.extend(_sequences(item, skipped))

@@ -66,13 +66,6 @@ def mean_nearest_distance(points, reference):
   return float(d.min(axis=1).mean())
 
 
-def reencode(personalizer, sequences):
-  """MusicVAE mu of decoded chunks, [m, z_size]; invalid chunks left out."""
-  return chunking_lib.encode_chunks(personalizer.music_vae, [
-      chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
-      for ns in sequences])
-
-
 def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
              seed=0, variation=1.0):
   """Compares MidiMe and prior samples with the inputs; returns a report.
@@ -119,8 +112,10 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
   for key, label in (('midime', 'MidiMe samples'), ('prior', 'prior samples')):
     scores[key] = compare_to_input(note_statistics(groups[label], chunk_bars),
                                    input_stats)
-    scores[key]['latent_nn'] = mean_nearest_distance(
-        reencode(personalizer, groups[label]), z_input)
+    reencoded = chunking_lib.encode_chunks(personalizer.music_vae, [
+        chunking_lib.chunk_note_sequence(ns, personalizer.music_vae_config)
+        for ns in groups[label]])  # Chunks MusicVAE cannot read left out.
+    scores[key]['latent_nn'] = mean_nearest_distance(reencoded, z_input)
   measures = {}
   for name in MEASURES:
     m, p = scores['midime'][name], scores['prior'][name]

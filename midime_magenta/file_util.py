@@ -3,7 +3,6 @@ put in place), the claim of a folder, and small file helpers."""
 
 import contextlib
 import datetime
-import functools
 import hashlib
 import json
 import math
@@ -81,8 +80,7 @@ def write_atomically(path, write, replace=True):
     OutputError: when the folder cannot be written.
   """
   if isinstance(write, bytes):
-    write = functools.partial(lambda data, tmp: pathlib.Path(tmp).write_bytes(
-        data), write)
+    write = lambda tmp, data=write: pathlib.Path(tmp).write_bytes(data)
   if '://' in str(path):
     return _write_url_atomically(path, write, replace)
   folder = os.path.dirname(os.path.abspath(path))
@@ -177,7 +175,7 @@ def _pid_alive(pid):
   except ProcessLookupError:
     return False
   except PermissionError:
-    return True
+    pass  # Alive, and someone else's.
   return True
 
 

@@ -213,7 +213,10 @@ def check_note_sequence(ns, source):
   def bad(what):
     return InputError(f'{source!r} is not a usable NoteSequence: {what}; '
                       're-export it.')
-  _check_tempos_and_programs(ns, bad)
+  for tempo in ns.tempos:
+    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= MAX_QPM and
+            math.isfinite(tempo.time) and tempo.time >= 0):
+      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
   for ts in ns.time_signatures:
     if ts.numerator <= 0 or ts.denominator <= 0 or not math.isfinite(
         ts.time):
@@ -226,18 +229,9 @@ def check_note_sequence(ns, source):
       raise bad(f'a note from {n.start_time:g} s to {n.end_time:g} s')
     if not 0 <= n.pitch <= 127 or not 0 <= n.velocity <= 127:
       raise bad(f'a note of pitch {n.pitch} and velocity {n.velocity}')
-  return ns
-
-
-def _check_tempos_and_programs(ns, bad):
-  """Raises `bad(what)` for a tempo or a program no MIDI file holds."""
-  for tempo in ns.tempos:
-    if not (math.isfinite(tempo.qpm) and 0 < tempo.qpm <= MAX_QPM and
-            math.isfinite(tempo.time) and tempo.time >= 0):
-      raise bad(f'a tempo of {tempo.qpm:g} qpm at {tempo.time:g} s')
-  for n in ns.notes:
     if not 0 <= n.program <= 127:
       raise bad(f'a note on program {n.program} (MIDI has programs 0-127)')
+  return ns
 
 
 def read_note_sequences(path):

@@ -79,15 +79,13 @@ class HParams:
     return count + sum((a + 1) * b for a, b in zip(widths, widths[1:]))
 
   def to_dict(self):
-    values = dataclasses.asdict(self)
-    for name in ('encoder_layers', 'decoder_layers'):
-      values[name] = list(values[name])
-    return values
+    return {**dataclasses.asdict(self), 'encoder_layers': list(
+        self.encoder_layers), 'decoder_layers': list(self.decoder_layers)}
 
   @classmethod
   def from_dict(cls, values):
     """HParams from a dict; raises ValueError for an unknown name or bad value."""
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
       raise errors.UsageError(

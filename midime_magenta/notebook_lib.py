@@ -1,5 +1,6 @@
 """Helpers for the Colab notebook, plain output when headless (the tests run it)."""
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -19,11 +20,7 @@ DRIVE = '/content/drive/MyDrive'
 
 
 def in_colab():
-  try:
-    import google.colab  # pylint: disable=g-import-not-at-top,unused-import
-    return True
-  except ImportError:
-    return False
+  return importlib.util.find_spec('google.colab') is not None  # protobuf's google.
 
 
 def pick_midi(default=None):

@@ -31,8 +31,6 @@ def f1(a, b):
   """F1 between two sets of (pitch, onset step) notes."""
   if not a and not b:
     return 1.0
-  if not a or not b:
-    return 0.0
   return 2.0 * len(a & b) / (len(a) + len(b))
 
 

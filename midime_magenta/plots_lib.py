@@ -164,10 +164,9 @@ def roll_html(ns, max_seconds=120.0):
   notes = [[n.pitch, round(n.start_time, 4), round(n.end_time, 4),
             int(n.is_drum), voices.index(n.instrument), n.program]
            for n in ns.notes if n.start_time < max_seconds]
-  qpm = ns.tempos[0].qpm if ns.tempos else 120.0
   seconds = min(max(ns.total_time, 0.5), max_seconds)
   return (f'<div class="midime-roll" data-seconds="{seconds:.4f}" '
-          f'data-bar="{4 * 60 / qpm:.4f}" '
+          f'data-bar="{windows_lib.bar_seconds(ns):.4f}" '
           f'data-notes="{html.escape(json.dumps(notes))}"></div>')
 
 

@@ -261,11 +261,6 @@ def _write_run(run_dir, files, manifest, summary=None):
   return json_path
 
 
-def damaged_error(path, why):
-  """The error for a run whose manifest holds something impossible."""
-  return _damaged(model_json_path(path), why)
-
-
 # -- loading -------------------------------------------------------------------
 
 
@@ -274,17 +269,18 @@ def model_json_path(path):
   return path if str(path).endswith('.json') else os.path.join(path, MODEL_FILE)
 
 
-def _damaged(json_path, why):
+def damaged_error(path, why):
+  """The error for a run whose manifest holds something impossible."""
   return ModelFileError(
-      f'The MidiMe run file {json_path} is damaged ({why}); train the model '
-      'again.')
+      f'The MidiMe run file {model_json_path(path)} is damaged ({why}); train '
+      'the model again.')
 
 
 def _check_type(value, kind, what, json_path):
   ok = isinstance(value, kind) and not (
       isinstance(value, bool) and kind is not bool)
   if not ok:
-    raise _damaged(json_path, f'{what} is not a {getattr(kind, "__name__", kind)}')
+    raise damaged_error(json_path, f'{what} is not a {getattr(kind, "__name__", kind)}')
   return value
 
 
@@ -292,7 +288,7 @@ def _check_file_entry(entry, json_path, what):
   _check_type(entry, dict, what, json_path)
   name = _check_type(entry.get('file'), str, f'{what}.file', json_path)
   if not _DATA_FILE.fullmatch(name):
-    raise _damaged(json_path, f'{what}.file {name!r} is not a data file name')
+    raise damaged_error(json_path, f'{what}.file {name!r} is not a data file name')
   _check_type(entry.get('sha256'), str, f'{what}.sha256', json_path)
   arrays = _check_type(entry.get('arrays'), dict, f'{what}.arrays', json_path)
   for key, spec in arrays.items():
@@ -300,7 +296,7 @@ def _check_file_entry(entry, json_path, what):
     shape = _check_type(spec.get('shape'), list, f'{key}.shape', json_path)
     if len(shape) > 4 or not all(isinstance(d, int) and not isinstance(d, bool)
                                  and 0 <= d <= _MAX_CHUNKS for d in shape):
-      raise _damaged(json_path, f'{key} has an impossible shape {shape}')
+      raise damaged_error(json_path, f'{key} has an impossible shape {shape}')
     _check_type(spec.get('dtype'), str, f'{key}.dtype', json_path)
   return entry
 
@@ -326,10 +322,10 @@ def read_model_info(path):
     meta = file_util.read_json(json_path, _MAX_JSON_BYTES, 'a manifest')
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
     why = str(e) if type(e) is ValueError else type(e).__name__  # pylint: disable=unidiomatic-typecheck
-    raise _damaged(json_path, why) from None
+    raise damaged_error(json_path, why) from None
   _check_type(meta, dict, 'the manifest', json_path)
   if meta.get('format') != FORMAT:
-    raise _damaged(json_path, 'it is not a MidiMe run manifest')
+    raise damaged_error(json_path, 'it is not a MidiMe run manifest')
   if meta.get('version') != FORMAT_VERSION:
     raise ModelFileError(
         f'{json_path} is a MidiMe run of format version '
@@ -337,18 +333,18 @@ def read_model_info(path):
         f'{FORMAT_VERSION}; train the model again.')
   size = _check_type(meta.get('input_size'), int, 'input_size', json_path)
   if not 1 <= size <= _MAX_Z_SIZE:
-    raise _damaged(json_path, f'input_size {size} is impossible')
+    raise damaged_error(json_path, f'input_size {size} is impossible')
   _check_type(meta.get('hparams'), dict, 'hparams', json_path)
   try:
     hparams = midime_hparams.HParams.from_dict(meta['hparams'])
   except (ValueError, TypeError) as e:
-    raise _damaged(json_path, f'hparams: {e}') from None
+    raise damaged_error(json_path, f'hparams: {e}') from None
   if hparams.parameter_count(size) > _MAX_PARAMETERS:
-    raise _damaged(json_path, 'its layers are far larger than MidiMe needs')
+    raise damaged_error(json_path, 'its layers are far larger than MidiMe needs')
   music_vae = _check_type(meta.get('music_vae'), dict, 'music_vae', json_path)
-  for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)):
-    if music_vae:  # Empty for a model trained on bare latents.
-      _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
+  for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
+                    ) if music_vae else ():  # Empty: trained on bare latents.
+    _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
   _check_file_entry(meta.get('weights'), json_path, 'weights')
   for kind in ('latents', *EXTRAS):
     if meta.get(kind) is not None:
@@ -387,7 +383,7 @@ def _read_npz(json_path, kind, meta, expected):
                          'again.') from None
   if not all(np.all(np.isfinite(a)) for a in arrays.values()
              if a.dtype.kind == 'f'):
-    raise _damaged(json_path, f'its {"training " * (kind == "latents")}'
+    raise damaged_error(json_path, f'its {"training " * (kind == "latents")}'
                    f'{kind} hold NaN or infinity')
   return arrays
 
@@ -402,7 +398,7 @@ def load_extra(path, meta, kind):
     return None
   expected = {k: (v['shape'], 'f') for k, v in meta[kind]['arrays'].items()}
   if sum(np.prod(s, dtype=np.int64) for s, _ in expected.values()) > _MAX_EXTRA:
-    raise _damaged(model_json_path(path), f'its {kind} are far too large')
+    raise damaged_error(model_json_path(path), f'its {kind} are far too large')
   return _read_npz(model_json_path(path), kind, meta, expected)
 
 

@@ -272,10 +272,8 @@ def require_flag(name, value):
   return value
 
 
-def check_positive(name, value, allow_none=True):
-  """Refuses a count flag below 1 (None passes where `allow_none`)."""
-  if value is None and allow_none:
-    return value
-  if value is None or value < 1:
+def check_positive(name, value):
+  """Refuses a count flag below 1 (None, its default, passes)."""
+  if value is not None and value < 1:
     raise errors.UsageError(f'--{name} must be at least 1, got {value}.')
   return value

@@ -187,11 +187,10 @@ class Training:
       raise TrainingDivergedError(
           f'{why}hparams={{"learning_rate": {rate / 10:g}}}.',
           cli=f'{why}--hparams=learning_rate={rate / 10:g}.')
-    history['loss'].append(total)
-    history['reconstruction_loss'].append(reconstruction)
-    history['kl_loss'].append(kl)
     logs = {'loss': total, 'reconstruction_loss': reconstruction,
             'kl_loss': kl}
+    for key, value in logs.items():
+      history[key].append(value)
     _call_all(hooks, 'on_epoch_end', epoch, logs)
     return bool(self.stop_training)
 

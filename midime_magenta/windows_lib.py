@@ -86,8 +86,8 @@ def windows(notes, chunk_steps, hop_steps=None):
   return sorted(found, key=lambda item: item[0])
 
 
-def _melody_events(notes, num_steps):
-  """`Melody.fromNoteSequence(..., ignorePolyphony=true)`'s events per step."""
+def _melody_one_hot(converter, notes, num_steps):
+  """`Melody.fromNoteSequence(..., ignorePolyphony=true)`'s events, one-hot."""
   events = [-2] * num_steps
   last_start = None
   for n in sorted(notes, key=lambda n: (n.quantized_start_step, -n.pitch)):
@@ -97,13 +97,9 @@ def _melody_events(notes, num_steps):
     if n.quantized_end_step < num_steps:
       events[n.quantized_end_step] = -1
     last_start = n.quantized_start_step
-  return events
-
-
-def _melody_one_hot(converter, notes, num_steps):
   encoding = converter.melody_encoding
-  labels = [encoding.encode_event(e) for e in _melody_events(notes, num_steps)]
-  return np.eye(encoding.num_classes, dtype=bool)[labels]
+  return np.eye(encoding.num_classes, dtype=bool)[
+      [encoding.encode_event(e) for e in events]]
 
 
 def _drum_tensors(converter, notes, num_steps):
