@@ -28,6 +28,10 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
+# A result panel with nothing shown yet draws no border; side by side, long
+# file names do not widen a panel past its share.
+_HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
+         '.gr-group{min-width:0}</style>')
 
 
 def _gradio():
@@ -436,7 +440,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
                 show_error=False, quiet=True, auth=auth,
-                head=plots_lib.roll_head(),
+                head=plots_lib.roll_head() + _HEAD,
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:
