@@ -28,10 +28,8 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-# A result panel with nothing shown yet draws no border; side by side, long
-# file names do not widen a panel past its share.
-_HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
-         '.gr-group{min-width:0}</style>')
+# A result panel with nothing shown yet draws no border.
+_HEAD = '<style>.gr-group:not(:has(.block)){display:none}</style>'
 
 
 def _gradio():
