@@ -51,6 +51,8 @@ def test_step_one_sample_sliders_roll_save_url_and_super_sliders(
     height = page.driver.execute_script('return document.body.scrollHeight')
     assert height <= 2500, height  # 2.5 screens of 1000 px at 1280 wide.
     page.shot('instrument-0-load')
+    assert not any(page.shown(f'#{key}') for key in (  # No empty borders.
+        'input', 'untrained', 'before', 'after'))
     assert '--' not in page.find('body').text  # No flags on the page.
     assert not page.find('#train').is_enabled()  # Nothing to learn yet.
     page.click('#another_sample')

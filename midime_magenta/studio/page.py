@@ -28,6 +28,8 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
+# A result panel with nothing shown yet draws no border.
+_HEAD = '<style>.gr-group:not(:has(.block)){display:none}</style>'
 
 
 def _gradio():
@@ -67,9 +69,8 @@ def _values(session, panel, shown):
 
 
 def _handler(studio, fn, outputs):
-  """Runs `fn(session, *args, tab=...)` with the session busy; an error
-  becomes one line of the step's status (anything but a `MidiMeError` is
-  logged with its traceback)."""
+  """`fn(session, *args, tab=...)`, the session busy; an error is one line of
+  the step's status (logged with its traceback unless a `MidiMeError`)."""
   gr = _gradio()
 
   def wrapped(request: gr.Request, session, *args):
@@ -88,8 +89,7 @@ def _handler(studio, fn, outputs):
 
 
 def _layout(gr, studio):
-  """The page's components, top to bottom, by name: the paper's steps, each
-  with its status beside its button; the rest folded away."""
+  """The page's components by name: each step's status by its button."""
   names = list(studio.checkpoints)
   sound = ('FluidSynth with a General MIDI soundfont'
            if studio.synthesizer == 'fluidsynth' else
@@ -119,11 +119,9 @@ def _layout(gr, studio):
     tune_status = gr.Markdown('Upload a MIDI file, pick our example or give '
                               'an address.', elem_id='tune_status')
   with gr.Row():
-    hidden = {'visible': False}
-    melody = gr.Dropdown([], label='Melody track', elem_id='melody_track',
-                         **hidden)
-    bass = gr.Dropdown([], label='Bass track', elem_id='bass_track', **hidden)
-    drums = gr.Dropdown([], label='Drum track', elem_id='drum_track', **hidden)
+    melody, bass, drums = [gr.Dropdown([], label=f'{k.title()} track',
+                                       elem_id=f'{k}_track', visible=False)
+                           for k in ('melody', 'bass', 'drum')]
   input_panel = _panel(gr, 'Your tune', 'input')
 
   gr.Markdown('## 3. Personalize')
@@ -199,12 +197,10 @@ class _Actions:
   def tracks_update(self, s):
     pitched, drum_tracks = personalizer_lib.track_menu(s.tune)
     trio = s.kind == 'trio'
-    update = self.gr.update
-    return [update(choices=pitched, value=s.tracks.get('melody'),
-                   visible=s.kind != 'drums'),
-            update(choices=pitched, value=s.tracks.get('bass'), visible=trio),
-            update(choices=drum_tracks, value=s.tracks.get('drums'),
-                   visible=trio)]
+    return [self.gr.update(choices=c, value=s.tracks.get(k), visible=v)
+            for c, k, v in ((pitched, 'melody', s.kind != 'drums'),
+                            (pitched, 'bass', trio),
+                            (drum_tracks, 'drums', trio))]
 
   def shown_input(self, s, shown):
     cut = (f' The page plays and draws its first {studio_lib.PLAYED_SECONDS} '
@@ -249,7 +245,6 @@ class _Actions:
             *_values(s, 'prior', s.prior())]
 
   def train(self, s, count, tab, progress=None):  # pylint: disable=unused-argument
-    """Trains with Gradio's progress beside the button: epoch k of n."""
     if studio_lib.need(s).chunked is None:
       raise errors.UsageError('Upload a MIDI file or pick a tune first.')
     count, s.trained_note = int(count), None
@@ -263,7 +258,6 @@ class _Actions:
             self.gr.update(value=s.loss_png(trained), visible=True)]
 
   def compare(self, s, tab):  # pylint: disable=unused-argument
-    """After a training: the first chunks before, MusicVAE's and after."""
     if not getattr(s, 'trained_note', None):  # The training failed.
       return [s] + [self.gr.skip()] * 13
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())
@@ -313,8 +307,7 @@ class _Actions:
 
 
 def _wire(ui, actions, page):
-  """Ties each control's event to its action and its step's status; two at
-  once at most (one a training), the others queued."""
+  """Each control's event to its action and status; two at once at most."""
   gr = actions.gr
 
   def wire(event, fn, inputs, outputs, status, **kwargs):
@@ -391,8 +384,7 @@ def build(studio):
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
            runs_dir=None, auth=None, max_tabs=server.MAX_TABS,
            **kwargs):
-  """Serves MidiMe Studio (in a notebook, inline); prints its address and
-  who can reach it.
+  """Serves MidiMe Studio (in a notebook, inline); prints who can reach it.
 
   Args:
     checkpoints: {name: checkpoint} or a list (names, folders, URLs); by
@@ -401,8 +393,8 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     port: None picks a free one from 7860, 0 any free one.
     folder: Gradio's folder (`GRADIO_TEMP_DIR`): uploads, and the results.
     runs_dir: the runs library; by default in the user's data folder.
-    auth: Gradio's `auth`; beyond this machine without it, a password is
-      made and printed once.
+    auth: Gradio's `auth`; beyond this machine without it, a password made
+      and printed once.
     max_tabs: tabs at once; a new one replaces the one idle longest.
     **kwargs: more of `gradio.Blocks.launch`'s arguments.
 
@@ -436,7 +428,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
                 show_error=False, quiet=True, auth=auth,
-                head=plots_lib.roll_head(),
+                head=plots_lib.roll_head() + _HEAD,
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:

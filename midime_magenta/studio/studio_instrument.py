@@ -1,13 +1,8 @@
-"""MidiMe Studio's instrument, as the paper's page has it: one sample at a time.
-
-Step 1, "Hear some samples": a sample of MusicVAE (its z, [z_size]), sliders
-over the `SLIDERS` dimensions of z that matter most
-(`FrozenMusicVAE.important_dimensions`), and once MidiMe is trained its
-`latent_size` super sliders beside them, acting on the same sample: they set
-MidiMe's small code of it, decoded through MidiMe. Each result is a piano roll
-that plays in the page (`plots_lib.roll_html`: nothing is rendered on the
-server), and "Save this sample" writes its MIDI and WAV under a name a
-musician can file. A tune also comes from an http(s) address.
+"""MidiMe Studio's step 1, as the paper's page has it: one sample of MusicVAE,
+sliders over the `SLIDERS` dimensions of z that matter most and, once MidiMe
+is trained, its super sliders acting on the same sample (MidiMe's small code
+of it). The sample is a piano roll that plays in the page; "Save this sample"
+writes its MIDI and WAV. Also: more tunes, and a tune from an address.
 """
 
 import os
@@ -83,19 +78,15 @@ class Sample:
     if self.sequence is None:
       raise errors.UsageError('Get a sample first.')
     s = self.session
-    name = file_util.musician_name(s.tune_name or 'musicvae', s.model,
-                                   'sample')
-    folder = os.path.join(s.folder, 'kept')
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder := os.path.join(s.folder, 'kept'), exist_ok=True)
     midi = file_util.write_atomically(
-        os.path.join(folder, name),
+        os.path.join(folder, file_util.musician_name(
+            s.tune_name or 'musicvae', s.model, 'sample')),
         lambda tmp: note_seq.sequence_proto_to_midi_file(self.sequence, tmp),
         replace=False)
-
-    def render(tmp):
-      audio_lib.render_wav(midi, tmp)
     wav = file_util.write_atomically(
-        os.path.splitext(midi)[0] + '.wav', render, replace=False)
+        os.path.splitext(midi)[0] + '.wav',
+        lambda tmp: audio_lib.render_wav(midi, tmp), replace=False)
     return (kept or []) + [midi, wav]
 
 
@@ -107,14 +98,12 @@ def sample_of(session, seed=None, fresh=False):
 
 
 def add_tunes(session, paths):
-  """More tunes to train on with the tab's first, each read with the same
-  checks and its tracks chosen for it; returns what they give, in a sentence."""
+  """More tunes to train on with the first; returns what they give."""
   if session.tune is None:
     raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-  more = []
-  for path in paths or ():
-    more.append(session.read_tune(path))
-    more[-1].filename = os.path.basename(path)
+  more = [session.read_tune(path) for path in paths or ()]
+  for tune, path in zip(more, paths or ()):
+    tune.filename = os.path.basename(path)
   p = session.personalizer
   chunks = sum(c.num_chunks for c in p.chunk([session.tune, *more]))
   session.more = more
@@ -125,17 +114,11 @@ def add_tunes(session, paths):
 
 
 def fetch_tune(session, url):
-  """A tune from an http(s) address, written in the tab's folder (checked as
-  an upload when opened); returns (path, name)."""
+  """A tune from an http(s) address in the tab's folder: (path, name)."""
   name, data = checkpoints.fetch_tune(url, public_only=session.studio.shared)
-  folder = os.path.join(session.folder, 'fetched')
-  os.makedirs(folder, exist_ok=True)
-  path = os.path.join(folder, 'tune.mid')
-
-  def write(tmp):
-    with open(tmp, 'wb') as f:
-      f.write(data)
-  return file_util.write_atomically(path, write), name
+  os.makedirs(folder := os.path.join(session.folder, 'fetched'), exist_ok=True)
+  return file_util.write_atomically(os.path.join(folder, 'tune.mid'),
+                                    data), name
 
 
 def layout(gr):
@@ -172,8 +155,8 @@ def layout(gr):
 
 
 def wire(page_ui, actions, handler, trained):
-  """Ties step 1's controls to the sample with the page's `handler`; after the
-  events `trained` (training, loading) the super sliders show."""
+  """Step 1's events, via the page's `handler`; after `trained`'s events
+  (training, loading) the super sliders show."""
   gr, studio, ui = actions.gr, actions.studio, page_ui.instrument
   session, model = page_ui.session, page_ui.model
   def shown(s, sample, message, supers=None):

@@ -1,10 +1,8 @@
 """What MidiMe Studio does, without the page: one `Session` per browser tab.
 
-Every result is written as MIDI and WAV, shown as a piano roll that plays in
-the page and as notes, in the input's tempo and programs. Every request has a
-budget decided before the work: a tune is refused from its size, MIDI events,
-notes or length before it is read further; a result is played and drawn for
-its first `PLAYED_SECONDS` only.
+Every result is MIDI and WAV, a piano roll that plays and notes. A tune is
+refused from its size, MIDI events, notes or length before it is read
+further; a result is played and drawn for its first `PLAYED_SECONDS` only.
 """
 
 import contextlib
@@ -44,8 +42,7 @@ _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
 def page_words(message):
-  """A message in the page's words: its controls for the command line's flags,
-  and no advice that only the command line could follow."""
+  """A message with the page's controls for flags, no command-line advice."""
   message = re.sub(r'--(\w+)', lambda m: _CONTROLS.get(m.group(1), m.group(0)),
                    message)
   message = re.sub(r';[^;]*--\w.*$', '.', message)
@@ -64,9 +61,8 @@ def need(session):
 
 
 class Shown:
-  """One result on the page: its MIDI file, whole, and the WAV, piano roll and
-  notes of what is played (its first `PLAYED_SECONDS`; `cut` when less than
-  all)."""
+  """A result: its whole MIDI file, and the WAV, roll and notes of what is
+  played (its first `PLAYED_SECONDS`; `cut` when less than all)."""
 
   def __init__(self, ns, folder, name):
     self.sequence = ns
@@ -95,7 +91,6 @@ class Shown:
     self.files = [self.midi, self.wav]
 
 
-
 def note_name(pitch):
   return f'{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}'
 
@@ -117,12 +112,8 @@ def _duration(ns):
 
 
 def midi_events(data, limit):
-  """How many events (notes on and off, controls, meta) MIDI bytes hold,
-  counted from the bytes without reading them as music, up to `limit` + 1.
-
-  A bound, not a reader: a damaged file is counted as far as it goes and
-  refused later by the reader.
-  """
+  """How many events MIDI bytes hold, up to `limit` + 1, without reading them
+  as music (a damaged file counted as far as it goes; the reader refuses it)."""
   count, pos, size = 0, 8 + int.from_bytes(data[4:8], 'big'), len(data)
 
   def number(pos):  # A variable-length quantity: (value, where it ends).
@@ -189,7 +180,6 @@ class Session:
     self.panels[panel] = list(files)
 
   def loss_png(self, history):
-    """The loss curve so far, shown on the loss panel."""
     path = plots_lib.plot_loss_curve(history, os.path.join(
         self.folder, f'loss-{time.monotonic_ns()}.png'))
     self.on_panel('loss', [path])
@@ -203,17 +193,12 @@ class Session:
     self.personalizer = self.tune = self.chunked = self.points = None
     self.panels = {}
 
-  def _voiced_chunks(self, raw, label):
-    """Chunks MusicVAE decoded, back to back in their slots, voiced."""
+  def _voiced_chunks(self, raw, label):  # Decoded chunks back to back.
     p = self.personalizer
     return self.show(p.voiced([p.joined(raw)])[0], label)
 
   def open_tune(self, path, name=None):
-    """Reads an uploaded or bundled MIDI file; returns the input shown.
-
-    Refused before it is read further when its size, its MIDI events, its
-    notes or its length are beyond the page's budget.
-    """
+    """Reads an uploaded or bundled MIDI file; returns the input shown."""
     self.tune, self.tune_name = self.read_tune(path, name), name or (
         os.path.basename(path))
     self.tune.filename, self.more = self.tune_name, []
@@ -316,14 +301,14 @@ class Session:
     return self.personalizer
 
   def reconstructions(self, temperature=0.5):
-    """(through an untrained MidiMe as the demo's "before", MusicVAE alone,
-    the trained MidiMe): the first chunks, shown."""
+    """The first chunks through an untrained MidiMe, MusicVAE, the MidiMe."""
     p = self.trained()
     z = p.latents_of()[:CHUNKS_SHOWN]
     return tuple(self._voiced_chunks(p.decode(x, temperature), label) for
-                 x, label in ((personalizer_lib.untrained_reconstruction(p, z), 'untrained-midime'),
-                              (z, 'musicvae'), (p.midime.reconstruct(z),
-                                                'midime')))
+                 x, label in (
+                     (personalizer_lib.untrained_reconstruction(p, z),
+                      'untrained-midime'), (z, 'musicvae'),
+                     (p.midime.reconstruct(z), 'midime')))
 
   def sample(self, seed=None, temperature=0.5, variation=1.0,
              allow_copies=False, attributes=None):

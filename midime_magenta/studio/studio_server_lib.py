@@ -1,11 +1,5 @@
-"""What a MidiMe Studio server shares and checks before it serves.
-
-`Studio` holds the MusicVAEs (restored once; every checkpoint is found before
-anything serves), the tabs' sessions (`studio_lib.Session`, at most
-`max_tabs`: a new tab takes the place of the one idle the longest) and the
-runs library, where the page saves and loads runs by name, never by path.
-`check_folder` and `check_address` refuse, in one sentence, a folder or an
-address the server could not use.
+"""What a MidiMe Studio server shares (`Studio`: MusicVAEs, tabs' sessions,
+the runs library by name) and checks (folders, addresses) before it serves.
 """
 
 import contextlib
@@ -29,18 +23,15 @@ RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
 
 
 class Studio:
-  """What the tabs share: MusicVAEs by name, restored once, the folders, and
-  the tabs' sessions.
+  """What the tabs share: MusicVAEs restored once, folders, sessions.
 
   Args:
     checkpoints: {name: checkpoint} (anything `--checkpoint_file` takes); each
       is resolved now, so a missing one is refused before anything serves.
-    folder: where results are written (served to the page), a folder of its
-      own: each tab writes in a new folder of a random name inside it.
+    folder: results (served to the page), a randomly named folder per tab.
     runs_dir: the runs library, where the page saves and loads runs by name.
     batch_size: MusicVAE's graph batch size.
-    max_tabs: sessions held at once; a new tab takes the place of the one idle
-      the longest.
+    max_tabs: sessions held at once; a new tab replaces the one idle longest.
     shared: served beyond this machine: a tune's address must then be public.
   """
 
@@ -75,16 +66,10 @@ class Studio:
       self._music_vaes[name] = personalizer.music_vae  # Restored once.
     return personalizer
 
-  # -- tabs ------------------------------------------------------------------------
-
   def session(self, tab, model, old=None):
-    """Tab `tab`'s session of `model`: `old` when it is that, else a new one.
-    Closes `old`, and makes room when `max_tabs` are held by closing the
-    session idle the longest.
-
-    Raises:
-      errors.UsageError: when every session is busy.
-    """
+    """Tab `tab`'s session of `model`: `old` if it is that, else a new one
+    (closing `old`, and the idlest when `max_tabs` are held; UsageError when
+    every session is busy)."""
     if old is not None and old.model == model and not old.closed:
       return old
     with self._lock:
@@ -137,9 +122,8 @@ class Studio:
     self.close(self.tabs.get(tab))
 
   def release_uploads(self, session):
-    """Removes the uploads in Gradio's folder (where this server's folder is)
-    that `session` opened and no open tab holds: Gradio keeps one file for
-    every tab that uploads the same bytes."""
+    """Removes the uploads in Gradio's folder that `session` opened and no
+    open tab holds (Gradio keeps one file for all tabs uploading the same)."""
     uploads = os.path.dirname(os.path.abspath(self.folder)) + os.sep
     with self._lock:
       held = set().union(*(s.uploads for s in self.tabs.values()
@@ -150,8 +134,6 @@ class Studio:
         with contextlib.suppress(OSError):
           os.remove(path)
           os.rmdir(os.path.dirname(path))  # Gradio's folder for those bytes.
-
-  # -- the runs library ----------------------------------------------------------
 
   def run_names(self):
     """The names of the runs in the library, sorted."""
@@ -168,8 +150,7 @@ class Studio:
     return sorted(n for n in names if RUN_NAME.fullmatch(n) and is_run(n))
 
   def run_path(self, name, new=False):
-    """The library's folder of run `name`; `new` claims it (atomically: a
-    name taken is refused, whoever took it)."""
+    """The library's folder of run `name`; `new` claims it atomically."""
     name = (name or '').strip()
     if not RUN_NAME.fullmatch(name):
       raise errors.UsageError(
@@ -194,8 +175,7 @@ class Studio:
 
 
 def check_folder(path, what):
-  """Creates folder `path` if needed and checks that files can be made in it
-  (a file, /proc or a read-only one is refused); raises UsageError."""
+  """Creates folder `path` if needed; UsageError unless files can be made."""
   try:
     file_util.check_writable_dir(path, what)
     os.rmdir(tempfile.mkdtemp(dir=path))
@@ -215,8 +195,8 @@ def default_runs_dir():
 
 
 def check_address(host, port):
-  """(port, True when only this machine can reach `host`) for serving on
-  host:port (port 0 or None: a free one); raises UsageError."""
+  """(port, whether only this machine reaches `host`) to serve host:port
+  (port 0 or None: a free one); raises UsageError."""
   try:
     infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
   except (socket.gaierror, UnicodeError) as e:
@@ -238,8 +218,8 @@ def check_address(host, port):
 
 
 def login(auth, local):
-  """(Gradio's auth, the password made for it or None): serving beyond this
-  machine without a login makes one, printed once."""
+  """(Gradio's auth, a password made when serving beyond this machine
+  without one, else None)."""
   if auth is not None or local:
     return auth, None
   password = secrets.token_hex(12)
@@ -247,8 +227,7 @@ def login(auth, local):
 
 
 def reach(local, port, password):
-  """Who can reach the page, in words."""
-  if local:
+  if local:  # Who can reach the page, in words.
     return 'this machine only'
   return (f'any machine that reaches port {port} here, ' +
           (f'logging in as midime with password {password}' if password
