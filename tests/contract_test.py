@@ -144,8 +144,14 @@ def test_a_module_moved_into_a_wing_still_imports_with_a_warning(module,
 
 
 def test_each_wing_door_names_only_what_resolves():
-  import importlib  # pylint: disable=g-import-not-at-top
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  extras = {m for m in ('apache_beam', 'gradio')
+            if importlib.util.find_spec(m) is None}  # Not installed here.
   for door in ('checkpoints', 'steering', 'encoding', 'studio'):
     wing = importlib.import_module(f'midime_magenta.{door}')
-    assert wing.__all__ and all(getattr(wing, n) is not None
-                                for n in wing.__all__), door
+    assert wing.__all__, door
+    for name in wing.__all__:
+      try:
+        assert getattr(wing, name) is not None, (door, name)
+      except ModuleNotFoundError as e:
+        assert e.name.split('.')[0] in extras, (door, name, e)
