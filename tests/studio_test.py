@@ -191,8 +191,11 @@ class Page:
   def set_number(self, css, value):
     box = self.find(f'{css} input[type=number]')
     self.driver.execute_script('arguments[0].scrollIntoView();', box)
-    box.clear()
-    box.send_keys(str(value))
+    for _ in range(3):  # A busy page may redraw the box while it is typed in.
+      box.clear()
+      box.send_keys(str(value))
+      if box.get_attribute('value') == str(value):
+        break
     box.send_keys('\t')  # Leaving the box releases the slider.
 
 
