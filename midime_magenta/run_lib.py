@@ -240,7 +240,8 @@ def _write_run(run_dir, files, manifest, summary=None):
   midime.json, the commit point; then removes the data files (and events)
   it no longer names, and constraint.png without a constraint."""
   events = os.path.join(run_dir, TENSORBOARD_DIR)
-  if any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files):
+  new_events = any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files)
+  if new_events:
     os.makedirs(events, exist_ok=True)
   for name, content in files.items():
     file_util.write_atomically(os.path.join(run_dir, name), content)
@@ -252,7 +253,7 @@ def _write_run(run_dir, files, manifest, summary=None):
   stale = [n for n in os.listdir(run_dir) if n not in named and (
       _DATA_FILE.fullmatch(n) or
       n == CONSTRAINT_PLOT_FILE and not manifest.get('constraint'))]
-  if os.path.isdir(events) and f'{TENSORBOARD_DIR}/' in ''.join(files):
+  if new_events:
     stale += [f'{TENSORBOARD_DIR}/{n}' for n in os.listdir(events)
               if f'{TENSORBOARD_DIR}/{n}' not in files]
   for name in stale:
