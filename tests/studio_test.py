@@ -346,6 +346,11 @@ def _reload(page, model, name):
   page.click('#sample')
   page.wait_status("MidiMe's samples beside", 'samples')
   page.wait_panel('midime')
+  # A tab with no tune names its files after the run it loaded.
+  stem = name.replace(' ', '-')
+  assert all(n.startswith(f'{stem}-{model}-midime-samples-')
+             for n in page.downloads('midime_files')), page.downloads(
+                 'midime_files')
   page.shot(f'{model}-8-reloaded')
 
 

@@ -80,8 +80,7 @@ class Sample:
     s = self.session
     os.makedirs(folder := os.path.join(s.folder, 'kept'), exist_ok=True)
     midi = file_util.write_atomically(
-        os.path.join(folder, file_util.musician_name(
-            s.tune_name or 'musicvae', s.model, 'sample')),
+        os.path.join(folder, s.file_name('sample')),
         lambda tmp: note_seq.sequence_proto_to_midi_file(self.sequence, tmp),
         replace=False)
     wav = file_util.write_atomically(

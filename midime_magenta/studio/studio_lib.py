@@ -160,6 +160,7 @@ class Session:
     self.panels = {}  # The files each panel of the page shows.
     self.uploads = set()  # The uploads it opened (removed with the last tab).
     self.tune = self.tune_name = None
+    self.run_name = None  # The run loaded, when no tune is open.
     self.more = []  # Tunes to train on with the first.
     self.tracks = {}
     self.chunked = None
@@ -167,10 +168,15 @@ class Session:
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
 
+  def file_name(self, what):
+    """tune-model-what-date.mid: the tune's name, else the loaded run's, else
+    'musicvae' (step 1 before any tune)."""
+    return file_util.musician_name(
+        self.tune_name or self.run_name or 'musicvae', self.model, what)
+
   def show(self, ns, what):
-    """`ns` shown, its files named tune-model-what-date.mid and .wav."""
-    return Shown(ns, self.folder, file_util.musician_name(
-        self.tune_name or 'musicvae', self.model, what))
+    """`ns` shown, its files named `file_name(what)` .mid and .wav."""
+    return Shown(ns, self.folder, self.file_name(what))
 
   def on_panel(self, panel, files):
     """Records the files `panel` shows; those it showed before are removed."""
@@ -386,6 +392,6 @@ class Session:
           music_vae=self.personalizer.music_vae)
     except errors.MidiMeError as e:
       raise errors.MidiMeError(str(e).replace(path, repr(name))) from None
-    self.personalizer, self.points = p, None
+    self.personalizer, self.points, self.run_name = p, None, name
     return (f'Loaded {name!r}: a MidiMe of {p.midime.hparams.latent_size} '
             f'dimensions trained on {len(p.training_data.z)} chunks.')
