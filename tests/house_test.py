@@ -28,9 +28,9 @@ AREA_BUDGETS = {
     'checkpoints': 1_380,
     'encoding': 870,
     'steering': 700,
-    'studio': 1_300,
+    'studio': 1_310,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,840; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,850; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

@@ -159,8 +159,7 @@ class Session:
     self.closing = self.closed = self.evicted = False
     self.panels = {}  # The files each panel of the page shows.
     self.uploads = set()  # The uploads it opened (removed with the last tab).
-    self.tune = self.tune_name = None
-    self.run_name = None  # The run loaded, when no tune is open.
+    self.tune = self.tune_name = self.run_name = None  # run: the one loaded.
     self.more = []  # Tunes to train on with the first.
     self.tracks = {}
     self.chunked = None
@@ -169,14 +168,12 @@ class Session:
     self.variation = 1.0  # at this scale.
 
   def file_name(self, what):
-    """tune-model-what-date.mid: the tune's name, else the loaded run's, else
-    'musicvae' (step 1 before any tune)."""
+    """tune-model-what-date.mid, after the tune, the run loaded or MusicVAE."""
     return file_util.musician_name(
         self.tune_name or self.run_name or 'musicvae', self.model, what)
 
   def show(self, ns, what):
-    """`ns` shown, its files named `file_name(what)` .mid and .wav."""
-    return Shown(ns, self.folder, self.file_name(what))
+    return Shown(ns, self.folder, self.file_name(what))  # Its .mid and .wav.
 
   def on_panel(self, panel, files):
     """Records the files `panel` shows; those it showed before are removed."""
