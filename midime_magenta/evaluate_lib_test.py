@@ -46,14 +46,18 @@ def test_table_and_files(report, tmp_path):
   json_path, sheet = evaluate_lib.write_report(report, str(tmp_path))
   data = json.load(open(json_path))
   assert 'sequences' not in data and data['num_samples'] == 60
-  # Each group's notes in its own colour, one row below the other.
+  # Each group's notes in its own colour, inside its own row of panels (the
+  # input's row is black, as the text is; the three rows below it are checked).
   image = np.asarray(Image.open(sheet).convert('RGB')).astype(int)
   palette = plots_lib._PALETTE  # pylint: disable=protected-access
-  rows = [np.nonzero(np.all(image == palette[3 * i:3 * i + 3], axis=-1).any(
-      axis=1))[0] for i in (plots_lib._PURPLE, plots_lib._BLUE,  # pylint: disable=protected-access
-                            plots_lib._DARK)]  # pylint: disable=protected-access
-  assert all(len(r) > 20 for r in rows)
-  assert rows[0].max() < rows[1].min() and rows[1].max() < rows[2].min()
+  height = plots_lib._SHEET_PANEL[1]  # pylint: disable=protected-access
+  for row, colour in enumerate((plots_lib._PURPLE, plots_lib._BLUE,  # pylint: disable=protected-access
+                                plots_lib._DARK), start=1):  # pylint: disable=protected-access
+    ys = np.nonzero(np.all(image == palette[3 * colour:3 * colour + 3],
+                           axis=-1).any(axis=1))[0]
+    top = plots_lib._MARGIN + row * height  # pylint: disable=protected-access
+    assert len(ys) >= 4 and top <= ys.min() and ys.max() < top + height, (
+        row, ys)
 
 
 def test_note_statistics_and_f1_on_known_notes():
