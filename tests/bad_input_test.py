@@ -747,16 +747,18 @@ def test_a_saved_voicing_beyond_midi_is_written_clamped(workspace, tmp_path):
                                      'output_dir': str(tmp_path / 'out')},
                         workspace, 'slow_voicing')
   _clean_success(warm_scripts.run(name, *args))
+  played = 0
   for path in glob.glob(str(tmp_path / 'out' / '*.mid')):
     midi = mido.MidiFile(path)
     assert [m.tempo for t in midi.tracks for m in t
             if m.type == 'set_tempo'] == [pytest.approx(60e6 / 3.577, abs=1)]
-    # Once in a full Colab-copy run this saw program 0; alone it passes. Say
-    # which file and what it held, for the next look.
-    assert {m.program for t in midi.tracks for m in t
-            if m.type == 'program_change'} <= {127}, (
-                path, [(m.type, getattr(m, 'program', None)) for t in
-                       midi.tracks for m in t if m.type != 'note_off'][:20])
+    # The tiny model can decode a sample with no notes; its file holds only
+    # the default program_change 0 that MIDI writers give an empty track.
+    if any(m.type == 'note_on' for t in midi.tracks for m in t):
+      played += 1
+      assert {m.program for t in midi.tracks for m in t
+              if m.type == 'program_change'} == {127}, path
+  assert played
 
 
 def _script(name):
