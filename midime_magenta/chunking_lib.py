@@ -277,7 +277,7 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
 
   Args:
     inputs: NoteSequences, MIDI/TFRecord paths, folders, globs, or a
-      comma-separated string of them.
+      comma-separated string of them; a `ChunkedInput` is kept as it is.
     music_vae_config, instrument, program, trio_tracks, hop_bars: as in
       `chunk_note_sequence`.
     allow_empty: False to refuse inputs that give no chunk at all.
@@ -290,10 +290,12 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
   if isinstance(inputs, (str, os.PathLike, note_seq.NoteSequence)) or (
       not isinstance(inputs, collections.abc.Iterable)):
     inputs = [inputs]  # Anything else is refused by _sequences, naming it.
-  skipped, pairs = [], []
+  skipped, pairs, chunked = [], [], []
   for item in inputs:
-    pairs.extend(_sequences(item, skipped))
-  chunked = []
+    if isinstance(item, ChunkedInput):
+      chunked.append(item)
+    else:
+      pairs.extend(_sequences(item, skipped))
   for source, ns in pairs:
     try:
       result = chunk_note_sequence(ns, music_vae_config, source, instrument,

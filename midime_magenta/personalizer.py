@@ -130,10 +130,11 @@ class Personalizer:
     """Trains a fresh MidiMe on the inputs' chunks; returns the history.
 
     Args:
-      inputs: what `chunk` takes; or `z`, latents [n, z_size]; or
-        `training_data` from `encoding.load_training_data` (its manifest as
-        `encoding`). epochs, hparams: override the config's. callbacks: see
-        `MidiMe.train`. seed: repeatable training. progress: a bar or log lines.
+      inputs: what `chunk` takes (with `z`, what it gave and their mu); or `z`,
+        latents [n, z_size]; or `training_data` from
+        `encoding.load_training_data` (its manifest as `encoding`). epochs,
+        hparams: override the config's. callbacks: see `MidiMe.train`. seed:
+        repeatable training. progress: a bar or log lines.
 
     Raises:
       chunking_lib.NoChunksError: the inputs give no chunk (it says why).
@@ -143,7 +144,7 @@ class Personalizer:
     before = startup_lib.totals()  # Each phase is a span; see self.seconds.
     if training_data is not None:
       self.training_data = training_data
-    elif z is None:
+    elif z is None or inputs is not None:
       with startup_lib.span('chunking'):
         self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
                                  allow_empty=False, hop_bars=hop_bars)
@@ -155,8 +156,8 @@ class Personalizer:
         self.batch_size = max(1, min(self.batch_size, num_chunks))
       self.music_vae  # pylint: disable=pointless-statement
       with startup_lib.span('encoding'):
-        self.training_data = _training_data(self.inputs,
-                                            self.encode(self.inputs))
+        self.training_data = _training_data(self.inputs, self.encode(
+            self.inputs) if z is None else np.asarray(z, np.float32))
     else:
       self.training_data = run_lib.TrainingData(
           z=np.asarray(z, np.float32), sources=['latents'] * len(z),

@@ -254,15 +254,16 @@ class _Actions:
     s.trained_note = (f'Trained {len(trained["loss"])} epochs on '
                       f'{len(s.personalizer.training_data.z)} chunks in '
                       f'{seconds:.1f} s.')
-    return [s, s.trained_note,
-            self.gr.update(value=s.loss_png(trained), visible=True)]
+    return [s, s.trained_note]
 
   def compare(self, s, tab):  # pylint: disable=unused-argument
     if not getattr(s, 'trained_note', None):  # The training failed.
-      return [s] + [self.gr.skip()] * 13
+      return [s] + [self.gr.skip()] * 14
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())
     return [s, s.trained_note + ' Below: your chunks before and after.',
-            *[v for k, x in shown for v in _values(s, k, x)]]
+            *[v for k, x in shown for v in _values(s, k, x)],
+            self.gr.update(value=s.loss_png(s.personalizer.history),
+                           visible=True)]
 
   def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
@@ -335,15 +336,15 @@ def _wire(ui, actions, page):
 
   def train(request: gr.Request, session, count, progress=gr.Progress()):
     return _handler(actions.studio, functools.partial(
-        actions.train, progress=progress), 1)(request, session, count)
+        actions.train, progress=progress), 0)(request, session, count)
   # One training at a time; Gradio's progress beside the button.
   trained = ui.train_button.click(
-      train, [ui.session, ui.epochs], [ui.session, ui.train_status, ui.loss],
+      train, [ui.session, ui.epochs], [ui.session, ui.train_status],
       concurrency_limit=1, concurrency_id='train',
       show_progress_on=[ui.train_status])
   wire(trained.success, actions.compare, [],
-       ui.untrained_panel + ui.before_panel + ui.after_panel, ui.train_status,
-       show_progress='hidden')
+       ui.untrained_panel + ui.before_panel + ui.after_panel + [ui.loss],
+       ui.train_status, show_progress='hidden')
   wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
        ui.midime_panel + ui.beside_panel, ui.samples_status)
   for slider in ui.mm_sliders:

@@ -104,8 +104,8 @@ def add_tunes(session, paths):
   for tune, path in zip(more, paths or ()):
     tune.filename = os.path.basename(path)
   p = session.personalizer
-  chunks = sum(c.num_chunks for c in p.chunk([session.tune, *more]))
-  session.more = more
+  session.more = p.chunk(more)
+  chunks = sum(c.num_chunks for c in [*session.chunked, *session.more])
   bars = p.music_vae.chunk_steps // windows_lib.STEPS_PER_BAR
   return (f'{len(more) + 1} tunes: {chunks} chunks of {bars} bars to '
           'personalize with (the tracks of each chosen for it). ' +

@@ -160,10 +160,9 @@ class Session:
     self.panels = {}  # The files each panel of the page shows.
     self.uploads = set()  # The uploads it opened (removed with the last tab).
     self.tune = self.tune_name = self.run_name = None  # run: the one loaded.
-    self.more = []  # Tunes to train on with the first.
+    self.more = []  # The chunks of more tunes to train on with the first.
     self.tracks = {}
-    self.chunked = None
-    self._chunking = {}  # The track choice `chunk` cut with.
+    self.chunked = self.z = None  # The tune's chunks and their mu.
     self.points = None  # MidiMe's small latents last sampled,
     self.variation = 1.0  # at this scale.
 
@@ -261,10 +260,10 @@ class Session:
       kwargs['trio_tracks'] = {
           'melody': self.tracks['melody'], 'bass': self.tracks['bass'],
           'drums': None if self.tracks['drums'] == -1 else self.tracks['drums']}
-    self.chunked = self.personalizer.chunk(self.tune, allow_empty=False,
-                                           **kwargs)
-    self._chunking = kwargs
-    self.personalizer.voice_as(self.chunked)
+    p = self.personalizer
+    self.chunked = p.chunk(self.tune, allow_empty=False, **kwargs)
+    self.z = p.encode(self.chunked)  # Now, while the input is listened to.
+    p.voice_as(self.chunked)
     return self.show(self.tune, 'input')
 
   def describe_input(self):
@@ -291,10 +290,10 @@ class Session:
     p = self.personalizer
     with self.studio.training_lock:
       started = time.perf_counter()
-      history = p.train([self.tune, *self.more] if self.more else self.tune,
-                        epochs=epochs, seed=seed, progress=False,
-                        callbacks=[on_epoch] if on_epoch else (),
-                        **({} if self.more else self._chunking))
+      history = p.train([*self.chunked, *self.more], epochs=epochs,
+                        z=None if self.more else self.z, seed=seed,
+                        progress=False,
+                        callbacks=[on_epoch] if on_epoch else ())
       self.points = None
     return history, time.perf_counter() - started
 

@@ -39,6 +39,22 @@ def session(mel_2bar_small_checkpoint, tmp_path_factory):
   return s
 
 
+def test_training_is_the_apis_on_the_file(session):
+  """The tab cuts and encodes the tune when it opens; training then is
+  `Personalizer.train` on the file, epoch for epoch."""
+  folk = testdata_lib.testdata_path('folk', '0051-0100_0008.mid')
+  tab = session.studio.session('tab-api', 'mel_2bar_small')
+  tab.open_tune(folk)
+  mine = tab.train(30, seed=0)[0]
+  api = session.studio.personalizer('mel_2bar_small')
+  theirs = api.train(folk, epochs=30, seed=0, progress=False)
+  np.testing.assert_allclose(mine['loss'], theirs['loss'], rtol=1e-5)
+  np.testing.assert_allclose(tab.personalizer.training_data.z,
+                             api.training_data.z, rtol=1e-5, atol=1e-6)
+  assert tab.personalizer.voicing == api.voicing
+  assert tab.personalizer.training_data.sources == [  # Named as uploaded.
+      os.path.basename(source) for source in api.training_data.sources]
+
 def _check_shown(shown, chunks=None):
   """The files of a result hold what the page lists and plays."""
   ns = note_seq.midi_file_to_note_sequence(shown.midi)
