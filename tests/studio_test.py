@@ -274,13 +274,13 @@ def _journey(page, model, tune, tmp_path, epochs, chunk_phrase, runs_dir):
   page.shot(f'{model}-2-training')
   trained = page.wait_status('Trained', 'train')
   assert f'Trained {epochs} epochs' in trained and page.beside('#train', 'train')
-  assert page.find('#loss img').get_attribute('src')
   shown = {}
   for key, what in (('untrained', 'untrained-midime'), ('before', 'musicvae'),
                     ('after', 'midime')):
     shown[key] = page.wait_panel(key)[1]
     _named(page, key, stem, model, what)
   assert shown['untrained'] != shown['after'] and all(shown.values())
+  assert page.find('#loss img').get_attribute('src')  # With the panels.
   page.driver.execute_script('arguments[0].scrollIntoView();',
                              page.find('#train'))
   page.shot(f'{model}-3-before-and-after')
@@ -646,18 +646,25 @@ def test_a_stop_ends_the_server_while_a_tab_trains(
     tab = browser_lib.RawTab(line.split()[2]).open()
     with open(_long_tune(str(tmp_path / 'long.mid')), 'rb') as f:
       tab.call('upload', 'upload', upload=tab.upload('long.mid', f.read()))
+    logged = []
+    reader = threading.Thread(target=lambda: logged.extend(server.stderr),
+                              daemon=True)
+    reader.start()
     training = threading.Thread(
         target=lambda: tab.call('train', 'click', epochs=500), daemon=True)
     training.start()
-    assert _wait_for(lambda: any(
-        name.startswith('loss-') for _, _, names in os.walk(tmp_path / 'served')
-        for name in names), timeout=300), 'training never drew its curve'
+    assert _wait_for(lambda: any('Training MidiMe on' in line
+                                 for line in logged), timeout=300), logged
+    time.sleep(0.5)  # Into the 500 epochs on 300 chunks (some seconds).
+    assert training.is_alive()
     stopped_at = time.monotonic()
     server.send_signal(getattr(signal, signal_name))
-    _, err = server.communicate(timeout=60)
-    assert time.monotonic() - stopped_at < 5, err
+    server.wait(timeout=60)
+    assert time.monotonic() - stopped_at < 5, logged
+    reader.join(timeout=10)  # stderr read to its end.
   finally:
     server.kill()
+  err = ''.join(logged)
   assert server.returncode == 130, err
   assert testdata_lib.error_lines(err) == [
       'midime_studio: error: Interrupted; nothing was left half-written.'], err
