@@ -83,12 +83,6 @@ def _check_regular_files(paths):
                          'folder stands there); encode again.')
 
 
-def holds_encoded(folder):
-  """True when `folder` is a finished midime_encode output."""
-  check_location(folder, 'The encoding')
-  return _gfile().exists(join(folder, MANIFEST))
-
-
 def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   gfile = _gfile()
