@@ -69,8 +69,9 @@ def read_manifest(folder):
           group.get('paths'), list) or not isinstance(
               group.get('weights'), list):
         raise ValueError('a group lacks "paths" or "weights"')
-      if not all(isinstance(p, str) and p for p in group['paths']):
-        raise ValueError('a shard path is not a name')
+      if not all(isinstance(p, str) and file_util.SAFE_NAME.fullmatch(
+          os.path.basename(p)) for p in group['paths']):
+        raise ValueError('a shard path is not a plain file name')
       for weight in group['weights']:
         _check_weight(weight)
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
