@@ -77,17 +77,12 @@ def beam_encode():
     root.setLevel(level)
 
 
-def _stop(signum, unused_frame):
-  """SIGTERM stops an encoding as Ctrl-C does (one line, exit 130)."""
-  del signum
-  raise KeyboardInterrupt
-
-
 def run():
   for name in ('checkpoint_file', 'input_midi', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
   if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGTERM, _stop)
+    # SIGTERM stops an encoding as Ctrl-C does (one line, exit 130).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
   encode = beam_encode()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib
