@@ -73,8 +73,7 @@ def resolve_checkpoint(path):
 
 
 _MAPPING_VERSION = 1  # Bump when tfjs_config_lib maps architectures anew.
-# {id(magenta Config): (the Config, variables)} of unregistered configs.
-_DERIVED_VARIABLES = {}
+_DERIVED_VARIABLES = {}  # {key of an unregistered config: its variables}.
 
 
 def _resolve_tfjs(folder, name):
@@ -241,9 +240,6 @@ def _built_config_variables(name):
 def _derived_config_variables(music_vae_config):
   """Variables of a config magenta does not register, built once and cached
   (a 16-bar graph takes seconds)."""
-  known = _DERIVED_VARIABLES.get(id(music_vae_config))
-  if known is not None and known[0] is music_vae_config:
-    return known[1]
   converter = music_vae_config.data_converter
   key = hashlib.sha256(json.dumps([
       _MAPPING_VERSION, type(music_vae_config.model.encoder).__name__,
@@ -252,16 +248,16 @@ def _derived_config_variables(music_vae_config):
       converter.control_depth, music_vae_config.hparams.values()],
       sort_keys=True, default=str).encode()).hexdigest()[:16]
   path = os.path.join(download_lib.cache_root(), 'variables', f'{key}.json')
-  try:
-    with open(path, encoding='utf-8') as f:
-      variables = json.load(f)
-  except (OSError, ValueError):
-    variables = build_config_variables(music_vae_config)
-    with contextlib.suppress(OSError):  # A read-only cache: build next time.
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      file_util.write_json(path, variables)
-  _DERIVED_VARIABLES[id(music_vae_config)] = (music_vae_config, variables)
-  return variables
+  if key not in _DERIVED_VARIABLES:
+    try:
+      with open(path, encoding='utf-8') as f:
+        _DERIVED_VARIABLES[key] = json.load(f)
+    except (OSError, ValueError):
+      _DERIVED_VARIABLES[key] = build_config_variables(music_vae_config)
+      with contextlib.suppress(OSError):  # A read-only cache: kept in memory.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        file_util.write_json(path, _DERIVED_VARIABLES[key])
+  return _DERIVED_VARIABLES[key]
 
 
 def config_variables(config):
@@ -330,12 +326,9 @@ def checkpoint_fingerprint(prefix):
   """A short hash of a checkpoint's weights, the same in TF and Magenta.js
   layouts: every name and shape, and the values of tensors of <= 65,536."""
   reader = tf.train.load_checkpoint(prefix)
-  shapes = reader.get_variable_to_shape_map()
   digest = hashlib.sha256()
-  for name in sorted(shapes):
-    if name in _IGNORED_VARIABLES:
-      continue
-    digest.update(f'{name}:{shapes[name]};'.encode())
-    if math.prod(shapes[name]) <= 65536:
+  for name, shape in sorted(checkpoint_variables(prefix).items()):
+    digest.update(f'{name}:{shape};'.encode())
+    if math.prod(shape) <= 65536:
       digest.update(reader.get_tensor(name).astype('<f4').tobytes())
   return digest.hexdigest()[:16]
