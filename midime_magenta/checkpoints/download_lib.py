@@ -46,10 +46,6 @@ def is_cached(entry):
   return os.path.exists(os.path.join(folder, COMPLETE_MARKER))
 
 
-def _tar_file_name(entry):
-  return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
-
-
 # A server that never ends must not fill the disk (bundles ~1.6 GB, shards 4 MiB).
 MAX_TAR_BYTES = 4 << 30
 MAX_SHARD_BYTES = 64 << 20
@@ -304,13 +300,15 @@ def _fetch_into_cache(entry):
   folder = entry_folder(entry)
   if entry.kind == 'tar':
     unpacked = os.path.join(folder, 'unpacked')
-    dest = os.path.join(folder, _tar_file_name(entry))
+    name = os.path.basename(urllib.parse.urlparse(entry.url).path) or (
+        'bundle.tar')
+    dest = os.path.join(folder, name)
     with _locked(unpacked):
       if not os.path.isdir(unpacked):
         if not os.path.exists(dest):
           logging.info('Fetching %s into %s ...', entry.url, folder)
-        fetch_file(entry.url, dest, entry.sha256.get(_tar_file_name(entry)),
-                   entry.size, MAX_TAR_BYTES)
+        fetch_file(entry.url, dest, entry.sha256.get(name), entry.size,
+                   MAX_TAR_BYTES)
         unpack_bundle(dest, unpacked)
         os.remove(dest)  # Unpacked and verified: keep one copy.
     return unpack_bundle(dest, unpacked)
