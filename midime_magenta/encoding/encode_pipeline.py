@@ -62,14 +62,6 @@ class ChunkFiles(beam.DoFn):
     config, _ = _resolve(*self._args)
     self._converter_config = configs.get_music_vae_config(config)
 
-  def _sequences(self, path):
-    from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
-    if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
-      return enumerate(ns for _, ns in midi_io.read_note_sequences(path))
-    with FileSystems.open(path) as f:
-      data = f.read(midi_io.MAX_MIDI_BYTES + 1)
-    return [(-1, midi_io.read_midi_bytes(data, path))]
-
   def process(self, name):
     # pylint: disable=g-import-not-at-top
     from midime_magenta import chunking_lib
@@ -77,7 +69,13 @@ class ChunkFiles(beam.DoFn):
     Metrics.counter(NAMESPACE, 'files').inc()
     path = name.decode('utf-8', 'surrogateescape')
     try:
-      sequences = list(self._sequences(path))
+      if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
+        sequences = list(enumerate(
+            ns for _, ns in midi_io.read_note_sequences(path)))
+      else:
+        with FileSystems.open(path) as f:
+          sequences = [(-1, midi_io.read_midi_bytes(
+              f.read(midi_io.MAX_MIDI_BYTES + 1), path))]
     except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
       yield beam.pvalue.TaggedOutput('skipped', skipped_row(path, e))
