@@ -80,27 +80,23 @@ def _resolve_tfjs(folder, name):
   """Reads, checks and converts (once) a Magenta.js checkpoint; its config is
   magenta's where one has exactly its variables, else its own."""
   architecture = tfjs_config_lib.describe(folder)
-  key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
   built = tfjs_config_lib.music_vae_config(architecture)
   expected = _derived_config_variables(built)
   tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
       folder), folder)
-  same = [n for n, variables in _stored_config_variables().items()
-          if variables == expected and
-          _same_data(configs.get_music_vae_config(n), built)]
-  midime_config = None
-  if same:
-    config_name = sorted(same)[0]
-  else:
-    midime_config = configs.derived_config(
-        name, built, is_trio=architecture.is_trio,
-        description='Read from the Magenta.js checkpoint ' + name + '.')
-    config_name = midime_config.music_vae_config
+  config_name = min((n for n, variables in _stored_config_variables().items()
+                      if variables == expected and
+                      _same_data(configs.get_music_vae_config(n), built)),
+                     default=None)
+  midime_config = None if config_name else configs.derived_config(
+      name, built, is_trio=architecture.is_trio,
+      description='Read from the Magenta.js checkpoint ' + name + '.')
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
-      folder, download_lib.cache_root(), key=key, fill_zeros={
+      folder, download_lib.cache_root(), fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
-  return ResolvedCheckpoint(prefix, config_name, architecture.describe(),
-                            midime_config)
+  return ResolvedCheckpoint(
+      prefix, config_name or midime_config.music_vae_config,
+      architecture.describe(), midime_config)
 
 
 def _same_data(config, other):

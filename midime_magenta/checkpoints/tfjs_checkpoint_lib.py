@@ -139,12 +139,11 @@ def folder_digest(folder):
   return digest.hexdigest()
 
 
-def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None, key=None):
-  """Converts once (into `cache_root/converted/<key>/`, written aside and
+def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
+  """Converts once (into `cache_root/converted/<digest>/`, written aside and
   renamed) and returns the prefix; `fill_zeros` {name: shape} fill what the
   manifest lacks."""
-  key = key or folder_digest(folder)[:16]
-  target = os.path.join(cache_root, 'converted', key)
+  target = os.path.join(cache_root, 'converted', folder_digest(folder)[:16])
   prefix = os.path.join(target, 'model.ckpt')
   if os.path.exists(prefix + '.index'):
     return prefix
