@@ -167,9 +167,7 @@ def read_manifest(folder):
   if meta.get('version') != VERSION:
     raise EncodedError(f'{path} is of format version {meta.get("version")!r}; '
                        f'this midime_magenta reads {VERSION}; encode again.')
-  music_vae = meta.get('music_vae')
-  shards = meta.get('shards')
-  chunks = meta.get('chunks')
+  music_vae, shards, chunks = map(meta.get, ('music_vae', 'shards', 'chunks'))
   if not (isinstance(music_vae, dict) and
           isinstance(music_vae.get('config'), str) and
           isinstance(music_vae.get('fingerprint'), str) and
