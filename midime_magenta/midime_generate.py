@@ -50,7 +50,6 @@ MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see script_util)."""
   script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
                       'needed for --mode=prior).')

@@ -31,7 +31,6 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see STYLE)."""
   script_util.define_common_flags()
   flags.DEFINE_string('input_midi', None, 'MIDI files, directories, globs or '
                       'TFRecords of NoteSequences, comma-separated.')
