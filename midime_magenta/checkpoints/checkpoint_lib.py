@@ -61,7 +61,7 @@ def resolve_checkpoint(path):
     entry = catalogue_lib.entry_for(path)
     if entry is not None:
       path = download_lib.fetch_checkpoint(path)
-  if os.path.isdir(path) and tfjs_checkpoint_lib.is_tfjs_folder(path):
+  if os.path.isfile(os.path.join(path, tfjs_checkpoint_lib.MANIFEST)):
     name = catalogue_lib.checkpoint_name(entry) if entry else (
         os.path.basename(os.path.normpath(path)))
     try:

@@ -130,14 +130,12 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
           arrived()
           written += len(block)
           if written > limit:
-            break
+            _remove(partial, validator_file)
+            raise DownloadError(
+                f'{url} sent more than the {limit} bytes it may have; '
+                'deleted it. Check the URL, or run again.')
           f.write(block)
           bar.update(len(block))
-      if written > limit:
-        _remove(partial, validator_file)
-        raise DownloadError(
-            f'{url} sent more than the {limit} bytes it may have; deleted '
-            'it. Check the URL, or run again.')
   except requests.RequestException as e:
     kept = os.path.getsize(partial) if os.path.exists(partial) else 0
     raise DownloadError(

@@ -19,10 +19,6 @@ class TfjsCheckpointError(errors.MidiMeError):
   """A Magenta.js checkpoint folder that cannot be read."""
 
 
-def is_tfjs_folder(path):
-  return os.path.isfile(os.path.join(path, MANIFEST))
-
-
 _MAX_MANIFEST_BYTES = 1 << 20
 _MAX_WEIGHT_VALUES = 200_000_000  # Twice the largest MusicVAE.
 _QUANTIZED = ('uint8', 'uint16', 'float16')
