@@ -259,10 +259,9 @@ def _voicing(personalizer):
       tracks_lib.Voicing()):
     logging.info('Writing in MusicVAE\'s own 120 qpm and programs.')
     return tracks_lib.Voicing()
-  trio = personalizer.kind == 'trio'
   logging.info('Writing in the input\'s %s (--voicing=music_vae for '
                'MusicVAE\'s 120 qpm and piano).',
-               personalizer.voicing.describe(trio))
+               personalizer.voicing.describe(personalizer.kind == 'trio'))
   return personalizer.voicing
 
 
