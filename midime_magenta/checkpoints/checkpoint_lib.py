@@ -68,8 +68,7 @@ def resolve_checkpoint(path):
       return _resolve_tfjs(path, name)
     except tfjs_checkpoint_lib.TfjsCheckpointError as e:
       raise CheckpointError(str(e)) from None
-  table_config = entry.config if entry is not None else None
-  return ResolvedCheckpoint(_tf_prefix(path), table_config)
+  return ResolvedCheckpoint(_tf_prefix(path), entry and entry.config)
 
 
 _MAPPING_VERSION = 1  # Bump when tfjs_config_lib maps architectures anew.
