@@ -61,34 +61,23 @@ def define_flags():
   script_util.define_track_flags()
 
 
-def beam_encode():
-  """`encoding.encode`, importing Beam (its "apitools not found" on the root
-  logger silenced); one clear error when Beam is missing."""
+def run():
+  for name in ('checkpoint_file', 'input_midi', 'output_dir'):
+    script_util.require_flag(name, FLAGS[name].value)
+  if threading.current_thread() is threading.main_thread():
+    # SIGTERM stops an encoding as Ctrl-C does (one line, exit 130).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
   if importlib.util.find_spec('apache_beam') is None:
     raise errors.UsageError(
         'midime_encode needs Apache Beam: install this package with its '
         'beam extra (pip install "/path/to/midime_magenta[beam]").')
   root = std_logging.getLogger()
   level = root.level
-  root.setLevel(std_logging.ERROR)
+  root.setLevel(std_logging.ERROR)  # Beam's "apitools not found", on import.
   try:
-    return encoding.encode
+    encode = encoding.encode
   finally:
     root.setLevel(level)
-
-
-def _stop(signum, unused_frame):
-  """SIGTERM stops an encoding as Ctrl-C does (one line, exit 130)."""
-  del signum
-  raise KeyboardInterrupt
-
-
-def run():
-  for name in ('checkpoint_file', 'input_midi', 'output_dir'):
-    script_util.require_flag(name, FLAGS[name].value)
-  if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGTERM, _stop)
-  encode = beam_encode()
   # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib
   from midime_magenta import configs

@@ -50,7 +50,6 @@ MODES = ('sample', 'prior', 'reconstruct', 'interpolate', 'traverse',
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see script_util)."""
   script_util.define_common_flags()
   flags.DEFINE_string('run_dir', None, 'The folder midime_train wrote (not '
                       'needed for --mode=prior).')
@@ -109,16 +108,10 @@ def write_outputs(sequences, output_dir, basename, piano_rolls=False,
   """
   import note_seq
   from midime_magenta import file_util
-  named = [(basename.replace('*', f'{i:03d}'),  # From 000, as magenta.
-            voicing.apply(ns) if voicing else ns)
-           for i, ns in enumerate(sequences, start=first_index)]
-  if piano_rolls:
-    from midime_magenta import plots_lib
-  if render_audio:
-    from midime_magenta import audio_lib
-  written = []
-  synths = set()
-  for name, ns in named:
+  written, synths = [], set()
+  for i, ns in enumerate(sequences, start=first_index):
+    name = basename.replace('*', f'{i:03d}')  # From 000, as magenta.
+    ns = voicing.apply(ns) if voicing else ns
     path = file_util.write_atomically(
         os.path.join(output_dir, name),
         lambda tmp, ns=ns: note_seq.sequence_proto_to_midi_file(ns, tmp),
@@ -126,8 +119,10 @@ def write_outputs(sequences, output_dir, basename, piano_rolls=False,
     written.append(path)
     stem = os.path.splitext(path)[0]
     if piano_rolls:
+      from midime_magenta import plots_lib
       plots_lib.plot_piano_roll(ns, stem + '.png', title=name, replace=False)
     if render_audio:
+      from midime_magenta import audio_lib
       file_util.write_atomically(
           stem + '.wav',
           lambda tmp, p=path: synths.add(audio_lib.render_wav(p, tmp)),
@@ -203,14 +198,8 @@ def run(strengths):
         FLAGS.config, FLAGS.checkpoint_file, batch_size=batch_size)
   music_vae = personalizer.music_vae
   voicing = _voicing(personalizer)
-  points = renew = None
-  if mode == 'prior':
-    latents = {mode: music_vae.prior_latents(num_outputs, rng)}
-  elif mode in ('sample', 'piece'):
-    points = _midime_points(personalizer, rng)
-    latents = {mode: personalizer.midime.decode(points)}
-  else:
-    latents = _midime_latents(personalizer, rng)
+  latents, points = _latents(personalizer, rng)
+  renew = None
   _prepare_steering(personalizer, strengths)
   for label, z in latents.items():
     if not np.all(np.isfinite(z)):
@@ -270,10 +259,9 @@ def _voicing(personalizer):
       tracks_lib.Voicing()):
     logging.info('Writing in MusicVAE\'s own 120 qpm and programs.')
     return tracks_lib.Voicing()
-  trio = personalizer.kind == 'trio'
   logging.info('Writing in the input\'s %s (--voicing=music_vae for '
                'MusicVAE\'s 120 qpm and piano).',
-               personalizer.voicing.describe(trio))
+               personalizer.voicing.describe(personalizer.kind == 'trio'))
   return personalizer.voicing
 
 
@@ -310,33 +298,30 @@ def _decode_and_write(music_vae, z, basename, slot_seconds,
   return written
 
 
-def _midime_points(personalizer, rng):
-  """sample and piece: MidiMe's small latents, [n, latent_size]."""
-  midime = personalizer.midime
-  if FLAGS.mode == 'sample':
-    return midime.sample_points(FLAGS.num_outputs, rng.integers(2**31),
-                                FLAGS.variation)
-  return midime.walk_points(FLAGS.num_outputs, FLAGS.step_size,
-                            rng.integers(2**31), FLAGS.variation)
-
-
-def _midime_latents(personalizer, rng):
-  """The MidiMe modes' MusicVAE latents: {label: float32 [n, z_size]}."""
-  midime = personalizer.midime
-  mode, num_outputs = FLAGS.mode, FLAGS.num_outputs
-  input_midi_1, input_midi_2 = FLAGS.input_midi_1, FLAGS.input_midi_2
+def _latents(personalizer, rng):
+  """The mode's MusicVAE latents, {label: float32 [n, z_size]}, and the
+  MidiMe points they decode (sample and piece; else None)."""
+  midime, mode, num_outputs = personalizer.midime, FLAGS.mode, FLAGS.num_outputs
+  if mode == 'prior':
+    return {mode: personalizer.music_vae.prior_latents(num_outputs, rng)}, None
+  if mode in ('sample', 'piece'):
+    seed = rng.integers(2**31)
+    points = (midime.sample_points(num_outputs, seed, FLAGS.variation)
+              if mode == 'sample' else midime.walk_points(
+                  num_outputs, FLAGS.step_size, seed, FLAGS.variation))
+    return {mode: midime.decode(points)}, points
   if mode == 'reconstruct':
-    z = personalizer.latents_of(input_midi_1 or None)
+    z = personalizer.latents_of(FLAGS.input_midi_1 or None)
     if num_outputs < len(z):
       logging.info('Reconstructing the first %d of %d chunks.', num_outputs,
                    len(z))
-    return {mode: midime.reconstruct(z[:num_outputs])}
+    return {mode: midime.reconstruct(z[:num_outputs])}, None
   if mode == 'interpolate':
     return {mode: personalizer.interpolation_latents(
-        input_midi_1, input_midi_2, num_outputs)}
+        FLAGS.input_midi_1, FLAGS.input_midi_2, num_outputs)}, None
   values = np.linspace(*TRAVERSE_RANGE, num_outputs, dtype=np.float32)
   return {f'traverse-dim{d + 1}': midime.traverse(d, values)
-          for d in range(midime.hparams.latent_size)}
+          for d in range(midime.hparams.latent_size)}, None
 
 
 def console_entry_point():

@@ -31,7 +31,6 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  """Defines the flags; called only when run as a script (see STYLE)."""
   script_util.define_common_flags()
   flags.DEFINE_string('input_midi', None, 'MIDI files, directories, globs or '
                       'TFRecords of NoteSequences, comma-separated.')
@@ -93,6 +92,7 @@ def run():
   from midime_magenta import steering
   from midime_magenta import chunking_lib
   from midime_magenta import configs
+  from midime_magenta import encoding
   from midime_magenta import personalizer as personalizer_lib
   from midime_magenta import run_lib
   from midime_magenta import music_vae_lib
@@ -105,7 +105,6 @@ def run():
   script_util.check_track_flags(chunking_lib.converter_kind(music_vae_config),
                                 config.name)
   if FLAGS.input_encoded:  # Checked before the MusicVAE loads.
-    from midime_magenta import encoding
     encoding.read_manifest(FLAGS.input_encoded)
   if FLAGS.attributes_from:  # Checked before minutes of training, not after.
     steering.check_enough_chunks(sum(
@@ -115,8 +114,17 @@ def run():
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
     personalizer = personalizer_lib.Personalizer(
         config, prefix, batch_size=FLAGS.max_batch_size)
-    data, manifest = (_read_encoding(personalizer) if FLAGS.input_encoded
-                      else (None, None))
+    data = manifest = None
+    if FLAGS.input_encoded:
+      with startup_lib.span('reading'):
+        data, manifest = encoding.load_training_data(
+            FLAGS.input_encoded, personalizer.music_vae_identity)
+      if not len(data.z):  # pylint: disable=g-explicit-length-test
+        raise chunking_lib.NoChunksError(
+            f'The encoding in {FLAGS.input_encoded} holds no chunks (see its '
+            'skipped list); encode other MIDI.')
+      logging.info('%d chunks from the encoding in %s.', len(data.z),
+                   FLAGS.input_encoded)
     history = personalizer.train(
         FLAGS.input_midi, seed=FLAGS.seed, instrument=FLAGS.instrument,
         program=FLAGS.program,
@@ -137,23 +145,6 @@ def run():
       history['loss'][-1], time.perf_counter() - started, history['seconds'],
       history['device'], FLAGS.run_dir)
   return None
-
-
-def _read_encoding(personalizer):
-  """(TrainingData, manifest) of --input_encoded, refused empty."""
-  # pylint: disable=g-import-not-at-top
-  from midime_magenta import chunking_lib
-  from midime_magenta import encoding
-  with startup_lib.span('reading'):
-    data, manifest = encoding.load_training_data(
-        FLAGS.input_encoded, personalizer.music_vae_identity)
-  if not len(data.z):  # pylint: disable=g-explicit-length-test
-    raise chunking_lib.NoChunksError(
-        f'The encoding in {FLAGS.input_encoded} holds no chunks (see its '
-        'skipped list); encode other MIDI.')
-  logging.info('%d chunks from the encoding in %s.', len(data.z),
-               FLAGS.input_encoded)
-  return data, manifest
 
 
 def console_entry_point():

@@ -24,13 +24,13 @@ MAX_CLASS_LINES = 300
 # down to (7,800 in all) and why are in docs/development.md.
 AREA_BUDGETS = {
     'core': 4_630,
-    'scripts': 960,
-    'checkpoints': 1_380,
-    'encoding': 870,
+    'scripts': 920,
+    'checkpoints': 1_350,
+    'encoding': 850,
     'steering': 700,
     'studio': 1_310,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,850; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,760; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

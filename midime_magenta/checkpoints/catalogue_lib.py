@@ -103,9 +103,7 @@ def known_checkpoints():
       rows = file_util.read_json(extra, 1 << 20, 'a table')
       if not isinstance(rows, list):
         raise ValueError('not a list')
-      for raw in rows:
-        entry = _checked_entry(raw)
-        table[entry.name] = entry
+      table.update((e.name, e) for e in map(_checked_entry, rows))
     except (OSError, UnicodeDecodeError, ValueError, TypeError,
             RecursionError) as e:
       raise CatalogueError(

@@ -61,47 +61,41 @@ def resolve_checkpoint(path):
     entry = catalogue_lib.entry_for(path)
     if entry is not None:
       path = download_lib.fetch_checkpoint(path)
-  if os.path.isdir(path) and tfjs_checkpoint_lib.is_tfjs_folder(path):
+  if os.path.isfile(os.path.join(path, tfjs_checkpoint_lib.MANIFEST)):
     name = catalogue_lib.checkpoint_name(entry) if entry else (
         os.path.basename(os.path.normpath(path)))
     try:
       return _resolve_tfjs(path, name)
     except tfjs_checkpoint_lib.TfjsCheckpointError as e:
       raise CheckpointError(str(e)) from None
-  table_config = entry.config if entry is not None else None
-  return ResolvedCheckpoint(_tf_prefix(path), table_config)
+  return ResolvedCheckpoint(_tf_prefix(path), entry and entry.config)
 
 
 _MAPPING_VERSION = 1  # Bump when tfjs_config_lib maps architectures anew.
-# {id(magenta Config): (the Config, variables)} of unregistered configs.
-_DERIVED_VARIABLES = {}
+_DERIVED_VARIABLES = {}  # {key of an unregistered config: its variables}.
 
 
 def _resolve_tfjs(folder, name):
   """Reads, checks and converts (once) a Magenta.js checkpoint; its config is
   magenta's where one has exactly its variables, else its own."""
   architecture = tfjs_config_lib.describe(folder)
-  key = tfjs_checkpoint_lib.folder_digest(folder)[:16]
   built = tfjs_config_lib.music_vae_config(architecture)
   expected = _derived_config_variables(built)
   tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
       folder), folder)
-  same = [n for n, variables in _stored_config_variables().items()
-          if variables == expected and
-          _same_data(configs.get_music_vae_config(n), built)]
-  midime_config = None
-  if same:
-    config_name = sorted(same)[0]
-  else:
-    midime_config = configs.derived_config(
-        name, built, is_trio=architecture.is_trio,
-        description='Read from the Magenta.js checkpoint ' + name + '.')
-    config_name = midime_config.music_vae_config
+  config_name = min((n for n, variables in _stored_config_variables().items()
+                      if variables == expected and
+                      _same_data(configs.get_music_vae_config(n), built)),
+                     default=None)
+  midime_config = None if config_name else configs.derived_config(
+      name, built, is_trio=architecture.is_trio,
+      description='Read from the Magenta.js checkpoint ' + name + '.')
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
-      folder, download_lib.cache_root(), key=key, fill_zeros={
+      folder, download_lib.cache_root(), fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
-  return ResolvedCheckpoint(prefix, config_name, architecture.describe(),
-                            midime_config)
+  return ResolvedCheckpoint(
+      prefix, config_name or midime_config.music_vae_config,
+      architecture.describe(), midime_config)
 
 
 def _same_data(config, other):
@@ -241,9 +235,6 @@ def _built_config_variables(name):
 def _derived_config_variables(music_vae_config):
   """Variables of a config magenta does not register, built once and cached
   (a 16-bar graph takes seconds)."""
-  known = _DERIVED_VARIABLES.get(id(music_vae_config))
-  if known is not None and known[0] is music_vae_config:
-    return known[1]
   converter = music_vae_config.data_converter
   key = hashlib.sha256(json.dumps([
       _MAPPING_VERSION, type(music_vae_config.model.encoder).__name__,
@@ -252,16 +243,16 @@ def _derived_config_variables(music_vae_config):
       converter.control_depth, music_vae_config.hparams.values()],
       sort_keys=True, default=str).encode()).hexdigest()[:16]
   path = os.path.join(download_lib.cache_root(), 'variables', f'{key}.json')
-  try:
-    with open(path, encoding='utf-8') as f:
-      variables = json.load(f)
-  except (OSError, ValueError):
-    variables = build_config_variables(music_vae_config)
-    with contextlib.suppress(OSError):  # A read-only cache: build next time.
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      file_util.write_json(path, variables)
-  _DERIVED_VARIABLES[id(music_vae_config)] = (music_vae_config, variables)
-  return variables
+  if key not in _DERIVED_VARIABLES:
+    try:
+      with open(path, encoding='utf-8') as f:
+        _DERIVED_VARIABLES[key] = json.load(f)
+    except (OSError, ValueError):
+      _DERIVED_VARIABLES[key] = build_config_variables(music_vae_config)
+      with contextlib.suppress(OSError):  # A read-only cache: kept in memory.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        file_util.write_json(path, _DERIVED_VARIABLES[key])
+  return _DERIVED_VARIABLES[key]
 
 
 def config_variables(config):
@@ -330,12 +321,9 @@ def checkpoint_fingerprint(prefix):
   """A short hash of a checkpoint's weights, the same in TF and Magenta.js
   layouts: every name and shape, and the values of tensors of <= 65,536."""
   reader = tf.train.load_checkpoint(prefix)
-  shapes = reader.get_variable_to_shape_map()
   digest = hashlib.sha256()
-  for name in sorted(shapes):
-    if name in _IGNORED_VARIABLES:
-      continue
-    digest.update(f'{name}:{shapes[name]};'.encode())
-    if math.prod(shapes[name]) <= 65536:
+  for name, shape in sorted(checkpoint_variables(prefix).items()):
+    digest.update(f'{name}:{shape};'.encode())
+    if math.prod(shape) <= 65536:
       digest.update(reader.get_tensor(name).astype('<f4').tobytes())
   return digest.hexdigest()[:16]

@@ -46,10 +46,6 @@ def is_cached(entry):
   return os.path.exists(os.path.join(folder, COMPLETE_MARKER))
 
 
-def _tar_file_name(entry):
-  return os.path.basename(urllib.parse.urlparse(entry.url).path) or 'bundle.tar'
-
-
 # A server that never ends must not fill the disk (bundles ~1.6 GB, shards 4 MiB).
 MAX_TAR_BYTES = 4 << 30
 MAX_SHARD_BYTES = 64 << 20
@@ -124,20 +120,22 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
       with open(partial, 'ab' if have else 'wb') as f, (
           progress_lib.progress_bar(
               total, f'Downloading {os.path.basename(dest)}', 'B',
-              unit_scale=True)) as bar, _stall_guard(response) as arrived:
+              unit_scale=True)) as bar, _watchdog(
+                  response, STALL_SECONDS,
+                  f'{url} sent less than {STALL_BYTES // 1024} KiB in '
+                  f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run '
+                  'again to resume, or try later.') as arrived:
         bar.update(have)
         for block in response.iter_content(STALL_BYTES):
           arrived()
           written += len(block)
           if written > limit:
-            break
+            _remove(partial, validator_file)
+            raise DownloadError(
+                f'{url} sent more than the {limit} bytes it may have; '
+                'deleted it. Check the URL, or run again.')
           f.write(block)
           bar.update(len(block))
-      if written > limit:
-        _remove(partial, validator_file)
-        raise DownloadError(
-            f'{url} sent more than the {limit} bytes it may have; deleted '
-            'it. Check the URL, or run again.')
   except requests.RequestException as e:
     kept = os.path.getsize(partial) if os.path.exists(partial) else 0
     raise DownloadError(
@@ -160,15 +158,15 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
 
 
 @contextlib.contextmanager
-def _stall_guard(response):
-  """Yields the call for each block; after STALL_SECONDS without one, a
-  watchdog shuts the socket down (waking the read)."""
-  last, done, stalled = [time.monotonic()], threading.Event(), threading.Event()
+def _watchdog(response, seconds, message):
+  """Yields a call that restarts the clock; `seconds` without one, shuts the
+  socket down (waking the read) and raises DownloadError(message)."""
+  last, done, late = [time.monotonic()], threading.Event(), threading.Event()
 
   def watch():
     while not done.wait(1.0):
-      if time.monotonic() - last[0] > STALL_SECONDS:
-        stalled.set()
+      if time.monotonic() - last[0] > seconds:
+        late.set()
         return _shut_down(response)
 
   watcher = threading.Thread(target=watch, daemon=True)
@@ -178,11 +176,8 @@ def _stall_guard(response):
   finally:
     done.set()
     watcher.join()
-    if stalled.is_set():  # Replaces the error the shut socket gave, if any.
-      raise DownloadError(
-          f'{response.url} sent less than {STALL_BYTES // 1024} KiB in '
-          f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again to '
-          'resume, or try later.') from None
+    if late.is_set():  # Replaces the error the shut socket gave, if any.
+      raise DownloadError(message) from None
 
 
 MAX_TUNE_BYTES = 4 << 20  # As the studio's uploads.
@@ -202,34 +197,27 @@ def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
   name = os.path.basename(urllib.parse.unquote(parsed.path)) or 'tune.mid'
   if public_only:
     _check_public(parsed.hostname, parsed.port)
-  body, late = bytearray(), threading.Event()
+  body = bytearray()
+  late = (f'{url} took more than {seconds:.0f} s to send the file; try again '
+          'later.')
   try:
     with requests.get(url, stream=True, timeout=(5, seconds),
                       allow_redirects=not public_only,
-                      headers={'Accept-Encoding': 'identity'}) as response:
-      timer = threading.Timer(seconds, lambda: (late.set(),
-                                                _shut_down(response)))
-      timer.start()
-      try:
-        if response.status_code != 200:
-          raise DownloadError(f'{url} answered HTTP '
-                              f'{response.status_code}; check the address.')
-        for block in response.iter_content(STALL_BYTES):
-          body += block
-          if len(body) > max_bytes:
-            raise DownloadError(
-                f'{url} is larger than the {max_bytes >> 20} MB a MIDI file '
-                'may be here.')
-      finally:
-        timer.cancel()
+                      headers={'Accept-Encoding': 'identity'}) as response, (
+                          _watchdog(response, seconds, late)):
+      if response.status_code != 200:
+        raise DownloadError(f'{url} answered HTTP {response.status_code}; '
+                            'check the address.')
+      for block in response.iter_content(STALL_BYTES):
+        body += block
+        if len(body) > max_bytes:
+          raise DownloadError(f'{url} is larger than the {max_bytes >> 20} MB '
+                              'a MIDI file may be here.')
+  except requests.Timeout:
+    raise DownloadError(late) from None
   except (requests.RequestException, OSError) as e:
-    if not (late.is_set() or isinstance(e, requests.Timeout)):
-      raise DownloadError(f'{url} could not be fetched ({type(e).__name__}); '
-                          'check the address.') from None
-    late.set()
-  if late.is_set():
-    raise DownloadError(f'{url} took more than {seconds:.0f} s to send the '
-                        'file; try again later.')
+    raise DownloadError(f'{url} could not be fetched ({type(e).__name__}); '
+                        'check the address.') from None
   return name, bytes(body)
 
 
@@ -310,13 +298,15 @@ def _fetch_into_cache(entry):
   folder = entry_folder(entry)
   if entry.kind == 'tar':
     unpacked = os.path.join(folder, 'unpacked')
-    dest = os.path.join(folder, _tar_file_name(entry))
+    name = os.path.basename(urllib.parse.urlparse(entry.url).path) or (
+        'bundle.tar')
+    dest = os.path.join(folder, name)
     with _locked(unpacked):
       if not os.path.isdir(unpacked):
         if not os.path.exists(dest):
           logging.info('Fetching %s into %s ...', entry.url, folder)
-        fetch_file(entry.url, dest, entry.sha256.get(_tar_file_name(entry)),
-                   entry.size, MAX_TAR_BYTES)
+        fetch_file(entry.url, dest, entry.sha256.get(name), entry.size,
+                   MAX_TAR_BYTES)
         unpack_bundle(dest, unpacked)
         os.remove(dest)  # Unpacked and verified: keep one copy.
     return unpack_bundle(dest, unpacked)
@@ -348,17 +338,10 @@ def _fetch_tfjs(entry, folder):
     os.remove(os.path.join(folder, tfjs_checkpoint_lib.MANIFEST))
     raise DownloadError(f'{entry.url} is not a Magenta.js checkpoint: {e}') from None
   sizes = tfjs_checkpoint_lib.group_sizes(manifest)
-  paths = [p for g in manifest for p in g['paths']]
-  bad = [p for p in paths if not file_util.SAFE_NAME.fullmatch(
-      os.path.basename(p))]
-  if bad:
-    raise DownloadError(f'{entry.url}: the manifest names a shard '
-                        f'{bad[0]!r} that is not a plain file name.')
-  shards = [os.path.join(folder, os.path.basename(p)) for p in paths]
-  for group, group_size in zip(manifest, sizes):
-    for name in group['paths']:  # 4 MiB each, but a group's last.
-      get(os.path.basename(name), min(MAX_SHARD_BYTES, group_size))
-  shard_bytes = sum(os.path.getsize(p) for p in shards)
+  shards = [get(os.path.basename(name), min(MAX_SHARD_BYTES, group_size))
+            for group, group_size in zip(manifest, sizes)
+            for name in group['paths']]  # 4 MiB each, but a group's last.
+  shard_bytes = sum(map(os.path.getsize, shards))
   expected = sum(sizes)
   if shard_bytes != expected:
     _remove(*shards)

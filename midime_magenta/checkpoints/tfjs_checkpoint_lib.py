@@ -19,10 +19,6 @@ class TfjsCheckpointError(errors.MidiMeError):
   """A Magenta.js checkpoint folder that cannot be read."""
 
 
-def is_tfjs_folder(path):
-  return os.path.isfile(os.path.join(path, MANIFEST))
-
-
 _MAX_MANIFEST_BYTES = 1 << 20
 _MAX_WEIGHT_VALUES = 200_000_000  # Twice the largest MusicVAE.
 _QUANTIZED = ('uint8', 'uint16', 'float16')
@@ -69,8 +65,9 @@ def read_manifest(folder):
           group.get('paths'), list) or not isinstance(
               group.get('weights'), list):
         raise ValueError('a group lacks "paths" or "weights"')
-      if not all(isinstance(p, str) and p for p in group['paths']):
-        raise ValueError('a shard path is not a name')
+      if not all(isinstance(p, str) and file_util.SAFE_NAME.fullmatch(
+          os.path.basename(p)) for p in group['paths']):
+        raise ValueError('a shard path is not a plain file name')
       for weight in group['weights']:
         _check_weight(weight)
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -138,12 +135,11 @@ def folder_digest(folder):
   return digest.hexdigest()
 
 
-def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None, key=None):
-  """Converts once (into `cache_root/converted/<key>/`, written aside and
+def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
+  """Converts once (into `cache_root/converted/<digest>/`, written aside and
   renamed) and returns the prefix; `fill_zeros` {name: shape} fill what the
   manifest lacks."""
-  key = key or folder_digest(folder)[:16]
-  target = os.path.join(cache_root, 'converted', key)
+  target = os.path.join(cache_root, 'converted', folder_digest(folder)[:16])
   prefix = os.path.join(target, 'model.ckpt')
   if os.path.exists(prefix + '.index'):
     return prefix

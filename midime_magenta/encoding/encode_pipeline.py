@@ -62,14 +62,6 @@ class ChunkFiles(beam.DoFn):
     config, _ = _resolve(*self._args)
     self._converter_config = configs.get_music_vae_config(config)
 
-  def _sequences(self, path):
-    from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
-    if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
-      return enumerate(ns for _, ns in midi_io.read_note_sequences(path))
-    with FileSystems.open(path) as f:
-      data = f.read(midi_io.MAX_MIDI_BYTES + 1)
-    return [(-1, midi_io.read_midi_bytes(data, path))]
-
   def process(self, name):
     # pylint: disable=g-import-not-at-top
     from midime_magenta import chunking_lib
@@ -77,7 +69,13 @@ class ChunkFiles(beam.DoFn):
     Metrics.counter(NAMESPACE, 'files').inc()
     path = name.decode('utf-8', 'surrogateescape')
     try:
-      sequences = list(self._sequences(path))
+      if path.lower().endswith(midi_io.TFRECORD_EXTENSIONS):
+        sequences = list(enumerate(
+            ns for _, ns in midi_io.read_note_sequences(path)))
+      else:
+        with FileSystems.open(path) as f:
+          sequences = [(-1, midi_io.read_midi_bytes(
+              f.read(midi_io.MAX_MIDI_BYTES + 1), path))]
     except (midi_io.InputError, OSError) as e:
       Metrics.counter(NAMESPACE, 'skipped').inc()
       yield beam.pvalue.TaggedOutput('skipped', skipped_row(path, e))
@@ -202,91 +200,85 @@ def check_before_work(inputs, output_dir, pipeline_options):
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
            pipeline_options=encoded_lib.DEFAULT_PIPELINE_OPTIONS,
-           batch_size=encoded_lib.ENCODE_BATCH_SIZE, instrument=None, program=None, trio_tracks=None,
-           hop_bars=None, check_config=None):
+           batch_size=encoded_lib.ENCODE_BATCH_SIZE, instrument=None,
+           program=None, trio_tracks=None, hop_bars=None, check_config=None):
   """Encodes MIDI into a new folder; returns the manifest written.
 
   `inputs` are comma-separated files, folders, globs or URLs; `check_config`
   sees the config before any file is read; the rest is as `midime_train` takes
   it. Raises errors.MidiMeError (bad folder, input or checkpoint, or busy)."""
-  check_before_work(inputs, output_dir, pipeline_options)
-  # Claimed while written, or a second encoding would replace the first (a
-  # bucket has no lock file).
-  with contextlib.nullcontext() if '://' in str(output_dir) else (
-      file_util.claimed_folder(
-          output_dir, lambda: encoded_lib.check_output_dir(output_dir),
-          encoded_lib.EncodedError, keep=lambda folder: False,
-          what='--output_dir')):
-    return _encode(inputs, output_dir, config_name, checkpoint_file,
-                   pipeline_options, batch_size, instrument, program,
-                   trio_tracks, hop_bars, check_config)
-
-
-def _encode(inputs, output_dir, config_name, checkpoint_file,
-            pipeline_options, batch_size, instrument, program, trio_tracks,
-            hop_bars, check_config):
   # pylint: disable=g-import-not-at-top
   from midime_magenta import checkpoints
   from midime_magenta import configs
   from midime_magenta import run_lib
   from absl import logging
-  encoded_lib.check_output_dir(output_dir)
-  # A killed run's temporaries; the folder is ours.
-  encode_run_lib.remove_temporaries(output_dir)
-  config, prefix = _resolve(config_name, checkpoint_file)
-  if check_config is not None:
-    check_config(config)
-  # Here, once: in the workers a misfit would be a traceback per worker.
-  checkpoints.check_checkpoint_fits_config(config, prefix)
-  z_size = configs.get_music_vae_config(config).hparams.z_size
-  fingerprint = checkpoints.checkpoint_fingerprint(prefix)
-  # Workers resolve a name or URL themselves; a local path is made absolute.
-  worker_checkpoint = (os.path.abspath(checkpoint_file)
-                       if os.path.exists(str(checkpoint_file))
-                       else checkpoint_file)
-  skipped = []
-  files = list_files(inputs, skipped)
-  skipped = [skipped_row(path, why) for path, why in skipped]
-  logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
-               config.music_vae_config, ' '.join(pipeline_options))
-  options = encode_run_lib.with_dask_named(pipeline_options)
-  if not any(o.startswith('--default_sdk_harness_log_level') for o in options):
+  check_before_work(inputs, output_dir, pipeline_options)
+  # Claimed while written, or a second encoding would replace the first (a
+  # bucket has no lock file: checked once).
+  with contextlib.nullcontext(encoded_lib.check_output_dir(output_dir)) if (
+      '://' in str(output_dir)) else file_util.claimed_folder(
+          output_dir, lambda: encoded_lib.check_output_dir(output_dir),
+          encoded_lib.EncodedError, keep=lambda folder: False,
+          what='--output_dir'):
+    # A killed run's temporaries; the folder is ours.
+    encode_run_lib.remove_temporaries(output_dir)
+    config, prefix = _resolve(config_name, checkpoint_file)
+    if check_config is not None:
+      check_config(config)
+    # Here, once: in the workers a misfit would be a traceback per worker.
+    checkpoints.check_checkpoint_fits_config(config, prefix)
+    z_size = configs.get_music_vae_config(config).hparams.z_size
+    fingerprint = checkpoints.checkpoint_fingerprint(prefix)
+    # Workers resolve a name or URL themselves; a local path is made absolute.
+    worker_checkpoint = (os.path.abspath(checkpoint_file)
+                         if os.path.exists(str(checkpoint_file))
+                         else checkpoint_file)
+    skipped = []
+    files = list_files(inputs, skipped)
+    skipped = [skipped_row(path, why) for path, why in skipped]
+    logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
+                 config.music_vae_config, ' '.join(pipeline_options))
+    options = encode_run_lib.with_dask_named(pipeline_options)
     # Beam's workers log every bundle at INFO; our own lines say enough.
-    options.append('--default_sdk_harness_log_level=WARNING')
-  std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  on_dask = PipelineOptions(options).view_as(
-      StandardOptions).runner == encode_run_lib.DASK_RUNNER
-  with (encode_run_lib.dask_cluster(options) if on_dask else
-        contextlib.nullcontext(options)) as options:
-    pipeline, groups = _pipeline(
-        options, files, skipped, output_dir, on_dask,
-        ChunkFiles(config_name, worker_checkpoint, instrument, program,
-                   trio_tracks, hop_bars),
-        EncodeChunks(config_name, worker_checkpoint, fingerprint, batch_size))
-    counts = _run(pipeline, output_dir, on_dask, pipeline_options)
-  if on_dask:
-    counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
-                                               output_dir)
-  manifest = {
-      'music_vae': run_lib.describe_music_vae(config.music_vae_config, z_size,
-                                              fingerprint),
-      'config': config.name, 'checkpoint': str(checkpoint_file),
-      'inputs': str(inputs), 'files': len(files), 'chunks': counts['chunks'],
-      'sequences': counts['sequences'],
-      'skipped': counts['skipped'] + len(skipped), 'shards': counts['shards'],
-      'pipeline_options': list(pipeline_options)}
-  try:
-    encoded_lib.write_manifest(output_dir, manifest)
-  except errors.MidiMeError as e:
-    encode_run_lib.remove_temporaries(output_dir, shards_too=True)
-    raise encode_run_lib.one_line_failure(
-        e, output_dir, pipeline_options) or e from None
-  logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
-               '%s-*%s) into %d shards in %s.', manifest['chunks'],
-               manifest['sequences'], manifest['skipped'],
-               encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
-               len(manifest['shards']), output_dir)
-  return manifest
+    if not any(o.startswith('--default_sdk_harness_log_level')
+               for o in options):
+      options.append('--default_sdk_harness_log_level=WARNING')
+    std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
+    on_dask = PipelineOptions(options).view_as(
+        StandardOptions).runner == encode_run_lib.DASK_RUNNER
+    with (encode_run_lib.dask_cluster(options) if on_dask else
+          contextlib.nullcontext(options)) as options:
+      pipeline, groups = _pipeline(
+          options, files, skipped, output_dir, on_dask,
+          ChunkFiles(config_name, worker_checkpoint, instrument, program,
+                     trio_tracks, hop_bars),
+          EncodeChunks(config_name, worker_checkpoint, fingerprint,
+                       batch_size))
+      counts = _run(pipeline, output_dir, on_dask, pipeline_options)
+    if on_dask:
+      counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
+                                                 output_dir)
+    manifest = {
+        'music_vae': run_lib.describe_music_vae(config.music_vae_config,
+                                                z_size, fingerprint),
+        'config': config.name, 'checkpoint': str(checkpoint_file),
+        'inputs': str(inputs), 'files': len(files), 'chunks': counts['chunks'],
+        'sequences': counts['sequences'],
+        'skipped': counts['skipped'] + len(skipped),
+        'shards': counts['shards'],
+        'pipeline_options': list(pipeline_options)}
+    try:
+      encoded_lib.write_manifest(output_dir, manifest)
+    except errors.MidiMeError as e:
+      encode_run_lib.remove_temporaries(output_dir, shards_too=True)
+      raise encode_run_lib.one_line_failure(
+          e, output_dir, pipeline_options) or e from None
+    logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
+                 '%s-*%s) into %d shards in %s.', manifest['chunks'],
+                 manifest['sequences'], manifest['skipped'],
+                 encoded_lib.SKIPPED_PREFIX, encoded_lib.SKIPPED_SUFFIX,
+                 len(manifest['shards']), output_dir)
+    return manifest
 
 
 def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,

@@ -107,8 +107,11 @@ def run_stoppably(pipeline, on_dask):
     # Beam's threads then fail on the ended workers: not news, as we stop.
     threading.excepthook = lambda unused_args: None
     std_logging.getLogger('apache_beam').setLevel(std_logging.CRITICAL + 1)
-    if not on_dask:
-      end_child_processes()
+    if not on_dask:  # SIGKILLs every process below this one.
+      import psutil  # pylint: disable=g-import-not-at-top  (Beam's extra's)
+      for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+          child.kill()
     elif 'started' in outcome:
       with contextlib.suppress(Exception):
         outcome['started'].cancel()
@@ -123,14 +126,6 @@ def run_stoppably(pipeline, on_dask):
 
 class Unreachable(Exception):
   """The runner could not start: its cluster did not answer."""
-
-
-def end_child_processes():
-  """SIGKILLs every process below this one."""
-  import psutil  # pylint: disable=g-import-not-at-top  (dask's, so Beam's extra)
-  for child in psutil.Process().children(recursive=True):
-    with contextlib.suppress(psutil.Error):
-      child.kill()
 
 
 def remove_temporaries(output_dir, shards_too=False):
@@ -214,17 +209,12 @@ def write_dask_skipped(summaries, groups, skipped, output_dir):
     raise encoded_lib.EncodedError(
         f'Dask returned {len(set(shards))} of {len(groups)} parts of the '
         'encoding; nothing of it was kept: run again.')
-  lines = sorted(json.dumps(x, sort_keys=True) for x in [
+  lines = sorted(json.dumps(x, sort_keys=True) + '\n' for x in [
       *(x for s in summaries for x in s['skipped']), *skipped])
-
-  def write(tmp):
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.writelines(f'{line}\n' for line in lines)
-
   try:
     file_util.write_atomically(encoded_lib.join(
         output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
-        f'{encoded_lib.SKIPPED_SUFFIX}'), write)
+        f'{encoded_lib.SKIPPED_SUFFIX}'), ''.join(lines).encode())
   except errors.MidiMeError as e:
     remove_temporaries(output_dir, shards_too=True)
     raise one_line_failure(e, output_dir, ()) or e from None

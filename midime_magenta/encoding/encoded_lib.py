@@ -83,12 +83,6 @@ def _check_regular_files(paths):
                          'folder stands there); encode again.')
 
 
-def holds_encoded(folder):
-  """True when `folder` is a finished midime_encode output."""
-  check_location(folder, 'The encoding')
-  return _gfile().exists(join(folder, MANIFEST))
-
-
 def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   gfile = _gfile()
@@ -173,9 +167,7 @@ def read_manifest(folder):
   if meta.get('version') != VERSION:
     raise EncodedError(f'{path} is of format version {meta.get("version")!r}; '
                        f'this midime_magenta reads {VERSION}; encode again.')
-  music_vae = meta.get('music_vae')
-  shards = meta.get('shards')
-  chunks = meta.get('chunks')
+  music_vae, shards, chunks = map(meta.get, ('music_vae', 'shards', 'chunks'))
   if not (isinstance(music_vae, dict) and
           isinstance(music_vae.get('config'), str) and
           isinstance(music_vae.get('fingerprint'), str) and
