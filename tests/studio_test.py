@@ -281,6 +281,14 @@ def _journey(page, model, tune, tmp_path, epochs, chunk_phrase, runs_dir):
     _named(page, key, stem, model, what)
   assert shown['untrained'] != shown['after'] and all(shown.values())
   assert page.find('#loss img').get_attribute('src')  # With the panels.
+  # Side by side, each panel's roll and notes keep inside its column.
+  overflow = page.driver.execute_script(
+      "return ['untrained', 'before', 'after'].map(k => {"
+      "  const box = document.getElementById(k).getBoundingClientRect();"
+      "  return [...document.querySelectorAll(`#${k} .midime-lane, "
+      "#${k} textarea`)].map(e => e.getBoundingClientRect().right - "
+      "box.right);}).flat();")
+  assert len(overflow) == 6 and max(overflow) <= 0, overflow
   page.driver.execute_script('arguments[0].scrollIntoView();',
                              page.find('#train'))
   page.shot(f'{model}-3-before-and-after')

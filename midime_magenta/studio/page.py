@@ -28,8 +28,10 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-# A result panel with nothing shown yet draws no border.
-_HEAD = '<style>.gr-group:not(:has(.block)){display:none}</style>'
+# A result panel with nothing shown yet draws no border; one beside others
+# keeps to its column (Gradio's inner group took its content's width).
+_HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
+         '.gr-group>.gr-group{width:100%}</style>')
 
 
 def _gradio():
