@@ -29,9 +29,12 @@ DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
 # A result panel with nothing shown yet draws no border; one beside others
-# keeps to its column (Gradio's inner group took its content's width).
+# keeps to its column (Gradio's inner group took its content's width). A
+# step's status makes room for Gradio's progress, which hides the old words.
 _HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
-         '.gr-group>.gr-group{width:100%}</style>')
+         '.gr-group>.gr-group{width:100%}'
+         '.block[id$=_status]{min-height:88px}'
+         '[id$=_status] .pending{visibility:hidden}</style>')
 
 
 def _gradio():
