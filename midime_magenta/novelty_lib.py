@@ -117,6 +117,6 @@ def renew(sequences, points, check, decode, redraw, rng,
   if copies:
     logging.warning(
         '%d of %d samples still copy one of the input\'s chunks after %d '
-        'redraws; they are kept (a larger --variation moves farther from '
+        'redraws; they are kept (raise --variation to move farther from '
         'the input).', len(copies), len(sequences), max_redraws)
   return sequences, points, copies

@@ -59,6 +59,7 @@ class RawTab:
       for target, name in dep['targets']:
         self.events.setdefault((target, name), (dep['id'], dep['inputs']))
     self.heartbeat = None
+    self.logs = []  # The toasts the server sent (gr.Warning, gr.Info).
 
   def open(self):
     """Starts the heartbeat by which Gradio knows the tab is open."""
@@ -103,6 +104,8 @@ class RawTab:
         message = json.loads(line[5:])
         if message.get('event_id') != event_id:
           continue
+        if message.get('msg') == 'log':  # gr.Warning and gr.Info: toasts.
+          self.logs.append(message)
         if message.get('msg') == 'process_completed':
           if not message.get('success'):
             raise RuntimeError(str(message.get('output')))

@@ -512,6 +512,19 @@ def test_a_tab_touches_only_what_it_uploaded_or_made(served, tmp_path):
   other.close()
 
 
+def test_a_warning_shows_beside_its_step_and_as_a_toast(served):
+  """What the server logs as a warning for an action (here the 3/4 meter)
+  shows in the page, in its words, named as the user named the file."""
+  tab = browser_lib.RawTab(served.local_url).open()
+  with open(testdata_lib.testdata_path('waltz_3-4.mid'), 'rb') as f:
+    status = tab.call('upload', 'upload',
+                      upload=tab.upload('my waltz.mid', f.read()))[1]
+  assert " **Note:** 'my waltz.mid': it is in 3/4: MusicVAE reads it" in (
+      status), status
+  assert [m['log'] for m in tab.logs if m['level'] == 'warning'] == [
+      status.split(' **Note:** ')[1]]
+  tab.close()
+
 def test_two_servers_on_one_output_dir_keep_their_own_files(
     served, mel_2bar_small_checkpoint, tmp_path):
   from midime_magenta.studio import page as studio  # pylint: disable=g-import-not-at-top

@@ -28,9 +28,8 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-# A result panel with nothing shown yet draws no border; one beside others
-# keeps to its column (Gradio's inner group took its content's width). A
-# step's status makes room for Gradio's progress, which hides the old words.
+# Empty result panels draw no border; side by side, each keeps to its column;
+# a step's status makes room for Gradio's progress, which hides its words.
 _HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
          '.gr-group>.gr-group{width:100%}'
          '.block[id$=_status]{min-height:88px}'
@@ -79,9 +78,13 @@ def _handler(studio, fn, outputs):
   gr = _gradio()
 
   def wrapped(request: gr.Request, session, *args):
-    with studio.serving(session):
+    with studio.serving(session), studio_lib.warnings_heard() as heard:
       try:
-        return fn(session, *args, tab=request.session_hash)
+        result = fn(session, *args, tab=request.session_hash)
+        for warning in heard if isinstance(result[1], str) else ():
+          result[1] += f' **Note:** {warning}'
+          gr.Warning(warning)
+        return result
       except Exception as e:  # pylint: disable=broad-except
         if isinstance(e, errors.MidiMeError):
           message = studio_lib.page_words(str(e))
@@ -388,8 +391,7 @@ def build(studio):
 
 
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
-           runs_dir=None, auth=None, max_tabs=server.MAX_TABS,
-           **kwargs):
+           runs_dir=None, auth=None, max_tabs=server.MAX_TABS, **kwargs):
   """Serves MidiMe Studio (in a notebook, inline); prints who can reach it.
 
   Args:

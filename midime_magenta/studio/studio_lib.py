@@ -6,10 +6,12 @@ further; a result is played and drawn for its first `PLAYED_SECONDS` only.
 """
 
 import contextlib
+import logging
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
 
 import note_seq
@@ -48,6 +50,25 @@ def page_words(message):
   message = re.sub(r';[^;]*--\w.*$', '.', message)
   return re.sub(r'\s*\([^()]*--\w[^()]*\)', '', message)
 
+
+@contextlib.contextmanager
+def warnings_heard():
+  """The warnings logged in this thread meanwhile, in the page's words (a
+  file named by its name, not the server's path): the meter, the reader,
+  copies kept."""
+  heard, thread = [], threading.get_ident()
+
+  class Hear(logging.Handler):
+    def emit(self, record):
+      if record.levelno >= logging.WARNING and record.thread == thread:
+        heard.append(page_words(re.sub(r'(?<![\w.])/\S*/', '',
+                                       record.getMessage())))
+  hear = Hear()
+  logging.getLogger().addHandler(hear)
+  try:
+    yield heard
+  finally:
+    logging.getLogger().removeHandler(hear)
 
 def need(session):
   """The tab's session, or the sentence saying why it has none."""

@@ -55,6 +55,18 @@ def test_training_is_the_apis_on_the_file(session):
   assert tab.personalizer.training_data.sources == [  # Named as uploaded.
       os.path.basename(source) for source in api.training_data.sources]
 
+def test_warnings_heard_are_this_threads_in_the_pages_words():
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  with studio_lib.warnings_heard() as heard:
+    logging.warning("'/tmp/up/x1/a b.mid': 3/4 (raise --variation to move)")
+    logging.info('not a warning')
+    other = threading.Thread(target=lambda: logging.warning('elsewhere'))
+    other.start()
+    other.join()
+  logging.warning('after')
+  assert heard == ["'a b.mid': 3/4 (raise the Variation slider to move)"]
+
 def _check_shown(shown, chunks=None):
   """The files of a result hold what the page lists and plays."""
   ns = note_seq.midi_file_to_note_sequence(shown.midi)
