@@ -156,7 +156,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if kind == 'other':
     raise errors.UsageError(f'MidiMe chunks melodies, trios and drums; '
                             f'{type(converter).__name__} is none of them.')
-  chosen, out_of_range, programs = None, 0, None
+  chosen = trio = programs = None
+  out_of_range = 0
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
     programs = {'melody': tracks_lib.program_of(ns, chosen)}
@@ -166,22 +167,19 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     out_of_range = len(melody) - len(kept)
     for n in kept:
       n.program = 0
-    del ns.notes[:]
-    ns.notes.extend(kept)
-  trio = (tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
-          if kind == 'trio' else None)
-  if kind == 'trio' and trio is None:
-    del ns.notes[:]  # No two pitched tracks: no trio to cut.
-  if trio is not None:
-    programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
-                for part in ('melody', 'bass')}
-    melody_converter = converter._melody_converter  # pylint: disable=protected-access
-    low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
-    out_of_range = tracks_lib.keep_trio(ns, trio, low, high)
-  if kind == 'drums':
+  elif kind == 'trio':
+    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+    kept = []  # No two pitched tracks: no trio to cut.
+    if trio is not None:
+      programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
+                  for part in ('melody', 'bass')}
+      melody_converter = converter._melody_converter  # pylint: disable=protected-access
+      low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
+      kept, out_of_range = tracks_lib.trio_notes(ns, trio, low, high)
+  else:
     kept = [n for n in ns.notes if n.is_drum]
-    del ns.notes[:]
-    ns.notes.extend(kept)
+  del ns.notes[:]
+  ns.notes.extend(kept)
   other_meters = sorted({f'{t.numerator}/{t.denominator}'
                          for t in original.time_signatures} - {'4/4'})
   chunk_bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
