@@ -82,30 +82,6 @@ def _as_common_time(ns):
   return ns
 
 
-def chunk_windows(ns, music_vae_config, hop_bars=None):
-  """Yields (start seconds, qpm, notes, input, output) per window, in order.
-
-  Split where the tempo changes, as MusicVAE's converters do; changes `ns`.
-  """
-  _as_common_time(ns)
-  kind = converter_kind(music_vae_config)
-  converter = music_vae_config.data_converter
-  chunk_steps = music_vae_config.hparams.max_seq_len
-  hop_steps = hop_bars * windows_lib.STEPS_PER_BAR if hop_bars else None
-  for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
-      ns):
-    offset = segment.subsequence_info.start_time_offset
-    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
-    step_seconds = 60.0 / qpm / windows_lib.STEPS_PER_QUARTER
-    quantized = note_seq.quantize_note_sequence(
-        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
-    for start, notes in windows_lib.windows(quantized.notes, chunk_steps,
-                                            hop_steps):
-      inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
-                                                   chunk_steps)
-      yield offset + start * step_seconds, qpm, notes, inputs, outputs
-
-
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
                         program=None, trio_tracks=None, hop_bars=None):
   """Cuts a NoteSequence into chunks of the config's length.
@@ -182,20 +158,33 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   ns.notes.extend(kept)
   other_meters = sorted({f'{t.numerator}/{t.denominator}'
                          for t in original.time_signatures} - {'4/4'})
-  chunk_bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
-  windows = list(chunk_windows(ns, music_vae_config, hop_bars))
+  chunk_steps = music_vae_config.hparams.max_seq_len
+  windows = []  # (start seconds, qpm, notes, input, output), in time order.
+  for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
+      _as_common_time(ns)):  # As MusicVAE's converters split.
+    offset = segment.subsequence_info.start_time_offset
+    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
+    quantized = note_seq.quantize_note_sequence(
+        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
+    for start, window in windows_lib.windows(
+        quantized.notes, chunk_steps,
+        hop_bars and hop_bars * windows_lib.STEPS_PER_BAR):
+      windows.append((
+          offset + start * (60.0 / qpm / windows_lib.STEPS_PER_QUARTER),
+          qpm, window, *windows_lib.window_tensors(converter, kind, window,
+                                                   chunk_steps)))
   starts, tempos, notes, inputs, outputs = (
       map(list, zip(*windows)) if windows else ([] for _ in range(5)))
   chunked = ChunkedInput(
       source=source, starts=starts, notes=notes, inputs=inputs,
       outputs=outputs, controls=[], instrument=chosen, trio_tracks=trio,
-      lengths=[music_vae_config.hparams.max_seq_len] * len(inputs),
+      lengths=[chunk_steps] * len(inputs),
       notes_out_of_range=out_of_range, programs=programs,
       qpm=float(np.median(tempos)) if tempos else windows_lib.QPM)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
-        f'of 16th notes in {chunk_bars * 16}-step windows, as Magenta.js '
+        f'of 16th notes in {chunk_steps}-step windows, as Magenta.js '
         'does, so its bar lines will not align with the chunks')
   if not chunked.num_chunks:
     if kind == 'melody' and out_of_range and not ns.notes:
