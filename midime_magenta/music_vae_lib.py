@@ -105,9 +105,9 @@ class FrozenMusicVAE:
     return top, variance[top]
 
 
-def resolve_config(config, checkpoint_file):
+def resolve_config(config, checkpoint_file, fallback=None):
   """(MidiMe config, checkpoint prefix): `config`, or (None) the one the
-  checkpoint carries or fits.
+  checkpoint carries, else `fallback` (a name), else the one it fits.
 
   Raises:
     configs.ConfigError: no config to be had, or a disagreeing one.
@@ -124,8 +124,8 @@ def resolve_config(config, checkpoint_file):
     if resolved.midime_config is not None:
       return resolved.midime_config, resolved.prefix
     if carried is None:
-      carried = checkpoints.config_of_variables(resolved.prefix,
-                                                   checkpoint_file)
+      carried = fallback or checkpoints.config_of_variables(resolved.prefix,
+                                                               checkpoint_file)
     return configs.get_config(carried), resolved.prefix
   if carried is not None and config.music_vae_config != carried and (
       checkpoints.config_variables(config) !=
