@@ -86,24 +86,21 @@ def write_atomically(path, write, replace=True):
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
   tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
-  target = done = None
+  claimed = None  # A free name taken, not yet filled.
   try:
     write(tmp)
     with open(tmp, 'rb+') as f:
       os.fsync(f.fileno())
-    target = path if replace else _claim_new_name(path)
+    target = path if replace else (claimed := _claim_new_name(path))
     os.replace(tmp, target)
-    done = target
+    claimed = None
     return target
   except OSError as e:
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
-  finally:
-    # Also on Ctrl-C.
-    if target and not replace and done is None:
+  finally:  # Also on Ctrl-C.
+    for leftover in filter(None, (claimed, tmp)):
       with contextlib.suppress(OSError):
-        os.remove(target)
-    with contextlib.suppress(OSError):
-      os.remove(tmp)
+        os.remove(leftover)
 
 
 def _write_url_atomically(url, write, replace):
