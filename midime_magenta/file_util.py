@@ -166,16 +166,6 @@ LOCK_FILE = '.midime.lock'
 _claimed = set()  # Real paths this process holds.
 
 
-def _pid_alive(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    pass  # Alive, and someone else's.
-  return True
-
-
 def check_not_held(folder, error):
   """Raises `error` when another live process holds `folder` (its lock)."""
   try:
@@ -183,9 +173,16 @@ def check_not_held(folder, error):
       pid = int(f.read().strip() or 0)
   except (OSError, ValueError):
     return
-  if pid and pid != os.getpid() and _pid_alive(pid):
-    raise error(f'Another process (pid {pid}) is writing in {folder}; '
-                'wait for it to finish, or choose another folder.')
+  if not pid or pid == os.getpid():
+    return
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return  # Its process is gone.
+  except PermissionError:
+    pass  # Alive, and someone else's.
+  raise error(f'Another process (pid {pid}) is writing in {folder}; '
+              'wait for it to finish, or choose another folder.')
 
 
 def _take_lock(folder, error):
