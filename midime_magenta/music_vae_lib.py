@@ -56,16 +56,14 @@ class FrozenMusicVAE:
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
-    step = self.batch_size
     slices = []
     with (progress_lib.progress_bar(len(inputs), 'Encoding chunks', 'chunks')
           if progress else contextlib.nullcontext()) as bar:
-      for start in range(0, len(inputs), step):
-        end = start + step
+      for start in range(0, len(inputs), self.batch_size):
+        part = slice(start, start + self.batch_size)
         with startup_lib.quiet_first_run('encode'):
           _, mu, _ = self.trained_model.encode_tensors(
-              inputs[start:end], lengths[start:end],
-              controls[start:end] or None)
+              inputs[part], lengths[part], controls[part] or None)
         slices.append(np.asarray(mu, np.float32))
         if bar is not None:
           bar.update(len(slices[-1]))
