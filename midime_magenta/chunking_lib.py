@@ -217,7 +217,6 @@ def explain_no_chunks(ns, music_vae_config):
   """Says, in one clause, why a NoteSequence gave no chunks."""
   kind = converter_kind(music_vae_config)
   pitched = [n for n in ns.notes if not n.is_drum]
-  drums = [n for n in ns.notes if n.is_drum]
   if not ns.notes:
     return 'it has no notes'
   if all(n.end_time <= n.start_time for n in ns.notes):
@@ -227,7 +226,7 @@ def explain_no_chunks(ns, music_vae_config):
   if kind == 'trio' and len({n.instrument for n in pitched}) < 2:
     return ('it has one pitched track, and a trio needs melody, bass and '
             'drums: a tune and a bass on two tracks, drums on channel 10')
-  if kind == 'drums' and not drums:
+  if kind == 'drums' and len(pitched) == len(ns.notes):
     return ('it has no drum notes (MIDI channel 10), and drum configs need '
             'drums')
   if kind == 'trio':
@@ -283,16 +282,16 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
   chunked = []
   for source, ns in pairs:
     try:
-      result = chunk_note_sequence(ns, music_vae_config, source, instrument,
-                                   program, trio_tracks, hop_bars)
+      chunked.append(chunk_note_sequence(
+          ns, music_vae_config, source, instrument, program, trio_tracks,
+          hop_bars))
     except midi_io.InputError as e:
       if len(pairs) + len(skipped) == 1 or instrument is not None or (
           program is not None) or trio_tracks:
         raise
       skipped.append((source, str(e)))
-      continue
-    chunked.append(result)
-    _log_chunked(result)
+    else:
+      _log_chunked(chunked[-1])
   for path, why in skipped:
     chunked.append(ChunkedInput(path, [], [], [], [], [], [],
                                 reason=f'skipped: {why}'))
