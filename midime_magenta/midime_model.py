@@ -110,13 +110,12 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def reset(self, seed=None):
     """Starts over as a new model made with `seed`, keeping what is traced."""
-    seeds = iter(range(10_000) if seed is None else range(seed, seed + 10_000))
     layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
               *self.decoder_hidden, self.decoder_output]
-    for layer in layers:
+    for i, layer in enumerate(layers):
       layer.kernel.assign(_initial_kernel(
           layer.kernel.shape, self.hparams.initializer,
-          None if seed is None else next(seeds)))
+          None if seed is None else seed + i))
       layer.bias.assign(tf.zeros_like(layer.bias))
     for variable in self.optimizer_.variables:
       variable.assign(tf.zeros_like(variable))
