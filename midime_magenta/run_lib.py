@@ -296,7 +296,6 @@ def _check_file_entry(entry, json_path, what):
                                  and 0 <= d <= _MAX_CHUNKS for d in shape):
       raise damaged_error(json_path, f'{key} has an impossible shape {shape}')
     _check_type(spec.get('dtype'), str, f'{key}.dtype', json_path)
-  return entry
 
 
 def read_model_info(path):
@@ -342,10 +341,9 @@ def read_model_info(path):
   for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
                     ) if music_vae else ():  # Empty: trained on bare latents.
     _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
-  _check_file_entry(meta.get('weights'), json_path, 'weights')
-  for kind in ('latents', *EXTRAS):
-    if meta.get(kind) is not None:
-      _check_file_entry(meta[kind], json_path, kind)
+  for kind in ('weights', 'latents', *EXTRAS):  # Only the weights are due.
+    if kind == 'weights' or meta.get(kind) is not None:
+      _check_file_entry(meta.get(kind), json_path, kind)
   _check_type(meta.get('summary', {}), dict, 'summary', json_path)
   meta['hparams_object'] = hparams
   return meta
