@@ -82,30 +82,6 @@ def _as_common_time(ns):
   return ns
 
 
-def chunk_windows(ns, music_vae_config, hop_bars=None):
-  """Yields (start seconds, qpm, notes, input, output) per window, in order.
-
-  Split where the tempo changes, as MusicVAE's converters do; changes `ns`.
-  """
-  _as_common_time(ns)
-  kind = converter_kind(music_vae_config)
-  converter = music_vae_config.data_converter
-  chunk_steps = music_vae_config.hparams.max_seq_len
-  hop_steps = hop_bars * windows_lib.STEPS_PER_BAR if hop_bars else None
-  for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
-      ns):
-    offset = segment.subsequence_info.start_time_offset
-    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
-    step_seconds = 60.0 / qpm / windows_lib.STEPS_PER_QUARTER
-    quantized = note_seq.quantize_note_sequence(
-        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
-    for start, notes in windows_lib.windows(quantized.notes, chunk_steps,
-                                            hop_steps):
-      inputs, outputs = windows_lib.window_tensors(converter, kind, notes,
-                                                   chunk_steps)
-      yield offset + start * step_seconds, qpm, notes, inputs, outputs
-
-
 def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
                         program=None, trio_tracks=None, hop_bars=None):
   """Cuts a NoteSequence into chunks of the config's length.
@@ -156,7 +132,8 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
   if kind == 'other':
     raise errors.UsageError(f'MidiMe chunks melodies, trios and drums; '
                             f'{type(converter).__name__} is none of them.')
-  chosen, out_of_range, programs = None, 0, None
+  chosen = trio = programs = None
+  out_of_range = 0
   if kind == 'melody':
     chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
     programs = {'melody': tracks_lib.program_of(ns, chosen)}
@@ -166,38 +143,48 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
     out_of_range = len(melody) - len(kept)
     for n in kept:
       n.program = 0
-    del ns.notes[:]
-    ns.notes.extend(kept)
-  trio = (tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
-          if kind == 'trio' else None)
-  if kind == 'trio' and trio is None:
-    del ns.notes[:]  # No two pitched tracks: no trio to cut.
-  if trio is not None:
-    programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
-                for part in ('melody', 'bass')}
-    melody_converter = converter._melody_converter  # pylint: disable=protected-access
-    low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
-    out_of_range = tracks_lib.keep_trio(ns, trio, low, high)
-  if kind == 'drums':
+  elif kind == 'trio':
+    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
+    kept = []  # No two pitched tracks: no trio to cut.
+    if trio is not None:
+      programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
+                  for part in ('melody', 'bass')}
+      melody_converter = converter._melody_converter  # pylint: disable=protected-access
+      low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
+      kept, out_of_range = tracks_lib.trio_notes(ns, trio, low, high)
+  else:
     kept = [n for n in ns.notes if n.is_drum]
-    del ns.notes[:]
-    ns.notes.extend(kept)
+  del ns.notes[:]
+  ns.notes.extend(kept)
   other_meters = sorted({f'{t.numerator}/{t.denominator}'
                          for t in original.time_signatures} - {'4/4'})
-  chunk_bars = music_vae_config.hparams.max_seq_len // windows_lib.STEPS_PER_BAR
-  windows = list(chunk_windows(ns, music_vae_config, hop_bars))
+  chunk_steps = music_vae_config.hparams.max_seq_len
+  windows = []  # (start seconds, qpm, notes, input, output), in time order.
+  for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
+      _as_common_time(ns)):  # As MusicVAE's converters split.
+    offset = segment.subsequence_info.start_time_offset
+    qpm = segment.tempos[0].qpm if segment.tempos else windows_lib.QPM
+    quantized = note_seq.quantize_note_sequence(
+        _as_common_time(segment), windows_lib.STEPS_PER_QUARTER)
+    for start, window in windows_lib.windows(
+        quantized.notes, chunk_steps,
+        hop_bars and hop_bars * windows_lib.STEPS_PER_BAR):
+      windows.append((
+          offset + start * (60.0 / qpm / windows_lib.STEPS_PER_QUARTER),
+          qpm, window, *windows_lib.window_tensors(converter, kind, window,
+                                                   chunk_steps)))
   starts, tempos, notes, inputs, outputs = (
       map(list, zip(*windows)) if windows else ([] for _ in range(5)))
   chunked = ChunkedInput(
       source=source, starts=starts, notes=notes, inputs=inputs,
       outputs=outputs, controls=[], instrument=chosen, trio_tracks=trio,
-      lengths=[music_vae_config.hparams.max_seq_len] * len(inputs),
+      lengths=[chunk_steps] * len(inputs),
       notes_out_of_range=out_of_range, programs=programs,
       qpm=float(np.median(tempos)) if tempos else windows_lib.QPM)
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
-        f'of 16th notes in {chunk_bars * 16}-step windows, as Magenta.js '
+        f'of 16th notes in {chunk_steps}-step windows, as Magenta.js '
         'does, so its bar lines will not align with the chunks')
   if not chunked.num_chunks:
     if kind == 'melody' and out_of_range and not ns.notes:
@@ -230,7 +217,6 @@ def explain_no_chunks(ns, music_vae_config):
   """Says, in one clause, why a NoteSequence gave no chunks."""
   kind = converter_kind(music_vae_config)
   pitched = [n for n in ns.notes if not n.is_drum]
-  drums = [n for n in ns.notes if n.is_drum]
   if not ns.notes:
     return 'it has no notes'
   if all(n.end_time <= n.start_time for n in ns.notes):
@@ -240,7 +226,7 @@ def explain_no_chunks(ns, music_vae_config):
   if kind == 'trio' and len({n.instrument for n in pitched}) < 2:
     return ('it has one pitched track, and a trio needs melody, bass and '
             'drums: a tune and a bass on two tracks, drums on channel 10')
-  if kind == 'drums' and not drums:
+  if kind == 'drums' and len(pitched) == len(ns.notes):
     return ('it has no drum notes (MIDI channel 10), and drum configs need '
             'drums')
   if kind == 'trio':
@@ -298,16 +284,16 @@ def chunk_inputs(inputs, music_vae_config, instrument=None, program=None,
       pairs.extend(_sequences(item, skipped))
   for source, ns in pairs:
     try:
-      result = chunk_note_sequence(ns, music_vae_config, source, instrument,
-                                   program, trio_tracks, hop_bars)
+      chunked.append(chunk_note_sequence(
+          ns, music_vae_config, source, instrument, program, trio_tracks,
+          hop_bars))
     except midi_io.InputError as e:
       if len(pairs) + len(skipped) == 1 or instrument is not None or (
           program is not None) or trio_tracks:
         raise
       skipped.append((source, str(e)))
-      continue
-    chunked.append(result)
-    _log_chunked(result)
+    else:
+      _log_chunked(chunked[-1])
   for path, why in skipped:
     chunked.append(ChunkedInput(path, [], [], [], [], [], [],
                                 reason=f'skipped: {why}'))

@@ -15,11 +15,6 @@ MEASURES = ('latent_nn', 'pitch_classes', 'intervals', 'onsets',
             'note_density', 'pitch_range')
 
 
-def _pitched(ns):
-  return sorted((n for n in ns.notes if not n.is_drum),
-                key=lambda n: (n.start_time, -n.pitch))
-
-
 def _histogram(values, bins, low):
   counts = np.bincount(np.asarray(values, int) - low, minlength=bins)[:bins]
   total = counts.sum()
@@ -28,15 +23,14 @@ def _histogram(values, bins, low):
 
 def note_statistics(sequences, chunk_bars):
   """Histograms and means that describe a group of chunks."""
-  pitches = [n.pitch for ns in sequences for n in _pitched(ns)]
-  intervals = []
-  for ns in sequences:
-    melody = [n.pitch for n in _pitched(ns)]
-    intervals += list(np.clip(np.diff(melody), -12, 12)) if len(melody) > 1 else []
+  melodies = [[n.pitch for n in sorted(ns.notes, key=lambda n: (
+      n.start_time, -n.pitch)) if not n.is_drum] for ns in sequences]
+  pitches = [p for melody in melodies for p in melody]
+  intervals = [i for melody in melodies
+               for i in np.clip(np.diff(melody), -12, 12)]
   onsets = [windows_lib.onset_step(n) % 16 for ns in sequences
             for n in ns.notes]
-  ranges = [max(p) - min(p) for p in
-            ([n.pitch for n in _pitched(ns)] for ns in sequences) if p]
+  ranges = [max(melody) - min(melody) for melody in melodies if melody]
   return {
       'pitch_classes': _histogram([p % 12 for p in pitches], 12, 0),
       'intervals': _histogram(intervals, 25, -12),

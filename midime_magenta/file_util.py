@@ -86,24 +86,21 @@ def write_atomically(path, write, replace=True):
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
   tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
-  target = done = None
+  claimed = None  # A free name taken, not yet filled.
   try:
     write(tmp)
     with open(tmp, 'rb+') as f:
       os.fsync(f.fileno())
-    target = path if replace else _claim_new_name(path)
+    target = path if replace else (claimed := _claim_new_name(path))
     os.replace(tmp, target)
-    done = target
+    claimed = None
     return target
   except OSError as e:
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
-  finally:
-    # Also on Ctrl-C.
-    if target and not replace and done is None:
+  finally:  # Also on Ctrl-C.
+    for leftover in filter(None, (claimed, tmp)):
       with contextlib.suppress(OSError):
-        os.remove(target)
-    with contextlib.suppress(OSError):
-      os.remove(tmp)
+        os.remove(leftover)
 
 
 def _write_url_atomically(url, write, replace):
@@ -169,16 +166,6 @@ LOCK_FILE = '.midime.lock'
 _claimed = set()  # Real paths this process holds.
 
 
-def _pid_alive(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    pass  # Alive, and someone else's.
-  return True
-
-
 def check_not_held(folder, error):
   """Raises `error` when another live process holds `folder` (its lock)."""
   try:
@@ -186,9 +173,16 @@ def check_not_held(folder, error):
       pid = int(f.read().strip() or 0)
   except (OSError, ValueError):
     return
-  if pid and pid != os.getpid() and _pid_alive(pid):
-    raise error(f'Another process (pid {pid}) is writing in {folder}; '
-                'wait for it to finish, or choose another folder.')
+  if not pid or pid == os.getpid():
+    return
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return  # Its process is gone.
+  except PermissionError:
+    pass  # Alive, and someone else's.
+  raise error(f'Another process (pid {pid}) is writing in {folder}; '
+              'wait for it to finish, or choose another folder.')
 
 
 def _take_lock(folder, error):

@@ -130,13 +130,11 @@ def read_midi_bytes(midi_bytes, path):
         '%s: %d notes are not read as Magenta.js reads them (note-ons and '
         'note-offs of one pitch that do not pair up).',
         path, changed)
-  if not ns.notes:
-    starts = _count_note_ons(midi_bytes)
-    if starts:  # MIDI readers drop notes that end where they start.
-      raise InputError(
-          f'{path!r} gave no chunks: all its {starts} notes have zero length '
-          '(each note-off falls on its note-on); re-export it with note '
-          'lengths.')
+  if not ns.notes and changed:  # Readers drop notes that end as they start.
+    raise InputError(
+        f'{path!r} gave no chunks: all its {changed} notes have zero length '
+        '(each note-off falls on its note-on); re-export it with note '
+        'lengths.')
   return check_note_sequence(ns, path)
 
 
@@ -197,15 +195,6 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
   if ns.notes:
     ns.total_time = max(n.end_time for n in ns.notes)
   return changed
-
-
-def _count_note_ons(midi_bytes):
-  try:
-    midi = mido.MidiFile(file=io.BytesIO(midi_bytes))
-  except Exception:  # pylint: disable=broad-except
-    return 0
-  return sum(1 for track in midi.tracks for m in track
-             if m.type == 'note_on' and m.velocity > 0)
 
 
 def check_note_sequence(ns, source):

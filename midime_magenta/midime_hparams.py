@@ -32,9 +32,8 @@ class HParams:
     for f in dataclasses.fields(self):
       value = getattr(self, f.name)
       if getattr(f.type, '__origin__', None) is tuple:
-        ok = isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS and (
-            all(_is_int(w) for w in value))
-        if not ok:
+        if not (isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS
+                and all(_is_int(w) for w in value)):
           raise errors.UsageError(
               f'{f.name} must be a list of at most {MAX_LAYERS} integers, '
               f'got {value!r}.')
@@ -43,14 +42,11 @@ class HParams:
         raise errors.UsageError(
             f'{f.name} must be one of {list(CHOICES[f.name])}, got '
             f'{value!r}.')
-      elif f.type is int and not _is_int(value):
-        raise errors.UsageError(
-            f'{f.name} must be an integer, got {value!r}.')
-      elif f.type is float:
-        if not _is_int(value) and not isinstance(value, float):
-          raise errors.UsageError(
-              f'{f.name} must be a number, got {value!r}.')
-        object.__setattr__(self, f.name, float(value))
+      elif f.type in (int, float):
+        if not (_is_int(value) or f.type is float and isinstance(value, float)):
+          what = 'a number' if f.type is float else 'an integer'
+          raise errors.UsageError(f'{f.name} must be {what}, got {value!r}.')
+        object.__setattr__(self, f.name, f.type(value))
     widths = self.encoder_layers + self.decoder_layers
     checks = [
         (1 <= self.latent_size <= MAX_LATENT_SIZE,

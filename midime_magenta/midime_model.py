@@ -19,6 +19,7 @@ from midime_magenta import training_lib
 
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
 _LOG_EPSILON = 1e-12  # log(sigma^2) stays finite when softplus gives 0.
+MAX_VARIATION = 10.0  # The widest scale of MidiMe's draws.
 
 
 TrainingDivergedError = training_lib.TrainingDivergedError
@@ -43,17 +44,6 @@ def check_latents(z, width, what='z'):
 
 class ModelSizeError(errors.MidiMeError):
   """Hyperparameters that would make a model too large for memory."""
-
-
-MAX_VARIATION = 10.0
-
-
-def check_variation(variation):
-  """Raises ValueError unless `variation` is a usable latent scale."""
-  if not (isinstance(variation, (int, float, np.floating)) and
-          0.0 < variation <= MAX_VARIATION):
-    raise errors.UsageError(
-        f'variation must be in (0, {MAX_VARIATION:g}], got {variation}.')
 
 
 class NamedWeights:
@@ -120,13 +110,12 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def reset(self, seed=None):
     """Starts over as a new model made with `seed`, keeping what is traced."""
-    seeds = iter(range(10_000) if seed is None else range(seed, seed + 10_000))
     layers = [*self.encoder_hidden, self.encoder_mu, self.encoder_sigma,
               *self.decoder_hidden, self.decoder_output]
-    for layer in layers:
+    for i, layer in enumerate(layers):
       layer.kernel.assign(_initial_kernel(
           layer.kernel.shape, self.hparams.initializer,
-          None if seed is None else next(seeds)))
+          None if seed is None else seed + i))
       layer.bias.assign(tf.zeros_like(layer.bias))
     for variable in self.optimizer_.variables:
       variable.assign(tf.zeros_like(variable))
@@ -199,7 +188,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def sample_points(self, n, seed=None, variation=1.0):
     """n small latents drawn from N(0, variation^2 I): [n, latent_size]."""
-    check_variation(variation)
+    errors.check_real('variation', variation, 0, MAX_VARIATION, low_open=True)
     rng = np.random.default_rng(seed)
     return variation * rng.standard_normal(
         [n, self.hparams.latent_size]).astype(np.float32)
@@ -214,10 +203,8 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
 
   def walk_points(self, n, step_size=0.3, seed=None, variation=1.0):
     """n points of a walk x' = sqrt(1 - step^2) x + step e: [n, latent_size]."""
-    check_variation(variation)
-    if not 0.0 < step_size <= 1.0:
-      raise errors.UsageError(
-          f'step_size must be in (0, 1], got {step_size}.')
+    errors.check_real('variation', variation, 0, MAX_VARIATION, low_open=True)
+    errors.check_real('step_size', step_size, 0, 1, low_open=True)
     rng = np.random.default_rng(seed)
     size = self.hparams.latent_size
     points = np.empty([n, size], np.float32)

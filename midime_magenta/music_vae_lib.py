@@ -56,16 +56,14 @@ class FrozenMusicVAE:
     if not len(inputs):  # pylint: disable=g-explicit-length-test
       return np.zeros([0, self.z_size], np.float32)
     inputs, lengths, controls = list(inputs), list(lengths), list(controls)
-    step = self.batch_size
     slices = []
     with (progress_lib.progress_bar(len(inputs), 'Encoding chunks', 'chunks')
           if progress else contextlib.nullcontext()) as bar:
-      for start in range(0, len(inputs), step):
-        end = start + step
+      for start in range(0, len(inputs), self.batch_size):
+        part = slice(start, start + self.batch_size)
         with startup_lib.quiet_first_run('encode'):
           _, mu, _ = self.trained_model.encode_tensors(
-              inputs[start:end], lengths[start:end],
-              controls[start:end] or None)
+              inputs[part], lengths[part], controls[part] or None)
         slices.append(np.asarray(mu, np.float32))
         if bar is not None:
           bar.update(len(slices[-1]))
@@ -105,9 +103,9 @@ class FrozenMusicVAE:
     return top, variance[top]
 
 
-def resolve_config(config, checkpoint_file):
+def resolve_config(config, checkpoint_file, fallback=None):
   """(MidiMe config, checkpoint prefix): `config`, or (None) the one the
-  checkpoint carries or fits.
+  checkpoint carries, else `fallback` (a name), else the one it fits.
 
   Raises:
     configs.ConfigError: no config to be had, or a disagreeing one.
@@ -124,8 +122,8 @@ def resolve_config(config, checkpoint_file):
     if resolved.midime_config is not None:
       return resolved.midime_config, resolved.prefix
     if carried is None:
-      carried = checkpoints.config_of_variables(resolved.prefix,
-                                                   checkpoint_file)
+      carried = fallback or checkpoints.config_of_variables(resolved.prefix,
+                                                               checkpoint_file)
     return configs.get_config(carried), resolved.prefix
   if carried is not None and config.music_vae_config != carried and (
       checkpoints.config_variables(config) !=

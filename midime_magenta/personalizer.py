@@ -12,7 +12,6 @@ import note_seq
 import numpy as np
 from absl import logging
 
-from midime_magenta import checkpoints
 from midime_magenta import chunking_lib
 from midime_magenta import configs
 from midime_magenta import errors
@@ -365,18 +364,14 @@ def _config_of_run(run_dir, checkpoint_file, config):
   checkpoint_file = errors.check_path('checkpoint_file', checkpoint_file,
                                       'a checkpoint path or name')
   trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
-  resolved = checkpoints.resolve_checkpoint(checkpoint_file)
-  if isinstance(config, str):
-    config = configs.get_config(config)
-  elif config is None:
-    config = resolved.midime_config or configs.get_config(
-        resolved.music_vae_config or trained_on)
+  config, prefix = music_vae_lib.resolve_config(config, checkpoint_file,
+                                                fallback=trained_on)
   if config.music_vae_config != trained_on:
     raise run_lib.ModelMismatchError(
         f'The MidiMe model in {run_dir} was trained for config '
         f'{trained_on}, not {config.music_vae_config}; load it with config '
         f'{trained_on}.')
-  return config, resolved.prefix
+  return config, prefix
 
 
 def untrained_reconstruction(personalizer, z, seed=0):

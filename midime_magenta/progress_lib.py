@@ -68,7 +68,6 @@ class TrainingProgress:
   def __init__(self, epochs, stream=None):
     self._epochs = epochs
     self._stream = stream
-    self._bar = None
 
   def on_train_begin(self, logs):
     del logs
@@ -83,6 +82,5 @@ class TrainingProgress:
     self._bar.update(1)
 
   def on_train_end(self, logs):
-    if self._bar is not None:
-      self._bar.close()
+    self._bar.close()
     logging.info('Trained in %.1f s.', logs.get('seconds', 0.0))

@@ -30,7 +30,6 @@ ENCODED_MANIFEST = 'manifest.json'
 SUMMARY_FILE = 'summary.json'
 LOSS_PLOT_FILE = 'loss.png'
 TENSORBOARD_DIR = 'train'
-LOCK_FILE = file_util.LOCK_FILE
 FORMAT = 'midime_magenta.run'
 FORMAT_VERSION = 2
 _MAX_JSON_BYTES = 1 << 20
@@ -78,8 +77,8 @@ def check_run_dir(run_dir, overwrite, api=False):
             f'{run_dir} already holds a MidiMe model; pass {replace} to '
             f'replace it, or choose another {name}.')
     else:
-      others = sorted(n for n in os.listdir(run_dir) if n != LOCK_FILE and
-                      not file_util.is_temporary(n))
+      others = sorted(n for n in os.listdir(run_dir) if not (
+          n == file_util.LOCK_FILE or file_util.is_temporary(n)))
       if others:
         raise RunDirError(
             f'{run_dir} holds other files ({", ".join(others[:3])}'
@@ -278,9 +277,7 @@ def damaged_error(path, why):
 
 
 def _check_type(value, kind, what, json_path):
-  ok = isinstance(value, kind) and not (
-      isinstance(value, bool) and kind is not bool)
-  if not ok:
+  if not isinstance(value, kind) or isinstance(value, bool):  # No bool field.
     raise damaged_error(json_path, f'{what} is not a {getattr(kind, "__name__", kind)}')
   return value
 
@@ -299,7 +296,6 @@ def _check_file_entry(entry, json_path, what):
                                  and 0 <= d <= _MAX_CHUNKS for d in shape):
       raise damaged_error(json_path, f'{key} has an impossible shape {shape}')
     _check_type(spec.get('dtype'), str, f'{key}.dtype', json_path)
-  return entry
 
 
 def read_model_info(path):
@@ -308,17 +304,16 @@ def read_model_info(path):
   folder = os.path.dirname(json_path) or '.'
   if not os.path.isfile(json_path):
     if os.path.isfile(os.path.join(folder, ENCODED_MANIFEST)):
+      why = (f'{folder} is an encoding (midime_encode\'s output), not a '
+             'MidiMe run; train on it with ')
       raise ModelFileError(
-          f'{folder} is an encoding (midime_encode\'s output), not a MidiMe '
-          'run; train on it with Personalizer.train(training_data=...) and '
+          f'{why}Personalizer.train(training_data=...) and '
           'encoding.load_training_data(folder).',
-          cli=f'{folder} is an encoding (midime_encode\'s output), not a '
-          f'MidiMe run; train on it with midime_train --input_encoded={folder}.')
+          cli=f'{why}midime_train --input_encoded={folder}.')
+    why = f'There is no MidiMe model in {folder} (no {MODEL_FILE}); '
     raise ModelFileError(
-        f'There is no MidiMe model in {folder} (no {MODEL_FILE}); train one '
-        'and save it there first.',
-        cli=f'There is no MidiMe model in {folder} (no {MODEL_FILE}); run '
-        'midime_train with --run_dir there first.')
+        f'{why}train one and save it there first.',
+        cli=f'{why}run midime_train with --run_dir there first.')
   try:
     meta = file_util.read_json(json_path, _MAX_JSON_BYTES, 'a manifest')
   except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -346,10 +341,9 @@ def read_model_info(path):
   for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
                     ) if music_vae else ():  # Empty: trained on bare latents.
     _check_type(music_vae.get(key), kind, f'music_vae.{key}', json_path)
-  _check_file_entry(meta.get('weights'), json_path, 'weights')
-  for kind in ('latents', *EXTRAS):
-    if meta.get(kind) is not None:
-      _check_file_entry(meta[kind], json_path, kind)
+  for kind in ('weights', 'latents', *EXTRAS):  # Only the weights are due.
+    if kind == 'weights' or meta.get(kind) is not None:
+      _check_file_entry(meta.get(kind), json_path, kind)
   _check_type(meta.get('summary', {}), dict, 'summary', json_path)
   meta['hparams_object'] = hparams
   return meta

@@ -173,12 +173,10 @@ def run_console_script(define_flags, run, needs_tensorflow=True,
   _open_closed_std_streams()
   try:
     _run_console_script(define_flags, run, needs_tensorflow, check_first)
-  except SystemExit as e:
+  except SystemExit as e:  # app.run always exits.
     if _owns_the_process(run):
       _exit_now(e.code)
     raise
-  if _owns_the_process(run):
-    _exit_now(0)
 
 
 @contextlib.contextmanager

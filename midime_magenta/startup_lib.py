@@ -110,14 +110,14 @@ def write_spans_if_asked():
                     'is not affected.', str(e).rstrip('.'))
 
 
+# INFO lines, and oneDNN's note about speed on a CPU without AVX-512.
 _INFO_LINE = re.compile(
     rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called|'
     rb'I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] |'
     rb'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I [\w/.]+:\d+\] |'
-    rb'To enable the following instructions: )')
+    rb'To enable the following instructions: |'
+    rb'.*oneDNN supports DT_INT64 only on platforms)')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
-# oneDNN's note about speed on a CPU without AVX-512, at the first MusicVAE run.
-_HARMLESS_LINE = re.compile(rb'oneDNN supports DT_INT64 only on platforms')
 
 _done = False
 
@@ -165,8 +165,7 @@ def _captured():
       capture.seek(0)
       lines = capture.read().splitlines(keepends=True)
       for line in lines:
-        if not (_INFO_LINE.match(line) or _HARMLESS_LINE.search(line) or
-                _NO_GPU_LINE.search(line)):
+        if not (_INFO_LINE.match(line) or _NO_GPU_LINE.search(line)):
           sys.stderr.buffer.write(line)
       sys.stderr.flush()
       if any(_NO_GPU_LINE.search(line) for line in lines):
@@ -211,8 +210,7 @@ def import_quietly():
   global _done
   if _done:
     return
-  _done = True
-  defer_tensorflow_datasets()
+  _done = True  # The package's __init__ deferred tensorflow_datasets.
   if os.environ.get('MIDIME_RAW_STDERR'):
     import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
     return

@@ -142,9 +142,9 @@ def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
   return TrioTracks(melody, bass, drums, ', '.join(why) or 'as given')
 
 
-def keep_trio(ns, tracks, low, high):
-  """Leaves the trio's notes only, on TrioConverter's programs; returns how many
-  melody and bass notes were dropped for their pitch."""
+def trio_notes(ns, tracks, low, high):
+  """(the trio's notes, on TrioConverter's programs; how many melody and bass
+  notes were dropped for their pitch)."""
   kept, out_of_range = [], 0
   for n in ns.notes:
     if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
@@ -158,9 +158,7 @@ def keep_trio(ns, tracks, low, high):
     else:
       continue
     kept.append(n)
-  del ns.notes[:]
-  ns.notes.extend(kept)
-  return out_of_range
+  return kept, out_of_range
 
 
 def program_of(ns, instrument):

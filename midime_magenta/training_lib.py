@@ -178,17 +178,16 @@ class Training:
 
   def _record_epoch(self, epoch, row, hooks, history):
     """Records one epoch's losses and calls back; True when asked to stop."""
-    total, reconstruction, kl = (float(v) for v in row)
-    if not np.isfinite(total):
+    logs = dict(zip(('loss', 'reconstruction_loss', 'kl_loss'),
+                    map(float, row)))
+    if not np.isfinite(logs['loss']):
       rate = self.hparams.learning_rate
       why = (f'Training diverged at epoch {epoch + 1} (the loss became '
-             f'{total}); lower the learning rate from {rate:g} to '
+             f'{logs["loss"]}); lower the learning rate from {rate:g} to '
              f'{rate / 10:g} or less, e.g. ')
       raise TrainingDivergedError(
           f'{why}hparams={{"learning_rate": {rate / 10:g}}}.',
           cli=f'{why}--hparams=learning_rate={rate / 10:g}.')
-    logs = {'loss': total, 'reconstruction_loss': reconstruction,
-            'kl_loss': kl}
     for key, value in logs.items():
       history[key].append(value)
     _call_all(hooks, 'on_epoch_end', epoch, logs)
