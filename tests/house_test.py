@@ -28,9 +28,9 @@ AREA_BUDGETS = {
     'checkpoints': 1_350,
     'encoding': 850,
     'steering': 700,
-    'studio': 1_330,
+    'studio': 1_340,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,710; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,720; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

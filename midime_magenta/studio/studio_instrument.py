@@ -43,13 +43,20 @@ class Sample:
     self.session = session
     p = session.personalizer
     self.dimensions = dimensions(p.music_vae)
-    self.z = p.music_vae.prior_latents(1, seed)[0]
+    self.seed, self.z = seed, p.music_vae.prior_latents(1, seed)[0]
     self.sequence = None
 
   def decoded(self, temperature=0.5):
-    """The sample decoded, voiced as the input, and its piano roll's HTML."""
+    """The sample decoded, voiced as the input, and its piano roll's HTML (a
+    new sample that decodes to silence is drawn again, up to 5 times)."""
     p = self.session.personalizer
-    self.sequence = p.voiced(p.decode(self.z[None], temperature))[0]
+    for again in range(5 if self.sequence is None else 1):
+      if again:
+        self.z = p.music_vae.prior_latents(
+            1, None if self.seed is None else self.seed + again)[0]
+      self.sequence = p.voiced(p.decode(self.z[None], temperature))[0]
+      if self.sequence.notes:
+        break
     return plots_lib.roll_html(self.sequence)
 
   def slider_values(self):
@@ -159,10 +166,10 @@ def wire(page_ui, actions, handler, trained):
   gr, studio, ui = actions.gr, actions.studio, page_ui.instrument
   session, model = page_ui.session, page_ui.model
   def shown(s, sample, message, supers=None):
+    roll = sample.decoded()  # First: a silent new sample is drawn again.
     values = sample.slider_values()
     supers = supers or sample.super_values()  # Moved ones stay where put.
-    return [s, message, sample.decoded(),
-            gr.update(interactive=True),
+    return [s, message, roll, gr.update(interactive=True),
             *[gr.update(value=round(v, 1), interactive=True, label=f'dim {d}')
               for v, d in zip(values, sample.dimensions)],
             gr.update(visible=supers is not None),

@@ -16,6 +16,7 @@ import time
 
 import note_seq
 import numpy as np
+import pretty_midi
 from midime_magenta import steering
 from midime_magenta import audio_lib
 from midime_magenta import errors
@@ -40,7 +41,6 @@ _CONTROLS = {'melody_track': 'the Melody track menu',
              'bass_track': 'the Bass track menu',
              'drum_track': 'the Drum track menu',
              'variation': 'the Variation slider'}
-_NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
 def page_words(message):
@@ -112,14 +112,11 @@ class Shown:
     self.files = [self.midi, self.wav]
 
 
-def note_name(pitch):
-  return f'{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}'
-
-
 def notes_text(ns):
   """The notes, one per line: 'name pitch start end program' (drums: 'drum')."""
   return '\n'.join(
-      f'{"drum" if n.is_drum else note_name(n.pitch)} {n.pitch} '
+      f'{"drum" if n.is_drum else pretty_midi.note_number_to_name(n.pitch)} '
+      f'{n.pitch} '
       f'{n.start_time:.3f} {n.end_time:.3f} '
       f'{"drum" if n.is_drum else n.program}'
       for n in sorted(ns.notes, key=lambda n: (n.start_time, n.pitch)))
