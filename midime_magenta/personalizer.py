@@ -412,6 +412,10 @@ def _voicing_of_run(run_dir, meta):
 
 def _training_data(chunked, z):
   """`run_lib.TrainingData` of `chunk_inputs`'s chunks and their mu."""
+  if len(z) != sum(c.num_chunks for c in chunked):
+    raise errors.UsageError(f'z holds {len(z)} latents for the inputs\' '
+                            f'{sum(c.num_chunks for c in chunked)} chunks; '
+                            'give chunk()\'s mu.')
   return run_lib.TrainingData(
       z=z, chunks=np.stack([x for c in chunked for x in c.outputs]),
       sources=[c.source for c in chunked for _ in c.starts],

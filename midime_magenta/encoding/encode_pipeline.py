@@ -207,12 +207,12 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
   `inputs` are comma-separated files, folders, globs or URLs; `check_config`
   sees the config before any file is read; the rest is as `midime_train` takes
   it. Raises errors.MidiMeError (bad folder, input or checkpoint, or busy)."""
+  check_before_work(inputs, output_dir, pipeline_options)
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import checkpoints
+  from midime_magenta import checkpoints  # TensorFlow and magenta: after it.
   from midime_magenta import configs
   from midime_magenta import run_lib
   from absl import logging
-  check_before_work(inputs, output_dir, pipeline_options)
   # Claimed while written, or a second encoding would replace the first (a
   # bucket has no lock file: checked once).
   with contextlib.nullcontext(encoded_lib.check_output_dir(output_dir)) if (

@@ -54,6 +54,9 @@ def test_training_is_the_apis_on_the_file(session):
   assert tab.personalizer.voicing == api.voicing
   assert tab.personalizer.training_data.sources == [  # Named as uploaded.
       os.path.basename(source) for source in api.training_data.sources]
+  with pytest.raises(errors.UsageError, match='z holds 3 latents for the '):
+    api.train(tab.chunked, z=tab.z[:3], epochs=1, progress=False)
+
 
 def test_warnings_heard_are_this_threads_in_the_pages_words():
   from absl import logging  # pylint: disable=g-import-not-at-top
