@@ -3,6 +3,7 @@ put in place), the claim of a folder, and small file helpers."""
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import math
@@ -54,15 +55,27 @@ def is_temporary(name):
   return TMP_MARK in name
 
 
-def _claim_new_name(path, max_attempts=1000):
+def _publish_new_name(tmp, path, max_attempts=1000):
+  """Links the full `tmp` to `path`, or `path-2`, ... if taken: a name never
+  appears empty, even when Ctrl-C lands mid-write. Where a file system has
+  no hard links, a free name is claimed empty and replaced at once."""
   base, ext = os.path.splitext(path)
   for attempt in range(1, max_attempts + 1):
     target = path if attempt == 1 else f'{base}-{attempt}{ext}'
     try:
-      os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+      os.link(tmp, target)
       return target
     except FileExistsError:
       continue
+    except OSError as e:
+      if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+        raise
+    try:
+      os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+      continue
+    os.replace(tmp, target)
+    return target
   raise OutputError(f'Too many files are named like {path}; choose another '
                     'output folder.')
 
@@ -86,21 +99,19 @@ def write_atomically(path, write, replace=True):
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
   tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
-  claimed = None  # A free name taken, not yet filled.
   try:
     write(tmp)
     with open(tmp, 'rb+') as f:
       os.fsync(f.fileno())
-    target = path if replace else (claimed := _claim_new_name(path))
-    os.replace(tmp, target)
-    claimed = None
-    return target
+    if not replace:
+      return _publish_new_name(tmp, path)
+    os.replace(tmp, path)
+    return path
   except OSError as e:
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
   finally:  # Also on Ctrl-C.
-    for leftover in filter(None, (claimed, tmp)):
-      with contextlib.suppress(OSError):
-        os.remove(leftover)
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
 
 
 def _write_url_atomically(url, write, replace):

@@ -25,3 +25,41 @@ def test_musician_names_file_by_tune_model_what_and_date(tmp_path):
              for _ in range(3)]
   assert [p.rsplit('/', 1)[1] for p in written] == [
       name, name.replace('.mid', '-2.mid'), name.replace('.mid', '-3.mid')]
+
+
+def test_ctrl_c_at_any_step_leaves_no_empty_or_temporary_file(tmp_path,
+                                                               monkeypatch):
+  """A CI run's Ctrl-C once left an empty file under a free name."""
+  import errno  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+
+  def interrupted_after(name):
+    real = getattr(os, name)
+    def call(*args, **kwargs):
+      result = real(*args, **kwargs)
+      raise KeyboardInterrupt
+    return call
+
+  def no_links(*_):
+    raise OSError(errno.EPERM, 'no hard links')
+
+  target = tmp_path / 'sample.mid'
+  # Where there are no hard links, Ctrl-C between the claim of a name and
+  # the replace can still leave it empty (not tested: no such file system).
+  cases = [('fsync', False), ('link', False), ('remove', False),
+           ('fsync', True), ('replace', True)]
+  for step, links_missing in cases:
+    target.write_bytes(b'taken')  # So a free name is picked.
+    with monkeypatch.context() as patch:
+      if links_missing:
+        patch.setattr(os, 'link', no_links)
+      patch.setattr(os, step, interrupted_after(step))
+      with pytest.raises(KeyboardInterrupt):
+        file_util.write_atomically(str(target), b'MThd', replace=False)
+    names = sorted(os.listdir(tmp_path))
+    assert not [n for n in names if file_util.is_temporary(n)], (step, names)
+    assert all((tmp_path / n).read_bytes() in (b'taken', b'MThd')
+               for n in names), (step, links_missing, names)
+    for n in names:
+      os.remove(tmp_path / n)
