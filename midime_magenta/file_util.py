@@ -55,27 +55,21 @@ def is_temporary(name):
   return TMP_MARK in name
 
 
-def _publish_new_name(tmp, path, max_attempts=1000):
-  """Links the full `tmp` to `path`, or `path-2`, ... if taken: a name never
-  appears empty, even when Ctrl-C lands mid-write. Where a file system has
-  no hard links, a free name is claimed empty and replaced at once."""
+def _publish_new_name(tmp, path):
+  """Links the full `tmp` to `path`, or `path-2`, ... if taken, so a name
+  never appears empty (Ctrl-C mid-write); without hard links, claims a free
+  name empty and replaces it at once."""
   base, ext = os.path.splitext(path)
-  for attempt in range(1, max_attempts + 1):
-    target = path if attempt == 1 else f'{base}-{attempt}{ext}'
-    try:
-      os.link(tmp, target)
+  for target in [path] + [f'{base}-{i}{ext}' for i in range(2, 1001)]:
+    with contextlib.suppress(FileExistsError):
+      try:
+        os.link(tmp, target)
+      except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+          raise
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, target)
       return target
-    except FileExistsError:
-      continue
-    except OSError as e:
-      if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-        raise
-    try:
-      os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-      continue
-    os.replace(tmp, target)
-    return target
   raise OutputError(f'Too many files are named like {path}; choose another '
                     'output folder.')
 
