@@ -505,6 +505,10 @@ def table(results):
                f'{st["page_server_training_s"]:.1f} s; first in the process: '
                f'page {st["page_first_training_s"]:.2f} s, API '
                f'{st["api_first_training_s"]:.2f} s)')
+    out.append(f'  and vs Personalizer.train(chunked, z=mu) on chunks cut and '
+               f'encoded before, as the page\'s are: '
+               f'{st["api_encoded_training_s"]:.2f} s = '
+               f'{st["training_ratio_encoded"]:.2f}x')
     out.append(f'  server memory: {st["server_mb_no_tab"]:.0f} MB, with 5 '
                f'trained tabs {st["server_mb_five_tabs"]:.0f} MB '
                f'({st["mb_per_tab"]:.0f} MB a tab)')
