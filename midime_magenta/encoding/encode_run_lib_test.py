@@ -5,6 +5,7 @@ scheduler that does not answer, a read-only or full filesystem, a bucket
 Beam cannot list."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from midime_magenta.encoding import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta.encoding.encode_pipeline_test import catalogue  # pylint: disable=unused-import
+from midime_magenta.encoding.encode_pipeline_test import read_skipped
 from midime_testing import testdata_lib
 from midime_testing import warm_scripts
 
@@ -107,7 +109,7 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   manifest = _assert_same_as_one_machine(out, one_machine)
   assert f'Encoded {manifest["chunks"]} chunks of ' in result.stderr
   assert len(manifest['shards']) == 7  # One a partition: 16 files each.
-  assert dict(encoded_lib.read_skipped(out)).keys() == {
+  assert dict(read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
   # pylint: disable=protected-access
@@ -130,8 +132,9 @@ def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.monotonic() + 180
-    while not (out.is_dir() and any(map(encoded_lib.is_shard,
-                                        os.listdir(out)))):
+    while not (out.is_dir() and any(
+        re.fullmatch(r'encoded-\d{5}-of-\d{5}\.tfrecord', n)
+        for n in os.listdir(out))):
       assert proc.poll() is None and time.monotonic() < deadline, (
           proc.returncode)
       time.sleep(0.05)
