@@ -46,11 +46,6 @@ class ResolvedCheckpoint:
   midime_config: object = None
 
 
-def resolve_checkpoint_prefix(path):
-  """The checkpoint prefix that `path` names; see `resolve_checkpoint`."""
-  return resolve_checkpoint(path).prefix
-
-
 def resolve_checkpoint(path):
   """The `ResolvedCheckpoint` of a prefix, a folder holding one, a `.tar`, a
   Magenta.js folder, or a catalogue name, URL or gs:// path (fetched, unpacked
