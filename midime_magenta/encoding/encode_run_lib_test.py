@@ -94,7 +94,7 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   """
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  from midime_magenta.encoding import encode_pipeline  # pylint: disable=g-import-not-at-top
+  dask_cluster.run(_count_restores)
   out = str(tmp_path / 'out')
   result = subprocess.run(
       [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
@@ -112,9 +112,27 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   assert dict(read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
-  # pylint: disable=protected-access
-  restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))
+  restored = dask_cluster.run(_restores)
   assert sorted(restored.values()) == [1, 1], restored
+
+
+def _count_restores():
+  """In a worker: from now, count its MusicVAE restores."""
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  load = getattr(music_vae_lib.load_music_vae, '__wrapped__',
+                 music_vae_lib.load_music_vae)
+
+  def counted(*args, **kwargs):
+    counted.calls += 1
+    return load(*args, **kwargs)
+
+  counted.__wrapped__, counted.calls = load, 0
+  music_vae_lib.load_music_vae = counted
+
+
+def _restores():
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  return music_vae_lib.load_music_vae.calls
 
 
 def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
