@@ -193,7 +193,7 @@ def bench_encoding(ckpt, tune, folder_paths, reps):
   """Our encoding (midime_train's default batch, the graph no larger than the
   input) against bare `encode_tensors` at each batch size, best of `reps`."""
   config = configs.get_music_vae_config(CONFIG)
-  prefix = checkpoint_lib.resolve_checkpoint_prefix(ckpt)
+  prefix = checkpoint_lib.resolve_checkpoint(ckpt).prefix
   rows = {}
   for name, paths in (('3-minute tune', [tune]), ('100 tunes', folder_paths)):
     inputs, lengths = chunk_all(paths, config)

@@ -44,7 +44,7 @@ def run():
     from midime_magenta import startup_lib
     startup_lib.import_quietly()  # Converting a fetch needs TensorFlow.
     from midime_magenta import checkpoints
-    prefix = checkpoints.resolve_checkpoint_prefix(FLAGS.fetch)
+    prefix = checkpoints.resolve_checkpoint(FLAGS.fetch).prefix
     script_util.print_out(f'{FLAGS.fetch}: ready at {prefix}')
   script_util.print_out('\n'.join(checkpoint_table_lines()))
 

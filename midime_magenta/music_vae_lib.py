@@ -158,7 +158,7 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
   config_name = config.music_vae_config
   music_vae_config = configs.get_music_vae_config(config)
   with startup_lib.span('checkpoint check'):
-    prefix = checkpoints.resolve_checkpoint_prefix(checkpoint_file)
+    prefix = checkpoints.resolve_checkpoint(checkpoint_file).prefix
     checkpoints.check_checkpoint_fits_config(config, prefix)
   try:
     with startup_lib.span('checkpoint check'):

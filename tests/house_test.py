@@ -25,12 +25,12 @@ MAX_CLASS_LINES = 300
 AREA_BUDGETS = {
     'core': 4_560,
     'scripts': 920,
-    'checkpoints': 1_350,
-    'encoding': 850,
+    'checkpoints': 1_320,
+    'encoding': 810,
     'steering': 700,
     'studio': 1_340,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,720; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,650; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

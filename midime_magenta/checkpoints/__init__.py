@@ -12,13 +12,13 @@ __all__ = [
     'CheckpointError', 'build_config_variables', 'check_checkpoint_fits_config',
     'checkpoint_fingerprint', 'checkpoint_variables', 'config_of_variables',
     'config_variables', 'configs_matching', 'damaged_checkpoint_error',
-    'quiet_graph_building', 'resolve_checkpoint', 'resolve_checkpoint_prefix',
+    'quiet_graph_building', 'resolve_checkpoint',
     # The catalogue and its downloads.
     'OFFICIAL_CHECKPOINTS', 'REFUSED_CHECKPOINTS', 'known_checkpoints',
     'DownloadError', 'cache_root', 'fetch_tune', 'is_cached',
 ]
-_INNER = {name: 'checkpoint_lib' for name in __all__[:12]}
-_INNER.update({name: 'catalogue_lib' for name in __all__[12:15]})
-_INNER.update({name: 'download_lib' for name in __all__[15:]})
+_INNER = {name: 'checkpoint_lib' for name in __all__[:11]}
+_INNER.update({name: 'catalogue_lib' for name in __all__[11:14]})
+_INNER.update({name: 'download_lib' for name in __all__[14:]})
 __getattr__, __dir__ = _startup_lib.front_door(__name__, _INNER,
                                                    light=('catalogue_lib', 'download_lib'))

@@ -46,11 +46,6 @@ class ResolvedCheckpoint:
   midime_config: object = None
 
 
-def resolve_checkpoint_prefix(path):
-  """The checkpoint prefix that `path` names; see `resolve_checkpoint`."""
-  return resolve_checkpoint(path).prefix
-
-
 def resolve_checkpoint(path):
   """The `ResolvedCheckpoint` of a prefix, a folder holding one, a `.tar`, a
   Magenta.js folder, or a catalogue name, URL or gs:// path (fetched, unpacked
@@ -72,7 +67,7 @@ def resolve_checkpoint(path):
 
 
 _MAPPING_VERSION = 1  # Bump when tfjs_config_lib maps architectures anew.
-_DERIVED_VARIABLES = {}  # {key of an unregistered config: its variables}.
+_DERIVED_VARIABLES = {}  # {a config's content key: its variables}.
 
 
 def _resolve_tfjs(folder, name):
@@ -227,13 +222,8 @@ def _stored_config_variables():
     return json.load(f)
 
 
-@functools.lru_cache(maxsize=None)
-def _built_config_variables(name):
-  return build_config_variables(configs.get_music_vae_config(name))
-
-
 def _derived_config_variables(music_vae_config):
-  """Variables of a config magenta does not register, built once and cached
+  """Variables of a config the stored table lacks, built once and cached
   (a 16-bar graph takes seconds)."""
   converter = music_vae_config.data_converter
   key = hashlib.sha256(json.dumps([
@@ -261,8 +251,8 @@ def config_variables(config):
     if config.music_vae is not None:
       return _derived_config_variables(config.music_vae)
     config = config.music_vae_config
-  return _stored_config_variables().get(config) or _built_config_variables(
-      config)
+  return _stored_config_variables().get(config) or _derived_config_variables(
+      configs.get_music_vae_config(config))
 
 
 def _mismatches(expected, found):

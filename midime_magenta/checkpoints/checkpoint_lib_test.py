@@ -27,13 +27,13 @@ def _make_tar(prefix, tar_path, arcdir='cat-mel_2bar_small'):
 
 
 def test_prefix_resolves_to_itself(mel_2bar_small_checkpoint):
-  assert checkpoint_lib.resolve_checkpoint_prefix(
-      mel_2bar_small_checkpoint) == mel_2bar_small_checkpoint
+  assert checkpoint_lib.resolve_checkpoint(
+      mel_2bar_small_checkpoint).prefix == mel_2bar_small_checkpoint
 
 
 def test_directory_resolves_to_its_checkpoint(mel_2bar_small_checkpoint):
   directory = os.path.dirname(mel_2bar_small_checkpoint)
-  prefix = checkpoint_lib.resolve_checkpoint_prefix(directory)
+  prefix = checkpoint_lib.resolve_checkpoint(directory).prefix
   assert os.path.realpath(prefix) == os.path.realpath(mel_2bar_small_checkpoint)
 
 
@@ -41,18 +41,18 @@ def test_directory_without_state_file_uses_its_only_checkpoint(
     mel_2bar_small_checkpoint, tmp_path):
   for suffix in ('.index', '.data-00000-of-00001'):
     shutil.copy(mel_2bar_small_checkpoint + suffix, tmp_path)
-  assert checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path)) == str(
+  assert checkpoint_lib.resolve_checkpoint(str(tmp_path)).prefix == str(
       tmp_path / 'model.ckpt')
 
 
 def test_tar_bundle_is_unpacked_once_into_the_cache(
     mel_2bar_small_checkpoint, tmp_path):
   tar_path = _make_tar(mel_2bar_small_checkpoint, tmp_path / 'bundle.tar')
-  first = checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+  first = checkpoint_lib.resolve_checkpoint(str(tar_path)).prefix
   assert first.startswith(str(tmp_path / 'cache'))
   assert os.path.exists(first + '.index')
   mtime = os.path.getmtime(first + '.index')
-  assert checkpoint_lib.resolve_checkpoint_prefix(str(tar_path)) == first
+  assert checkpoint_lib.resolve_checkpoint(str(tar_path)).prefix == first
   assert os.path.getmtime(first + '.index') == mtime
 
 
@@ -63,7 +63,7 @@ def test_tar_with_path_traversal_is_refused(tmp_path):
     info.size = 3
     tar.addfile(info, io.BytesIO(b'abc'))
   with pytest.raises(checkpoint_lib.CheckpointError, match='Cannot unpack'):
-    checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+    checkpoint_lib.resolve_checkpoint(str(tar_path)).prefix
   assert not (tmp_path / 'escaped.index').exists()
   assert not (tmp_path.parent / 'escaped.index').exists()
 
@@ -71,12 +71,12 @@ def test_tar_with_path_traversal_is_refused(tmp_path):
 def test_missing_path_says_what_to_pass(tmp_path):
   with pytest.raises(checkpoint_lib.CheckpointError,
                      match='No MusicVAE checkpoint at .*prefix'):
-    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path / 'nothing'))
+    checkpoint_lib.resolve_checkpoint(str(tmp_path / 'nothing')).prefix
 
 
 def test_empty_directory_is_refused(tmp_path):
   with pytest.raises(checkpoint_lib.CheckpointError, match='holds no checkpoint'):
-    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path))
+    checkpoint_lib.resolve_checkpoint(str(tmp_path)).prefix
 
 
 def test_directory_with_several_checkpoints_and_no_state_is_refused(tmp_path):
@@ -88,7 +88,7 @@ def test_directory_with_several_checkpoints_and_no_state_is_refused(tmp_path):
   with pytest.raises(checkpoint_lib.CheckpointError,
                      match=r'several checkpoints \(model.ckpt-100, '
                      r'model.ckpt-200\)'):
-    checkpoint_lib.resolve_checkpoint_prefix(str(tmp_path))
+    checkpoint_lib.resolve_checkpoint(str(tmp_path)).prefix
 
 
 def test_damaged_checkpoint_is_reported(tmp_path):
@@ -118,8 +118,8 @@ def test_wrong_config_names_the_right_one(mel_2bar_small_checkpoint,
 
 
 def test_a_musicvae_of_another_size_fits_only_its_own_config_file():
-  prefix = checkpoint_lib.resolve_checkpoint_prefix(
-      testdata_lib.tiny_checkpoint('tiny-mel_2bar'))
+  prefix = checkpoint_lib.resolve_checkpoint(
+      testdata_lib.tiny_checkpoint('tiny-mel_2bar')).prefix
   with pytest.raises(checkpoint_lib.CheckpointError,
                      match='matches no known MusicVAE config'):
     checkpoint_lib.check_checkpoint_fits_config('cat-mel_2bar_small', prefix)
@@ -135,7 +135,7 @@ def test_a_musicvae_of_another_size_fits_only_its_own_config_file():
 def test_fingerprint_is_the_same_for_every_form(mel_2bar_small_checkpoint,
                                                 tmp_path):
   tar_path = _make_tar(mel_2bar_small_checkpoint, tmp_path / 'b.tar')
-  from_tar = checkpoint_lib.resolve_checkpoint_prefix(str(tar_path))
+  from_tar = checkpoint_lib.resolve_checkpoint(str(tar_path)).prefix
   fingerprint = checkpoint_lib.checkpoint_fingerprint(mel_2bar_small_checkpoint)
   assert checkpoint_lib.checkpoint_fingerprint(from_tar) == fingerprint
   other = checkpoint_lib.checkpoint_fingerprint(

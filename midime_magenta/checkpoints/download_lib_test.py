@@ -120,8 +120,8 @@ def test_train_from_a_url_then_offline_from_the_cache(server, tmp_path):
 
 def test_tar_url_is_fetched_once_and_kept_once(server):
   url = f'{server.url}/cat-mel_2bar_small.tar'
-  prefix = checkpoint_lib.resolve_checkpoint_prefix(url)
-  assert checkpoint_lib.resolve_checkpoint_prefix(url) == prefix
+  prefix = checkpoint_lib.resolve_checkpoint(url).prefix
+  assert checkpoint_lib.resolve_checkpoint(url).prefix == prefix
   assert server.requests == ['/cat-mel_2bar_small.tar']
   folder = download_lib.entry_folder(catalogue_lib.entry_for(url))
   # Unpacked and verified, the .tar is gone: one copy in the cache.
@@ -218,7 +218,7 @@ def test_corrupted_file_fails_its_pinned_checksum(server, tmp_path, monkeypatch)
   data[100] ^= 0xFF
   shard.write_bytes(bytes(data))
   with pytest.raises(download_lib.DownloadError, match='pinned sha256'):
-    checkpoint_lib.resolve_checkpoint_prefix('mirror_mel_2bar_small')
+    checkpoint_lib.resolve_checkpoint('mirror_mel_2bar_small').prefix
   entry = catalogue_lib.known_checkpoints()['mirror_mel_2bar_small']
   folder = download_lib.entry_folder(entry)
   assert not os.path.exists(os.path.join(folder, 'group1-shard5of5'))

@@ -11,7 +11,6 @@ import logging as std_logging
 import os
 import sys
 import tempfile
-import threading
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -22,6 +21,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options_validator import (
     PipelineOptionsValidator)
 from apache_beam.runners import runner as beam_runner
+from apache_beam.utils import shared
 
 from midime_magenta.encoding import encode_run_lib
 from midime_magenta.encoding import encoded_lib
@@ -99,32 +99,24 @@ class ChunkFiles(beam.DoFn):
                chunked.controls[i] if chunked.controls else None)
 
 
-# This process's MusicVAEs by (config, checkpoint, batch size): Dask calls
-# `setup` for every partition.
-_RESTORED = {}
-_RESTORED_LOCK = threading.Lock()
-
-
 class EncodeChunks(beam.DoFn):
   """Batches of chunks -> serialized tf.train.Examples of their mu (MusicVAE
-  restored once a process, refused unless the driver's fingerprint)."""
+  restored once a process through Beam's Shared, as Dask calls `setup` for
+  every partition; refused unless the driver's fingerprint)."""
 
   def __init__(self, config_name, checkpoint_file, fingerprint, batch_size):
     super().__init__()
     self._args = (config_name, checkpoint_file)
     self._fingerprint = fingerprint
     self._batch_size = batch_size
+    self._shared = shared.Shared()
     self._music_vae = None
 
   def setup(self):
     from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-    key = (*self._args, self._batch_size)
-    with _RESTORED_LOCK:
-      if key not in _RESTORED:
-        config, prefix = _resolve(*self._args)
-        _RESTORED[key] = music_vae_lib.load_music_vae(
-            config, prefix, batch_size=self._batch_size)
-      self._music_vae = _RESTORED[key]
+    self._music_vae = self._shared.acquire(
+        lambda: music_vae_lib.load_music_vae(*_resolve(*self._args),
+                                             batch_size=self._batch_size))
     if self._music_vae.fingerprint != self._fingerprint:
       raise RuntimeError(
           f'The worker\'s checkpoint {self._args[1]} is not the one the '
@@ -310,14 +302,14 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
                                        max_batch_size=batch_size)
        | 'Encode' >> beam.ParDo(encode_chunks)
        | 'WriteEncoded' >> beam.io.WriteToTFRecord(
-           encoded_lib.join(output_dir, encoded_lib.SHARD_PREFIX),
+           os.path.join(output_dir, encoded_lib.SHARD_PREFIX),
            file_name_suffix=encoded_lib.SHARD_SUFFIX))
   _ = ((chunked.skipped,
         pipeline | 'Unlisted' >> beam.Create(skipped))
        | 'AllSkipped' >> beam.Flatten()
        | 'ToJson' >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
        | 'WriteSkipped' >> beam.io.WriteToText(
-           encoded_lib.join(output_dir, encoded_lib.SKIPPED_PREFIX),
+           os.path.join(output_dir, encoded_lib.SKIPPED_PREFIX),
            file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
   return pipeline, groups
 
@@ -350,7 +342,7 @@ def _run(pipeline, output_dir, on_dask, pipeline_options):
                        if c.key.metric.name == k))
             for k in ('chunks', 'sequences', 'skipped')}
   counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
-      [encoded_lib.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
+      [os.path.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
                         f'{encoded_lib.SHARD_SUFFIX}')])
                             for m in r.metadata_list)
   return counts

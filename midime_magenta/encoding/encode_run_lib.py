@@ -63,7 +63,7 @@ class EncodeFiles(beam.DoFn):
           f'A dask worker does not see this encoding\'s claim in --output_dir '
           f'{self._output_dir} (the encoding was stopped, or the workers do '
           'not share that folder); it wrote nothing.')
-    file_util.write_atomically(encoded_lib.join(self._output_dir, shard),
+    file_util.write_atomically(os.path.join(self._output_dir, shard),
                                write)
     yield {'shard': shard, 'chunks': len(examples),
            'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
@@ -212,7 +212,7 @@ def write_dask_skipped(summaries, groups, skipped, output_dir):
   lines = sorted(json.dumps(x, sort_keys=True) + '\n' for x in [
       *(x for s in summaries for x in s['skipped']), *skipped])
   try:
-    file_util.write_atomically(encoded_lib.join(
+    file_util.write_atomically(os.path.join(
         output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
         f'{encoded_lib.SKIPPED_SUFFIX}'), ''.join(lines).encode())
   except errors.MidiMeError as e:

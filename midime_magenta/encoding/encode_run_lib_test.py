@@ -5,6 +5,7 @@ scheduler that does not answer, a read-only or full filesystem, a bucket
 Beam cannot list."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from midime_magenta.encoding import encoded_lib
 from midime_magenta import personalizer as personalizer_lib
 from midime_magenta.encoding.encode_pipeline_test import catalogue  # pylint: disable=unused-import
+from midime_magenta.encoding.encode_pipeline_test import read_skipped
 from midime_testing import testdata_lib
 from midime_testing import warm_scripts
 
@@ -92,7 +94,7 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   """
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  from midime_magenta.encoding import encode_pipeline  # pylint: disable=g-import-not-at-top
+  dask_cluster.run(_count_restores)
   out = str(tmp_path / 'out')
   result = subprocess.run(
       [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
@@ -107,12 +109,30 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   manifest = _assert_same_as_one_machine(out, one_machine)
   assert f'Encoded {manifest["chunks"]} chunks of ' in result.stderr
   assert len(manifest['shards']) == 7  # One a partition: 16 files each.
-  assert dict(encoded_lib.read_skipped(out)).keys() == {
+  assert dict(read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
-  # pylint: disable=protected-access
-  restored = dask_cluster.run(lambda: len(encode_pipeline._RESTORED))
+  restored = dask_cluster.run(_restores)
   assert sorted(restored.values()) == [1, 1], restored
+
+
+def _count_restores():
+  """In a worker: from now, count its MusicVAE restores."""
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  load = getattr(music_vae_lib.load_music_vae, '__wrapped__',
+                 music_vae_lib.load_music_vae)
+
+  def counted(*args, **kwargs):
+    counted.calls += 1
+    return load(*args, **kwargs)
+
+  counted.__wrapped__, counted.calls = load, 0
+  music_vae_lib.load_music_vae = counted
+
+
+def _restores():
+  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+  return music_vae_lib.load_music_vae.calls
 
 
 def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
@@ -130,8 +150,9 @@ def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.monotonic() + 180
-    while not (out.is_dir() and any(map(encoded_lib.is_shard,
-                                        os.listdir(out)))):
+    while not (out.is_dir() and any(
+        re.fullmatch(r'encoded-\d{5}-of-\d{5}\.tfrecord', n)
+        for n in os.listdir(out))):
       assert proc.poll() is None and time.monotonic() < deadline, (
           proc.returncode)
       time.sleep(0.05)

@@ -44,33 +44,18 @@ class EncodedError(errors.MidiMeError):
   """Encoded shards that are missing, damaged or for another MusicVAE."""
 
 
-def _gfile():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf.io.gfile
-
-
-def join(folder, name):
-  return f'{folder.rstrip("/")}/{name}' if '://' in folder else os.path.join(
-      folder, name)
-
-
 def check_location(folder, what):
   """EncodedError for a scheme TensorFlow cannot read (http://, ...)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if '://' not in folder:
     return
   try:
-    _gfile().exists(folder)
+    tf.io.gfile.exists(folder)
   except tf.errors.OpError:
     scheme = folder.split('://', 1)[0]
     raise EncodedError(
         f'{what} {folder}: TensorFlow cannot read {scheme}:// addresses; use '
         'a local folder or gs:// (download it first).') from None
-
-
-def is_shard(name):
-  """True for a finished shard's file name."""
-  return bool(_SHARD.fullmatch(name))
 
 
 def _check_regular_files(paths):
@@ -85,7 +70,7 @@ def _check_regular_files(paths):
 
 def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
-  gfile = _gfile()
+  from tensorflow.io import gfile  # pylint: disable=g-import-not-at-top
   if '://' not in folder:
     existing = os.path.abspath(folder)
     while not os.path.exists(existing):
@@ -133,7 +118,7 @@ def source_name(path, record):
 
 def write_manifest(folder, manifest):
   """Writes manifest.json last, atomically: the encoding is then finished."""
-  return file_util.write_json(join(folder, MANIFEST),
+  return file_util.write_json(os.path.join(folder, MANIFEST),
                               {'format': FORMAT, 'version': VERSION,
                                **manifest})
 
@@ -142,8 +127,8 @@ def read_manifest(folder):
   """Reads and checks an encoding's manifest; raises EncodedError."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   check_location(folder, 'The encoding')
-  path = join(folder, MANIFEST)
-  gfile = _gfile()
+  path = os.path.join(folder, MANIFEST)
+  gfile = tf.io.gfile
   if not gfile.exists(path):
     raise EncodedError(
         f'{folder} holds no finished encoding (no {MANIFEST}); run '
@@ -192,8 +177,8 @@ def load_training_data(folder, expect_music_vae=None):
     run_lib.check_music_vae_matches(meta['music_vae'], expect_music_vae,
                                     folder, 'The encoding')
   z_size = meta['music_vae']['z_size']
-  files = [join(folder, s) for s in meta['shards']]
-  missing = [f for f in files if not _gfile().exists(f)]
+  files = [os.path.join(folder, s) for s in meta['shards']]
+  missing = [f for f in files if not tf.io.gfile.exists(f)]
   if missing:
     raise EncodedError(f'{missing[0]} is missing; encode again.')
   _check_regular_files(files)
@@ -229,17 +214,3 @@ def load_training_data(folder, expect_music_vae=None):
       sources=[source_name(paths[i], int(columns['record'][i]))
                for i in order],
       starts=[float(columns['start'][i]) for i in order]), meta
-
-
-def read_skipped(folder):
-  """[(source, reason)] of the inputs that gave no chunk."""
-  gfile = _gfile()
-  found = []
-  for name in sorted(gfile.listdir(folder)):
-    if name.startswith(f'{SKIPPED_PREFIX}-') and name.endswith(SKIPPED_SUFFIX):
-      with gfile.GFile(join(folder, name)) as f:
-        for line in f:
-          if line.strip():
-            item = json.loads(line)
-            found.append((item['source'], item['reason']))
-  return sorted(found)
