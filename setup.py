@@ -44,7 +44,8 @@ setup(
               'midime_magenta.studio'],
     package_data={'midime_magenta': ['musicvae_variables.json',
                                      'data/reel_4-4.mid', 'data/pianoroll.js',
-                                     'data/pianoroll.css']},
+                                     'data/pianoroll.css'],
+                  'midime_magenta.studio': ['studio.css']},
     cmdclass={'build_py': BuildLibraryOnly},
     install_requires=[
         'tensorflow>=2.20,<2.22',

@@ -74,7 +74,8 @@ def test_the_wheel_holds_the_library_only(tmp_path):
   assert data == ['midime_magenta/data/pianoroll.css',
                   'midime_magenta/data/pianoroll.js',
                   'midime_magenta/data/reel_4-4.mid',
-                  'midime_magenta/musicvae_variables.json'], data
+                  'midime_magenta/musicvae_variables.json',
+                  'midime_magenta/studio/studio.css'], data
   library = [n for n in names if n.endswith('.py')]
   assert 'midime_magenta/personalizer.py' in library
 

@@ -28,12 +28,11 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
-# Empty result panels draw no border; side by side, each keeps to its column;
-# a step's status makes room for Gradio's progress, which hides its words.
-_HEAD = ('<style>.gr-group:not(:has(.block)){display:none}'
-         '.gr-group>.gr-group{width:100%}'
-         '.block[id$=_status]{min-height:88px}'
-         '[id$=_status] .pending{visibility:hidden}</style>')
+def _head():
+  """The piano roll's and the page's layout rules (studio.css), inline."""
+  with open(os.path.join(os.path.dirname(__file__), 'studio.css'),
+            encoding='utf-8') as css:
+    return f'{plots_lib.roll_head()}<style>{css.read()}</style>'
 
 
 def _gradio():
@@ -436,7 +435,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
                 show_error=False, quiet=True, auth=auth,
-                head=plots_lib.roll_head() + _HEAD,
+                head=_head(),
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:
