@@ -8,7 +8,8 @@ not) and constraints_lib (a latent constraint trained on MidiMe's samples).
 from midime_magenta import startup_lib as _startup_lib
 
 _INNER = {
-    'ATTRIBUTES': 'attributes_lib', 'PRIOR_SAMPLES': 'attributes_lib',
+    'ATTRIBUTES': 'attributes_lib', 'ATTRIBUTE_WORDS': 'attributes_lib',
+    'PRIOR_SAMPLES': 'attributes_lib',
     'AttributeVectors': 'attributes_lib', 'check_enough_chunks': 'attributes_lib',
     'check_strengths': 'attributes_lib', 'compute_vectors': 'attributes_lib',
     'names_for': 'attributes_lib', 'parse_strengths': 'attributes_lib',

@@ -16,6 +16,13 @@ from midime_magenta import windows_lib
 
 ATTRIBUTES = ('c_diatonic', 'note_density', 'average_interval',
               'syncopation_16th', 'syncopation_8th', 'pitch_range')
+# In a musician's words (the studio's sliders).
+ATTRIBUTE_WORDS = {
+    'c_diatonic': 'In C major (notes of its scale)',
+    'note_density': 'Note density',
+    'average_interval': 'Leaps (average interval)',
+    'syncopation_16th': 'Syncopation (16ths)',
+    'syncopation_8th': 'Syncopation (8ths)', 'pitch_range': 'Pitch range'}
 DRUM_ATTRIBUTES = ('note_density', 'syncopation_16th', 'syncopation_8th')
 C_MAJOR = frozenset({0, 2, 4, 5, 7, 9, 11})
 PRIOR_SAMPLES = 1024

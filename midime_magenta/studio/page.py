@@ -167,7 +167,8 @@ def _layout(gr, studio):
                     for i in range(4)]
     slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
     with gr.Row():
-      attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=name)
+      attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=steering.
+                                     ATTRIBUTE_WORDS[name])
                            for name in steering.ATTRIBUTES]
     steer_button = gr.Button('Steer the MidiMe samples')
     with gr.Row(equal_height=True):
