@@ -271,6 +271,17 @@ def _journey(page, model, tune, tmp_path, epochs, chunk_phrase, runs_dir):
       page.by.XPATH, '..').text
   counted = _wait_for(lambda: re.search(rf'(\d+)/{epochs} epochs', row()), 120)
   assert counted and int(counted.group(1)) < epochs, row()
+  # The count sits clear of the bar, and the status needs no scrollbar.
+  boxes = page.driver.execute_script(
+      "const s = document.querySelector('#train_status');"
+      "const box = c => s.querySelector(c)?.getBoundingClientRect();"
+      "return [box('.progress-text'), box('.progress-bar-wrap'),"
+      ' s.scrollHeight - s.clientHeight];')
+  if boxes[0] and boxes[1]:  # Still training (else it ended meanwhile).
+    text, bar, overflow = boxes
+    assert (text['bottom'] <= bar['top'] or bar['bottom'] <= text['top']
+            ), boxes
+    assert overflow <= 0, boxes
   page.shot(f'{model}-2-training')
   trained = page.wait_status('Trained', 'train')
   assert f'Trained {epochs} epochs' in trained and page.beside('#train', 'train')
