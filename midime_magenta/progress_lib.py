@@ -28,11 +28,11 @@ class _LogFile:
     pass
 
 
-def progress_bar(total, desc, unit, stream=None, unit_scale=False):
+def progress_bar(total, desc, unit, unit_scale=False):
   """A tqdm bar for `total` units (None: unknown), logged off a terminal."""
   # pylint: disable=g-import-not-at-top
   import tqdm
-  stream = stream or sys.stderr
+  stream = sys.stderr
   if not (getattr(stream, 'isatty', bool)() or in_notebook()):
     return tqdm.tqdm(
         total=total, desc=desc, unit=unit, unit_scale=unit_scale,
@@ -46,7 +46,7 @@ def progress_bar(total, desc, unit, stream=None, unit_scale=False):
     columns, rows = os.get_terminal_size(stream.fileno())
   except (AttributeError, OSError, ValueError):
     columns, rows = 0, 0
-  return auto.tqdm(total=total, desc=desc, unit=unit, file=stream, leave=True,
+  return auto.tqdm(total=total, desc=desc, unit=unit, file=stream,
                    unit_scale=unit_scale, ncols=columns or 100,
                    nrows=rows or 24)
 
@@ -54,14 +54,12 @@ def progress_bar(total, desc, unit, stream=None, unit_scale=False):
 class TrainingProgress:
   """A training callback that shows epochs with the loss."""
 
-  def __init__(self, epochs, stream=None):
+  def __init__(self, epochs):
     self._epochs = epochs
-    self._stream = stream
 
   def on_train_begin(self, logs):
     del logs
-    self._bar = progress_bar(self._epochs, 'Training MidiMe', 'epochs',
-                             stream=self._stream)
+    self._bar = progress_bar(self._epochs, 'Training MidiMe', 'epochs')
 
   def on_epoch_end(self, epoch, logs):
     self._bar.set_postfix_str(
