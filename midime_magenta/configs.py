@@ -65,8 +65,10 @@ class MidiMeConfig:
     return dataclasses.replace(self, **changes)
 
 
-_CONFIG_FIELDS = {'name', 'music_vae_config', 'hparams', 'description',
-                  'official_checkpoint', 'music_vae_hparams'}
+# A config file's fields and their JSON kinds (music_vae_hparams: see below).
+_CONFIG_FIELDS = {'name': str, 'music_vae_config': str, 'description': str,
+                  'official_checkpoint': (str, type(None)), 'hparams': dict,
+                  'music_vae_hparams': object}
 
 
 def read_config_file(path):
@@ -80,7 +82,7 @@ def read_config_file(path):
         f'Config file {path} is not readable JSON ({e}).') from None
   if not isinstance(raw, dict):
     raise ConfigError(f'Config file {path} must hold a JSON object.')
-  unknown = sorted(set(raw) - _CONFIG_FIELDS)
+  unknown = sorted(set(raw) - set(_CONFIG_FIELDS))
   if unknown:
     raise ConfigError(
         f'Config file {path} has unknown fields {unknown}; allowed: '
@@ -88,12 +90,9 @@ def read_config_file(path):
   missing = [k for k in ('name', 'music_vae_config') if k not in raw]
   if missing:
     raise ConfigError(f'Config file {path} is missing {missing}.')
-  for key, kind, what in (('name', str, 'a string'),
-                          ('music_vae_config', str, 'a string'),
-                          ('description', str, 'a string'),
-                          ('official_checkpoint', (str, type(None)), 'a string'),
-                          ('hparams', dict, 'an object')):
-    if key in raw and not isinstance(raw[key], kind):
+  for key, value in raw.items():
+    if not isinstance(value, _CONFIG_FIELDS[key]):
+      what = 'an object' if _CONFIG_FIELDS[key] is dict else 'a string'
       raise ConfigError(f'Config file {path}: {key} must be {what}.')
   if not file_util.SAFE_NAME.fullmatch(raw['name']):
     raise ConfigError(

@@ -85,9 +85,10 @@ def test_user_config_file(tmp_path):
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
      '"hparams": {"latnt_size": 3}}', 'unknown hparams'),
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
-     '"hparams": {"latent_size": 0}}', 'latent_size must be from 1'),
+     '"hparams": {"latent_size": 0}}',
+     'latent_size must be a whole number from 1 to 512'),
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
-     '"hparams": {"latent_size": 2.5}}', 'must be an integer'),
+     '"hparams": {"latent_size": 2.5}}', 'must be a whole number'),
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '
      '"hparams": {"encoder_layers": "wide"}}', 'list of at most'),
     ('{"name": "x", "music_vae_config": "cat-mel_2bar_small", '

@@ -12,6 +12,10 @@ MAX_LAYERS = 16
 MAX_EPOCHS = 1_000_000
 # The named choices of the string hparams; the first is the default.
 CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
+# The range of each number (a learning rate above 0).
+_RANGES = {'latent_size': (1, MAX_LATENT_SIZE), 'num_epochs': (1, MAX_EPOCHS),
+           'max_full_batch': (1, math.inf), 'beta': (0, math.inf),
+           'learning_rate': (0, math.inf)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,40 +35,23 @@ class HParams:
   def __post_init__(self):
     for f in dataclasses.fields(self):
       value = getattr(self, f.name)
-      if getattr(f.type, '__origin__', None) is tuple:
-        if not (isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS
-                and all(_is_int(w) for w in value)):
-          raise errors.UsageError(
-              f'{f.name} must be a list of at most {MAX_LAYERS} integers, '
-              f'got {value!r}.')
-        object.__setattr__(self, f.name, tuple(int(w) for w in value))
-      elif f.type is str and value not in CHOICES[f.name]:
+      if f.type is str and value not in CHOICES[f.name]:
         raise errors.UsageError(
             f'{f.name} must be one of {list(CHOICES[f.name])}, got '
             f'{value!r}.')
-      elif f.type in (int, float):
-        if not (_is_int(value) or f.type is float and isinstance(value, float)):
-          what = 'a number' if f.type is float else 'an integer'
-          raise errors.UsageError(f'{f.name} must be {what}, got {value!r}.')
-        object.__setattr__(self, f.name, f.type(value))
-    widths = self.encoder_layers + self.decoder_layers
-    checks = [
-        (1 <= self.latent_size <= MAX_LATENT_SIZE,
-         f'latent_size must be from 1 to {MAX_LATENT_SIZE}', self.latent_size),
-        (all(1 <= w <= MAX_LAYER_WIDTH for w in widths),
-         f'layer widths must be from 1 to {MAX_LAYER_WIDTH}', widths),
-        (self.beta >= 0 and math.isfinite(self.beta),
-         'beta must be a number, not negative', self.beta),
-        (self.learning_rate > 0 and math.isfinite(self.learning_rate),
-         'learning_rate must be a positive number', self.learning_rate),
-        (1 <= self.num_epochs <= MAX_EPOCHS,
-         f'num_epochs must be from 1 to {MAX_EPOCHS}', self.num_epochs),
-        (self.max_full_batch >= 1, 'max_full_batch must be at least 1',
-         self.max_full_batch),
-    ]
-    for ok, message, value in checks:
-      if not ok:
-        raise errors.UsageError(f'{message}, got {value}.')
+      if f.type is int:
+        value = errors.check_int(f.name, value, *_RANGES[f.name])
+      elif f.type is float:
+        value = errors.check_real(f.name, value, *_RANGES[f.name],
+                                  low_open=f.name == 'learning_rate')
+      elif f.type is not str:  # Layer widths.
+        if not isinstance(value, (list, tuple)) or len(value) > MAX_LAYERS:
+          raise errors.UsageError(
+              f'{f.name} must be a list of at most {MAX_LAYERS} integers, '
+              f'got {value!r}.')
+        value = tuple(errors.check_int(f'each of {f.name}', w, 1,
+                                       MAX_LAYER_WIDTH) for w in value)
+      object.__setattr__(self, f.name, value)
 
   def parameter_count(self, input_size):
     """Weights and biases of a MidiMe on z of `input_size`."""
@@ -100,7 +87,3 @@ class HParams:
           f'from {sorted(parsed.values())}, lists of integers as '
           '[512,64].') from None
     return self.from_dict(parsed.values())
-
-
-def _is_int(value):
-  return isinstance(value, int) and not isinstance(value, bool)

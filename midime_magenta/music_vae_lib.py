@@ -82,9 +82,8 @@ class FrozenMusicVAE:
 
   def prior_latents(self, n, rng=None):
     """n latents from N(0, I), float32 [n, z_size]; `rng` a Generator or seed."""
-    rng = rng if isinstance(rng, np.random.Generator) else (
-        np.random.default_rng(rng))
-    return rng.standard_normal([n, self.z_size]).astype(np.float32)
+    return np.random.default_rng(rng).standard_normal(
+        [n, self.z_size]).astype(np.float32)
 
   def important_dimensions(self, n=16, draws=256, seed=0):
     """The `n` dimensions of z whose mu varies most over `draws` prior samples

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
+import pretty_midi
 
 from midime_magenta import file_util
 from midime_magenta import windows_lib
@@ -21,7 +22,6 @@ _LANE_HEIGHT = 140
 _MARGIN = 24
 _PITCH_AXIS = 34  # The left margin holding pitch names.
 _TIME_AXIS = 16  # The bottom margin holding bar numbers.
-_NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 # Palette: white, black, and matplotlib's tab:blue, tab:red, light grey,
 # tab:orange, tab:green, tab:purple and tab:gray.
 _WHITE, _BLACK, _BLUE, _RED, _GREY, _ORANGE, _GREEN, _PURPLE, _DARK = range(9)
@@ -109,7 +109,7 @@ def _draw_lane(draw, notes, box, total, bar, pitches, color, labels=True):
 def pitch_labels(low, high):
   """[(pitch, name)] to mark on a pitch axis from `low` to `high`: every C
   ('C4' is middle C, 60), or the two ends when the range holds no C."""
-  name = lambda p: f'{_NOTE_NAMES[p % 12]}{p // 12 - 1}'  # pylint: disable=g-long-lambda
+  name = pretty_midi.note_number_to_name
   marks = [(p, name(p)) for p in range(low, high + 1) if p % 12 == 0]
   return marks or [(low, name(low)), (high, name(high))]
 

@@ -1,8 +1,9 @@
-"""Progress: tqdm's bar in a terminal or notebook, else log lines."""
+"""Progress: tqdm's bar in a terminal or notebook; elsewhere tqdm's lines,
+logged about each tenth of the way (unknown totals: each 10 s)."""
 
+import math
 import os
 import sys
-import time
 
 from absl import logging
 
@@ -14,50 +15,38 @@ def in_notebook():
   return 'IPKernelApp' in getattr(ipython, 'config', {})
 
 
-class _LogLines:
-  """tqdm's `update`, `set_postfix_str` and `close`, logging each tenth."""
+class _LogFile:
+  """What tqdm draws, as absl log lines (a line drawn again once)."""
+  _last = ''
 
-  def __init__(self, total, desc, unit):
-    self.total, self.desc, self.unit = total, desc, unit
-    self.n = self._next = 0
-    self._postfix = ''
-    self._started = time.perf_counter()
+  def write(self, text):
+    if text.strip() not in ('', self._last):
+      self._last = text.strip()
+      logging.info('%s', self._last)
 
-  def update(self, n=1):
-    self.n += n
-    if self.n >= self._next or (self.total and self.n >= self.total):
-      of_total = f' of {self.total}' if self.total else ''
-      logging.info('%s: %d%s %s%s (%.1f s).', self.desc, self.n, of_total,
-                   self.unit, self._postfix,
-                   time.perf_counter() - self._started)
-      self._next = self.n + max(1, (self.total or 10 * max(self.n, 1)) // 10)
-
-  def set_postfix_str(self, text, refresh=False):
-    del refresh
-    self._postfix = f', {text}' if text else ''
-
-  def close(self):
+  def flush(self):
     pass
 
-  def __enter__(self):
-    return self
 
-  def __exit__(self, *exc):
-    self.close()
-
-
-def progress_bar(total, desc, unit, stream=None, unit_scale=False):
-  """A tqdm bar for `total` units (None: unknown), or log lines off a terminal."""
-  stream = stream or sys.stderr
+def progress_bar(total, desc, unit, unit_scale=False):
+  """A tqdm bar for `total` units (None: unknown), logged off a terminal."""
+  # pylint: disable=g-import-not-at-top
+  import tqdm
+  stream = sys.stderr
   if not (getattr(stream, 'isatty', bool)() or in_notebook()):
-    return _LogLines(total, desc, unit)
-  from tqdm import auto  # pylint: disable=g-import-not-at-top
+    return tqdm.tqdm(
+        total=total, desc=desc, unit=unit, unit_scale=unit_scale,
+        file=_LogFile(), mininterval=0 if total else 10, maxinterval=math.inf,
+        miniters=max(1, (total or 0) // 10),
+        bar_format='{desc}: {n_fmt}' + ' of {total_fmt}' * bool(total) +
+        ' {unit}{postfix} ({elapsed})')
+  from tqdm import auto  # Imports asyncio: only for a bar drawn.
   # tqdm hides the bar on a 0 x 0 pseudo-terminal: give it a size.
   try:
     columns, rows = os.get_terminal_size(stream.fileno())
   except (AttributeError, OSError, ValueError):
     columns, rows = 0, 0
-  return auto.tqdm(total=total, desc=desc, unit=unit, file=stream, leave=True,
+  return auto.tqdm(total=total, desc=desc, unit=unit, file=stream,
                    unit_scale=unit_scale, ncols=columns or 100,
                    nrows=rows or 24)
 
@@ -65,21 +54,20 @@ def progress_bar(total, desc, unit, stream=None, unit_scale=False):
 class TrainingProgress:
   """A training callback that shows epochs with the loss."""
 
-  def __init__(self, epochs, stream=None):
+  def __init__(self, epochs):
     self._epochs = epochs
-    self._stream = stream
 
   def on_train_begin(self, logs):
     del logs
-    self._bar = progress_bar(self._epochs, 'Training MidiMe', 'epochs',
-                             stream=self._stream)
+    self._bar = progress_bar(self._epochs, 'Training MidiMe', 'epochs')
 
   def on_epoch_end(self, epoch, logs):
-    del epoch
     self._bar.set_postfix_str(
         f'loss {logs["loss"]:.3f} = {logs["reconstruction_loss"]:.3f} + KL '
-        f'{logs["kl_loss"]:.3f}')
+        f'{logs["kl_loss"]:.3f}', refresh=False)
     self._bar.update(1)
+    if not epoch:  # Shown, so that a log says training runs.
+      self._bar.refresh()
 
   def on_train_end(self, logs):
     self._bar.close()

@@ -119,8 +119,6 @@ _INFO_LINE = re.compile(
     rb'.*oneDNN supports DT_INT64 only on platforms)')
 _NO_GPU_LINE = re.compile(rb'failed call to cuInit|Could not find cuda drivers')
 
-_done = False
-
 
 def defer_tensorflow_datasets(name='tensorflow_datasets'):
   """Defers magenta's unused tensorflow_datasets to first use (0.19 s a start)."""
@@ -196,25 +194,20 @@ _first_runs = set()
 
 @contextlib.contextmanager
 def quiet_first_run(kind):
-  """Captures native stderr around the first MusicVAE run of a `kind`."""
-  if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
-    yield
-    return
+  """Captures native stderr around the first run of a `kind` (the import,
+  MusicVAE's first encode, its first decode)."""
+  first = kind not in _first_runs and not os.environ.get('MIDIME_RAW_STDERR')
   _first_runs.add(kind)
-  with _captured():
+  with _captured() if first else contextlib.nullcontext():
     yield
 
 
 def import_quietly():
   """Imports TensorFlow, note_seq and magenta's MusicVAE once; see module doc."""
-  global _done
-  if _done:
+  if 'import' in _first_runs:
     return
-  _done = True  # The package's __init__ deferred tensorflow_datasets.
-  if os.environ.get('MIDIME_RAW_STDERR'):
-    import magenta.models.music_vae  # pylint: disable=g-import-not-at-top,unused-import
-    return
-  with _ctrl_c_deferred(), _captured(), warnings.catch_warnings():
+  with (_ctrl_c_deferred(), quiet_first_run('import'),
+        warnings.catch_warnings()):
     warnings.filterwarnings('ignore', module='pydub')
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     # pylint: disable=g-import-not-at-top,unused-import

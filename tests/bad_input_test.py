@@ -137,11 +137,11 @@ CASES = [
     ('model_json_float_size', 'generate', {'run_dir': '{ws}/json_float'},
      ['damaged', 'input_size']),
     ('model_json_bool_latent', 'generate', {'run_dir': '{ws}/json_bool'},
-     ['damaged', 'latent_size must be an integer']),
+     ['damaged', 'latent_size must be a whole number']),
     ('model_json_string_entry', 'generate', {'run_dir': '{ws}/json_string'},
      ['damaged', 'weights is not a dict']),
     ('model_json_huge_layer', 'generate', {'run_dir': '{ws}/json_huge'},
-     ['damaged', 'layer widths']),
+     ['damaged', 'each of encoder_layers must be a whole number from 1']),
     ('model_json_deeply_nested', 'generate', {'run_dir': '{ws}/json_nested'},
      ['damaged', 'RecursionError']),
     # Crafted weights and latents.
@@ -196,7 +196,8 @@ CASES = [
      {'hparams': 'encoder_layers=[16384,16384,16384,16384]'},
      ['weights, more than']),
     ('hparams_width_absurd', 'train',
-     {'hparams': 'decoder_layers=[10000000]'}, ['layer widths must be']),
+     {'hparams': 'decoder_layers=[10000000]'},
+     ['each of decoder_layers must be a whole number from 1']),
     ('log_garbage', 'train', {'log': 'garbage'}, ['--log=garbage']),
     ('evaluate_log_garbage', 'evaluate', {'log': 'loud'}, ['--log=loud']),
     # Folders and odd paths.
