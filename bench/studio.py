@@ -138,6 +138,7 @@ def bench_studio(ckpt, tune, moves=6):
     fold.click()
     audio = ("[...document.querySelectorAll('#sliders_audio a[download]')]"
              ".map(a => a.href).join(' ')")
+    _wait(lambda: find('#midime_slider_0 input[type=number]'))  # Unfolded.
     for k in range(moves):
       box = find('#midime_slider_0 input[type=number]')[0]
       driver.execute_script('arguments[0].scrollIntoView();', box)
