@@ -94,7 +94,26 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   """
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  dask_cluster.run(_count_restores)
+
+  # Defined here, so Dask sends them by value: a worker cannot import this
+  # module (it imports midime_testing, which only the checkout holds).
+  def count_restores():  # In a worker: from now, count MusicVAE's restores.
+    from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+    load = getattr(music_vae_lib.load_music_vae, '__wrapped__',
+                   music_vae_lib.load_music_vae)
+
+    def counted(*args, **kwargs):
+      counted.calls += 1
+      return load(*args, **kwargs)
+
+    counted.__wrapped__, counted.calls = load, 0
+    music_vae_lib.load_music_vae = counted
+
+  def restores():
+    from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
+    return music_vae_lib.load_music_vae.calls
+
+  dask_cluster.run(count_restores)
   out = str(tmp_path / 'out')
   result = subprocess.run(
       [os.path.join(os.path.dirname(sys.executable), 'midime_encode'),
@@ -112,27 +131,8 @@ def test_a_dask_cluster_gives_the_one_machine_encoding(
   assert dict(read_skipped(out)).keys() == {
       os.path.join(catalogue, n) for n in
       ('damaged.mid', 'damaged-\\xfe.mid', 'drums.mid')}
-  restored = dask_cluster.run(_restores)
+  restored = dask_cluster.run(restores)
   assert sorted(restored.values()) == [1, 1], restored
-
-
-def _count_restores():
-  """In a worker: from now, count its MusicVAE restores."""
-  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-  load = getattr(music_vae_lib.load_music_vae, '__wrapped__',
-                 music_vae_lib.load_music_vae)
-
-  def counted(*args, **kwargs):
-    counted.calls += 1
-    return load(*args, **kwargs)
-
-  counted.__wrapped__, counted.calls = load, 0
-  music_vae_lib.load_music_vae = counted
-
-
-def _restores():
-  from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
-  return music_vae_lib.load_music_vae.calls
 
 
 def _midway_on_dask(dask_cluster, catalogue, checkpoint, out, then):
