@@ -28,6 +28,8 @@ DEFAULT_CHECKPOINTS = ('mel_2bar_small', 'trio_4bar')
 DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
     os.path.dirname(os.path.dirname(__file__)), 'data', 'reel_4-4.mid')}
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
+
+
 def _head():
   """The piano roll's and the page's layout rules (studio.css), inline."""
   with open(os.path.join(os.path.dirname(__file__), 'studio.css'),
@@ -199,9 +201,6 @@ class _Actions:
   def __init__(self, studio, gr):
     self.studio, self.gr = studio, gr
 
-  def fresh(self, session, name, tab):
-    return self.studio.session(tab, name, session)
-
   def tracks_update(self, s):
     pitched, drum_tracks = personalizer_lib.track_menu(s.tune)
     trio = s.kind == 'trio'
@@ -217,7 +216,7 @@ class _Actions:
             *_values(s, 'input', shown)]
 
   def open_tune(self, s, name, path, tune, tab):
-    s = self.fresh(s, name, tab)
+    s = self.studio.session(tab, name, s)
     path, label = (path, os.path.basename(path or '')) if path else (
         DEMO_TUNES.get(tune), tune)
     # Gradio takes any file of its folder as an upload; results are not one.
@@ -227,7 +226,7 @@ class _Actions:
     return self.shown_input(s, s.open_tune(path, label))
 
   def open_url(self, s, name, url, tab):
-    s = self.fresh(s, name, tab)
+    s = self.studio.session(tab, name, s)
     return self.shown_input(s, s.open_tune(
         *studio_instrument.fetch_tune(s, url)))
 
@@ -238,7 +237,7 @@ class _Actions:
   def choose_model(self, s, name, path, tune, tab):
     if path or tune:
       return self.open_tune(s, name, path, tune, tab)
-    return [self.fresh(s, name, tab),
+    return [self.studio.session(tab, name, s),
             f'{name}: upload a MIDI file or pick a tune.',
             *[self.gr.skip()] * 7]  # Tracks, input.
 
@@ -248,7 +247,7 @@ class _Actions:
     return [s, s.describe_input(), *_values(s, 'input', shown)]
 
   def prior(self, s, name, tab):
-    s = self.fresh(s, name, tab)
+    s = self.studio.session(tab, name, s)
     return [s, 'MusicVAE samples, 5 chunks back to back.',
             *_values(s, 'prior', s.prior())]
 
@@ -308,7 +307,7 @@ class _Actions:
     return [s, s.save(name), self.runs_update()]
 
   def load(self, s, model, name, tab):
-    s = self.fresh(s, model, tab)
+    s = self.studio.session(tab, model, s)
     return [s, s.load(name)]
 
   def runs_update(self):
