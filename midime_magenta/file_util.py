@@ -3,7 +3,6 @@ put in place), the claim of a folder, and small file helpers."""
 
 import contextlib
 import datetime
-import errno
 import hashlib
 import json
 import math
@@ -64,9 +63,9 @@ def _publish_new_name(tmp, path):
     with contextlib.suppress(FileExistsError):
       try:
         os.link(tmp, target)
-      except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-          raise
+      except FileExistsError:
+        raise
+      except OSError:  # No hard links here (FAT, some network drives).
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         os.replace(tmp, target)
       return target
