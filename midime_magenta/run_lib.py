@@ -84,9 +84,7 @@ def check_run_dir(run_dir, overwrite, api=False):
             f'{run_dir} holds other files ({", ".join(others[:3])}'
             f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
             f'a new or empty {name}.')
-  existing = os.path.abspath(run_dir)
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
+  existing = file_util.nearest_existing(run_dir)[0]
   if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
     raise RunDirError(
         f'Cannot create {name} {run_dir}: {existing} is not a writable '
