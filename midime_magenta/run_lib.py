@@ -35,7 +35,6 @@ FORMAT_VERSION = 2
 _MAX_JSON_BYTES = 1 << 20
 _MAX_Z_SIZE = 8192
 _MAX_CHUNKS = 50_000_000
-_MAX_PARAMETERS = 100_000_000
 _MAX_EXTRA = 1 << 24  # Values of an extra (a constraint on z 8192: 8.5M).
 EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
@@ -333,7 +332,7 @@ def read_model_info(path):
     hparams = midime_hparams.HParams.from_dict(meta['hparams'])
   except (ValueError, TypeError) as e:
     raise damaged_error(json_path, f'hparams: {e}') from None
-  if hparams.parameter_count(size) > _MAX_PARAMETERS:
+  if hparams.parameter_count(size) > midime_hparams.MAX_PARAMETERS:
     raise damaged_error(json_path, 'its layers are far larger than MidiMe needs')
   music_vae = _check_type(meta.get('music_vae'), dict, 'music_vae', json_path)
   for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
