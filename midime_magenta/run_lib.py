@@ -394,11 +394,12 @@ def load_extra(path, meta, kind):
   return _read_npz(model_json_path(path), kind, meta, expected)
 
 
-def load_run(path, expect_music_vae=None):
+def load_run(path, expect_music_vae=None, meta=None):
   """Loads a run folder (or its midime.json), running no code from it.
 
   Args:
     expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use.
+    meta: `read_model_info(path)`, when the caller has read it already.
 
   Returns:
     (midime_model.MidiMe, TrainingData or None, the manifest dict).
@@ -409,7 +410,7 @@ def load_run(path, expect_music_vae=None):
   """
   from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
   json_path = model_json_path(path)
-  meta = read_model_info(json_path)
+  meta = read_model_info(json_path) if meta is None else meta
   if expect_music_vae is not None:
     check_music_vae_matches(meta['music_vae'], expect_music_vae,
                             os.path.dirname(json_path) or '.')
