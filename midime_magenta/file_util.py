@@ -206,6 +206,15 @@ def _take_lock(folder, error):
   raise error(f'Cannot claim {folder}; try again.')
 
 
+def nearest_existing(path):
+  """(The nearest of absolute `path` and its parents that exists, the topmost
+  folder that creating `path` would make, or None when `path` exists)."""
+  path, created = os.path.abspath(path), None
+  while not os.path.exists(path):
+    path, created = os.path.dirname(path), path
+  return path, created
+
+
 @contextlib.contextmanager
 def claimed_folder(folder, check, error, keep, what):
   """Holds `folder` for this process while the block writes into it (re-entrant).
@@ -219,10 +228,7 @@ def claimed_folder(folder, check, error, keep, what):
     yield folder
     return
   check()
-  created = os.path.abspath(folder)
-  while not os.path.exists(os.path.dirname(created)):
-    created = os.path.dirname(created)
-  created = None if os.path.exists(created) else created
+  created = nearest_existing(folder)[1]
   try:
     os.makedirs(folder, exist_ok=True)
   except OSError as e:

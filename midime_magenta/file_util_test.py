@@ -63,3 +63,10 @@ def test_ctrl_c_at_any_step_leaves_no_empty_or_temporary_file(tmp_path,
                for n in names), (step, links_missing, names)
     for n in names:
       os.remove(tmp_path / n)
+
+
+def test_nearest_existing_names_the_folder_there_and_the_first_to_create(
+    tmp_path):
+  assert file_util.nearest_existing(tmp_path / 'a' / 'b') == (
+      str(tmp_path), str(tmp_path / 'a'))
+  assert file_util.nearest_existing(tmp_path) == (str(tmp_path), None)

@@ -10,6 +10,7 @@ MAX_LATENT_SIZE = 512
 MAX_LAYER_WIDTH = 16384
 MAX_LAYERS = 16
 MAX_EPOCHS = 1_000_000
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32: MidiMe's is ~0.8M.
 # The named choices of the string hparams; the first is the default.
 CHOICES = {'initializer': ('tfjs', 'keras'), 'optimizer': ('tfjs', 'keras')}
 # The range of each number (a learning rate above 0).

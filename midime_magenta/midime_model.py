@@ -17,7 +17,6 @@ from midime_magenta import errors
 from midime_magenta import midime_hparams
 from midime_magenta import training_lib
 
-MAX_PARAMETERS = 100_000_000  # 400 MB of float32: far above MidiMe's ~0.8M.
 _LOG_EPSILON = 1e-12  # log(sigma^2) stays finite when softplus gives 0.
 MAX_VARIATION = 10.0  # The widest scale of MidiMe's draws.
 
@@ -79,10 +78,10 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     self.input_size = int(input_size)
     self.hparams = hparams or midime_hparams.HParams()
     count = self.hparams.parameter_count(self.input_size)
-    if count > MAX_PARAMETERS:
+    if count > (most := midime_hparams.MAX_PARAMETERS):
       raise ModelSizeError(
           f'These hyperparameters give a MidiMe of {count:,} weights, more '
-          f'than the {MAX_PARAMETERS:,} we allow (Magenta.js uses about '
+          f'than the {most:,} we allow (Magenta.js uses about '
           '0.8 million); choose smaller layers.')
     self.music_vae = dict(music_vae or {})
     self.training_summary = {}

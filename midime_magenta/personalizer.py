@@ -332,10 +332,10 @@ class Personalizer:
   def load(cls, run_dir, checkpoint_file, config=None, batch_size=64,
            music_vae=None):
     """Loads a run folder with the MusicVAE checkpoint it was trained on."""
-    config, prefix = _config_of_run(run_dir, checkpoint_file, config)
+    config, prefix, meta = _config_of_run(run_dir, checkpoint_file, config)
     personalizer = cls(config, prefix, music_vae, batch_size)
-    personalizer.midime, personalizer.training_data, meta = run_lib.load_run(
-        run_dir, expect_music_vae=personalizer.music_vae_identity)
+    personalizer.midime, personalizer.training_data, _ = run_lib.load_run(
+        run_dir, personalizer.music_vae_identity, meta)
     personalizer.attributes, personalizer.constraint = _steering_of_run(
         run_dir, meta, personalizer.music_vae.z_size)
     personalizer.voicing = _voicing_of_run(run_dir, meta)
@@ -358,12 +358,12 @@ class Personalizer:
     self.voicing = tracks_lib.voicing_of(chunked)
 
 
-
 def _config_of_run(run_dir, checkpoint_file, config):
-  """(MidiMe config, checkpoint prefix) of a run; ModelMismatchError if not."""
+  """(MidiMe config, checkpoint prefix, manifest) of a run, or ModelMismatchError."""
   checkpoint_file = errors.check_path('checkpoint_file', checkpoint_file,
                                       'a checkpoint path or name')
-  trained_on = run_lib.read_model_info(run_dir)['music_vae'].get('config')
+  meta = run_lib.read_model_info(run_dir)
+  trained_on = meta['music_vae'].get('config')
   config, prefix = music_vae_lib.resolve_config(config, checkpoint_file,
                                                 fallback=trained_on)
   if config.music_vae_config != trained_on:
@@ -371,7 +371,7 @@ def _config_of_run(run_dir, checkpoint_file, config):
         f'The MidiMe model in {run_dir} was trained for config '
         f'{trained_on}, not {config.music_vae_config}; load it with config '
         f'{trained_on}.')
-  return config, prefix
+  return config, prefix, meta
 
 
 def untrained_reconstruction(personalizer, z, seed=0):

@@ -35,7 +35,6 @@ FORMAT_VERSION = 2
 _MAX_JSON_BYTES = 1 << 20
 _MAX_Z_SIZE = 8192
 _MAX_CHUNKS = 50_000_000
-_MAX_PARAMETERS = 100_000_000
 _MAX_EXTRA = 1 << 24  # Values of an extra (a constraint on z 8192: 8.5M).
 EXTRAS = ('attributes', 'constraint')
 _DATA_FILE = re.compile(
@@ -84,9 +83,7 @@ def check_run_dir(run_dir, overwrite, api=False):
             f'{run_dir} holds other files ({", ".join(others[:3])}'
             f'{", ..." if len(others) > 3 else ""}) and no MidiMe run; choose '
             f'a new or empty {name}.')
-  existing = os.path.abspath(run_dir)
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
+  existing = file_util.nearest_existing(run_dir)[0]
   if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
     raise RunDirError(
         f'Cannot create {name} {run_dir}: {existing} is not a writable '
@@ -335,7 +332,7 @@ def read_model_info(path):
     hparams = midime_hparams.HParams.from_dict(meta['hparams'])
   except (ValueError, TypeError) as e:
     raise damaged_error(json_path, f'hparams: {e}') from None
-  if hparams.parameter_count(size) > _MAX_PARAMETERS:
+  if hparams.parameter_count(size) > midime_hparams.MAX_PARAMETERS:
     raise damaged_error(json_path, 'its layers are far larger than MidiMe needs')
   music_vae = _check_type(meta.get('music_vae'), dict, 'music_vae', json_path)
   for key, kind in (('config', str), ('z_size', int), ('fingerprint', str)
@@ -397,11 +394,12 @@ def load_extra(path, meta, kind):
   return _read_npz(model_json_path(path), kind, meta, expected)
 
 
-def load_run(path, expect_music_vae=None):
+def load_run(path, expect_music_vae=None, meta=None):
   """Loads a run folder (or its midime.json), running no code from it.
 
   Args:
     expect_music_vae: `describe_music_vae(...)` of the MusicVAE in use.
+    meta: `read_model_info(path)`, when the caller has read it already.
 
   Returns:
     (midime_model.MidiMe, TrainingData or None, the manifest dict).
@@ -412,7 +410,7 @@ def load_run(path, expect_music_vae=None):
   """
   from midime_magenta import midime_model  # pylint: disable=g-import-not-at-top
   json_path = model_json_path(path)
-  meta = read_model_info(json_path)
+  meta = read_model_info(json_path) if meta is None else meta
   if expect_music_vae is not None:
     check_music_vae_matches(meta['music_vae'], expect_music_vae,
                             os.path.dirname(json_path) or '.')

@@ -26,11 +26,11 @@ AREA_BUDGETS = {
     'core': 4_535,
     'scripts': 920,
     'checkpoints': 1_320,
-    'encoding': 810,
+    'encoding': 805,
     'steering': 700,
     'studio': 1_340,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,625; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,620; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

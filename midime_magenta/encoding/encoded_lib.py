@@ -72,9 +72,7 @@ def check_output_dir(folder):
   """Refuses an output folder holding (part of) an encoding; raises EncodedError."""
   from tensorflow.io import gfile  # pylint: disable=g-import-not-at-top
   if '://' not in folder:
-    existing = os.path.abspath(folder)
-    while not os.path.exists(existing):
-      existing = os.path.dirname(existing)
+    existing = file_util.nearest_existing(folder)[0]
     if os.path.isdir(existing) and not os.access(existing, os.W_OK | os.X_OK):
       why = ('is on a read-only filesystem' if os.statvfs(existing).f_flag &
              os.ST_RDONLY else 'cannot be written by this user')
