@@ -676,8 +676,12 @@ def test_a_stop_ends_the_server_while_a_tab_trains(
     assert line.startswith('MidiMe Studio: http://127.0.0.1:'), (
         line, server.stderr.read() if server.poll() is not None else '')
     tab = browser_lib.RawTab(line.split()[2]).open()
+    # A checkpoint given by its path is called by its folder's name.
+    assert tab.defaults[tab.ids['model'][0]] == 'mel_2bar_small'
     with open(_long_tune(str(tmp_path / 'long.mid')), 'rb') as f:
       tab.call('upload', 'upload', upload=tab.upload('long.mid', f.read()))
+    assert [n for _, _, names in os.walk(tmp_path / 'served')
+            for n in names if n == 'long.mid']  # Gradio holds the upload.
     logged = []
     reader = threading.Thread(target=lambda: logged.extend(server.stderr),
                               daemon=True)
@@ -702,4 +706,6 @@ def test_a_stop_ends_the_server_while_a_tab_trains(
       'midime_studio: error: Interrupted; nothing was left half-written.'], err
   assert 'Traceback' not in err
   assert not [n for n in os.listdir(tmp_path / 'served')
-              if n.startswith('midime_studio_')]  # The results went.
+              if n.startswith('midime_studio_')]  # The results went,
+  assert not [n for _, _, names in os.walk(tmp_path / 'served')
+              for n in names if n.endswith('.mid')]  # and the upload.

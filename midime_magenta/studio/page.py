@@ -10,7 +10,6 @@ import contextlib
 import functools
 import logging as pylogging
 import os
-import shutil
 import tempfile
 import types
 
@@ -286,7 +285,7 @@ class _Actions:
   def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
     s = studio_lib.need(s)
     attributes = dict(zip(steering.ATTRIBUTES, strengths))
-    known = set(s.attribute_names())
+    known = set(steering.names_for(s.personalizer.music_vae_config))
     return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
         {k: v for k, v in attributes.items() if k in known}))]
 
@@ -414,7 +413,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   gr = _gradio()
   pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
-    checkpoints = {os.path.basename(os.path.normpath(str(c))): c
+    checkpoints = {server.checkpoint_name(c): c
                    for c in (checkpoints or DEFAULT_CHECKPOINTS)}
   port, local = server.check_address(host, port)
   runs_dir = server.check_folder(runs_dir or server.default_runs_dir(),
@@ -424,9 +423,10 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
         server.check_folder(folder, 'folder'))
   os.makedirs(uploads := gr.utils.get_upload_folder(), exist_ok=True)
   folder = tempfile.mkdtemp(prefix='midime_studio_', dir=uploads)
-  atexit.register(shutil.rmtree, folder, True)
-  page = build(server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
-                             shared=not local))
+  studio = server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
+                         shared=not local)
+  atexit.register(studio.close_all)  # Ctrl-C: no tab's files or uploads left.
+  page = build(studio)
   page.queue(default_concurrency_limit=2)
   auth, password = server.login(auth, local)
   # System fonts: the page asks nothing of the internet.

@@ -59,9 +59,6 @@ class Sample:
         break
     return plots_lib.roll_html(self.sequence)
 
-  def slider_values(self):
-    return [float(np.clip(self.z[d], -RANGE, RANGE)) for d in self.dimensions]
-
   def super_values(self):
     """MidiMe's small code of the sample (None before training)."""
     midime = self.session.personalizer.midime
@@ -167,11 +164,11 @@ def wire(page_ui, actions, handler, trained):
   session, model = page_ui.session, page_ui.model
   def shown(s, sample, message, supers=None):
     roll = sample.decoded()  # First: a silent new sample is drawn again.
-    values = sample.slider_values()
     supers = supers or sample.super_values()  # Moved ones stay where put.
     return [s, message, roll, gr.update(interactive=True),
-            *[gr.update(value=round(v, 1), interactive=True, label=f'dim {d}')
-              for v, d in zip(values, sample.dimensions)],
+            *[gr.update(value=round(float(np.clip(sample.z[d], -RANGE, RANGE)),
+                                    1), interactive=True, label=f'dim {d}')
+              for d in sample.dimensions],
             gr.update(visible=supers is not None),
             *[gr.update(value=round(v, 1)) for v in (supers or [0.0] * 4)]]
 

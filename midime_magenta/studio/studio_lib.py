@@ -17,7 +17,6 @@ import time
 import note_seq
 import numpy as np
 import pretty_midi
-from midime_magenta import steering
 from midime_magenta import audio_lib
 from midime_magenta import errors
 from midime_magenta import file_util
@@ -292,8 +291,8 @@ class Session:
             f'({c.trio_tracks.describe() if trio else ""}'
             f'{"" if trio else f"melody from instrument {c.instrument}"}); '
             f'written back in {self.personalizer.voicing.describe(trio)}.'
-            + (f' {novelty_lib.too_little(c.num_chunks, bars)}'
-               if novelty_lib.too_little(c.num_chunks, bars) else ''))
+            + (f' {little}' if (little := novelty_lib.too_little(
+                c.num_chunks, bars)) else ''))
 
   def prior(self, seed=None, temperature=0.5):
     p = self.personalizer
@@ -371,9 +370,6 @@ class Session:
     return (f'Rules {", ".join(rules)}: obeyed by '
             f'{report["midime"]["satisfied_after"]:.0%} of MidiMe\'s samples '
             f'(before: {report["midime"]["satisfied_before"]:.0%}).')
-
-  def attribute_names(self):
-    return steering.names_for(self.personalizer.music_vae_config)
 
   def save(self, name):
     """Saves the model as run `name` of the runs library, a name no run has."""

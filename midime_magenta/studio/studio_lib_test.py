@@ -315,3 +315,12 @@ def test_the_example_tune_ships_with_the_package():
   assert page.DEMO_TUNES and all(
       len(note_seq.midi_file_to_note_sequence(path).notes) > 50
       for path in page.DEMO_TUNES.values())
+
+
+def test_checkpoints_are_named_by_catalogue_name_or_folder(
+    mel_2bar_small_checkpoint):
+  name = studio_server_lib.checkpoint_name
+  assert name(mel_2bar_small_checkpoint) == 'mel_2bar_small'  # .../model.ckpt
+  assert name(os.path.dirname(mel_2bar_small_checkpoint) + '/') == (
+      'mel_2bar_small')
+  assert name('trio_4bar') == 'trio_4bar'

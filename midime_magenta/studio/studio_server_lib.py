@@ -7,6 +7,7 @@ import ipaddress
 import os
 import re
 import secrets
+import shutil
 import socket
 import tempfile
 import threading
@@ -20,6 +21,14 @@ from midime_magenta.studio import studio_lib
 
 MAX_TABS = 16
 RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
+
+
+def checkpoint_name(checkpoint):
+  """A catalogue name as it is; a path by its folder (not "model.ckpt")."""
+  path = os.path.normpath(str(checkpoint))
+  if os.path.isfile(path) or os.path.exists(path + '.index'):
+    path = os.path.dirname(path)
+  return os.path.basename(path)
 
 
 class Studio:
@@ -120,6 +129,12 @@ class Studio:
 
   def close_tab(self, tab):
     self.close(self.tabs.get(tab))
+
+  def close_all(self):
+    """At exit: every tab's files and uploads, then the results' folder."""
+    for session in list(self.tabs.values()):
+      session.close()
+    shutil.rmtree(self.folder, ignore_errors=True)
 
   def release_uploads(self, session):
     """Removes the uploads in Gradio's folder that `session` opened and no
