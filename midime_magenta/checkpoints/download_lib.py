@@ -6,17 +6,16 @@ import contextlib
 import fcntl
 import glob
 import ipaddress
-import math
 import os
 import re
 import shutil
 import socket
 import tarfile
+import threading
 import time
 import urllib.parse
 
 import requests
-import urllib3
 from absl import logging
 
 from midime_magenta.checkpoints import catalogue_lib
@@ -121,13 +120,14 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
       with open(partial, 'ab' if have else 'wb') as f, (
           progress_lib.progress_bar(
               total, f'Downloading {os.path.basename(dest)}', 'B',
-              unit_scale=True)) as bar:
+              unit_scale=True)) as bar, _watchdog(
+                  response, STALL_SECONDS,
+                  f'{url} sent less than {STALL_BYTES // 1024} KiB in '
+                  f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run '
+                  'again to resume, or try later.') as arrived:
         bar.update(have)
-        for block in _blocks(
-            response, STALL_SECONDS,
-            f'{url} sent less than {STALL_BYTES // 1024} KiB in '
-            f'{STALL_SECONDS:.0f} s; stopped (what came is kept). Run again '
-            'to resume, or try later.'):
+        for block in response.iter_content(STALL_BYTES):
+          arrived()
           written += len(block)
           if written > limit:
             _remove(partial, validator_file)
@@ -136,7 +136,7 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
                 'deleted it. Check the URL, or run again.')
           f.write(block)
           bar.update(len(block))
-  except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+  except requests.RequestException as e:
     kept = os.path.getsize(partial) if os.path.exists(partial) else 0
     raise DownloadError(
         f'Downloading {url} failed ({type(e).__name__}); run again to resume '
@@ -157,17 +157,27 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
   _remove(validator_file)
 
 
-def _blocks(response, seconds, late, window=STALL_BYTES):
-  """The body as it arrives (urllib3's read1, so each trickled byte is seen);
-  DownloadError(late) once `seconds` pass with less than `window` bytes."""
-  start, came = time.monotonic(), 0
-  while block := response.raw.read1(STALL_BYTES, decode_content=True):
-    came += len(block)
-    if came >= window:
-      start, came = time.monotonic(), 0
-    elif time.monotonic() - start > seconds:
-      raise DownloadError(late)
-    yield block
+@contextlib.contextmanager
+def _watchdog(response, seconds, message):
+  """Yields a call that restarts the clock; `seconds` without one, shuts the
+  socket down (waking the read) and raises DownloadError(message)."""
+  last, done, late = [time.monotonic()], threading.Event(), threading.Event()
+
+  def watch():
+    while not done.wait(1.0):
+      if time.monotonic() - last[0] > seconds:
+        late.set()
+        return _shut_down(response)
+
+  watcher = threading.Thread(target=watch, daemon=True)
+  watcher.start()
+  try:
+    yield lambda: last.__setitem__(0, time.monotonic())
+  finally:
+    done.set()
+    watcher.join()
+    if late.is_set():  # Replaces the error the shut socket gave, if any.
+      raise DownloadError(message) from None
 
 
 MAX_TUNE_BYTES = 4 << 20  # As the studio's uploads.
@@ -193,19 +203,19 @@ def fetch_tune(url, max_bytes=MAX_TUNE_BYTES, seconds=TUNE_SECONDS,
   try:
     with requests.get(url, stream=True, timeout=(5, seconds),
                       allow_redirects=not public_only,
-                      headers={'Accept-Encoding': 'identity'}) as response:
+                      headers={'Accept-Encoding': 'identity'}) as response, (
+                          _watchdog(response, seconds, late)):
       if response.status_code != 200:
         raise DownloadError(f'{url} answered HTTP {response.status_code}; '
                             'check the address.')
-      for block in _blocks(response, seconds, late, window=math.inf):
+      for block in response.iter_content(STALL_BYTES):
         body += block
         if len(body) > max_bytes:
           raise DownloadError(f'{url} is larger than the {max_bytes >> 20} MB '
                               'a MIDI file may be here.')
-  except (requests.Timeout, urllib3.exceptions.TimeoutError):
+  except requests.Timeout:
     raise DownloadError(late) from None
-  except (requests.RequestException, urllib3.exceptions.HTTPError,
-          OSError) as e:
+  except (requests.RequestException, OSError) as e:
     raise DownloadError(f'{url} could not be fetched ({type(e).__name__}); '
                         'check the address.') from None
   return name, bytes(body)
@@ -222,6 +232,15 @@ def _check_public(host, port):
              for i in infos):
     raise DownloadError(f'{host} is not on the internet; this page fetches '
                         'only public addresses.')
+
+
+def _shut_down(response):
+  try:
+    fd = response.raw._fp.fp.fileno()  # pylint: disable=protected-access
+    with socket.socket(fileno=os.dup(fd)) as sock:
+      sock.shutdown(socket.SHUT_RDWR)
+  except (AttributeError, OSError, ValueError):
+    pass  # Already closed: the read timeout still holds.
 
 
 def _remove(*paths):
