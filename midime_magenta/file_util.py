@@ -3,6 +3,7 @@ put in place), the claim of a folder, and small file helpers."""
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import math
@@ -15,6 +16,9 @@ import tempfile
 from midime_magenta import errors
 
 TMP_MARK = '.midime-tmp-'
+# What a file system without hard links (FAT, some network drives) says.
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+             errno.EINVAL, errno.EXDEV}
 # Names that become file or folder names: no separators, no leading dot.
 SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
 
@@ -56,19 +60,29 @@ def is_temporary(name):
 
 def _publish_new_name(tmp, path):
   """Links the full `tmp` to `path`, or `path-2`, ... if taken, so a name
-  never appears empty (Ctrl-C mid-write); without hard links, claims a free
-  name empty and replaces it at once."""
+  never appears empty (Ctrl-C mid-write); where there are no hard links,
+  claims a free name empty and replaces it (the claim removed if that fails)."""
   base, ext = os.path.splitext(path)
   for target in [path] + [f'{base}-{i}{ext}' for i in range(2, 1001)]:
-    with contextlib.suppress(FileExistsError):
-      try:
-        os.link(tmp, target)
-      except FileExistsError:
-        raise
-      except OSError:  # No hard links here (FAT, some network drives).
-        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        os.replace(tmp, target)
+    try:
+      os.link(tmp, target)
       return target
+    except FileExistsError:
+      continue
+    except OSError as e:
+      if e.errno not in _NO_LINKS:
+        raise
+    try:
+      os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+      continue
+    try:
+      os.replace(tmp, target)
+    except BaseException:  # Also Ctrl-C: the claim goes.
+      with contextlib.suppress(OSError):
+        os.remove(target)
+      raise
+    return target
   raise OutputError(f'Too many files are named like {path}; choose another '
                     'output folder.')
 
@@ -91,7 +105,8 @@ def write_atomically(path, write, replace=True):
     return _write_url_atomically(path, write, replace)
   folder = os.path.dirname(os.path.abspath(path))
   name, ext = os.path.splitext(os.path.basename(path))
-  tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}{ext}')
+  tmp = os.path.join(folder, f'.{name}{TMP_MARK}{os.getpid()}-'
+                     f'{os.urandom(4).hex()}{ext}')  # Threads write at once.
   try:
     write(tmp)
     with open(tmp, 'rb+') as f:

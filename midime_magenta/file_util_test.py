@@ -70,3 +70,39 @@ def test_nearest_existing_names_the_folder_there_and_the_first_to_create(
   assert file_util.nearest_existing(tmp_path / 'a' / 'b') == (
       str(tmp_path), str(tmp_path / 'a'))
   assert file_util.nearest_existing(tmp_path) == (str(tmp_path), None)
+
+
+def test_threads_writing_one_name_each_get_a_whole_file(tmp_path):
+  """The studio writes from Gradio's threads (a double-clicked Keep)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  content = [bytes([i]) * 1000 for i in range(8)]
+  for _ in range(20):
+    threads = [threading.Thread(target=file_util.write_atomically, args=(
+        str(tmp_path / 'keep.mid'), c), kwargs={'replace': False})
+               for c in content]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+    names = os.listdir(tmp_path)
+    assert sorted((tmp_path / n).read_bytes() for n in names) == content
+    for n in names:
+      os.remove(tmp_path / n)
+
+
+def test_without_hard_links_a_failed_replace_leaves_no_claim(tmp_path,
+                                                             monkeypatch):
+  import errno  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+
+  def fails(*_):
+    raise OSError(errno.EIO, 'input/output error')
+  monkeypatch.setattr(os, 'link', lambda *_: (_ for _ in ()).throw(
+      OSError(errno.EPERM, 'no hard links')))
+  monkeypatch.setattr(os, 'replace', fails)
+  with pytest.raises(file_util.OutputError):
+    file_util.write_atomically(str(tmp_path / 'a.mid'), b'MThd',
+                               replace=False)
+  assert not os.listdir(tmp_path)
