@@ -3,6 +3,7 @@ logged about each tenth of the way (unknown totals: each 10 s)."""
 
 import math
 import os
+import re
 import sys
 
 from absl import logging
@@ -19,7 +20,8 @@ class _LogFile:
   """What tqdm draws, as absl log lines (a line drawn again once)."""
   _last = ''
 
-  def write(self, text):
+  def write(self, text):  # Bars drawn at once move by escapes: not logged.
+    text = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', text)
     if text.strip() not in ('', self._last):
       self._last = text.strip()
       logging.info('%s', self._last)
