@@ -419,3 +419,55 @@ def test_a_tune_from_a_url_is_bounded_in_scheme_size_and_time(tmp_path):
   finally:
     slow.shutdown()
     slow.server_close()
+
+
+# Bodies whose reads never return a block: http.client and urllib3 keep
+# reading inside one call (a gzip name that never ends, a chunk-size line or
+# trailers that never end), so a clock checked between blocks never runs.
+_ENDLESS = {
+    'gzip_name': (b'Content-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x08\0\0\0\0\0\x03',
+                  b'a'),
+    'chunk_size_line': (b'Transfer-Encoding: chunked\r\n\r\n', b'0'),
+    'trailers': (b'Transfer-Encoding: chunked\r\n\r\n1\r\nX\r\n0\r\n',
+                 b'X-T: 1\r\n'),
+}
+
+
+@pytest.mark.parametrize('mode', sorted(_ENDLESS))
+def test_a_body_that_never_ends_is_stopped_on_time(mode, tmp_path,
+                                                   monkeypatch):
+  import socket  # pylint: disable=g-import-not-at-top
+  head, drip = _ENDLESS[mode]
+  listener = socket.create_server(('127.0.0.1', 0))
+  stop = threading.Event()
+
+  def serve():
+    while not stop.is_set():
+      try:
+        conn, _ = listener.accept()
+      except OSError:
+        return
+      def drip_forever(conn=conn):
+        try:
+          conn.recv(65536)
+          conn.sendall(b'HTTP/1.1 200 OK\r\n' + head)
+          while not stop.wait(0.3):
+            conn.sendall(drip)
+        except OSError:
+          pass  # The client gave up: what it should do.
+        finally:
+          conn.close()
+      threading.Thread(target=drip_forever, daemon=True).start()
+  threading.Thread(target=serve, daemon=True).start()
+  url = f'http://127.0.0.1:{listener.getsockname()[1]}/x.mid'
+  monkeypatch.setattr(download_lib, 'STALL_SECONDS', 2.0)
+  try:
+    for fetch in (lambda: download_lib.fetch_tune(url, seconds=2),
+                  lambda: download_lib.fetch_file(url, str(tmp_path / 'f'))):
+      started = time.monotonic()
+      with pytest.raises(download_lib.DownloadError):
+        fetch()
+      assert time.monotonic() - started < 15
+  finally:
+    stop.set()
+    listener.close()
