@@ -272,6 +272,15 @@ def test_an_upload_goes_with_the_last_tab_that_opened_it(session, tmp_path):
                      match="my reel.mid is no longer on the server; upload "
                      "it again"):
     d.open_tune(str(upload), 'my reel.mid')
+  # An upload refused on a tab's first open: the page keeps no session, so
+  # the tab's next one closes it (with its upload).
+  refused = tmp_path / '9c1e' / 'notes.mid'
+  refused.parent.mkdir()
+  refused.write_bytes(b'not MIDI')
+  with pytest.raises(midi_io.InputError):
+    shared.session('e', 'mel_2bar_small').open_tune(str(refused))
+  shared.session('e', 'mel_2bar_small').open_tune(REEL)
+  assert not refused.parent.exists()
 
 
 def test_page_messages_name_controls_not_flags():

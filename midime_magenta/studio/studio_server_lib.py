@@ -77,12 +77,11 @@ class Studio:
 
   def session(self, tab, model, old=None):
     """Tab `tab`'s session of `model`: `old` if it is that, else a new one
-    (closing `old`, and the idlest when `max_tabs` are held; UsageError when
-    every session is busy)."""
+    (the tab's others closed, the idlest at `max_tabs`; UsageError if busy)."""
     if old is not None and old.model == model and not old.closed:
       return old
     with self._lock:
-      self.tabs.pop(tab, None)
+      left = self.tabs.pop(tab, None)  # Not `old` if the page never kept it.
       idle = [s for s in self.tabs.values() if not s.busy]
       if len(self.tabs) >= self.max_tabs and not idle:
         raise errors.UsageError(
@@ -98,7 +97,8 @@ class Studio:
       session.uploads |= old.uploads
     with self._lock:
       self.tabs[tab] = session
-    self.close(old)
+    for gone in {old, left} - {None}:  # A failed open's session too.
+      self.close(gone)
     return session
 
   @contextlib.contextmanager
