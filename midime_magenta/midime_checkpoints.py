@@ -21,9 +21,11 @@ def define_flags():
                       'URL) into the cache now.')
 
 
-def checkpoint_table_lines():
-  """The listing, one line per checkpoint."""
+def run():
   from midime_magenta import checkpoints  # pylint: disable=g-import-not-at-top
+  if FLAGS.fetch:  # The door imports TensorFlow first: a fetch converts.
+    prefix = checkpoints.resolve_checkpoint(FLAGS.fetch).prefix
+    script_util.print_out(f'{FLAGS.fetch}: ready at {prefix}')
   lines = [f'Cache: {checkpoints.cache_root()}',
            f'{"name":28} {"kind":5} {"config":24} cached  note']
   for entry in checkpoints.known_checkpoints().values():
@@ -33,20 +35,9 @@ def checkpoint_table_lines():
     lines.append(f'{entry.name:28} {entry.kind:5} {config:24} {cached:7} '
                  f'{entry.note}')
   lines.append('Not supported (Magenta.js catalogue):')
-  for name, reason in checkpoints.REFUSED_CHECKPOINTS.items():
-    lines.append(f'  {name:32} {reason}.')
-  return lines
-
-
-def run():
-  if FLAGS.fetch:
-    # pylint: disable=g-import-not-at-top
-    from midime_magenta import startup_lib
-    startup_lib.import_quietly()  # Converting a fetch needs TensorFlow.
-    from midime_magenta import checkpoints
-    prefix = checkpoints.resolve_checkpoint(FLAGS.fetch).prefix
-    script_util.print_out(f'{FLAGS.fetch}: ready at {prefix}')
-  script_util.print_out('\n'.join(checkpoint_table_lines()))
+  lines += [f'  {name:32} {reason}.'
+            for name, reason in checkpoints.REFUSED_CHECKPOINTS.items()]
+  script_util.print_out('\n'.join(lines))
 
 
 def console_entry_point():

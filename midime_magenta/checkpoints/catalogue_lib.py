@@ -74,8 +74,7 @@ OFFICIAL_CHECKPOINTS = {e.name: e for e in [
                       note=note) for n, note in _TAR_ROWS),
 ]}
 
-# Magenta.js checkpoints MidiMe does not personalize, with tfjs_config_lib's
-# reasons.
+# Magenta.js checkpoints MidiMe does not personalize, and why.
 _WHY = tfjs_config_lib.UNSUPPORTED_CONVERTERS
 _FB = (0, 8, 16, 32)
 REFUSED_CHECKPOINTS = {
@@ -155,8 +154,7 @@ def checkpoint_name(entry):
   if not entry.name.startswith('url-'):
     return entry.name
   last = os.path.basename(urllib.parse.urlparse(entry.url).path.rstrip('/'))
-  last = re.sub(r'[^A-Za-z0-9._-]', '_', last)
-  last = last[:-len('.tar')] if last.lower().endswith('.tar') else last
+  last = re.sub(r'(?i)\.tar$', '', re.sub(r'[^A-Za-z0-9._-]', '_', last))
   return last if file_util.SAFE_NAME.fullmatch(last) and '..' not in last else (
       entry.name)
 

@@ -73,8 +73,7 @@ _DERIVED_VARIABLES = {}  # {a config's content key: its variables}.
 def _resolve_tfjs(folder, name):
   """Reads, checks and converts (once) a Magenta.js checkpoint; its config is
   magenta's where one has exactly its variables, else its own."""
-  architecture = tfjs_config_lib.describe(folder)
-  built = tfjs_config_lib.music_vae_config(architecture)
+  built, description, is_trio = tfjs_config_lib.music_vae_config(folder)
   expected = _derived_config_variables(built)
   tfjs_config_lib.check_fits(expected, tfjs_checkpoint_lib.read_manifest(
       folder), folder)
@@ -83,14 +82,14 @@ def _resolve_tfjs(folder, name):
                       _same_data(configs.get_music_vae_config(n), built)),
                      default=None)
   midime_config = None if config_name else configs.derived_config(
-      name, built, is_trio=architecture.is_trio,
+      name, built, is_trio=is_trio,
       description='Read from the Magenta.js checkpoint ' + name + '.')
   prefix = tfjs_checkpoint_lib.convert_to_tf_checkpoint(
       folder, download_lib.cache_root(), fill_zeros={
           n: expected[n] for n in tfjs_config_lib.OPTIONAL_VARIABLES})
   return ResolvedCheckpoint(
-      prefix, config_name or midime_config.music_vae_config,
-      architecture.describe(), midime_config)
+      prefix, config_name or midime_config.music_vae_config, description,
+      midime_config)
 
 
 def _same_data(config, other):
@@ -127,11 +126,8 @@ def _tf_prefix(path):
         '`checkpoint` file says which is latest; pass one prefix, e.g. '
         f'{prefixes[-1]}.')
   if os.path.isfile(path) and tarfile.is_tarfile(path):
-    stat = os.stat(path)  # Unpacked once, keyed by path, size and mtime.
-    key = hashlib.sha256(f'{os.path.abspath(path)}|{stat.st_size}|'
-                         f'{stat.st_mtime_ns}'.encode()).hexdigest()[:16]
-    target = os.path.join(download_lib.cache_root(), 'unpacked', key)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    target = os.path.join(download_lib.cache_root(), 'unpacked',
+                          tfjs_checkpoint_lib.files_key([path]))  # Once.
     try:
       return download_lib.unpack_bundle(path, target)
     except download_lib.DownloadError as e:
@@ -182,7 +178,7 @@ def quiet_graph_building():
   level = logger.level
   logger.setLevel(std_logging.ERROR)
   try:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # (action=: Python 3.11 and later.)
       warnings.simplefilter('ignore')
       yield
   finally:
@@ -235,11 +231,10 @@ def _derived_config_variables(music_vae_config):
   path = os.path.join(download_lib.cache_root(), 'variables', f'{key}.json')
   if key not in _DERIVED_VARIABLES:
     try:
-      with open(path, encoding='utf-8') as f:
-        _DERIVED_VARIABLES[key] = json.load(f)
+      _DERIVED_VARIABLES[key] = file_util.read_json(path, 1 << 24)
     except (OSError, ValueError):
       _DERIVED_VARIABLES[key] = build_config_variables(music_vae_config)
-      with contextlib.suppress(OSError):  # A read-only cache: kept in memory.
+      with contextlib.suppress(OSError, file_util.OutputError):  # Read-only.
         os.makedirs(os.path.dirname(path), exist_ok=True)
         file_util.write_json(path, _DERIVED_VARIABLES[key])
   return _DERIVED_VARIABLES[key]
@@ -255,17 +250,11 @@ def config_variables(config):
       configs.get_music_vae_config(config))
 
 
-def _mismatches(expected, found):
-  """Variables of `expected` that `found` lacks or holds with another shape."""
-  return {name: (shape, found.get(name)) for name, shape in expected.items()
-          if found.get(name) != shape}
-
-
 def configs_matching(found):
   """Known configs whose every variable the checkpoint holds, most used first."""
   stored = _stored_config_variables()
   matches = [name for name, expected in stored.items()
-             if not _mismatches(expected, found)]
+             if not tfjs_config_lib.mismatches(expected, found)]
   return sorted(matches, key=lambda n: (-len(stored[n]), n))
 
 
@@ -288,7 +277,7 @@ def check_checkpoint_fits_config(config, prefix):
   """CheckpointError, naming the config it looks like, when a checkpoint does
   not fit `config` (a `MidiMeConfig` or a config name)."""
   found = checkpoint_variables(prefix)
-  mismatches = _mismatches(config_variables(config), found)
+  mismatches = tfjs_config_lib.mismatches(config_variables(config), found)
   config_name = config if isinstance(config, str) else config.music_vae_config
   if not mismatches:
     return

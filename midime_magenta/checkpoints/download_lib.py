@@ -7,6 +7,7 @@ import fcntl
 import glob
 import ipaddress
 import os
+import pathlib
 import re
 import shutil
 import socket
@@ -68,21 +69,19 @@ def fetch_file(url, dest, sha256=None, size=None, max_bytes=MAX_SHARD_BYTES):
   `dest.partial` with If-Range; at most `size` or `max_bytes` is written.
   Raises DownloadError (a network failure keeps the partial file)."""
   with _locked(dest):
-    if os.path.exists(dest):
-      return dest
-    _fetch_unlocked(url, dest, sha256, size, max_bytes)
+    if not os.path.exists(dest):
+      _fetch_unlocked(url, dest, sha256, size, max_bytes)
   return dest
 
 
 def _fetch_unlocked(url, dest, sha256, size, max_bytes):
   partial = dest + '.partial'
   validator_file = partial + '.validator'
-  validator = ''
+  validator, have = '', 0
   with contextlib.suppress(OSError), open(validator_file, encoding='utf-8') as f:
     validator = f.read().strip()
-  # Without a validator a resume could splice two versions.
-  have = os.path.getsize(partial) if validator and os.path.exists(
-      partial) else 0
+    # Without a validator a resume could splice two versions.
+    have = os.path.getsize(partial) if validator else 0
   headers = {'Accept-Encoding': 'identity'}
   if have:
     headers.update({'Range': f'bytes={have}-', 'If-Range': validator})
@@ -112,9 +111,9 @@ def _fetch_unlocked(url, dest, sha256, size, max_bytes):
       length = headers.get('Content-Length', '').strip()
       total = have + int(length) if length.isdigit() and not encoded else size
       etag = headers.get('ETag') or 'W/'  # The server's version, for If-Range.
-      with open(validator_file, 'w', encoding='utf-8') as f:
-        f.write('' if encoded else etag if not etag.startswith('W/') else
-                headers.get('Last-Modified', ''))
+      pathlib.Path(validator_file).write_text(
+          '' if encoded else etag if not etag.startswith('W/') else
+          headers.get('Last-Modified', ''), encoding='utf-8')
       limit = min(x for x in (size, total, max_bytes) if x is not None)
       written = have
       with open(partial, 'ab' if have else 'wb') as f, (
@@ -303,13 +302,12 @@ def _fetch_into_cache(entry):
     dest = os.path.join(folder, name)
     with _locked(unpacked):
       if not os.path.isdir(unpacked):
-        if not os.path.exists(dest):
-          logging.info('Fetching %s into %s ...', entry.url, folder)
+        logging.info('Fetching %s into %s ...', entry.url, folder)
         fetch_file(entry.url, dest, entry.sha256.get(name), entry.size,
                    MAX_TAR_BYTES)
-        unpack_bundle(dest, unpacked)
-        os.remove(dest)  # Unpacked and verified: keep one copy.
-    return unpack_bundle(dest, unpacked)
+      prefix = unpack_bundle(dest, unpacked)
+      _remove(dest)  # Unpacked and verified: keep one copy.
+    return prefix
   with _locked(os.path.join(folder, COMPLETE_MARKER)):
     if not is_cached(entry):
       _fetch_tfjs(entry, folder)

@@ -117,29 +117,30 @@ def read_weights(folder):
   return weights
 
 
-def folder_digest(folder):
-  """sha256 over the manifest and shards: names the folder's content."""
-  digest = hashlib.sha256()
-  manifest = read_manifest(folder)
-  names = [MANIFEST] + [os.path.basename(p) for g in manifest
-                        for p in g['paths']]
-  for name in names:
-    try:
-      with open(os.path.join(folder, name), 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-          digest.update(block)
-    except OSError as e:
-      raise TfjsCheckpointError(
-          f'The Magenta.js checkpoint in {folder} lacks {name} or cannot be '
-          f'read ({e.strerror}); download the whole folder again.') from None
-  return digest.hexdigest()
+def files_key(paths):
+  """A short key of files' paths and stats, without reading gigabytes on
+  every run (OSError for a file missing). ctime too: a copy that restores a
+  file's size and mtime (cp -p, rsync -a, tar) cannot restore it."""
+  stats = [(os.path.abspath(p), os.stat(p)) for p in paths]
+  return hashlib.sha256(repr([
+      (p, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+      for p, s in stats]).encode()).hexdigest()[:16]
 
 
 def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
-  """Converts once (into `cache_root/converted/<digest>/`, written aside and
+  """Converts once (into `cache_root/converted/<key>/`, written aside and
   renamed) and returns the prefix; `fill_zeros` {name: shape} fill what the
   manifest lacks."""
-  target = os.path.join(cache_root, 'converted', folder_digest(folder)[:16])
+  names = [MANIFEST] + [os.path.basename(p) for g in read_manifest(folder)
+                        for p in g['paths']]
+  try:
+    key = files_key(os.path.join(folder, name) for name in names)
+  except OSError as e:
+    raise TfjsCheckpointError(
+        f'The Magenta.js checkpoint in {folder} lacks '
+        f'{os.path.basename(e.filename)} or cannot be read ({e.strerror}); '
+        'download the whole folder again.') from None
+  target = os.path.join(cache_root, 'converted', key)
   prefix = os.path.join(target, 'model.ckpt')
   if os.path.exists(prefix + '.index'):
     return prefix
@@ -156,8 +157,8 @@ def convert_to_tf_checkpoint(folder, cache_root, fill_zeros=None):
   tf.raw_ops.SaveV2(prefix=os.path.join(partial, 'model.ckpt'),
                     tensor_names=names, shape_and_slices=[''] * len(names),
                     tensors=tensors)
-  with open(os.path.join(partial, 'checkpoint'), 'w', encoding='utf-8') as f:
-    f.write('model_checkpoint_path: "model.ckpt"\n')
+  pathlib.Path(partial, 'checkpoint').write_text(
+      'model_checkpoint_path: "model.ckpt"\n', encoding='utf-8')
   try:
     os.rename(partial, target)
   except OSError:  # Another process converted it first.
