@@ -2,10 +2,9 @@ r"""Trains a rule constraint for a MidiMe run: outputs that obey your rules.
 
 A latent constraint (Engel, Hoffman & Roberts, 2018) learned from the rules
 alone, saved in the run; midime_generate applies it (--noconstrain leaves it
-out). constraint.png in the run shows samples before and after.
-
-Rules: key:C (or G, Bb, F#m ...), density:LO-HI (note onsets per bar),
-pitch:LO-HI (MIDI pitches). A chunk must obey all of them.
+out); constraint.png in the run shows samples before and after. Rules, all
+obeyed at once: key:C (or G, Bb, F#m ...), density:LO-HI (note onsets per
+bar), pitch:LO-HI (MIDI pitches).
 
 Example usage:
   midime_constrain \

@@ -1,15 +1,13 @@
 r"""Encodes a whole catalogue of MIDI with MusicVAE, on Apache Beam.
 
 Cuts every file as midime_train does (the same windows, track choice and
-order), encodes the chunks to MusicVAE's mu in batches (the checkpoint is
-restored once per worker) and writes sharded TFRecords, a skipped list and a
-manifest to --output_dir (encoded_lib). Train on them with
-`midime_train --input_encoded=<output_dir>`.
+order), encodes the chunks to MusicVAE's mu (the checkpoint restored once per
+worker) and writes sharded TFRecords, a skipped list and a manifest to
+--output_dir; train on them with `midime_train --input_encoded=<output_dir>`.
 
-Runs on Beam's DirectRunner with 2 processes by default; any runner through
-Beam's own options in --pipeline_options (magenta's convention), Dask's
-included (docs/encode_beam.md). Needs the beam extra, installed from a checkout or a
-wheel (the package is not on PyPI): pip install '/path/to/midime_magenta[beam]'.
+Runs on Beam's DirectRunner with 2 processes by default, or any runner named
+in --pipeline_options, Dask's included (docs/encode_beam.md). Needs the beam
+extra (not on PyPI): pip install '/path/to/midime_magenta[beam]'.
 
 Example usage:
   midime_encode --checkpoint_file=mel_2bar_small --config=cat-mel_2bar_small \
@@ -71,29 +69,23 @@ def run():
     raise errors.UsageError(
         'midime_encode needs Apache Beam: install this package with its '
         'beam extra (pip install "/path/to/midime_magenta[beam]").')
-  root = std_logging.getLogger()
-  level = root.level
-  root.setLevel(std_logging.ERROR)  # Beam's "apitools not found", on import.
+  std_logging.disable(std_logging.WARNING)  # Beam's "apitools not found".
   try:
     encode = encoding.encode
   finally:
-    root.setLevel(level)
+    std_logging.disable(std_logging.NOTSET)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import chunking_lib
   from midime_magenta import configs
   if FLAGS.config is not None:
     configs.get_config(FLAGS.config)  # Fail before fetching anything.
-
-  def check_track_flags(config):
-    script_util.check_track_flags(
-        chunking_lib.converter_kind(configs.get_music_vae_config(config)),
-        config.name)
-
   encode(
       FLAGS.input_midi, FLAGS.output_dir, FLAGS.config, FLAGS.checkpoint_file,
       FLAGS.pipeline_options, FLAGS.max_batch_size, FLAGS.instrument,
       FLAGS.program, script_util.trio_tracks_from_flags(), FLAGS.hop_bars,
-      check_track_flags)
+      check_config=lambda config: script_util.check_track_flags(
+          chunking_lib.converter_kind(configs.get_music_vae_config(config)),
+          config.name))
 
 
 def console_entry_point():

@@ -7,12 +7,10 @@ encoded_lib (the shard format and its reader, which never imports Beam).
 
 from midime_magenta import startup_lib as _startup_lib
 
-_INNER = {
-    'encode': 'encode_pipeline',
-    'DEFAULT_PIPELINE_OPTIONS': 'encoded_lib', 'ENCODE_BATCH_SIZE': 'encoded_lib',
-    'EncodedError': 'encoded_lib', 'load_training_data': 'encoded_lib',
-    'read_manifest': 'encoded_lib',
-}
+_INNER = dict.fromkeys([
+    'DEFAULT_PIPELINE_OPTIONS', 'ENCODE_BATCH_SIZE', 'EncodedError',
+    'load_training_data', 'read_manifest'], 'encoded_lib')
+_INNER['encode'] = 'encode_pipeline'
 __all__ = sorted(_INNER)
 __getattr__, __dir__ = _startup_lib.front_door(__name__, _INNER,
                                                light=('encoded_lib',))

@@ -16,10 +16,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options import pipeline_options_validator
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
-from apache_beam.options.pipeline_options_validator import (
-    PipelineOptionsValidator)
 from apache_beam.runners import runner as beam_runner
 from apache_beam.utils import shared
 
@@ -44,6 +43,11 @@ def skipped_row(source, reason):
   """A line of the skipped list."""
   return {'source': file_util.shown_name(source),
           'reason': file_util.shown_name(str(reason))}
+
+
+def _skip(source, reason):
+  Metrics.counter(NAMESPACE, 'skipped').inc()
+  return beam.pvalue.TaggedOutput('skipped', skipped_row(source, reason))
 
 
 class ChunkFiles(beam.DoFn):
@@ -77,20 +81,18 @@ class ChunkFiles(beam.DoFn):
           sequences = [(-1, midi_io.read_midi_bytes(
               f.read(midi_io.MAX_MIDI_BYTES + 1), path))]
     except (midi_io.InputError, OSError) as e:
-      Metrics.counter(NAMESPACE, 'skipped').inc()
-      yield beam.pvalue.TaggedOutput('skipped', skipped_row(path, e))
+      yield _skip(path, e)
       return
     for record, ns in sequences:
       source = file_util.shown_name(encoded_lib.source_name(path, record))
       try:
         chunked = chunking_lib.chunk_note_sequence(
             ns, self._converter_config, source, *self._choice)
-        reason = chunked.reason
       except midi_io.InputError as e:
-        chunked, reason = None, e
-      if chunked is None or not chunked.num_chunks:
-        Metrics.counter(NAMESPACE, 'skipped').inc()
-        yield beam.pvalue.TaggedOutput('skipped', skipped_row(source, reason))
+        yield _skip(source, e)
+        continue
+      if not chunked.num_chunks:
+        yield _skip(source, chunked.reason)
         continue
       Metrics.counter(NAMESPACE, 'sequences').inc()
       for i in range(chunked.num_chunks):
@@ -108,7 +110,7 @@ class EncodeChunks(beam.DoFn):
     super().__init__()
     self._args = (config_name, checkpoint_file)
     self._fingerprint = fingerprint
-    self._batch_size = batch_size
+    self.batch_size = batch_size
     self._shared = shared.Shared()
     self._music_vae = None
 
@@ -116,7 +118,7 @@ class EncodeChunks(beam.DoFn):
     from midime_magenta import music_vae_lib  # pylint: disable=g-import-not-at-top
     self._music_vae = self._shared.acquire(
         lambda: music_vae_lib.load_music_vae(*_resolve(*self._args),
-                                             batch_size=self._batch_size))
+                                             batch_size=self.batch_size))
     if self._music_vae.fingerprint != self._fingerprint:
       raise RuntimeError(
           f'The worker\'s checkpoint {self._args[1]} is not the one the '
@@ -132,10 +134,11 @@ class EncodeChunks(beam.DoFn):
       yield encoded_lib.chunk_example(m, path, record, chunk, start)
 
 
-def list_files(inputs, skipped):
-  """The files of comma-separated inputs (local, or URLs through Beam)."""
+def list_files(inputs):
+  """(The files of comma-separated inputs, local or URLs through Beam; the
+  skipped list's rows of those that cannot be read)."""
   from midime_magenta import midi_io  # pylint: disable=g-import-not-at-top
-  files = []
+  files, skipped = [], []
   for spec in [s.strip() for s in str(inputs).split(',') if s.strip()]:
     if '://' not in spec:
       files += midi_io.find_input_files(spec, skipped)
@@ -157,11 +160,13 @@ def list_files(inputs, skipped):
     if not found:
       raise midi_io.InputError(f'{spec!r} names no MIDI or TFRecord files.')
     files += found
-  return sorted(dict.fromkeys(files))
+  return sorted(dict.fromkeys(files)), [skipped_row(p, why)
+                                        for p, why in skipped]
 
 
 def check_before_work(inputs, output_dir, pipeline_options):
-  """UsageError, before any work, for places or options Beam would refuse."""
+  """UsageError, before any work, for places or options Beam would refuse;
+  else (the options to run with, whether they name Dask)."""
   places = [('--input_midi', s.strip()) for s in str(inputs).split(',')]
   for flag, where in [*places, ('--output_dir', str(output_dir))]:
     try:
@@ -173,8 +178,11 @@ def check_before_work(inputs, output_dir, pipeline_options):
           '"apache-beam[gcp]"; http(s) is not one: download the files '
           'first).') from None
   encoded_lib.check_location(str(output_dir), '--output_dir')
-  options = PipelineOptions(encode_run_lib.with_dask_named(pipeline_options))
-  name = options.view_as(StandardOptions).runner or 'DirectRunner'
+  dask = f'--runner={encode_run_lib.DASK_RUNNER}'  # The name Beam finds.
+  options = [dask if o.replace('-', '').lower() in (
+      'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
+  parsed = PipelineOptions(options)
+  name = parsed.view_as(StandardOptions).runner or 'DirectRunner'
   try:
     runner = beam_runner.create_runner(name)
   except (ValueError, ImportError) as e:
@@ -184,10 +192,16 @@ def check_before_work(inputs, output_dir, pipeline_options):
         f'--pipeline_options asks for runner {name}, but {why}; use '
         'DirectRunner (this machine), DaskRunner (the beam extra) or '
         'DataflowRunner.') from None
-  problems = PipelineOptionsValidator(options, runner).validate()
+  problems = pipeline_options_validator.PipelineOptionsValidator(
+      parsed, runner).validate()
   if problems:
     raise errors.UsageError(
         f'--pipeline_options for {name}: {" ".join(problems)}')
+  # Beam's workers log every bundle at INFO; our own lines say enough.
+  if not any(o.startswith('--default_sdk_harness_log_level')
+             for o in options):
+    options.append('--default_sdk_harness_log_level=WARNING')
+  return options, name == encode_run_lib.DASK_RUNNER
 
 
 def encode(inputs, output_dir, config_name, checkpoint_file,
@@ -199,7 +213,7 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
   `inputs` are comma-separated files, folders, globs or URLs; `check_config`
   sees the config before any file is read; the rest is as `midime_train` takes
   it. Raises errors.MidiMeError (bad folder, input or checkpoint, or busy)."""
-  check_before_work(inputs, output_dir, pipeline_options)
+  options, on_dask = check_before_work(inputs, output_dir, pipeline_options)
   # pylint: disable=g-import-not-at-top
   from midime_magenta import checkpoints  # TensorFlow and magenta: after it.
   from midime_magenta import configs
@@ -225,46 +239,38 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     worker_checkpoint = (os.path.abspath(checkpoint_file)
                          if os.path.exists(str(checkpoint_file))
                          else checkpoint_file)
-    skipped = []
-    files = list_files(inputs, skipped)
-    skipped = [skipped_row(path, why) for path, why in skipped]
+    files, skipped = list_files(inputs)
     logging.info('Encoding %d files with MusicVAE %s (%s) ...', len(files),
                  config.music_vae_config, ' '.join(pipeline_options))
-    options = encode_run_lib.with_dask_named(pipeline_options)
-    # Beam's workers log every bundle at INFO; our own lines say enough.
-    if not any(o.startswith('--default_sdk_harness_log_level')
-               for o in options):
-      options.append('--default_sdk_harness_log_level=WARNING')
     std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-    on_dask = PipelineOptions(options).view_as(
-        StandardOptions).runner == encode_run_lib.DASK_RUNNER
-    with (encode_run_lib.dask_cluster(options) if on_dask else
-          contextlib.nullcontext(options)) as options:
-      pipeline, groups = _pipeline(
-          options, files, skipped, output_dir, on_dask,
-          ChunkFiles(config_name, worker_checkpoint, instrument, program,
-                     trio_tracks, hop_bars),
-          EncodeChunks(config_name, worker_checkpoint, fingerprint,
-                       batch_size))
-      counts = _run(pipeline, output_dir, on_dask, pipeline_options)
+    chunk_files = ChunkFiles(config_name, worker_checkpoint, instrument,
+                             program, trio_tracks, hop_bars)
+    encode_chunks = EncodeChunks(config_name, worker_checkpoint, fingerprint,
+                                 batch_size)
     if on_dask:
-      counts = encode_run_lib.write_dask_skipped(counts, groups, skipped,
+      with encode_run_lib.dask_cluster(options, files) as (options, groups):
+        pipeline = beam.Pipeline(options=PipelineOptions(options))
+        _ = (pipeline | 'Groups' >> beam.Create(groups)
+             | 'Encode' >> beam.ParDo(encode_run_lib.EncodeFiles(
+                 chunk_files, encode_chunks, output_dir, str(os.getpid()))))
+        summaries = _run(pipeline, output_dir, on_dask, pipeline_options)
+      counts = encode_run_lib.write_dask_skipped(summaries, groups, skipped,
                                                  output_dir)
+    else:
+      pipeline = _pipeline(options, files, skipped, output_dir, chunk_files,
+                           encode_chunks)
+      counts = _run(pipeline, output_dir, on_dask, pipeline_options)
     manifest = {
         'music_vae': run_lib.describe_music_vae(config.music_vae_config,
                                                 z_size, fingerprint),
         'config': config.name, 'checkpoint': str(checkpoint_file),
-        'inputs': str(inputs), 'files': len(files), 'chunks': counts['chunks'],
-        'sequences': counts['sequences'],
+        'inputs': str(inputs), 'files': len(files), **counts,
         'skipped': counts['skipped'] + len(skipped),
-        'shards': counts['shards'],
         'pipeline_options': list(pipeline_options)}
     try:
       encoded_lib.write_manifest(output_dir, manifest)
     except errors.MidiMeError as e:
-      encode_run_lib.remove_temporaries(output_dir, shards_too=True)
-      raise encode_run_lib.one_line_failure(
-          e, output_dir, pipeline_options) or e from None
+      raise encode_run_lib.failed(e, output_dir, pipeline_options) from None
     logging.info('Encoded %d chunks of %d sequences (%d inputs skipped, see '
                  '%s-*%s) into %d shards in %s.', manifest['chunks'],
                  manifest['sequences'], manifest['skipped'],
@@ -273,23 +279,10 @@ def encode(inputs, output_dir, config_name, checkpoint_file,
     return manifest
 
 
-def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
+def _pipeline(options, files, skipped, output_dir, chunk_files,
               encode_chunks):
-  """The Beam pipeline and, on Dask, its groups of files."""
-  groups = None
-  if on_dask:
-    groups = encode_run_lib.dask_groups(files, options)
-    # One group a Dask partition, so one worker's task.
-    options = [o for o in options if not o.startswith(
-        ('--dask_npartitions', '--dask_partition_size'))]
-    options.append(f'--dask_npartitions={len(groups)}')
+  """The Beam pipeline of every runner but Dask."""
   pipeline = beam.Pipeline(options=PipelineOptions(options))
-  if on_dask:
-    _ = (pipeline | 'Groups' >> beam.Create(groups)
-         | 'Encode' >> beam.ParDo(encode_run_lib.EncodeFiles(
-             chunk_files, encode_chunks, output_dir, str(os.getpid()))))
-    return pipeline, groups
-  batch_size = encode_chunks._batch_size  # pylint: disable=protected-access
   chunked = (pipeline
              # As bytes: a name that is not UTF-8 must not stop the rest.
              | 'Files' >> beam.Create(
@@ -297,6 +290,7 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
              | 'Spread' >> beam.Reshuffle()
              | 'Chunk' >> beam.ParDo(chunk_files).with_outputs(
                  'skipped', main='chunks'))
+  batch_size = encode_chunks.batch_size
   _ = (chunked.chunks
        | 'Batch' >> beam.BatchElements(min_batch_size=min(64, batch_size),
                                        max_batch_size=batch_size)
@@ -311,7 +305,7 @@ def _pipeline(options, files, skipped, output_dir, on_dask, chunk_files,
        | 'WriteSkipped' >> beam.io.WriteToText(
            os.path.join(output_dir, encoded_lib.SKIPPED_PREFIX),
            file_name_suffix=encoded_lib.SKIPPED_SUFFIX, num_shards=1))
-  return pipeline, groups
+  return pipeline
 
 
 def _run(pipeline, output_dir, on_dask, pipeline_options):
@@ -322,12 +316,12 @@ def _run(pipeline, output_dir, on_dask, pipeline_options):
     try:
       with startup_lib.native_stderr_to(worker_log):
         result, summaries = encode_run_lib.run_stoppably(pipeline, on_dask)
-    except BaseException as e:
+    except KeyboardInterrupt:  # A stop needs no workers' log.
       encode_run_lib.remove_temporaries(output_dir, shards_too=True)
-      if isinstance(e, KeyboardInterrupt):  # A stop needs no workers' log.
-        raise
-      failure = encode_run_lib.one_line_failure(e, output_dir, pipeline_options)
-      if failure is not None:
+      raise
+    except BaseException as e:
+      failure = encode_run_lib.failed(e, output_dir, pipeline_options)
+      if failure is not e:
         raise failure from None
       if not isinstance(e, errors.MidiMeError):
         worker_log.seek(0)
@@ -341,8 +335,9 @@ def _run(pipeline, output_dir, on_dask, pipeline_options):
   counts = {k: int(sum(c.committed or 0 for c in counters
                        if c.key.metric.name == k))
             for k in ('chunks', 'sequences', 'skipped')}
-  counts['shards'] = sorted(os.path.basename(m.path) for r in FileSystems.match(
-      [os.path.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
-                        f'{encoded_lib.SHARD_SUFFIX}')])
+  pattern = os.path.join(output_dir, f'{encoded_lib.SHARD_PREFIX}-*-of-*'
+                         f'{encoded_lib.SHARD_SUFFIX}')
+  counts['shards'] = sorted(os.path.basename(m.path) for r in
+                            FileSystems.match([pattern])
                             for m in r.metadata_list)
   return counts

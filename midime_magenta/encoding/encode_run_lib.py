@@ -31,23 +31,13 @@ class EncodeFiles(beam.DoFn):
     self._chunk.setup()
     self._encode.setup()
 
-  def _claimed(self):  # False once the driver let the folder go.
-    with contextlib.suppress(OSError), open(os.path.join(
-        self._output_dir, file_util.LOCK_FILE), encoding='ascii') as f:
-      return f.read().strip() == self._claim
-    return False
-
   def process(self, group):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     index, total, names = group
-    chunks, skipped = [], []
-    for name in names:
-      for out in self._chunk.process(name):
-        if isinstance(out, beam.pvalue.TaggedOutput):
-          skipped.append(out.value)
-        else:
-          chunks.append(out)
-    size = self._encode._batch_size  # pylint: disable=protected-access
+    outs = [out for name in names for out in self._chunk.process(name)]
+    skipped = [o.value for o in outs if isinstance(o, beam.pvalue.TaggedOutput)]
+    chunks = [o for o in outs if not isinstance(o, beam.pvalue.TaggedOutput)]
+    size = self._encode.batch_size
     examples = [e for i in range(0, len(chunks), size)
                 for e in self._encode.process(chunks[i:i + size])]
     shard = (f'{encoded_lib.SHARD_PREFIX}-{index:05d}-of-{total:05d}'
@@ -58,24 +48,21 @@ class EncodeFiles(beam.DoFn):
         for example in examples:
           writer.write(example)
 
-    if '://' not in self._output_dir and not self._claimed():
+    claim = None  # None once the driver let the folder go.
+    with contextlib.suppress(OSError), open(os.path.join(
+        self._output_dir, file_util.LOCK_FILE), encoding='ascii') as f:
+      claim = f.read().strip()
+    if '://' not in self._output_dir and claim != self._claim:
       raise encoded_lib.EncodedError(
           f'A dask worker does not see this encoding\'s claim in --output_dir '
           f'{self._output_dir} (the encoding was stopped, or the workers do '
           'not share that folder); it wrote nothing.')
-    file_util.write_atomically(os.path.join(self._output_dir, shard),
-                               write)
+    file_util.write_atomically(os.path.join(self._output_dir, shard), write)
     yield {'shard': shard, 'chunks': len(examples),
            'sequences': len({c[:2] for c in chunks}), 'skipped': skipped}
 
 
 DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
-
-
-def with_dask_named(pipeline_options):
-  """Beam's options with `--runner=DaskRunner` as the full name Beam finds."""
-  return [f'--runner={DASK_RUNNER}' if o.replace('-', '').lower() in (
-      'runner=daskrunner', 'runner=dask') else o for o in pipeline_options]
 
 
 def run_stoppably(pipeline, on_dask):
@@ -86,14 +73,12 @@ def run_stoppably(pipeline, on_dask):
   def target():
     try:
       result = outcome['started'] = pipeline.run()
-      try:
+      with contextlib.closing(result.client) if on_dask else (
+          contextlib.nullcontext()):
         result.wait_until_finish()
-        if hasattr(result, 'client'):  # Dask's: what each group gave.
+        if on_dask:  # What each group gave.
           outcome['summaries'] = [s for f in result.futures
                                   for s in f.result()]
-      finally:
-        if hasattr(result, 'client'):
-          result.client.close()
       outcome['result'] = result
     except BaseException as e:  # pylint: disable=broad-except
       outcome['error'] = e
@@ -143,8 +128,10 @@ def remove_temporaries(output_dir, shards_too=False):
         os.remove(entry.path)
 
 
-def one_line_failure(e, output_dir, pipeline_options):
-  """A MidiMeError for a failure the user can act on, or None."""
+def failed(e, output_dir, pipeline_options):
+  """Removes what the run wrote; returns a MidiMeError in one line for a
+  failure the user can act on, else `e`."""
+  remove_temporaries(output_dir, shards_too=True)
   text = f'{type(e).__name__}: {e}'
   if isinstance(e, Unreachable):
     address = PipelineOptions(list(pipeline_options)).get_all_options().get(
@@ -163,20 +150,30 @@ def one_line_failure(e, output_dir, pipeline_options):
       return encoded_lib.EncodedError(
           f'--output_dir {output_dir}: its filesystem {why}; nothing of the '
           'encoding was kept.')
-  return None
+  return e
 
 
 @contextlib.contextmanager
-def dask_cluster(options):
-  """Beam's DaskRunner options, with a cluster of a worker a core on
-  127.0.0.1 (no dashboard) when they name none."""
+def dask_cluster(options, files):
+  """(Beam's DaskRunner options, (index, total, names) groups of `files`):
+  --dask_npartitions groups, else one per 16 files up to 32 and one per 100
+  beyond, dealt out in turn, each a shard and a Dask partition (one worker's
+  task); on a local cluster of a worker a core on 127.0.0.1 if none is named."""
   # dask's client and a local scheduler log every connection at INFO.
   std_logging.getLogger('distributed').setLevel(std_logging.ERROR)
   given = PipelineOptions(options).get_all_options()
+  count = given.get('npartitions') or max(min(len(files) // 16, 32),
+                                          -(-len(files) // 100))
+  count = max(1, min(count, len(files)))
+  names = [f.encode('utf-8', 'surrogateescape') for f in files]
+  groups = [(i, count, names[i::count]) for i in range(count)]
+  options = [o for o in options if not o.startswith(
+      ('--dask_npartitions', '--dask_partition_size'))]
+  options.append(f'--dask_npartitions={count}')
   if given.get('address') or given.get('scheduler_file'):
     if given.get('timeout') is None:  # dask waits 30 s for an absent one.
-      options = [*options, '--dask_connection_timeout=10']
-    yield options
+      options.append('--dask_connection_timeout=10')
+    yield options, groups
     return
   import distributed  # pylint: disable=g-import-not-at-top
   # Its workers' logs stay out of the terminal (errors reach the driver).
@@ -187,17 +184,8 @@ def dask_cluster(options):
           host='127.0.0.1', dashboard_address=None,
           silence_logs=std_logging.ERROR)
     with cluster:
-      yield [*options, f'--dask_client_address={cluster.scheduler_address}']
-
-
-def dask_groups(files, options):
-  """(index, total, file names) a shard: --dask_npartitions of them, else one
-  per 16 files up to 32 and one per 100 beyond, files dealt out in turn."""
-  asked = PipelineOptions(options).get_all_options().get('npartitions')
-  count = asked or max(min(len(files) // 16, 32), -(-len(files) // 100))
-  count = max(1, min(count, len(files)))
-  names = [f.encode('utf-8', 'surrogateescape') for f in files]
-  return [(i, count, names[i::count]) for i in range(count)]
+      options.append(f'--dask_client_address={cluster.scheduler_address}')
+      yield options, groups
 
 
 def write_dask_skipped(summaries, groups, skipped, output_dir):
@@ -216,7 +204,6 @@ def write_dask_skipped(summaries, groups, skipped, output_dir):
         output_dir, f'{encoded_lib.SKIPPED_PREFIX}-00000-of-00001'
         f'{encoded_lib.SKIPPED_SUFFIX}'), ''.join(lines).encode())
   except errors.MidiMeError as e:
-    remove_temporaries(output_dir, shards_too=True)
-    raise one_line_failure(e, output_dir, ()) or e from None
+    raise failed(e, output_dir, ()) from None
   return {'shards': shards, 'skipped': sum(len(s['skipped']) for s in summaries),
           **{k: sum(s[k] for s in summaries) for k in ('chunks', 'sequences')}}

@@ -34,9 +34,8 @@ _MAX_MANIFEST_BYTES = 1 << 24
 # this machine, with one worker process per core of a small machine.
 DEFAULT_PIPELINE_OPTIONS = ('--runner=DirectRunner', '--direct_num_workers=2',
                             '--direct_running_mode=multi_processing')
-# Chunks per MusicVAE encoder batch (midime_train, midime_encode): the
-# fastest of 32-256 for 800 chunks on 2 cores, best of 3 (bin/bench,
-# 2026-12-02: 1,712 chunks/s against 1,548 at 256; the last batch is padded).
+# Chunks per MusicVAE batch (midime_train, midime_encode): the fastest of
+# 32-256 on 2 cores (bin/bench, 2026-12-02: 1,712 chunks/s, 1,548 at 256).
 ENCODE_BATCH_SIZE = 128
 
 
@@ -58,12 +57,14 @@ def check_location(folder, what):
         'a local folder or gs:// (download it first).') from None
 
 
-def _check_regular_files(paths):
-  """Refuses a local shard that is not a regular file (a FIFO would block)."""
+def _check_files(paths, missing):
+  """EncodedError `missing(path)` for a file that is not there, or for a
+  local one that is not a regular file (a FIFO would block)."""
+  from tensorflow.io import gfile  # pylint: disable=g-import-not-at-top
   for path in paths:
-    if '://' in path or not os.path.lexists(path):
-      continue
-    if not os.path.isfile(path):
+    if not gfile.exists(path):
+      raise EncodedError(missing(path))
+    if '://' not in path and not os.path.isfile(path):
       raise EncodedError(f'{path} is not a regular file (a pipe, device or '
                          'folder stands there); encode again.')
 
@@ -85,9 +86,10 @@ def check_output_dir(folder):
   ours = sorted(n for n in gfile.listdir(folder) if n == MANIFEST or
                 n.startswith((f'{SHARD_PREFIX}-', f'{SKIPPED_PREFIX}-')))
   if ours:
-    finished = MANIFEST in ours
+    what = 'an encoding' if MANIFEST in ours else (
+        'part of an unfinished encoding')
     raise EncodedError(
-        f'{folder} already holds {"an encoding" if finished else "part of an unfinished encoding"} '
+        f'{folder} already holds {what} '
         f'({", ".join(ours[:3])}{", ..." if len(ours) > 3 else ""}); '
         'choose a new --output_dir (a second run there would mix two '
         'encodings).')
@@ -97,15 +99,14 @@ def chunk_example(mu, path, record, chunk, start):
   """One chunk as a serialized tf.train.Example (`path` as str or as its
   UTF-8 bytes, surrogate-escaped)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  feature = tf.train.Feature
+  if not isinstance(path, bytes):
+    path = path.encode('utf-8', 'surrogateescape')
   return tf.train.Example(features=tf.train.Features(feature={
-      'mu': feature(float_list=tf.train.FloatList(value=np.ravel(mu))),
-      'path': feature(bytes_list=tf.train.BytesList(value=[
-          path if isinstance(path, bytes) else
-          path.encode('utf-8', 'surrogateescape')])),
-      'record': feature(int64_list=tf.train.Int64List(value=[record])),
-      'chunk': feature(int64_list=tf.train.Int64List(value=[chunk])),
-      'start': feature(float_list=tf.train.FloatList(value=[start])),
+      'mu': tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(mu))),
+      'path': tf.train.Feature(bytes_list=tf.train.BytesList(value=[path])),
+      'record': tf.train.Feature(int64_list=tf.train.Int64List(value=[record])),
+      'chunk': tf.train.Feature(int64_list=tf.train.Int64List(value=[chunk])),
+      'start': tf.train.Feature(float_list=tf.train.FloatList(value=[start])),
   })).SerializeToString()
 
 
@@ -126,16 +127,13 @@ def read_manifest(folder):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   check_location(folder, 'The encoding')
   path = os.path.join(folder, MANIFEST)
-  gfile = tf.io.gfile
-  if not gfile.exists(path):
-    raise EncodedError(
-        f'{folder} holds no finished encoding (no {MANIFEST}); run '
-        'midime_encode with --output_dir there first.')
+  _check_files([path], lambda unused_path: (
+      f'{folder} holds no finished encoding (no {MANIFEST}); run '
+      'midime_encode with --output_dir there first.'))
   damaged = lambda why: EncodedError(  # pylint: disable=g-long-lambda
       f'The encoding manifest {path} is damaged ({why}); encode again.')
-  _check_regular_files([path])
   try:
-    with gfile.GFile(path, 'rb') as f:
+    with tf.io.gfile.GFile(path, 'rb') as f:
       raw = f.read(_MAX_MANIFEST_BYTES + 1)
     if len(raw) > _MAX_MANIFEST_BYTES:
       raise damaged('it is far larger than a manifest')
@@ -176,39 +174,32 @@ def load_training_data(folder, expect_music_vae=None):
                                     folder, 'The encoding')
   z_size = meta['music_vae']['z_size']
   files = [os.path.join(folder, s) for s in meta['shards']]
-  missing = [f for f in files if not tf.io.gfile.exists(f)]
-  if missing:
-    raise EncodedError(f'{missing[0]} is missing; encode again.')
-  _check_regular_files(files)
+  _check_files(files, lambda path: f'{path} is missing; encode again.')
   spec = {'mu': tf.io.FixedLenFeature([z_size], tf.float32),
           'path': tf.io.FixedLenFeature([], tf.string),
           'record': tf.io.FixedLenFeature([], tf.int64),
           'chunk': tf.io.FixedLenFeature([], tf.int64),
           'start': tf.io.FixedLenFeature([], tf.float32)}
-  parts = {k: [] for k in spec}
+  parts = {k: [np.zeros([0, *f.shape], f.dtype.as_numpy_dtype)]
+           for k, f in spec.items()}
   try:
-    dataset = tf.data.TFRecordDataset(files).batch(4096)
-    for batch in dataset:
+    for batch in tf.data.TFRecordDataset(files).batch(4096):
       parsed = tf.io.parse_example(batch, spec)
       for k in spec:
         parts[k].append(parsed[k].numpy())
   except (tf.errors.OpError, ValueError) as e:
     raise EncodedError(f'The shards in {folder} are damaged '
                        f'({type(e).__name__}); encode again.') from None
-  if not parts['mu']:
-    parts = {k: [np.zeros([0, z_size] if k == 'mu' else [0])] for k in spec}
-  columns = {k: np.concatenate(v) for k, v in parts.items()}
-  if len(columns['mu']) != meta['chunks']:
-    raise EncodedError(
-        f'The shards in {folder} hold {len(columns["mu"])} chunks and its '
-        f'manifest says {meta["chunks"]}; encode again.')
-  if not np.all(np.isfinite(columns['mu'])):
+  mu, path, record, chunk, start = (np.concatenate(parts[k]) for k in spec)
+  if len(mu) != meta['chunks']:
+    raise EncodedError(f'The shards in {folder} hold {len(mu)} chunks and '
+                       f'its manifest says {meta["chunks"]}; encode again.')
+  if not np.all(np.isfinite(mu)):
     raise EncodedError(f'The shards in {folder} hold NaN; encode again.')
-  paths = [p.decode('utf-8', 'surrogateescape') for p in columns['path']]
+  paths = [p.decode('utf-8', 'surrogateescape') for p in path]
   order = sorted(range(len(paths)), key=lambda i: (
-      paths[i], int(columns['record'][i]), int(columns['chunk'][i])))
+      paths[i], int(record[i]), int(chunk[i])))
   return run_lib.TrainingData(
-      z=columns['mu'][order].astype(np.float32),
-      sources=[source_name(paths[i], int(columns['record'][i]))
-               for i in order],
-      starts=[float(columns['start'][i]) for i in order]), meta
+      z=mu[order].astype(np.float32),
+      sources=[source_name(paths[i], int(record[i])) for i in order],
+      starts=[float(start[i]) for i in order]), meta

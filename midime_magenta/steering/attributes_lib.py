@@ -92,26 +92,17 @@ class AttributeVectors:
   source: str
   count: int
 
-  def offset(self, strengths):
-    """sum_i strength_i * vector_i, float32 [z_size], for {name: strength}."""
+  def apply(self, z, strengths):
+    """z [n, z_size] moved by sum_i strength_i * vector_i, for strengths
+    {name: strength_i}."""
     total = np.zeros(self.vectors.shape[1], np.float32)
-    for name, strength in strengths.items():
+    for name, strength in (strengths or {}).items():
       if name not in self.names:
         raise AttributeVectorError(
             f'There is no attribute vector for {name!r} here; use one of '
             f'{", ".join(self.names)}.')
       total += np.float32(strength) * self.vectors[self.names.index(name)]
-    return total
-
-  def apply(self, z, strengths):
-    """z [n, z_size] moved by `offset(strengths)`."""
-    if not strengths:
-      return np.asarray(z, np.float32)
-    return np.asarray(z, np.float32) + self.offset(strengths)[None, :]
-
-  def describe(self):
-    return '; '.join(f'{n} {lo:.2f} -> {hi:.2f}' for n, lo, hi in
-                     zip(self.names, self.low, self.high))
+    return np.asarray(z, np.float32) + total
 
 
 def quartile_vectors(z, sequences, names, chunk_bars, source):
@@ -161,7 +152,8 @@ def compute_vectors(music_vae, inputs=None, seed=0, draws=PRIOR_SAMPLES):
     source = source if len(source) < 200 else source[:197] + '...'
   vectors = quartile_vectors(z, sequences, names, bars, source)
   logging.info('Attribute vectors from %d chunks of %s: %s.', vectors.count,
-               source, vectors.describe())
+               source, '; '.join(f'{n} {lo:.2f} -> {hi:.2f}' for n, lo, hi in
+                                 zip(vectors.names, vectors.low, vectors.high)))
   return vectors
 
 
@@ -169,16 +161,16 @@ def parse_strengths(specs, known=ATTRIBUTES):
   """['note_density:+1.5', ...] -> {'note_density': 1.5, ...}."""
   strengths = {}
   for spec in specs or ():
-    name, sep, value = str(spec).partition(':')
+    name, _, value = str(spec).partition(':')
     name = name.strip()
-    try:
-      strength = float(value) if sep else float('nan')
-    except ValueError:
-      strength = float('nan')
     if name not in known:
       raise AttributeVectorError(
           f'Unknown attribute {name!r} in --attribute={spec}; use one of '
           f'{", ".join(known)}.')
+    try:
+      strength = float(value)
+    except ValueError:
+      strength = float('nan')
     if not np.isfinite(strength) or abs(strength) > 10:
       raise AttributeVectorError(
           f'--attribute={spec} needs a strength from -10 to 10 after the '

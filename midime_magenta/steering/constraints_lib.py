@@ -94,57 +94,34 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
       done[todo[ok]] = True
     return chosen
 
-  def _critic_step(self, z, labels, weights, optimizer):
-    with tf.GradientTape() as tape:
-      loss = tf.reduce_mean(weights * tf.nn.sigmoid_cross_entropy_with_logits(
-          labels, self.critic_logits(z)))
-    grads = tape.gradient(loss, self.critic.trainable_variables)
-    optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-    return loss
+  def _critic_loss(self, z, labels, weights):
+    return tf.reduce_mean(weights * tf.nn.sigmoid_cross_entropy_with_logits(
+        labels, self.critic_logits(z)))
 
-  def _actor_step(self, z, optimizer):
-    with tf.GradientTape() as tape:
-      moved = self.actor_tensor(z)
-      loss = tf.reduce_mean(tf.nn.softplus(-self.critic_logits(moved))) + (
-          self.distance_weight * tf.reduce_mean(
-              tf.math.log1p(tf.square(moved - z))))
-    grads = tape.gradient(loss, self.actor_net.trainable_variables)
-    optimizer.apply_gradients(zip(grads, self.actor_net.trainable_variables))
-    return loss
-
-  def _fit_critic(self, z, labels, steps, rng, step):
-    labels = labels[:, None].astype(np.float32)
-    positive = float(np.clip(np.mean(labels), 0.02, 0.98))
-    # Balanced classes: rare positives must not be ignored.
-    weights = np.where(labels > 0.5, 0.5 / positive,
-                       0.5 / (1 - positive)).astype(np.float32)
-    for _ in range(steps):
-      idx = rng.integers(0, len(z), min(BATCH, len(z)))
-      loss = step(z[idx], labels[idx], weights[idx])
-    return float(loss)
-
-  def _fit_actor(self, z, steps, rng, step):
-    for _ in range(steps):
-      loss = step(z[rng.integers(0, len(z), min(BATCH, len(z)))])
-    return float(loss)
+  def _actor_loss(self, z):
+    moved = self.actor_tensor(z)
+    return tf.reduce_mean(tf.nn.softplus(-self.critic_logits(moved))) + (
+        self.distance_weight * tf.reduce_mean(
+            tf.math.log1p(tf.square(moved - z))))
 
   def train(self, draws, label, iterations=DEFAULT_ITERATIONS, seed=None,
             on_round=None):
     """Trains on latent `draws` labelled by `label`, `iterations` Adam steps a
     round each; {'rounds': [{'critic_loss', 'actor_loss', 'actor_satisfied'}]}."""
     rng = np.random.default_rng(seed)
-    critic_opt = tf.keras.optimizers.Adam(1e-3)
-    actor_opt = tf.keras.optimizers.Adam(1e-3)
-    critic_step = tf.function(
-        lambda z, y, w: self._critic_step(z, y, w, critic_opt))
-    actor_step = tf.function(lambda z: self._actor_step(z, actor_opt))
+    critic_step = _adam_step(self.critic, self._critic_loss)
+    actor_step = _adam_step(self.actor_net, self._actor_loss)
     draws = np.asarray(draws, np.float32)
-    z = draws
-    labels = np.asarray(label(z), np.float32)
+    z, labels = draws, np.asarray(label(draws), np.float32)
     history = []
     for r in range(ROUNDS):
-      critic_loss = self._fit_critic(z, labels, iterations, rng, critic_step)
-      actor_loss = self._fit_actor(draws, iterations, rng, actor_step)
+      positive = float(np.clip(np.mean(labels), 0.02, 0.98))
+      # Balanced classes: rare positives must not be ignored.
+      weights = np.float32(np.where(labels > 0.5, 0.5 / positive,
+                                    0.5 / (1 - positive)))[:, None]
+      critic_loss = _fit(critic_step, [z, labels[:, None], weights],
+                         iterations, rng)
+      actor_loss = _fit(actor_step, [draws], iterations, rng)
       moved = self.apply(draws)
       moved_labels = np.asarray(label(moved), np.float32)
       history.append({'critic_loss': critic_loss, 'actor_loss': actor_loss,
@@ -157,6 +134,27 @@ class LatentConstraint(midime_model.NamedWeights, tf.keras.Model):
         on_round(r + 1, ROUNDS)
     self.actor_net.set_weights(best)
     return {'rounds': history}
+
+
+def _adam_step(net, loss):
+  """A tf.function: one Adam step of `net`'s weights down `loss(*batch)`."""
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+
+  def step(*batch):
+    with tf.GradientTape() as tape:
+      value = loss(*batch)
+    grads = tape.gradient(value, net.trainable_variables)
+    optimizer.apply_gradients(zip(grads, net.trainable_variables))
+    return value
+  return tf.function(step)
+
+
+def _fit(step, arrays, steps, rng):
+  """`steps` steps on random batches of rows of `arrays`; the last loss."""
+  for _ in range(steps):
+    rows = rng.integers(0, len(arrays[0]), min(BATCH, len(arrays[0])))
+    value = step(*(a[rows] for a in arrays))
+  return float(value)
 
 
 def rule_checker(music_vae, rules):

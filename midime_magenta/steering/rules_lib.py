@@ -19,7 +19,6 @@ from midime_magenta import windows_lib
 _KEY_NAMES = {'C': 0, 'C#': 1, 'DB': 1, 'D': 2, 'D#': 3, 'EB': 3, 'E': 4,
               'F': 5, 'F#': 6, 'GB': 6, 'G': 7, 'G#': 8, 'AB': 8, 'A': 9,
               'A#': 10, 'BB': 10, 'B': 11, 'CB': 11}
-_MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 RULE_KINDS = ('key', 'density', 'pitch')
 # What a run's manifest may hold, so that a constraint saved is one that loads.
 MAX_RULES = 16
@@ -43,15 +42,14 @@ class Rule:
 
   def check(self, ns, chunk_bars):
     """True when the chunk obeys the rule."""
-    pitched = [n.pitch for n in ns.notes if not n.is_drum]
     if self.kind == 'density':
       return self.low <= attributes_lib.measure(
           ns, 'note_density', chunk_bars) <= self.high
-    if not pitched:
-      return False
+    pitched = [n.pitch for n in ns.notes if not n.is_drum]
     if self.kind == 'key':
-      return all(p % 12 in self.pitch_classes for p in pitched)
-    return all(self.low <= p <= self.high for p in pitched)
+      return bool(pitched) and all(p % 12 in self.pitch_classes
+                                   for p in pitched)
+    return bool(pitched) and all(self.low <= p <= self.high for p in pitched)
 
 
 def _range(spec, value, low_bound, high_bound, unit):
@@ -86,14 +84,15 @@ def parse_rule(spec):
     if minor:
       tonic = (tonic + 3) % 12  # The relative major's notes.
     return Rule(spec, 'key', pitch_classes=frozenset(
-        (tonic + s) % 12 for s in _MAJOR_STEPS))
+        (tonic + s) % 12 for s in attributes_lib.C_MAJOR))
   if kind == 'density':
     return Rule(spec, 'density', *_range(spec, value, 0, 16, 'onsets per bar'))
   return Rule(spec, 'pitch', *_range(spec, value, 0, 127, 'MIDI pitches'))
 
 
 def parse_rules(specs, music_vae_config=None):
-  """Several rule specs; refuses none, and pitch rules on a drum model."""
+  """Several rule specs; refuses none, rules no chunk can obey together, and
+  pitch rules on a drum model."""
   rules = [parse_rule(s) for s in specs or ()]
   if not rules:
     raise RuleError(f'Give at least one rule: {RULE_HELP}.',
@@ -101,19 +100,7 @@ def parse_rules(specs, music_vae_config=None):
   if len(rules) > MAX_RULES:
     raise RuleError(f'{len(rules)} rules were given; a constraint takes at '
                     f'most {MAX_RULES}.')
-  _check_satisfiable(rules)
-  if music_vae_config is not None and (
-      attributes_lib.names_for(music_vae_config) ==
-      attributes_lib.DRUM_ATTRIBUTES):
-    pitched = [r.spec for r in rules if r.kind != 'density']
-    if pitched:
-      raise RuleError(f'Rule {pitched[0]!r} is about pitches, and a drum '
-                      'model\'s notes are drums; use density:LO-HI.')
-  return rules
-
-
-def _check_satisfiable(rules):
-  """Refuses rules no chunk can obey together (a chunk must have notes)."""
+  # A chunk must have notes, and some pitch must obey every rule.
   specs = ', '.join(r.spec for r in rules)
   if any(r.kind == 'density' and r.high == 0 for r in rules):
     raise RuleError(f'No chunk obeys {specs}: a density of 0 leaves no notes, '
@@ -127,6 +114,13 @@ def _check_satisfiable(rules):
   if not pitches:
     raise RuleError(f'No chunk obeys {specs}: no pitch is in every key and '
                     'pitch range given.')
+  pitched = [r.spec for r in rules if r.kind != 'density']
+  if pitched and music_vae_config is not None and (
+      attributes_lib.names_for(music_vae_config) ==
+      attributes_lib.DRUM_ATTRIBUTES):
+    raise RuleError(f'Rule {pitched[0]!r} is about pitches, and a drum '
+                    'model\'s notes are drums; use density:LO-HI.')
+  return rules
 
 
 def satisfies(ns, rules, chunk_bars):
