@@ -3,8 +3,6 @@
 The rest of the package enters here and nowhere else. Inside: page (the
 Gradio layout and `launch`), studio_instrument (the paper's step 1),
 studio_lib (a tab's session) and studio_server_lib (tabs, budgets, runs).
-The studio uses the core only through `Personalizer` and the I/O and plot
-helpers.
 """
 
 from midime_magenta import startup_lib as _startup_lib

@@ -7,9 +7,9 @@ beyond this machine takes a login.
 
 import atexit
 import contextlib
-import functools
 import logging as pylogging
 import os
+import secrets
 import tempfile
 import types
 
@@ -29,14 +29,8 @@ DEMO_TUNES = {'reel (O\'Neill, 1850)': os.path.join(
 IDLE_SECONDS = 3600  # A tab idle this long lets its session go.
 
 
-def _head():
-  """The piano roll's and the page's layout rules (studio.css), inline."""
-  with open(os.path.join(os.path.dirname(__file__), 'studio.css'),
-            encoding='utf-8') as css:
-    return f'{plots_lib.roll_head()}<style>{css.read()}</style>'
-
-
-def _gradio():
+def check_installed():
+  """Gradio; a UsageError naming the install line if it is missing."""
   # No usage reports and no version check: nothing leaves the machine.
   os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
   try:
@@ -46,9 +40,6 @@ def _gradio():
         'MidiMe Studio needs Gradio, which is not installed: pip install '
         "'/path/to/midime_magenta[studio]' (Colab ships it).") from None
   return gradio
-
-
-check_installed = _gradio  # A UsageError naming the install line, if missing.
 
 
 def _panel(gr, label, key):
@@ -67,24 +58,29 @@ def _panel(gr, label, key):
 
 
 def _values(session, panel, shown):
-  session.on_panel(panel, shown.files)
-  return [_gradio().update(value=v, visible=True) for v in (
+  session.on_panel(panel, [shown.midi, shown.wav])
+  return [check_installed().update(value=v, visible=True) for v in (
       shown.roll, shown.wav, shown.notes, [shown.midi, shown.wav])]
 
 
-def _handler(studio, fn, outputs):
-  """`fn(session, *args, tab=...)`, the session busy; an error is one line of
-  the step's status (logged with its traceback unless a `MidiMeError`)."""
-  gr = _gradio()
+def _handler(studio, fn, outputs, mode):
+  """`fn(session, *args)` -> [status, *outputs] (the rest left as they are),
+  the session busy meanwhile; an error is one line of the status (logged with
+  its traceback unless a `MidiMeError`). `fn` gets the tab's session of the
+  model, the first input ('open'), the tab's session or the sentence saying
+  why it has none ('need'), or the session the page holds ('held')."""
+  gr = check_installed()
 
   def wrapped(request: gr.Request, session, *args):
     with studio.serving(session), studio_lib.warnings_heard() as heard:
       try:
-        result = fn(session, *args, tab=request.session_hash)
+        s = (studio.session(request.session_hash, args[0], session)
+             if mode == 'open' else
+             studio_lib.need(session) if mode == 'need' else session)
+        result = [s, *fn(s, *args)]
         for warning in heard if isinstance(result[1], str) else ():
           result[1] += f' **Note:** {warning}'
           gr.Warning(warning)
-        return result
       except Exception as e:  # pylint: disable=broad-except
         if isinstance(e, errors.MidiMeError):
           message = studio_lib.page_words(str(e))
@@ -92,7 +88,8 @@ def _handler(studio, fn, outputs):
           logging.error('MidiMe Studio: %s failed', fn.__name__, exc_info=e)
           message = (f'That did not work ({type(e).__name__}); the server '
                      'logged it. Try again, or another file.')
-        return [session, f'**Error:** {message}'] + [gr.skip()] * outputs
+        result = [session, f'**Error:** {message}']
+    return result + [gr.skip()] * (outputs + 2 - len(result))
   return wrapped
 
 
@@ -161,11 +158,9 @@ def _layout(gr, studio):
       midime_panel = _panel(gr, 'MidiMe', 'midime')
       beside_panel = _panel(gr, 'MusicVAE, for comparison', 'beside')
     with gr.Row():
-      mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE,
-                              studio_lib.SLIDER_RANGE, 0, step=0.1,
-                              label=f'MidiMe {i + 1}',
-                              elem_id=f'midime_slider_{i}')
-                    for i in range(4)]
+      mm_sliders = [gr.Slider(-studio_lib.SLIDER_RANGE, studio_lib.SLIDER_RANGE,
+                              0, step=0.1, label=f'MidiMe {i + 1}',
+                              elem_id=f'midime_slider_{i}') for i in range(4)]
     slider_panel = _panel(gr, 'MidiMe sliders', 'sliders')
     with gr.Row():
       attribute_sliders = [gr.Slider(-2, 2, 0, step=0.25, label=steering.
@@ -194,198 +189,144 @@ def _layout(gr, studio):
   return types.SimpleNamespace(**locals())
 
 
-class _Actions:
-  """Actions: (session, *inputs, tab=...) -> [session, status, *outputs]."""
+def _wire(gr, ui, studio, page):
+  """Each control's event to its action and status; two at once at most."""
 
-  def __init__(self, studio, gr):
-    self.studio, self.gr = studio, gr
+  def wire(event, fn, inputs, outputs, status, mode='need', **kwargs):
+    """Runs `fn` (see `_handler`) on `event`."""
+    kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
+    return event(_handler(studio, fn, len(outputs), mode),
+                 [ui.session, *inputs], [ui.session, status, *outputs],
+                 **kwargs)
 
-  def tracks_update(self, s):
+  def shown_input(s, shown):
     pitched, drum_tracks = personalizer_lib.track_menu(s.tune)
     trio = s.kind == 'trio'
-    return [self.gr.update(choices=c, value=s.tracks.get(k), visible=v)
-            for c, k, v in ((pitched, 'melody', s.kind != 'drums'),
-                            (pitched, 'bass', trio),
-                            (drum_tracks, 'drums', trio))]
-
-  def shown_input(self, s, shown):
     cut = (f' The page plays and draws its first {studio_lib.PLAYED_SECONDS} '
            's; the MIDI file holds it all.' if shown.cut else '')
-    return [s, s.describe_input() + cut, *self.tracks_update(s),
+    return [s.describe_input() + cut,
+            *[gr.update(choices=c, value=s.tracks.get(k), visible=v)
+              for c, k, v in ((pitched, 'melody', s.kind != 'drums'),
+                              (pitched, 'bass', trio),
+                              (drum_tracks, 'drums', trio))],
             *_values(s, 'input', shown)]
 
-  def open_tune(self, s, name, path, tune, tab):
-    s = self.studio.session(tab, name, s)
-    path, label = (path, os.path.basename(path or '')) if path else (
+  def open_tune(s, unused_model, path, tune):
+    path, label = (path, os.path.basename(path)) if path else (
         DEMO_TUNES.get(tune), tune)
     # Gradio takes any file of its folder as an upload; results are not one.
     if not path or os.path.realpath(path).startswith(
         os.path.realpath(os.path.dirname(s.folder)) + os.sep):
       raise errors.UsageError('Upload a MIDI file or pick a tune.')
-    return self.shown_input(s, s.open_tune(path, label))
+    return shown_input(s, s.open_tune(path, label))
 
-  def open_url(self, s, name, url, tab):
-    s = self.studio.session(tab, name, s)
-    return self.shown_input(s, s.open_tune(
-        *studio_instrument.fetch_tune(s, url)))
+  def open_url(s, unused_model, url):
+    return shown_input(s, s.open_tune(*studio_instrument.fetch_tune(s, url)))
 
-  def add_tunes(self, s, paths, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
-    return [s, studio_instrument.add_tunes(s, paths)]
-
-  def choose_model(self, s, name, path, tune, tab):
+  def choose_model(s, name, path, tune):
     if path or tune:
-      return self.open_tune(s, name, path, tune, tab)
-    return [self.studio.session(tab, name, s),
-            f'{name}: upload a MIDI file or pick a tune.',
-            *[self.gr.skip()] * 7]  # Tracks, input.
+      return open_tune(s, name, path, tune)
+    return [f'{name}: upload a MIDI file or pick a tune.']
 
-  def choose_tracks(self, s, melody_track, bass_track, drum_track, tab):
-    s = studio_lib.need(s)
+  def choose_tracks(s, melody_track, bass_track, drum_track):
     shown = s.chunk(melody=melody_track, bass=bass_track, drums=drum_track)
-    return [s, s.describe_input(), *_values(s, 'input', shown)]
+    return [s.describe_input(), *_values(s, 'input', shown)]
 
-  def prior(self, s, name, tab):
-    s = self.studio.session(tab, name, s)
-    return [s, 'MusicVAE samples, 5 chunks back to back.',
-            *_values(s, 'prior', s.prior())]
+  tracks, tune = [ui.melody, ui.bass, ui.drums], [ui.model, ui.upload,
+                                                  ui.demo_tune]
+  opened = [wire(event, fn, inputs, tracks + ui.input_panel, ui.tune_status,
+                 'open') for event, fn, inputs in (
+                     (ui.upload.upload, open_tune, tune),
+                     (ui.model.input, choose_model, tune),
+                     (ui.demo_tune.input, open_tune, tune),
+                     (ui.url.submit, open_url, [ui.model, ui.url]))]
+  for dropdown in tracks:
+    wire(dropdown.input, choose_tracks, tracks, ui.input_panel, ui.tune_status)
+  wire(ui.more.upload, lambda s, paths: [studio_instrument.add_tunes(
+      s, paths)], [ui.more], [], ui.tune_status)
+  wire(ui.prior_button.click, lambda s, model: [
+      'MusicVAE samples, 5 chunks back to back.',
+      *_values(s, 'prior', s.prior())], [ui.model], ui.prior_panel,
+       ui.samples_status, 'open')
 
-  def train(self, s, count, tab, progress=None):  # pylint: disable=unused-argument
-    if studio_lib.need(s).chunked is None:
-      raise errors.UsageError('Upload a MIDI file or pick a tune first.')
-    count, s.trained_note = int(count), None
-    on_epoch = None if progress is None else (lambda epoch, logs: progress(
-        (epoch + 1, count), desc='Training', unit='epochs'))
-    trained, seconds = s.train(count, on_epoch)
-    s.trained_note = (f'Trained {len(trained["loss"])} epochs on '
-                      f'{len(s.personalizer.training_data.z)} chunks in '
-                      f'{seconds:.1f} s.')
-    return [s, s.trained_note]
+  def train_click(request: gr.Request, session, count, progress=gr.Progress()):
+    def train(s, count):
+      count, s.trained_note = int(count), None
+      trained, seconds = s.train(count, lambda epoch, logs: progress(
+          (epoch + 1, count), desc='Training', unit='epochs'))
+      s.trained_note = (f'Trained {len(trained["loss"])} epochs on '
+                        f'{len(s.personalizer.training_data.z)} chunks in '
+                        f'{seconds:.1f} s.')
+      return [s.trained_note]
+    return _handler(studio, train, 0, 'need')(request, session, count)
 
-  def compare(self, s, tab):  # pylint: disable=unused-argument
+  def compare(s):
     if not getattr(s, 'trained_note', None):  # The training failed.
-      return [s] + [self.gr.skip()] * 14
+      return [gr.skip()]
     shown = zip(('untrained', 'before', 'after'), s.reconstructions())
-    return [s, s.trained_note + ' Below: your chunks before and after.',
+    return [s.trained_note + ' Below: your chunks before and after.',
             *[v for k, x in shown for v in _values(s, k, x)],
-            self.gr.update(value=s.loss_png(s.personalizer.history),
-                           visible=True)]
+            gr.update(value=s.loss_png(s.personalizer.history), visible=True)]
 
-  def sample(self, s, vary, copies, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
+  def sample(s, vary, copies):
     mine, theirs = s.sample(variation=vary, allow_copies=copies)
-    return [s, 'MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
+    return ['MidiMe\'s samples beside MusicVAE\'s, 5 chunks each.',
             *_values(s, 'midime', mine), *_values(s, 'beside', theirs)]
 
-  def midime_slider(self, s, *values, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
-    return [s, 'MidiMe at the sliders.',
+  def midime_slider(s, *values):
+    return ['MidiMe at the sliders.',
             *_values(s, 'sliders', s.midime_slider(values))]
 
-  def steer(self, s, *strengths, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
-    attributes = dict(zip(steering.ATTRIBUTES, strengths))
+  def steer(s, *strengths):
     known = set(steering.names_for(s.personalizer.music_vae_config))
-    return [s, 'The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
-        {k: v for k, v in attributes.items() if k in known}))]
+    return ['The MidiMe samples, steered.', *_values(s, 'steered', s.steer(
+        {k: v for k, v in zip(steering.ATTRIBUTES, strengths) if k in known}))]
 
-  def constrain(self, s, text, tab):  # pylint: disable=unused-argument
+  def constrain(s, text):
     if not (text or '').strip(' ,\n'):
       raise errors.UsageError('Write at least one rule in the Rules box '
                               '(e.g. key:C, density:2-4).')
-    s = studio_lib.need(s)
-    return [s, s.constrain(text)]
+    return [studio_lib.need(s).constrain(text)]
 
-  def piece(self, s, chunks, size, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
-    return [s, f'A piece of {int(chunks)} chunks.',
+  def piece(s, chunks, size):
+    return [f'A piece of {int(chunks)} chunks.',
             *_values(s, 'steered', s.piece(int(chunks), size))]
 
-  def save(self, s, name, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
-    return [s, s.save(name), self.runs_update()]
-
-  def load(self, s, model, name, tab):
-    s = self.studio.session(tab, model, s)
-    return [s, s.load(name)]
-
-  def runs_update(self):
-    return self.gr.update(choices=self.studio.run_names())
-
-
-def _wire(ui, actions, page):
-  """Each control's event to its action and status; two at once at most."""
-  gr = actions.gr
-
-  def wire(event, fn, inputs, outputs, status, **kwargs):
-    kwargs = {'concurrency_id': 'work', 'concurrency_limit': 2, **kwargs}
-    return event(_handler(actions.studio, fn, len(outputs)),
-                 [ui.session, *inputs], [ui.session, status, *outputs],
-                 **kwargs)
-
-  tracks = [ui.melody, ui.bass, ui.drums]
-  tune = [ui.model, ui.upload, ui.demo_tune]
-  opened = [wire(ui.upload.upload, actions.open_tune, tune,
-                 tracks + ui.input_panel, ui.tune_status),
-            wire(ui.model.input, actions.choose_model, tune,
-                 tracks + ui.input_panel, ui.tune_status),
-            wire(ui.demo_tune.input, actions.open_tune, tune,
-                 tracks + ui.input_panel, ui.tune_status),
-            wire(ui.url.submit, actions.open_url, [ui.model, ui.url],
-                 tracks + ui.input_panel, ui.tune_status)]
-  for dropdown in tracks:
-    wire(dropdown.input, actions.choose_tracks, tracks, ui.input_panel,
-         ui.tune_status)
-  wire(ui.more.upload, actions.add_tunes, [ui.more], [], ui.tune_status)
-  wire(ui.prior_button.click, actions.prior, [ui.model], ui.prior_panel,
-       ui.samples_status)
-
-  def train(request: gr.Request, session, count, progress=gr.Progress()):
-    return _handler(actions.studio, functools.partial(
-        actions.train, progress=progress), 0)(request, session, count)
+  runs_update = lambda: gr.update(choices=studio.run_names())
   # One training at a time; Gradio's progress beside the button.
   trained = ui.train_button.click(
-      train, [ui.session, ui.epochs], [ui.session, ui.train_status],
+      train_click, [ui.session, ui.epochs], [ui.session, ui.train_status],
       concurrency_limit=1, concurrency_id='train',
       show_progress_on=[ui.train_status])
-  wire(trained.success, actions.compare, [],
+  wire(trained.success, compare, [],
        ui.untrained_panel + ui.before_panel + ui.after_panel + [ui.loss],
-       ui.train_status, show_progress='hidden')
-  wire(ui.sample_button.click, actions.sample, [ui.variation, ui.allow_copies],
+       ui.train_status, 'held', show_progress='hidden')
+  wire(ui.sample_button.click, sample, [ui.variation, ui.allow_copies],
        ui.midime_panel + ui.beside_panel, ui.samples_status)
   for slider in ui.mm_sliders:
-    wire(slider.release, actions.midime_slider, ui.mm_sliders, ui.slider_panel,
+    wire(slider.release, midime_slider, ui.mm_sliders, ui.slider_panel,
          ui.samples_status, trigger_mode='always_last')
-  wire(ui.steer_button.click, actions.steer, ui.attribute_sliders,
-       ui.steer_panel, ui.samples_status)
-  wire(ui.constrain_button.click, actions.constrain, [ui.rules], [],
+  wire(ui.steer_button.click, steer, ui.attribute_sliders, ui.steer_panel,
        ui.samples_status)
-  wire(ui.piece_button.click, actions.piece, [ui.piece_chunks, ui.step_size],
+  wire(ui.constrain_button.click, constrain, [ui.rules], [],
+       ui.samples_status, 'held')
+  wire(ui.piece_button.click, piece, [ui.piece_chunks, ui.step_size],
        ui.steer_panel, ui.samples_status)
-  wire(ui.save_button.click, actions.save, [ui.run_name], [ui.runs],
-       ui.keep_status)
-  loaded = wire(ui.load_button.click, actions.load, [ui.model, ui.runs], [],
-                ui.keep_status)
+  wire(ui.save_button.click, lambda s, name: [s.save(name), runs_update()],
+       [ui.run_name], [ui.runs], ui.keep_status)
+  loaded = wire(ui.load_button.click, lambda s, model, name: [s.load(name)],
+                [ui.model, ui.runs], [], ui.keep_status, 'open')
   for event in opened:  # Personalize once there is a tune to learn.
     event.success(lambda s: [gr.update(interactive=True), 'Ready: train '
                              'MidiMe on your chunks.'] if s and s.chunked
                   is not None else [gr.skip()] * 2, ui.session,
                   [ui.train_button, ui.train_status], queue=False)
-  studio_instrument.wire(ui, actions, _handler, [trained, loaded])
-  page.load(actions.runs_update, None, ui.runs, queue=False)
+  studio_instrument.wire(gr, ui, wire, [trained, loaded])
+  page.load(runs_update, None, ui.runs, queue=False)
 
   def closed(request: gr.Request):  # The tab is gone: its files too.
-    actions.studio.close_tab(request.session_hash)
+    studio.close_tab(request.session_hash)
   page.unload(closed)
-
-
-def build(studio):
-  """The page (a `gradio.Blocks`) over a `server.Studio`."""
-  gr = _gradio()
-  # A day-old file goes (uploads too); a tab's results go with the tab.
-  with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
-    _wire(_layout(gr, studio), _Actions(studio, gr), page)
-  return page
 
 
 def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
@@ -410,7 +351,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   Raises:
     errors.UsageError: a folder, checkpoint or address it cannot use.
   """
-  gr = _gradio()
+  gr = check_installed()
   pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
     checkpoints = {server.checkpoint_name(c): c
@@ -426,24 +367,33 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   studio = server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
                          shared=not local)
   atexit.register(studio.close_all)  # Ctrl-C: no tab's files or uploads left.
-  page = build(studio)
+  # A day-old file goes (uploads too); a tab's results go with the tab.
+  with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
+    _wire(gr, _layout(gr, studio), studio, page)
   page.queue(default_concurrency_limit=2)
-  auth, password = server.login(auth, local)
+  password = None
+  if auth is None and not local:  # Made now, printed once.
+    auth = ('midime', password := secrets.token_hex(12))
+  with open(os.path.join(os.path.dirname(__file__), 'studio.css'),
+            encoding='utf-8') as css:  # The page's layout rules, inline.
+    head = f'{plots_lib.roll_head()}<style>{css.read()}</style>'
   # System fonts: the page asks nothing of the internet.
   theme = gr.themes.Default(font=['sans-serif'], font_mono=['monospace'])
   try:
     page.launch(server_name=f'[{host}]' if ':' in host else host,
                 server_port=port, prevent_thread_lock=True, theme=theme,
-                show_error=False, quiet=True, auth=auth,
-                head=_head(),
+                show_error=False, quiet=True, auth=auth, head=head,
                 max_file_size=studio_lib.MAX_UPLOAD_BYTES,
                 **{'share': False, **kwargs})
   except OSError as e:
     raise errors.UsageError(
         f'MidiMe Studio cannot serve on {host}:{port} ({e}); pick another '
         'port or host.') from None
+  reach = 'this machine only' if local else (
+      f'any machine that reaches port {page.server_port} here, ' +
+      (f'logging in as midime with password {password}' if password
+       else 'with a login'))
   with contextlib.suppress(OSError, ValueError):  # No stdout to tell.
-    print(f'MidiMe Studio: {page.local_url} '
-          f'({server.reach(local, page.server_port, password)}; Ctrl-C stops '
-          'it).', flush=True)
+    print(f'MidiMe Studio: {page.local_url} ({reach}; Ctrl-C stops it).',
+          flush=True)
   return page

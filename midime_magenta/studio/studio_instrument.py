@@ -8,10 +8,8 @@ writes its MIDI and WAV. Also: more tunes, and a tune from an address.
 import os
 import threading
 
-import note_seq
 import numpy as np
 
-from midime_magenta import audio_lib
 from midime_magenta import checkpoints
 from midime_magenta import errors
 from midime_magenta import file_util
@@ -62,10 +60,9 @@ class Sample:
   def super_values(self):
     """MidiMe's small code of the sample (None before training)."""
     midime = self.session.personalizer.midime
-    if midime is None:
-      return None
-    return [float(np.clip(v, -studio_lib.SLIDER_RANGE, studio_lib.SLIDER_RANGE))
-            for v in midime.encode(self.z[None])[0]]
+    return None if midime is None else [
+        float(np.clip(v, -studio_lib.SLIDER_RANGE, studio_lib.SLIDER_RANGE))
+        for v in midime.encode(self.z[None])[0]]
 
   def move(self, values):
     """MusicVAE's sliders: the sample's important dimensions set."""
@@ -81,22 +78,17 @@ class Sample:
     """Writes the sample's MIDI and WAV, named tune-model-sample-date."""
     if self.sequence is None:
       raise errors.UsageError('Get a sample first.')
-    s = self.session
-    os.makedirs(folder := os.path.join(s.folder, 'kept'), exist_ok=True)
-    midi = file_util.write_atomically(
-        os.path.join(folder, s.file_name('sample')),
-        lambda tmp: note_seq.sequence_proto_to_midi_file(self.sequence, tmp),
-        replace=False)
-    wav = file_util.write_atomically(
-        os.path.splitext(midi)[0] + '.wav',
-        lambda tmp: audio_lib.render_wav(midi, tmp), replace=False)
-    return (kept or []) + [midi, wav]
+    os.makedirs(folder := os.path.join(self.session.folder, 'kept'),
+                exist_ok=True)
+    saved = studio_lib.Shown(self.sequence, folder,
+                             self.session.file_name('sample'))
+    return (kept or []) + [saved.midi, saved.wav]
 
 
-def sample_of(session, seed=None, fresh=False):
+def sample_of(session, fresh=False):
   """The tab's current sample (a new one when `fresh` or none yet)."""
   if fresh or getattr(session, 'current', None) is None:
-    session.current = Sample(session, seed)
+    session.current = Sample(session)
   return session.current
 
 
@@ -105,8 +97,6 @@ def add_tunes(session, paths):
   if session.tune is None:
     raise errors.UsageError('Upload a MIDI file or pick a tune first.')
   more = [session.read_tune(path) for path in paths or ()]
-  for tune, path in zip(more, paths or ()):
-    tune.filename = os.path.basename(path)
   p = session.personalizer
   session.more = p.chunk(more)
   chunks = sum(c.num_chunks for c in [*session.chunked, *session.more])
@@ -157,63 +147,55 @@ def layout(gr):
               supers=supers, sliders=sliders, roll=roll, kept=kept)
 
 
-def wire(page_ui, actions, handler, trained):
-  """Step 1's events, via the page's `handler`; after `trained`'s events
+def wire(gr, page_ui, wire_event, trained):
+  """Step 1's events, by the page's `wire_event`; after `trained`'s events
   (training, loading) the super sliders show."""
-  gr, studio, ui = actions.gr, actions.studio, page_ui.instrument
-  session, model = page_ui.session, page_ui.model
-  def shown(s, sample, message, supers=None):
+  ui, model = page_ui.instrument, page_ui.model
+  outputs = [ui['roll'], ui['save'], *ui['sliders'], ui['super_box'],
+             *ui['supers']]
+
+  def shown(sample, message, supers=None):
     roll = sample.decoded()  # First: a silent new sample is drawn again.
     supers = supers or sample.super_values()  # Moved ones stay where put.
-    return [s, message, roll, gr.update(interactive=True),
+    return [message, roll, gr.update(interactive=True),
             *[gr.update(value=round(float(np.clip(sample.z[d], -RANGE, RANGE)),
                                     1), interactive=True, label=f'dim {d}')
               for d in sample.dimensions],
             gr.update(visible=supers is not None),
             *[gr.update(value=round(v, 1)) for v in (supers or [0.0] * 4)]]
 
-  def another(s, name, tab):
-    s = studio.session(tab, name, s)
-    return shown(s, sample_of(s, fresh=True), 'A new sample of MusicVAE.'
+  def another(s, unused_model):
+    return shown(sample_of(s, fresh=True), 'A new sample of MusicVAE.'
                  if s.personalizer.midime is None else 'A new sample.')
 
-  def with_supers(s, tab):  # pylint: disable=unused-argument
-    s = studio_lib.need(s)
+  def with_supers(s):
     if getattr(s, 'current', None) is None:  # No sample to act on yet.
-      return [s, 'MidiMe\'s super sliders come with your next sample.',
-              *[gr.skip()] * len(outputs)]
-    return shown(s, sample_of(s), 'MidiMe\'s super sliders are here now, '
+      return ['MidiMe\'s super sliders come with your next sample.']
+    return shown(sample_of(s), 'MidiMe\'s super sliders are here now, '
                  'beside MusicVAE\'s: they act on this sample.')
 
-  def move(s, *values, tab):  # pylint: disable=unused-argument
-    sample = sample_of(studio_lib.need(s))
-    sample.move(values)
-    return [s, 'The sample at the sliders.', sample.decoded()]
+  def move(s, *values):
+    (sample := sample_of(s)).move(values)
+    return ['The sample at the sliders.', sample.decoded()]
 
-  def move_super(s, *values, tab):  # pylint: disable=unused-argument
-    sample = sample_of(studio_lib.need(s))
-    sample.move_super(values)
-    return shown(s, sample, 'The sample at the super sliders.', list(values))
+  def move_super(s, *values):
+    (sample := sample_of(s)).move_super(values)
+    return shown(sample, 'The sample at the super sliders.', list(values))
 
-  def save(s, kept, tab):  # pylint: disable=unused-argument
-    sample = sample_of(studio_lib.need(s))
-    files = sample.save(list(kept or []))
-    return [s, f'Saved {os.path.basename(files[-2])} (and its WAV).',
+  def save(s, kept):
+    files = sample_of(s).save(list(kept or []))
+    return [f'Saved {os.path.basename(files[-2])} (and its WAV).',
             gr.update(value=files, visible=True)]
 
-  outputs = [ui['roll'], ui['save'], *ui['sliders'], ui['super_box'],
-             *ui['supers']]
-  def on(event, fn, inputs, outs, **kwargs):
-    event(handler(studio, fn, len(outs)), [session, *inputs],
-          [session, ui['status'], *outs], concurrency_id='work',
-          concurrency_limit=2, **kwargs)
-  on(ui['another'].click, another, [model], outputs)
+  status, quiet = ui['status'], {'trigger_mode': 'always_last',
+                                 'show_progress': 'hidden'}
+  wire_event(ui['another'].click, another, [model], outputs, status, 'open')
   for slider in ui['sliders']:
-    on(slider.release, move, ui['sliders'], [ui['roll']],
-       trigger_mode='always_last', show_progress='hidden')
+    wire_event(slider.release, move, ui['sliders'], [ui['roll']], status,
+               **quiet)
   for slider in ui['supers']:
-    on(slider.release, move_super, ui['supers'], outputs,
-       trigger_mode='always_last', show_progress='hidden')
-  on(ui['save'].click, save, [ui['kept']], [ui['kept']])
+    wire_event(slider.release, move_super, ui['supers'], outputs, status,
+               **quiet)
+  wire_event(ui['save'].click, save, [ui['kept']], [ui['kept']], status)
   for event in trained:
-    on(event.success, with_supers, [], outputs)
+    wire_event(event.success, with_supers, [], outputs, status)

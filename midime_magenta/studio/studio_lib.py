@@ -52,22 +52,19 @@ def page_words(message):
 
 @contextlib.contextmanager
 def warnings_heard():
-  """The warnings logged in this thread meanwhile, in the page's words (a
-  file named by its name, not the server's path): the meter, the reader,
-  copies kept."""
+  """The warnings this thread logs meanwhile, in the page's words."""
   heard, thread = [], threading.get_ident()
-
-  class Hear(logging.Handler):
-    def emit(self, record):
-      if record.levelno >= logging.WARNING and record.thread == thread:
-        heard.append(page_words(re.sub(r'(?<![\w.])/\S*/', '',
-                                       record.getMessage())))
-  hear = Hear()
+  hear = logging.Handler(logging.WARNING)
+  hear.addFilter(lambda record: record.thread == thread)
+  # A file named by its name, not by the server's path.
+  hear.emit = lambda record: heard.append(page_words(re.sub(
+      r'(?<![\w.])/\S*/', '', record.getMessage())))
   logging.getLogger().addHandler(hear)
   try:
     yield heard
   finally:
     logging.getLogger().removeHandler(hear)
+
 
 def need(session):
   """The tab's session, or the sentence saying why it has none."""
@@ -90,42 +87,30 @@ class Shown:
         os.path.join(folder, name),
         lambda tmp: note_seq.sequence_proto_to_midi_file(ns, tmp),
         replace=False)  # tune-model-what-date(-2...).mid
-    stem = os.path.splitext(self.midi)[0]
     self.cut = ns.total_time > PLAYED_SECONDS
     played = note_seq.sequences_lib.trim_note_sequence(
         ns, 0, PLAYED_SECONDS) if self.cut else ns
-    synths = []
 
-    def render(tmp):
-      midi = tmp + '.mid'
+    def render(tmp):  # From the MIDI of what is played, removed after.
       try:
-        note_seq.sequence_proto_to_midi_file(played, midi)
-        synths.append(audio_lib.render_wav(midi, tmp))
+        note_seq.sequence_proto_to_midi_file(played, tmp + '.mid')
+        audio_lib.render_wav(tmp + '.mid', tmp)
       finally:
         with contextlib.suppress(OSError):
-          os.remove(midi)
-    self.wav = file_util.write_atomically(stem + '.wav', render)
-    self.synthesizer = synths[0]
+          os.remove(tmp + '.mid')
+    self.wav = file_util.write_atomically(
+        os.path.splitext(self.midi)[0] + '.wav', render, replace=False)
     self.roll = plots_lib.roll_html(played)  # Drawn and played in the page.
     self.notes = notes_text(played)
-    self.files = [self.midi, self.wav]
 
 
 def notes_text(ns):
   """The notes, one per line: 'name pitch start end program' (drums: 'drum')."""
   return '\n'.join(
       f'{"drum" if n.is_drum else pretty_midi.note_number_to_name(n.pitch)} '
-      f'{n.pitch} '
-      f'{n.start_time:.3f} {n.end_time:.3f} '
+      f'{n.pitch} {n.start_time:.3f} {n.end_time:.3f} '
       f'{"drum" if n.is_drum else n.program}'
       for n in sorted(ns.notes, key=lambda n: (n.start_time, n.pitch)))
-
-
-def _duration(ns):
-  minutes, seconds = divmod(int(ns.total_time), 60)
-  hours, minutes = divmod(minutes, 60)
-  return (f'{hours} h {minutes} min' if hours else
-          f'{minutes} min {seconds} s' if minutes else f'{seconds} s')
 
 
 def midi_events(data, limit):
@@ -163,9 +148,7 @@ class Session:
   """One tab's work: its tune, its chunks, its MidiMe and what it last drew."""
 
   def __init__(self, studio, model, tab=None):
-    self.studio = studio
-    self.model = model
-    self.tab = tab
+    self.studio, self.model, self.tab = studio, model, tab
     self.personalizer = studio.personalizer(model)
     self.kind = self.personalizer.kind
     # A name no one can guess: the page's files are served by path.
@@ -177,11 +160,10 @@ class Session:
     self.panels = {}  # The files each panel of the page shows.
     self.uploads = set()  # The uploads it opened (removed with the last tab).
     self.tune = self.tune_name = self.run_name = None  # run: the one loaded.
-    self.more = []  # The chunks of more tunes to train on with the first.
-    self.tracks = {}
+    self.more, self.tracks = [], {}  # more: chunks of more tunes to train on.
     self.chunked = self.z = None  # The tune's chunks and their mu.
-    self.points = None  # MidiMe's small latents last sampled,
-    self.variation = 1.0  # at this scale.
+    # MidiMe's small latents last sampled, at this scale.
+    self.points, self.variation = None, 1.0
 
   def file_name(self, what):
     """tune-model-what-date.mid, after the tune, the run loaded or MusicVAE."""
@@ -218,14 +200,17 @@ class Session:
 
   def open_tune(self, path, name=None):
     """Reads an uploaded or bundled MIDI file; returns the input shown."""
-    self.tune, self.tune_name = self.read_tune(path, name), name or (
-        os.path.basename(path))
-    self.tune.filename, self.more = self.tune_name, []
-    self.tracks = self.default_tracks()
+    self.tune = self.read_tune(path, name)
+    self.tune_name, self.more = self.tune.filename, []
+    found = personalizer_lib.tracks_for(self.kind, self.tune)
+    trio = found.get('trio_tracks')  # All drums: -1 in the menu.
+    self.tracks = ({'melody': found['instrument']} if 'instrument' in found
+                   else {**trio, 'drums': -1 if trio['drums'] is None else
+                         trio['drums']} if trio else {})
     return self.chunk()
 
   def read_tune(self, path, name=None):
-    """A MIDI file as a NoteSequence, within the page's budget."""
+    """A MIDI file as a NoteSequence named `name`, within the page's budget."""
     name = name or os.path.basename(path)
     self.uploads.add(os.path.abspath(path))
     try:
@@ -250,20 +235,15 @@ class Session:
       raise midi_io.InputError(str(e).replace(repr(path), repr(name)).replace(
           path, name)) from None
     if tune.total_time > MAX_MINUTES * 60 or len(tune.notes) > MAX_NOTES:
-      raise midi_io.InputError(
-          f'{name!r} ' + (f'lasts {_duration(tune)}' if tune.total_time > 60 *
-                          MAX_MINUTES else f'has {len(tune.notes):,} notes') +
+      minutes, seconds = divmod(int(tune.total_time), 60)
+      raise midi_io.InputError(f'{name!r} ' + (
+          f'has {len(tune.notes):,} notes' if tune.total_time <= 60 *
+          MAX_MINUTES else f'lasts {minutes} min {seconds} s' if minutes < 60
+          else f'lasts {minutes // 60} h {minutes % 60} min') +
           f'; MidiMe Studio takes tunes of up to {MAX_MINUTES} minutes and '
           f'{MAX_NOTES:,} notes.')
+    tune.filename = name
     return tune
-
-  def default_tracks(self):
-    found = personalizer_lib.tracks_for(self.kind, self.tune)
-    if 'instrument' in found:
-      return {'melody': found['instrument']}
-    trio = found.get('trio_tracks')
-    return {**trio, 'drums': -1 if trio['drums'] is None else trio['drums']
-           } if trio else {}
 
   def chunk(self, **tracks):
     """Cuts the tune with the tracks chosen; returns the input shown."""
@@ -375,14 +355,15 @@ class Session:
     """Saves the model as run `name` of the runs library, a name no run has."""
     p = self.trained()
     path = self.studio.run_path(name, new=True)
+    name = os.path.basename(path)  # The name stripped.
     try:
       p.save(path)
     except BaseException as e:
       shutil.rmtree(path, ignore_errors=True)
       if isinstance(e, errors.MidiMeError):
-        raise errors.MidiMeError(str(e).replace(path, repr(name.strip()))) from None
+        raise errors.MidiMeError(str(e).replace(path, repr(name))) from None
       raise
-    return f'Saved as {name.strip()!r} in the runs library.'
+    return f'Saved as {name!r} in the runs library.'
 
   def load(self, name):
     """Loads run `name` of the runs library."""

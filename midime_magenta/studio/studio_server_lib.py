@@ -6,7 +6,6 @@ import contextlib
 import ipaddress
 import os
 import re
-import secrets
 import shutil
 import socket
 import tempfile
@@ -52,14 +51,11 @@ class Studio:
     for name, checkpoint in checkpoints.items():
       found = personalizer_lib.Personalizer(None, checkpoint)
       self.checkpoints[name] = found.config, found.checkpoint_file
-    self.folder = folder
+    self.folder, self.batch_size = folder, batch_size
     self.runs_dir = runs_dir or os.path.join(folder, 'runs')
-    self.batch_size = batch_size
-    self.max_tabs = max_tabs
-    self.shared = shared
+    self.max_tabs, self.shared = max_tabs, shared
     self.synthesizer = audio_lib.synthesizer_name()
-    self._music_vaes = {}
-    self._lock = threading.Lock()
+    self._music_vaes, self._lock = {}, threading.Lock()
     # One training at a time on the server's cores; others wait their turn.
     self.training_lock = threading.Lock()
     self.tabs = {}  # The sessions by tab (Gradio's session hash).
@@ -230,20 +226,3 @@ def check_address(host, port):
   local = all(ipaddress.ip_address(i[4][0].split('%')[0]).is_loopback
               for i in infos)
   return (free if port == 0 else port), local
-
-
-def login(auth, local):
-  """(Gradio's auth, a password made when serving beyond this machine
-  without one, else None)."""
-  if auth is not None or local:
-    return auth, None
-  password = secrets.token_hex(12)
-  return ('midime', password), password
-
-
-def reach(local, port, password):
-  if local:  # Who can reach the page, in words.
-    return 'this machine only'
-  return (f'any machine that reaches port {port} here, ' +
-          (f'logging in as midime with password {password}' if password
-           else 'with a login'))
