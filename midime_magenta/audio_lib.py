@@ -42,8 +42,7 @@ def render_wav(midi_path, wav_path):
     subprocess.run(['fluidsynth', '-ni', '-q', '-g', '1.0', '-F', wav_path,
                     '-r', str(SAMPLE_RATE), find_soundfont(), midi_path],
                    check=True, capture_output=True, timeout=300)
-    _, audio = scipy.io.wavfile.read(wav_path)
-    audio = audio.astype(np.float32)
+    _, audio = scipy.io.wavfile.read(wav_path)  # `finish` makes it float.
   else:
     audio = note_seq.midi_synth.synthesize(ns, sample_rate=SAMPLE_RATE)
   scipy.io.wavfile.write(wav_path, SAMPLE_RATE, finish(audio, ns.total_time))
@@ -56,9 +55,8 @@ def finish(audio, last_note_end):
   audio = np.array(audio[:int((last_note_end + RELEASE_SECONDS) *
                               SAMPLE_RATE)], np.float64)
   fade = min(len(audio), int(FADE_SECONDS * SAMPLE_RATE))
-  if fade:
-    ramp = np.linspace(1.0, 0.0, fade)
-    audio[len(audio) - fade:] *= ramp.reshape((-1,) + (1,) * (audio.ndim - 1))
+  audio[len(audio) - fade:] *= np.linspace(1.0, 0.0, fade).reshape(
+      (-1,) + (1,) * (audio.ndim - 1))
   peak = float(np.max(np.abs(audio))) if audio.size else 0.0
   if peak:
     audio *= 10 ** (PEAK_DBFS / 20) * 32767 / peak

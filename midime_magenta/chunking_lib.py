@@ -17,6 +17,8 @@ from midime_magenta import tracks_lib
 from midime_magenta import windows_lib
 
 MAX_HOP_BARS = 16  # The widest --hop_bars.
+# The most chunks in one concatenated file: over two hours of a 2-bar model.
+MAX_CONCAT_CHUNKS = 2048
 
 
 class NoChunksError(errors.MidiMeError):
@@ -34,18 +36,10 @@ def converter_kind(music_vae_config):
 
 @dataclasses.dataclass
 class ChunkedInput:
-  """The chunks one input gave.
-
-  Attributes:
-    source: where it came from (path, or path#index for TFRecords).
-    starts: where each chunk starts in the source, in seconds.
-    notes: each chunk's quantized notes, steps counted from its start.
-    inputs, outputs, controls, lengths: the converter's tensors, one per chunk.
-    instrument, trio_tracks: the tracks used (melody / trio configs).
-    qpm, programs: the chunks' median tempo; {'melody', 'bass'}: programs.
-    notes_out_of_range: notes dropped for lying outside the model's pitches.
-    reason: why no chunks came out; warning: what to know about those that did.
-  """
+  """The chunks one input gave: where each starts in `source` (seconds), its
+  quantized notes (steps from its start) and the converter's tensors; the
+  tracks used; their median tempo and {'melody', 'bass'}: program; notes
+  dropped for their pitch; why no chunks came out, or what to know of them."""
   source: str
   starts: list
   notes: list
@@ -82,24 +76,8 @@ def _as_common_time(ns):
   return ns
 
 
-def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
-                        program=None, trio_tracks=None, hop_bars=None):
-  """Cuts a NoteSequence into chunks of the config's length.
-
-  Args:
-    ns: the NoteSequence (not modified).
-    music_vae_config: the MusicVAE config whose converter makes the chunks.
-    source: a name for messages.
-    instrument, program, trio_tracks: override the track choice.
-    hop_bars: None for the demo's windows; else bars between window starts.
-
-  Returns:
-    A `ChunkedInput`, chunks in time order; with none, `reason` says why.
-
-  Raises:
-    midi_io.InputError: when `instrument` or `program` names no track, or the
-      sequence lasts implausibly long.
-  """
+def _check_arguments(ns, source, instrument, program, trio_tracks, hop_bars):
+  """Raises UsageError for a bad argument, InputError for a bad `ns`."""
   if not isinstance(ns, note_seq.NoteSequence):
     raise errors.UsageError(f'ns must be a NoteSequence, got {ns!r}.')
   if trio_tracks is not None and not (
@@ -107,15 +85,12 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       set(trio_tracks) <= {'melody', 'bass', 'drums'}):
     raise errors.UsageError('trio_tracks must be a dict of \'melody\', '
                             f'\'bass\' and \'drums\', got {trio_tracks!r}.')
-  tracks = {'instrument': instrument, **{
-      f'trio_tracks[{k!r}]': v for k, v in (trio_tracks or {}).items()}}
-  for name, value in tracks.items():
+  tracks = [('instrument', instrument)] + [
+      (f'trio_tracks[{k!r}]', v) for k, v in (trio_tracks or {}).items()]
+  for name, value, low, high in [(*t, -2**31, 2**31 - 1) for t in tracks] + [
+      ('program', program, 0, 127), ('hop_bars', hop_bars, 1, MAX_HOP_BARS)]:
     if value is not None:
-      errors.check_int(name, value, -2**31, 2**31 - 1)
-  if program is not None:
-    errors.check_int('program', program, 0, 127)
-  if hop_bars is not None:
-    errors.check_int('hop_bars', hop_bars, 1, MAX_HOP_BARS)
+      errors.check_int(name, value, low, high)
   midi_io.check_note_sequence(ns, source or ns.filename or 'NoteSequence')
   seconds = max([ns.total_time] + [n.end_time for n in ns.notes])
   if seconds > midi_io.MAX_SECONDS:
@@ -123,41 +98,40 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
         f'{source or ns.filename or "The input"} lasts {seconds / 3600:.1f} '
         f'hours, more than the {midi_io.MAX_SECONDS // 3600} we take; it is '
         'probably damaged, or split it into shorter files.')
-  original = ns
-  ns = copy.deepcopy(ns)
-  if not ns.tempos:  # magenta's TrioConverter needs one.
-    ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
+
+
+def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
+                        program=None, trio_tracks=None, hop_bars=None):
+  """Cuts a NoteSequence into chunks of the config's length.
+
+  Args:
+    ns: the NoteSequence (not modified); `source` names it in messages.
+    music_vae_config: the MusicVAE config whose converter makes the chunks.
+    instrument, program, trio_tracks: override the track choice.
+    hop_bars: None for the demo's windows; else bars between window starts.
+
+  Returns:
+    A `ChunkedInput`, chunks in time order; with none, `reason` says why.
+
+  Raises:
+    midi_io.InputError: a track asked for is not there, or `ns` is unusable.
+  """
+  _check_arguments(ns, source, instrument, program, trio_tracks, hop_bars)
   kind = converter_kind(music_vae_config)
   converter = music_vae_config.data_converter
   if kind == 'other':
     raise errors.UsageError(f'MidiMe chunks melodies, trios and drums; '
                             f'{type(converter).__name__} is none of them.')
-  chosen = trio = programs = None
-  out_of_range = 0
-  if kind == 'melody':
-    chosen = tracks_lib.choose_melody_instrument(ns, instrument, program)
-    programs = {'melody': tracks_lib.program_of(ns, chosen)}
-    low, high = converter._min_pitch, converter._max_pitch  # pylint: disable=protected-access
-    melody = [n for n in ns.notes if not n.is_drum and n.instrument == chosen]
-    kept = [n for n in melody if low <= n.pitch <= high]
-    out_of_range = len(melody) - len(kept)
-    for n in kept:
-      n.program = 0
-  elif kind == 'trio':
-    trio = tracks_lib.choose_trio_tracks(ns, **(trio_tracks or {}))
-    kept = []  # No two pitched tracks: no trio to cut.
-    if trio is not None:
-      programs = {part: tracks_lib.program_of(ns, getattr(trio, part))
-                  for part in ('melody', 'bass')}
-      melody_converter = converter._melody_converter  # pylint: disable=protected-access
-      low, high = melody_converter._min_pitch, melody_converter._max_pitch  # pylint: disable=protected-access
-      kept, out_of_range = tracks_lib.trio_notes(ns, trio, low, high)
-  else:
-    kept = [n for n in ns.notes if n.is_drum]
+  original, ns = ns, copy.deepcopy(ns)
+  if not ns.tempos:  # magenta's TrioConverter needs one.
+    ns.tempos.add(time=0.0, qpm=windows_lib.QPM)
+  pitched = converter._melody_converter if kind == 'trio' else converter  # pylint: disable=protected-access
+  low, high = ((0, 127) if kind == 'drums' else
+               (pitched._min_pitch, pitched._max_pitch))  # pylint: disable=protected-access
+  kept, chosen, trio, programs, out_of_range = tracks_lib.model_notes(
+      ns, kind, low, high, instrument, program, trio_tracks)
   del ns.notes[:]
   ns.notes.extend(kept)
-  other_meters = sorted({f'{t.numerator}/{t.denominator}'
-                         for t in original.time_signatures} - {'4/4'})
   chunk_steps = music_vae_config.hparams.max_seq_len
   windows = []  # (start seconds, qpm, notes, input, output), in time order.
   for segment in note_seq.sequences_lib.split_note_sequence_on_time_changes(
@@ -181,22 +155,20 @@ def chunk_note_sequence(ns, music_vae_config, source='', instrument=None,
       lengths=[chunk_steps] * len(inputs),
       notes_out_of_range=out_of_range, programs=programs,
       qpm=float(np.median(tempos)) if tempos else windows_lib.QPM)
+  other_meters = sorted({f'{t.numerator}/{t.denominator}'
+                         for t in original.time_signatures} - {'4/4'})
   if chunked.num_chunks and other_meters:
     chunked.warning = (
         f'it is in {", ".join(other_meters)}: MusicVAE reads it as a stream '
         f'of 16th notes in {chunk_steps}-step windows, as Magenta.js '
         'does, so its bar lines will not align with the chunks')
-  if not chunked.num_chunks:
-    if kind == 'melody' and out_of_range and not ns.notes:
-      chunked.reason = (f'all {out_of_range} notes of its melody track lie '
-                        f'outside the model\'s pitch range ({low}-{high})')
-    else:
-      chunked.reason = explain_no_chunks(original, music_vae_config)
+  elif not chunked.num_chunks:
+    chunked.reason = (
+        f'all {out_of_range} notes of its melody track lie outside the '
+        f'model\'s pitch range ({low}-{high})'
+        if kind == 'melody' and out_of_range and not kept else
+        explain_no_chunks(original, music_vae_config))
   return chunked
-
-
-# The most chunks in one concatenated file: over two hours of a 2-bar model.
-MAX_CONCAT_CHUNKS = 2048
 
 
 def concatenate_in_slots(sequences, slot_seconds):
@@ -237,8 +209,8 @@ def explain_no_chunks(ns, music_vae_config):
 
 
 def _sequences(item, skipped):
-  """(source, NoteSequence) pairs of one input item; a folder's unreadable
-  files go to `skipped`."""
+  """(source, NoteSequence) pairs of an input; unreadable files among several
+  go to `skipped`."""
   if isinstance(item, note_seq.NoteSequence):
     return [(item.filename or 'NoteSequence', item)]
   if not isinstance(item, (str, os.PathLike)):
@@ -319,11 +291,10 @@ def encode_chunks(music_vae, chunked):
 def _log_chunked(result):
   """One log line per input: what it gave, or why it gave nothing."""
   source = repr(result.source)  # Quoted: a name cannot forge a log line.
+  track = (f' ({result.trio_tracks.describe()})' if result.trio_tracks else
+           '' if result.instrument is None else
+           f' (melody from instrument {result.instrument})')
   if result.num_chunks:
-    track = ('' if result.instrument is None
-             else f' (melody from instrument {result.instrument})')
-    if result.trio_tracks is not None:
-      track = f' ({result.trio_tracks.describe()})'
     logging.info('%s: %d chunks%s.', source, result.num_chunks, track)
   else:
     logging.warning('%s: no chunks, because %s.', source, result.reason)

@@ -87,16 +87,15 @@ def evaluate(personalizer, inputs, num_samples=None, temperature=0.5,
   z_prior = personalizer.music_vae.prior_latents(n, rng)
   # Unconstrained: a run's rule constraint would move every group.
   decode = lambda z: personalizer.decode(z, temperature, constrain=False)  # pylint: disable=g-long-lambda
+  decode_small = lambda p: decode(midime.decode(p))  # pylint: disable=g-long-lambda
   check = novelty_lib.CopyCheck(input_seqs)
-  with_copies = decode(midime.decode(points))
-  new = novelty_lib.renew(with_copies, points, check,
-                          lambda p: decode(midime.decode(p)),
+  with_copies = decode_small(points)
+  new = novelty_lib.renew(with_copies, points, check, decode_small,
                           novelty_lib.fresh_draws(variation), rng)[0]
   groups = {
       'input': input_seqs,
       'reconstruction (MusicVAE)': decode(z_input),
-      'reconstruction (MidiMe)': decode(
-          personalizer.midime.reconstruct(z_input)),
+      'reconstruction (MidiMe)': decode(midime.reconstruct(z_input)),
       'MidiMe samples': new,
       'prior samples': decode(z_prior),
   }

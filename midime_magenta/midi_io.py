@@ -49,11 +49,9 @@ def _walk_music_files(folder, skipped):
 
 
 def find_input_files(spec, skipped=None):
-  """Expands '--input_midi': comma-separated files, directories and globs (a
-  path that exists is taken whole; a file reached twice is read once).
-
-  Returns:
-    Sorted file paths; what was passed over goes to `skipped` as (path, why).
+  """Sorted file paths from '--input_midi': comma-separated files, directories
+  and globs (a path that exists is taken whole; a file reached twice is read
+  once). What is passed over goes to `skipped` as (path, why).
 
   Raises:
     InputError: when an item names nothing, or a directory holds no MIDI.
@@ -84,10 +82,9 @@ def find_input_files(spec, skipped=None):
   if not found:
     raise InputError('No input given; pass --input_midi with a MIDI file, '
                      'a directory or a glob.')
-  unique = {}
-  for path in sorted(found):
-    unique.setdefault(os.path.realpath(path), path)
-  return sorted(unique.values())
+  # Of the paths to one file, the first in sorted order is kept.
+  return sorted({os.path.realpath(path): path
+                 for path in sorted(found, reverse=True)}.values())
 
 
 def read_midi_file(path):
@@ -139,19 +136,15 @@ def read_midi_bytes(midi_bytes, path):
 
 
 def _end_notes_as_magenta_js(ns, midi, midi_bytes):
-  """Makes the notes of `ns` those Magenta.js's reader (@tonejs/midi) makes.
-
-  It pairs each note-on of a track, in file order, with the first unused
-  note-off of its pitch at the same tick or later; a zero-length note lasts a
-  sixteenth here (one step once quantized). pretty_midi holds such notes open,
-  or drops them.
-
-  Returns:
-    How many notes still differ from Magenta.js's.
-  """
+  """Makes the notes of `ns` those Magenta.js's reader (@tonejs/midi) makes,
+  and returns how many still differ: each note-on of a track, in file order,
+  ends at the first unused note-off of its pitch at its tick or later (which
+  pretty_midi may hold open, or drop); a zero-length note lasts a sixteenth
+  here (one step once quantized)."""
   paired = collections.defaultdict(list)  # (pitch, start s): [(end s, ...)].
   rank = 0  # Note-ons in file order: @tonejs/midi's order of equal starts.
-  for number, track in enumerate(mido.MidiFile(file=io.BytesIO(midi_bytes)).tracks):
+  tracks = mido.MidiFile(file=io.BytesIO(midi_bytes)).tracks
+  for number, track in enumerate(tracks):
     tick, ons, offs = 0, [], collections.defaultdict(collections.deque)
     for message in track:
       tick += message.time
@@ -192,8 +185,7 @@ def _end_notes_as_magenta_js(ns, midi, midi_bytes):
     if note.end_time == note.start_time:  # A sixteenth: one step, as quantized.
       qpm = [q for t, q in tempos if t <= note.start_time] or [tempos[0][1]]
       note.end_time += 15.0 / qpm[-1]
-  if ns.notes:
-    ns.total_time = max(n.end_time for n in ns.notes)
+  ns.total_time = max((n.end_time for n in ns.notes), default=ns.total_time)
   return changed
 
 

@@ -21,14 +21,9 @@ GREEDY_TEMPERATURE = 1e-6  # What temperature 0 (the demo's greedy) means.
 
 @dataclasses.dataclass
 class FrozenMusicVAE:
-  """A restored MusicVAE, never trained further, and what identifies it.
-
-  Attributes:
-    config_name: the MusicVAE config name (e.g. 'cat-mel_2bar_small').
-    config: a private copy of that config.
-    checkpoint, fingerprint: the prefix restored, and its weights' hash.
-    trained_model: magenta's `TrainedModel`.
-  """
+  """A restored MusicVAE, never trained further: its config's name (e.g.
+  'cat-mel_2bar_small') and private copy, the checkpoint prefix restored and
+  its weights' hash, and magenta's `TrainedModel`."""
   config_name: str
   config: object
   checkpoint: str
@@ -72,13 +67,12 @@ class FrozenMusicVAE:
   def decode(self, z, temperature=0.5):
     """Decodes latents [n, z_size] into n chunks; `temperature` 0 is greedy."""
     z = np.asarray(z, np.float32)
-    if temperature == 0:
-      temperature = GREEDY_TEMPERATURE
     if not len(z):  # pylint: disable=g-explicit-length-test
       return []
     with startup_lib.quiet_first_run('decode'):
       return self.trained_model.decode(
-          z, length=self.chunk_steps, temperature=temperature)
+          z, length=self.chunk_steps,
+          temperature=GREEDY_TEMPERATURE if temperature == 0 else temperature)
 
   def prior_latents(self, n, rng=None):
     """n latents from N(0, I), float32 [n, z_size]; `rng` a Generator or seed."""
@@ -86,12 +80,9 @@ class FrozenMusicVAE:
         [n, self.z_size]).astype(np.float32)
 
   def important_dimensions(self, n=16, draws=256, seed=0):
-    """The `n` dimensions of z whose mu varies most over `draws` prior samples
-    decoded and encoded again, most first (docs/studio.md).
-
-    Returns:
-      (dimensions int [n], variance of mu float32 [n]).
-    """
+    """(dimensions int [n], variance float32 [n]): the `n` dimensions of z
+    whose mu varies most over `draws` prior samples decoded and encoded again,
+    most first (docs/studio.md)."""
     tensors = np.asarray(self.trained_model.decode_to_tensors(
         self.prior_latents(draws, seed), length=self.chunk_steps,
         temperature=GREEDY_TEMPERATURE))  # Greedy: the same answer each time.
@@ -118,12 +109,9 @@ def resolve_config(config, checkpoint_file, fallback=None):
                  resolved.description)
   carried = resolved.music_vae_config
   if config is None:
-    if resolved.midime_config is not None:
-      return resolved.midime_config, resolved.prefix
-    if carried is None:
-      carried = fallback or checkpoints.config_of_variables(resolved.prefix,
-                                                               checkpoint_file)
-    return configs.get_config(carried), resolved.prefix
+    return resolved.midime_config or configs.get_config(
+        carried or fallback or checkpoints.config_of_variables(
+            resolved.prefix, checkpoint_file)), resolved.prefix
   if carried is not None and config.music_vae_config != carried and (
       checkpoints.config_variables(config) !=
       checkpoints.config_variables(resolved.midime_config or carried)):
@@ -145,16 +133,12 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
     checkpoint_file: a checkpoint prefix, a directory holding one, or a `.tar`.
     batch_size: the graph's batch size; inputs are split and padded to it.
 
-  Returns:
-    A `FrozenMusicVAE`.
-
   Raises:
     configs.ConfigError: for an unknown config.
     checkpoints.CheckpointError: a missing, damaged or mismatched checkpoint.
   """
   if isinstance(config, str):
     config = configs.get_config(config)
-  config_name = config.music_vae_config
   music_vae_config = configs.get_music_vae_config(config)
   with startup_lib.span('checkpoint check'):
     prefix = checkpoints.resolve_checkpoint(checkpoint_file).prefix
@@ -169,11 +153,7 @@ def load_music_vae(config, checkpoint_file, batch_size=128):
           checkpoint_dir_or_path=prefix)
   except (tf.errors.OpError, ValueError, IndexError) as e:
     raise checkpoints.damaged_checkpoint_error(prefix, e) from None
-  logging.info('MusicVAE %s encodes and decodes on %s.', config_name,
-               startup_lib.device_name())
-  return FrozenMusicVAE(
-      config_name=config_name,
-      config=trained_model._config,  # pylint: disable=protected-access
-      checkpoint=prefix,
-      fingerprint=fingerprint,
-      trained_model=trained_model)
+  logging.info('MusicVAE %s encodes and decodes on %s.',
+               config.music_vae_config, startup_lib.device_name())
+  return FrozenMusicVAE(config.music_vae_config, trained_model._config,  # pylint: disable=protected-access
+                        prefix, fingerprint, trained_model)

@@ -29,9 +29,7 @@ def onset_notes(ns):
 
 def f1(a, b):
   """F1 between two sets of (pitch, onset step) notes."""
-  if not a and not b:
-    return 1.0
-  return 2.0 * len(a & b) / (len(a) + len(b))
+  return 2.0 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
 
 def note_f1(reference, candidate):
@@ -53,9 +51,8 @@ class CopyCheck:
 
   def share(self, samples):
     """The share of `samples` that copy an input chunk; nan without any."""
-    if not samples:
-      return float('nan')
-    return sum(self.is_copy(s) for s in samples) / len(samples)
+    return (sum(self.is_copy(s) for s in samples) / len(samples) if samples
+            else float('nan'))
 
 
 def check_for(converter, chunks):
@@ -86,7 +83,8 @@ def redraw_rng(seed):
 
 def renew(sequences, points, check, decode, redraw, rng,
           max_redraws=MAX_REDRAWS):
-  """Redraws the sequences that copy an input chunk.
+  """Redraws the sequences that copy an input chunk, `max_redraws` times at
+  most (then keeps them).
 
   Args:
     sequences, points: decoded chunks and their small latents [n, latent_size].
@@ -95,8 +93,7 @@ def renew(sequences, points, check, decode, redraw, rng,
     redraw: (small latents, rng) -> new small latents.
 
   Returns:
-    (sequences, points, still): copies replaced, their latents, and the rows
-    still copies after `max_redraws` rounds.
+    (sequences, points, rows still copies): copies replaced, and their latents.
   """
   sequences, points = list(sequences), np.array(points, np.float32)
   if check is None:

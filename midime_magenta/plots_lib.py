@@ -4,7 +4,9 @@ piano rolls that play in a page (`roll_html`)."""
 
 import functools
 import html
+import itertools
 import json
+import operator
 import os
 
 import numpy as np
@@ -54,10 +56,9 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
             ('reconstruction', history['reconstruction_loss'], _GREEN),
             ('KL', history['kl_loss'], _ORANGE)]
   values = np.concatenate([np.asarray(v, np.float64) for _, v, _ in curves])
-  values = values[np.isfinite(values) & (values > 0)]
-  low, high = ((np.log10(values.min()), np.log10(values.max()))
-               if len(values) else (0.0, 1.0))
-  low, high = np.floor(low), max(np.ceil(high), np.floor(low) + 1)
+  logs = np.log10(values[np.isfinite(values) & (values > 0)])
+  low = np.floor(logs.min()) if len(logs) else 0.0
+  high = max(np.ceil(logs.max()), low + 1) if len(logs) else 1.0
   image, draw = _canvas(_CURVE_SIZE)
   left, top, right, bottom = _PLOT_BOX
   epochs = max(len(history['loss']), 2)
@@ -85,12 +86,14 @@ def plot_loss_curve(history, path, title='MidiMe training', replace=True):
   return _save(image, path, replace)
 
 
-def _draw_lane(draw, notes, box, total, bar, pitches, color, labels=True):
+def _draw_lane(draw, notes, box, total, bar, color, pitches=(), labels=True):
   """Draws `notes` in `box` (left, top, right, bottom): 0 to `total` seconds
-  across, with bar lines, and pitches (low, high) up, named left of the box."""
+  across, with bar lines, and up the range of `pitches` (default: theirs),
+  named left of the box."""
   left, top, right, bottom = box
   x_of = lambda t: left + (right - left) * t / total  # pylint: disable=g-long-lambda
-  low, high = pitches
+  pitches = pitches or [n.pitch for n in notes] or [60]
+  low, high = min(pitches) - 2, max(pitches) + 2
   row = (bottom - top) / (high - low + 1)
   draw.rectangle(box, outline=_GREY)
   for x in np.arange(0, total, bar):
@@ -116,16 +119,13 @@ def pitch_labels(low, high):
 
 def plot_piano_roll(ns, path, title='', replace=True):
   """A piano roll PNG of a NoteSequence, one lane per instrument (drums red)."""
-  lanes = {}  # One per instrument, drums apart.
-  for n in ns.notes:
-    lanes.setdefault((n.is_drum, n.instrument), []).append(n)
-  lanes = [lanes[k] for k in sorted(lanes)] or [[]]
-  total = max(ns.total_time, max((n.end_time for n in ns.notes), default=0),
-              1e-3)
+  lane_of = operator.attrgetter('is_drum', 'instrument')  # Drums apart.
+  lanes = [list(notes) for _, notes in itertools.groupby(
+      sorted(ns.notes, key=lane_of), lane_of)] or [[]]
+  total = max([ns.total_time, 1e-3] + [n.end_time for n in ns.notes])
   height = _MARGIN + len(lanes) * _LANE_HEIGHT + _TIME_AXIS
   image, draw = _canvas((_ROLL_WIDTH, height))
-  if title:
-    draw.text((4, 4), title, fill=_BLACK)
+  draw.text((4, 4), title, fill=_BLACK)
   bar = windows_lib.bar_seconds(ns)
   bars = np.arange(0, total, bar)
   every = max(1, int(np.ceil(len(bars) / 16)))  # At most 16 bar numbers.
@@ -135,12 +135,10 @@ def plot_piano_roll(ns, path, title='', replace=True):
   for i, notes in enumerate(lanes):
     top = _MARGIN + i * _LANE_HEIGHT
     box = (_PITCH_AXIS, top, _ROLL_WIDTH - 4, top + _LANE_HEIGHT - 6)
-    pitches = [n.pitch for n in notes] or [60]
     drums = bool(notes) and notes[0].is_drum
     if drums:
       draw.text((2, (box[1] + box[3]) // 2 - 5), 'drums', fill=_BLACK)
-    _draw_lane(draw, notes, box, total, bar,
-               (min(pitches) - 2, max(pitches) + 2), _RED if drums else _BLUE,
+    _draw_lane(draw, notes, box, total, bar, _RED if drums else _BLUE,
                labels=not drums)
   return _save(image, path, replace)
 
@@ -155,10 +153,9 @@ def roll_head():
 
 
 def roll_html(ns, max_seconds=120.0):
-  """A NoteSequence as a piano roll that plays in the page (its first
-  `max_seconds`, as the studio's audio), with a playhead on the audio clock.
-  The page's head needs `roll_head()`; WebAudio synthesizes the notes, so
-  nothing is rendered on the server.
+  """A NoteSequence's first `max_seconds` (as the studio's audio) as a piano
+  roll that plays in the page, with a playhead on the audio clock: WebAudio
+  synthesizes it, nothing is rendered here. The page's head needs `roll_head()`.
   """
   voices = sorted({n.instrument for n in ns.notes})
   notes = [[n.pitch, round(n.start_time, 4), round(n.end_time, 4),
@@ -188,6 +185,5 @@ def plot_comparison_sheet(rows, path, title='', max_columns=5, replace=True):
       end = max([ns.total_time] + [n.end_time for n in ns.notes]) or 4.0
       _draw_lane(draw, ns.notes, (x, top, x + width - 6, top + height - 6),
                  end, windows_lib.BAR_SECONDS,
-                 (min(pitches) - 2, max(pitches) + 2),
-                 (_BLACK, _PURPLE, _BLUE, _DARK)[r % 4], labels=c == 0)
+                 (_BLACK, _PURPLE, _BLUE, _DARK)[r % 4], pitches, c == 0)
   return _save(image, path, replace)

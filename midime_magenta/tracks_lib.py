@@ -46,11 +46,9 @@ def track_stats(ns):
   for instrument, notes in sorted(by_instrument.items()):
     notes.sort(key=lambda n: (n.start_time, -n.pitch))
     pitches = [n.pitch for n in notes]
-    overlapping, latest_end = 0, -1.0
-    for n in notes:
-      if n.start_time < latest_end - 1e-6:
-        overlapping += 1
-      latest_end = max(latest_end, n.end_time)
+    latest_end = np.maximum.accumulate([n.end_time for n in notes])
+    overlapping = sum(n.start_time < end - 1e-6
+                      for n, end in zip(notes[1:], latest_end))
     stats.append(TrackStats(
         instrument=instrument, program=notes[0].program,
         num_notes=len(notes), distinct_pitches=len(set(pitches)),
@@ -77,9 +75,8 @@ def choose_melody_instrument(ns, instrument=None, program=None):
     raise midi_io.InputError(
         f'{ns.filename or "The input"} has no track with program {program}; '
         f'it has {sorted({s.program for s in stats})}.')
-  if not stats:
-    return None
-  return max(stats, key=lambda s: (s.melody_score, s.mean_pitch)).instrument
+  best = max(stats, key=lambda s: (s.melody_score, s.mean_pitch), default=None)
+  return best and best.instrument
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,25 +98,21 @@ _BASS_PROGRAMS = range(32, 40)  # General MIDI's basses.
 
 
 def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
-  """Picks a melody, a bass and a drum track from any multi-track song.
+  """The `TrioTracks` of any multi-track song (None: no two pitched tracks).
 
   Drums are the channel-10 notes, the bass a GM bass program or else the lowest
-  mostly-monophonic track, the melody the likeliest of the rest.
-
-  Returns:
-    The `TrioTracks`, or None when the song has no two pitched tracks.
-
-  Raises:
-    midi_io.InputError: when a given track is not there.
+  mostly-monophonic track, the melody the likeliest of the rest; a track given
+  that is not there raises midi_io.InputError.
   """
   stats = {s.instrument: s for s in track_stats(ns)}
   name = ns.filename or 'The input'
   for flag, value in (('melody_track', melody), ('bass_track', bass)):
     if value is not None and value not in stats:
-      raise midi_io.InputError(f'{name} has no pitched instrument {value} for '
-                       f'--{flag}; it has {sorted(stats)}.')
+      raise midi_io.InputError(f'{name} has no pitched instrument {value} '
+                               f'for --{flag}; it has {sorted(stats)}.')
   if drums is not None and drums not in {n.instrument for n in ns.notes}:
-    raise midi_io.InputError(f'{name} has no instrument {drums} for --drum_track.')
+    raise midi_io.InputError(
+        f'{name} has no instrument {drums} for --drum_track.')
   why = []
   if bass is None:
     candidates = [s for s in stats.values() if s.instrument != melody]
@@ -142,23 +135,38 @@ def choose_trio_tracks(ns, melody=None, bass=None, drums=None):
   return TrioTracks(melody, bass, drums, ', '.join(why) or 'as given')
 
 
-def trio_notes(ns, tracks, low, high):
-  """(the trio's notes, on TrioConverter's programs; how many melody and bass
-  notes were dropped for their pitch)."""
+def model_notes(ns, kind, low, high, instrument=None, program=None,
+                trio_tracks=None):
+  """(notes, melody's instrument, `TrioTracks`, {part: program}, notes dropped
+  outside `low`-`high`): what a `kind` model plays of `ns` (changed in place),
+  on MusicVAE's programs; raises midi_io.InputError for a track not there."""
+  chosen = trio = None
+  if kind == 'drums':
+    return [n for n in ns.notes if n.is_drum], None, None, None, 0
+  if kind == 'melody':
+    chosen = choose_melody_instrument(ns, instrument, program)
+    tracks = {'melody': chosen}
+  else:
+    trio = choose_trio_tracks(ns, **(trio_tracks or {}))
+    if trio is None:  # No two pitched tracks: no trio to cut.
+      return [], None, None, None, 0
+    tracks = {'melody': trio.melody, 'bass': trio.bass}
+  programs = {part: program_of(ns, i) for part, i in tracks.items()}
+  part_of = {i: part for part, i in reversed(tracks.items())}  # Melody wins.
   kept, out_of_range = [], 0
   for n in ns.notes:
-    if tracks.drums is None and n.is_drum or n.instrument == tracks.drums:
+    if trio and (n.instrument == trio.drums or
+                 trio.drums is None and n.is_drum):
       n.is_drum = True
-    elif not n.is_drum and n.instrument in (tracks.melody, tracks.bass):
-      if not low <= n.pitch <= high:
-        out_of_range += 1
-        continue
-      n.program = MUSIC_VAE_PROGRAMS['melody' if n.instrument == tracks.melody
-                                     else 'bass']
-    else:
+    elif n.is_drum or n.instrument not in part_of:
       continue
+    elif not low <= n.pitch <= high:
+      out_of_range += 1
+      continue
+    else:
+      n.program = MUSIC_VAE_PROGRAMS[part_of[n.instrument]]
     kept.append(n)
-  return kept, out_of_range
+  return kept, chosen, trio, programs, out_of_range
 
 
 def program_of(ns, instrument):
@@ -225,18 +233,17 @@ class Voicing:
 def voicing_of(chunked):
   """The voicing of `ChunkedInput`s: their chunks' median tempo and the programs
   most chunks came from."""
-  weights = [(c.num_chunks, c) for c in chunked if c.num_chunks]
-  if not weights:
+  if not any(c.num_chunks for c in chunked):
     return Voicing()
-  qpm = float(np.median([c.qpm for n, c in weights for _ in range(n)]))
+  qpm = float(np.median(np.repeat([c.qpm for c in chunked],
+                                  [c.num_chunks for c in chunked])))
   programs = {}
-  for part in MUSIC_VAE_PROGRAMS:
+  for part, default in MUSIC_VAE_PROGRAMS.items():
     votes = collections.Counter()
-    for n, c in weights:
-      if c.programs and part in c.programs:
-        votes[c.programs[part]] += n
-    programs[f'{part}_program'] = (votes.most_common(1)[0][0] if votes
-                                   else MUSIC_VAE_PROGRAMS[part])
+    for c in chunked:
+      if part in (c.programs or {}):
+        votes[c.programs[part]] += c.num_chunks
+    programs[f'{part}_program'] = max(votes, key=votes.get, default=default)
   return Voicing(round(qpm, 3), **programs)
 
 

@@ -24,44 +24,38 @@ def bar_seconds(ns):
   return BAR_SECONDS * QPM / qpm
 
 
+def _rebased(note, start, end):
+  """A copy of a quantized note from step `start` to `end`."""
+  note = copy.deepcopy(note)
+  note.quantized_start_step, note.quantized_end_step = start, end
+  return note
+
+
 def split_notes(notes, chunk_steps):
-  """Magenta.js's `sequences.split(ns, chunk_steps)`, quirks and all.
+  """Magenta.js's `sequences.split(ns, chunk_steps)`, quirks and all: a note
+  that spills over a window's end closes it, dropping the notes yet to come in
+  it, and goes on in the next; windows without notes are left out.
 
   Returns:
     [(start_step, [notes rebased to the window])], in time order.
   """
-  todo = sorted((copy.deepcopy(n) for n in notes),
-                key=lambda n: n.quantized_start_step)
+  todo = sorted(notes, key=lambda n: n.quantized_start_step)
+  begins = [n.quantized_start_step for n in todo]  # Moved on by a cut.
   chunks, start_step, current, i = [], 0, [], 0
   while i < len(todo):
-    note = todo[i]
-    original_start = note.quantized_start_step
-    original_end = note.quantized_end_step
-    note.quantized_start_step -= start_step
-    note.quantized_end_step -= start_step
-    if note.quantized_start_step < 0:
+    begin = begins[i] - start_step
+    end = todo[i].quantized_end_step - start_step
+    if begin < 0 or end <= chunk_steps:
+      if begin >= 0:
+        current.append(_rebased(todo[i], begin, end))
       i += 1
       continue
-    if note.quantized_end_step <= chunk_steps:
-      current.append(note)
-    else:
-      if note.quantized_start_step < chunk_steps:
-        head = copy.deepcopy(note)
-        head.quantized_end_step = chunk_steps
-        current.append(head)
-        note.quantized_start_step = start_step + chunk_steps
-        note.quantized_end_step = original_end
-      else:
-        note.quantized_start_step = original_start
-        note.quantized_end_step = original_end
-      if (note.quantized_end_step > chunk_steps or
-          note.quantized_start_step > chunk_steps):
-        i -= 1  # Look at this note again, in the next window.
-      if current:
-        chunks.append((start_step, current))
-      current = []
-      start_step += chunk_steps
-    i += 1
+    if begin < chunk_steps:  # Cut: its head here, the rest in the next.
+      current.append(_rebased(todo[i], begin, chunk_steps))
+      begins[i] = start_step + chunk_steps
+    if current:
+      chunks.append((start_step, current))
+    current, start_step = [], start_step + chunk_steps
   if current:
     chunks.append((start_step, current))
   return chunks
@@ -70,17 +64,11 @@ def split_notes(notes, chunk_steps):
 def windows(notes, chunk_steps, hop_steps=None):
   """The demo's windows (`hop_steps` None), or overlapping ones: the demo's cut
   once per phase. Returns [(start_step, [notes])], in time order."""
-  hop_steps = hop_steps or chunk_steps
   found = []
-  for phase in range(0, chunk_steps, hop_steps):
-    shifted = []
-    for n in notes:
-      if n.quantized_end_step <= phase:
-        continue
-      n = copy.deepcopy(n)
-      n.quantized_start_step = max(n.quantized_start_step, phase) - phase
-      n.quantized_end_step -= phase
-      shifted.append(n)
+  for phase in range(0, chunk_steps, hop_steps or chunk_steps):
+    shifted = [_rebased(n, max(n.quantized_start_step, phase) - phase,
+                        n.quantized_end_step - phase)
+               for n in notes if n.quantized_end_step > phase]
     found.extend((start + phase, chunk)
                  for start, chunk in split_notes(shifted, chunk_steps))
   return sorted(found, key=lambda item: item[0])
@@ -110,17 +98,15 @@ def _drum_tensors(converter, notes, num_steps):
     if n.is_drum and n.pitch in classes:
       events[n.quantized_start_step].add(classes[n.pitch])
   events = [frozenset(e) for e in events]
-  roll_input = converter._roll_input  # pylint: disable=protected-access
-  roll_output = converter._roll_output  # pylint: disable=protected-access
-  roll = one_hot = None
-  if roll_input or roll_output:
-    encoder = converter._pr_encoder_decoder  # pylint: disable=protected-access
-    roll = np.vstack([encoder.events_to_input(events, i)
-                      for i in range(num_steps)]).astype(bool)
-  if not (roll_input and roll_output):
-    encoder = converter._oh_encoder_decoder  # pylint: disable=protected-access
-    one_hot = np.eye(encoder.num_classes, dtype=bool)[
-        [encoder.encode_event(e) for e in events]]
+  rolls = converter._pr_encoder_decoder  # pylint: disable=protected-access
+  roll = np.vstack([rolls.events_to_input(events, i)
+                    for i in range(num_steps)]).astype(bool)
+  roll_input, roll_output = converter._roll_input, converter._roll_output  # pylint: disable=protected-access
+  one_hot = None
+  if not (roll_input and roll_output):  # Full drums have 2^9 classes.
+    one_hots = converter._oh_encoder_decoder  # pylint: disable=protected-access
+    one_hot = np.eye(one_hots.num_classes, dtype=bool)[
+        [one_hots.encode_event(e) for e in events]]
   inputs = (np.append(roll, np.all(roll == 0, axis=1, keepdims=True), axis=1)
             if roll_input else one_hot)
   return inputs, roll if roll_output else one_hot
@@ -134,12 +120,10 @@ def window_tensors(converter, kind, notes, num_steps):
   if kind == 'drums':
     return _drum_tensors(converter, notes, num_steps)
   melody_converter = converter._melody_converter  # pylint: disable=protected-access
-  parts = [
-      _melody_one_hot(melody_converter, [
-          n for n in notes if not n.is_drum and n.program <= 31], num_steps),
-      _melody_one_hot(melody_converter, [
-          n for n in notes if not n.is_drum and 32 <= n.program <= 39],
-                      num_steps),
-      _drum_tensors(converter._drums_converter, notes, num_steps)[1]]  # pylint: disable=protected-access
+  parts = [_melody_one_hot(  # Melody, then bass, by their programs.
+      melody_converter,
+      [n for n in notes if not n.is_drum and low <= n.program <= high],
+      num_steps) for low, high in ((0, 31), (32, 39))]
+  parts.append(_drum_tensors(converter._drums_converter, notes, num_steps)[1])  # pylint: disable=protected-access
   tensor = np.concatenate(parts, axis=-1)
   return tensor, tensor
