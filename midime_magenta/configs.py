@@ -20,14 +20,8 @@ class ConfigError(errors.MidiMeError):
 
 
 def get_music_vae_config(config):
-  """A private deep copy of a MusicVAE config (magenta's scripts mutate theirs).
-
-  Args:
-    config: a `MidiMeConfig`, or the name of one of magenta's configs.
-
-  Raises:
-    ConfigError: if no MusicVAE config has that name.
-  """
+  """A private deep copy (magenta's scripts mutate theirs) of the MusicVAE
+  config of a `MidiMeConfig` or of magenta's name; raises ConfigError."""
   if isinstance(config, MidiMeConfig):
     if config.music_vae is not None:
       return copy.deepcopy(config.music_vae)
@@ -82,13 +76,11 @@ def read_config_file(path):
         f'Config file {path} is not readable JSON ({e}).') from None
   if not isinstance(raw, dict):
     raise ConfigError(f'Config file {path} must hold a JSON object.')
-  unknown = sorted(set(raw) - set(_CONFIG_FIELDS))
-  if unknown:
+  if unknown := sorted(set(raw) - set(_CONFIG_FIELDS)):
     raise ConfigError(
         f'Config file {path} has unknown fields {unknown}; allowed: '
         f'{sorted(_CONFIG_FIELDS)}.')
-  missing = [k for k in ('name', 'music_vae_config') if k not in raw]
-  if missing:
+  if missing := [k for k in ('name', 'music_vae_config') if k not in raw]:
     raise ConfigError(f'Config file {path} is missing {missing}.')
   for key, value in raw.items():
     if not isinstance(value, _CONFIG_FIELDS[key]):
@@ -119,8 +111,7 @@ def _with_music_vae_hparams(music_vae_config, changes, path):
   if not isinstance(changes, dict) or not changes:
     raise ConfigError(f'Config file {path}: music_vae_hparams must be an '
                       'object of MusicVAE hyperparameters.')
-  hparams = music_vae_config.hparams
-  known = hparams.values()
+  known = music_vae_config.hparams.values()
   for key, value in changes.items():
     if key not in known or type(value) is not type(known[key]) or (
         isinstance(value, list) and not all(
@@ -130,7 +121,7 @@ def _with_music_vae_hparams(music_vae_config, changes, path):
           f'Config file {path}: music_vae_hparams.{key} is not a '
           f'{type(known.get(key)).__name__} hyperparameter of '
           f'{music_vae_config.model.__class__.__name__}.')
-    setattr(hparams, key, value)
+    setattr(music_vae_config.hparams, key, value)
   return music_vae_config
 
 
@@ -185,10 +176,9 @@ def resolve_hparams(config, num_epochs=None, latent_size=None, beta=None,
              if v is not None}
   try:
     result = dataclasses.replace(config.hparams, **changes)
-    result = result.parse(hparams) if hparams else result
+    return config.replace(hparams=result.parse(hparams) if hparams else result)
   except (ValueError, TypeError) as e:
     raise ConfigError(f'Bad hyperparameters: {e}') from None
-  return config.replace(hparams=result)
 
 
 def get_config(name_or_path):

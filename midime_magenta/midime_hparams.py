@@ -70,8 +70,7 @@ class HParams:
   def from_dict(cls, values):
     """HParams from a dict; raises ValueError for an unknown name or bad value."""
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
+    if unknown := sorted(set(values) - known):
       raise errors.UsageError(
           f'unknown hparams {unknown}; known: {sorted(known)}.')
     return cls(**values)

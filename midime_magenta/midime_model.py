@@ -48,18 +48,15 @@ class ModelSizeError(errors.MidiMeError):
 class NamedWeights:
   """Weights by stable names ('midime/encoder_0/kernel:0': 'encoder_0.kernel')."""
 
-  def weight_shapes(self):
-    return {_weight_key(w.name): list(w.shape) for w in self.weights}
-
   def weight_arrays(self):
-    return {_weight_key(w.name): w.numpy() for w in self.weights}
+    return {'.'.join(re.sub(r':\d+$', '', w.name).split('/')[-2:]): w.numpy()
+            for w in self.weights}
+
+  def weight_shapes(self):
+    return {k: list(a.shape) for k, a in self.weight_arrays().items()}
 
   def set_weight_arrays(self, arrays):
-    self.set_weights([arrays[_weight_key(w.name)] for w in self.weights])
-
-
-def _weight_key(name):
-  return '.'.join(re.sub(r':\d+$', '', name).split('/')[-2:])
+    self.set_weights([arrays[k] for k in self.weight_arrays()])
 
 
 class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
@@ -102,9 +99,7 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
     self.optimizer_ = training_lib.Adam(
         self.trainable_variables, hp.learning_rate,
         tfjs=hp.optimizer == 'tfjs')
-    self._compiled_step = None
-    self._snapshot = None  # training_lib's, made on first use.
-    self._compiled_epochs = {}
+    self._snapshot, self._compiled_epochs = None, {}  # training_lib's.
     self.reset(seed)
 
   def reset(self, seed=None):
@@ -151,26 +146,22 @@ class MidiMe(NamedWeights, training_lib.Training, tf.keras.Model):
         tf.square(sigma), axis=-1))
     return reconstruction + self.hparams.beta * kl, reconstruction, kl
 
-  def _train_step(self, z, noise=None):
-    with tf.GradientTape() as tape:
-      total, reconstruction, kl = self.compute_losses(z, noise)
-    grads = tape.gradient(total, self.trainable_variables)
-    self.optimizer_.apply(grads)
-    return total, reconstruction, kl
-
   def _train_epochs(self, z, num_epochs, noise=None):
-    """`num_epochs` full-batch steps in one graph call; losses [n, 3]."""
+    """`num_epochs` steps on the batch z in one graph call; losses [n, 3]."""
     def step(i, losses):
-      draws = None if noise is None else noise[i]
-      return i + 1, losses.write(i, tf.stack(self._train_step(z, draws)))
+      with tf.GradientTape() as tape:
+        values = self.compute_losses(z, None if noise is None else noise[i])
+      self.optimizer_.apply(tape.gradient(values[0],
+                                          self.trainable_variables))
+      return i + 1, losses.write(i, tf.stack(values))
 
     _, losses = tf.while_loop(
         lambda i, _: i < num_epochs, step,
         (tf.constant(0), tf.TensorArray(tf.float32, size=num_epochs)))
     return losses.stack()
 
-  def _check_latents(self, z, what='z'):
-    return check_latents(z, self.input_size, what)
+  def _check_latents(self, z):
+    return check_latents(z, self.input_size)
 
   def encode(self, z, return_sample=False):
     """Latents [n, input_size] -> mu [n, latent_size] (and a sample)."""

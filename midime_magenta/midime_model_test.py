@@ -315,6 +315,35 @@ def test_ctrl_c_in_a_callback_keeps_weights_and_history_in_step():
     np.testing.assert_array_equal(a, b)
 
 
+def test_a_stop_asked_before_training_trains_one_epoch_as_keras_does():
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  model = _small()
+
+  class StopAtOnce:
+
+    def on_train_begin(self, logs):
+      del logs
+      model.stop_training = True
+  history = model.train(z, epochs=100, callbacks=[StopAtOnce()])
+  assert len(history['loss']) == 1
+
+
+def test_a_failing_callback_leaves_the_weights_of_the_last_epoch_recorded():
+  z = np.random.default_rng(0).standard_normal([12, 8]).astype(np.float32)
+  model = _small()
+
+  def fail(epoch, logs):
+    del logs
+    if epoch == 3:  # Recorded (its losses are in the history), then fails.
+      raise RuntimeError('a callback of the user failed')
+  with pytest.raises(RuntimeError, match='callback of the user'):
+    model.train(z, epochs=100, callbacks=[fail])
+  reference = _small()
+  reference.train(z, epochs=4)
+  for a, b in zip(model.get_weights(), reference.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_seed_fixes_mini_batch_order():
   z = np.random.default_rng(0).standard_normal([40, 8]).astype(np.float32)
   runs = [_small(seed=s, max_full_batch=8).train(z, epochs=5, shuffle_seed=s)

@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 
 from midime_magenta import errors
+from midime_magenta import file_util
 from midime_magenta import script_util
 from midime_magenta import startup_lib
 
@@ -72,7 +73,6 @@ def check_flags():
                             'midime_encode folder), one of them.')
   script_util.check_positive('num_epochs', FLAGS.num_epochs)
   # pylint: disable=g-import-not-at-top
-  from midime_magenta import file_util
   from midime_magenta import midi_io
   from midime_magenta import run_lib
   for spec in filter(None, [FLAGS.input_midi, FLAGS.attributes_from]):
@@ -98,22 +98,18 @@ def run():
   from midime_magenta import music_vae_lib
   config, prefix = music_vae_lib.resolve_config(FLAGS.config,
                                                 FLAGS.checkpoint_file)
-  config = configs.resolve_hparams(config, FLAGS.num_epochs,
-                                   FLAGS.latent_size, FLAGS.beta,
-                                   FLAGS.hparams)
-  music_vae_config = configs.get_music_vae_config(config)
-  script_util.check_track_flags(chunking_lib.converter_kind(music_vae_config),
-                                config.name)
+  personalizer = personalizer_lib.Personalizer(
+      configs.resolve_hparams(config, FLAGS.num_epochs, FLAGS.latent_size,
+                              FLAGS.beta, FLAGS.hparams),
+      batch_size=FLAGS.max_batch_size)
+  personalizer.checkpoint_file = prefix  # Resolved above: not again.
+  script_util.check_track_flags(personalizer.kind, config.name)
   if FLAGS.input_encoded:  # Checked before the MusicVAE loads.
     encoding.read_manifest(FLAGS.input_encoded)
   if FLAGS.attributes_from:  # Checked before minutes of training, not after.
-    steering.check_enough_chunks(sum(
-        c.num_chunks for c in chunking_lib.chunk_inputs(
-            FLAGS.attributes_from, music_vae_config, allow_empty=False)),
-                                       FLAGS.attributes_from)
+    steering.check_enough_chunks(sum(c.num_chunks for c in personalizer.chunk(
+        FLAGS.attributes_from, allow_empty=False)), FLAGS.attributes_from)
   with run_lib.claimed_run_dir(FLAGS.run_dir, FLAGS.overwrite):
-    personalizer = personalizer_lib.Personalizer(
-        config, prefix, batch_size=FLAGS.max_batch_size)
     data = manifest = None
     if FLAGS.input_encoded:
       with startup_lib.span('reading'):

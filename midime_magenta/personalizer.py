@@ -155,8 +155,15 @@ class Personalizer:
         self.batch_size = max(1, min(self.batch_size, num_chunks))
       self.music_vae  # pylint: disable=pointless-statement
       with startup_lib.span('encoding'):
-        self.training_data = _training_data(self.inputs, self.encode(
-            self.inputs) if z is None else np.asarray(z, np.float32))
+        z = (self.encode(self.inputs) if z is None
+             else np.asarray(z, np.float32))
+      if len(z) != num_chunks:
+        raise errors.UsageError(f'z holds {len(z)} latents for the inputs\' '
+                                f'{num_chunks} chunks; give chunk()\'s mu.')
+      self.training_data = run_lib.TrainingData(
+          z=z, chunks=np.stack([x for c in self.inputs for x in c.outputs]),
+          sources=[c.source for c in self.inputs for _ in c.starts],
+          starts=[s for c in self.inputs for s in c.starts])
     else:
       self.training_data = run_lib.TrainingData(
           z=np.asarray(z, np.float32), sources=['latents'] * len(z),
@@ -199,8 +206,9 @@ class Personalizer:
   def steer(self, z, attributes=None, constrain=True):
     """z moved by attribute vectors, then into the rule constraint's region."""
     z = midime_model.check_latents(z, self.music_vae.z_size)
-    if attributes:
-      z = self.attribute_vectors().apply(z, attributes)
+    if attributes:  # This run's vectors, else MusicVAE's prior's.
+      z = (self.attributes or self.compute_attribute_vectors()).apply(
+          z, attributes)
     if constrain and self.constraint is not None:
       z = self.constraint.apply(z, label=steering.rule_checker(
           self.music_vae, self.constraint.rules))
@@ -304,10 +312,6 @@ class Personalizer:
                                                      seed, draws)
     return self.attributes
 
-  def attribute_vectors(self):
-    """The attribute vectors in use: this run's, else MusicVAE's prior's."""
-    return self.attributes or self.compute_attribute_vectors()
-
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
     """Trains a rule constraint, kept with the run; returns its report."""
@@ -318,11 +322,10 @@ class Personalizer:
 
   def save(self, run_dir, overwrite=False):
     """Saves the run folder `midime_train` writes; returns its midime.json path."""
-    extras = {}
-    if self.attributes is not None:
-      extras['attributes'] = steering.attributes_to_saved(self.attributes)
-    if self.constraint is not None:
-      extras['constraint'] = steering.constraint_to_saved(self.constraint)
+    extras = {kind: to_saved(value) for kind, value, to_saved in zip(
+        run_lib.EXTRAS, (self.attributes, self.constraint),
+        (steering.attributes_to_saved, steering.constraint_to_saved))
+              if value is not None}
     with startup_lib.span('saving'):
       return run_lib.save_run(run_dir, self._trained(), self.training_data,
                               self.history, summary_of(self),
@@ -333,18 +336,16 @@ class Personalizer:
            music_vae=None):
     """Loads a run folder with the MusicVAE checkpoint it was trained on."""
     config, prefix, meta = _config_of_run(run_dir, checkpoint_file, config)
-    personalizer = cls(config, prefix, music_vae, batch_size)
-    personalizer.midime, personalizer.training_data, _ = run_lib.load_run(
-        run_dir, personalizer.music_vae_identity, meta)
-    personalizer.attributes, personalizer.constraint = _steering_of_run(
-        run_dir, meta, personalizer.music_vae.z_size)
-    personalizer.voicing = _voicing_of_run(run_dir, meta)
-    return personalizer
-
-  # -- For front ends (the studio, midime_generate); and the functions below.
+    p = cls(config, music_vae=music_vae, batch_size=batch_size)
+    p.checkpoint_file = prefix  # Resolved by _config_of_run: not again.
+    p.midime, p.training_data, _ = run_lib.load_run(
+        run_dir, p.music_vae_identity, meta)
+    p.attributes, p.constraint, p.voicing = _extras_of_run(
+        run_dir, meta, p.music_vae.z_size)
+    return p
 
   @property
-  def kind(self):
+  def kind(self):  # For front ends (the studio, midime_generate) as below.
     """What MusicVAE's converter cuts: 'melody', 'trio' or 'drums'."""
     return chunking_lib.converter_kind(self.music_vae_config)
 
@@ -374,6 +375,24 @@ def _config_of_run(run_dir, checkpoint_file, config):
   return config, prefix, meta
 
 
+def _extras_of_run(run_dir, meta, z_size):
+  """(attribute vectors, constraint, voicing) a run saved; each of the first
+  two None when absent, the voicing MusicVAE's for runs before 0.2.0."""
+  try:
+    steered = tuple(
+        from_saved(run_lib.load_extra(run_dir, meta, kind), meta.get(kind),
+                   z_size)
+        for kind, from_saved in zip(run_lib.EXTRAS, (
+            steering.attributes_from_saved, steering.constraint_from_saved)))
+  except ValueError as e:
+    raise run_lib.damaged_error(run_dir, str(e)) from None
+  try:
+    return (*steered, tracks_lib.Voicing.from_dict(
+        (meta.get('summary') or {}).get('voicing')))
+  except (ValueError, TypeError, AttributeError) as e:
+    raise run_lib.damaged_error(run_dir, f'its manifest holds {e}') from None
+
+
 def untrained_reconstruction(personalizer, z, seed=0):
   """Latents `z` through an untrained MidiMe (the demo's "before")."""
   return midime_model.MidiMe(personalizer.music_vae.z_size,
@@ -387,39 +406,6 @@ def run_music_vae(run_dir):
   if not os.path.isfile(os.path.join(run_dir, run_lib.MODEL_FILE)):
     return None
   return run_lib.read_model_info(run_dir)['music_vae'].get('config')
-
-
-def _steering_of_run(run_dir, meta, z_size):
-  """(attribute vectors, constraint) a run saved, each None when absent."""
-  try:
-    return tuple(
-        from_saved(run_lib.load_extra(run_dir, meta, kind), meta.get(kind),
-                   z_size)
-        for kind, from_saved in (('attributes', steering.attributes_from_saved),
-                                 ('constraint', steering.constraint_from_saved)))
-  except ValueError as e:
-    raise run_lib.damaged_error(run_dir, str(e)) from None
-
-
-def _voicing_of_run(run_dir, meta):
-  """The voicing a run saved (MusicVAE's before 0.2.0)."""
-  try:
-    return tracks_lib.Voicing.from_dict(
-        (meta.get('summary') or {}).get('voicing'))
-  except (ValueError, TypeError, AttributeError) as e:
-    raise run_lib.damaged_error(run_dir, f'its manifest holds {e}') from None
-
-
-def _training_data(chunked, z):
-  """`run_lib.TrainingData` of `chunk_inputs`'s chunks and their mu."""
-  if len(z) != sum(c.num_chunks for c in chunked):
-    raise errors.UsageError(f'z holds {len(z)} latents for the inputs\' '
-                            f'{sum(c.num_chunks for c in chunked)} chunks; '
-                            'give chunk()\'s mu.')
-  return run_lib.TrainingData(
-      z=z, chunks=np.stack([x for c in chunked for x in c.outputs]),
-      sources=[c.source for c in chunked for _ in c.starts],
-      starts=[s for c in chunked for s in c.starts])
 
 
 def summary_of(personalizer):

@@ -61,8 +61,8 @@ def _holds_run(run_dir):
 
 def check_run_dir(run_dir, overwrite, api=False):
   """Refuses a folder that cannot become this run (new, empty, or a run to
-  `overwrite`); creates nothing; raises RunDirError saying why, in the
-  words of the command line, or of the Python API with `api`.
+  `overwrite`); creates nothing; raises RunDirError in the words of the
+  command line (the Python API's: `api`).
   """
   name, replace = ('run_dir', 'overwrite=True') if api else (
       '--run_dir', '--overwrite')
@@ -91,9 +91,8 @@ def check_run_dir(run_dir, overwrite, api=False):
 
 
 def claimed_run_dir(run_dir, overwrite=False, api=False):
-  """Holds a run folder for this process while a run is made and saved
-  (checked, created, locked; removed again if this call created it and the
-  body fails). Raises RunDirError.
+  """`check_run_dir`, then the folder held by this process (created, locked;
+  removed again if the block fails and it was made here). Raises RunDirError.
   """
   return file_util.claimed_folder(
       run_dir, lambda: check_run_dir(run_dir, overwrite, api), RunDirError,
@@ -151,11 +150,10 @@ def save_run(run_dir, midime, training_data=None, history=None, summary=None,
              overwrite=True, extras=None, api=True):
   """Saves a `MidiMe` (and its `TrainingData`) as a run folder; returns midime.json.
 
-  Everything is made in memory, then written in one pass (`_write_run`).
-  `history` gives loss.png and TensorBoard's events; `summary` goes in the
-  manifest; `extras` are {kind: (arrays, manifest fields)} of `EXTRAS`.
-  Raises RunDirError (in the API's words, or the command line's without
-  `api`) or file_util.OutputError.
+  Everything is made in memory, then written in one pass (`_write_run`):
+  `history` gives loss.png and TensorBoard's events, `summary` goes in the
+  manifest, `extras` are {kind: (arrays, manifest fields)} of `EXTRAS`.
+  Raises RunDirError (see `check_run_dir`) or file_util.OutputError.
   """
   files = {}
   manifest = {
@@ -235,12 +233,10 @@ def _write_run(run_dir, files, manifest, summary=None):
   """Writes `files` (name: bytes or `write(tmp)`) and summary.json, then
   midime.json, the commit point; then removes the data files (and events)
   it no longer names, and constraint.png without a constraint."""
-  events = os.path.join(run_dir, TENSORBOARD_DIR)
-  new_events = any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files)
-  if new_events:
-    os.makedirs(events, exist_ok=True)
   for name, content in files.items():
-    file_util.write_atomically(os.path.join(run_dir, name), content)
+    path = os.path.join(run_dir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # train/ for events.
+    file_util.write_atomically(path, content)
   if summary is not None:
     file_util.write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
   json_path = file_util.write_json(os.path.join(run_dir, MODEL_FILE), manifest)
@@ -249,9 +245,9 @@ def _write_run(run_dir, files, manifest, summary=None):
   stale = [n for n in os.listdir(run_dir) if n not in named and (
       _DATA_FILE.fullmatch(n) or
       n == CONSTRAINT_PLOT_FILE and not manifest.get('constraint'))]
-  if new_events:
-    stale += [f'{TENSORBOARD_DIR}/{n}' for n in os.listdir(events)
-              if f'{TENSORBOARD_DIR}/{n}' not in files]
+  if any(n.startswith(f'{TENSORBOARD_DIR}/') for n in files):
+    stale += [f'{TENSORBOARD_DIR}/{n}' for n in os.listdir(os.path.join(
+        run_dir, TENSORBOARD_DIR)) if f'{TENSORBOARD_DIR}/{n}' not in files]
   for name in stale:
     with contextlib.suppress(OSError):
       os.remove(os.path.join(run_dir, name))

@@ -41,10 +41,7 @@ class Adam:
         (tf.Variable(tf.zeros_like(w), trainable=False, name='m'),
          tf.Variable(tf.zeros_like(w), trainable=False, name='v'))
         for w in self._weights]
-
-  @property
-  def variables(self):
-    return [self.iterations, *(s for pair in self._slots for s in pair)]
+    self.variables = [self.iterations, *(s for m_v in self._slots for s in m_v)]
 
   def apply(self, gradients):
     """One step on the weights given at construction, in their order."""
@@ -61,7 +58,7 @@ class Adam:
 
 
 class Training:
-  """`train` for `midime_model.MidiMe` (its `_train_step`, `_train_epochs`)."""
+  """`train` for `midime_model.MidiMe` (its `_train_epochs`)."""
 
   def train(self, z, epochs=None, callbacks=(), shuffle_seed=None,
             jit_compile=False, noise=None):
@@ -72,8 +69,9 @@ class Training:
         or functions `f(epoch, logs)`; `model.stop_training = True` stops.
       noise: float [epochs, n, latent_size] draws to replay (full batches).
 
-    The weights kept are the last epoch's in the history; Ctrl-C returns what
-    was trained, with `interrupted` True.
+    The weights kept are the last epoch's in the history, also after a stop,
+    Ctrl-C (which returns what was trained, with `interrupted` True) or an
+    error (a divergence, a failing callback).
 
     Returns:
       {'loss', 'reconstruction_loss', 'kl_loss': [per epoch], 'seconds',
@@ -87,23 +85,23 @@ class Training:
     if not len(z):  # pylint: disable=g-explicit-length-test
       raise LatentsError('There are no chunks to train on.')
     epochs = int(epochs or self.hparams.num_epochs)
+    batch = self.hparams.max_full_batch
     if noise is not None:
       noise = np.asarray(noise, np.float32)
       if (noise.shape != (epochs, len(z), self.hparams.latent_size) or
-          len(z) > self.hparams.max_full_batch):
+          len(z) > batch):
         raise errors.UsageError(
             f'noise must have shape [{epochs}, {len(z)}, '
             f'{self.hparams.latent_size}] and the chunks fit one batch of '
-            f'{self.hparams.max_full_batch}, got {list(noise.shape)}.')
-    if self._compiled_step is None:
-      self._compiled_step = tf.function(self._train_step, reduce_retracing=True,
-                                        autograph=False)
-    if jit_compile not in self._compiled_epochs:
-      self._compiled_epochs[jit_compile] = tf.function(
-          self._train_epochs, reduce_retracing=True, jit_compile=jit_compile,
+            f'{batch}, got {list(noise.shape)}.')
+    jit = bool(jit_compile) and len(z) <= batch  # XLA for full batches only.
+    if jit not in self._compiled_epochs:
+      self._compiled_epochs[jit] = tf.function(
+          self._train_epochs, reduce_retracing=True, jit_compile=jit,
           autograph=False)
-    hooks = [c if hasattr(c, 'on_epoch_end') else
-             types.SimpleNamespace(on_epoch_end=c) for c in callbacks]
+    run = self._compiled_epochs[jit]
+    hooks = [types.SimpleNamespace(on_epoch_end=c) if callable(c) and not
+             hasattr(c, 'on_epoch_end') else c for c in callbacks]
     history = {'loss': [], 'reconstruction_loss': [], 'kl_loss': [],
                'interrupted': False, 'device': startup_lib.device_name()}
     logging.info('Training MidiMe on %s.', history['device'])
@@ -111,69 +109,59 @@ class Training:
     start = time.perf_counter()
     _call_all(hooks, 'on_train_begin', {})
     try:
-      if len(z) <= self.hparams.max_full_batch:
-        self._train_full_batch(tf.constant(z), epochs, hooks, history,
-                               self._compiled_epochs[jit_compile], noise,
-                               fixed_block=_XLA_BLOCK if jit_compile else None)
-      else:
-        self._train_mini_batches(z, epochs, hooks, history,
-                                 np.random.default_rng(shuffle_seed))
+      if len(z) <= batch:
+        self._train_full_batch(tf.constant(z), epochs, hooks, history, run,
+                               noise, _XLA_BLOCK if jit_compile else None)
+      else:  # Mini-batches in a shuffled order, one graph call each.
+        rng = np.random.default_rng(shuffle_seed)
+        for epoch in range(epochs):
+          order = rng.permutation(len(z))
+          row = np.mean([run(tf.constant(z[order[i:i + batch]]),
+                             tf.constant(1)).numpy()[0]
+                         for i in range(0, len(z), batch)], axis=0)
+          if self._record_epoch(epoch, row, hooks, history):
+            break
     except KeyboardInterrupt:
       history['interrupted'] = True
     history['seconds'] = time.perf_counter() - start
     _call_all(hooks, 'on_train_end', {'seconds': history['seconds']})
     return history
 
-  def _state_variables(self):
-    return (list(self.weights) + list(self.optimizer_.variables) +
-            [self._noise.state])
-
-  def _train_full_batch(self, z, epochs, hooks, history, compiled_epochs,
-                        noise=None, fixed_block=None):
-    """Full-batch epochs in compiled blocks; stops at the epoch asked for."""
+  def _train_full_batch(self, z, epochs, hooks, history, run, noise,
+                        fixed_block):
+    """Full-batch epochs in compiled blocks; a stop asked for in a block's
+    callbacks puts the state back and runs the block again up to that epoch."""
     if self._snapshot is None:
-      self._snapshot = _Snapshot(self._state_variables())
-    snapshot = self._snapshot
+      state = [*self.weights, *self.optimizer_.variables, self._noise.state]
+      copies = [tf.Variable(v, trainable=False) for v in state]
+      self._snapshot = (_copier(state, copies), _copier(copies, state))
+    take, put_back = self._snapshot
     done, size = 0, fixed_block or _FIRST_BLOCK
-    while done < epochs:
+    while done < epochs:  # A stop asked for before any epoch: after one.
       block = min(size, epochs - done)
-      snapshot.take()  # Ctrl-C up to here leaves the state as it was.
+      take()  # Ctrl-C up to here leaves the state as it was.
       draws = None if noise is None else tf.constant(noise[done:done + block])
       started = time.perf_counter()
       try:
-        values = compiled_epochs(z, tf.constant(block), draws).numpy()
+        values = run(z, tf.constant(block), draws).numpy()
       except KeyboardInterrupt:
-        snapshot.put_back()  # The block may or may not have run.
+        put_back()  # The block may or may not have run.
         raise
       size = fixed_block or int(np.clip(
           _SECONDS_PER_CALL * block / max(time.perf_counter() - started, 1e-6),
           1, _MAX_BLOCK))
-      keep, stop, interrupted = block, False, False
       try:
         for i, row in enumerate(values):
           if self._record_epoch(done + i, row, hooks, history):
-            keep, stop = i + 1, True
             break
-      except KeyboardInterrupt:
-        keep, interrupted = len(history['loss']) - done, True
-      if keep < block:
-        snapshot.put_back()
-        if keep:
-          compiled_epochs(z, tf.constant(keep), draws)
-      if interrupted:
-        raise KeyboardInterrupt
+      finally:  # Also on Ctrl-C: the weights of the last epoch recorded.
+        keep = len(history['loss']) - done
+        if keep < block:
+          put_back()
+          if keep:
+            run(z, tf.constant(keep), draws)
       done += keep
-      if stop:
-        return
-
-  def _train_mini_batches(self, z, epochs, hooks, history, rng):
-    batch = self.hparams.max_full_batch
-    for epoch in range(epochs):
-      order = rng.permutation(len(z))
-      parts = [self._compiled_step(tf.constant(z[order[i:i + batch]]))
-               for i in range(0, len(z), batch)]
-      row = np.mean([[t.numpy() for t in p] for p in parts], axis=0)
-      if self._record_epoch(epoch, row, hooks, history):
+      if self.stop_training:
         return
 
   def _record_epoch(self, epoch, row, hooks, history):
@@ -194,21 +182,13 @@ class Training:
     return bool(self.stop_training)
 
 
-class _Snapshot:
-  """Copies of the training state, taken and put back in one call each."""
-
-  def __init__(self, state):
-    self._state = list(state)
-    self._copies = [tf.Variable(v, trainable=False) for v in self._state]
-    self.take = tf.function(lambda: self._copy(self._state, self._copies),
-                            autograph=False)
-    self.put_back = tf.function(
-        lambda: self._copy(self._copies, self._state), autograph=False)
-
-  @staticmethod
-  def _copy(sources, targets):
+def _copier(sources, targets):
+  """One graph call that copies `sources` into `targets` (Ctrl-C cannot land
+  half way)."""
+  def copy():
     for source, target in zip(sources, targets):
       target.assign(source)
+  return tf.function(copy, autograph=False)
 
 
 def _call_all(hooks, method, *args):
