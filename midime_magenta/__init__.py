@@ -8,8 +8,10 @@ the TensorFlow environment, but loads TensorFlow only when a model class is
 first used (`midime_magenta.MidiMe`, `midime_magenta.Personalizer`).
 """
 
+import importlib as _importlib
 import importlib.util as _importlib_util
 import os as _os
+import warnings as _warnings
 
 # First, so that spans tell the interpreter's start-up apart from our imports.
 from midime_magenta import startup_lib as _startup_lib
@@ -31,18 +33,17 @@ __version__ = '0.2.0'
 
 from midime_magenta.errors import MidiMeError  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# The public API, each name imported on first use (docs/python_api.md).
+# The public API, each name imported on first use (docs/python_api.md);
+# MidiMeHParams is 0.1.0's name for HParams, kept for one release.
 _LAZY_ATTRIBUTES = {
     'CONFIG_MAP': 'configs', 'FrozenMusicVAE': 'music_vae_lib',
     'HParams': 'midime_hparams', 'MidiMe': 'midime_model',
-    'MidiMeConfig': 'configs', 'Personalizer': 'personalizer',
-    'chunk_note_sequence': 'chunking_lib', 'get_config': 'configs',
-    'load_music_vae': 'music_vae_lib', 'load_run': 'run_lib',
-    'save_run': 'run_lib',
+    'MidiMeConfig': 'configs', 'MidiMeHParams': 'midime_hparams:HParams',
+    'Personalizer': 'personalizer', 'chunk_note_sequence': 'chunking_lib',
+    'get_config': 'configs', 'load_music_vae': 'music_vae_lib',
+    'load_run': 'run_lib', 'save_run': 'run_lib',
 }
 _lazy, _ = _startup_lib.front_door(__name__, _LAZY_ATTRIBUTES)
-# 0.1.0's name for `HParams`; kept for one release.
-_ALIASES = {'MidiMeHParams': 'HParams'}
 # Modules 0.2.0 moved into the wings, importable with a DeprecationWarning.
 _MOVED = {
     **{m: 'checkpoints' for m in ('catalogue_lib', 'checkpoint_lib',
@@ -53,19 +54,15 @@ _MOVED = {
     **{m: 'encoding' for m in ('encode_pipeline', 'encoded_lib')},
 }
 
-__all__ = sorted(['MidiMeError', *_LAZY_ATTRIBUTES, *_ALIASES])
+__all__ = sorted(['MidiMeError', *_LAZY_ATTRIBUTES])
 
 
 def __getattr__(name):
   if name in _MOVED:
-    import importlib  # pylint: disable=g-import-not-at-top
-    import warnings  # pylint: disable=g-import-not-at-top
-    warnings.warn(f'midime_magenta.{name} moved: use midime_magenta.'
-                  f'{_MOVED[name]} (its front door).', DeprecationWarning, 2)
-    return importlib.import_module(f'midime_magenta.{_MOVED[name]}.{name}')
-  if name in _ALIASES or name in _LAZY_ATTRIBUTES:
-    return _lazy(_ALIASES.get(name, name))
-  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    _warnings.warn(f'midime_magenta.{name} moved: use midime_magenta.'
+                   f'{_MOVED[name]} (its front door).', DeprecationWarning, 2)
+    return _importlib.import_module(f'midime_magenta.{_MOVED[name]}.{name}')
+  return _lazy(name)
 
 
 def __dir__():

@@ -88,16 +88,10 @@ def _publish_new_name(tmp, path):
 
 
 def write_atomically(path, write, replace=True):
-  """Writes a file atomically and returns the path written.
+  """Writes a file atomically; returns the path written (else OutputError).
 
-  Args:
-    path: where the file goes (a local path or a URL TensorFlow can write).
-    write: `write(tmp_path)` writes the whole content to `tmp_path`; or the
-      content, as bytes.
-    replace: replace an existing `path` (True), or pick a free name (False).
-
-  Raises:
-    OutputError: when the folder cannot be written.
+  `write(tmp_path)` writes the whole content, or `write` is the bytes; `path`
+  may be a URL TensorFlow can write; `replace=False` picks a free name.
   """
   if isinstance(write, bytes):
     write = lambda tmp, data=write: pathlib.Path(tmp).write_bytes(data)
@@ -117,9 +111,12 @@ def write_atomically(path, write, replace=True):
     return path
   except OSError as e:
     raise OutputError(f'Cannot write {path}: {e.strerror or e}.') from None
-  finally:  # Also on Ctrl-C.
-    with contextlib.suppress(OSError):
+  finally:  # Also on Ctrl-C, even one pending from the link: no Python
+    # call (as contextlib.suppress's) comes before the remove.
+    try:
       os.remove(tmp)
+    except OSError:
+      pass
 
 
 def _write_url_atomically(url, write, replace):
@@ -139,13 +136,12 @@ def _write_url_atomically(url, write, replace):
 
 
 def _finite_or_none(value):
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
   if isinstance(value, dict):
     return {k: _finite_or_none(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
     return [_finite_or_none(v) for v in value]
-  return value
+  return None if isinstance(value, float) and not math.isfinite(value) else (
+      value)
 
 
 def read_json(path, max_bytes, what='JSON'):

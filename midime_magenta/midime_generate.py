@@ -95,16 +95,11 @@ def define_flags():
 
 def write_outputs(sequences, output_dir, basename, piano_rolls=False,
                   render_audio=False, first_index=0, voicing=None):
-  """Writes NoteSequences as MIDI files; never replaces an existing file.
+  """Writes NoteSequences as MIDI files, never replacing one; returns the paths.
 
-  Args:
-    basename: the file name, '*' standing for the output number.
-    first_index: the number of the first output.
-    piano_rolls, render_audio: also a PNG / WAV under the MIDI file's name.
-    voicing: the `tracks_lib.Voicing` to write in.
-
-  Returns:
-    The MIDI paths written.
+  `basename` holds '*' for the output number (from `first_index`);
+  `piano_rolls` and `render_audio` add a PNG and a WAV under the MIDI file's
+  name; `voicing` is the `tracks_lib.Voicing` to write in.
   """
   import note_seq
   from midime_magenta import file_util
@@ -133,7 +128,7 @@ def write_outputs(sequences, output_dir, basename, piano_rolls=False,
 
 
 def _check_flags():
-  """The script's flag checks, before TensorFlow loads; returns the attribute
+  """The flag checks, before TensorFlow loads; returns the attribute
   strengths, {name: strength}."""
   for name in ('checkpoint_file', 'output_dir'):
     script_util.require_flag(name, FLAGS[name].value)
@@ -158,7 +153,6 @@ def _check_flags():
                                           FLAGS.input_midi_2):
     raise errors.UsageError(
         '--mode=interpolate needs --input_midi_1 and --input_midi_2.')
-  # pylint: disable=g-import-not-at-top
   from midime_magenta import steering
   from midime_magenta import file_util
   from midime_magenta import midi_io
@@ -173,19 +167,16 @@ def _check_flags():
 
 
 def run(strengths):
-  """Generates and writes; returns the files written.
-
-  Args:
-    strengths: {attribute: strength}, as `_check_flags` parsed them.
-  """
-  if FLAGS.mode == 'piece' or FLAGS.concat_outputs:
-    from midime_magenta import chunking_lib  # pylint: disable=g-import-not-at-top
-    chunking_lib.check_concat_length(
-        FLAGS.num_outputs, 'A piece' if FLAGS.mode == 'piece' else
-        '--concat_outputs\'s file')
+  """Generates and writes the files (`strengths`: from `_check_flags`);
+  returns their paths."""
+  from midime_magenta import chunking_lib
   from midime_magenta import novelty_lib
   from midime_magenta import personalizer as personalizer_lib
   mode, num_outputs, run_dir = FLAGS.mode, FLAGS.num_outputs, FLAGS.run_dir
+  piece = mode == 'piece'
+  if piece or FLAGS.concat_outputs:
+    chunking_lib.check_concat_length(
+        num_outputs, 'A piece' if piece else '--concat_outputs\'s file')
   batch_size = min(FLAGS.max_batch_size, num_outputs)
   date_and_time = time.strftime('%Y-%m-%d_%H%M%S')
   rng = np.random.default_rng(FLAGS.seed)
@@ -199,7 +190,6 @@ def run(strengths):
   music_vae = personalizer.music_vae
   voicing = _voicing(personalizer)
   latents, points = _latents(personalizer, rng)
-  renew = None
   _prepare_steering(personalizer, strengths)
   for label, z in latents.items():
     if not np.all(np.isfinite(z)):
@@ -207,6 +197,7 @@ def run(strengths):
           f'The model in {run_dir} gives non-finite latents (its weights are '
           'damaged or diverged); train it again.')
     latents[label] = personalizer.steer(z, strengths, FLAGS.constrain)
+  renew = None
   if points is not None and not FLAGS.allow_copies:
     redraw = (novelty_lib.fresh_draws(FLAGS.variation) if mode == 'sample'
               else novelty_lib.walk_steps(FLAGS.step_size, FLAGS.variation))
@@ -216,7 +207,6 @@ def run(strengths):
         strengths, FLAGS.constrain)
   written = []
   for label, z in latents.items():
-    piece = mode == 'piece'
     basename = (  # music_vae_generate's naming.
         f'{personalizer.config.name}_'
         f'{label if mode == "prior" else "midime-" + label}_{date_and_time}'
@@ -229,7 +219,7 @@ def run(strengths):
     written += _decode_and_write(
         music_vae, z, basename,
         music_vae.chunk_seconds if piece or FLAGS.concat_outputs else None,
-        only_concat=piece, renew=renew, voicing=voicing)
+        piece, renew, voicing)
   logging.info('Wrote %d files to %s.', len(written), FLAGS.output_dir)
   return written
 
@@ -265,36 +255,34 @@ def _voicing(personalizer):
   return personalizer.voicing
 
 
-def _decode_and_write(music_vae, z, basename, slot_seconds,
-                      only_concat=False, renew=None, voicing=None):
-  """Decodes and writes `WRITE_BATCH` outputs at a time, with progress.
-
-  `only_concat` (a piece) writes only the concatenation; `renew(sequences,
-  rows)` replaces decoded rows that copy an input chunk.
-  """
+def _decode_and_write(music_vae, z, basename, slot_seconds, only_concat,
+                      renew, voicing):
+  """Decodes and writes `WRITE_BATCH` outputs at a time, with progress;
+  `only_concat` (a piece) writes only the concatenation, and `renew(sequences,
+  rows)` redraws rows that copy an input chunk."""
   from midime_magenta import chunking_lib
   from midime_magenta import progress_lib
-  output_dir, temperature = FLAGS.output_dir, FLAGS.temperature
-  piano_rolls, render_audio = FLAGS.piano_rolls, FLAGS.render_audio
+  extras = FLAGS.piano_rolls, FLAGS.render_audio
   written, kept = [], []
   with progress_lib.progress_bar(len(z), 'Generating', 'chunks' if only_concat
                                  else 'files') as bar:
     for first in range(0, len(z), WRITE_BATCH):
       rows = slice(first, first + WRITE_BATCH)
-      sequences = music_vae.decode(z[rows], temperature)
+      sequences = music_vae.decode(z[rows], FLAGS.temperature)
       if renew is not None:
         sequences = renew(sequences, rows)
       if not only_concat:
-        written += write_outputs(sequences, output_dir, basename, piano_rolls,
-                                 render_audio, first, voicing)
+        written += write_outputs(sequences, FLAGS.output_dir, basename,
+                                 *extras, first, voicing)
       if slot_seconds:
         kept += sequences
       bar.update(len(sequences))
   if kept:
     written += write_outputs(
-        [chunking_lib.concatenate_in_slots(kept, slot_seconds)], output_dir,
+        [chunking_lib.concatenate_in_slots(kept, slot_seconds)],
+        FLAGS.output_dir,
         basename if only_concat else basename.replace('-*-of-', '-concat-of-'),
-        piano_rolls, render_audio, voicing=voicing)
+        *extras, voicing=voicing)
   return written
 
 

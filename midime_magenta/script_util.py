@@ -20,7 +20,14 @@ from absl import logging
 from midime_magenta import errors
 from midime_magenta import startup_lib
 
-LOG_LEVELS = ('DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR', 'FATAL')
+# kind: (its track flags, what they pick, the hint for a model of that kind).
+_TRACK_FLAGS = {
+    'melody': (('instrument', 'program'), 'the melody of a melody model',
+               ' (use --instrument or --program)'),
+    'trio': (('melody_track', 'bass_track', 'drum_track'),
+             'a track of a trio',
+             ' (use --melody_track, --bass_track and --drum_track)'),
+}
 
 
 def fail(message, code=1):
@@ -120,21 +127,12 @@ def define_track_flags():
 
 def check_track_flags(kind, config_name):
   """Refuses track flags a config of `kind` ('melody', 'trio'...) would ignore."""
-  melody = [f'--{n}' for n in ('instrument', 'program')
-            if flags.FLAGS[n].value is not None]
-  trio = [f'--{p}_track' for p in ('melody', 'bass', 'drum')
-          if flags.FLAGS[f'{p}_track'].value is not None]
-  if melody and kind != 'melody':
-    raise errors.UsageError(
-        f'{melody[0]} picks the melody of a melody model, and {config_name} '
-        f'is a {kind} model'
-        + (' (use --melody_track, --bass_track and --drum_track).'
-           if kind == 'trio' else '.'))
-  if trio and kind != 'trio':
-    raise errors.UsageError(
-        f'{trio[0]} picks a track of a trio, and {config_name} is a {kind} '
-        'model' + (' (use --instrument or --program).' if kind == 'melody'
-                   else '.'))
+  for owner, (names, picks, _) in _TRACK_FLAGS.items():
+    given = [n for n in names if flags.FLAGS[n].value is not None]
+    if given and kind != owner:
+      hint = _TRACK_FLAGS.get(kind, ((), '', ''))[2]
+      raise errors.UsageError(f'--{given[0]} picks {picks}, and {config_name} '
+                              f'is a {kind} model{hint}.')
 
 
 def trio_tracks_from_flags():
@@ -155,8 +153,9 @@ def define_batch_size_flag(default, help_text, old_name=None):
 
 def define_log_flags():
   """--log and --debug alone, for scripts that take no checkpoint."""
-  flags.DEFINE_enum('log', 'INFO', LOG_LEVELS, 'Logging threshold.',
-                    case_sensitive=False)
+  flags.DEFINE_enum('log', 'INFO',
+                    ('DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR', 'FATAL'),
+                    'Logging threshold.', case_sensitive=False)
   flags.DEFINE_boolean('debug', False, 'Show the traceback of an error too.')
 
 
@@ -171,8 +170,37 @@ def run_console_script(define_flags, run, needs_tensorflow=True,
   something.
   """
   _open_closed_std_streams()
+
+  def main(unused_argv):
+    logging.set_verbosity(flags.FLAGS.log.upper())
+    checked = check_first() if check_first else None
+    if needs_tensorflow:
+      with startup_lib.span('imports'), _modules_kept_out_of_collection(run):
+        startup_lib.import_quietly()
+    try:
+      code = run() if checked is None else run(checked)
+    finally:
+      startup_lib.write_spans_if_asked()
+    if isinstance(code, int):
+      sys.exit(code)
+
   try:
-    _run_console_script(define_flags, run, needs_tensorflow, check_first)
+    try:
+      define_flags()
+      _show_our_flags_in_help(run)
+      app.run(main, flags_parser=parse_flags_or_exit)
+    except BrokenPipeError:
+      # stdout's reader left (`--help | head -n 1`), as Python's SIGPIPE docs.
+      _discard(1)
+      sys.exit(0 if _asked_for_help(sys.argv) else 1)
+    except KeyboardInterrupt:
+      fail('Interrupted; nothing was left half-written.', code=130)
+    except errors.MidiMeError as e:
+      if os.environ.get('MIDIME_DEBUG') or (
+          'debug' in flags.FLAGS and flags.FLAGS.is_parsed() and
+          flags.FLAGS.debug):
+        raise
+      fail(e.cli or e)
   except SystemExit as e:  # app.run always exits.
     if _owns_the_process(run):
       _exit_now(e.code)
@@ -219,39 +247,6 @@ def _exit_now(code):
   os._exit(code)  # pylint: disable=protected-access
 
 
-def _run_console_script(define_flags, run, needs_tensorflow, check_first):
-  try:
-    define_flags()
-    _show_our_flags_in_help(run)
-
-    def main(unused_argv):
-      logging.set_verbosity(flags.FLAGS.log.upper())
-      checked = check_first() if check_first else None
-      if needs_tensorflow:
-        with startup_lib.span('imports'), _modules_kept_out_of_collection(run):
-          startup_lib.import_quietly()
-      try:
-        code = run() if checked is None else run(checked)
-      finally:
-        startup_lib.write_spans_if_asked()
-      if isinstance(code, int):
-        sys.exit(code)
-
-    app.run(main, flags_parser=parse_flags_or_exit)
-  except BrokenPipeError:
-    # stdout's reader left (`--help | head -n 1`), as Python's SIGPIPE docs.
-    _discard(1)
-    sys.exit(0 if _asked_for_help(sys.argv) else 1)
-  except KeyboardInterrupt:
-    fail('Interrupted; nothing was left half-written.', code=130)
-  except errors.MidiMeError as e:
-    if os.environ.get('MIDIME_DEBUG') or (
-        'debug' in flags.FLAGS and flags.FLAGS.is_parsed() and
-        flags.FLAGS.debug):
-      raise
-    fail(e.cli or e)
-
-
 def _show_our_flags_in_help(run):
   """Makes --help show the script's examples and flags, not pip's wrapper's."""
   main = sys.modules.get('__main__')
@@ -267,11 +262,9 @@ def _show_our_flags_in_help(run):
 def require_flag(name, value):
   if value is None or value == '':
     raise errors.UsageError(f'--{name} is required.')
-  return value
 
 
 def check_positive(name, value):
   """Refuses a count flag below 1 (None, its default, passes)."""
   if value is not None and value < 1:
     raise errors.UsageError(f'--{name} must be at least 1, got {value}.')
-  return value

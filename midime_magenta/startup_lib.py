@@ -1,14 +1,13 @@
 """Start-up: TensorFlow imported quietly, the wings' doors, and spans.
 
 TensorFlow 2.20/2.21 logs a banner and INFO lines through absl's C++ logging
-before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL`; `import_quietly` imports
-it with fd 2 captured and writes back all but known INFO lines
-(MIDIME_RAW_STDERR=1 shows everything).
+before it is set up, ignoring `TF_CPP_MIN_LOG_LEVEL`: `import_quietly`
+captures fd 2 and writes back all but known INFO lines (MIDIME_RAW_STDERR=1
+shows everything).
 
-Spans say where a run's time goes: every moment of a thread belongs to its
-innermost open `span`, or to 'other', so they tile the wall time since the
-process started (main thread). With MIDIME_SPANS=path a console script writes
-its main thread's spans there as JSON when its run ends (bin/bench reads them).
+Spans tile a thread's wall time (the main thread's since the process
+started): every moment belongs to the innermost open `span`, or to 'other'.
+MIDIME_SPANS=path makes a console script write them there (bin/bench).
 """
 
 import contextlib
@@ -88,11 +87,8 @@ def since(before):
 
 
 def write_spans_if_asked():
-  """Writes the main thread's spans and the process's age to $MIDIME_SPANS.
-
-  Only a regular file of its own, atomically; what it cannot write is a
-  warning, never a change to the run's outcome.
-  """
+  """Writes the main thread's spans and the process's age to $MIDIME_SPANS:
+  only a regular file, atomically; a failure is a warning, not the run's."""
   path = os.environ.get('MIDIME_SPANS')
   if not path:
     return
@@ -152,9 +148,18 @@ def native_stderr_to(capture):
     os.close(saved)
 
 
+_first_runs = set()
+
+
 @contextlib.contextmanager
-def _captured():
-  """Native stderr of the block, written back without known INFO lines."""
+def quiet_first_run(kind):
+  """Native stderr of the first run of a `kind` (the import, MusicVAE's first
+  encode, its first decode), written back without known INFO lines."""
+  if kind in _first_runs or os.environ.get('MIDIME_RAW_STDERR'):
+    _first_runs.add(kind)
+    yield
+    return
+  _first_runs.add(kind)
   with tempfile.TemporaryFile() as capture:
     try:
       with native_stderr_to(capture):
@@ -187,19 +192,6 @@ def _ctrl_c_deferred():
     signal.signal(signal.SIGINT, previous)
   if pressed:
     raise KeyboardInterrupt
-
-
-_first_runs = set()
-
-
-@contextlib.contextmanager
-def quiet_first_run(kind):
-  """Captures native stderr around the first run of a `kind` (the import,
-  MusicVAE's first encode, its first decode)."""
-  first = kind not in _first_runs and not os.environ.get('MIDIME_RAW_STDERR')
-  _first_runs.add(kind)
-  with _captured() if first else contextlib.nullcontext():
-    yield
 
 
 def import_quietly():
