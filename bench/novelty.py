@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 import midime_magenta  # noqa: E402,F401  (sets the TF environment first)
 import numpy as np  # noqa: E402
 
+from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
 from midime_magenta import midi_io  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
@@ -41,6 +42,12 @@ from midime_testing import testdata_lib  # noqa: E402
 SAMPLES = 10
 TEMPERATURE = 0.5
 
+
+def reencode(p, samples):
+  """MusicVAE's z of the samples' chunks, as midime_evaluate measures them."""
+  return chunking_lib.encode_chunks(p.music_vae, [
+      chunking_lib.chunk_note_sequence(ns, p.music_vae_config)
+      for ns in samples])
 
 def tune_sets():
   tuning = [testdata_lib.testdata_path('reel_4-4.mid')]
@@ -58,7 +65,7 @@ def measure(p, path):
   check = p.copy_check()
   z_input = p.training_data.z
   closeness = lambda samples: evaluate_lib.mean_nearest_distance(  # noqa: E731
-      evaluate_lib.reencode(p, samples), z_input)
+      reencode(p, samples), z_input)
   new = p.sample(SAMPLES, TEMPERATURE, seed=1)
   raw = p.sample(SAMPLES, TEMPERATURE, seed=1, allow_copies=True)
   prior = p.sample_prior(SAMPLES, TEMPERATURE, seed=1)

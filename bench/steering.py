@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from midime_magenta.steering import attributes_lib  # noqa: E402
 from midime_magenta import midi_io  # noqa: E402
+from midime_magenta import chunking_lib  # noqa: E402
 from midime_magenta import evaluate_lib  # noqa: E402
 from midime_magenta import novelty_lib  # noqa: E402
 from midime_magenta import music_vae_lib  # noqa: E402
@@ -52,6 +53,12 @@ STRENGTHS = (-2, -1, 0, 1, 2)
 RULES = (('key:C',), ('density:2-4',), ('pitch:60-72',),
          ('key:C', 'density:2-4'))
 
+
+def reencode(p, samples):
+  """MusicVAE's z of the samples' chunks, as midime_evaluate measures them."""
+  return chunking_lib.encode_chunks(p.music_vae, [
+      chunking_lib.chunk_note_sequence(ns, p.music_vae_config)
+      for ns in samples])
 
 def tunes():
   found = []
@@ -101,19 +108,17 @@ def main():
     names.append(os.path.basename(path))
     p.train([path], seed=0, progress=False)
     z_input = p.training_data.z
-    inputs = vae.config.data_converter.from_tensors(
-        [x for c in p.inputs for x in c.outputs])
     if 'variation' in parts:
       for v in VARIATIONS:
         samples = p.sample(SAMPLES, TEMPERATURE, seed=1, variation=v,
                            allow_copies=True)  # The trade-off itself.
-        rows[v]['copies'].append(novelty_lib.copy_share(samples, inputs))
+        rows[v]['copies'].append(p.copy_check().share(samples))
         rows[v]['closeness'].append(evaluate_lib.mean_nearest_distance(
-            evaluate_lib.reencode(p, samples), z_input))
+            reencode(p, samples), z_input))
       samples = p.sample_prior(SAMPLES, TEMPERATURE, seed=1)
-      prior['copies'].append(novelty_lib.copy_share(samples, inputs))
+      prior['copies'].append(p.copy_check().share(samples))
       prior['closeness'].append(evaluate_lib.mean_nearest_distance(
-          evaluate_lib.reencode(p, samples), z_input))
+          reencode(p, samples), z_input))
       for s in STEP_SIZES:
         steps[s].append(neighbour_f1(p, s))
     if 'attributes' in parts:
