@@ -23,14 +23,14 @@ MAX_CLASS_LINES = 300
 # package holds now, so it cannot grow unnoticed; the targets they are to come
 # down to (7,800 in all) and why are in docs/development.md.
 AREA_BUDGETS = {
-    'core': 4_550,
-    'scripts': 920,
-    'checkpoints': 1_335,
-    'encoding': 805,
-    'steering': 700,
-    'studio': 1_340,
+    'core': 4_395,
+    'scripts': 885,
+    'checkpoints': 1_265,
+    'encoding': 775,
+    'steering': 680,
+    'studio': 1_230,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,650; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,230; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 
