@@ -152,7 +152,7 @@ def read_manifest(folder):
   if not (isinstance(music_vae, dict) and
           isinstance(music_vae.get('config'), str) and
           isinstance(music_vae.get('fingerprint'), str) and
-          isinstance(music_vae.get('z_size'), int) and
+          type(music_vae.get('z_size')) is int and  # Not a bool.
           1 <= music_vae['z_size'] <= 8192):
     raise damaged('its MusicVAE is not described')
   if not (isinstance(shards, list) and
