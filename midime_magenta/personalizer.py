@@ -77,9 +77,8 @@ class Personalizer:
     self.checkpoint_file = checkpoint_file
     self.batch_size = batch_size
     self._music_vae = music_vae
-    self.music_vae_config = (
-        music_vae.config if music_vae is not None else
-        configs.get_music_vae_config(self.config))
+    self.music_vae_config = configs.get_music_vae_config(
+        self.config) if music_vae is None else music_vae.config
     self.midime = self.training_data = self.history = None
     self.inputs = []  # The ChunkedInput of each sequence trained on.
     self.seconds = {}  # Time per phase of the last `train`.
@@ -148,8 +147,7 @@ class Personalizer:
         self.inputs = self.chunk(inputs, instrument, program, trio_tracks,
                                  allow_empty=False, hop_bars=hop_bars)
         num_chunks = sum(c.num_chunks for c in self.inputs)
-        logging.info('%d chunks from %d inputs.', num_chunks,
-                     len(self.inputs))
+        logging.info('%d chunks from %d inputs.', num_chunks, len(self.inputs))
         self.voice_as(self.inputs)
       if self._music_vae is None:  # Build the graph no larger than needed.
         self.batch_size = max(1, min(self.batch_size, num_chunks))
@@ -206,9 +204,8 @@ class Personalizer:
   def steer(self, z, attributes=None, constrain=True):
     """z moved by attribute vectors, then into the rule constraint's region."""
     z = midime_model.check_latents(z, self.music_vae.z_size)
-    if attributes:  # This run's vectors, else MusicVAE's prior's.
-      z = (self.attributes or self.compute_attribute_vectors()).apply(
-          z, attributes)
+    if attributes:
+      z = self.attribute_vectors().apply(z, attributes)
     if constrain and self.constraint is not None:
       z = self.constraint.apply(z, label=steering.rule_checker(
           self.music_vae, self.constraint.rules))
@@ -239,10 +236,9 @@ class Personalizer:
   def _drawn(self, points, redraw, seed, temperature, attributes, constrain,
              allow_copies):
     sequences = self.decode_points(points, temperature, attributes, constrain)
-    if allow_copies:
-      return sequences
-    return self.new_only(sequences, points, redraw, redraw_rng(seed),
-                         temperature, attributes, constrain)
+    return sequences if allow_copies else self.new_only(
+        sequences, points, redraw, redraw_rng(seed), temperature, attributes,
+        constrain)
 
   def sample(self, n=5, temperature=0.5, seed=None, variation=1.0,
              attributes=None, constrain=True, allow_copies=False):
@@ -311,6 +307,10 @@ class Personalizer:
     self.attributes = steering.compute_vectors(self.music_vae, inputs,
                                                      seed, draws)
     return self.attributes
+
+  def attribute_vectors(self):
+    """The attribute vectors in use: this run's, else MusicVAE's prior's."""
+    return self.attributes or self.compute_attribute_vectors()
 
   def constrain(self, rules, iterations=None, seed=None, draws=None,
                 measure_draws=256):
