@@ -1,6 +1,6 @@
 """How new are MidiMe's samples? Copies against closeness, as --variation moves.
 
-  bin/bench-steering            (a few minutes on 2 cores; needs ../shared)
+  .venv/bin/python bench/steering.py   (a few minutes on 2 cores; ../shared)
 
 For every tune in ../shared/midi/folk and testdata/folk (held-out style
 tunes), on the official mel_2bar_small: train MidiMe (the default 100
