@@ -6,6 +6,7 @@ import os
 import pytest
 
 from midime_magenta import configs
+from midime_magenta import errors
 from midime_magenta import midime_hparams
 from midime_testing import testdata_lib
 
@@ -164,3 +165,11 @@ def test_a_config_file_can_resize_its_musicvae(tmp_path):
                                 'music_vae_hparams': bad}))
     with pytest.raises(configs.ConfigError, match='music_vae_hparams'):
       configs.get_config(str(path))
+
+
+@pytest.mark.parametrize('field, value', [
+    ('beta', 10**400), ('learning_rate', -(10**400)), ('beta', float('nan'))],
+                         ids=['huge_int', 'huge_negative_int', 'nan'])
+def test_hparams_out_of_any_float_range_get_one_sentence(field, value):
+  with pytest.raises(errors.UsageError, match=f'{field} must be a number'):
+    midime_hparams.HParams(**{field: value})

@@ -1,5 +1,6 @@
 """`MidiMeError`, the base of errors the user can fix, and argument checks."""
 
+import contextlib
 import functools
 import inspect
 import math
@@ -30,10 +31,11 @@ def check_int(name, value, low, high):
 
 def check_real(name, value, low, high, low_open=False):
   """`value` as a float in [low, high] (or (low, high]), else a UsageError."""
-  if (isinstance(value, numbers.Real) and not isinstance(value, bool) and
-      math.isfinite(value) and (low < value if low_open else low <= value)
-      and value <= high):
-    return float(value)
+  with contextlib.suppress(OverflowError):  # An int beyond any float.
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and
+        math.isfinite(value) and (low < value if low_open else low <= value)
+        and value <= high):
+      return float(value)
   raise UsageError(f'{name} must be a number in {"(" if low_open else "["}'
                    f'{low:g}, {high:g}], got {value!r}.')
 
