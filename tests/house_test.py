@@ -28,9 +28,9 @@ AREA_BUDGETS = {
     'checkpoints': 1_265,
     'encoding': 775,
     'steering': 680,
-    'studio': 1_230,
+    'studio': 1_250,
 }
-LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,230; the target is 7,800.
+LIBRARY_BUDGET = sum(AREA_BUDGETS.values())  # 9,250; the target is 7,800.
 BEAM_MODULES = {'encoding.encode_pipeline', 'encoding.encode_run_lib'}
 
 

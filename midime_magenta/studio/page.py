@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 import types
+import weakref
 
 from absl import logging
 
@@ -354,8 +355,7 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   gr = check_installed()
   pylogging.getLogger('httpx').setLevel(pylogging.WARNING)  # Gradio's checks.
   if not isinstance(checkpoints, dict):
-    checkpoints = {server.checkpoint_name(c): c
-                   for c in (checkpoints or DEFAULT_CHECKPOINTS)}
+    checkpoints = server.checkpoint_names(checkpoints or DEFAULT_CHECKPOINTS)
   port, local = server.check_address(host, port)
   runs_dir = server.check_folder(runs_dir or server.default_runs_dir(),
                                  'runs_dir')
@@ -366,7 +366,9 @@ def launch(checkpoints=None, host='127.0.0.1', port=None, folder=None,
   folder = tempfile.mkdtemp(prefix='midime_studio_', dir=uploads)
   studio = server.Studio(checkpoints, folder, runs_dir, max_tabs=max_tabs,
                          shared=not local)
-  atexit.register(studio.close_all)  # Ctrl-C: no tab's files or uploads left.
+  # Ctrl-C: no tab's files or uploads left. Weakly: a page closed in a
+  # notebook lets its MusicVAEs go.
+  atexit.register(lambda ref=weakref.ref(studio): ref() and ref().close_all())
   # A day-old file goes (uploads too); a tab's results go with the tab.
   with gr.Blocks(title='MidiMe Studio', delete_cache=(3600, 86400)) as page:
     _wire(gr, _layout(gr, studio), studio, page)

@@ -333,3 +333,21 @@ def test_checkpoints_are_named_by_catalogue_name_or_folder(
   assert name(os.path.dirname(mel_2bar_small_checkpoint) + '/') == (
       'mel_2bar_small')
   assert name('trio_4bar') == 'trio_4bar'
+
+
+def test_checkpoints_sharing_a_name_are_refused_not_dropped(tmp_path):
+  for bundle in ('cat-mel_2bar_big.tar', 'hierdec-trio_16bar.tar'):
+    (tmp_path / bundle).write_bytes(b'')  # Named only: not read.
+  for step in (1000, 2000):
+    (tmp_path / 'run' / f'model.ckpt-{step}.index').parent.mkdir(exist_ok=True)
+    (tmp_path / 'run' / f'model.ckpt-{step}.index').write_bytes(b'')
+  assert studio_server_lib.checkpoint_names(
+      [tmp_path / 'cat-mel_2bar_big.tar', tmp_path / 'hierdec-trio_16bar.tar',
+       'trio_4bar']) == {
+           'cat-mel_2bar_big': tmp_path / 'cat-mel_2bar_big.tar',
+           'hierdec-trio_16bar': tmp_path / 'hierdec-trio_16bar.tar',
+           'trio_4bar': 'trio_4bar'}
+  with pytest.raises(errors.UsageError, match="both be called 'run'"):
+    studio_server_lib.checkpoint_names(
+        [tmp_path / 'run' / 'model.ckpt-1000', tmp_path / 'run' /
+         'model.ckpt-2000'])

@@ -23,11 +23,26 @@ RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}')
 
 
 def checkpoint_name(checkpoint):
-  """A catalogue name as it is; a path by its folder (not "model.ckpt")."""
-  path = os.path.normpath(str(checkpoint))
-  if os.path.isfile(path) or os.path.exists(path + '.index'):
+  """A catalogue name as it is; a TF prefix by its folder (not "model.ckpt");
+  a file (a .tar) or folder by its own name."""
+  path = os.path.normpath(os.path.expanduser(str(checkpoint)))
+  if os.path.exists(path + '.index'):
     path = os.path.dirname(path)
-  return os.path.basename(path)
+  return os.path.splitext(os.path.basename(path))[0] if os.path.isfile(
+      path) else os.path.basename(path)
+
+
+def checkpoint_names(checkpoints):
+  """{name on the page: checkpoint}; UsageError if two would share a name."""
+  named = {}
+  for checkpoint in checkpoints:
+    name = checkpoint_name(checkpoint)
+    if name in named:
+      raise errors.UsageError(
+          f'{named[name]} and {checkpoint} would both be called {name!r} on '
+          'the page; put each checkpoint in a folder of its own.')
+    named[name] = checkpoint
+  return named
 
 
 class Studio:
