@@ -3,7 +3,6 @@ logged about each tenth of the way (unknown totals: each 10 s)."""
 
 import math
 import os
-import re
 import sys
 
 from absl import logging
@@ -20,8 +19,7 @@ class _LogFile:
   """What tqdm draws, as absl log lines (a line drawn again once)."""
   _last = ''
 
-  def write(self, text):  # Bars drawn at once move by escapes: not logged.
-    text = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', text)
+  def write(self, text):
     if text.strip() not in ('', self._last):
       self._last = text.strip()
       logging.info('%s', self._last)
@@ -39,6 +37,7 @@ def progress_bar(total, desc, unit, unit_scale=False):
     return tqdm.tqdm(
         total=total, desc=desc, unit=unit, unit_scale=unit_scale,
         file=_LogFile(), mininterval=0 if total else 10, maxinterval=math.inf,
+        position=0,  # Bars at once: no escapes moving between screen lines.
         miniters=max(1, (total or 0) // 10),
         bar_format='{desc}: {n_fmt}' + ' of {total_fmt}' * bool(total) +
         ' {unit}{postfix} ({elapsed})')
