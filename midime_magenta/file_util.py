@@ -78,9 +78,11 @@ def _publish_new_name(tmp, path):
       continue
     try:
       os.replace(tmp, target)
-    except BaseException:  # Also Ctrl-C: the claim goes.
-      with contextlib.suppress(OSError):
+    except BaseException:  # Also Ctrl-C: the claim goes (no call before
+      try:  # the remove, as in write_atomically).
         os.remove(target)
+      except OSError:
+        pass
       raise
     return target
   raise OutputError(f'Too many files are named like {path}; choose another '
@@ -121,7 +123,7 @@ def write_atomically(path, write, replace=True):
 
 def _write_url_atomically(url, write, replace):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  staged = f'{url}.{TMP_MARK.strip(".")}{os.getpid()}'
+  staged = f'{url}.{TMP_MARK.strip(".")}{os.getpid()}-{os.urandom(4).hex()}'
   with tempfile.TemporaryDirectory() as folder:
     local = os.path.join(folder, os.path.basename(url))
     try:
