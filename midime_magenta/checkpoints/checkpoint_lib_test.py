@@ -185,3 +185,21 @@ def test_a_bare_checkpoint_that_fits_several_or_no_config_names_them(
       'config.')
   assert raised.value.cli == str(raised.value).replace('pass config',
                                                        'pass --config')
+
+
+def test_a_magenta_js_file_replaced_with_its_size_and_mtime_kept_is_a_new_key(
+    tmp_path):
+  # As `rsync -a` leaves it (written aside, renamed over it): the same size
+  # and mtime, other bytes. The conversion must not be reused.
+  from midime_magenta.checkpoints import tfjs_checkpoint_lib  # pylint: disable=g-import-not-at-top
+  shard = tmp_path / 'group1-shard1of1'
+  shard.write_bytes(b'a' * 64)
+  stat = os.stat(shard)
+  before = tfjs_checkpoint_lib.files_key([shard])
+  assert tfjs_checkpoint_lib.files_key([shard]) == before  # Read twice: same.
+  (tmp_path / 'aside').write_bytes(b'b' * 64)
+  os.utime(tmp_path / 'aside', ns=(stat.st_atime_ns, stat.st_mtime_ns))
+  os.replace(tmp_path / 'aside', shard)
+  assert os.stat(shard).st_size == stat.st_size
+  assert os.stat(shard).st_mtime_ns == stat.st_mtime_ns
+  assert tfjs_checkpoint_lib.files_key([shard]) != before
