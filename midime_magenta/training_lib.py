@@ -69,9 +69,10 @@ class Training:
         or functions `f(epoch, logs)`; `model.stop_training = True` stops.
       noise: float [epochs, n, latent_size] draws to replay (full batches).
 
-    The weights kept are the last epoch's in the history, also after a stop,
-    Ctrl-C (which returns what was trained, with `interrupted` True) or an
-    error (a divergence, a failing callback).
+    The weights kept are the last epoch's in the history after a stop or
+    Ctrl-C (which returns what was trained, with `interrupted` True), and with
+    full batches (up to `max_full_batch` chunks) after an error too (a
+    divergence, a failing callback).
 
     Returns:
       {'loss', 'reconstruction_loss', 'kl_loss': [per epoch], 'seconds',
