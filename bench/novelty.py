@@ -1,6 +1,6 @@
 """Are MidiMe's samples new, and still the tune's own? Per tune, at defaults.
 
-  .venv/bin/python bench/novelty.py          (about 10 minutes on 2 cores)
+  .venv/bin/python bench/novelty.py          (under a minute on 2 cores)
 
 Two sets of tunes:
   tuning    O'Neill's Music of Ireland (testdata/reel_4-4.mid, testdata/folk,

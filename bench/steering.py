@@ -6,7 +6,7 @@ For every tune in ../shared/midi/folk and testdata/folk (held-out style
 tunes), on the official mel_2bar_small: train MidiMe (the default 100
 epochs, seed 0), then for each variation draw 10 samples and measure
   copies     the share of samples that copy one of the tune's own chunks
-             (note F1 >= 0.9 on pitch and onset step; evaluate_lib)
+             (note F1 >= 0.9 on pitch and onset step; novelty_lib)
   closeness  the mean distance of each sample's re-encoded mu to the
              nearest chunk of the tune (latent_nn; lower is closer)
 and the same for 10 MusicVAE prior samples. Also: the neighbour note F1 of
